@@ -1,0 +1,26 @@
+//! Muster's domain: the nouns of the paging service, parsed once at the edges into
+//! types that cannot hold invalid values. No async and no I/O live here.
+#![forbid(unsafe_code)]
+
+pub mod arn;
+pub mod channel;
+pub mod clock;
+pub mod contact;
+pub mod ids;
+
+pub use arn::{Arn, ResourceRef};
+pub use channel::{ActivationStatus, ChannelAddress, ChannelType};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use contact::{ContactType, Plan, Stage, Target};
+pub use ids::{AccountId, ContactAlias, Region};
+
+/// A value that failed to parse, with a message a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        ParseError(msg.into())
+    }
+}
