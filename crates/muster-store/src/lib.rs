@@ -1,1 +1,196 @@
+//! Muster's storage: one [`Store`] over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Each query is written once in portable SQL and expanded for both backends by
+//! `store_methods!` (see `backend.rs`), so they cannot drift; the conformance suite
+//! (`tests/conformance.rs`) runs every method on both. Instants are `i64` epoch
+//! milliseconds UTC, given by the caller: the store never reads a clock.
+//!
+//! Adding an area (rotations, engagements, ...): a module with its SQL constants and one
+//! `store_methods! { ... }` block, tables in a new migration in BOTH `migrations/sqlite`
+//! and `migrations/postgres` (same file name), and scenarios in the conformance suite.
 #![forbid(unsafe_code)]
+
+mod backend;
+mod channels;
+mod common;
+mod contacts;
+mod error;
+mod keys;
+pub mod model;
+mod tags;
+pub mod testing;
+
+pub use backend::{PgStore, SqliteStore};
+pub use error::StoreError;
+pub use model::*;
+
+use std::path::Path;
+
+/// The store: SQLite or PostgreSQL, chosen by the database URL. Cloning is cheap (pools).
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens the database named by `url`:
+    /// - `postgres://…` or `postgresql://…`: PostgreSQL (a pool of 10 connections);
+    /// - `sqlite://path`, `sqlite:path` (relative), `sqlite:///abs/path`, `sqlite::memory:`,
+    ///   or a plain file path: SQLite, creating the file if missing (not its directory),
+    ///   in WAL mode with `synchronous=FULL`.
+    ///
+    /// Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::connect_url(url).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::connect_url(url).await?))
+        } else if let Some((scheme, _)) = url.split_once("://") {
+            Err(StoreError::InvalidUrl(format!(
+                "unsupported scheme '{scheme}': use sqlite://PATH, postgres://… or a file path"
+            )))
+        } else if url.is_empty() {
+            Err(StoreError::InvalidUrl("the database URL is empty".into()))
+        } else {
+            Ok(Store::Sqlite(
+                SqliteStore::connect_path(Path::new(url)).await?,
+            ))
+        }
+    }
+
+    /// Brings the schema up to date with the migrations embedded in the binary; a no-op
+    /// when it is. Run at every start.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.migrate().await?,
+            Store::Postgres(s) => s.migrate().await?,
+        }
+        tracing::debug!(backend = self.backend(), "database schema is up to date");
+        Ok(())
+    }
+
+    /// Checks that the database answers (`SELECT 1` on the connection writes use), for
+    /// `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        const PING: &str = "SELECT 1";
+        match self {
+            Store::Sqlite(s) => sqlx::query(PING).execute(s.writer()).await.map(drop)?,
+            Store::Postgres(s) => sqlx::query(PING).execute(s.writer()).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pools, waiting for checked-out connections to come back. Further calls
+    /// fail with a `Database(PoolClosed)` error.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_core::ContactType;
+
+    async fn sqlite_file() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        match store {
+            Store::Sqlite(s) => (s, dir),
+            Store::Postgres(_) => unreachable!(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_settings() {
+        let (s, _dir) = sqlite_file().await;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(s.reader())
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        for (pragma, want) in [
+            ("PRAGMA synchronous", 2), // FULL
+            ("PRAGMA foreign_keys", 1),
+            ("PRAGMA busy_timeout", 5000),
+            ("PRAGMA query_only", 0),
+        ] {
+            let got: i64 = sqlx::query_scalar(pragma)
+                .fetch_one(s.writer())
+                .await
+                .unwrap();
+            assert_eq!(got, want, "{pragma} on the writer");
+        }
+        // Readers cannot write, even by mistake.
+        let err = sqlx::query("DELETE FROM contacts")
+            .execute(s.reader())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("readonly"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn rows_that_do_not_decode_are_corrupt() {
+        let (s, _dir) = sqlite_file().await;
+        let insert = "INSERT INTO contacts (id, account, alias, contact_type, plan, created_ms, \
+                      updated_ms) VALUES ($1, '000000000000', $2, $3, $4, 0, 0)";
+        for (alias, id, ty, plan) in [
+            (
+                "bad-plan",
+                "00000000-0000-0000-0000-000000000001",
+                "PERSONAL",
+                "{not json",
+            ),
+            (
+                "bad-type",
+                "00000000-0000-0000-0000-000000000002",
+                "PERSONA",
+                "{}",
+            ),
+            ("bad-id", "not-a-uuid", "PERSONAL", "{}"),
+        ] {
+            sqlx::query(insert)
+                .bind(id)
+                .bind(alias)
+                .bind(ty)
+                .bind(plan)
+                .execute(s.writer())
+                .await
+                .unwrap();
+            let store = Store::Sqlite(s.clone());
+            let got = store.get_contact("000000000000", alias).await;
+            assert!(
+                matches!(got, Err(StoreError::Corrupt(_))),
+                "{alias}: {got:?}"
+            );
+        }
+        // A listing fails rather than silently dropping the row.
+        let store = Store::Sqlite(s);
+        let listed = store
+            .list_contacts(
+                "000000000000",
+                None,
+                Some(ContactType::Personal),
+                &After::Start,
+                10,
+            )
+            .await;
+        assert!(matches!(listed, Err(StoreError::Corrupt(_))));
+    }
+}

@@ -1,0 +1,254 @@
+//! The two backends and the macros that give them one body per query.
+//!
+//! Every query is written once, in portable SQL (`$1` placeholders work on both: sqlx binds
+//! SQLite's `$N` parameters by number). [`store_methods!`] takes each `Store` method's
+//! signature and body once and expands the body twice — in a module where `DB` is
+//! `sqlx::Sqlite` and `Backend` is [`SqliteStore`], and in one where they are
+//! `sqlx::Postgres` and [`PgStore`] — plus the `Store` method that dispatches to them, so the
+//! two backends cannot drift apart. What genuinely differs per backend (pools, how a write
+//! transaction begins, locking) lives in the small inherent methods below.
+
+use crate::StoreError;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, Pool, Postgres, Sqlite, SqliteConnection, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite connection waits for a lock before failing with "database is locked".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections of the SQLite backend (WAL lets them read while the writer writes).
+const SQLITE_READERS: u32 = 4;
+const POSTGRES_POOL_SIZE: u32 = 10;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The embedded backend: one SQLite file in WAL mode.
+///
+/// All writes go through a pool of exactly one connection whose transactions begin with
+/// `BEGIN IMMEDIATE`, so writers queue in the pool instead of failing with SQLITE_BUSY on
+/// a lock upgrade; reads use a separate pool of `query_only` connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: Pool<Sqlite>,
+    read: Pool<Sqlite>,
+}
+
+/// The PostgreSQL backend: one pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: Pool<Postgres>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database named by a `sqlite:` URL
+    /// (`sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`).
+    pub async fn connect_url(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(format!("{url:?}: {e}")))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open(options, in_memory).await
+    }
+
+    /// Opens (creating if missing) the database file at `path`.
+    pub async fn connect_path(path: &Path) -> Result<Self, StoreError> {
+        Self::open(SqliteConnectOptions::new().filename(path), false).await
+    }
+
+    async fn open(base: SqliteConnectOptions, in_memory: bool) -> Result<Self, StoreError> {
+        let base = base.foreign_keys(true).busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let write_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(if in_memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            // A pager must not lose an acknowledged write: fsync the WAL at every commit.
+            .synchronous(SqliteSynchronous::Full);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(write_options)
+            .await?;
+        // An in-memory database exists only inside its connection: reads share the writer.
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))
+                .await?
+        };
+        Ok(SqliteStore { write, read })
+    }
+
+    pub(crate) fn reader(&self) -> &Pool<Sqlite> {
+        &self.read
+    }
+
+    pub(crate) fn writer(&self) -> &Pool<Sqlite> {
+        &self.write
+    }
+
+    /// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a
+    /// transaction that reads and then writes never fails on a lock upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Serialises writers of one logical key for the rest of the transaction. SQLite
+    /// already runs one write transaction at a time.
+    pub(crate) async fn lock_key(_tx: &mut SqliteConnection, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        SQLITE_MIGRATIONS.run(&self.write).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+impl PgStore {
+    /// Connects to the database named by a `postgres://` or `postgresql://` URL.
+    pub async fn connect_url(url: &str) -> Result<Self, StoreError> {
+        // sqlx's parse errors describe the problem without echoing the URL (and its password).
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(format!("PostgreSQL URL: {e}")))?
+            .application_name("muster");
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    pub(crate) fn reader(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    pub(crate) fn writer(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Serialises writers of one logical key (e.g. a tagged resource) until the transaction
+    /// ends, with a transaction-scoped advisory lock on a 64-bit hash of the key.
+    pub(crate) async fn lock_key(tx: &mut PgConnection, key: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        POSTGRES_MIGRATIONS.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Expands `items` once per backend, in modules `sqlite` and `postgres`, where `DB`,
+/// `Backend`, `Conn` (`&mut Conn` is an executor, e.g. `&mut *tx`) and `Row` name that
+/// backend's types. For helpers that the methods of several areas share.
+macro_rules! per_backend {
+    ($($item:item)*) => {
+        pub(crate) mod sqlite {
+            #![allow(unused_imports, dead_code)]
+            use super::*;
+            use sqlx::Row as _;
+            pub(crate) type DB = sqlx::Sqlite;
+            pub(crate) type Backend = $crate::backend::SqliteStore;
+            pub(crate) type Conn = <DB as sqlx::Database>::Connection;
+            pub(crate) type Row = <DB as sqlx::Database>::Row;
+            $($item)*
+        }
+        pub(crate) mod postgres {
+            #![allow(unused_imports, dead_code)]
+            use super::*;
+            use sqlx::Row as _;
+            pub(crate) type DB = sqlx::Postgres;
+            pub(crate) type Backend = $crate::backend::PgStore;
+            pub(crate) type Conn = <DB as sqlx::Database>::Connection;
+            pub(crate) type Row = <DB as sqlx::Database>::Row;
+            $($item)*
+        }
+    };
+}
+pub(crate) use per_backend;
+
+/// Defines `Store` methods once for both backends. Each
+/// `pub async fn name(&self, args..) -> Ret { body }` becomes a method of [`SqliteStore`]
+/// and of [`PgStore`] with that same body (in modules where `DB`, `Backend`, `Conn`, `Row`
+/// name the backend's types and the shared helpers of [`crate::common`] are in scope), and a
+/// `Store` method dispatching to them. An optional leading `helpers { items }` block is
+/// expanded in both modules too.
+macro_rules! store_methods {
+    (
+        $(helpers { $($item:item)* })?
+        $(
+            $(#[$meta:meta])*
+            pub async fn $name:ident(&$self:ident $(, $arg:ident : $ty:ty)* $(,)?)
+                -> $ret:ty $body:block
+        )*
+    ) => {
+        impl $crate::Store {
+            $(
+                $(#[$meta])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        $crate::Store::Sqlite(s) => s.$name($($arg),*).await,
+                        $crate::Store::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+        mod sqlite {
+            #![allow(unused_imports, dead_code)]
+            use super::*;
+            use $crate::common::sqlite::*;
+            use sqlx::Row as _;
+            $($($item)*)?
+            impl Backend {
+                $(
+                    pub(crate) async fn $name(&$self $(, $arg: $ty)*) -> $ret $body
+                )*
+            }
+        }
+        mod postgres {
+            #![allow(unused_imports, dead_code)]
+            use super::*;
+            use $crate::common::postgres::*;
+            use sqlx::Row as _;
+            $($($item)*)?
+            impl Backend {
+                $(
+                    pub(crate) async fn $name(&$self $(, $arg: $ty)*) -> $ret $body
+                )*
+            }
+        }
+    };
+}
+pub(crate) use store_methods;

@@ -1,0 +1,117 @@
+//! Helpers shared by the areas' queries: value conversions, and (per backend) the
+//! idempotency claim and the tag upsert that several creates run inside their transaction.
+
+use crate::StoreError;
+use crate::backend::per_backend;
+use crate::model::{Created, Idempotency, Tag};
+use uuid::Uuid;
+
+/// UUIDs are stored as TEXT, hyphenated and lower case.
+pub(crate) fn id_text(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+pub(crate) fn parse_id(s: &str, what: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("{what} {s:?} is not a UUID: {e}")))
+}
+
+/// Parses a TEXT column holding an enum's wire name.
+pub(crate) fn parse_enum<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The resource key of a contact's tags (the resource part of its ARN).
+pub(crate) fn contact_resource(alias: &str) -> String {
+    format!("contact/{alias}")
+}
+
+/// PostgreSQL refuses NUL in TEXT while SQLite stores it; user-supplied text that is only
+/// compared (a prefix, a cursor) is checked so both answer the same.
+pub(crate) fn has_nul(s: &str) -> bool {
+    s.contains('\0')
+}
+
+const CLAIM_TOKEN: &str = "INSERT INTO idempotency \
+     (account, operation, token, request_hash, result, created_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (account, operation, token) DO NOTHING";
+
+const FIRST_USE: &str = "SELECT request_hash, result FROM idempotency \
+     WHERE account = $1 AND operation = $2 AND token = $3";
+
+const UPSERT_TAG: &str = "INSERT INTO tags (account, resource, key, value) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (account, resource, key) DO UPDATE SET value = excluded.value";
+
+per_backend! {
+    /// Records the first use of an idempotency token inside the caller's write transaction.
+    /// `Ok(None)`: the token is new (or absent) and the caller goes on to create; its row is
+    /// written only if the transaction commits. `Ok(Some(Replay))`: the token was used before
+    /// with the same request; the caller writes nothing. A token used with a different
+    /// request is `IdempotencyMismatch`.
+    ///
+    /// `ON CONFLICT DO NOTHING` makes concurrent first uses safe on PostgreSQL without
+    /// aborting the transaction: the second insert waits for the first transaction, then
+    /// inserts nothing if it committed (and the re-read sees its row), or inserts if it
+    /// rolled back. SQLite's single writer serialises them anyway.
+    pub(crate) async fn claim_idempotency(
+        conn: &mut Conn,
+        account: &str,
+        idem: Option<&Idempotency>,
+        now_ms: i64,
+    ) -> Result<Option<Created>, StoreError> {
+        let Some(idem) = idem else { return Ok(None) };
+        let inserted = sqlx::query(CLAIM_TOKEN)
+            .bind(account)
+            .bind(&idem.operation)
+            .bind(&idem.token)
+            .bind(&idem.request_hash)
+            .bind(&idem.result)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query(FIRST_USE)
+            .bind(account)
+            .bind(&idem.operation)
+            .bind(&idem.token)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else {
+            // Only if the row vanished between the two statements (an expiry sweep).
+            return Err(StoreError::Conflict(
+                "the idempotency token is being used by a concurrent request; retry".into(),
+            ));
+        };
+        let hash: String = row.try_get("request_hash")?;
+        if hash == idem.request_hash {
+            Ok(Some(Created::Replay(row.try_get("result")?)))
+        } else {
+            Err(StoreError::IdempotencyMismatch)
+        }
+    }
+
+    /// Inserts or overwrites one tag.
+    pub(crate) async fn upsert_tag(
+        conn: &mut Conn,
+        account: &str,
+        resource: &str,
+        tag: &Tag,
+    ) -> Result<(), StoreError> {
+        sqlx::query(UPSERT_TAG)
+            .bind(account)
+            .bind(resource)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}

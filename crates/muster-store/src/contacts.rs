@@ -1,0 +1,245 @@
+//! Contacts, with their plans (JSON) and resource policies.
+
+use crate::StoreError;
+use crate::backend::store_methods;
+use crate::common::{contact_resource, has_nul, id_text, parse_enum, parse_id};
+use crate::model::{After, ContactRecord, Created, Idempotency, Tag};
+use muster_core::{ContactType, Plan};
+use uuid::Uuid;
+
+macro_rules! contact_columns {
+    () => {
+        "id, account, alias, display_name, contact_type, plan, policy, created_ms, updated_ms"
+    };
+}
+
+const INSERT_CONTACT: &str = concat!(
+    "INSERT INTO contacts (",
+    contact_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
+const GET_CONTACT: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM contacts WHERE account = $1 AND alias = $2"
+);
+const GET_CONTACT_BY_ID: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM contacts WHERE account = $1 AND id = $2"
+);
+const UPDATE_CONTACT: &str = "UPDATE contacts SET display_name = $3, plan = $4, updated_ms = $5 \
+     WHERE account = $1 AND alias = $2";
+const SET_POLICY: &str = "UPDATE contacts SET policy = $3, updated_ms = $4 \
+     WHERE account = $1 AND alias = $2";
+/// Channels go by `ON DELETE CASCADE`.
+const DELETE_CONTACT: &str = "DELETE FROM contacts WHERE account = $1 AND alias = $2";
+const DELETE_TAGS: &str = "DELETE FROM tags WHERE account = $1 AND resource = $2";
+/// Keyset pagination by alias. The prefix is a range (`$3 <= alias < $4`, `$4` being the
+/// prefix followed by U+10FFFF, the greatest code point), not LIKE: `_` and `%` in it are
+/// literal, and the (account, alias) index serves it. Both backends compare aliases by code
+/// point (SQLite BINARY; COLLATE "C" on PostgreSQL).
+const LIST_CONTACTS: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM contacts WHERE account = $1",
+    " AND ($2 IS NULL OR alias > $2)",
+    " AND ($3 IS NULL OR (alias >= $3 AND alias < $4))",
+    " AND ($5 IS NULL OR contact_type = $5)",
+    " ORDER BY alias LIMIT $6"
+);
+
+fn plan_json(plan: &Plan) -> Result<String, StoreError> {
+    serde_json::to_string(plan)
+        .map_err(|e| StoreError::Corrupt(format!("plan does not encode: {e}")))
+}
+
+store_methods! {
+    helpers {
+        fn contact_from_row(row: &Row) -> Result<ContactRecord, StoreError> {
+            let id: String = row.try_get("id")?;
+            let contact_type: String = row.try_get("contact_type")?;
+            let plan: String = row.try_get("plan")?;
+            let plan = serde_json::from_str(&plan).map_err(|e| {
+                StoreError::Corrupt(format!("plan of contact {id} does not decode: {e}"))
+            })?;
+            Ok(ContactRecord {
+                id: parse_id(&id, "contact id")?,
+                account: row.try_get("account")?,
+                alias: row.try_get("alias")?,
+                display_name: row.try_get("display_name")?,
+                contact_type: parse_enum(&contact_type, "contact type")?,
+                plan,
+                policy: row.try_get("policy")?,
+                created_ms: row.try_get("created_ms")?,
+                updated_ms: row.try_get("updated_ms")?,
+            })
+        }
+    }
+
+    /// Creates the contact, its tags (resource key `contact/<alias>`) and, if given, the
+    /// idempotency row, in one transaction.
+    ///
+    /// If `idem` names a token this account already used for this operation: the same
+    /// `request_hash` gives `Ok(Created::Replay(stored result))` and writes nothing; a
+    /// different one gives `Err(IdempotencyMismatch)`. Otherwise a taken (account, alias) is
+    /// `Err(Conflict)`. Concurrent first uses of one token create once: the others replay.
+    pub async fn create_contact(
+        &self,
+        c: &ContactRecord,
+        tags: &[Tag],
+        idem: Option<&Idempotency>,
+    ) -> Result<Created, StoreError> {
+        let plan = plan_json(&c.plan)?;
+        let mut tx = self.begin_write().await?;
+        if let Some(replay) = claim_idempotency(&mut tx, &c.account, idem, c.created_ms).await? {
+            tx.rollback().await?;
+            return Ok(replay);
+        }
+        sqlx::query(INSERT_CONTACT)
+            .bind(id_text(c.id))
+            .bind(&c.account)
+            .bind(&c.alias)
+            .bind(&c.display_name)
+            .bind(c.contact_type.as_str())
+            .bind(&plan)
+            .bind(&c.policy)
+            .bind(c.created_ms)
+            .bind(c.updated_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::on_unique(e, || {
+                    format!("a contact with alias '{}' already exists", c.alias)
+                })
+            })?;
+        let resource = contact_resource(&c.alias);
+        for tag in tags {
+            upsert_tag(&mut tx, &c.account, &resource, tag).await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New)
+    }
+
+    /// The contact with this alias in this account.
+    pub async fn get_contact(
+        &self,
+        account: &str,
+        alias: &str,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let row = sqlx::query(GET_CONTACT)
+            .bind(account)
+            .bind(alias)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    /// The contact with this id in this account.
+    pub async fn get_contact_by_id(
+        &self,
+        account: &str,
+        id: Uuid,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let row = sqlx::query(GET_CONTACT_BY_ID)
+            .bind(account)
+            .bind(id_text(id))
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
+    /// Writes `display_name`, `plan` and `updated_ms` of the contact (`c.account`,
+    /// `c.alias`); the other fields are ignored. `false` if it does not exist.
+    pub async fn update_contact(&self, c: &ContactRecord) -> Result<bool, StoreError> {
+        let plan = plan_json(&c.plan)?;
+        let done = sqlx::query(UPDATE_CONTACT)
+            .bind(&c.account)
+            .bind(&c.alias)
+            .bind(&c.display_name)
+            .bind(&plan)
+            .bind(c.updated_ms)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the contact, its channels and its tags in one transaction. `false` if it did
+    /// not exist.
+    pub async fn delete_contact(&self, account: &str, alias: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query(DELETE_CONTACT)
+            .bind(account)
+            .bind(alias)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(DELETE_TAGS)
+            .bind(account)
+            .bind(contact_resource(alias))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Contacts of the account ordered by alias (code-point order), strictly after `after`
+    /// (`After::Start` or `After::Alias`), at most `limit`, optionally only those whose alias
+    /// starts with `alias_prefix` (taken literally; empty means no filter) and of one type.
+    /// Rows created between pages never make a page repeat or skip older rows.
+    pub async fn list_contacts(
+        &self,
+        account: &str,
+        alias_prefix: Option<&str>,
+        contact_type: Option<ContactType>,
+        after: &After,
+        limit: u32,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
+        let after = match after {
+            After::Start => None,
+            After::Alias(a) if !has_nul(a) => Some(a.as_str()),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "{other:?} is not a cursor for a list of contacts"
+                )))
+            }
+        };
+        let prefix = alias_prefix.filter(|p| !p.is_empty());
+        if prefix.is_some_and(has_nul) {
+            return Ok(Vec::new()); // no alias contains NUL
+        }
+        let upper = prefix.map(|p| format!("{p}\u{10FFFF}"));
+        let rows = sqlx::query(LIST_CONTACTS)
+            .bind(account)
+            .bind(after)
+            .bind(prefix)
+            .bind(upper)
+            .bind(contact_type.map(|t| t.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(contact_from_row).collect()
+    }
+
+    /// Sets the contact's resource policy (JSON text). `false` if the contact does not exist.
+    pub async fn set_contact_policy(
+        &self,
+        account: &str,
+        alias: &str,
+        policy: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(SET_POLICY)
+            .bind(account)
+            .bind(alias)
+            .bind(policy)
+            .bind(now_ms)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,52 @@
+//! The store's one error type.
+
+/// What a [`Store`](crate::Store) method can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A resource the operation needs does not exist (e.g. the contact of a new channel).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness rule was broken; the message says which, in words a user can act on
+    /// (e.g. "a contact with alias 'x' already exists").
+    #[error("{0}")]
+    Conflict(String),
+    /// The idempotency token was used before with a different request.
+    #[error("the idempotency token was already used with a different request")]
+    IdempotencyMismatch,
+    /// The resource would have more than `max` tags.
+    #[error("a resource can have at most {max} tags")]
+    TooManyTags { max: usize },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one the store can open.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// Stored data that does not decode: a row (bad plan JSON, unknown enum name, bad UUID)
+    /// or a pagination cursor of the wrong kind for the listing.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps a unique violation to [`StoreError::Conflict`] with `msg`, anything else to
+    /// [`StoreError::Database`]. Callers know which statement failed, so they know which
+    /// constraint it was: this works alike on both backends, whose constraint names and
+    /// messages differ.
+    pub(crate) fn on_unique(err: sqlx::Error, msg: impl FnOnce() -> String) -> StoreError {
+        if is_unique_violation(&err) {
+            StoreError::Conflict(msg())
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
