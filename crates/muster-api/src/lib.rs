@@ -1,1 +1,12 @@
+//! Muster's wire protocols: the AWS JSON 1.1 protocol of SSM Contacts (generated types,
+//! dispatch on `X-Amz-Target`, SigV4 verification, error envelopes).
 #![forbid(unsafe_code)]
+
+pub mod contacts;
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod secrets;
+pub mod sigv4;
+pub mod tokens;
+pub mod wire;

@@ -1,0 +1,878 @@
+//! The SSM Contacts operations on contacts, channels, tags and contact policies.
+//!
+//! Each operation turns the (already model-validated) wire input into domain values, asks
+//! the store, and maps the outcome back. Semantics follow AWS-SPEC.md and DESIGN.md;
+//! choices where AWS is silent are written in docs/api.md.
+
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::tokens;
+use crate::wire::FieldError;
+use crate::wire::ssm_contacts as w;
+use muster_core::{
+    ActivationStatus, Arn, ChannelAddress, ChannelType, Clock, ContactAlias, ContactType, Plan,
+    ResourceRef, Stage, Target,
+};
+use muster_store::{
+    After, ChannelRecord, ContactRecord, Created, Idempotency, Store, StoreError, Tag,
+};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Limits an operator may tune.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Page size when a List call gives no MaxResults (or 0).
+    pub default_page_size: u32,
+    /// Tags per resource (AWS: 50).
+    pub max_tags: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            default_page_size: 100,
+            max_tags: 50,
+        }
+    }
+}
+
+/// The SSM Contacts service over a store.
+pub struct ContactsApi {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+}
+
+/// Maps a store failure to the protocol. Unexpected database errors are logged here with
+/// their detail and reach the client only as a generic InternalServerException.
+pub(crate) fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(what) => ApiError::not_found("RESOURCE", &what),
+        StoreError::IdempotencyMismatch => ApiError::validation(vec![FieldError {
+            name: "IdempotencyToken".into(),
+            message: "was already used with a different request; use a new token".into(),
+        }]),
+        other => {
+            tracing::error!(error = %other, "store operation failed");
+            ApiError::internal()
+        }
+    }
+}
+
+fn field(name: impl Into<String>, message: impl Into<String>) -> ApiError {
+    ApiError::validation(vec![FieldError {
+        name: name.into(),
+        message: message.into(),
+    }])
+}
+
+/// The value of a member the model marks required (dispatch has already checked it).
+fn req<T>(v: Option<T>, name: &str) -> Result<T, ApiError> {
+    v.ok_or_else(|| field(name, "is required"))
+}
+
+/// A stable hash of a request, without its idempotency token, to tell a retry from a new
+/// request that reuses the token.
+fn request_hash<T: serde::Serialize>(input: &T) -> String {
+    let bytes = serde_json::to_vec(input).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn page_size(limits: &Limits, max_results: Option<i32>) -> u32 {
+    match max_results {
+        Some(n) if n > 0 => n as u32,
+        _ => limits.default_page_size,
+    }
+}
+
+impl ContactsApi {
+    fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
+        format!(
+            "arn:aws:ssm-contacts:{}:{}:contact/{}",
+            ctx.region, ctx.account, alias
+        )
+    }
+
+    fn channel_arn(ctx: &RequestContext, ch: &ChannelRecord) -> String {
+        format!(
+            "arn:aws:ssm-contacts:{}:{}:contact-channel/{}/{}",
+            ctx.region, ctx.account, ch.contact_alias, ch.id
+        )
+    }
+
+    /// Parses an ARN that must name a resource of the caller's account and region.
+    /// Anything else names nothing this caller can see: ResourceNotFound.
+    fn own_arn(
+        ctx: &RequestContext,
+        s: &str,
+        resource_type: &str,
+    ) -> Result<ResourceRef, ApiError> {
+        match Arn::parse(s) {
+            Ok(arn) if arn.account == ctx.account && arn.region == ctx.region => Ok(arn.resource),
+            _ => Err(ApiError::not_found(resource_type, s)),
+        }
+    }
+
+    async fn load_contact(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<ContactRecord, ApiError> {
+        let ResourceRef::Contact { alias } = Self::own_arn(ctx, id, "CONTACT")? else {
+            return Err(ApiError::not_found("CONTACT", id));
+        };
+        self.store
+            .get_contact(ctx.account.as_str(), alias.as_str())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found("CONTACT", id))
+    }
+
+    async fn load_channel(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<ChannelRecord, ApiError> {
+        let ResourceRef::ContactChannel { alias, id: uuid } =
+            Self::own_arn(ctx, id, "CONTACT_CHANNEL")?
+        else {
+            return Err(ApiError::not_found("CONTACT_CHANNEL", id));
+        };
+        match self
+            .store
+            .get_channel(ctx.account.as_str(), uuid)
+            .await
+            .map_err(store_error)?
+        {
+            Some(ch) if ch.contact_alias == alias.as_str() => Ok(ch),
+            _ => Err(ApiError::not_found("CONTACT_CHANNEL", id)),
+        }
+    }
+
+    /// Checks that everything a plan names exists and may be named by this contact.
+    /// `owner` is the contact itself (None while it is being created).
+    async fn check_plan_references(
+        &self,
+        ctx: &RequestContext,
+        owner_alias: &str,
+        owner: Option<&ContactRecord>,
+        plan: &Plan,
+    ) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        for (i, stage) in plan.stages.iter().enumerate() {
+            for (j, target) in stage.targets.iter().enumerate() {
+                match target {
+                    Target::Channel { channel_arn, .. } => {
+                        let name = format!(
+                            "Plan.Stages[{i}].Targets[{j}].ChannelTargetInfo.ContactChannelId"
+                        );
+                        let ok = match (owner, Self::own_arn(ctx, channel_arn, "CONTACT_CHANNEL")) {
+                            (Some(owner), Ok(ResourceRef::ContactChannel { alias, id }))
+                                if alias.as_str() == owner.alias =>
+                            {
+                                matches!(
+                                    self.store.get_channel(ctx.account.as_str(), id).await.map_err(store_error)?,
+                                    Some(ch) if ch.contact_id == owner.id
+                                )
+                            }
+                            _ => false,
+                        };
+                        if !ok {
+                            errors.push(FieldError {
+                                name,
+                                message: format!(
+                                    "{channel_arn} is not a contact channel of contact '{owner_alias}'"
+                                ),
+                            });
+                        }
+                    }
+                    Target::Contact { contact_arn, .. } => {
+                        let name =
+                            format!("Plan.Stages[{i}].Targets[{j}].ContactTargetInfo.ContactId");
+                        let message = match Self::own_arn(ctx, contact_arn, "CONTACT") {
+                            Ok(ResourceRef::Contact { alias }) if alias.as_str() == owner_alias => {
+                                Some("an escalation plan cannot engage itself".to_string())
+                            }
+                            Ok(ResourceRef::Contact { alias }) => {
+                                match self
+                                    .store
+                                    .get_contact(ctx.account.as_str(), alias.as_str())
+                                    .await
+                                    .map_err(store_error)?
+                                {
+                                    None => Some(format!("contact {contact_arn} does not exist")),
+                                    Some(c) if c.contact_type == ContactType::Escalation => Some(
+                                        "an escalation plan engages personal contacts and on-call schedules, not other escalation plans".to_string(),
+                                    ),
+                                    Some(_) => None,
+                                }
+                            }
+                            _ => Some(format!(
+                                "{contact_arn} is not a contact of this account and region"
+                            )),
+                        };
+                        if let Some(message) = message {
+                            errors.push(FieldError { name, message });
+                        }
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        // Rotations arrive with the on-call schedules issue; until then none exists, so the
+        // first one named is either not a rotation ARN or not found.
+        if let Some((k, rotation)) = plan.rotation_ids.iter().enumerate().next() {
+            return Err(match Self::own_arn(ctx, rotation, "ROTATION") {
+                Ok(ResourceRef::Rotation { .. }) => ApiError::not_found("ROTATION", rotation),
+                _ => field(
+                    format!("Plan.RotationIds[{k}]"),
+                    format!("{rotation} is not a rotation ARN of this account and region"),
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Wire plan → domain plan. Each target must name exactly one of a channel or a contact.
+fn plan_from_wire(p: &w::Plan) -> Result<Plan, ApiError> {
+    let mut stages = Vec::new();
+    for (i, s) in p.stages.iter().flatten().enumerate() {
+        let duration = s.duration_in_minutes.unwrap_or_default();
+        if duration < 0 {
+            return Err(field(
+                format!("Plan.Stages[{i}].DurationInMinutes"),
+                "must be between 0 and 30",
+            ));
+        }
+        let mut targets = Vec::new();
+        for (j, t) in s.targets.iter().flatten().enumerate() {
+            let path = format!("Plan.Stages[{i}].Targets[{j}]");
+            targets.push(match (&t.channel_target_info, &t.contact_target_info) {
+                (Some(c), None) => Target::Channel {
+                    channel_arn: req(
+                        c.contact_channel_id.clone(),
+                        &format!("{path}.ChannelTargetInfo.ContactChannelId"),
+                    )?,
+                    retry_interval_minutes: c.retry_interval_in_minutes.map(|r| r.max(0) as u32),
+                },
+                (None, Some(c)) => Target::Contact {
+                    contact_arn: req(
+                        c.contact_id.clone(),
+                        &format!("{path}.ContactTargetInfo.ContactId"),
+                    )?,
+                    is_essential: c.is_essential.unwrap_or(false),
+                },
+                _ => {
+                    return Err(field(
+                        path,
+                        "a target names exactly one of ChannelTargetInfo or ContactTargetInfo",
+                    ));
+                }
+            });
+        }
+        stages.push(Stage {
+            duration_minutes: duration as u32,
+            targets,
+        });
+    }
+    Ok(Plan {
+        stages,
+        rotation_ids: p.rotation_ids.clone().unwrap_or_default(),
+    })
+}
+
+fn plan_to_wire(p: &Plan) -> w::Plan {
+    w::Plan {
+        stages: Some(
+            p.stages
+                .iter()
+                .map(|s| w::Stage {
+                    duration_in_minutes: Some(s.duration_minutes as i32),
+                    targets: Some(
+                        s.targets
+                            .iter()
+                            .map(|t| match t {
+                                Target::Channel {
+                                    channel_arn,
+                                    retry_interval_minutes,
+                                } => w::Target {
+                                    channel_target_info: Some(w::ChannelTargetInfo {
+                                        contact_channel_id: Some(channel_arn.clone()),
+                                        retry_interval_in_minutes: retry_interval_minutes
+                                            .map(|r| r as i32),
+                                    }),
+                                    contact_target_info: None,
+                                },
+                                Target::Contact {
+                                    contact_arn,
+                                    is_essential,
+                                } => w::Target {
+                                    channel_target_info: None,
+                                    contact_target_info: Some(w::ContactTargetInfo {
+                                        contact_id: Some(contact_arn.clone()),
+                                        is_essential: Some(*is_essential),
+                                    }),
+                                },
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect(),
+        ),
+        rotation_ids: (!p.rotation_ids.is_empty()).then(|| p.rotation_ids.clone()),
+    }
+}
+
+fn contact_type_from_wire(t: w::ContactType) -> ContactType {
+    match t {
+        w::ContactType::Personal => ContactType::Personal,
+        w::ContactType::Escalation => ContactType::Escalation,
+        w::ContactType::OncallSchedule => ContactType::OncallSchedule,
+    }
+}
+
+fn contact_type_to_wire(t: ContactType) -> w::ContactType {
+    match t {
+        ContactType::Personal => w::ContactType::Personal,
+        ContactType::Escalation => w::ContactType::Escalation,
+        ContactType::OncallSchedule => w::ContactType::OncallSchedule,
+    }
+}
+
+fn channel_type_from_wire(t: w::ChannelType) -> ChannelType {
+    match t {
+        w::ChannelType::Email => ChannelType::Email,
+        w::ChannelType::Sms => ChannelType::Sms,
+        w::ChannelType::Voice => ChannelType::Voice,
+    }
+}
+
+fn channel_type_to_wire(t: ChannelType) -> w::ChannelType {
+    match t {
+        ChannelType::Email => w::ChannelType::Email,
+        ChannelType::Sms => w::ChannelType::Sms,
+        ChannelType::Voice => w::ChannelType::Voice,
+    }
+}
+
+fn activation_to_wire(a: ActivationStatus) -> w::ActivationStatus {
+    match a {
+        ActivationStatus::Activated => w::ActivationStatus::Activated,
+        ActivationStatus::NotActivated => w::ActivationStatus::NotActivated,
+    }
+}
+
+fn check_shape(plan: &Plan, t: ContactType) -> Result<(), ApiError> {
+    plan.check_shape(t)
+        .map_err(|(name, message)| field(name, message))
+}
+
+fn parse_address(t: ChannelType, s: &str) -> Result<ChannelAddress, ApiError> {
+    ChannelAddress::parse(t, s).map_err(|e| field("DeliveryAddress.SimpleAddress", e.0))
+}
+
+fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
+    let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
+    for (i, t) in tags.iter().enumerate() {
+        let key = req(t.key.clone(), &format!("Tags[{i}].Key"))?;
+        let value = req(t.value.clone(), &format!("Tags[{i}].Value"))?;
+        // A key given twice keeps its last value, as a map would.
+        out.retain(|o| o.key != key);
+        out.push(Tag { key, value });
+    }
+    Ok(out)
+}
+
+impl w::SsmContacts for ContactsApi {
+    async fn create_contact(
+        &self,
+        ctx: &RequestContext,
+        input: w::CreateContactRequest,
+    ) -> Result<w::CreateContactResult, ApiError> {
+        let alias_s = req(input.alias.clone(), "Alias")?;
+        let alias = ContactAlias::parse(&alias_s).map_err(|e| field("Alias", e.0))?;
+        let contact_type = contact_type_from_wire(req(input.r#type, "Type")?);
+        let plan = plan_from_wire(
+            input
+                .plan
+                .as_ref()
+                .ok_or_else(|| field("Plan", "is required"))?,
+        )?;
+        check_shape(&plan, contact_type)?;
+        self.check_plan_references(ctx, alias.as_str(), None, &plan)
+            .await?;
+        let tags = tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
+        let arn = Self::contact_arn(ctx, alias.as_str());
+        let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
+            operation: "CreateContact".into(),
+            token: token.clone(),
+            request_hash: request_hash(&w::CreateContactRequest {
+                idempotency_token: None,
+                ..input.clone()
+            }),
+            result: arn.clone(),
+        });
+        let now = self.clock.now_ms();
+        let record = ContactRecord {
+            id: Uuid::new_v4(),
+            account: ctx.account.to_string(),
+            alias: alias.to_string(),
+            display_name: input.display_name.clone(),
+            contact_type,
+            plan,
+            policy: None,
+            created_ms: now,
+            updated_ms: now,
+        };
+        match self
+            .store
+            .create_contact(&record, &tags, idem.as_ref())
+            .await
+        {
+            Ok(Created::New) => Ok(w::CreateContactResult {
+                contact_arn: Some(arn),
+            }),
+            Ok(Created::Replay(previous)) => Ok(w::CreateContactResult {
+                contact_arn: Some(previous),
+            }),
+            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
+                message: format!("A contact with alias '{alias}' already exists"),
+                resource_id: arn,
+                resource_type: "CONTACT".into(),
+                dependent_entities: vec![],
+            }),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn get_contact(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetContactRequest,
+    ) -> Result<w::GetContactResult, ApiError> {
+        let c = self
+            .load_contact(ctx, &req(input.contact_id, "ContactId")?)
+            .await?;
+        Ok(w::GetContactResult {
+            contact_arn: Some(Self::contact_arn(ctx, &c.alias)),
+            alias: Some(c.alias.clone()),
+            display_name: c.display_name.clone(),
+            r#type: Some(contact_type_to_wire(c.contact_type)),
+            plan: Some(plan_to_wire(&c.plan)),
+        })
+    }
+
+    async fn update_contact(
+        &self,
+        ctx: &RequestContext,
+        input: w::UpdateContactRequest,
+    ) -> Result<w::UpdateContactResult, ApiError> {
+        let id = req(input.contact_id, "ContactId")?;
+        let mut c = self.load_contact(ctx, &id).await?;
+        if let Some(p) = &input.plan {
+            let plan = plan_from_wire(p)?;
+            check_shape(&plan, c.contact_type)?;
+            self.check_plan_references(ctx, &c.alias.clone(), Some(&c), &plan)
+                .await?;
+            c.plan = plan;
+        }
+        if let Some(name) = input.display_name {
+            c.display_name = Some(name);
+        }
+        c.updated_ms = self.clock.now_ms();
+        if !self.store.update_contact(&c).await.map_err(store_error)? {
+            return Err(ApiError::not_found("CONTACT", &id));
+        }
+        Ok(w::UpdateContactResult::default())
+    }
+
+    async fn delete_contact(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeleteContactRequest,
+    ) -> Result<w::DeleteContactResult, ApiError> {
+        let id = req(input.contact_id, "ContactId")?;
+        let c = self.load_contact(ctx, &id).await?;
+        if !self
+            .store
+            .delete_contact(ctx.account.as_str(), &c.alias)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(ApiError::not_found("CONTACT", &id));
+        }
+        Ok(w::DeleteContactResult::default())
+    }
+
+    async fn list_contacts(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListContactsRequest,
+    ) -> Result<w::ListContactsResult, ApiError> {
+        let prefix = input.alias_prefix.clone().filter(|p| !p.is_empty());
+        let ctype = input.r#type.map(contact_type_from_wire);
+        let fingerprint = format!(
+            "contacts|{}|{}",
+            prefix.as_deref().unwrap_or(""),
+            ctype.map(|t| t.as_str()).unwrap_or("")
+        );
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let mut rows = self
+            .store
+            .list_contacts(
+                ctx.account.as_str(),
+                prefix.as_deref(),
+                ctype,
+                &after,
+                limit + 1,
+            )
+            .await
+            .map_err(store_error)?;
+        let next_token = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|c| tokens::encode(&fingerprint, &After::Alias(c.alias.clone())))
+        } else {
+            None
+        };
+        Ok(w::ListContactsResult {
+            next_token,
+            contacts: Some(
+                rows.into_iter()
+                    .map(|c| w::Contact {
+                        contact_arn: Some(Self::contact_arn(ctx, &c.alias)),
+                        alias: Some(c.alias),
+                        display_name: c.display_name,
+                        r#type: Some(contact_type_to_wire(c.contact_type)),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    async fn create_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::CreateContactChannelRequest,
+    ) -> Result<w::CreateContactChannelResult, ApiError> {
+        let contact = self
+            .load_contact(ctx, &req(input.contact_id.clone(), "ContactId")?)
+            .await?;
+        if contact.contact_type != ContactType::Personal {
+            return Err(field(
+                "ContactId",
+                format!(
+                    "contact '{}' is {}; only PERSONAL contacts have contact channels",
+                    contact.alias, contact.contact_type
+                ),
+            ));
+        }
+        let name = req(input.name.clone(), "Name")?;
+        let channel_type = channel_type_from_wire(req(input.r#type, "Type")?);
+        let address_s = req(
+            input
+                .delivery_address
+                .as_ref()
+                .and_then(|a| a.simple_address.clone()),
+            "DeliveryAddress.SimpleAddress",
+        )?;
+        let address = parse_address(channel_type, &address_s)?;
+        let now = self.clock.now_ms();
+        let record = ChannelRecord {
+            id: Uuid::new_v4(),
+            account: ctx.account.to_string(),
+            contact_id: contact.id,
+            contact_alias: contact.alias.clone(),
+            name: name.clone(),
+            channel_type,
+            address: address.to_string(),
+            activation: ActivationStatus::NotActivated,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let arn = Self::channel_arn(ctx, &record);
+        let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
+            operation: "CreateContactChannel".into(),
+            token: token.clone(),
+            request_hash: request_hash(&w::CreateContactChannelRequest {
+                idempotency_token: None,
+                ..input.clone()
+            }),
+            result: arn.clone(),
+        });
+        match self.store.create_channel(&record, idem.as_ref()).await {
+            Ok(Created::New) => Ok(w::CreateContactChannelResult {
+                contact_channel_arn: Some(arn),
+            }),
+            Ok(Created::Replay(previous)) => Ok(w::CreateContactChannelResult {
+                contact_channel_arn: Some(previous),
+            }),
+            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
+                message: format!(
+                    "Contact '{}' already has a contact channel named '{name}'",
+                    contact.alias
+                ),
+                resource_id: Self::contact_arn(ctx, &contact.alias),
+                resource_type: "CONTACT_CHANNEL".into(),
+                dependent_entities: vec![],
+            }),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(
+                "CONTACT",
+                Self::contact_arn(ctx, &contact.alias),
+            )),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn get_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetContactChannelRequest,
+    ) -> Result<w::GetContactChannelResult, ApiError> {
+        let ch = self
+            .load_channel(ctx, &req(input.contact_channel_id, "ContactChannelId")?)
+            .await?;
+        Ok(w::GetContactChannelResult {
+            contact_arn: Some(Self::contact_arn(ctx, &ch.contact_alias)),
+            contact_channel_arn: Some(Self::channel_arn(ctx, &ch)),
+            name: Some(ch.name.clone()),
+            r#type: Some(channel_type_to_wire(ch.channel_type)),
+            delivery_address: Some(w::ContactChannelAddress {
+                simple_address: Some(ch.address.clone()),
+            }),
+            activation_status: Some(activation_to_wire(ch.activation)),
+        })
+    }
+
+    async fn update_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::UpdateContactChannelRequest,
+    ) -> Result<w::UpdateContactChannelResult, ApiError> {
+        let id = req(input.contact_channel_id, "ContactChannelId")?;
+        let mut ch = self.load_channel(ctx, &id).await?;
+        if let Some(name) = input.name {
+            ch.name = name;
+        }
+        if let Some(addr) = input.delivery_address.and_then(|a| a.simple_address) {
+            let address = parse_address(ch.channel_type, &addr)?;
+            if address.as_str() != ch.address {
+                // A new device has not proven it belongs to the contact.
+                ch.address = address.to_string();
+                ch.activation = ActivationStatus::NotActivated;
+            }
+        }
+        ch.updated_ms = self.clock.now_ms();
+        match self.store.update_channel(&ch).await {
+            Ok(true) => Ok(w::UpdateContactChannelResult::default()),
+            Ok(false) => Err(ApiError::not_found("CONTACT_CHANNEL", &id)),
+            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
+                message: format!(
+                    "Contact '{}' already has a contact channel named '{}'",
+                    ch.contact_alias, ch.name
+                ),
+                resource_id: id,
+                resource_type: "CONTACT_CHANNEL".into(),
+                dependent_entities: vec![],
+            }),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn delete_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeleteContactChannelRequest,
+    ) -> Result<w::DeleteContactChannelResult, ApiError> {
+        let id = req(input.contact_channel_id, "ContactChannelId")?;
+        let ch = self.load_channel(ctx, &id).await?;
+        if !self
+            .store
+            .delete_channel(ctx.account.as_str(), ch.id)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(ApiError::not_found("CONTACT_CHANNEL", &id));
+        }
+        Ok(w::DeleteContactChannelResult::default())
+    }
+
+    async fn list_contact_channels(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListContactChannelsRequest,
+    ) -> Result<w::ListContactChannelsResult, ApiError> {
+        let contact = self
+            .load_contact(ctx, &req(input.contact_id, "ContactId")?)
+            .await?;
+        let fingerprint = format!("channels|{}", contact.alias);
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let mut rows = self
+            .store
+            .list_channels(ctx.account.as_str(), contact.id, &after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let next_token = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|c| {
+                tokens::encode(
+                    &fingerprint,
+                    &After::Created {
+                        ms: c.created_ms,
+                        id: c.id,
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok(w::ListContactChannelsResult {
+            next_token,
+            contact_channels: Some(
+                rows.iter()
+                    .map(|ch| w::ContactChannel {
+                        contact_channel_arn: Some(Self::channel_arn(ctx, ch)),
+                        contact_arn: Some(Self::contact_arn(ctx, &ch.contact_alias)),
+                        name: Some(ch.name.clone()),
+                        r#type: Some(channel_type_to_wire(ch.channel_type)),
+                        delivery_address: Some(w::ContactChannelAddress {
+                            simple_address: Some(ch.address.clone()),
+                        }),
+                        activation_status: Some(activation_to_wire(ch.activation)),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    async fn tag_resource(
+        &self,
+        ctx: &RequestContext,
+        input: w::TagResourceRequest,
+    ) -> Result<w::TagResourceResult, ApiError> {
+        let arn = req(input.resource_arn, "ResourceARN")?;
+        let key = self.taggable(ctx, &arn).await?;
+        let tags = tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
+        match self
+            .store
+            .tag_resource(ctx.account.as_str(), &key, &tags, self.limits.max_tags)
+            .await
+        {
+            Ok(()) => Ok(w::TagResourceResult::default()),
+            Err(StoreError::TooManyTags { max }) => Err(ApiError::ServiceQuotaExceeded {
+                message: format!("A resource can have at most {max} tags"),
+                resource_id: Some(arn),
+                resource_type: Some("CONTACT".into()),
+                quota_code: "tags-per-resource".into(),
+                service_code: "ssm-contacts".into(),
+            }),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn untag_resource(
+        &self,
+        ctx: &RequestContext,
+        input: w::UntagResourceRequest,
+    ) -> Result<w::UntagResourceResult, ApiError> {
+        let arn = req(input.resource_arn, "ResourceARN")?;
+        let key = self.taggable(ctx, &arn).await?;
+        self.store
+            .untag_resource(
+                ctx.account.as_str(),
+                &key,
+                input.tag_keys.as_deref().unwrap_or_default(),
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(w::UntagResourceResult::default())
+    }
+
+    async fn list_tags_for_resource(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListTagsForResourceRequest,
+    ) -> Result<w::ListTagsForResourceResult, ApiError> {
+        let arn = req(input.resource_arn, "ResourceARN")?;
+        let key = self.taggable(ctx, &arn).await?;
+        let tags = self
+            .store
+            .list_tags(ctx.account.as_str(), &key)
+            .await
+            .map_err(store_error)?;
+        Ok(w::ListTagsForResourceResult {
+            tags: Some(
+                tags.into_iter()
+                    .map(|t| w::Tag {
+                        key: Some(t.key),
+                        value: Some(t.value),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    async fn put_contact_policy(
+        &self,
+        ctx: &RequestContext,
+        input: w::PutContactPolicyRequest,
+    ) -> Result<w::PutContactPolicyResult, ApiError> {
+        let arn = req(input.contact_arn, "ContactArn")?;
+        let policy = req(input.policy, "Policy")?;
+        match serde_json::from_str::<serde_json::Value>(&policy) {
+            Ok(serde_json::Value::Object(_)) => {}
+            _ => {
+                return Err(field(
+                    "Policy",
+                    "must be a JSON policy document (an object with Version and Statement)",
+                ));
+            }
+        }
+        let c = self.load_contact(ctx, &arn).await?;
+        if !self
+            .store
+            .set_contact_policy(ctx.account.as_str(), &c.alias, &policy, self.clock.now_ms())
+            .await
+            .map_err(store_error)?
+        {
+            return Err(ApiError::not_found("CONTACT", &arn));
+        }
+        Ok(w::PutContactPolicyResult::default())
+    }
+
+    async fn get_contact_policy(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetContactPolicyRequest,
+    ) -> Result<w::GetContactPolicyResult, ApiError> {
+        let arn = req(input.contact_arn, "ContactArn")?;
+        let c = self.load_contact(ctx, &arn).await?;
+        Ok(w::GetContactPolicyResult {
+            contact_arn: Some(Self::contact_arn(ctx, &c.alias)),
+            policy: c.policy,
+        })
+    }
+}
+
+impl ContactsApi {
+    /// The tag key space of a taggable resource that exists: contacts (and escalation plans
+    /// and on-call schedules, which are contacts). Rotations join with their issue.
+    async fn taggable(&self, ctx: &RequestContext, arn: &str) -> Result<String, ApiError> {
+        match Self::own_arn(ctx, arn, "RESOURCE")? {
+            ResourceRef::Contact { alias } => {
+                self.load_contact(ctx, arn).await?;
+                Ok(format!("contact/{alias}"))
+            }
+            other => Err(ApiError::not_found(other.type_name(), arn)),
+        }
+    }
+}

@@ -1,0 +1,1075 @@
+//! `muster-codegen`: turns a Smithy JSON AST (an AWS service model) into Muster's wire module:
+//! one struct per structure shape, one enum per enum shape, `Validate` impls enforcing the
+//! model's constraint traits, the `Operation` list, the handler trait and `dispatch`.
+//!
+//! The output is meant to be committed; `check` (and the `up_to_date` test) fail when the
+//! committed file differs from what the model generates.
+
+pub mod json;
+mod names;
+mod pattern;
+
+use json::Json;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Why generation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, Error> {
+    Err(Error(msg.into()))
+}
+
+/// Generates the module source (not yet run through rustfmt).
+///
+/// `source_name` is written into the header (use the model's file name, not a path, so the
+/// output does not depend on where the model lives).
+pub fn generate(model_json: &str, source_name: &str) -> Result<String, Error> {
+    let root =
+        Json::parse(model_json).map_err(|e| Error(format!("model is not valid JSON: {e}")))?;
+    let model = Model::new(&root)?;
+    Generator::new(&model).run(source_name)
+}
+
+/// Generates the module and formats it with `rustfmt`, exactly as `muster-codegen generate`
+/// writes it. `config_dir` is where rustfmt starts looking for `rustfmt.toml` (the directory
+/// of the output file), so the result matches what `cargo fmt` would produce there.
+pub fn generate_formatted(
+    model_json: &str,
+    source_name: &str,
+    config_dir: &Path,
+) -> Result<String, Error> {
+    let code = generate(model_json, source_name)?;
+    rustfmt(&code, config_dir)
+}
+
+/// Runs `rustfmt --edition 2024` over `code` (stdin to stdout).
+pub fn rustfmt(code: &str, config_dir: &Path) -> Result<String, Error> {
+    let rustfmt = std::env::var_os("RUSTFMT").unwrap_or_else(|| "rustfmt".into());
+    let mut child = Command::new(&rustfmt)
+        .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
+        .current_dir(config_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error(format!(
+                "could not run {}: {e} (is rustfmt installed?)",
+                rustfmt.to_string_lossy()
+            ))
+        })?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Error("rustfmt has no stdin".into()))?;
+    let input = code.to_owned();
+    // Write from another thread so a large output cannot dead-lock against a full stdout pipe.
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| Error(format!("rustfmt failed: {e}")))?;
+    writer
+        .join()
+        .map_err(|_| Error("rustfmt writer thread panicked".into()))?
+        .map_err(|e| Error(format!("could not write to rustfmt: {e}")))?;
+    if !output.status.success() {
+        return err(format!(
+            "rustfmt rejected the generated code ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    String::from_utf8(output.stdout).map_err(|_| Error("rustfmt printed invalid UTF-8".into()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+
+struct Shape<'a> {
+    id: &'a str,
+    name: &'a str,
+    kind: &'a str,
+    json: &'a Json,
+}
+
+impl<'a> Shape<'a> {
+    fn trait_(&self, name: &str) -> Option<&'a Json> {
+        self.json.get("traits").and_then(|t| t.get(name))
+    }
+
+    fn members(&self) -> &'a [(String, Json)] {
+        self.json
+            .get("members")
+            .and_then(Json::as_object)
+            .unwrap_or(&[])
+    }
+
+    fn target_of(&self, member: &str) -> Option<&'a str> {
+        self.json
+            .get(member)
+            .and_then(|m| m.get("target"))
+            .and_then(Json::as_str)
+    }
+}
+
+struct Model<'a> {
+    shapes: Vec<Shape<'a>>,
+    by_id: HashMap<&'a str, usize>,
+}
+
+const UNIT: &str = "smithy.api#Unit";
+
+impl<'a> Model<'a> {
+    fn new(root: &'a Json) -> Result<Self, Error> {
+        match root.get("smithy").and_then(Json::as_str) {
+            Some(v) if v.starts_with("2") || v.starts_with("1") => {}
+            other => return err(format!("not a Smithy JSON AST (smithy version {other:?})")),
+        }
+        let Some(shape_map) = root.get("shapes").and_then(Json::as_object) else {
+            return err("the model has no `shapes` object");
+        };
+        let mut shapes = Vec::with_capacity(shape_map.len());
+        let mut by_id = HashMap::new();
+        for (id, json) in shape_map {
+            let Some(kind) = json.get("type").and_then(Json::as_str) else {
+                return err(format!("shape {id} has no type"));
+            };
+            let name = id.rsplit_once('#').map_or(id.as_str(), |(_, n)| n);
+            by_id.insert(id.as_str(), shapes.len());
+            shapes.push(Shape {
+                id,
+                name,
+                kind,
+                json,
+            });
+        }
+        Ok(Model { shapes, by_id })
+    }
+
+    fn shape(&self, id: &str) -> Option<&Shape<'a>> {
+        self.by_id.get(id).map(|&i| &self.shapes[i])
+    }
+
+    fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Shape<'a>> + 's {
+        self.shapes.iter().filter(move |s| s.kind == kind)
+    }
+
+    fn service(&self) -> Option<&Shape<'a>> {
+        self.of_kind("service").next()
+    }
+}
+
+/// A Smithy string shape with the (Smithy 1) `@enum` trait or a Smithy 2 `enum` shape.
+fn enum_values(shape: &Shape) -> Option<Vec<(String, String)>> {
+    if shape.kind == "enum" {
+        let values = shape
+            .members()
+            .iter()
+            .map(|(name, m)| {
+                let value = m
+                    .get("traits")
+                    .and_then(|t| t.get("smithy.api#enumValue"))
+                    .and_then(Json::as_str)
+                    .unwrap_or(name)
+                    .to_owned();
+                (name.clone(), value)
+            })
+            .collect();
+        return Some(values);
+    }
+    if shape.kind == "string" {
+        let defs = shape.trait_("smithy.api#enum")?.as_array()?;
+        let values = defs
+            .iter()
+            .filter_map(|d| {
+                let value = d.get("value")?.as_str()?.to_owned();
+                let name = d
+                    .get("name")
+                    .and_then(Json::as_str)
+                    .unwrap_or(&value)
+                    .to_owned();
+                Some((name, value))
+            })
+            .collect();
+        return Some(values);
+    }
+    None
+}
+
+fn docs_of(json: &Json) -> Option<String> {
+    let html = json
+        .get("traits")?
+        .get("smithy.api#documentation")?
+        .as_str()?;
+    let summary = names::doc_summary(html);
+    (!summary.is_empty()).then_some(summary)
+}
+
+/// Formats a Smithy numeric constraint bound as a Rust integer literal.
+fn int_bound(json: Option<&Json>, what: &str) -> Result<Option<i64>, Error> {
+    match json {
+        None | Some(Json::Null) => Ok(None),
+        Some(j) => match j.as_f64() {
+            Some(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(Some(n as i64)),
+            _ => err(format!(
+                "{what}: unsupported bound {j:?} (only integers are supported)"
+            )),
+        },
+    }
+}
+
+fn opt_lit(v: Option<i64>) -> String {
+    match v {
+        Some(n) => format!("Some({n})"),
+        None => "None".to_owned(),
+    }
+}
+
+/// A raw string literal for `s`.
+fn raw_lit(s: &str) -> String {
+    let mut hashes = String::new();
+    while s.contains(&format!("\"{hashes}")) {
+        hashes.push('#');
+    }
+    format!("r{hashes}\"{s}\"{hashes}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation
+
+/// Names the generated code itself relies on; a shape with one of these names would shadow it.
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "Option",
+    "Some",
+    "None",
+    "String",
+    "Vec",
+    "Result",
+    "Ok",
+    "Err",
+    "Default",
+    "Send",
+    "Sync",
+    "Box",
+    "Validate",
+    "FieldError",
+    "EpochSeconds",
+    "ApiError",
+    "RequestContext",
+    "Operation",
+    "SsmContacts",
+    "Regex",
+    "LazyLock",
+];
+
+struct Generator<'m, 'a> {
+    model: &'m Model<'a>,
+    /// Helper functions and types of `super` that the output uses.
+    uses: BTreeSet<&'static str>,
+    /// Pattern statics: (static name, original pattern, translated pattern), first use first.
+    patterns: Vec<(String, String, String)>,
+    /// Extra `fn default_*` items for members whose default is not Rust's `Default`.
+    default_fns: Vec<String>,
+    needs_checks_memo: HashMap<String, bool>,
+}
+
+impl<'m, 'a> Generator<'m, 'a> {
+    fn new(model: &'m Model<'a>) -> Self {
+        Generator {
+            model,
+            uses: BTreeSet::new(),
+            patterns: Vec::new(),
+            default_fns: Vec::new(),
+            needs_checks_memo: HashMap::new(),
+        }
+    }
+
+    fn shape(&self, id: &str) -> Result<&'m Shape<'a>, Error> {
+        self.model
+            .shape(id)
+            .ok_or_else(|| Error(format!("shape {id} is referenced but not defined")))
+    }
+
+    fn run(mut self, source_name: &str) -> Result<String, Error> {
+        let model = self.model;
+        let mut seen = HashMap::new();
+        for s in model.shapes.iter().filter(|s| emits_type(s)) {
+            if RESERVED_TYPE_NAMES.contains(&s.name) {
+                return err(format!(
+                    "shape {} would shadow `{}` in the generated code",
+                    s.id, s.name
+                ));
+            }
+            if let Some(prev) = seen.insert(s.name, s.id) {
+                return err(format!("shapes {prev} and {} have the same name", s.id));
+            }
+        }
+
+        let mut body = String::new();
+
+        // Service-wide constants.
+        let service = model.service();
+        if let Some(svc) = service {
+            let signing = svc
+                .trait_("aws.auth#sigv4")
+                .and_then(|t| t.get("name"))
+                .and_then(Json::as_str);
+            let _ = writeln!(
+                body,
+                "/// The `X-Amz-Target` header of a request is this prefix followed by the operation name.\n\
+                 pub const TARGET_PREFIX: &str = \"{}.\";\n",
+                svc.name
+            );
+            if let Some(signing) = signing {
+                let _ = writeln!(
+                    body,
+                    "/// The SigV4 signing name (the service part of the credential scope).\n\
+                     pub const SIGNING_NAME: &str = \"{signing}\";\n"
+                );
+            }
+        }
+
+        // Enums.
+        for s in model.shapes.iter() {
+            if let Some(values) = enum_values(s) {
+                body.push_str(&self.gen_enum(s, &values)?);
+            }
+        }
+        // Structures and their validation.
+        for s in model.of_kind("structure") {
+            body.push_str(&self.gen_struct(s)?);
+            body.push_str(&self.gen_validate(s)?);
+        }
+        for f in std::mem::take(&mut self.default_fns) {
+            body.push_str(&f);
+        }
+        body.push_str(&self.gen_error_table()?);
+        body.push_str(&self.gen_operations(service)?);
+
+        // Now that all uses are known: the header, imports and pattern statics.
+        let mut out = String::new();
+        let title = service
+            .and_then(|s| s.trait_("smithy.api#title"))
+            .and_then(Json::as_str)
+            .unwrap_or("the service");
+        let _ = writeln!(
+            out,
+            "//! Wire types, validation and dispatch for {title} (AWS JSON 1.1).\n\
+             //!\n\
+             //! @generated by `muster-codegen` from `{source_name}`. Do not edit by hand:\n\
+             //! change the generator and run\n\
+             //! `cargo run -p muster-codegen -- generate <model.json> crates/muster-api/src/wire/ssm_contacts.rs`.\n"
+        );
+        let mut uses: Vec<&str> = self.uses.iter().copied().collect();
+        uses.push("Validate");
+        uses.push("FieldError");
+        uses.sort_unstable();
+        uses.dedup();
+        let _ = writeln!(out, "use super::{{{}}};", uses.join(", "));
+        out.push_str("use crate::context::RequestContext;\nuse crate::error::ApiError;\n");
+        if !self.patterns.is_empty() {
+            out.push_str("use regex::Regex;\nuse std::sync::LazyLock;\n");
+        }
+        out.push('\n');
+        for (name, original, translated) in &self.patterns {
+            let _ = writeln!(
+                out,
+                "/// The model's pattern {}, as written there (ECMA-262 syntax).\n\
+                 const {name}_SOURCE: &str = {};\n\
+                 static {name}: LazyLock<Regex> = LazyLock::new(|| compile_pattern({}));\n",
+                names_code(original),
+                raw_lit(original),
+                raw_lit(translated)
+            );
+        }
+        out.push_str(&body);
+        if !self.patterns.is_empty() {
+            out.push_str("\n#[cfg(test)]\nmod generated_tests {\n");
+            out.push_str(
+                "    /// Every pattern of the model compiles (they are compiled lazily at first use).\n\
+                 #[test]\n    fn every_pattern_compiles() {\n",
+            );
+            for (name, _, _) in &self.patterns {
+                let _ = writeln!(out, "        std::sync::LazyLock::force(&super::{name});");
+            }
+            out.push_str("    }\n}\n");
+        }
+        Ok(out)
+    }
+
+    // --- types ---------------------------------------------------------------------------
+
+    fn rust_type(&self, target: &str) -> Result<String, Error> {
+        if let Some(prelude) = target.strip_prefix("smithy.api#") {
+            return Ok(match prelude {
+                "String" => "String",
+                "Boolean" | "PrimitiveBoolean" => "bool",
+                "Integer" | "PrimitiveInteger" => "i32",
+                "Long" | "PrimitiveLong" => "i64",
+                "Short" | "PrimitiveShort" => "i16",
+                "Byte" | "PrimitiveByte" => "i8",
+                "Float" | "PrimitiveFloat" => "f32",
+                "Double" | "PrimitiveDouble" => "f64",
+                "Timestamp" => {
+                    return Ok("EpochSeconds".to_owned());
+                }
+                other => return err(format!("prelude shape smithy.api#{other} is not supported")),
+            }
+            .to_owned());
+        }
+        let s = self.shape(target)?;
+        if enum_values(s).is_some() {
+            return Ok(s.name.to_owned());
+        }
+        Ok(match s.kind {
+            "string" => "String".to_owned(),
+            "boolean" => "bool".to_owned(),
+            "integer" => "i32".to_owned(),
+            "long" => "i64".to_owned(),
+            "short" => "i16".to_owned(),
+            "byte" => "i8".to_owned(),
+            "float" => "f32".to_owned(),
+            "double" => "f64".to_owned(),
+            "timestamp" => "EpochSeconds".to_owned(),
+            "structure" => s.name.to_owned(),
+            "list" | "set" => {
+                let member = s
+                    .target_of("member")
+                    .ok_or_else(|| Error(format!("{} has no member", s.id)))?;
+                format!("Vec<{}>", self.rust_type(member)?)
+            }
+            "map" => {
+                let k = s
+                    .target_of("key")
+                    .ok_or_else(|| Error(format!("{} has no key", s.id)))?;
+                let v = s
+                    .target_of("value")
+                    .ok_or_else(|| Error(format!("{} has no value", s.id)))?;
+                format!(
+                    "std::collections::BTreeMap<{}, {}>",
+                    self.rust_type(k)?,
+                    self.rust_type(v)?
+                )
+            }
+            other => return err(format!("shape {} of type {other} is not supported", s.id)),
+        })
+    }
+
+    fn gen_enum(&self, s: &Shape, values: &[(String, String)]) -> Result<String, Error> {
+        let mut out = String::new();
+        if let Some(doc) = docs_of(s.json) {
+            let _ = writeln!(out, "/// {doc}");
+        }
+        out.push_str(
+            "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]\n",
+        );
+        let _ = writeln!(out, "pub enum {} {{", s.name);
+        let mut idents = BTreeSet::new();
+        let mut arms = String::new();
+        let mut parse_arms = String::new();
+        for (name, value) in values {
+            let ident = names::variant_ident(name);
+            if !idents.insert(ident.clone()) {
+                return err(format!(
+                    "enum {}: two members map to the variant {ident}",
+                    s.id
+                ));
+            }
+            let _ = writeln!(out, "    #[serde(rename = {value:?})]\n    {ident},");
+            let _ = writeln!(arms, "            Self::{ident} => {value:?},");
+            let _ = writeln!(parse_arms, "            {value:?} => Some(Self::{ident}),");
+        }
+        out.push_str("}\n\n");
+        let list: Vec<String> = values.iter().map(|(_, v)| format!("{v:?}")).collect();
+        let _ = write!(
+            out,
+            "impl {name} {{\n\
+             \x20   /// Every wire value, in model order.\n\
+             \x20   pub const VALUES: &[&str] = &[{list}];\n\n\
+             \x20   /// The wire value.\n\
+             \x20   pub fn as_str(&self) -> &'static str {{\n\
+             \x20       match self {{\n{arms}        }}\n    }}\n\n\
+             \x20   /// The variant whose wire value is `value` (case-sensitive).\n\
+             \x20   pub fn from_value(value: &str) -> Option<Self> {{\n\
+             \x20       match value {{\n{parse_arms}            _ => None,\n        }}\n    }}\n\
+             }}\n\n\
+             impl std::fmt::Display for {name} {{\n\
+             \x20   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n\
+             \x20       f.write_str(self.as_str())\n    }}\n}}\n\n",
+            name = s.name,
+            list = list.join(", "),
+        );
+        Ok(out)
+    }
+
+    fn gen_struct(&mut self, s: &Shape) -> Result<String, Error> {
+        let mut out = String::new();
+        if let Some(doc) = docs_of(s.json) {
+            let _ = writeln!(out, "/// {doc}");
+        }
+        out.push_str(
+            "#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]\n",
+        );
+        let _ = writeln!(out, "pub struct {} {{", s.name);
+        let mut idents = BTreeSet::new();
+        for (member, m) in s.members() {
+            let ident = names::field_ident(member);
+            if !idents.insert(ident.clone()) {
+                return err(format!("{}: two members map to the field {ident}", s.id));
+            }
+            let target = member_target(s, member, m)?;
+            let ty = self.rust_type(target)?;
+            if self.uses_timestamp(&ty) {
+                self.uses.insert("EpochSeconds");
+            }
+            if let Some(doc) = docs_of(m) {
+                let _ = writeln!(out, "    /// {doc}");
+            }
+            match member_default(m) {
+                Some(default) => {
+                    let default_attr = self.default_attr(s, member, &ty, default)?;
+                    let _ = writeln!(
+                        out,
+                        "    #[serde(rename = {member:?}, {default_attr})]\n    pub {ident}: {ty},"
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "    #[serde(rename = {member:?}, default, skip_serializing_if = \"Option::is_none\")]\n    pub {ident}: Option<{ty}>,"
+                    );
+                }
+            }
+        }
+        out.push_str("}\n\n");
+        Ok(out)
+    }
+
+    fn uses_timestamp(&self, ty: &str) -> bool {
+        ty.contains("EpochSeconds")
+    }
+
+    /// `default` when the model's default is Rust's `Default::default()`, otherwise a
+    /// `default = "fn"` attribute with a generated function.
+    fn default_attr(
+        &mut self,
+        s: &Shape,
+        member: &str,
+        ty: &str,
+        default: &Json,
+    ) -> Result<String, Error> {
+        let (is_zero, lit) = match (ty, default) {
+            ("i8" | "i16" | "i32" | "i64", Json::Number(n)) if n.fract() == 0.0 => {
+                (*n == 0.0, format!("{}", *n as i64))
+            }
+            ("f32" | "f64", Json::Number(n)) => (*n == 0.0, format!("{n:?}")),
+            ("bool", Json::Bool(b)) => (!b, b.to_string()),
+            ("String", Json::String(v)) => (v.is_empty(), format!("{v:?}.to_owned()")),
+            (t, Json::Array(a)) if t.starts_with("Vec<") && a.is_empty() => (true, String::new()),
+            (t, Json::Object(o))
+                if t.starts_with("std::collections::BTreeMap<") && o.is_empty() =>
+            {
+                (true, String::new())
+            }
+            _ => {
+                return err(format!(
+                    "{}${member}: default value {default:?} for a {ty} is not supported",
+                    s.id
+                ));
+            }
+        };
+        if is_zero {
+            return Ok("default".to_owned());
+        }
+        let fn_name = format!(
+            "default_{}_{}",
+            names::snake_case(s.name),
+            names::snake_case(member)
+        );
+        self.default_fns.push(format!(
+            "/// The model's default for `{}.{member}`.\nfn {fn_name}() -> {ty} {{\n    {lit}\n}}\n\n",
+            s.name
+        ));
+        Ok(format!("default = {:?}", fn_name))
+    }
+
+    // --- validation ----------------------------------------------------------------------
+
+    /// Whether a value of shape `target` has anything to check.
+    fn needs_checks(&mut self, target: &str) -> Result<bool, Error> {
+        if target.starts_with("smithy.api#") {
+            return Ok(false);
+        }
+        if let Some(&known) = self.needs_checks_memo.get(target) {
+            return Ok(known);
+        }
+        // Recursive shapes: assume yes while computing (the answer is only an optimisation).
+        self.needs_checks_memo.insert(target.to_owned(), true);
+        let s = self.shape(target)?;
+        let has_trait = |t: &str| s.trait_(t).is_some();
+        let result = match s.kind {
+            _ if enum_values(s).is_some() => false,
+            "string" => has_trait("smithy.api#length") || has_trait("smithy.api#pattern"),
+            "integer" | "long" | "short" | "byte" | "float" | "double" => {
+                has_trait("smithy.api#range")
+            }
+            "list" | "set" => {
+                let member = s.target_of("member").unwrap_or(UNIT);
+                has_trait("smithy.api#length") || self.needs_checks(member)?
+            }
+            "map" => {
+                let k = s.target_of("key").unwrap_or(UNIT);
+                let v = s.target_of("value").unwrap_or(UNIT);
+                has_trait("smithy.api#length") || self.needs_checks(k)? || self.needs_checks(v)?
+            }
+            "structure" => {
+                let mut any = false;
+                for (name, m) in s.members() {
+                    let required = m
+                        .get("traits")
+                        .and_then(|t| t.get("smithy.api#required"))
+                        .is_some();
+                    if (required && member_default(m).is_none())
+                        || self.needs_checks(member_target(s, name, m)?)?
+                    {
+                        any = true;
+                    }
+                }
+                any
+            }
+            _ => false,
+        };
+        self.needs_checks_memo.insert(target.to_owned(), result);
+        Ok(result)
+    }
+
+    fn pattern_static(&mut self, s: &Shape, pattern: &str) -> Result<String, Error> {
+        if let Some((name, _, _)) = self.patterns.iter().find(|(_, p, _)| p == pattern) {
+            return Ok(name.clone());
+        }
+        let translated =
+            pattern::ecma_to_rust(pattern).map_err(|e| Error(format!("{}: {e}", s.id)))?;
+        let mut name = format!("{}_PATTERN", names::screaming_snake(s.name));
+        while self.patterns.iter().any(|(n, _, _)| *n == name) {
+            name.push('_');
+        }
+        self.patterns
+            .push((name.clone(), pattern.to_owned(), translated));
+        Ok(name)
+    }
+
+    /// Statements checking the value `v` (an expression of type `&T`) of shape `target`,
+    /// reported at path `p` (an expression of type `&str`). `depth` keeps loop variables apart.
+    fn value_checks(
+        &mut self,
+        target: &str,
+        v: &str,
+        p: &str,
+        depth: usize,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        if !self.needs_checks(target)? {
+            return Ok(());
+        }
+        let s = self.shape(target)?;
+        let length = s.trait_("smithy.api#length");
+        let (min_len, max_len) = match length {
+            Some(l) => (
+                int_bound(l.get("min"), s.id)?,
+                int_bound(l.get("max"), s.id)?,
+            ),
+            None => (None, None),
+        };
+        match s.kind {
+            "string" => {
+                if length.is_some() {
+                    self.uses.insert("check_chars");
+                    let _ = writeln!(
+                        out,
+                        "check_chars({v}, {}, {}, {p}, errors);",
+                        opt_lit(min_len),
+                        opt_lit(max_len)
+                    );
+                }
+                if let Some(pattern) = s.trait_("smithy.api#pattern").and_then(Json::as_str) {
+                    let name = self.pattern_static(s, pattern)?;
+                    self.uses.insert("check_pattern");
+                    self.uses.insert("compile_pattern");
+                    let _ = writeln!(
+                        out,
+                        "check_pattern({v}, &{name}, {name}_SOURCE, {p}, errors);"
+                    );
+                }
+            }
+            "integer" | "long" | "short" | "byte" => {
+                if let Some(range) = s.trait_("smithy.api#range") {
+                    let min = int_bound(range.get("min"), s.id)?;
+                    let max = int_bound(range.get("max"), s.id)?;
+                    self.uses.insert("check_range");
+                    let _ = writeln!(
+                        out,
+                        "check_range(i64::from(*{v}), {}, {}, {p}, errors);",
+                        opt_lit(min),
+                        opt_lit(max)
+                    );
+                }
+            }
+            "float" | "double" if s.trait_("smithy.api#range").is_some() => {
+                return err(format!(
+                    "{}: @range on floating point shapes is not supported",
+                    s.id
+                ));
+            }
+            "list" | "set" => {
+                if length.is_some() {
+                    self.uses.insert("check_items");
+                    let _ = writeln!(
+                        out,
+                        "check_items({v}.len(), {}, {}, {p}, errors);",
+                        opt_lit(min_len),
+                        opt_lit(max_len)
+                    );
+                }
+                let member = s.target_of("member").unwrap_or(UNIT);
+                if self.needs_checks(member)? {
+                    self.uses.insert("index_path");
+                    let _ = writeln!(out, "for (i, item{depth}) in {v}.iter().enumerate() {{");
+                    let _ = writeln!(out, "let p{depth} = index_path({p}, i);");
+                    self.value_checks(
+                        member,
+                        &format!("item{depth}"),
+                        &format!("&p{depth}"),
+                        depth + 1,
+                        out,
+                    )?;
+                    out.push_str("}\n");
+                }
+            }
+            "map" => {
+                if length.is_some() {
+                    self.uses.insert("check_items");
+                    let _ = writeln!(
+                        out,
+                        "check_items({v}.len(), {}, {}, {p}, errors);",
+                        opt_lit(min_len),
+                        opt_lit(max_len)
+                    );
+                }
+                let k = s.target_of("key").unwrap_or(UNIT);
+                let val = s.target_of("value").unwrap_or(UNIT);
+                let key_checks = self.needs_checks(k)?;
+                if key_checks || self.needs_checks(val)? {
+                    let key_is_enum = self
+                        .model
+                        .shape(k)
+                        .is_some_and(|ks| enum_values(ks).is_some());
+                    let key_str = if key_is_enum {
+                        format!("key{depth}.as_str()")
+                    } else {
+                        format!("key{depth}")
+                    };
+                    self.uses.insert("field_path");
+                    let _ = writeln!(out, "for (key{depth}, item{depth}) in {v} {{");
+                    let _ = writeln!(out, "let p{depth} = field_path({p}, {key_str});");
+                    if key_checks {
+                        self.value_checks(
+                            k,
+                            &format!("key{depth}"),
+                            &format!("&p{depth}"),
+                            depth + 1,
+                            out,
+                        )?;
+                    }
+                    self.value_checks(
+                        val,
+                        &format!("item{depth}"),
+                        &format!("&p{depth}"),
+                        depth + 1,
+                        out,
+                    )?;
+                    out.push_str("}\n");
+                }
+            }
+            "structure" => {
+                let _ = writeln!(out, "{v}.validate({p}, errors);");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn gen_validate(&mut self, s: &Shape) -> Result<String, Error> {
+        let mut body = String::new();
+        for (member, m) in s.members() {
+            let ident = names::field_ident(member);
+            let target = member_target(s, member, m)?;
+            let required = m
+                .get("traits")
+                .and_then(|t| t.get("smithy.api#required"))
+                .is_some();
+            let mut checks = String::new();
+            self.value_checks(target, "v", "&p", 0, &mut checks)?;
+            let has_default = member_default(m).is_some();
+            if has_default {
+                if !checks.is_empty() {
+                    self.uses.insert("field_path");
+                    let _ = write!(
+                        body,
+                        "{{\nlet v = &self.{ident};\nlet p = field_path(path, {member:?});\n{checks}}}\n"
+                    );
+                }
+                continue;
+            }
+            match (required, checks.is_empty()) {
+                (true, false) => {
+                    self.uses.insert("field_path");
+                    let _ = write!(
+                        body,
+                        "match &self.{ident} {{\n\
+                         Some(v) => {{\nlet p = field_path(path, {member:?});\n{checks}}}\n\
+                         None => errors.push(FieldError::required(field_path(path, {member:?}))),\n}}\n"
+                    );
+                }
+                (true, true) => {
+                    self.uses.insert("field_path");
+                    let _ = write!(
+                        body,
+                        "if self.{ident}.is_none() {{\n\
+                         errors.push(FieldError::required(field_path(path, {member:?})));\n}}\n"
+                    );
+                }
+                (false, false) => {
+                    self.uses.insert("field_path");
+                    let _ = write!(
+                        body,
+                        "if let Some(v) = &self.{ident} {{\nlet p = field_path(path, {member:?});\n{checks}}}\n"
+                    );
+                }
+                (false, true) => {}
+            }
+        }
+        let (path, errors) = if body.is_empty() {
+            ("_path", "_errors")
+        } else {
+            ("path", "errors")
+        };
+        Ok(format!(
+            "impl Validate for {name} {{\n\
+             fn validate(&self, {path}: &str, {errors}: &mut Vec<FieldError>) {{\n{body}}}\n}}\n\n",
+            name = s.name
+        ))
+    }
+
+    // --- errors and operations -----------------------------------------------------------
+
+    fn gen_error_table(&self) -> Result<String, Error> {
+        let mut rows = String::new();
+        for s in self.model.of_kind("structure") {
+            let Some(kind) = s.trait_("smithy.api#error").and_then(Json::as_str) else {
+                continue;
+            };
+            let status = match s.trait_("smithy.api#httpError").and_then(Json::as_f64) {
+                Some(n) if (100.0..600.0).contains(&n) && n.fract() == 0.0 => n as u16,
+                Some(n) => return err(format!("{}: invalid httpError {n}", s.id)),
+                None if kind == "server" => 500,
+                None => 400,
+            };
+            let _ = writeln!(rows, "    ({:?}, {status}),", s.name);
+        }
+        Ok(format!(
+            "/// Every error shape of the model (its `__type`) with its HTTP status code.\n\
+             pub const ERROR_HTTP_STATUS: &[(&str, u16)] = &[\n{rows}];\n\n"
+        ))
+    }
+
+    fn gen_operations(&mut self, service: Option<&Shape>) -> Result<String, Error> {
+        struct Op {
+            name: String,
+            method: String,
+            input: Option<String>,
+            output: Option<String>,
+            doc: Option<String>,
+        }
+        let mut ops = Vec::new();
+        for s in self.model.of_kind("operation") {
+            let io = |key: &str| -> Result<Option<String>, Error> {
+                match s
+                    .json
+                    .get(key)
+                    .and_then(|j| j.get("target"))
+                    .and_then(Json::as_str)
+                {
+                    None | Some(UNIT) => Ok(None),
+                    Some(t) => {
+                        let shape = self.shape(t)?;
+                        if shape.kind != "structure" {
+                            return err(format!("{}: {key} {t} is not a structure", s.id));
+                        }
+                        Ok(Some(shape.name.to_owned()))
+                    }
+                }
+            };
+            ops.push(Op {
+                name: s.name.to_owned(),
+                method: names::field_ident(s.name),
+                input: io("input")?,
+                output: io("output")?,
+                doc: docs_of(s.json),
+            });
+        }
+        let service_name = service.map_or("Service", |s| s.name);
+        let mut out = String::new();
+
+        // enum Operation
+        out.push_str(&format!(
+            "/// The operations of `{service_name}`; the name is the part of `X-Amz-Target` after the dot.\n\
+             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum Operation {{\n"
+        ));
+        for op in &ops {
+            if let Some(doc) = &op.doc {
+                let _ = writeln!(out, "    /// {doc}");
+            }
+            let _ = writeln!(out, "    {},", op.name);
+        }
+        out.push_str("}\n\nimpl Operation {\n    /// Every operation, in model order.\n    pub const ALL: &[Operation] = &[\n");
+        for op in &ops {
+            let _ = writeln!(out, "        Operation::{},", op.name);
+        }
+        out.push_str("    ];\n\n    /// The operation called `name` (case-sensitive), e.g. `\"CreateContact\"`.\n");
+        out.push_str(
+            "    pub fn from_name(name: &str) -> Option<Operation> {\n        match name {\n",
+        );
+        for op in &ops {
+            let _ = writeln!(
+                out,
+                "            {:?} => Some(Operation::{}),",
+                op.name, op.name
+            );
+        }
+        out.push_str("            _ => None,\n        }\n    }\n\n    /// The operation's name.\n");
+        out.push_str("    pub fn name(&self) -> &'static str {\n        match self {\n");
+        for op in &ops {
+            let _ = writeln!(out, "            Operation::{} => {:?},", op.name, op.name);
+        }
+        out.push_str("        }\n    }\n}\n\n");
+        out.push_str(
+            "impl std::fmt::Display for Operation {\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n        f.write_str(self.name())\n    }\n}\n\n",
+        );
+
+        // The handler trait.
+        let _ = write!(
+            out,
+            "/// The server side of `{service_name}`: one method per operation. Every method has a default\n\
+             /// that answers a 400 \"not implemented\" error, so an implementation can grow one\n\
+             /// operation at a time. Inputs reaching a method have passed `Validate`.\n\
+             pub trait SsmContacts: Send + Sync {{\n"
+        );
+        for op in &ops {
+            let input_param = op
+                .input
+                .as_ref()
+                .map(|i| format!(", input: {i}"))
+                .unwrap_or_default();
+            let output_ty = op.output.clone().unwrap_or_else(|| "()".to_owned());
+            let ignore = if op.input.is_some() {
+                "let _ = (ctx, input);"
+            } else {
+                "let _ = ctx;"
+            };
+            if let Some(doc) = &op.doc {
+                let _ = writeln!(out, "    /// {doc}");
+            }
+            let _ = write!(
+                out,
+                "    fn {method}(&self, ctx: &RequestContext{input_param}) -> impl std::future::Future<Output = Result<{output_ty}, ApiError>> + Send {{\n\
+                 \x20       {ignore}\n\
+                 \x20       async {{ Err(ApiError::not_implemented({name:?})) }}\n    }}\n\n",
+                method = op.method,
+                name = op.name,
+            );
+        }
+        out.push_str("}\n\n");
+
+        // dispatch
+        out.push_str(
+            "/// Runs one operation: parses `body` (an empty body counts as `{}`), checks types and\n\
+             /// constraints, calls `handler` and serialises its result.\n\
+             ///\n\
+             /// Errors: a body that is not a JSON object is `CANNOT_PARSE`; a member of the wrong type\n\
+             /// or an unknown enum value, and every constraint violation, is `FIELD_VALIDATION_FAILED`\n\
+             /// with the members' paths (`Plan.Stages[0].DurationInMinutes`).\n\
+             pub async fn dispatch<H: SsmContacts>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    body: &[u8],\n) -> Result<serde_json::Value, ApiError> {\n    match op {\n",
+        );
+        for op in &ops {
+            let call_input = match &op.input {
+                Some(input) => {
+                    self.uses.insert("decode_input");
+                    format!("let input: {input} = decode_input(body)?;\n")
+                }
+                None => {
+                    self.uses.insert("decode_unit");
+                    "decode_unit(body)?;\n".to_owned()
+                }
+            };
+            let args = if op.input.is_some() {
+                "ctx, input"
+            } else {
+                "ctx"
+            };
+            let result = match &op.output {
+                Some(_) => {
+                    self.uses.insert("encode_output");
+                    format!("encode_output(&handler.{}({args}).await?)", op.method)
+                }
+                None => format!(
+                    "{{\nhandler.{}({args}).await?;\nOk(serde_json::Value::Object(serde_json::Map::new()))\n}}",
+                    op.method
+                ),
+            };
+            let _ = write!(
+                out,
+                "        Operation::{} => {{\n{call_input}{result}\n}}\n",
+                op.name
+            );
+        }
+        out.push_str("    }\n}\n");
+        Ok(out)
+    }
+}
+
+fn emits_type(s: &Shape) -> bool {
+    s.kind == "structure" || enum_values(s).is_some()
+}
+
+fn member_target<'j>(s: &Shape, name: &str, m: &'j Json) -> Result<&'j str, Error> {
+    m.get("target")
+        .and_then(Json::as_str)
+        .ok_or_else(|| Error(format!("{}${name} has no target", s.id)))
+}
+
+/// The member's `@default`, unless absent or `null` (a `null` default removes the target's).
+fn member_default(m: &Json) -> Option<&Json> {
+    match m.get("traits").and_then(|t| t.get("smithy.api#default")) {
+        None | Some(Json::Null) => None,
+        Some(d) => Some(d),
+    }
+}
+
+/// The pattern as an inline code span for a doc comment.
+fn names_code(pattern: &str) -> String {
+    let ticks = if pattern.contains('`') { "``" } else { "`" };
+    format!("{ticks}{pattern}{ticks}")
+}
