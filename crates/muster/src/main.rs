@@ -1,1 +1,188 @@
-fn main() {}
+//! The `muster` command.
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use muster::config::{CommonArgs, ServeArgs, Settings};
+use muster::server;
+use muster_core::{AccountId, SystemClock};
+
+#[derive(Parser)]
+#[command(
+    name = "muster",
+    version,
+    about = "Self-hosted incident-response paging"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "MUSTER_LOG_FORMAT", global = true, default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage access keys for the AWS API.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an access key and print it as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY lines.
+    Create {
+        /// Account the key belongs to (12 digits); default: the configured account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// List access keys (never their secrets).
+    List,
+    /// Revoke an access key: requests signed with it are refused from now on.
+    Revoke { access_key_id: String },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective settings (secrets hidden).
+    Check {
+        /// Also connect to the database and run migrations.
+        #[arg(long)]
+        connect: bool,
+    },
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MUSTER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("muster: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(serve) => {
+            let settings = Settings::resolve(&cli.common, &serve)?;
+            let running = server::start(&settings, server::system_clock()).await?;
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.stop().await
+        }
+        Command::Keys { command } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
+            let store = server::open_store(&settings).await?;
+            let result = keys(&settings, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Config {
+            command: ConfigCommand::Check { connect },
+        } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
+            print!("{}", settings.report());
+            if connect {
+                let store = server::open_store(&settings).await?;
+                store.ping().await.context("database ping failed")?;
+                println!(
+                    "database: reachable ({}), schema up to date",
+                    store.backend()
+                );
+                store.close().await;
+            }
+            println!("configuration OK");
+            Ok(())
+        }
+    }
+}
+
+async fn keys(
+    settings: &Settings,
+    store: &muster_store::Store,
+    command: KeysCommand,
+) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create { account } => {
+            let account = match account {
+                Some(a) => AccountId::parse(&a).map_err(|e| anyhow::anyhow!("--account: {e}"))?,
+                None => settings.account_id.clone(),
+            };
+            let master = server::load_master_key(settings)?;
+            let (id, secret) =
+                server::create_access_key(store, &master, &account, &SystemClock).await?;
+            println!("AWS_ACCESS_KEY_ID={id}");
+            println!("AWS_SECRET_ACCESS_KEY={secret}");
+            eprintln!("created access key {id} for account {account}");
+        }
+        KeysCommand::List => {
+            for k in store.list_access_keys(None).await? {
+                let state = if k.revoked_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{}", k.access_key_id, k.account, state);
+            }
+        }
+        KeysCommand::Revoke { access_key_id } => {
+            let now = muster_core::Clock::now_ms(&SystemClock);
+            if store.revoke_access_key(&access_key_id, now).await? {
+                println!("revoked {access_key_id}");
+            } else {
+                anyhow::bail!("no active access key {access_key_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

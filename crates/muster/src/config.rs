@@ -1,0 +1,342 @@
+//! Settings: a TOML file, overridden by `MUSTER_*` environment variables, overridden by
+//! command-line flags. Clap reads flags and environment (flag wins); the file fills what
+//! neither gave; built-in defaults fill the rest.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use muster_core::{AccountId, Region};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Options shared by every command that opens the database.
+#[derive(Debug, Clone, Args, Default)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "MUSTER_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database, credentials, master key and outbox.
+    #[arg(long, env = "MUSTER_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…`; default `sqlite://<data-dir>/muster.db`.
+    #[arg(long, env = "MUSTER_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Region written into ARNs.
+    #[arg(long, env = "MUSTER_REGION", global = true)]
+    pub region: Option<String>,
+    /// The default account (12 digits): the first access key belongs to it.
+    #[arg(long, env = "MUSTER_ACCOUNT_ID", global = true)]
+    pub account_id: Option<String>,
+}
+
+/// Options of `serve` only.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MUSTER_LISTEN")]
+    pub listen: Option<String>,
+    /// Run the engine's clock N times faster (drills and black-box tests only).
+    #[arg(long, env = "MUSTER_TIME_SCALE")]
+    pub time_scale: Option<f64>,
+}
+
+/// The TOML file. Unknown keys are an error, so a typo does not silently fall back to a
+/// default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    /// 64 hex characters; default: `<data-dir>/master.key`, created on first start.
+    pub master_key: Option<String>,
+    pub time_scale: Option<f64>,
+    pub public_url: Option<String>,
+    /// Largest accepted clock difference of signed requests, in minutes (default 15).
+    pub max_clock_skew_minutes: Option<u64>,
+}
+
+/// Effective settings.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub region: Region,
+    pub account_id: AccountId,
+    /// Explicit master key (hex), if configured; otherwise the data-dir file is used.
+    pub master_key: Option<String>,
+    pub time_scale: f64,
+    pub public_url: Option<String>,
+    pub max_clock_skew_minutes: u64,
+    /// Where each value came from, for `config check`.
+    pub sources: Vec<(&'static str, &'static str)>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("region", &self.region)
+            .field("account_id", &self.account_id)
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("time_scale", &self.time_scale)
+            .finish()
+    }
+}
+
+/// Hides the password of a database URL (`postgres://user:secret@host` → `user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+fn pick<T>(
+    sources: &mut Vec<(&'static str, &'static str)>,
+    name: &'static str,
+    arg: Option<T>,
+    file: Option<T>,
+) -> Option<T> {
+    if arg.is_some() {
+        sources.push((name, "flag or environment"));
+        arg
+    } else if file.is_some() {
+        sources.push((name, "config file"));
+        file
+    } else {
+        sources.push((name, "default"));
+        None
+    }
+}
+
+impl Settings {
+    pub fn resolve(common: &CommonArgs, serve: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &common.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut sources = Vec::new();
+        let listen = pick(&mut sources, "listen", serve.listen.clone(), file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
+        let data_dir = pick(
+            &mut sources,
+            "data_dir",
+            common.data_dir.clone(),
+            file.data_dir,
+        )
+        .unwrap_or_else(|| PathBuf::from("./muster-data"));
+        let database_url = pick(
+            &mut sources,
+            "database_url",
+            common.database_url.clone(),
+            file.database_url,
+        )
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("muster.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            bail!(
+                "database URL {} must start with sqlite:// or postgres://",
+                redact_url(&database_url)
+            );
+        }
+        let region = pick(&mut sources, "region", common.region.clone(), file.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let region = Region::parse(&region).map_err(|e| anyhow::anyhow!("region: {e}"))?;
+        let account_id = pick(
+            &mut sources,
+            "account_id",
+            common.account_id.clone(),
+            file.account_id,
+        )
+        .unwrap_or_else(|| "000000000000".into());
+        let account_id =
+            AccountId::parse(&account_id).map_err(|e| anyhow::anyhow!("account_id: {e}"))?;
+        let master_key = pick(
+            &mut sources,
+            "master_key",
+            std::env::var("MUSTER_MASTER_KEY").ok(),
+            file.master_key,
+        );
+        if let Some(k) = &master_key {
+            muster_api::secrets::MasterKey::from_hex(k)
+                .map_err(|e| anyhow::anyhow!("master_key: {e}"))?;
+        }
+        let time_scale = pick(
+            &mut sources,
+            "time_scale",
+            serve.time_scale,
+            file.time_scale,
+        )
+        .unwrap_or(1.0);
+        if !(time_scale.is_finite() && time_scale > 0.0) {
+            bail!("time_scale must be a positive number, not {time_scale}");
+        }
+        let public_url = pick(
+            &mut sources,
+            "public_url",
+            std::env::var("MUSTER_PUBLIC_URL").ok(),
+            file.public_url,
+        );
+        let max_clock_skew_minutes = pick(
+            &mut sources,
+            "max_clock_skew_minutes",
+            std::env::var("MUSTER_MAX_CLOCK_SKEW_MINUTES")
+                .ok()
+                .map(|v| v.parse::<u64>())
+                .transpose()
+                .context("MUSTER_MAX_CLOCK_SKEW_MINUTES must be a whole number")?,
+            file.max_clock_skew_minutes,
+        )
+        .unwrap_or(15);
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            region,
+            account_id,
+            master_key,
+            time_scale,
+            public_url,
+            max_clock_skew_minutes,
+            sources,
+        })
+    }
+
+    pub fn credentials_path(&self) -> PathBuf {
+        self.data_dir.join("credentials")
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    /// A report of the effective settings with secrets hidden, for `config check`.
+    pub fn report(&self) -> String {
+        let source = |n: &str| {
+            self.sources
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, s)| *s)
+                .unwrap_or("default")
+        };
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| {
+            out.push_str(&format!("{k:<24} = {v:<48} # {}\n", source(k)));
+        };
+        line("listen", self.listen.to_string());
+        line("data_dir", self.data_dir.display().to_string());
+        line("database_url", redact_url(&self.database_url));
+        line("region", self.region.to_string());
+        line("account_id", self.account_id.to_string());
+        line(
+            "master_key",
+            match &self.master_key {
+                Some(_) => "<set, hidden>".into(),
+                None => format!("(file) {}", self.master_key_path().display()),
+            },
+        );
+        line("time_scale", self.time_scale.to_string());
+        line(
+            "public_url",
+            self.public_url.clone().unwrap_or_else(|| "(none)".into()),
+        );
+        line(
+            "max_clock_skew_minutes",
+            self.max_clock_skew_minutes.to_string(),
+        );
+        out
+    }
+}
+
+/// Creates `dir` (and parents) if missing.
+pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_file_then_env_then_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\naccount_id = \"111122223333\"\n",
+        )
+        .unwrap();
+        let common = CommonArgs {
+            config: Some(path.clone()),
+            region: Some("eu-central-1".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&common, &ServeArgs::default()).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.region.as_str(), "eu-central-1");
+        assert_eq!(s.account_id.as_str(), "111122223333");
+        let flag = ServeArgs {
+            listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::resolve(&common, &flag).unwrap().listen.port(),
+            9100
+        );
+    }
+
+    #[test]
+    fn rejects_typos_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let common = CommonArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let err = Settings::resolve(&common, &ServeArgs::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+        let bad = CommonArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&bad, &ServeArgs::default()).is_err());
+        let bad = CommonArgs {
+            account_id: Some("12".into()),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&bad, &ServeArgs::default()).is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://muster:hunter2@db:5432/m"),
+            "postgres://muster:***@db:5432/m"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

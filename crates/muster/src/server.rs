@@ -1,0 +1,253 @@
+//! `muster serve`: opens the store, makes sure there is a way in (the first access key and
+//! its credentials file), and serves the AWS JSON API and health endpoints.
+
+use crate::config::{Settings, ensure_dir};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use muster_api::contacts::{ContactsApi, Limits};
+use muster_api::http::{Authenticator, AwsJsonState};
+use muster_api::secrets::{MasterKey, generate_access_key};
+use muster_core::{AccountId, Clock, SystemClock};
+use muster_store::{AccessKeyRecord, Store};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Loads the master key: the configured one, or `<data-dir>/master.key`, created (mode
+/// 0600) on first use.
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(hex) = &settings.master_key {
+        return MasterKey::from_hex(hex).map_err(|e| anyhow::anyhow!("master key: {e}"));
+    }
+    let path = settings.master_key_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            MasterKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            ensure_dir(&settings.data_dir)?;
+            let key = MasterKey::generate();
+            write_private(&path, &format!("{}\n", key.to_hex()))?;
+            tracing::info!(path = %path.display(), "created a new master key");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes a file readable only by its owner.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Opens the store named by the settings and brings its schema up to date.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.database_url.starts_with("sqlite:") {
+        ensure_dir(&settings.data_dir)?;
+    }
+    let store = Store::connect(&settings.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                crate::config::redact_url(&settings.database_url)
+            )
+        })?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(store)
+}
+
+/// Creates an access key for `account` and returns (id, secret).
+pub async fn create_access_key(
+    store: &Store,
+    master: &MasterKey,
+    account: &AccountId,
+    clock: &dyn Clock,
+) -> anyhow::Result<(String, String)> {
+    let key = generate_access_key();
+    store
+        .insert_access_key(&AccessKeyRecord {
+            access_key_id: key.access_key_id.clone(),
+            account: account.to_string(),
+            secret_sealed: master.seal(&key.access_key_id, &key.secret_access_key),
+            created_ms: clock.now_ms(),
+            revoked_ms: None,
+        })
+        .await
+        .context("cannot store the new access key")?;
+    Ok((key.access_key_id, key.secret_access_key))
+}
+
+/// On a store with no access keys, creates one for the default account and writes it to
+/// `<data-dir>/credentials` (AWS shared-credentials format, profile `default`) and a
+/// matching `<data-dir>/config` (region and endpoint for AWS CLI v2 and SDKs).
+async fn bootstrap_credentials(
+    settings: &Settings,
+    store: &Store,
+    master: &MasterKey,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let existing = store.count_access_keys().await?;
+    if existing > 0 {
+        // A key that cannot be opened means the master key changed: say so loudly.
+        if let Some(k) = store.list_access_keys(None).await?.first()
+            && master.open(&k.access_key_id, &k.secret_sealed).is_err()
+        {
+            tracing::error!(
+                "the stored access keys were sealed with a different master key; \
+                 requests will fail until the original master key is configured"
+            );
+        }
+        return Ok(());
+    }
+    let (id, secret) = create_access_key(store, master, &settings.account_id, &SystemClock).await?;
+    ensure_dir(&settings.data_dir)?;
+    let creds = settings.credentials_path();
+    write_private(
+        &creds,
+        &format!(
+            "# Muster access key for account {}. Keep this file private.\n\
+             [default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n",
+            settings.account_id
+        ),
+    )?;
+    let config = settings.data_dir.join("config");
+    write_private(
+        &config,
+        &format!(
+            "[default]\nregion = {}\nendpoint_url = http://{listen}\n",
+            settings.region
+        ),
+    )?;
+    tracing::info!(
+        access_key_id = %id,
+        path = %creds.display(),
+        "created the first access key and wrote it to the credentials file"
+    );
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Health {
+    store: Store,
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(h): State<Health>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(Duration::from_secs(2), h.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database did not answer\n"),
+    }
+}
+
+/// Builds the HTTP application.
+pub fn app(settings: &Settings, store: Store, master: MasterKey, clock: Arc<dyn Clock>) -> Router {
+    let aws = Arc::new(AwsJsonState {
+        auth: Authenticator {
+            store: store.clone(),
+            master_key: master,
+            clock: clock.clone(),
+            region: settings.region.clone(),
+            max_skew: Duration::from_secs(settings.max_clock_skew_minutes * 60),
+        },
+        contacts: ContactsApi {
+            store: store.clone(),
+            clock,
+            limits: Limits::default(),
+        },
+    });
+    let health = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(Health { store });
+    Router::new()
+        .route("/", post(muster_api::http::handle::<ContactsApi>))
+        .fallback(muster_api::http::fallback)
+        .with_state(aws)
+        .merge(health)
+}
+
+/// A server started in this process (used by `serve` and by tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Store,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, closes the store.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let r = (&mut self.task).await.context("server task panicked")?;
+        self.store.close().await;
+        r
+    }
+}
+
+/// Opens everything and starts serving; returns once the listener is bound.
+pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    if settings.time_scale != 1.0 {
+        tracing::warn!(
+            time_scale = settings.time_scale,
+            "time scale is not 1: the engine clock runs faster than real time (drills only)"
+        );
+    }
+    let store = open_store(settings).await?;
+    let master = load_master_key(settings)?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    bootstrap_credentials(settings, &store, &master, addr).await?;
+    let router = app(settings, store.clone(), master, clock);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+            .context("HTTP server failed")
+    });
+    tracing::info!(%addr, backend = store.backend(), "muster is listening");
+    Ok(Running {
+        addr,
+        store,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Default clock for `serve`.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

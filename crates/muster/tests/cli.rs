@@ -1,0 +1,269 @@
+//! The `muster` binary as an operator runs it: `serve`, `keys`, `config check`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn muster() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    // The environment of the test run must not leak settings into these tests.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MUSTER_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// A `muster serve` child process, killed if a test fails before stopping it.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts `muster serve` on a free port; returns the child, its address and its log lines
+/// (collected in the background).
+fn serve(data_dir: &std::path::Path) -> (Served, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = muster()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("MUSTER_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let child = Served(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("serve did not report its address; log: {seen:#?}"));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+        if v["fields"]["message"] == "muster is listening" {
+            let addr = v["fields"]["addr"].as_str().unwrap().to_string();
+            return (child, addr, rx);
+        }
+        seen.push(line);
+    }
+}
+
+fn terminate(served: &mut Served) -> std::process::ExitStatus {
+    let child = &mut served.0;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn serve_bootstraps_credentials_and_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, logs) = serve(dir.path());
+
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let creds_path = dir.path().join("credentials");
+    let (key_id, secret) = common::read_credentials(&creds_path);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&creds_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "credentials readable by others: {mode:o}");
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "master key readable by others: {mode:o}");
+    }
+    let config = std::fs::read_to_string(dir.path().join("config")).unwrap();
+    assert!(
+        config.contains(&format!("endpoint_url = http://{addr}")),
+        "{config}"
+    );
+
+    // The written key works with the SDK.
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    let listed = client.list_contacts().send().await.unwrap();
+    assert!(listed.contacts.unwrap_or_default().is_empty());
+
+    assert!(terminate(&mut child).success());
+    let log: Vec<String> = logs.try_iter().collect();
+    assert!(!log.is_empty());
+    for line in &log {
+        assert!(!line.contains(&secret), "secret in the log: {line}");
+    }
+
+    // The secret is not stored in plain text in the database.
+    for f in ["muster.db", "muster.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(f)) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret found in plain text in {f}"
+            );
+        }
+    }
+
+    // A second start keeps the key and the credentials file as they are.
+    let (mut child, addr, _logs) = serve(dir.path());
+    assert_eq!(
+        common::read_credentials(&creds_path),
+        (key_id.clone(), secret.clone())
+    );
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    client.list_contacts().send().await.unwrap();
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn keys_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = muster()
+        .args(["keys", "create", "--account", "111122223333", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let id = lines[0].strip_prefix("AWS_ACCESS_KEY_ID=").expect(lines[0]);
+    let secret = lines[1]
+        .strip_prefix("AWS_SECRET_ACCESS_KEY=")
+        .expect(lines[1]);
+    assert_eq!(id.len(), 20);
+    assert_eq!(secret.len(), 40);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(secret));
+
+    let out = muster()
+        .args(["keys", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        list.contains(id) && list.contains("111122223333") && list.contains("active"),
+        "{list}"
+    );
+    assert!(!list.contains(secret));
+
+    let out = muster()
+        .args(["keys", "revoke", id, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = muster()
+        .args(["keys", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("revoked"));
+    let out = muster()
+        .args(["keys", "revoke", id, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "revoking twice is an error");
+
+    let out = muster()
+        .args(["keys", "create", "--account", "12", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("12 digits"));
+}
+
+#[test]
+fn config_check_precedence_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("muster.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9001\"\nregion = \"eu-west-1\"\naccount_id = \"111122223333\"\n\
+         database_url = \"postgres://muster:hunter2@db.internal/muster\"\n",
+    )
+    .unwrap();
+    let out = muster()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env("MUSTER_REGION", "eu-central-1")
+        .args(["--account-id", "444455556666"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout).unwrap();
+    let value = |k: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or_else(|| panic!("{k} missing: {report}"))
+            .to_string()
+    };
+    assert!(value("listen").contains("127.0.0.1:9001") && value("listen").contains("config file"));
+    assert!(
+        value("region").contains("eu-central-1"),
+        "environment beats the file"
+    );
+    assert!(
+        value("account_id").contains("444455556666"),
+        "a flag beats the file"
+    );
+    assert!(!report.contains("hunter2"), "password shown: {report}");
+    assert!(report.contains("configuration OK"));
+
+    std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
+    let out = muster()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+
+    let out = muster()
+        .args(["config", "check", "--config"])
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}

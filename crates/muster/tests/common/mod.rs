@@ -1,0 +1,256 @@
+//! Test harness: a real Muster server on 127.0.0.1:0 with a fresh database (SQLite file,
+//! or a fresh PostgreSQL database when `MUSTER_TEST_POSTGRES_URL` is set), driven by the
+//! official AWS SDK for Rust and by raw, really signed HTTP requests.
+#![allow(dead_code)]
+
+use aws_sdk_ssmcontacts::Client;
+use muster::config::{CommonArgs, ServeArgs, Settings};
+use muster::server::{self, Running};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pub key_id: String,
+    pub secret: String,
+    pub client: Client,
+}
+
+/// Reads `aws_access_key_id` / `aws_secret_access_key` of `[default]` from the credentials
+/// file the server wrote on first start.
+pub fn read_credentials(path: &std::path::Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).expect("credentials file written by serve");
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once('=')?;
+                (name.trim() == k).then(|| value.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("{k} missing from credentials file"))
+    };
+    assert!(text.contains("[default]"));
+    (get("aws_access_key_id"), get("aws_secret_access_key"))
+}
+
+pub fn settings_for(dir: &std::path::Path, database_url: &str) -> Settings {
+    let common = CommonArgs {
+        data_dir: Some(dir.to_path_buf()),
+        database_url: Some(database_url.to_string()),
+        ..Default::default()
+    };
+    let serve = ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    Settings::resolve(&common, &serve).expect("settings")
+}
+
+pub fn client(addr: SocketAddr, key_id: &str, secret: &str) -> Client {
+    let creds = aws_credential_types::Credentials::new(key_id, secret, None, None, "muster-test");
+    let conf = aws_sdk_ssmcontacts::Config::builder()
+        .region(aws_sdk_ssmcontacts::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Starts a server on a fresh database of the given backend. `None` (with a printed
+/// reason) when PostgreSQL is asked for but not configured.
+pub async fn start(backend: Backend) -> Option<TestServer> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("muster.db").display()),
+        Backend::Postgres => muster_store::testing::fresh_postgres_url().await?,
+    };
+    Some(start_on(dir, database_url).await)
+}
+
+pub async fn start_on(dir: tempfile::TempDir, database_url: String) -> TestServer {
+    let settings = settings_for(dir.path(), &database_url);
+    let running = server::start(&settings, server::system_clock())
+        .await
+        .expect("server starts");
+    let addr = running.addr;
+    let (key_id, secret) = read_credentials(&dir.path().join("credentials"));
+    let client = client(addr, &key_id, &secret);
+    TestServer {
+        running: Some(running),
+        addr,
+        dir,
+        database_url,
+        key_id,
+        secret,
+        client,
+    }
+}
+
+impl TestServer {
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("clean stop");
+        }
+    }
+
+    /// Stops and starts again on the same data directory and database.
+    pub async fn restart(mut self) -> TestServer {
+        self.stop().await;
+        let TestServer {
+            dir, database_url, ..
+        } = self;
+        start_on(dir, database_url).await
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn arn(&self, resource: &str) -> String {
+        format!("arn:aws:ssm-contacts:us-east-1:000000000000:{resource}")
+    }
+
+    /// A raw `POST /` signed with this server's key (or the given one) at `time`.
+    pub async fn raw(&self, target: Option<&str>, body: &[u8]) -> RawResponse {
+        self.raw_signed(
+            target,
+            body,
+            &self.key_id,
+            &self.secret,
+            SystemTime::now(),
+            None,
+        )
+        .await
+    }
+
+    pub async fn raw_signed(
+        &self,
+        target: Option<&str>,
+        body: &[u8],
+        key_id: &str,
+        secret: &str,
+        time: SystemTime,
+        tamper: Option<&Tamper>,
+    ) -> RawResponse {
+        let url = format!("http://{}/", self.addr);
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), self.addr.to_string()),
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+        ];
+        if let Some(t) = target {
+            headers.push(("x-amz-target".into(), t.into()));
+        }
+        let signed = sign(&url, &headers, body, key_id, secret, time);
+        headers.extend(signed);
+        let mut body = body.to_vec();
+        if let Some(t) = tamper {
+            t(&mut body, &mut headers);
+        }
+        send(&url, &headers, body).await
+    }
+}
+
+/// Signs with the aws-sigv4 crate (the SDK's own signer) and returns the headers to add.
+pub fn sign(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    key_id: &str,
+    secret: &str,
+    time: SystemTime,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let identity =
+        aws_credential_types::Credentials::new(key_id, secret, None, None, "test").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("ssm-contacts")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Changes a signed request (body, headers) before it is sent.
+pub type Tamper = dyn Fn(&mut Vec<u8>, &mut Vec<(String, String)>);
+
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+    pub text: String,
+}
+
+impl RawResponse {
+    pub fn error_type(&self) -> &str {
+        self.body["__type"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn send(url: &str, headers: &[(String, String)], body: Vec<u8>) -> RawResponse {
+    let client = reqwest::Client::new();
+    let mut req = client.post(url).body(body);
+    for (k, v) in headers {
+        if k != "host" {
+            req = req.header(k.as_str(), v.as_str());
+        }
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    RawResponse {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Runs a scenario on SQLite and on PostgreSQL (PostgreSQL only where configured; the
+/// skip is printed).
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let s = common::start(common::Backend::Sqlite).await.unwrap();
+                super::$name(s).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match common::start(common::Backend::Postgres).await {
+                    Some(s) => super::$name(s).await,
+                    None => muster_store::testing::postgres_skip_note(stringify!($name)),
+                }
+            }
+        }
+    )*};
+}
