@@ -72,14 +72,22 @@ impl Arn {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let bad = || ParseError::new(format!("{s:?} is not an ssm-contacts ARN"));
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some("aws"), Some("ssm-contacts"), Some(region), Some(account), Some(rest)) = (
+        let (
+            Some("arn"),
+            Some("aws"),
+            Some("ssm-contacts"),
+            Some(region),
+            Some(account),
+            Some(rest),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(bad());
         };
         let region = Region::parse(region).map_err(|_| bad())?;

@@ -129,7 +129,10 @@ fn parse_email(s: &str) -> Result<(), ParseError> {
         return bad("the part before '@' must be 1 to 64 characters");
     }
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
-    if local.split('.').any(|p| p.is_empty() || !p.chars().all(atext)) {
+    if local
+        .split('.')
+        .any(|p| p.is_empty() || !p.chars().all(atext))
+    {
         return bad("the part before '@' has a character or dot that is not allowed");
     }
     let labels: Vec<&str> = domain.split('.').collect();
@@ -155,7 +158,12 @@ mod tests {
 
     #[test]
     fn phone_numbers() {
-        for ok in ["+12065550100", "+442071838750", "+2901234", "+123456789012345"] {
+        for ok in [
+            "+12065550100",
+            "+442071838750",
+            "+2901234",
+            "+123456789012345",
+        ] {
             assert!(ChannelAddress::parse(ChannelType::Sms, ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -168,14 +176,24 @@ mod tests {
             "",
             "+",
         ] {
-            assert!(ChannelAddress::parse(ChannelType::Voice, bad).is_err(), "{bad}");
+            assert!(
+                ChannelAddress::parse(ChannelType::Voice, bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn emails() {
-        for ok in ["akua@example.com", "a.b+tag@mail.example.co.uk", "x_y@a-b.io"] {
-            assert!(ChannelAddress::parse(ChannelType::Email, ok).is_ok(), "{ok}");
+        for ok in [
+            "akua@example.com",
+            "a.b+tag@mail.example.co.uk",
+            "x_y@a-b.io",
+        ] {
+            assert!(
+                ChannelAddress::parse(ChannelType::Email, ok).is_ok(),
+                "{ok}"
+            );
         }
         for bad in [
             "akua",
@@ -189,7 +207,10 @@ mod tests {
             "a b@example.com",
             "+12065550100",
         ] {
-            assert!(ChannelAddress::parse(ChannelType::Email, bad).is_err(), "{bad}");
+            assert!(
+                ChannelAddress::parse(ChannelType::Email, bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

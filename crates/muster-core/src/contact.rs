@@ -124,7 +124,9 @@ impl Plan {
                 if !self.rotation_ids.is_empty() {
                     return Err((
                         "Plan.RotationIds".into(),
-                        format!("a {contact_type} contact cannot name rotations; only ONCALL_SCHEDULE contacts do"),
+                        format!(
+                            "a {contact_type} contact cannot name rotations; only ONCALL_SCHEDULE contacts do"
+                        ),
                     ));
                 }
             }
@@ -154,7 +156,8 @@ impl Plan {
                     (ContactType::Escalation, Target::Channel { .. }) => {
                         return Err((
                             format!("{path}.ChannelTargetInfo"),
-                            "an ESCALATION plan's stages engage contacts: use ContactTargetInfo".into(),
+                            "an ESCALATION plan's stages engage contacts: use ContactTargetInfo"
+                                .into(),
                         ));
                     }
                     (
@@ -194,7 +197,10 @@ mod tests {
         assert!(empty.check_shape(ContactType::Personal).is_ok());
         assert!(empty.check_shape(ContactType::Escalation).is_ok());
         assert_eq!(
-            empty.check_shape(ContactType::OncallSchedule).unwrap_err().0,
+            empty
+                .check_shape(ContactType::OncallSchedule)
+                .unwrap_err()
+                .0,
             "Plan.RotationIds"
         );
 
@@ -210,7 +216,9 @@ mod tests {
             personal.check_shape(ContactType::Escalation).unwrap_err().0,
             "Plan.Stages[0].Targets[0].ChannelTargetInfo"
         );
-        let err = personal.check_shape(ContactType::OncallSchedule).unwrap_err();
+        let err = personal
+            .check_shape(ContactType::OncallSchedule)
+            .unwrap_err();
         assert!(err.1.contains("cannot have stages"));
 
         let zero_no_target = Plan {
