@@ -6,7 +6,9 @@ pub mod arn;
 pub mod channel;
 pub mod clock;
 pub mod contact;
+pub mod ical;
 pub mod ids;
+pub mod rotation;
 
 pub use arn::{Arn, ResourceRef};
 pub use channel::{ActivationStatus, ChannelAddress, ChannelType};
