@@ -29,6 +29,11 @@ pub(crate) fn contact_resource(alias: &str) -> String {
     format!("contact/{alias}")
 }
 
+/// The resource key of a rotation's tags (the resource part of its ARN).
+pub(crate) fn rotation_resource(id: Uuid) -> String {
+    format!("rotation/{}", id_text(id))
+}
+
 /// PostgreSQL refuses NUL in TEXT while SQLite stores it; user-supplied text that is only
 /// compared (a prefix, a cursor) is checked so both answer the same.
 pub(crate) fn has_nul(s: &str) -> bool {

@@ -3,6 +3,7 @@
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{contact_resource, has_nul, id_text, parse_enum, parse_id};
+use crate::error::is_foreign_key_violation;
 use crate::model::{After, ContactRecord, Created, Idempotency, Tag};
 use muster_core::{ContactType, Plan};
 use uuid::Uuid;
@@ -32,8 +33,21 @@ const UPDATE_CONTACT: &str = "UPDATE contacts SET display_name = $3, plan = $4, 
      WHERE account = $1 AND alias = $2";
 const SET_POLICY: &str = "UPDATE contacts SET policy = $3, updated_ms = $4 \
      WHERE account = $1 AND alias = $2";
-/// Channels go by `ON DELETE CASCADE`.
-const DELETE_CONTACT: &str = "DELETE FROM contacts WHERE account = $1 AND alias = $2";
+const CONTACT_ID: &str = "SELECT id FROM contacts WHERE account = $1 AND alias = $2";
+/// Rotations that have the contact (by id) as a member or in an override.
+const ROTATIONS_USING: &str = "SELECT r.id FROM rotations r \
+     WHERE r.id IN (SELECT m.rotation_id FROM rotation_members m WHERE m.contact_id = $1) \
+     OR r.id IN (SELECT o.rotation_id FROM rotation_overrides o \
+     JOIN override_members om ON om.override_id = o.id WHERE om.contact_id = $1) \
+     ORDER BY r.created_ms, r.id";
+/// Channels and feeds go by `ON DELETE CASCADE`; rotation and override members are
+/// `ON DELETE RESTRICT`.
+const DELETE_CONTACT: &str = "DELETE FROM contacts WHERE id = $1";
+const LIST_SCHEDULES: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM contacts WHERE account = $1 AND contact_type = $2 ORDER BY alias"
+);
 const DELETE_TAGS: &str = "DELETE FROM tags WHERE account = $1 AND resource = $2";
 /// Keyset pagination by alias. The prefix is a range (`$3 <= alias < $4`, `$4` being the
 /// prefix followed by U+10FFFF, the greatest code point), not LIKE: `_` and `%` in it are
@@ -48,6 +62,15 @@ const LIST_CONTACTS: &str = concat!(
     " AND ($5 IS NULL OR contact_type = $5)",
     " ORDER BY alias LIMIT $6"
 );
+
+/// `InUse` with these rotation ids.
+fn in_use(ids: &[String]) -> Result<StoreError, StoreError> {
+    let rotations = ids
+        .iter()
+        .map(|id| parse_id(id, "rotation id"))
+        .collect::<Result<_, _>>()?;
+    Ok(StoreError::InUse { rotations })
+}
 
 fn plan_json(plan: &Plan) -> Result<String, StoreError> {
     serde_json::to_string(plan)
@@ -164,19 +187,48 @@ store_methods! {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Deletes the contact, its channels and its tags in one transaction. `false` if it did
-    /// not exist.
+    /// Deletes the contact, its channels, its feeds and its tags in one transaction. `false`
+    /// if it did not exist. A contact that is a member of a rotation or named in a rotation
+    /// override is not deleted: `InUse` with those rotations' ids, in (created_ms, id) order.
     pub async fn delete_contact(&self, account: &str, alias: &str) -> Result<bool, StoreError> {
+        if has_nul(alias) {
+            return Ok(false); // no alias contains NUL
+        }
         let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query(DELETE_CONTACT)
+        let id: Option<String> = sqlx::query_scalar(CONTACT_ID)
             .bind(account)
             .bind(alias)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
             tx.rollback().await?;
             return Ok(false);
+        };
+        let using: Vec<String> = sqlx::query_scalar(ROTATIONS_USING)
+            .bind(&id)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !using.is_empty() {
+            tx.rollback().await?;
+            return Err(in_use(&using)?);
+        }
+        let deleted = sqlx::query(DELETE_CONTACT)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await;
+        match deleted {
+            Ok(_) => {}
+            // On PostgreSQL a concurrent transaction can make the contact a member after
+            // the check above; the RESTRICT reference then refuses the delete.
+            Err(e) if is_foreign_key_violation(&e) => {
+                tx.rollback().await?;
+                let using: Vec<String> = sqlx::query_scalar(ROTATIONS_USING)
+                    .bind(&id)
+                    .fetch_all(self.reader())
+                    .await?;
+                return Err(in_use(&using)?);
+            }
+            Err(e) => return Err(e.into()),
         }
         sqlx::query(DELETE_TAGS)
             .bind(account)
@@ -185,6 +237,28 @@ store_methods! {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The account's ONCALL_SCHEDULE contacts whose plan names `rotation_arn` (compared
+    /// exactly) in its `rotation_ids`, ordered by alias.
+    pub async fn list_oncall_schedules_naming(
+        &self,
+        account: &str,
+        rotation_arn: &str,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
+        let rows = sqlx::query(LIST_SCHEDULES)
+            .bind(account)
+            .bind(ContactType::OncallSchedule.as_str())
+            .fetch_all(self.reader())
+            .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let c = contact_from_row(row)?;
+            if c.plan.rotation_ids.iter().any(|arn| arn == rotation_arn) {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 
     /// Contacts of the account ordered by alias (code-point order), strictly after `after`

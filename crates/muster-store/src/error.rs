@@ -16,6 +16,10 @@ pub enum StoreError {
     /// The resource would have more than `max` tags.
     #[error("a resource can have at most {max} tags")]
     TooManyTags { max: usize },
+    /// The contact cannot be deleted: it is a member of these rotations, or named in an
+    /// override of them (ids in the rotations' (created_ms, id) order).
+    #[error("the contact is a member of {} rotation(s)", rotations.len())]
+    InUse { rotations: Vec<uuid::Uuid> },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -15,8 +15,10 @@ mod channels;
 mod common;
 mod contacts;
 mod error;
+mod feeds;
 mod keys;
 pub mod model;
+mod rotations;
 mod tags;
 pub mod testing;
 

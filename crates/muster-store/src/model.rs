@@ -80,9 +80,67 @@ pub enum After {
     Start,
     /// Contacts are listed by alias.
     Alias(String),
-    /// Channels are listed by creation instant, then id.
+    /// Channels, rotations are listed by creation instant, then id; rotation overrides by
+    /// start instant (`ms` is then the override's `start_ms`), then id.
     Created {
         ms: i64,
         id: Uuid,
     },
+}
+
+/// An on-call rotation. Members are contacts of the same account, named by alias, in shift
+/// order; the store keeps them as references to the contacts (so a member cannot be deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRecord {
+    pub id: Uuid,
+    pub account: String,
+    /// Case-sensitive; not unique.
+    pub name: String,
+    /// The rotation's StartTime, epoch milliseconds UTC.
+    pub start_ms: i64,
+    /// IANA time-zone name.
+    pub time_zone: String,
+    /// Contact aliases in shift order (the API allows 1..=30; the store keeps any number).
+    pub members: Vec<String>,
+    /// The recurrence as JSON, opaque to the store (the API layer (de)serialises it).
+    pub recurrence_json: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// An override of a rotation: `members` are on call instead during `[start_ms, end_ms)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationOverrideRecord {
+    pub id: Uuid,
+    pub account: String,
+    pub rotation_id: Uuid,
+    /// Contact aliases, in order (possibly none).
+    pub members: Vec<String>,
+    /// Inclusive start, epoch milliseconds UTC.
+    pub start_ms: i64,
+    /// Exclusive end, epoch milliseconds UTC.
+    pub end_ms: i64,
+    pub created_ms: i64,
+}
+
+/// A calendar feed: a secret URL token showing one rotation's or one contact's shifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRecord {
+    pub id: Uuid,
+    pub account: String,
+    /// Lower-case hex SHA-256 of the secret token; the token itself is never stored.
+    pub token_hash: String,
+    pub target: FeedTarget,
+    pub created_ms: i64,
+    /// Set once the feed is revoked; a revoked feed must no longer be served.
+    pub revoked_ms: Option<i64>,
+}
+
+/// What a calendar feed shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedTarget {
+    /// A rotation of the feed's account, by id.
+    Rotation(Uuid),
+    /// A contact of the feed's account, by alias.
+    Contact(String),
 }

@@ -6,8 +6,8 @@
 use muster_core::{ActivationStatus, ChannelType, ContactType, Plan, Stage, Target};
 use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
-    AccessKeyRecord, After, ChannelRecord, ContactRecord, Created, Idempotency, Store, StoreError,
-    Tag,
+    AccessKeyRecord, After, ChannelRecord, ContactRecord, Created, FeedRecord, FeedTarget,
+    Idempotency, RotationOverrideRecord, RotationRecord, Store, StoreError, Tag,
 };
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -51,6 +51,17 @@ conformance!(
     alias_prefix_and_type_filters,
     tags,
     wrong_cursor_kind,
+    rotation_crud,
+    rotation_idempotency,
+    rotation_pagination_with_inserts,
+    rotation_name_prefix,
+    contact_in_use,
+    concurrent_member_and_delete,
+    delete_rotation_cascades,
+    override_crud,
+    override_windows_and_pages,
+    feeds,
+    feed_cascades,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -1106,6 +1117,1265 @@ async fn wrong_cursor_kind(store: Store) {
             .await,
         Err(StoreError::Corrupt(_))
     ));
+    assert!(matches!(
+        store
+            .list_rotations(ACCT, None, &After::Alias("a".into()), 10)
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(matches!(
+        store
+            .list_overrides(ACCT, Uuid::new_v4(), 0, 10, &After::Alias("a".into()), 10)
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+// ---- rotations, overrides, feeds -------------------------------------------------------
+
+fn rotation(account: &str, name: &str, members: &[&str], ms: i64) -> RotationRecord {
+    RotationRecord {
+        id: Uuid::new_v4(),
+        account: account.into(),
+        name: name.into(),
+        start_ms: 1_700_000_000_000,
+        time_zone: "Europe/Dublin".into(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        recurrence_json: r#"{"NumberOfOnCalls":1,"RecurrenceMultiplier":1,"DailySettings":[{"HourOfDay":9,"MinuteOfHour":0}]}"#.into(),
+        created_ms: ms,
+        updated_ms: ms,
+    }
+}
+
+fn rotation_arn(r: &RotationRecord) -> String {
+    format!(
+        "arn:aws:ssm-contacts:us-east-1:{}:rotation/{}",
+        r.account, r.id
+    )
+}
+
+fn override_of(
+    r: &RotationRecord,
+    members: &[&str],
+    start_ms: i64,
+    end_ms: i64,
+) -> RotationOverrideRecord {
+    RotationOverrideRecord {
+        id: Uuid::new_v4(),
+        account: r.account.clone(),
+        rotation_id: r.id,
+        members: members.iter().map(|m| m.to_string()).collect(),
+        start_ms,
+        end_ms,
+        created_ms: 42,
+    }
+}
+
+fn feed(account: &str, hash: &str, target: FeedTarget, ms: i64) -> FeedRecord {
+    FeedRecord {
+        id: Uuid::new_v4(),
+        account: account.into(),
+        token_hash: hash.into(),
+        target,
+        created_ms: ms,
+        revoked_ms: None,
+    }
+}
+
+fn schedule(alias: &str, rotation_arns: &[&str], ms: i64) -> ContactRecord {
+    let mut c = contact(ACCT, alias, ContactType::OncallSchedule, ms);
+    c.plan.rotation_ids = rotation_arns.iter().map(|a| a.to_string()).collect();
+    c
+}
+
+async fn personals(store: &Store, account: &str, aliases: &[&str]) {
+    for a in aliases {
+        store
+            .create_contact(&contact(account, a, ContactType::Personal, 1), &[], None)
+            .await
+            .unwrap();
+    }
+}
+
+fn rotation_ids(rs: &[RotationRecord]) -> Vec<Uuid> {
+    rs.iter().map(|r| r.id).collect()
+}
+
+#[track_caller]
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>, msg: &str) {
+    match r {
+        Err(StoreError::NotFound(m)) => assert_eq!(m, msg),
+        other => panic!("expected NotFound({msg:?}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_in_use<T: std::fmt::Debug>(r: Result<T, StoreError>, want: &[Uuid]) {
+    match r {
+        Err(StoreError::InUse { rotations }) => assert_eq!(rotations, want),
+        other => panic!("expected InUse({want:?}), got {other:?}"),
+    }
+}
+
+async fn rotation_crud(store: Store) {
+    personals(&store, ACCT, &["akua", "bo", "cy", "dee"]).await;
+    personals(&store, OTHER, &["zed"]).await;
+
+    // Members keep their order (not alphabetical, not by creation).
+    let r = rotation(ACCT, "Primary on-call", &["cy", "akua", "bo"], 1_000);
+    let tags = [tag("team", "core")];
+    assert_eq!(
+        store.create_rotation(&r, &tags, None).await.unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.get_rotation(ACCT, r.id).await.unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(store.get_rotation(OTHER, r.id).await.unwrap(), None);
+    assert_eq!(
+        store.get_rotation(ACCT, Uuid::new_v4()).await.unwrap(),
+        None
+    );
+    let resource = format!("rotation/{}", r.id);
+    assert_eq!(store.list_tags(ACCT, &resource).await.unwrap(), tags);
+
+    // One member, and the same contact in two rotations.
+    let single = rotation(ACCT, "Solo", &["akua"], 2_000);
+    store.create_rotation(&single, &[], None).await.unwrap();
+    assert_eq!(
+        store.get_rotation(ACCT, single.id).await.unwrap(),
+        Some(single.clone())
+    );
+
+    // An unknown alias (or one of another account) writes nothing, not even tags.
+    for (bad, missing) in [
+        (vec!["akua", "nobody", "bo"], "nobody"),
+        (vec!["zed"], "zed"),
+        (vec!["akua", "a\0"], "a\0"),
+    ] {
+        let ghost = rotation(ACCT, "Ghost", &bad, 3_000);
+        assert_not_found(
+            store.create_rotation(&ghost, &[tag("k", "v")], None).await,
+            &format!("contact '{missing}'"),
+        );
+        assert_eq!(store.get_rotation(ACCT, ghost.id).await.unwrap(), None);
+        assert!(
+            store
+                .list_tags(ACCT, &format!("rotation/{}", ghost.id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        rotation_ids(
+            &store
+                .list_rotations(ACCT, None, &After::Start, 10)
+                .await
+                .unwrap()
+        ),
+        [r.id, single.id]
+    );
+
+    // get_rotations: in the order given, skipping missing ones.
+    let got = store
+        .get_rotations(ACCT, &[single.id, Uuid::new_v4(), r.id])
+        .await
+        .unwrap();
+    assert_eq!(got, [single.clone(), r.clone()]);
+    assert!(
+        store
+            .get_rotations(OTHER, &[r.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.get_rotations(ACCT, &[]).await.unwrap().is_empty());
+
+    // rotations_with_member, in (created_ms, id) order.
+    assert_eq!(
+        store.rotations_with_member(ACCT, "akua").await.unwrap(),
+        [r.id, single.id]
+    );
+    assert_eq!(
+        store.rotations_with_member(ACCT, "cy").await.unwrap(),
+        [r.id]
+    );
+    assert!(
+        store
+            .rotations_with_member(ACCT, "dee")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .rotations_with_member(OTHER, "akua")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .rotations_with_member(ACCT, "nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // update replaces name, start, zone, members, recurrence, updated_ms; not created_ms.
+    let mut changed = r.clone();
+    changed.name = "Renamed".into();
+    changed.start_ms = 1_800_000_000_000;
+    changed.time_zone = "America/New_York".into();
+    changed.members = vec!["dee".into(), "cy".into()];
+    changed.recurrence_json = r#"{"NumberOfOnCalls":2}"#.into();
+    changed.updated_ms = 5_000;
+    let mut sent = changed.clone();
+    sent.created_ms = 1;
+    assert!(store.update_rotation(&sent).await.unwrap());
+    assert_eq!(
+        store.get_rotation(ACCT, r.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        store.rotations_with_member(ACCT, "akua").await.unwrap(),
+        [single.id]
+    );
+    assert_eq!(
+        store.rotations_with_member(ACCT, "dee").await.unwrap(),
+        [r.id]
+    );
+    // An update with an unknown alias changes nothing.
+    let mut bad = changed.clone();
+    bad.name = "Bad".into();
+    bad.members = vec!["akua".into(), "nobody".into()];
+    assert_not_found(store.update_rotation(&bad).await, "contact 'nobody'");
+    assert_eq!(
+        store.get_rotation(ACCT, r.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    // Missing, or in another account.
+    assert!(
+        !store
+            .update_rotation(&rotation(ACCT, "x", &["akua"], 1))
+            .await
+            .unwrap()
+    );
+    let mut foreign = changed.clone();
+    foreign.account = OTHER.into();
+    foreign.members = vec!["zed".into()];
+    assert!(!store.update_rotation(&foreign).await.unwrap());
+    assert_eq!(
+        store.get_rotation(ACCT, r.id).await.unwrap(),
+        Some(changed.clone())
+    );
+
+    // delete
+    let arn = rotation_arn(&r);
+    assert!(!store.delete_rotation(OTHER, r.id, &arn, 9).await.unwrap());
+    assert!(store.delete_rotation(ACCT, r.id, &arn, 9).await.unwrap());
+    assert!(!store.delete_rotation(ACCT, r.id, &arn, 9).await.unwrap());
+    assert_eq!(store.get_rotation(ACCT, r.id).await.unwrap(), None);
+    assert!(store.list_tags(ACCT, &resource).await.unwrap().is_empty());
+    assert!(
+        store
+            .rotations_with_member(ACCT, "dee")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_rotations(ACCT, None, &After::Start, 10)
+            .await
+            .unwrap(),
+        [single]
+    );
+}
+
+async fn rotation_idempotency(store: Store) {
+    personals(&store, ACCT, &["akua", "bo"]).await;
+    let tok = idem("CreateRotation", "t1", "h1", "arn:rotation/1");
+    let r = rotation(ACCT, "Primary", &["akua", "bo"], 1);
+    assert_eq!(
+        store
+            .create_rotation(&r, &[tag("k", "v")], Some(&tok))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    // Retry: the stored result; nothing written.
+    let retry = rotation(ACCT, "Primary", &["akua", "bo"], 2);
+    assert_eq!(
+        store
+            .create_rotation(&retry, &[tag("k2", "v")], Some(&tok))
+            .await
+            .unwrap(),
+        Created::Replay("arn:rotation/1".into())
+    );
+    assert_eq!(store.get_rotation(ACCT, retry.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_tags(ACCT, &format!("rotation/{}", retry.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The replay check comes first, even if the request would now fail.
+    let retry_bad = rotation(ACCT, "Primary", &["nobody"], 2);
+    assert_eq!(
+        store
+            .create_rotation(&retry_bad, &[], Some(&tok))
+            .await
+            .unwrap(),
+        Created::Replay("arn:rotation/1".into())
+    );
+    // Mismatch.
+    let other = idem("CreateRotation", "t1", "h2", "arn:rotation/2");
+    let mismatched = rotation(ACCT, "Other", &["akua"], 3);
+    assert!(matches!(
+        store.create_rotation(&mismatched, &[], Some(&other)).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    assert_eq!(store.get_rotation(ACCT, mismatched.id).await.unwrap(), None);
+    // A failed create (unknown member) does not use up its token.
+    let fresh = idem("CreateRotation", "t2", "h3", "arn:rotation/3");
+    let needs_cy = rotation(ACCT, "Needs cy", &["akua", "cy"], 4);
+    assert_not_found(
+        store.create_rotation(&needs_cy, &[], Some(&fresh)).await,
+        "contact 'cy'",
+    );
+    personals(&store, ACCT, &["cy"]).await;
+    assert_eq!(
+        store
+            .create_rotation(&needs_cy, &[], Some(&fresh))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store
+            .create_rotation(&needs_cy, &[], Some(&fresh))
+            .await
+            .unwrap(),
+        Created::Replay("arn:rotation/3".into())
+    );
+    assert_eq!(
+        store
+            .list_rotations(ACCT, None, &After::Start, 10)
+            .await
+            .unwrap(),
+        [r, needs_cy]
+    );
+}
+
+async fn rotation_pagination_with_inserts(store: Store) {
+    for (page_size, account) in [
+        (1u32, "100000000001"),
+        (2, "100000000002"),
+        (3, "100000000003"),
+    ] {
+        personals(&store, account, &["m1", "m2"]).await;
+        // Several rotations share an instant: the id breaks ties. Members make each
+        // rotation several joined rows: the limit still counts rotations.
+        let mut pre = Vec::new();
+        for i in 0..10 {
+            let r = rotation(
+                account,
+                &format!("pre{i}"),
+                &["m1", "m2", "m1"],
+                1_000 + i / 3,
+            );
+            store.create_rotation(&r, &[], None).await.unwrap();
+            pre.push(r);
+        }
+        let key = |r: &RotationRecord| (r.created_ms, r.id.hyphenated().to_string());
+        let mut seen: Vec<RotationRecord> = Vec::new();
+        let mut after = After::Start;
+        for round in 0.. {
+            let page = store
+                .list_rotations(account, None, &after, page_size)
+                .await
+                .unwrap();
+            assert!(page.len() <= page_size as usize);
+            if page.is_empty() {
+                break;
+            }
+            let last = page.last().unwrap().clone();
+            seen.extend(page);
+            after = After::Created {
+                ms: last.created_ms,
+                id: last.id,
+            };
+            // Between pages: rows at the cursor's instant (random ids land on either side),
+            // one before it and one later.
+            let news = [last.created_ms, last.created_ms, 0, 5_000 + round];
+            for (j, ms) in news.into_iter().enumerate().filter(|_| round < 8) {
+                let r = rotation(account, &format!("new{round}-{j}"), &["m2"], ms);
+                store.create_rotation(&r, &[], None).await.unwrap();
+            }
+            assert!(round < 200, "pagination does not end");
+        }
+        let keys: Vec<_> = seen.iter().map(key).collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "page size {page_size}: strictly increasing"
+        );
+        for r in &pre {
+            let got = seen.iter().find(|s| s.id == r.id);
+            assert_eq!(got, Some(r), "page size {page_size}: {} skipped", r.name);
+        }
+        assert!(
+            !seen.iter().any(|r| r.created_ms == 0),
+            "rows before the cursor never show"
+        );
+    }
+    assert!(
+        store
+            .list_rotations("100000000001", None, &After::Start, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn rotation_name_prefix(store: Store) {
+    personals(&store, ACCT, &["m"]).await;
+    personals(&store, OTHER, &["m"]).await;
+    let names = [
+        "Primary",
+        "Primary on-call",
+        "Primary.eu",
+        "Primary_us",
+        "Primary-apac",
+        "primary lower",
+        "Prim%ary",
+        "Secondary",
+        "P",
+    ];
+    // Created in this order (increasing created_ms): the listing is by creation, not name.
+    let mut made = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let r = rotation(ACCT, name, &["m"], 100 - i64::try_from(i).unwrap());
+        store.create_rotation(&r, &[], None).await.unwrap();
+        made.push(r);
+    }
+    store
+        .create_rotation(&rotation(OTHER, "Primary", &["m"], 1), &[], None)
+        .await
+        .unwrap();
+    let list = |prefix: Option<&'static str>, after: After, limit: u32| {
+        let store = store.clone();
+        async move {
+            let got = store
+                .list_rotations(ACCT, prefix, &after, limit)
+                .await
+                .unwrap();
+            got.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        }
+    };
+    let by_created = |pred: &dyn Fn(&str) -> bool| {
+        let mut v: Vec<&RotationRecord> = made.iter().filter(|r| pred(&r.name)).collect();
+        v.sort_by_key(|r| r.created_ms);
+        v.into_iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(list(None, After::Start, 100).await, by_created(&|_| true));
+    assert_eq!(list(Some(""), After::Start, 100).await.len(), 9);
+    assert_eq!(
+        list(Some("Primary"), After::Start, 100).await,
+        by_created(&|n| n.starts_with("Primary"))
+    );
+    assert_eq!(
+        list(Some("Primary "), After::Start, 100).await,
+        ["Primary on-call"]
+    );
+    assert_eq!(
+        list(Some("Primary."), After::Start, 100).await,
+        ["Primary.eu"]
+    );
+    assert_eq!(
+        list(Some("Primary_"), After::Start, 100).await,
+        ["Primary_us"]
+    );
+    assert_eq!(
+        list(Some("Primary-"), After::Start, 100).await,
+        ["Primary-apac"]
+    );
+    assert_eq!(list(Some("Prim%"), After::Start, 100).await, ["Prim%ary"]);
+    assert_eq!(
+        list(Some("primary"), After::Start, 100).await,
+        ["primary lower"]
+    );
+    assert_eq!(
+        list(Some("PRIMARY"), After::Start, 100).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(Some("%"), After::Start, 100).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(Some("_"), After::Start, 100).await,
+        Vec::<String>::new()
+    );
+    for odd in [
+        "\0",
+        "P\0",
+        "é",
+        "\u{10FFFF}",
+        "'; DROP TABLE rotations; --",
+    ] {
+        assert!(
+            store
+                .list_rotations(ACCT, Some(odd), &After::Start, 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{odd:?}"
+        );
+    }
+    // Prefix, cursor and limit together.
+    let all_p = by_created(&|n| n.starts_with('P'));
+    let first_two = list(Some("P"), After::Start, 2).await;
+    assert_eq!(first_two, all_p[..2]);
+    let second = made.iter().find(|r| r.name == first_two[1]).unwrap();
+    let rest = list(
+        Some("P"),
+        After::Created {
+            ms: second.created_ms,
+            id: second.id,
+        },
+        100,
+    )
+    .await;
+    assert_eq!(rest, all_p[2..]);
+}
+
+async fn contact_in_use(store: Store) {
+    personals(&store, ACCT, &["akua", "bo", "cy"]).await;
+    let akua = store.get_contact(ACCT, "akua").await.unwrap().unwrap();
+    let phone = channel(&akua, "phone", 1);
+    store.create_channel(&phone, None).await.unwrap();
+    store
+        .tag_resource(ACCT, "contact/akua", &[tag("t", "v")], 50)
+        .await
+        .unwrap();
+    let r1 = rotation(ACCT, "one", &["bo", "akua"], 20);
+    let r2 = rotation(ACCT, "two", &["akua"], 10);
+    store.create_rotation(&r1, &[], None).await.unwrap();
+    store.create_rotation(&r2, &[], None).await.unwrap();
+
+    // A member cannot be deleted; nothing of it goes.
+    assert_in_use(store.delete_contact(ACCT, "akua").await, &[r2.id, r1.id]);
+    assert_eq!(
+        store.get_contact(ACCT, "akua").await.unwrap(),
+        Some(akua.clone())
+    );
+    assert_eq!(
+        store.get_channel(ACCT, phone.id).await.unwrap(),
+        Some(phone.clone())
+    );
+    assert_eq!(
+        store.list_tags(ACCT, "contact/akua").await.unwrap(),
+        [tag("t", "v")]
+    );
+    assert_eq!(
+        store.get_rotation(ACCT, r1.id).await.unwrap(),
+        Some(r1.clone())
+    );
+
+    // Out of r2 (another member instead), still in r1.
+    let mut r2b = r2.clone();
+    r2b.members = vec!["bo".into()];
+    assert!(store.update_rotation(&r2b).await.unwrap());
+    assert_in_use(store.delete_contact(ACCT, "akua").await, &[r1.id]);
+    // Out of r1 too.
+    let mut r1b = r1.clone();
+    r1b.members = vec!["bo".into()];
+    assert!(store.update_rotation(&r1b).await.unwrap());
+
+    // Named in an override of r1 only: still in use.
+    let o = override_of(&r1, &["cy", "akua"], 1_000, 2_000);
+    store.create_override(&o).await.unwrap();
+    assert_in_use(store.delete_contact(ACCT, "akua").await, &[r1.id]);
+    assert_in_use(store.delete_contact(ACCT, "cy").await, &[r1.id]);
+    // Overrides do not make a rotation "with member".
+    assert!(
+        store
+            .rotations_with_member(ACCT, "akua")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.delete_override(ACCT, r1.id, o.id).await.unwrap());
+
+    // Free: the delete goes through, with channels and tags.
+    assert!(store.delete_contact(ACCT, "akua").await.unwrap());
+    assert_eq!(store.get_contact(ACCT, "akua").await.unwrap(), None);
+    assert_eq!(store.get_channel(ACCT, phone.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_tags(ACCT, "contact/akua")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.delete_contact(ACCT, "cy").await.unwrap());
+    assert!(!store.delete_contact(ACCT, "akua").await.unwrap());
+    assert!(!store.delete_contact(ACCT, "a\0").await.unwrap());
+
+    // Deleting the rotation frees its members.
+    assert_in_use(store.delete_contact(ACCT, "bo").await, &[r2.id, r1.id]);
+    assert!(
+        store
+            .delete_rotation(ACCT, r1.id, &rotation_arn(&r1), 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_rotation(ACCT, r2.id, &rotation_arn(&r2), 5)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_contact(ACCT, "bo").await.unwrap());
+}
+
+/// Deleting a contact while another request makes it a member: whichever wins, the other
+/// fails cleanly and the data stays consistent (on PostgreSQL the RESTRICT reference and
+/// the foreign key close the race).
+async fn concurrent_member_and_delete(store: Store) {
+    personals(&store, ACCT, &["base"]).await;
+    for i in 0..12 {
+        let alias = format!("c{i}");
+        personals(&store, ACCT, &[alias.as_str()]).await;
+        let r = rotation(ACCT, "r", &["base"], i);
+        store.create_rotation(&r, &[], None).await.unwrap();
+        let mut add = r.clone();
+        add.members.push(alias.clone());
+        let (s1, s2) = (store.clone(), store.clone());
+        let a = alias.clone();
+        let del = tokio::spawn(async move { s1.delete_contact(ACCT, &a).await });
+        let upd = tokio::spawn(async move { s2.update_rotation(&add).await });
+        let (del, upd) = (del.await.unwrap(), upd.await.unwrap());
+        let now = store.get_rotation(ACCT, r.id).await.unwrap().unwrap();
+        let exists = store.get_contact(ACCT, &alias).await.unwrap().is_some();
+        match (del, upd) {
+            (Ok(true), Err(StoreError::NotFound(m))) => {
+                assert_eq!(m, format!("contact '{alias}'"));
+                assert!(!exists);
+                assert_eq!(now.members, ["base"]);
+            }
+            (Err(StoreError::InUse { rotations }), Ok(true)) => {
+                assert_eq!(rotations, [r.id]);
+                assert!(exists);
+                assert_eq!(now.members, ["base".to_string(), alias.clone()]);
+            }
+            other => panic!("inconsistent outcome {other:?}"),
+        }
+    }
+}
+
+async fn delete_rotation_cascades(store: Store) {
+    personals(&store, ACCT, &["akua", "bo"]).await;
+    let r = rotation(ACCT, "doomed", &["akua"], 1);
+    let keep = rotation(ACCT, "kept", &["bo"], 2);
+    store
+        .create_rotation(&r, &[tag("a", "1")], None)
+        .await
+        .unwrap();
+    store
+        .create_rotation(&keep, &[tag("b", "2")], None)
+        .await
+        .unwrap();
+    let (arn, keep_arn) = (rotation_arn(&r), rotation_arn(&keep));
+    let other_arn = "arn:aws:ssm-contacts:us-east-1:111122223333:rotation/elsewhere";
+
+    // Two schedules name it (among others), one does not; a PERSONAL contact whose plan
+    // names it anyway (not a schedule) is left alone.
+    let s1 = schedule("sched-1", &[&keep_arn, &arn, other_arn], 10);
+    let s2 = schedule("sched-2", &[&arn], 11);
+    let s3 = schedule("sched-3", &[&keep_arn], 12);
+    let mut odd = personal("odd");
+    odd.plan.rotation_ids = vec![arn.clone()];
+    for c in [&s1, &s2, &s3, &odd] {
+        store.create_contact(c, &[], None).await.unwrap();
+    }
+    // The same ARN text in another account is not this account's.
+    let mut foreign = contact(OTHER, "sched-x", ContactType::OncallSchedule, 1);
+    foreign.plan.rotation_ids = vec![arn.clone()];
+    store.create_contact(&foreign, &[], None).await.unwrap();
+
+    let naming: Vec<String> = store
+        .list_oncall_schedules_naming(ACCT, &arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.alias)
+        .collect();
+    assert_eq!(naming, ["sched-1", "sched-2"]);
+
+    let o1 = override_of(&r, &["bo"], 100, 200);
+    let o2 = override_of(&r, &[], 300, 400);
+    let ko = override_of(&keep, &["akua"], 100, 200);
+    for o in [&o1, &o2, &ko] {
+        store.create_override(o).await.unwrap();
+    }
+    let rf = feed(ACCT, "hash-r", FeedTarget::Rotation(r.id), 1);
+    let kf = feed(ACCT, "hash-k", FeedTarget::Rotation(keep.id), 2);
+    let cf = feed(ACCT, "hash-c", FeedTarget::Contact("akua".into()), 3);
+    for f in [&rf, &kf, &cf] {
+        store.create_feed(f).await.unwrap();
+    }
+
+    assert!(
+        store
+            .delete_rotation(ACCT, r.id, &arn, 77_000)
+            .await
+            .unwrap()
+    );
+
+    let got = |alias: &'static str| {
+        let store = store.clone();
+        async move { store.get_contact(ACCT, alias).await.unwrap().unwrap() }
+    };
+    let g1 = got("sched-1").await;
+    assert_eq!(g1.plan.rotation_ids, [keep_arn.as_str(), other_arn]);
+    assert_eq!(g1.updated_ms, 77_000);
+    let g2 = got("sched-2").await;
+    assert!(g2.plan.rotation_ids.is_empty());
+    assert_eq!(g2.updated_ms, 77_000);
+    assert_eq!(
+        got("sched-3").await,
+        s3,
+        "a schedule not naming it is untouched"
+    );
+    assert_eq!(
+        got("odd").await,
+        odd,
+        "only ONCALL_SCHEDULE plans are edited"
+    );
+    assert_eq!(
+        store.get_contact(OTHER, "sched-x").await.unwrap(),
+        Some(foreign)
+    );
+    assert!(
+        store
+            .list_oncall_schedules_naming(ACCT, &arn)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_oncall_schedules_naming(ACCT, &keep_arn)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Its overrides, tags and feeds are gone; the other rotation's are not.
+    assert_eq!(store.get_override(ACCT, r.id, o1.id).await.unwrap(), None);
+    assert_eq!(store.get_override(ACCT, r.id, o2.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_overrides(ACCT, r.id, i64::MIN, i64::MAX, &After::Start, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let ko_id = ko.id;
+    assert_eq!(
+        store.get_override(ACCT, keep.id, ko.id).await.unwrap(),
+        Some(ko)
+    );
+    assert!(
+        store
+            .list_tags(ACCT, &format!("rotation/{}", r.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_tags(ACCT, &format!("rotation/{}", keep.id))
+            .await
+            .unwrap(),
+        [tag("b", "2")]
+    );
+    assert_eq!(store.get_feed_by_token_hash("hash-r").await.unwrap(), None);
+    assert_eq!(store.list_feeds(ACCT).await.unwrap(), [kf, cf]);
+    // Its members and override members are free; what `keep` uses is not.
+    assert_in_use(store.delete_contact(ACCT, "bo").await, &[keep.id]);
+    assert_in_use(store.delete_contact(ACCT, "akua").await, &[keep.id]);
+    assert!(store.delete_override(ACCT, keep.id, ko_id).await.unwrap());
+    assert!(store.delete_contact(ACCT, "akua").await.unwrap());
+}
+
+async fn override_crud(store: Store) {
+    personals(&store, ACCT, &["akua", "bo", "cy"]).await;
+    personals(&store, OTHER, &["zed"]).await;
+    let r = rotation(ACCT, "r", &["akua", "bo"], 1);
+    let r2 = rotation(ACCT, "r2", &["akua"], 2);
+    store.create_rotation(&r, &[], None).await.unwrap();
+    store.create_rotation(&r2, &[], None).await.unwrap();
+
+    // Members in order (any contacts of the account, not only the rotation's); none is fine.
+    let o = override_of(&r, &["cy", "akua"], 1_000, 2_000);
+    store.create_override(&o).await.unwrap();
+    assert_eq!(
+        store.get_override(ACCT, r.id, o.id).await.unwrap(),
+        Some(o.clone())
+    );
+    let empty = override_of(&r, &[], 3_000, 4_000);
+    store.create_override(&empty).await.unwrap();
+    assert_eq!(
+        store.get_override(ACCT, r.id, empty.id).await.unwrap(),
+        Some(empty.clone())
+    );
+    // Looked up under the wrong rotation or account: not there.
+    assert_eq!(store.get_override(ACCT, r2.id, o.id).await.unwrap(), None);
+    assert_eq!(store.get_override(OTHER, r.id, o.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_override(ACCT, r.id, Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The rotation must exist in the override's account.
+    let ghost = rotation(ACCT, "ghost", &["akua"], 3);
+    let orphan = override_of(&ghost, &["akua"], 1, 2);
+    assert_not_found(
+        store.create_override(&orphan).await,
+        &format!("rotation {}", ghost.id),
+    );
+    let mut foreign = override_of(&r, &["zed"], 1, 2);
+    foreign.account = OTHER.into();
+    assert_not_found(
+        store.create_override(&foreign).await,
+        &format!("rotation {}", r.id),
+    );
+    // An unknown member writes nothing.
+    let bad = override_of(&r, &["akua", "zed"], 5, 6);
+    assert_not_found(store.create_override(&bad).await, "contact 'zed'");
+    assert_eq!(store.get_override(ACCT, r.id, bad.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .list_overrides(ACCT, r.id, i64::MIN, i64::MAX, &After::Start, 10)
+            .await
+            .unwrap(),
+        [o.clone(), empty.clone()]
+    );
+    // The same id twice is a conflict.
+    let mut again = override_of(&r, &[], 7, 8);
+    again.id = o.id;
+    assert!(matches!(
+        store.create_override(&again).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // delete
+    assert!(!store.delete_override(ACCT, r2.id, o.id).await.unwrap());
+    assert!(!store.delete_override(OTHER, r.id, o.id).await.unwrap());
+    assert!(store.delete_override(ACCT, r.id, o.id).await.unwrap());
+    assert!(!store.delete_override(ACCT, r.id, o.id).await.unwrap());
+    assert_eq!(store.get_override(ACCT, r.id, o.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .list_overrides(ACCT, r.id, i64::MIN, i64::MAX, &After::Start, 10)
+            .await
+            .unwrap(),
+        [empty]
+    );
+    // Its members are free again.
+    assert!(store.delete_contact(ACCT, "cy").await.unwrap());
+}
+
+async fn override_windows_and_pages(store: Store) {
+    personals(&store, ACCT, &["akua", "bo"]).await;
+    let r = rotation(ACCT, "r", &["akua"], 1);
+    let other = rotation(ACCT, "other", &["akua"], 2);
+    store.create_rotation(&r, &[], None).await.unwrap();
+    store.create_rotation(&other, &[], None).await.unwrap();
+    // [100, 200), [200, 300), [150, 250), [0, 1000), [300, 301); and one of another rotation.
+    let spans = [(100, 200), (200, 300), (150, 250), (0, 1_000), (300, 301)];
+    let mut made = Vec::new();
+    for (s, e) in spans {
+        let o = override_of(&r, &["bo", "akua"], s, e);
+        store.create_override(&o).await.unwrap();
+        made.push(o);
+    }
+    store
+        .create_override(&override_of(&other, &["bo"], 0, 1_000))
+        .await
+        .unwrap();
+    let window = |from: i64, to: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .list_overrides(ACCT, r.id, from, to, &After::Start, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.start_ms, o.end_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Ordered by start.
+    assert_eq!(
+        window(i64::MIN, i64::MAX).await,
+        [(0, 1_000), (100, 200), (150, 250), (200, 300), (300, 301)]
+    );
+    // Touching intervals do not overlap: [200, 300) does not overlap [100, 200) nor [300, …).
+    assert_eq!(window(200, 300).await, [(0, 1_000), (150, 250), (200, 300)]);
+    assert_eq!(window(199, 200).await, [(0, 1_000), (100, 200), (150, 250)]);
+    assert_eq!(window(300, 301).await, [(0, 1_000), (300, 301)]);
+    assert_eq!(window(301, 400).await, [(0, 1_000)]);
+    assert_eq!(window(1_000, 2_000).await, Vec::<(i64, i64)>::new());
+    assert_eq!(window(-10, 0).await, Vec::<(i64, i64)>::new());
+    assert_eq!(window(-10, 1).await, [(0, 1_000)]);
+    // The rule is applied as stated, even to a zero-length window (the caller validates
+    // windows): those whose interior holds the instant.
+    assert_eq!(window(250, 250).await, [(0, 1_000), (200, 300)]);
+    assert_eq!(window(200, 200).await, [(0, 1_000), (150, 250)]);
+    assert!(
+        store
+            .list_overrides(OTHER, r.id, i64::MIN, i64::MAX, &After::Start, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_overrides(ACCT, Uuid::new_v4(), i64::MIN, i64::MAX, &After::Start, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Pages of (start_ms, id), with inserts between pages; several share a start.
+    for page_size in [1u32, 2] {
+        let rot = rotation(ACCT, &format!("paged{page_size}"), &["akua"], 3);
+        store.create_rotation(&rot, &[], None).await.unwrap();
+        let mut pre = Vec::new();
+        for i in 0..9 {
+            let o = override_of(&rot, &["akua", "bo"], 1_000 + i / 3, 5_000);
+            store.create_override(&o).await.unwrap();
+            pre.push(o);
+        }
+        let mut seen: Vec<RotationOverrideRecord> = Vec::new();
+        let mut after = After::Start;
+        for round in 0.. {
+            let page = store
+                .list_overrides(ACCT, rot.id, 0, 10_000, &after, page_size)
+                .await
+                .unwrap();
+            assert!(page.len() <= page_size as usize);
+            if page.is_empty() {
+                break;
+            }
+            let last = page.last().unwrap().clone();
+            seen.extend(page);
+            after = After::Created {
+                ms: last.start_ms,
+                id: last.id,
+            };
+            // Between pages: rows at the cursor's start (random ids land on either side),
+            // one before it and one later.
+            let news = [last.start_ms, last.start_ms, 10, 3_000 + round];
+            for start in news.into_iter().filter(|_| round < 6) {
+                store
+                    .create_override(&override_of(&rot, &["bo"], start, 6_000))
+                    .await
+                    .unwrap();
+            }
+            assert!(round < 200, "pagination does not end");
+        }
+        let keys: Vec<_> = seen
+            .iter()
+            .map(|o| (o.start_ms, o.id.hyphenated().to_string()))
+            .collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "page size {page_size}: strictly increasing"
+        );
+        for o in &pre {
+            assert_eq!(seen.iter().find(|s| s.id == o.id), Some(o), "skipped");
+        }
+        assert!(
+            !seen.iter().any(|o| o.start_ms == 10),
+            "rows before the cursor"
+        );
+    }
+    assert!(
+        store
+            .list_overrides(ACCT, r.id, i64::MIN, i64::MAX, &After::Start, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn feeds(store: Store) {
+    personals(&store, ACCT, &["akua"]).await;
+    personals(&store, OTHER, &["zed"]).await;
+    let r = rotation(ACCT, "r", &["akua"], 1);
+    store.create_rotation(&r, &[], None).await.unwrap();
+
+    let f1 = feed(ACCT, "aa11", FeedTarget::Rotation(r.id), 20);
+    let f2 = feed(ACCT, "bb22", FeedTarget::Contact("akua".into()), 10);
+    let f3 = feed(ACCT, "cc33", FeedTarget::Rotation(r.id), 10);
+    let f4 = feed(OTHER, "dd44", FeedTarget::Contact("zed".into()), 5);
+    for f in [&f1, &f2, &f3, &f4] {
+        store.create_feed(f).await.unwrap();
+    }
+    assert_eq!(
+        store.get_feed_by_token_hash("aa11").await.unwrap(),
+        Some(f1.clone())
+    );
+    assert_eq!(
+        store.get_feed_by_token_hash("bb22").await.unwrap(),
+        Some(f2.clone())
+    );
+    assert_eq!(store.get_feed_by_token_hash("AA11").await.unwrap(), None);
+    assert_eq!(store.get_feed_by_token_hash("").await.unwrap(), None);
+    assert_eq!(store.get_feed_by_token_hash("a\0").await.unwrap(), None);
+
+    // Listed by (created_ms, id), per account.
+    let mut want = vec![f2.clone(), f3.clone()];
+    want.sort_by_key(|f| f.id.hyphenated().to_string());
+    want.push(f1.clone());
+    assert_eq!(store.list_feeds(ACCT).await.unwrap(), want);
+    assert_eq!(store.list_feeds(OTHER).await.unwrap(), [f4]);
+    assert!(store.list_feeds("999999999999").await.unwrap().is_empty());
+
+    // Targets must exist in the feed's account; token hashes are unique.
+    assert_not_found(
+        store
+            .create_feed(&feed(ACCT, "x1", FeedTarget::Contact("zed".into()), 1))
+            .await,
+        "contact 'zed'",
+    );
+    let ghost = Uuid::new_v4();
+    assert_not_found(
+        store
+            .create_feed(&feed(ACCT, "x2", FeedTarget::Rotation(ghost), 1))
+            .await,
+        &format!("rotation {ghost}"),
+    );
+    assert_not_found(
+        store
+            .create_feed(&feed(OTHER, "x3", FeedTarget::Rotation(r.id), 1))
+            .await,
+        &format!("rotation {}", r.id),
+    );
+    assert!(matches!(
+        store
+            .create_feed(&feed(ACCT, "aa11", FeedTarget::Contact("akua".into()), 1))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.list_feeds(ACCT).await.unwrap().len(), 3);
+
+    // Revoking: once; the feed is still returned, with revoked_ms set.
+    assert!(!store.revoke_feed(OTHER, f1.id, 50).await.unwrap());
+    assert!(!store.revoke_feed(ACCT, Uuid::new_v4(), 50).await.unwrap());
+    assert!(store.revoke_feed(ACCT, f1.id, 50).await.unwrap());
+    assert!(!store.revoke_feed(ACCT, f1.id, 60).await.unwrap());
+    let revoked = store.get_feed_by_token_hash("aa11").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_ms, Some(50));
+    assert_eq!(
+        FeedRecord {
+            revoked_ms: None,
+            ..revoked
+        },
+        f1
+    );
+    assert_eq!(
+        store
+            .get_feed_by_token_hash("bb22")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_ms,
+        None
+    );
+    assert_eq!(store.list_feeds(ACCT).await.unwrap().len(), 3);
+    // A feed created already revoked keeps that.
+    let mut pre_revoked = feed(ACCT, "ee55", FeedTarget::Rotation(r.id), 30);
+    pre_revoked.revoked_ms = Some(31);
+    store.create_feed(&pre_revoked).await.unwrap();
+    assert_eq!(
+        store.get_feed_by_token_hash("ee55").await.unwrap(),
+        Some(pre_revoked)
+    );
+}
+
+async fn feed_cascades(store: Store) {
+    personals(&store, ACCT, &["akua", "bo"]).await;
+    let r = rotation(ACCT, "r", &["bo"], 1);
+    store.create_rotation(&r, &[], None).await.unwrap();
+    let fa = feed(ACCT, "h-akua", FeedTarget::Contact("akua".into()), 1);
+    let fa2 = feed(ACCT, "h-akua-2", FeedTarget::Contact("akua".into()), 2);
+    let fb = feed(ACCT, "h-bo", FeedTarget::Contact("bo".into()), 3);
+    let fr = feed(ACCT, "h-r", FeedTarget::Rotation(r.id), 4);
+    for f in [&fa, &fa2, &fb, &fr] {
+        store.create_feed(f).await.unwrap();
+    }
+    store.revoke_feed(ACCT, fa2.id, 5).await.unwrap();
+
+    // A contact's feeds (revoked or not) go with it.
+    assert!(store.delete_contact(ACCT, "akua").await.unwrap());
+    assert_eq!(store.get_feed_by_token_hash("h-akua").await.unwrap(), None);
+    assert_eq!(
+        store.get_feed_by_token_hash("h-akua-2").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_feeds(ACCT).await.unwrap(),
+        [fb.clone(), fr.clone()]
+    );
+    // A recreated contact of that alias does not inherit them.
+    personals(&store, ACCT, &["akua"]).await;
+    assert_eq!(store.get_feed_by_token_hash("h-akua").await.unwrap(), None);
+
+    // A refused delete (member) keeps the feeds.
+    assert_in_use(store.delete_contact(ACCT, "bo").await, &[r.id]);
+    assert_eq!(
+        store.list_feeds(ACCT).await.unwrap(),
+        [fb.clone(), fr.clone()]
+    );
+
+    // A rotation's feeds go with it.
+    assert!(
+        store
+            .delete_rotation(ACCT, r.id, &rotation_arn(&r), 9)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_feed_by_token_hash("h-r").await.unwrap(), None);
+    assert_eq!(store.list_feeds(ACCT).await.unwrap(), [fb]);
+    assert!(store.delete_contact(ACCT, "bo").await.unwrap());
+    assert!(store.list_feeds(ACCT).await.unwrap().is_empty());
+}
+
+// ---- PostgreSQL races, made deterministic ----------------------------------------------
+// A raw transaction holds a conflicting change uncommitted while a Store call runs into it;
+// SQLite's single writer cannot interleave like this.
+
+async fn pg_store_and_raw() -> Option<(Store, sqlx::PgConnection)> {
+    use sqlx::Connection;
+    let url = fresh_postgres_url().await?;
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let raw = sqlx::PgConnection::connect(&url).await.unwrap();
+    Some((store, raw))
+}
+
+/// Lets a spawned call reach the point where it waits for the raw transaction's lock.
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_races() {
+    let Some((store, mut raw)) = pg_store_and_raw().await else {
+        return postgres_skip_note("postgres_races");
+    };
+    personals(&store, ACCT, &["base", "x", "y"]).await;
+    let x = store.get_contact(ACCT, "x").await.unwrap().unwrap();
+    let r = rotation(ACCT, "r", &["base"], 1);
+    store.create_rotation(&r, &[], None).await.unwrap();
+
+    // 1. A member added after delete_contact's check: the RESTRICT reference refuses the
+    //    delete, reported as InUse.
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query(
+        "INSERT INTO rotation_members (rotation_id, position, contact_id) VALUES ($1, 1, $2)",
+    )
+    .bind(r.id.to_string())
+    .bind(x.id.to_string())
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let s = store.clone();
+    let del = tokio::spawn(async move { s.delete_contact(ACCT, "x").await });
+    settle().await;
+    assert!(
+        !del.is_finished(),
+        "the delete waits for the inserting transaction"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert_in_use(del.await.unwrap(), &[r.id]);
+    assert!(store.get_contact(ACCT, "x").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .get_rotation(ACCT, r.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .members,
+        ["base", "x"]
+    );
+
+    // 2. A contact deleted after update_rotation resolved it: NotFound, nothing changed.
+    let y = store.get_contact(ACCT, "y").await.unwrap().unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(y.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let mut add = r.clone();
+    add.members = vec!["base".into(), "y".into()];
+    add.name = "renamed".into();
+    let s = store.clone();
+    let upd = tokio::spawn(async move { s.update_rotation(&add).await });
+    settle().await;
+    assert!(
+        !upd.is_finished(),
+        "the insert waits for the deleting transaction"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert_not_found(upd.await.unwrap(), "contact 'y'");
+    let now = store.get_rotation(ACCT, r.id).await.unwrap().unwrap();
+    assert_eq!((now.name.as_str(), now.members.len()), ("r", 2));
+
+    // 3. A schedule's plan changed while delete_rotation edits it: re-read, not overwritten.
+    let arn = rotation_arn(&r);
+    let other_arn = "arn:aws:ssm-contacts:us-east-1:111122223333:rotation/other";
+    let newer_arn = "arn:aws:ssm-contacts:us-east-1:111122223333:rotation/newer";
+    let sched = schedule("sched", &[&arn, other_arn], 5);
+    store.create_contact(&sched, &[], None).await.unwrap();
+    let mut concurrent = sched.clone();
+    concurrent.plan.rotation_ids = vec![newer_arn.into(), arn.clone(), other_arn.into()];
+    concurrent.updated_ms = 6;
+    let plan = serde_json::to_string(&concurrent.plan).unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("UPDATE contacts SET plan = $1, updated_ms = 6 WHERE id = $2")
+        .bind(&plan)
+        .bind(sched.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let s = store.clone();
+    let del = tokio::spawn(async move { s.delete_rotation(ACCT, r.id, &arn, 99).await });
+    settle().await;
+    assert!(
+        !del.is_finished(),
+        "the plan edit waits for the concurrent update"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert!(del.await.unwrap().unwrap());
+    let got = store.get_contact(ACCT, "sched").await.unwrap().unwrap();
+    assert_eq!(got.plan.rotation_ids, [newer_arn, other_arn]);
+    assert_eq!(got.updated_ms, 99);
+    assert!(store.delete_contact(ACCT, "x").await.unwrap());
 }
 
 // ---- reopening ------------------------------------------------------------------------
