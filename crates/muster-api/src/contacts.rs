@@ -61,7 +61,7 @@ pub(crate) fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn field(name: impl Into<String>, message: impl Into<String>) -> ApiError {
+pub(crate) fn field(name: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::validation(vec![FieldError {
         name: name.into(),
         message: message.into(),
@@ -69,18 +69,18 @@ fn field(name: impl Into<String>, message: impl Into<String>) -> ApiError {
 }
 
 /// The value of a member the model marks required (dispatch has already checked it).
-fn req<T>(v: Option<T>, name: &str) -> Result<T, ApiError> {
+pub(crate) fn req<T>(v: Option<T>, name: &str) -> Result<T, ApiError> {
     v.ok_or_else(|| field(name, "is required"))
 }
 
 /// A stable hash of a request, without its idempotency token, to tell a retry from a new
 /// request that reuses the token.
-fn request_hash<T: serde::Serialize>(input: &T) -> String {
+pub(crate) fn request_hash<T: serde::Serialize>(input: &T) -> String {
     let bytes = serde_json::to_vec(input).unwrap_or_default();
     hex::encode(Sha256::digest(bytes))
 }
 
-fn page_size(limits: &Limits, max_results: Option<i32>) -> u32 {
+pub(crate) fn page_size(limits: &Limits, max_results: Option<i32>) -> u32 {
     match max_results {
         Some(n) if n > 0 => n as u32,
         _ => limits.default_page_size,
@@ -88,7 +88,7 @@ fn page_size(limits: &Limits, max_results: Option<i32>) -> u32 {
 }
 
 impl ContactsApi {
-    fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
+    pub(crate) fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
         format!(
             "arn:aws:ssm-contacts:{}:{}:contact/{}",
             ctx.region, ctx.account, alias
@@ -104,7 +104,7 @@ impl ContactsApi {
 
     /// Parses an ARN that must name a resource of the caller's account and region.
     /// Anything else names nothing this caller can see: ResourceNotFound.
-    fn own_arn(
+    pub(crate) fn own_arn(
         ctx: &RequestContext,
         s: &str,
         resource_type: &str,
@@ -223,16 +223,27 @@ impl ContactsApi {
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        // Rotations arrive with the on-call schedules issue; until then none exists, so the
-        // first one named is either not a rotation ARN or not found.
-        if let Some((k, rotation)) = plan.rotation_ids.iter().enumerate().next() {
-            return Err(match Self::own_arn(ctx, rotation, "ROTATION") {
-                Ok(ResourceRef::Rotation { .. }) => ApiError::not_found("ROTATION", rotation),
-                _ => field(
-                    format!("Plan.RotationIds[{k}]"),
-                    format!("{rotation} is not a rotation ARN of this account and region"),
-                ),
-            });
+        for (k, rotation) in plan.rotation_ids.iter().enumerate() {
+            let name = format!("Plan.RotationIds[{k}]");
+            match Self::own_arn(ctx, rotation, "ROTATION") {
+                Ok(ResourceRef::Rotation { id }) => {
+                    if self
+                        .store
+                        .get_rotation(ctx.account.as_str(), id)
+                        .await
+                        .map_err(store_error)?
+                        .is_none()
+                    {
+                        return Err(ApiError::not_found("ROTATION", rotation));
+                    }
+                }
+                _ => {
+                    return Err(field(
+                        name,
+                        format!("{rotation} is not a rotation ARN of this account and region"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -376,7 +387,7 @@ fn parse_address(t: ChannelType, s: &str) -> Result<ChannelAddress, ApiError> {
     ChannelAddress::parse(t, s).map_err(|e| field("DeliveryAddress.SimpleAddress", e.0))
 }
 
-fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
+pub(crate) fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
     let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
     for (i, t) in tags.iter().enumerate() {
         let key = req(t.key.clone(), &format!("Tags[{i}].Key"))?;
@@ -389,6 +400,94 @@ fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
 }
 
 impl w::SsmContacts for ContactsApi {
+    async fn create_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::CreateRotationRequest,
+    ) -> Result<w::CreateRotationResult, ApiError> {
+        self.op_create_rotation(ctx, input).await
+    }
+
+    async fn get_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetRotationRequest,
+    ) -> Result<w::GetRotationResult, ApiError> {
+        self.op_get_rotation(ctx, input).await
+    }
+
+    async fn update_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::UpdateRotationRequest,
+    ) -> Result<w::UpdateRotationResult, ApiError> {
+        self.op_update_rotation(ctx, input).await
+    }
+
+    async fn delete_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeleteRotationRequest,
+    ) -> Result<w::DeleteRotationResult, ApiError> {
+        self.op_delete_rotation(ctx, input).await
+    }
+
+    async fn list_rotations(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListRotationsRequest,
+    ) -> Result<w::ListRotationsResult, ApiError> {
+        self.op_list_rotations(ctx, input).await
+    }
+
+    async fn create_rotation_override(
+        &self,
+        ctx: &RequestContext,
+        input: w::CreateRotationOverrideRequest,
+    ) -> Result<w::CreateRotationOverrideResult, ApiError> {
+        self.op_create_rotation_override(ctx, input).await
+    }
+
+    async fn get_rotation_override(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetRotationOverrideRequest,
+    ) -> Result<w::GetRotationOverrideResult, ApiError> {
+        self.op_get_rotation_override(ctx, input).await
+    }
+
+    async fn delete_rotation_override(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeleteRotationOverrideRequest,
+    ) -> Result<w::DeleteRotationOverrideResult, ApiError> {
+        self.op_delete_rotation_override(ctx, input).await
+    }
+
+    async fn list_rotation_overrides(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListRotationOverridesRequest,
+    ) -> Result<w::ListRotationOverridesResult, ApiError> {
+        self.op_list_rotation_overrides(ctx, input).await
+    }
+
+    async fn list_rotation_shifts(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListRotationShiftsRequest,
+    ) -> Result<w::ListRotationShiftsResult, ApiError> {
+        self.op_list_rotation_shifts(ctx, input).await
+    }
+
+    async fn list_preview_rotation_shifts(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPreviewRotationShiftsRequest,
+    ) -> Result<w::ListPreviewRotationShiftsResult, ApiError> {
+        self.op_list_preview_rotation_shifts(ctx, input).await
+    }
+
     async fn create_contact(
         &self,
         ctx: &RequestContext,
@@ -498,15 +597,20 @@ impl w::SsmContacts for ContactsApi {
     ) -> Result<w::DeleteContactResult, ApiError> {
         let id = req(input.contact_id, "ContactId")?;
         let c = self.load_contact(ctx, &id).await?;
-        if !self
+        match self
             .store
             .delete_contact(ctx.account.as_str(), &c.alias)
             .await
-            .map_err(store_error)?
         {
-            return Err(ApiError::not_found("CONTACT", &id));
+            Ok(true) => Ok(w::DeleteContactResult::default()),
+            Ok(false) => Err(ApiError::not_found("CONTACT", &id)),
+            Err(StoreError::InUse { rotations }) => Err(Self::contact_in_use(
+                ctx,
+                &Self::contact_arn(ctx, &c.alias),
+                &rotations,
+            )),
+            Err(e) => Err(store_error(e)),
         }
-        Ok(w::DeleteContactResult::default())
     }
 
     async fn list_contacts(
@@ -865,12 +969,16 @@ impl w::SsmContacts for ContactsApi {
 
 impl ContactsApi {
     /// The tag key space of a taggable resource that exists: contacts (and escalation plans
-    /// and on-call schedules, which are contacts). Rotations join with their issue.
+    /// and on-call schedules, which are contacts) and rotations.
     async fn taggable(&self, ctx: &RequestContext, arn: &str) -> Result<String, ApiError> {
         match Self::own_arn(ctx, arn, "RESOURCE")? {
             ResourceRef::Contact { alias } => {
                 self.load_contact(ctx, arn).await?;
                 Ok(format!("contact/{alias}"))
+            }
+            ResourceRef::Rotation { id } => {
+                self.load_rotation(ctx, arn).await?;
+                Ok(format!("rotation/{id}"))
             }
             other => Err(ApiError::not_found(other.type_name(), arn)),
         }

@@ -100,7 +100,7 @@ fn auth_error(e: sigv4::AuthError) -> ApiError {
 /// What the `POST /` route needs.
 pub struct AwsJsonState<H> {
     pub auth: Authenticator,
-    pub contacts: H,
+    pub contacts: Arc<H>,
 }
 
 /// Reads the body up to [`MAX_BODY_BYTES`].
@@ -162,7 +162,7 @@ pub async fn handle<H: w::SsmContacts + 'static>(
             .and_then(Operation::from_name)
             .ok_or_else(|| ApiError::unknown_operation(&target))?;
         tracing::Span::current().record("account", ctx.account.as_str());
-        w::dispatch(&state.contacts, &ctx, op, &body).await
+        w::dispatch(state.contacts.as_ref(), &ctx, op, &body).await
     }
     .instrument(span.clone())
     .await;

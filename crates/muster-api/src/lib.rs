@@ -5,7 +5,9 @@
 pub mod contacts;
 pub mod context;
 pub mod error;
+pub mod feeds;
 pub mod http;
+pub mod rotations;
 pub mod secrets;
 pub mod sigv4;
 pub mod tokens;

@@ -32,6 +32,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Calendar feeds (iCalendar) of rotations and of people's shifts.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -51,6 +56,26 @@ enum KeysCommand {
     List,
     /// Revoke an access key: requests signed with it are refused from now on.
     Revoke { access_key_id: String },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Create a feed and print its secret subscription URL (shown once).
+    Create {
+        /// ARN of a rotation: the feed shows all its shifts.
+        #[arg(long, conflicts_with = "contact", required_unless_present = "contact")]
+        rotation: Option<String>,
+        /// ARN of a contact: the feed shows that person's shifts in every rotation.
+        #[arg(long)]
+        contact: Option<String>,
+        /// Account that owns the rotation or contact; default: the configured account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// List feeds (never their tokens).
+    List,
+    /// Revoke a feed: its URL stops working at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +128,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
             let store = server::open_store(&settings).await?;
             let result = keys(&settings, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Feeds { command } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
+            let store = server::open_store(&settings).await?;
+            let result = feeds(&settings, &store, command).await;
             store.close().await;
             result
         }
@@ -160,6 +192,106 @@ async fn keys(
                 println!("revoked {access_key_id}");
             } else {
                 anyhow::bail!("no active access key {access_key_id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn feeds(
+    settings: &Settings,
+    store: &muster_store::Store,
+    command: FeedsCommand,
+) -> anyhow::Result<()> {
+    use muster_core::{Arn, ResourceRef};
+    use muster_store::FeedTarget;
+    match command {
+        FeedsCommand::Create {
+            rotation,
+            contact,
+            account,
+        } => {
+            let account = match account {
+                Some(a) => AccountId::parse(&a).map_err(|e| anyhow::anyhow!("--account: {e}"))?,
+                None => settings.account_id.clone(),
+            };
+            let arn_text = rotation
+                .as_deref()
+                .or(contact.as_deref())
+                .unwrap_or_default();
+            let arn = Arn::parse(arn_text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if arn.account != account {
+                anyhow::bail!(
+                    "{arn_text} belongs to account {}, not {account}",
+                    arn.account
+                );
+            }
+            let target = match (&arn.resource, rotation.is_some()) {
+                (ResourceRef::Rotation { id }, true) => {
+                    if store.get_rotation(account.as_str(), *id).await?.is_none() {
+                        anyhow::bail!("no rotation {arn_text}");
+                    }
+                    FeedTarget::Rotation(*id)
+                }
+                (ResourceRef::Contact { alias }, false) => {
+                    if store
+                        .get_contact(account.as_str(), alias.as_str())
+                        .await?
+                        .is_none()
+                    {
+                        anyhow::bail!("no contact {arn_text}");
+                    }
+                    FeedTarget::Contact(alias.to_string())
+                }
+                _ => anyhow::bail!(
+                    "{arn_text} is not a {} ARN",
+                    if rotation.is_some() {
+                        "rotation"
+                    } else {
+                        "contact"
+                    }
+                ),
+            };
+            let api = server::contacts_api(store.clone(), std::sync::Arc::new(SystemClock));
+            let (rec, token) = api
+                .create_feed(&account, target)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}/feeds/{token}.ics",
+                server::public_base(settings, settings.listen)
+            );
+            eprintln!(
+                "created feed {} (revoke with: muster feeds revoke {})",
+                rec.id, rec.id
+            );
+        }
+        FeedsCommand::List => {
+            for f in store.list_feeds(&settings.account_id.to_string()).await? {
+                let target = match &f.target {
+                    FeedTarget::Rotation(id) => format!("rotation/{id}"),
+                    FeedTarget::Contact(alias) => format!("contact/{alias}"),
+                };
+                let state = if f.revoked_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{}", f.id, target, state);
+            }
+        }
+        FeedsCommand::Revoke { id } => {
+            let id: uuid::Uuid = id
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{id:?} is not a feed id"))?;
+            let now = muster_core::Clock::now_ms(&SystemClock);
+            if store
+                .revoke_feed(&settings.account_id.to_string(), id, now)
+                .await?
+            {
+                println!("revoked {id}");
+            } else {
+                anyhow::bail!("no active feed {id}");
             }
         }
     }

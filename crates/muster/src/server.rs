@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use muster_api::contacts::{ContactsApi, Limits};
+use muster_api::feeds::FeedState;
 use muster_api::http::{Authenticator, AwsJsonState};
 use muster_api::secrets::{MasterKey, generate_access_key};
 use muster_core::{AccountId, Clock, SystemClock};
@@ -166,31 +167,53 @@ async fn readyz(State(h): State<Health>) -> (StatusCode, &'static str) {
     }
 }
 
+/// The SSM Contacts service over `store`.
+pub fn contacts_api(store: Store, clock: Arc<dyn Clock>) -> ContactsApi {
+    ContactsApi {
+        store,
+        clock,
+        limits: Limits::default(),
+    }
+}
+
+/// The base URL people and providers reach this server at.
+pub fn public_base(settings: &Settings, listen: SocketAddr) -> String {
+    settings
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{listen}"))
+}
+
 /// Builds the HTTP application.
 pub fn app(settings: &Settings, store: Store, master: MasterKey, clock: Arc<dyn Clock>) -> Router {
+    let contacts = Arc::new(contacts_api(store.clone(), clock.clone()));
     let aws = Arc::new(AwsJsonState {
         auth: Authenticator {
             store: store.clone(),
             master_key: master,
-            clock: clock.clone(),
+            clock,
             region: settings.region.clone(),
             max_skew: Duration::from_secs(settings.max_clock_skew_minutes * 60),
         },
-        contacts: ContactsApi {
-            store: store.clone(),
-            clock,
-            limits: Limits::default(),
-        },
+        contacts: contacts.clone(),
     });
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(Health { store });
+    let feeds = Router::new()
+        .route("/feeds/{file}", get(muster_api::feeds::serve_feed))
+        .with_state(Arc::new(FeedState {
+            api: contacts,
+            region: settings.region.clone(),
+        }));
     Router::new()
         .route("/", post(muster_api::http::handle::<ContactsApi>))
         .fallback(muster_api::http::fallback)
         .with_state(aws)
         .merge(health)
+        .merge(feeds)
 }
 
 /// A server started in this process (used by `serve` and by tests).

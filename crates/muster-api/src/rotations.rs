@@ -1,0 +1,903 @@
+//! On-call rotations, overrides and shifts (the rotation operations of SSM Contacts).
+//!
+//! Shift maths lives in `muster_core::rotation`; this module parses the wire shapes into
+//! it, checks what needs the store (members exist and are PERSONAL contacts), and maps the
+//! results back. Choices where AWS is silent are in docs/api.md and docs/rotations.md.
+
+use crate::contacts::{ContactsApi, field, page_size, req, request_hash, store_error};
+use crate::context::RequestContext;
+use crate::error::{ApiError, DependentEntity};
+use crate::tokens;
+use crate::wire::EpochSeconds;
+use crate::wire::ssm_contacts as w;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use muster_core::rotation::{
+    self, Cadence, CoverageWindow, DayOfWeek, HandOff, OverrideSpec, Recurrence, RotationSpec,
+    Shift, ShiftKind, Weekday,
+};
+use muster_core::{Arn, ContactType, ResourceRef};
+use muster_store::{
+    After, Created, Idempotency, RotationOverrideRecord, RotationRecord, StoreError,
+};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// How far ahead an override may start (the user guide: six months).
+const OVERRIDE_MAX_LEAD_DAYS: i64 = 183;
+/// Shortest override (the user guide: 30 minutes).
+const OVERRIDE_MIN_MS: i64 = 30 * 60 * 1000;
+
+fn weekday_from_wire(d: w::DayOfWeek) -> Weekday {
+    match d {
+        w::DayOfWeek::Mon => Weekday::Monday,
+        w::DayOfWeek::Tue => Weekday::Tuesday,
+        w::DayOfWeek::Wed => Weekday::Wednesday,
+        w::DayOfWeek::Thu => Weekday::Thursday,
+        w::DayOfWeek::Fri => Weekday::Friday,
+        w::DayOfWeek::Sat => Weekday::Saturday,
+        w::DayOfWeek::Sun => Weekday::Sunday,
+    }
+}
+
+fn weekday_to_wire(d: Weekday) -> w::DayOfWeek {
+    match d {
+        Weekday::Monday => w::DayOfWeek::Mon,
+        Weekday::Tuesday => w::DayOfWeek::Tue,
+        Weekday::Wednesday => w::DayOfWeek::Wed,
+        Weekday::Thursday => w::DayOfWeek::Thu,
+        Weekday::Friday => w::DayOfWeek::Fri,
+        Weekday::Saturday => w::DayOfWeek::Sat,
+        Weekday::Sunday => w::DayOfWeek::Sun,
+    }
+}
+
+fn hand_off(h: &w::HandOffTime) -> HandOff {
+    // The model bounds both (0..23, 0..59), so the casts cannot truncate.
+    HandOff {
+        hour: h.hour_of_day as u8,
+        minute: h.minute_of_hour as u8,
+    }
+}
+
+fn hand_off_to_wire(h: HandOff) -> w::HandOffTime {
+    w::HandOffTime {
+        hour_of_day: h.hour as i32,
+        minute_of_hour: h.minute as i32,
+    }
+}
+
+/// Wire recurrence → domain recurrence, checked.
+pub(crate) fn recurrence_from_wire(r: &w::RecurrenceSettings) -> Result<Recurrence, ApiError> {
+    let monthly = r.monthly_settings.as_deref().unwrap_or_default();
+    let weekly = r.weekly_settings.as_deref().unwrap_or_default();
+    let daily = r.daily_settings.as_deref().unwrap_or_default();
+    let given = [!monthly.is_empty(), !weekly.is_empty(), !daily.is_empty()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given != 1 {
+        return Err(field(
+            "Recurrence",
+            "give exactly one of DailySettings, WeeklySettings or MonthlySettings",
+        ));
+    }
+    let cadence = if !daily.is_empty() {
+        Cadence::Daily(daily.iter().map(hand_off).collect())
+    } else if !weekly.is_empty() {
+        let mut v = Vec::new();
+        for (i, s) in weekly.iter().enumerate() {
+            let day = req(
+                s.day_of_week,
+                &format!("Recurrence.WeeklySettings[{i}].DayOfWeek"),
+            )?;
+            let t = req(
+                s.hand_off_time.as_ref(),
+                &format!("Recurrence.WeeklySettings[{i}].HandOffTime"),
+            )?;
+            v.push((weekday_from_wire(day), hand_off(t)));
+        }
+        Cadence::Weekly(v)
+    } else {
+        let mut v = Vec::new();
+        for (i, s) in monthly.iter().enumerate() {
+            let day = req(
+                s.day_of_month,
+                &format!("Recurrence.MonthlySettings[{i}].DayOfMonth"),
+            )?;
+            let t = req(
+                s.hand_off_time.as_ref(),
+                &format!("Recurrence.MonthlySettings[{i}].HandOffTime"),
+            )?;
+            v.push((day as u8, hand_off(t)));
+        }
+        Cadence::Monthly(v)
+    };
+    let coverage = match &r.shift_coverages {
+        None => None,
+        Some(map) => {
+            let mut out = BTreeMap::new();
+            for (day, windows) in map {
+                let mut ws = Vec::new();
+                for (i, c) in windows.iter().enumerate() {
+                    let path = format!("Recurrence.ShiftCoverages.{}[{i}]", day.as_str());
+                    ws.push(CoverageWindow {
+                        start: hand_off(req(c.start.as_ref(), &format!("{path}.Start"))?),
+                        end: hand_off(req(c.end.as_ref(), &format!("{path}.End"))?),
+                    });
+                }
+                out.insert(DayOfWeek(weekday_from_wire(*day)), ws);
+            }
+            Some(out)
+        }
+    };
+    let rec = Recurrence {
+        cadence,
+        number_of_on_calls: req(r.number_of_on_calls, "Recurrence.NumberOfOnCalls")?.max(0) as u32,
+        multiplier: req(r.recurrence_multiplier, "Recurrence.RecurrenceMultiplier")?.max(0) as u32,
+        coverage,
+    };
+    rec.validate()
+        .map_err(|(name, message)| field(name, message))?;
+    Ok(rec)
+}
+
+pub(crate) fn recurrence_to_wire(r: &Recurrence) -> w::RecurrenceSettings {
+    let mut out = w::RecurrenceSettings {
+        number_of_on_calls: Some(r.number_of_on_calls as i32),
+        recurrence_multiplier: Some(r.multiplier as i32),
+        ..Default::default()
+    };
+    match &r.cadence {
+        Cadence::Daily(v) => {
+            out.daily_settings = Some(v.iter().copied().map(hand_off_to_wire).collect())
+        }
+        Cadence::Weekly(v) => {
+            out.weekly_settings = Some(
+                v.iter()
+                    .map(|(d, h)| w::WeeklySetting {
+                        day_of_week: Some(weekday_to_wire(*d)),
+                        hand_off_time: Some(hand_off_to_wire(*h)),
+                    })
+                    .collect(),
+            )
+        }
+        Cadence::Monthly(v) => {
+            out.monthly_settings = Some(
+                v.iter()
+                    .map(|(d, h)| w::MonthlySetting {
+                        day_of_month: Some(*d as i32),
+                        hand_off_time: Some(hand_off_to_wire(*h)),
+                    })
+                    .collect(),
+            )
+        }
+    }
+    if let Some(cov) = &r.coverage {
+        out.shift_coverages = Some(
+            cov.iter()
+                .map(|(d, ws)| {
+                    (
+                        weekday_to_wire(d.0),
+                        ws.iter()
+                            .map(|c| w::CoverageTime {
+                                start: Some(hand_off_to_wire(c.start)),
+                                end: Some(hand_off_to_wire(c.end)),
+                            })
+                            .collect(),
+                    )
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+fn time_zone(name: &str, member: &str) -> Result<TimeZone, ApiError> {
+    rotation::time_zone(name).ok_or_else(|| {
+        field(
+            member,
+            format!("{name:?} is not an IANA time zone name (for example America/Los_Angeles)"),
+        )
+    })
+}
+
+fn instant(t: Option<EpochSeconds>, member: &str) -> Result<Option<Timestamp>, ApiError> {
+    t.map(|t| {
+        t.to_timestamp()
+            .ok_or_else(|| field(member, "is not a representable instant"))
+    })
+    .transpose()
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
+}
+
+fn shift_to_wire(s: &Shift) -> w::RotationShift {
+    w::RotationShift {
+        contact_ids: Some(s.members.clone()),
+        start_time: Some(EpochSeconds::from(s.start)),
+        end_time: Some(EpochSeconds::from(s.end)),
+        r#type: Some(match s.kind {
+            ShiftKind::Regular => w::ShiftType::Regular,
+            ShiftKind::Overridden => w::ShiftType::Overridden,
+        }),
+        shift_details: match s.kind {
+            ShiftKind::Regular => None,
+            ShiftKind::Overridden => Some(w::ShiftDetails {
+                overridden_contact_ids: Some(s.overridden_members.clone()),
+            }),
+        },
+    }
+}
+
+/// One page of computed shifts, keyed by start instant (shifts of one rotation never share
+/// a start).
+fn page_of_shifts(
+    all: Vec<Shift>,
+    fingerprint: &str,
+    token: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<w::RotationShift>, Option<String>), ApiError> {
+    let after = tokens::decode(fingerprint, token).map_err(|m| field("NextToken", m))?;
+    let from_ms = match after {
+        After::Start => i64::MIN,
+        After::Created { ms, .. } => ms,
+        After::Alias(_) => return Err(field("NextToken", "is not a NextToken this server issued")),
+    };
+    let mut rest: Vec<&Shift> = all
+        .iter()
+        .filter(|s| after == After::Start || ms(s.start) > from_ms)
+        .collect();
+    let next = if rest.len() > limit as usize {
+        rest.truncate(limit as usize);
+        rest.last().map(|s| {
+            tokens::encode(
+                fingerprint,
+                &After::Created {
+                    ms: ms(s.start),
+                    id: Uuid::nil(),
+                },
+            )
+        })
+    } else {
+        None
+    };
+    Ok((rest.into_iter().map(shift_to_wire).collect(), next))
+}
+
+impl ContactsApi {
+    pub(crate) fn rotation_arn(ctx: &RequestContext, id: Uuid) -> String {
+        format!(
+            "arn:aws:ssm-contacts:{}:{}:rotation/{id}",
+            ctx.region, ctx.account
+        )
+    }
+
+    fn rotation_id(ctx: &RequestContext, arn: &str) -> Result<Uuid, ApiError> {
+        match Self::own_arn(ctx, arn, "ROTATION")? {
+            ResourceRef::Rotation { id } => Ok(id),
+            _ => Err(ApiError::not_found("ROTATION", arn)),
+        }
+    }
+
+    pub(crate) async fn load_rotation(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+    ) -> Result<RotationRecord, ApiError> {
+        let id = Self::rotation_id(ctx, arn)?;
+        self.store
+            .get_rotation(ctx.account.as_str(), id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found("ROTATION", arn))
+    }
+
+    /// Resolves contact ARNs to aliases of existing PERSONAL contacts, in order, refusing
+    /// duplicates. `member` names the list in errors.
+    async fn rotation_members(
+        &self,
+        ctx: &RequestContext,
+        arns: &[String],
+        member: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut aliases: Vec<String> = Vec::with_capacity(arns.len());
+        for (i, arn) in arns.iter().enumerate() {
+            let ResourceRef::Contact { alias } = Self::own_arn(ctx, arn, "CONTACT")? else {
+                return Err(field(
+                    format!("{member}[{i}]"),
+                    format!("{arn} is not a contact ARN"),
+                ));
+            };
+            let c = self
+                .store
+                .get_contact(ctx.account.as_str(), alias.as_str())
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ApiError::not_found("CONTACT", arn))?;
+            if c.contact_type != ContactType::Personal {
+                return Err(field(
+                    format!("{member}[{i}]"),
+                    format!(
+                        "{arn} is {}; rotations take PERSONAL contacts only",
+                        c.contact_type
+                    ),
+                ));
+            }
+            if aliases.contains(&c.alias) {
+                return Err(field(
+                    format!("{member}[{i}]"),
+                    format!("{arn} is listed twice"),
+                ));
+            }
+            aliases.push(c.alias);
+        }
+        Ok(aliases)
+    }
+
+    pub(crate) fn spec_of(
+        &self,
+        ctx: &RequestContext,
+        r: &RotationRecord,
+    ) -> Result<RotationSpec, ApiError> {
+        let recurrence: Recurrence = serde_json::from_str(&r.recurrence_json).map_err(|e| {
+            tracing::error!(rotation = %r.id, error = %e, "stored recurrence does not decode");
+            ApiError::internal()
+        })?;
+        let tz = rotation::time_zone(&r.time_zone).ok_or_else(|| {
+            tracing::error!(rotation = %r.id, zone = %r.time_zone, "stored time zone unknown");
+            ApiError::internal()
+        })?;
+        Ok(RotationSpec {
+            start: ts(r.start_ms),
+            time_zone: tz,
+            members: r
+                .members
+                .iter()
+                .map(|a| Self::contact_arn(ctx, a))
+                .collect(),
+            recurrence,
+        })
+    }
+
+    pub(crate) async fn overrides_of(
+        &self,
+        ctx: &RequestContext,
+        rotation: Uuid,
+    ) -> Result<Vec<OverrideSpec>, ApiError> {
+        let mut out = Vec::new();
+        let mut after = After::Start;
+        loop {
+            let page = self
+                .store
+                .list_overrides(
+                    ctx.account.as_str(),
+                    rotation,
+                    i64::MIN,
+                    i64::MAX,
+                    &after,
+                    500,
+                )
+                .await
+                .map_err(store_error)?;
+            let done = page.len() < 500;
+            if let Some(last) = page.last() {
+                after = After::Created {
+                    ms: last.start_ms,
+                    id: last.id,
+                };
+            }
+            out.extend(page.into_iter().map(|o| {
+                OverrideSpec {
+                    id: o.id.to_string(),
+                    members: o
+                        .members
+                        .iter()
+                        .map(|a| Self::contact_arn(ctx, a))
+                        .collect(),
+                    start: ts(o.start_ms),
+                    end: ts(o.end_ms),
+                    created: ts(o.created_ms),
+                }
+            }));
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn rotation_to_wire(
+        &self,
+        ctx: &RequestContext,
+        r: &RotationRecord,
+    ) -> Result<w::Rotation, ApiError> {
+        let spec = self.spec_of(ctx, r)?;
+        Ok(w::Rotation {
+            rotation_arn: Some(Self::rotation_arn(ctx, r.id)),
+            name: Some(r.name.clone()),
+            contact_ids: Some(spec.members),
+            start_time: Some(EpochSeconds::from_millis(r.start_ms)),
+            time_zone_id: Some(r.time_zone.clone()),
+            recurrence: Some(recurrence_to_wire(&spec.recurrence)),
+        })
+    }
+
+    pub(crate) async fn op_create_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::CreateRotationRequest,
+    ) -> Result<w::CreateRotationResult, ApiError> {
+        let name = req(input.name.clone(), "Name")?;
+        let members = self
+            .rotation_members(
+                ctx,
+                input.contact_ids.as_deref().unwrap_or_default(),
+                "ContactIds",
+            )
+            .await?;
+        let tz_name = req(input.time_zone_id.clone(), "TimeZoneId")?;
+        time_zone(&tz_name, "TimeZoneId")?;
+        let recurrence = recurrence_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?;
+        let now = self.clock.now_ms();
+        let start_ms = instant(input.start_time, "StartTime")?
+            .map(ms)
+            .unwrap_or(now);
+        let tags = crate::contacts::tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
+        let id = Uuid::new_v4();
+        let arn = Self::rotation_arn(ctx, id);
+        let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
+            operation: "CreateRotation".into(),
+            token: token.clone(),
+            request_hash: request_hash(&w::CreateRotationRequest {
+                idempotency_token: None,
+                ..input.clone()
+            }),
+            result: arn.clone(),
+        });
+        let record = RotationRecord {
+            id,
+            account: ctx.account.to_string(),
+            name,
+            start_ms,
+            time_zone: tz_name,
+            members,
+            recurrence_json: serde_json::to_string(&recurrence).expect("recurrence serialises"),
+            created_ms: now,
+            updated_ms: now,
+        };
+        match self
+            .store
+            .create_rotation(&record, &tags, idem.as_ref())
+            .await
+        {
+            Ok(Created::New) => Ok(w::CreateRotationResult {
+                rotation_arn: Some(arn),
+            }),
+            Ok(Created::Replay(previous)) => Ok(w::CreateRotationResult {
+                rotation_arn: Some(previous),
+            }),
+            Err(StoreError::NotFound(what)) => Err(ApiError::not_found("CONTACT", &what)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    pub(crate) async fn op_get_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetRotationRequest,
+    ) -> Result<w::GetRotationResult, ApiError> {
+        let r = self
+            .load_rotation(ctx, &req(input.rotation_id, "RotationId")?)
+            .await?;
+        let w::Rotation {
+            rotation_arn,
+            name,
+            contact_ids,
+            start_time,
+            time_zone_id,
+            recurrence,
+        } = self.rotation_to_wire(ctx, &r)?;
+        Ok(w::GetRotationResult {
+            rotation_arn,
+            name,
+            contact_ids,
+            start_time,
+            time_zone_id,
+            recurrence,
+        })
+    }
+
+    pub(crate) async fn op_update_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::UpdateRotationRequest,
+    ) -> Result<w::UpdateRotationResult, ApiError> {
+        let arn = req(input.rotation_id.clone(), "RotationId")?;
+        let mut r = self.load_rotation(ctx, &arn).await?;
+        if let Some(ids) = &input.contact_ids {
+            r.members = self.rotation_members(ctx, ids, "ContactIds").await?;
+        }
+        if let Some(tz) = &input.time_zone_id {
+            time_zone(tz, "TimeZoneId")?;
+            r.time_zone = tz.clone();
+        }
+        if let Some(start) = instant(input.start_time, "StartTime")? {
+            r.start_ms = ms(start);
+        }
+        let recurrence = recurrence_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?;
+        r.recurrence_json = serde_json::to_string(&recurrence).expect("recurrence serialises");
+        r.updated_ms = self.clock.now_ms();
+        match self.store.update_rotation(&r).await {
+            Ok(true) => Ok(w::UpdateRotationResult::default()),
+            Ok(false) => Err(ApiError::not_found("ROTATION", &arn)),
+            Err(StoreError::NotFound(what)) => Err(ApiError::not_found("CONTACT", &what)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    pub(crate) async fn op_delete_rotation(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeleteRotationRequest,
+    ) -> Result<w::DeleteRotationResult, ApiError> {
+        let arn = req(input.rotation_id, "RotationId")?;
+        let id = Self::rotation_id(ctx, &arn)?;
+        let canonical = Self::rotation_arn(ctx, id);
+        if !self
+            .store
+            .delete_rotation(ctx.account.as_str(), id, &canonical, self.clock.now_ms())
+            .await
+            .map_err(store_error)?
+        {
+            return Err(ApiError::not_found("ROTATION", &arn));
+        }
+        Ok(w::DeleteRotationResult::default())
+    }
+
+    pub(crate) async fn op_list_rotations(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListRotationsRequest,
+    ) -> Result<w::ListRotationsResult, ApiError> {
+        let prefix = input.rotation_name_prefix.clone().filter(|p| !p.is_empty());
+        let fingerprint = format!("rotations|{}", prefix.as_deref().unwrap_or(""));
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let mut rows = self
+            .store
+            .list_rotations(ctx.account.as_str(), prefix.as_deref(), &after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let next_token = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| {
+                tokens::encode(
+                    &fingerprint,
+                    &After::Created {
+                        ms: r.created_ms,
+                        id: r.id,
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        let rotations = rows
+            .iter()
+            .map(|r| self.rotation_to_wire(ctx, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(w::ListRotationsResult {
+            next_token,
+            rotations: Some(rotations),
+        })
+    }
+
+    pub(crate) async fn op_create_rotation_override(
+        &self,
+        ctx: &RequestContext,
+        input: w::CreateRotationOverrideRequest,
+    ) -> Result<w::CreateRotationOverrideResult, ApiError> {
+        let arn = req(input.rotation_id, "RotationId")?;
+        let r = self.load_rotation(ctx, &arn).await?;
+        let start = req(instant(input.start_time, "StartTime")?, "StartTime")?;
+        let end = req(instant(input.end_time, "EndTime")?, "EndTime")?;
+        let (start_ms, end_ms) = (ms(start), ms(end));
+        if end_ms - start_ms < OVERRIDE_MIN_MS {
+            return Err(field(
+                "EndTime",
+                "an override lasts at least 30 minutes (EndTime at least 30 minutes after StartTime)",
+            ));
+        }
+        let now = self.clock.now_ms();
+        if start_ms > now + OVERRIDE_MAX_LEAD_DAYS * 24 * 3600 * 1000 {
+            return Err(field(
+                "StartTime",
+                "an override can start at most 6 months from now",
+            ));
+        }
+        let mut members = Vec::new();
+        for (i, c) in input.new_contact_ids.iter().flatten().enumerate() {
+            let alias = match Arn::parse(c) {
+                Ok(Arn {
+                    resource: ResourceRef::Contact { alias },
+                    ..
+                }) if r.members.iter().any(|m| m == alias.as_str()) => alias.to_string(),
+                _ => {
+                    return Err(field(
+                        format!("NewContactIds[{i}]"),
+                        format!(
+                            "{c} is not a member of the rotation; overrides only use rotation members"
+                        ),
+                    ));
+                }
+            };
+            if members.contains(&alias) {
+                return Err(field(
+                    format!("NewContactIds[{i}]"),
+                    format!("{c} is listed twice"),
+                ));
+            }
+            members.push(alias);
+        }
+        let id = Uuid::new_v4();
+        let record = RotationOverrideRecord {
+            id,
+            account: ctx.account.to_string(),
+            rotation_id: r.id,
+            members,
+            start_ms,
+            end_ms,
+            created_ms: now,
+        };
+        self.store
+            .create_override(&record)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ApiError::not_found("ROTATION", &arn),
+                e => store_error(e),
+            })?;
+        Ok(w::CreateRotationOverrideResult {
+            rotation_override_id: Some(id.to_string()),
+        })
+    }
+
+    async fn load_override(
+        &self,
+        ctx: &RequestContext,
+        rotation_arn: &str,
+        override_id: &str,
+    ) -> Result<(RotationRecord, RotationOverrideRecord), ApiError> {
+        let r = self.load_rotation(ctx, rotation_arn).await?;
+        let missing = || ApiError::not_found("ROTATION_OVERRIDE", override_id);
+        let id = Uuid::parse_str(override_id).map_err(|_| missing())?;
+        let o = self
+            .store
+            .get_override(ctx.account.as_str(), r.id, id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(missing)?;
+        Ok((r, o))
+    }
+
+    fn override_to_wire(ctx: &RequestContext, o: &RotationOverrideRecord) -> w::RotationOverride {
+        w::RotationOverride {
+            rotation_override_id: Some(o.id.to_string()),
+            new_contact_ids: Some(
+                o.members
+                    .iter()
+                    .map(|a| Self::contact_arn(ctx, a))
+                    .collect(),
+            ),
+            start_time: Some(EpochSeconds::from_millis(o.start_ms)),
+            end_time: Some(EpochSeconds::from_millis(o.end_ms)),
+            create_time: Some(EpochSeconds::from_millis(o.created_ms)),
+        }
+    }
+
+    pub(crate) async fn op_get_rotation_override(
+        &self,
+        ctx: &RequestContext,
+        input: w::GetRotationOverrideRequest,
+    ) -> Result<w::GetRotationOverrideResult, ApiError> {
+        let (r, o) = self
+            .load_override(
+                ctx,
+                &req(input.rotation_id, "RotationId")?,
+                &req(input.rotation_override_id, "RotationOverrideId")?,
+            )
+            .await?;
+        let wo = Self::override_to_wire(ctx, &o);
+        Ok(w::GetRotationOverrideResult {
+            rotation_override_id: wo.rotation_override_id,
+            rotation_arn: Some(Self::rotation_arn(ctx, r.id)),
+            new_contact_ids: wo.new_contact_ids,
+            start_time: wo.start_time,
+            end_time: wo.end_time,
+            create_time: wo.create_time,
+        })
+    }
+
+    pub(crate) async fn op_delete_rotation_override(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeleteRotationOverrideRequest,
+    ) -> Result<w::DeleteRotationOverrideResult, ApiError> {
+        let override_id = req(input.rotation_override_id, "RotationOverrideId")?;
+        let (r, o) = self
+            .load_override(ctx, &req(input.rotation_id, "RotationId")?, &override_id)
+            .await?;
+        if !self
+            .store
+            .delete_override(ctx.account.as_str(), r.id, o.id)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(ApiError::not_found("ROTATION_OVERRIDE", &override_id));
+        }
+        Ok(w::DeleteRotationOverrideResult::default())
+    }
+
+    pub(crate) async fn op_list_rotation_overrides(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListRotationOverridesRequest,
+    ) -> Result<w::ListRotationOverridesResult, ApiError> {
+        let arn = req(input.rotation_id, "RotationId")?;
+        let r = self.load_rotation(ctx, &arn).await?;
+        let from = req(instant(input.start_time, "StartTime")?, "StartTime")?;
+        let to = req(instant(input.end_time, "EndTime")?, "EndTime")?;
+        let fingerprint = format!("overrides|{}|{}|{}", r.id, ms(from), ms(to));
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let mut rows = self
+            .store
+            .list_overrides(
+                ctx.account.as_str(),
+                r.id,
+                ms(from),
+                ms(to),
+                &after,
+                limit + 1,
+            )
+            .await
+            .map_err(store_error)?;
+        let next_token = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|o| {
+                tokens::encode(
+                    &fingerprint,
+                    &After::Created {
+                        ms: o.start_ms,
+                        id: o.id,
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok(w::ListRotationOverridesResult {
+            rotation_overrides: Some(
+                rows.iter()
+                    .map(|o| Self::override_to_wire(ctx, o))
+                    .collect(),
+            ),
+            next_token,
+        })
+    }
+
+    pub(crate) async fn op_list_rotation_shifts(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListRotationShiftsRequest,
+    ) -> Result<w::ListRotationShiftsResult, ApiError> {
+        let arn = req(input.rotation_id, "RotationId")?;
+        let r = self.load_rotation(ctx, &arn).await?;
+        let spec = self.spec_of(ctx, &r)?;
+        let overrides = self.overrides_of(ctx, r.id).await?;
+        let from = instant(input.start_time, "StartTime")?.unwrap_or_else(|| self.clock.now());
+        let to = req(instant(input.end_time, "EndTime")?, "EndTime")?;
+        if to <= from {
+            return Err(field("EndTime", "must be after StartTime"));
+        }
+        let all = rotation::shifts(&spec, &overrides, from, to);
+        let fingerprint = format!("shifts|{}|{}|{}", r.id, ms(from), ms(to));
+        let (shifts, next_token) = page_of_shifts(
+            all,
+            &fingerprint,
+            input.next_token.as_deref(),
+            page_size(&self.limits, input.max_results),
+        )?;
+        Ok(w::ListRotationShiftsResult {
+            rotation_shifts: Some(shifts),
+            next_token,
+        })
+    }
+
+    pub(crate) async fn op_list_preview_rotation_shifts(
+        &self,
+        _ctx: &RequestContext,
+        input: w::ListPreviewRotationShiftsRequest,
+    ) -> Result<w::ListPreviewRotationShiftsResult, ApiError> {
+        let now = self.clock.now();
+        let rotation_start =
+            instant(input.rotation_start_time, "RotationStartTime")?.unwrap_or(now);
+        let from = instant(input.start_time, "StartTime")?.unwrap_or(rotation_start);
+        let to = req(instant(input.end_time, "EndTime")?, "EndTime")?;
+        if to <= from {
+            return Err(field("EndTime", "must be after StartTime"));
+        }
+        let tz_name = req(input.time_zone_id.clone(), "TimeZoneId")?;
+        let spec = RotationSpec {
+            start: rotation_start,
+            time_zone: time_zone(&tz_name, "TimeZoneId")?,
+            members: req(input.members.clone(), "Members")?,
+            recurrence: recurrence_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?,
+        };
+        let mut overrides = Vec::new();
+        for (i, o) in input.overrides.iter().flatten().enumerate() {
+            let path = format!("Overrides[{i}]");
+            let start = req(
+                instant(o.start_time, &format!("{path}.StartTime"))?,
+                &format!("{path}.StartTime"),
+            )?;
+            let end = req(
+                instant(o.end_time, &format!("{path}.EndTime"))?,
+                &format!("{path}.EndTime"),
+            )?;
+            if end <= start {
+                return Err(field(format!("{path}.EndTime"), "must be after StartTime"));
+            }
+            overrides.push(OverrideSpec {
+                id: i.to_string(),
+                members: o.new_members.clone().unwrap_or_default(),
+                start,
+                end,
+                // Later entries win where previews overlap, as later-created overrides do.
+                created: Timestamp::from_second(i as i64).unwrap_or(Timestamp::UNIX_EPOCH),
+            });
+        }
+        let all = rotation::shifts(&spec, &overrides, from, to);
+        let fingerprint = format!("preview|{}|{}|{}", ms(rotation_start), ms(from), ms(to));
+        let (shifts, next_token) = page_of_shifts(
+            all,
+            &fingerprint,
+            input.next_token.as_deref(),
+            page_size(&self.limits, input.max_results),
+        )?;
+        Ok(w::ListPreviewRotationShiftsResult {
+            rotation_shifts: Some(shifts),
+            next_token,
+        })
+    }
+
+    /// The ConflictException for deleting a contact that rotations depend on.
+    pub(crate) fn contact_in_use(
+        ctx: &RequestContext,
+        contact_arn: &str,
+        rotations: &[Uuid],
+    ) -> ApiError {
+        ApiError::Conflict {
+            message: format!(
+                "Contact {contact_arn} is a member of {} rotation(s); remove it from them first",
+                rotations.len()
+            ),
+            resource_id: contact_arn.to_string(),
+            resource_type: "CONTACT".into(),
+            dependent_entities: vec![DependentEntity {
+                relation_type: "ROTATION_MEMBER".into(),
+                dependent_resource_ids: rotations
+                    .iter()
+                    .map(|id| Self::rotation_arn(ctx, *id))
+                    .collect(),
+            }],
+        }
+    }
+}
