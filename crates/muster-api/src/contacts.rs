@@ -628,7 +628,7 @@ impl w::SsmContacts for ContactsApi {
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
         let limit = page_size(&self.limits, input.max_results);
-        let mut rows = self
+        let rows = self
             .store
             .list_contacts(
                 ctx.account.as_str(),
@@ -639,13 +639,8 @@ impl w::SsmContacts for ContactsApi {
             )
             .await
             .map_err(store_error)?;
-        let next_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|c| tokens::encode(&fingerprint, &After::Alias(c.alias.clone())))
-        } else {
-            None
-        };
+        let (rows, next_token) =
+            tokens::page(rows, limit, &fingerprint, |c| After::Alias(c.alias.clone()));
         Ok(w::ListContactsResult {
             next_token,
             contacts: Some(
@@ -820,25 +815,15 @@ impl w::SsmContacts for ContactsApi {
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
         let limit = page_size(&self.limits, input.max_results);
-        let mut rows = self
+        let rows = self
             .store
             .list_channels(ctx.account.as_str(), contact.id, &after, limit + 1)
             .await
             .map_err(store_error)?;
-        let next_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|c| {
-                tokens::encode(
-                    &fingerprint,
-                    &After::Created {
-                        ms: c.created_ms,
-                        id: c.id,
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let (rows, next_token) = tokens::page(rows, limit, &fingerprint, |c| After::Created {
+            ms: c.created_ms,
+            id: c.id,
+        });
         Ok(w::ListContactChannelsResult {
             next_token,
             contact_channels: Some(

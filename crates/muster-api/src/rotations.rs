@@ -570,25 +570,15 @@ impl ContactsApi {
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
         let limit = page_size(&self.limits, input.max_results);
-        let mut rows = self
+        let rows = self
             .store
             .list_rotations(ctx.account.as_str(), prefix.as_deref(), &after, limit + 1)
             .await
             .map_err(store_error)?;
-        let next_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| {
-                tokens::encode(
-                    &fingerprint,
-                    &After::Created {
-                        ms: r.created_ms,
-                        id: r.id,
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let (rows, next_token) = tokens::page(rows, limit, &fingerprint, |r| After::Created {
+            ms: r.created_ms,
+            id: r.id,
+        });
         let rotations = rows
             .iter()
             .map(|r| self.rotation_to_wire(ctx, r))
@@ -757,7 +747,7 @@ impl ContactsApi {
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
         let limit = page_size(&self.limits, input.max_results);
-        let mut rows = self
+        let rows = self
             .store
             .list_overrides(
                 ctx.account.as_str(),
@@ -769,20 +759,10 @@ impl ContactsApi {
             )
             .await
             .map_err(store_error)?;
-        let next_token = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|o| {
-                tokens::encode(
-                    &fingerprint,
-                    &After::Created {
-                        ms: o.start_ms,
-                        id: o.id,
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let (rows, next_token) = tokens::page(rows, limit, &fingerprint, |o| After::Created {
+            ms: o.start_ms,
+            id: o.id,
+        });
         Ok(w::ListRotationOverridesResult {
             rotation_overrides: Some(
                 rows.iter()

@@ -65,6 +65,22 @@ pub fn decode(fingerprint: &str, token: Option<&str>) -> Result<After, &'static 
     })
 }
 
+/// Cuts `rows` (fetched with a limit of `limit + 1`) to one page and issues the token that
+/// resumes after its last row, if more rows exist.
+pub fn page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    fingerprint: &str,
+    key: impl Fn(&T) -> After,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit as usize {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(|last| encode(fingerprint, &key(last)));
+    (rows, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

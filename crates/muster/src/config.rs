@@ -40,6 +40,19 @@ pub struct ServeArgs {
     pub time_scale: Option<f64>,
 }
 
+impl ServeArgs {
+    /// The serve settings as the environment gives them, for commands other than `serve`
+    /// (which read them through clap).
+    pub fn from_env() -> Self {
+        ServeArgs {
+            listen: std::env::var("MUSTER_LISTEN").ok(),
+            time_scale: std::env::var("MUSTER_TIME_SCALE")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
 /// The TOML file. Unknown keys are an error, so a typo does not silently fall back to a
 /// default.
 #[derive(Debug, Default, Deserialize)]

@@ -71,6 +71,10 @@ enum FeedsCommand {
         /// Account that owns the rotation or contact; default: the configured account.
         #[arg(long)]
         account: Option<String>,
+        /// Base URL subscribers reach Muster at; default: the public URL setting, else
+        /// http://<listen address>.
+        #[arg(long)]
+        base_url: Option<String>,
     },
     /// List feeds (never their tokens).
     List,
@@ -125,14 +129,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             running.stop().await
         }
         Command::Keys { command } => {
-            let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             let store = server::open_store(&settings).await?;
             let result = keys(&settings, &store, command).await;
             store.close().await;
             result
         }
         Command::Feeds { command } => {
-            let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             let store = server::open_store(&settings).await?;
             let result = feeds(&settings, &store, command).await;
             store.close().await;
@@ -141,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check { connect },
         } => {
-            let settings = Settings::resolve(&cli.common, &ServeArgs::default())?;
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             print!("{}", settings.report());
             if connect {
                 let store = server::open_store(&settings).await?;
@@ -210,6 +214,7 @@ async fn feeds(
             rotation,
             contact,
             account,
+            base_url,
         } => {
             let account = match account {
                 Some(a) => AccountId::parse(&a).map_err(|e| anyhow::anyhow!("--account: {e}"))?,
@@ -257,10 +262,10 @@ async fn feeds(
                 .create_feed(&account, target)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "{}/feeds/{token}.ics",
-                server::public_base(settings, settings.listen)
-            );
+            let base = base_url
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| server::public_base(settings, settings.listen));
+            println!("{base}/feeds/{token}.ics");
             eprintln!(
                 "created feed {} (revoke with: muster feeds revoke {})",
                 rec.id, rec.id

@@ -267,3 +267,112 @@ fn config_check_precedence_and_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
+
+#[tokio::test]
+async fn feeds_create_list_revoke() {
+    use aws_sdk_ssmcontacts::types::{ContactType, HandOffTime, Plan, RecurrenceSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _logs) = serve(dir.path());
+    let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    let who = client
+        .create_contact()
+        .alias("feeder")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let rotation = client
+        .create_rotation()
+        .name("feed")
+        .contact_ids(&who)
+        .time_zone_id("UTC")
+        .recurrence(
+            RecurrenceSettings::builder()
+                .daily_settings(
+                    HandOffTime::builder()
+                        .hour_of_day(9)
+                        .minute_of_hour(0)
+                        .build(),
+                )
+                .number_of_on_calls(1)
+                .recurrence_multiplier(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rotation_arn;
+
+    let out = muster()
+        .args(["feeds", "create", "--rotation", &rotation, "--data-dir"])
+        .arg(dir.path())
+        .env("MUSTER_LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        url.starts_with(&format!("http://{addr}/feeds/")) && url.ends_with(".ics"),
+        "{url}"
+    );
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("BEGIN:VEVENT"));
+
+    let out = muster()
+        .args(["feeds", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    let id = list.split('\t').next().unwrap().to_string();
+    assert!(list.contains("active"), "{list}");
+    assert!(
+        !list.contains(url.rsplit('/').next().unwrap().trim_end_matches(".ics")),
+        "token listed"
+    );
+    let out = muster()
+        .args(["feeds", "revoke", &id, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+
+    // A contact feed; a rotation ARN given as a contact is refused.
+    let out = muster()
+        .args(["feeds", "create", "--contact", &who])
+        .args(["--base-url", "https://muster.example.com/", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("https://muster.example.com/feeds/")
+    );
+    let out = muster()
+        .args(["feeds", "create", "--contact", &rotation, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(terminate(&mut child).success());
+}

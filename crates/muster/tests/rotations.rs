@@ -778,3 +778,166 @@ on_both!(
     rotation_validation_and_listing,
     calendar_feeds,
 );
+
+/// Property: for random configurations, the shifts previewed from a configuration equal the
+/// shifts listed for the same configuration saved as a rotation (with the same overrides).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_equals_saved_for_random_configurations() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use serde_json::{Value, json};
+
+    let s = common::start(common::Backend::Sqlite).await.unwrap();
+    let mut members = Vec::new();
+    for i in 0..6 {
+        members.push(person(&s, &format!("prop{i}")).await);
+    }
+    let zones = [
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Australia/Sydney",
+        "Australia/Lord_Howe",
+        "Asia/Kathmandu",
+        "America/St_Johns",
+        "Pacific/Chatham",
+    ];
+    let days = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let hand_off = (0..24i32, prop_oneof![Just(0i32), Just(30), 0..60])
+        .prop_map(|(h, m)| json!({"HourOfDay": h, "MinuteOfHour": m}));
+    let cadence = prop_oneof![
+        prop::collection::vec(hand_off.clone(), 1..3).prop_map(|v| json!({"DailySettings": v})),
+        prop::collection::vec((0..7usize, hand_off.clone()), 1..3).prop_map(move |v| {
+            let v: Vec<Value> = v
+                .into_iter()
+                .map(|(d, h)| json!({"DayOfWeek": days[d], "HandOffTime": h}))
+                .collect();
+            json!({"WeeklySettings": v})
+        }),
+        prop::collection::vec((1..32i32, hand_off.clone()), 1..3).prop_map(|v| {
+            let v: Vec<Value> = v
+                .into_iter()
+                .map(|(d, h)| json!({"DayOfMonth": d, "HandOffTime": h}))
+                .collect();
+            json!({"MonthlySettings": v})
+        }),
+    ];
+    let coverage = prop::option::of((6..12i32, 14..22i32, prop::collection::vec(0..7usize, 1..6)))
+        .prop_map(move |c| {
+            c.map(|(start, end, ds)| {
+                let mut m = serde_json::Map::new();
+                for d in ds {
+                    m.insert(
+                        days[d].to_string(),
+                        json!([{"Start": {"HourOfDay": start, "MinuteOfHour": 0},
+                                "End": {"HourOfDay": end, "MinuteOfHour": 0}}]),
+                    );
+                }
+                Value::Object(m)
+            })
+        });
+    let config = (
+        cadence,
+        coverage,
+        1..4i32,
+        1..4i32,
+        0..zones.len(),
+        2..7usize,
+        // rotation start: 2026-01-01 plus up to ~300 days, in minutes
+        0..(300 * 24 * 60i64),
+        // one override: start offset (days, hours) and length in hours
+        prop::option::of((0..20i64, 0..24i64, 1..48i64)),
+    );
+    let mut runner = TestRunner::default();
+    for case in 0..40 {
+        let (cadence, coverage, on_calls, multiplier, zone, n_members, start_min, ov) =
+            config.new_tree(&mut runner).unwrap().current();
+        let mut recurrence = cadence;
+        recurrence["NumberOfOnCalls"] = json!(on_calls);
+        recurrence["RecurrenceMultiplier"] = json!(multiplier);
+        if let Some(c) = coverage {
+            recurrence["ShiftCoverages"] = c;
+        }
+        let start = utc("2026-01-01T00:00:00Z") + start_min * 60;
+        let team: Vec<&String> = members.iter().take(n_members).collect();
+        let create = json!({
+            "Name": format!("prop {case}"),
+            "ContactIds": team,
+            "StartTime": start,
+            "TimeZoneId": zones[zone],
+            "Recurrence": recurrence,
+        });
+        let r = s
+            .raw(
+                Some("SSMContacts.CreateRotation"),
+                create.to_string().as_bytes(),
+            )
+            .await;
+        if r.status != 200 {
+            // Configurations the validator refuses (e.g. duplicate hand-offs) are refused
+            // the same way by the preview.
+            let p = json!({
+                "RotationStartTime": start, "EndTime": start + 86_400, "Members": team,
+                "TimeZoneId": zones[zone], "Recurrence": create["Recurrence"],
+            });
+            let pr = s
+                .raw(
+                    Some("SSMContacts.ListPreviewRotationShifts"),
+                    p.to_string().as_bytes(),
+                )
+                .await;
+            assert_eq!(pr.status, r.status, "{} vs {}", r.text, pr.text);
+            continue;
+        }
+        let rotation = r.body["RotationArn"].as_str().unwrap().to_string();
+        let mut preview_overrides = Vec::new();
+        if let Some((d, h, len)) = ov {
+            let os = start + d * 86_400 + h * 3600;
+            let oe = os + len * 3600;
+            let o = json!({"RotationId": rotation, "NewContactIds": [team[team.len() - 1]],
+                           "StartTime": os, "EndTime": oe});
+            let r = s
+                .raw(
+                    Some("SSMContacts.CreateRotationOverride"),
+                    o.to_string().as_bytes(),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            preview_overrides.push(json!({"NewMembers": [team[team.len() - 1]],
+                                          "StartTime": os, "EndTime": oe}));
+        }
+        let (from, to) = (start + 3 * 86_400, start + 60 * 86_400);
+        let listed = s
+            .raw(
+                Some("SSMContacts.ListRotationShifts"),
+                json!({"RotationId": rotation, "StartTime": from, "EndTime": to, "MaxResults": 1024})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        let preview = s
+            .raw(
+                Some("SSMContacts.ListPreviewRotationShifts"),
+                json!({
+                    "RotationStartTime": start, "StartTime": from, "EndTime": to,
+                    "Members": team, "TimeZoneId": zones[zone], "Recurrence": create["Recurrence"],
+                    "Overrides": preview_overrides, "MaxResults": 1024,
+                })
+                .to_string()
+                .as_bytes(),
+            )
+            .await;
+        assert_eq!(preview.status, 200, "{}", preview.text);
+        assert_eq!(
+            listed.body["RotationShifts"], preview.body["RotationShifts"],
+            "case {case}: {create}"
+        );
+        assert!(
+            !listed.body["RotationShifts"].as_array().unwrap().is_empty()
+                || create["Recurrence"]["ShiftCoverages"].is_object(),
+            "a rotation without coverage windows always has someone on call: {create}"
+        );
+    }
+}
