@@ -2,7 +2,7 @@
 
 use crate::StoreError;
 use crate::backend::store_methods;
-use crate::common::{id_text, parse_enum, parse_id};
+use crate::common::{has_nul, id_text, parse_enum, parse_id};
 use crate::error::is_foreign_key_violation;
 use crate::model::{After, ChannelRecord, Created, Idempotency};
 use uuid::Uuid;
@@ -37,6 +37,12 @@ const LIST_CHANNELS: &str = concat!(
     " FROM channels WHERE account = $1 AND contact_id = $2",
     " AND ($3 IS NULL OR created_ms > $3 OR (created_ms = $3 AND id > $4))",
     " ORDER BY created_ms, id LIMIT $5"
+);
+/// Every channel with exactly this address, across accounts (uses `channels_address`).
+const CHANNELS_BY_ADDRESS: &str = concat!(
+    "SELECT ",
+    channel_columns!(),
+    " FROM channels WHERE address = $1 ORDER BY created_ms, id"
 );
 
 fn duplicate_name(name: &str) -> String {
@@ -133,7 +139,10 @@ store_methods! {
 
     /// Writes `name`, `address`, `activation` and `updated_ms` of the channel (`ch.account`,
     /// `ch.id`). `false` if it does not exist; `Conflict` if its contact already has another
-    /// channel with the new name.
+    /// channel with the new name. Nothing else changes: neither here nor in `create_channel`
+    /// does the store look at opt-outs (the caller checks `is_opted_out` before it sends to
+    /// a new address), and a current activation code stays (the caller deletes it, or sets
+    /// the channel NOT_ACTIVATED with `deactivate_channel`, when the address changes).
     pub async fn update_channel(&self, ch: &ChannelRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(UPDATE_CHANNEL)
             .bind(&ch.account)
@@ -182,6 +191,22 @@ store_methods! {
             .bind(after_ms)
             .bind(after_id)
             .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    /// Every channel whose address is exactly `address`, in every account (to route an
+    /// inbound reply), ordered by (created_ms, id).
+    pub async fn channels_by_address(
+        &self,
+        address: &str,
+    ) -> Result<Vec<ChannelRecord>, StoreError> {
+        if has_nul(address) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(CHANNELS_BY_ADDRESS)
+            .bind(address)
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(channel_from_row).collect()

@@ -20,6 +20,11 @@ pub enum StoreError {
     /// override of them (ids in the rotations' (created_ms, id) order).
     #[error("the contact is a member of {} rotation(s)", rotations.len())]
     InUse { rotations: Vec<uuid::Uuid> },
+    /// The activation-code resend limit is reached: no new code can be sent to the channel for
+    /// `retry_after_ms` milliseconds (from the `now_ms` of the refused call), when the oldest
+    /// send that counts leaves the limit's window.
+    #[error("too many activation codes sent; retry in {retry_after_ms} ms")]
+    TooManySends { retry_after_ms: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -10,9 +10,11 @@
 //! and `migrations/postgres` (same file name), and scenarios in the conformance suite.
 #![forbid(unsafe_code)]
 
+mod activation;
 mod backend;
 mod channels;
 mod common;
+mod consent;
 mod contacts;
 mod error;
 mod feeds;

@@ -144,3 +144,73 @@ pub enum FeedTarget {
     /// A contact of the feed's account, by alias.
     Contact(String),
 }
+
+/// A channel's current device activation code. At most one per channel: issuing a new code
+/// replaces it, and a code is deleted once used (it is single-use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationCodeRecord {
+    pub channel_id: Uuid,
+    /// Lower-case hex keyed hash of the code, computed by the caller; the code itself is
+    /// never stored.
+    pub code_hash: String,
+    /// The code is valid while `now_ms < expires_ms` (epoch milliseconds, UTC).
+    pub expires_ms: i64,
+    /// Wrong tries against this code (the store writes 0 when the code is issued).
+    pub failed_attempts: i32,
+    pub created_ms: i64,
+}
+
+/// Which way a consent change went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsentKind {
+    /// The device asked to stop (STOP, UNSUBSCRIBE, ...): it is never engaged again until it
+    /// opts back in.
+    OptOut,
+    /// The device opted back in (START): the block is lifted; its channels stay
+    /// NOT_ACTIVATED until activated with a new code.
+    OptIn,
+}
+
+impl ConsentKind {
+    /// `"OPT_OUT"` or `"OPT_IN"`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentKind::OptOut => "OPT_OUT",
+            ConsentKind::OptIn => "OPT_IN",
+        }
+    }
+}
+
+impl std::fmt::Display for ConsentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ConsentKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "OPT_OUT" => Ok(ConsentKind::OptOut),
+            "OPT_IN" => Ok(ConsentKind::OptIn),
+            _ => Err(format!("unknown consent kind {s:?}")),
+        }
+    }
+}
+
+/// One consent change of a device address, kept for good (shown on the address's channels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEvent {
+    pub id: Uuid,
+    /// The device address exactly as given (an e-mail address or an E.164 number).
+    pub address: String,
+    pub kind: ConsentKind,
+    /// Where the change came from: `"sms"`, `"voice"`, `"email"`, `"link"`, `"api"`,
+    /// `"console"` (not checked by the store).
+    pub source: String,
+    /// The message that caused it (e.g. the SMS body), if any. A NUL character in it is stored
+    /// as U+FFFD (PostgreSQL cannot store NUL in text).
+    pub raw_message: Option<String>,
+    pub created_ms: i64,
+}

@@ -6,8 +6,9 @@
 use muster_core::{ActivationStatus, ChannelType, ContactType, Plan, Stage, Target};
 use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
-    AccessKeyRecord, After, ChannelRecord, ContactRecord, Created, FeedRecord, FeedTarget,
-    Idempotency, RotationOverrideRecord, RotationRecord, Store, StoreError, Tag,
+    AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
+    ContactRecord, Created, FeedRecord, FeedTarget, Idempotency, RotationOverrideRecord,
+    RotationRecord, Store, StoreError, Tag,
 };
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -62,6 +63,15 @@ conformance!(
     override_windows_and_pages,
     feeds,
     feed_cascades,
+    activation_codes,
+    activation_resend_limit,
+    concurrent_activation,
+    deactivate_channel,
+    activation_cascades,
+    opt_out_and_in,
+    consent_event_order,
+    concurrent_opt_outs,
+    channels_by_address,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -2264,6 +2274,937 @@ async fn feed_cascades(store: Store) {
     assert!(store.list_feeds(ACCT).await.unwrap().is_empty());
 }
 
+// ---- activation codes and consent -----------------------------------------------------
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+const T0: i64 = 1_700_000_000_000;
+
+fn code(channel_id: Uuid, hash: &str, created_ms: i64) -> ActivationCodeRecord {
+    ActivationCodeRecord {
+        channel_id,
+        code_hash: hash.into(),
+        expires_ms: created_ms + DAY,
+        failed_attempts: 0,
+        created_ms,
+    }
+}
+
+/// A contact `alias` in `account` with one channel per `(name, type, address)`, created at
+/// `T0 + i`.
+async fn with_channels(
+    store: &Store,
+    account: &str,
+    alias: &str,
+    channels: &[(&str, ChannelType, &str)],
+) -> Vec<ChannelRecord> {
+    let c = contact(account, alias, ContactType::Personal, T0);
+    store.create_contact(&c, &[], None).await.unwrap();
+    let mut out = Vec::new();
+    for (i, (name, channel_type, address)) in channels.iter().enumerate() {
+        let mut ch = channel(&c, name, T0 + i as i64);
+        ch.channel_type = *channel_type;
+        ch.address = (*address).into();
+        store.create_channel(&ch, None).await.unwrap();
+        out.push(ch);
+    }
+    out
+}
+
+async fn activation_of(store: &Store, ch: &ChannelRecord) -> (ActivationStatus, i64) {
+    let got = store
+        .get_channel(&ch.account, ch.id)
+        .await
+        .unwrap()
+        .unwrap();
+    (got.activation, got.updated_ms)
+}
+
+/// Issues and consumes a code: the channel ends ACTIVATED at `ms`.
+async fn activate(store: &Store, ch: &ChannelRecord, ms: i64) {
+    let hash = format!("activate-{ms}");
+    store
+        .issue_activation_code(&ch.account, &code(ch.id, &hash, ms), ms, 100, HOUR)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume_activation_code(&ch.account, ch.id, &hash, ms, 5)
+            .await
+            .unwrap()
+    );
+}
+
+#[track_caller]
+fn assert_too_many_sends<T: std::fmt::Debug>(r: Result<T, StoreError>, retry_after_ms: i64) {
+    match r {
+        Err(StoreError::TooManySends {
+            retry_after_ms: got,
+        }) => assert_eq!(got, retry_after_ms),
+        other => panic!("expected TooManySends({retry_after_ms}), got {other:?}"),
+    }
+}
+
+async fn activation_codes(store: Store) {
+    let chans = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("phone", ChannelType::Sms, "+12065550100"),
+            ("mail", ChannelType::Email, "akua@example.com"),
+        ],
+    )
+    .await;
+    let (ch, other) = (&chans[0], &chans[1]);
+    let issue = |c: ActivationCodeRecord, now: i64| {
+        let store = store.clone();
+        async move { store.issue_activation_code(ACCT, &c, now, 100, HOUR).await }
+    };
+
+    // Nothing yet.
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    assert_eq!(
+        store.record_failed_activation(ACCT, ch.id).await.unwrap(),
+        None
+    );
+    assert!(
+        !store
+            .consume_activation_code(ACCT, ch.id, "h1", T0, 5)
+            .await
+            .unwrap()
+    );
+    // The channel must exist in the account.
+    let ghost = Uuid::new_v4();
+    assert_not_found(
+        issue(code(ghost, "h", T0), T0).await,
+        &format!("contact channel {ghost}"),
+    );
+    assert_not_found(
+        store
+            .issue_activation_code(OTHER, &code(ch.id, "h", T0), T0, 100, HOUR)
+            .await,
+        &format!("contact channel {}", ch.id),
+    );
+
+    // Issue; failed_attempts starts at 0 whatever the record says.
+    let mut c1 = code(ch.id, "h1", T0 + 10);
+    c1.failed_attempts = 3;
+    issue(c1.clone(), T0 + 10).await.unwrap();
+    let stored = ActivationCodeRecord {
+        failed_attempts: 0,
+        ..c1.clone()
+    };
+    assert_eq!(
+        store.get_activation_code(ACCT, ch.id).await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(store.get_activation_code(OTHER, ch.id).await.unwrap(), None);
+    assert_eq!(
+        store.get_activation_code(ACCT, other.id).await.unwrap(),
+        None
+    );
+
+    // Wrong tries count; another account's cannot.
+    for want in 1..=2 {
+        assert_eq!(
+            store.record_failed_activation(ACCT, ch.id).await.unwrap(),
+            Some(want)
+        );
+    }
+    assert_eq!(
+        store.record_failed_activation(OTHER, ch.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_activation_code(ACCT, ch.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_attempts,
+        2
+    );
+
+    // A new code replaces the old one and resets the count.
+    let c2 = code(ch.id, "h2", T0 + 20);
+    issue(c2.clone(), T0 + 20).await.unwrap();
+    assert_eq!(
+        store.get_activation_code(ACCT, ch.id).await.unwrap(),
+        Some(c2.clone())
+    );
+    let now = T0 + 30;
+    // The old hash, a wrong hash, another account, an expired code: no.
+    for (account, hash, at) in [
+        (ACCT, "h1", now),
+        (ACCT, "nope", now),
+        (ACCT, "", now),
+        (OTHER, "h2", now),
+        (ACCT, "h2", c2.expires_ms),
+        (ACCT, "h2", c2.expires_ms + 1),
+    ] {
+        assert!(
+            !store
+                .consume_activation_code(account, ch.id, hash, at, 5)
+                .await
+                .unwrap(),
+            "{account} {hash} {at}"
+        );
+    }
+    // Nothing changed.
+    assert_eq!(
+        store.get_activation_code(ACCT, ch.id).await.unwrap(),
+        Some(c2.clone())
+    );
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::NotActivated, ch.updated_ms)
+    );
+
+    // Too many wrong tries: refused at failed_attempts == max_attempts.
+    for _ in 0..5 {
+        store.record_failed_activation(ACCT, ch.id).await.unwrap();
+    }
+    assert!(
+        !store
+            .consume_activation_code(ACCT, ch.id, "h2", now, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .consume_activation_code(ACCT, ch.id, "h2", now, 6)
+            .await
+            .unwrap()
+    );
+    // Used: the channel is ACTIVATED, the code is gone and cannot be used again.
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::Activated, now)
+    );
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    assert!(
+        !store
+            .consume_activation_code(ACCT, ch.id, "h2", now + 1, 6)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.record_failed_activation(ACCT, ch.id).await.unwrap(),
+        None
+    );
+    // The last valid instant is expires_ms - 1.
+    let c3 = code(other.id, "h3", T0 + 40);
+    issue(c3.clone(), T0 + 40).await.unwrap();
+    assert!(
+        store
+            .consume_activation_code(ACCT, other.id, "h3", c3.expires_ms - 1, 5)
+            .await
+            .unwrap()
+    );
+
+    // delete_activation_code: the code goes; the channel is untouched.
+    let c4 = code(ch.id, "h4", T0 + 50);
+    issue(c4, T0 + 50).await.unwrap();
+    store.delete_activation_code(OTHER, ch.id).await.unwrap();
+    assert!(
+        store
+            .get_activation_code(ACCT, ch.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.delete_activation_code(ACCT, ch.id).await.unwrap();
+    store.delete_activation_code(ACCT, ch.id).await.unwrap();
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    assert!(
+        !store
+            .consume_activation_code(ACCT, ch.id, "h4", T0 + 51, 5)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::Activated, now)
+    );
+}
+
+async fn activation_resend_limit(store: Store) {
+    let chans = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("phone", ChannelType::Sms, "+12065550100"),
+            ("voice", ChannelType::Voice, "+12065550100"),
+        ],
+    )
+    .await;
+    let (ch, other) = (&chans[0], &chans[1]);
+    let send = |id: Uuid, hash: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .issue_activation_code(ACCT, &code(id, hash, now), now, 3, HOUR)
+                .await
+        }
+    };
+    // Three sends within an hour; the fourth is refused until the first leaves the window.
+    send(ch.id, "a", T0).await.unwrap();
+    send(ch.id, "b", T0 + 1_000).await.unwrap();
+    send(ch.id, "c", T0 + 2_000).await.unwrap();
+    assert_too_many_sends(send(ch.id, "d", T0 + 3_000).await, HOUR - 3_000);
+    // Refused: nothing changed (the third code is still current, its tries still count).
+    store.record_failed_activation(ACCT, ch.id).await.unwrap();
+    let current = store
+        .get_activation_code(ACCT, ch.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.code_hash.as_str(), current.failed_attempts),
+        ("c", 1)
+    );
+    assert_too_many_sends(send(ch.id, "d", T0 + HOUR - 1).await, 1);
+    // Another channel has its own count.
+    send(other.id, "x", T0 + 3_000).await.unwrap();
+    // The first send leaves the window at T0 + HOUR.
+    send(ch.id, "d", T0 + HOUR).await.unwrap();
+    assert_eq!(
+        store
+            .get_activation_code(ACCT, ch.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        code(ch.id, "d", T0 + HOUR)
+    );
+    // Counted now: T0 + 1s, T0 + 2s, T0 + 1h.
+    assert_too_many_sends(send(ch.id, "e", T0 + HOUR).await, 1_000);
+    assert_too_many_sends(send(ch.id, "e", T0 + HOUR + 999).await, 1);
+    send(ch.id, "e", T0 + HOUR + 1_000).await.unwrap();
+    // Deactivating (or using) a code does not reset the count.
+    assert!(
+        store
+            .deactivate_channel(ACCT, ch.id, T0 + HOUR + 1_500)
+            .await
+            .unwrap()
+    );
+    assert_too_many_sends(send(ch.id, "f", T0 + HOUR + 1_500).await, 500);
+    // Long after, the limit is back to three.
+    let later = T0 + 10 * HOUR;
+    for (i, hash) in ["g", "h", "i"].into_iter().enumerate() {
+        send(ch.id, hash, later + i as i64).await.unwrap();
+    }
+    assert_too_many_sends(send(ch.id, "j", later + 3).await, HOUR - 3);
+    // A limit of 0 refuses every send.
+    assert_too_many_sends(
+        store
+            .issue_activation_code(ACCT, &code(other.id, "z", later), later, 0, HOUR)
+            .await,
+        HOUR,
+    );
+}
+
+async fn concurrent_activation(store: Store) {
+    let chans = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[("phone", ChannelType::Sms, "+12065550100")],
+    )
+    .await;
+    let ch = chans[0].clone();
+    // Concurrent sends: exactly `max_sends` get through.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let c = code(ch.id, &format!("h{i}"), T0 + i);
+        tasks.push(tokio::spawn(async move {
+            store.issue_activation_code(ACCT, &c, T0 + i, 3, HOUR).await
+        }));
+    }
+    let mut sent = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => sent += 1,
+            Err(StoreError::TooManySends { retry_after_ms }) => {
+                assert!(
+                    (HOUR - 8..=HOUR).contains(&retry_after_ms),
+                    "{retry_after_ms}"
+                )
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(sent, 3);
+
+    // Concurrent uses of one code: exactly one activates.
+    let c = code(ch.id, "race", T0 + HOUR);
+    store
+        .issue_activation_code(ACCT, &c, T0 + HOUR, 3, HOUR)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .consume_activation_code(ACCT, ch.id, "race", T0 + HOUR + i, 5)
+                .await
+        }));
+    }
+    let mut activated = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            activated += 1;
+        }
+    }
+    assert_eq!(activated, 1);
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+}
+
+async fn deactivate_channel(store: Store) {
+    let chans = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("phone", ChannelType::Sms, "+12065550100"),
+            ("mail", ChannelType::Email, "akua@example.com"),
+        ],
+    )
+    .await;
+    let (ch, other) = (&chans[0], &chans[1]);
+    activate(&store, ch, T0 + 10).await;
+    activate(&store, other, T0 + 11).await;
+    // A pending code goes too.
+    store
+        .issue_activation_code(ACCT, &code(ch.id, "pending", T0 + 20), T0 + 20, 10, HOUR)
+        .await
+        .unwrap();
+
+    assert!(
+        !store
+            .deactivate_channel(OTHER, ch.id, T0 + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .deactivate_channel(ACCT, Uuid::new_v4(), T0 + 30)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::Activated, T0 + 10)
+    );
+    assert!(
+        store
+            .get_activation_code(ACCT, ch.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert!(
+        store
+            .deactivate_channel(ACCT, ch.id, T0 + 30)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::NotActivated, T0 + 30)
+    );
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    assert!(
+        !store
+            .consume_activation_code(ACCT, ch.id, "pending", T0 + 31, 5)
+            .await
+            .unwrap()
+    );
+    // Again: still true (the channel exists), nothing else changes.
+    assert!(
+        store
+            .deactivate_channel(ACCT, ch.id, T0 + 40)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::NotActivated, T0 + 40)
+    );
+    // The other channel is untouched; the channel itself can be activated again.
+    assert_eq!(
+        activation_of(&store, other).await,
+        (ActivationStatus::Activated, T0 + 11)
+    );
+    activate(&store, ch, T0 + 50).await;
+    assert_eq!(
+        activation_of(&store, ch).await,
+        (ActivationStatus::Activated, T0 + 50)
+    );
+}
+
+async fn activation_cascades(store: Store) {
+    let a = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("phone", ChannelType::Sms, "+12065550100"),
+            ("voice", ChannelType::Voice, "+12065550100"),
+        ],
+    )
+    .await;
+    let b = with_channels(
+        &store,
+        ACCT,
+        "bo",
+        &[("phone", ChannelType::Sms, "+12065550101")],
+    )
+    .await;
+    for ch in a.iter().chain(&b) {
+        for i in 0..3 {
+            store
+                .issue_activation_code(
+                    ACCT,
+                    &code(ch.id, &format!("h{i}"), T0 + i),
+                    T0 + i,
+                    3,
+                    HOUR,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let c = store.get_contact(ACCT, "akua").await.unwrap().unwrap();
+
+    // Deleting a channel deletes its code and its sends: a channel recreated with the same id
+    // starts with neither.
+    assert!(store.delete_channel(ACCT, a[0].id).await.unwrap());
+    assert_eq!(
+        store.get_activation_code(ACCT, a[0].id).await.unwrap(),
+        None
+    );
+    store.create_channel(&a[0], None).await.unwrap();
+    assert_eq!(
+        store.get_activation_code(ACCT, a[0].id).await.unwrap(),
+        None
+    );
+    for i in 0..3 {
+        store
+            .issue_activation_code(
+                ACCT,
+                &code(a[0].id, "again", T0 + 10 + i),
+                T0 + 10 + i,
+                3,
+                HOUR,
+            )
+            .await
+            .unwrap();
+    }
+    assert_too_many_sends(
+        store
+            .issue_activation_code(ACCT, &code(a[0].id, "x", T0 + 20), T0 + 20, 3, HOUR)
+            .await,
+        HOUR - 10,
+    );
+
+    // Deleting the contact deletes its channels' codes and sends.
+    assert!(store.delete_contact(ACCT, "akua").await.unwrap());
+    for ch in &a {
+        assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    }
+    store.create_contact(&c, &[], None).await.unwrap();
+    for ch in &a {
+        store.create_channel(ch, None).await.unwrap();
+        for i in 0..3 {
+            store
+                .issue_activation_code(ACCT, &code(ch.id, "new", T0 + 30 + i), T0 + 30 + i, 3, HOUR)
+                .await
+                .unwrap();
+        }
+    }
+    // Nothing else is touched.
+    assert_eq!(
+        store.get_activation_code(ACCT, b[0].id).await.unwrap(),
+        Some(code(b[0].id, "h2", T0 + 2))
+    );
+    assert_too_many_sends(
+        store
+            .issue_activation_code(ACCT, &code(b[0].id, "x", T0 + 30), T0 + 30, 3, HOUR)
+            .await,
+        HOUR - 30,
+    );
+}
+
+fn events(evs: &[ConsentEvent]) -> Vec<(ConsentKind, &str, Option<&str>, i64)> {
+    evs.iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.source.as_str(),
+                e.raw_message.as_deref(),
+                e.created_ms,
+            )
+        })
+        .collect()
+}
+
+async fn opt_out_and_in(store: Store) {
+    const PHONE: &str = "+12065550100";
+    let mine = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("sms", ChannelType::Sms, PHONE),
+            ("voice", ChannelType::Voice, PHONE),
+            ("mail", ChannelType::Email, "akua@example.com"),
+        ],
+    )
+    .await;
+    let theirs = with_channels(
+        &store,
+        OTHER,
+        "akua",
+        &[
+            ("sms", ChannelType::Sms, PHONE),
+            ("near", ChannelType::Sms, "+120655501000"),
+        ],
+    )
+    .await;
+    // Activated: mine[0], mine[2], theirs[0], theirs[1]; a pending code on mine[1].
+    for ch in [&mine[0], &mine[2], &theirs[0], &theirs[1]] {
+        activate(&store, ch, T0 + 10).await;
+    }
+    store
+        .issue_activation_code(
+            ACCT,
+            &code(mine[1].id, "pending", T0 + 11),
+            T0 + 11,
+            10,
+            HOUR,
+        )
+        .await
+        .unwrap();
+    store
+        .issue_activation_code(
+            OTHER,
+            &code(theirs[1].id, "kept", T0 + 11),
+            T0 + 11,
+            10,
+            HOUR,
+        )
+        .await
+        .unwrap();
+    assert!(!store.is_opted_out(PHONE).await.unwrap());
+    assert!(store.consent_events(PHONE, 10).await.unwrap().is_empty());
+
+    // STOP: every channel with exactly this address, in both accounts, is deactivated.
+    assert!(
+        store
+            .opt_out(PHONE, "sms", Some("STOP"), T0 + 100)
+            .await
+            .unwrap()
+    );
+    assert!(store.is_opted_out(PHONE).await.unwrap());
+    for ch in [&mine[0], &theirs[0]] {
+        assert_eq!(
+            activation_of(&store, ch).await,
+            (ActivationStatus::NotActivated, T0 + 100)
+        );
+    }
+    // Already NOT_ACTIVATED: its updated_ms stays; its code is gone.
+    assert_eq!(
+        activation_of(&store, &mine[1]).await,
+        (ActivationStatus::NotActivated, mine[1].updated_ms)
+    );
+    assert_eq!(
+        store.get_activation_code(ACCT, mine[1].id).await.unwrap(),
+        None
+    );
+    // Other addresses are untouched.
+    for ch in [&mine[2], &theirs[1]] {
+        assert_eq!(
+            activation_of(&store, ch).await,
+            (ActivationStatus::Activated, T0 + 10)
+        );
+    }
+    assert_eq!(
+        store
+            .get_activation_code(OTHER, theirs[1].id)
+            .await
+            .unwrap()
+            .map(|c| c.code_hash),
+        Some("kept".into())
+    );
+    assert!(!store.is_opted_out("+120655501000").await.unwrap());
+    assert!(!store.is_opted_out("akua@example.com").await.unwrap());
+
+    // A code issued while opted out (the caller should not have sent it) cannot be used.
+    store
+        .issue_activation_code(
+            ACCT,
+            &code(mine[0].id, "late", T0 + 110),
+            T0 + 110,
+            10,
+            HOUR,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .consume_activation_code(ACCT, mine[0].id, "late", T0 + 111, 5)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        activation_of(&store, &mine[0]).await,
+        (ActivationStatus::NotActivated, T0 + 100)
+    );
+
+    // A second STOP: recorded, but not new; it deletes codes again.
+    assert!(!store.opt_out(PHONE, "voice", None, T0 + 200).await.unwrap());
+    assert_eq!(
+        store.get_activation_code(ACCT, mine[0].id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        events(&store.consent_events(PHONE, 10).await.unwrap()),
+        [
+            (ConsentKind::OptOut, "voice", None, T0 + 200),
+            (ConsentKind::OptOut, "sms", Some("STOP"), T0 + 100),
+        ]
+    );
+
+    // START lifts the block; channels stay NOT_ACTIVATED until activated with a new code.
+    assert!(
+        store
+            .opt_in(PHONE, "sms", Some("start"), T0 + 300)
+            .await
+            .unwrap()
+    );
+    assert!(!store.is_opted_out(PHONE).await.unwrap());
+    assert!(
+        !store
+            .opt_in(PHONE, "console", None, T0 + 400)
+            .await
+            .unwrap()
+    );
+    for ch in [&mine[0], &mine[1], &theirs[0]] {
+        assert_eq!(
+            store
+                .get_channel(&ch.account, ch.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .activation,
+            ActivationStatus::NotActivated
+        );
+    }
+    activate(&store, &theirs[0], T0 + 500).await;
+    assert_eq!(
+        activation_of(&store, &theirs[0]).await,
+        (ActivationStatus::Activated, T0 + 500)
+    );
+    assert_eq!(
+        events(&store.consent_events(PHONE, 10).await.unwrap()),
+        [
+            (ConsentKind::OptIn, "console", None, T0 + 400),
+            (ConsentKind::OptIn, "sms", Some("start"), T0 + 300),
+            (ConsentKind::OptOut, "voice", None, T0 + 200),
+            (ConsentKind::OptOut, "sms", Some("STOP"), T0 + 100),
+        ]
+    );
+    // Opting in an address that never opted out: recorded, false.
+    assert!(
+        !store
+            .opt_in("nobody@example.com", "api", None, T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .consent_events("nobody@example.com", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // An address that no channel has can be opted out (before its channel exists).
+    assert!(
+        store
+            .opt_out("new@example.com", "link", None, T0 + 600)
+            .await
+            .unwrap()
+    );
+    assert!(store.is_opted_out("new@example.com").await.unwrap());
+    // Addresses compare exactly.
+    assert!(!store.is_opted_out("New@example.com").await.unwrap());
+    assert!(!store.is_opted_out("new@example.com ").await.unwrap());
+    assert!(!store.is_opted_out("new@example.com\0").await.unwrap());
+    assert!(
+        store
+            .consent_events("new@example.com\0", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn consent_event_order(store: Store) {
+    const A: &str = "ops@example.com";
+    const B: &str = "Ops@example.com";
+    // Events at the same instant keep the order they were recorded in.
+    store
+        .opt_out(A, "email", Some("unsubscribe"), T0)
+        .await
+        .unwrap();
+    store.opt_in(A, "console", None, T0).await.unwrap();
+    store.opt_out(A, "link", None, T0).await.unwrap();
+    store.opt_out(B, "api", Some("x"), T0 + 50).await.unwrap();
+    // An earlier instant recorded later (another instance's clock) sorts by instant.
+    store.opt_in(A, "api", None, T0 - 5).await.unwrap();
+    store
+        .opt_in(A, "sms", Some("START\0now"), T0 + 100)
+        .await
+        .unwrap();
+
+    let all = store.consent_events(A, 100).await.unwrap();
+    assert_eq!(
+        events(&all),
+        [
+            (
+                ConsentKind::OptIn,
+                "sms",
+                Some("START\u{FFFD}now"),
+                T0 + 100
+            ),
+            (ConsentKind::OptOut, "link", None, T0),
+            (ConsentKind::OptIn, "console", None, T0),
+            (ConsentKind::OptOut, "email", Some("unsubscribe"), T0),
+            (ConsentKind::OptIn, "api", None, T0 - 5),
+        ]
+    );
+    assert!(all.iter().all(|e| e.address == A));
+    assert_eq!(
+        all.iter().map(|e| e.id).collect::<HashSet<_>>().len(),
+        all.len()
+    );
+    assert_eq!(store.consent_events(A, 2).await.unwrap(), all[..2]);
+    assert!(store.consent_events(A, 0).await.unwrap().is_empty());
+    assert_eq!(
+        events(&store.consent_events(B, 10).await.unwrap()),
+        [(ConsentKind::OptOut, "api", Some("x"), T0 + 50)]
+    );
+    assert!(!store.is_opted_out(A).await.unwrap());
+    assert!(store.is_opted_out(B).await.unwrap());
+}
+
+async fn concurrent_opt_outs(store: Store) {
+    const PHONE: &str = "+12065550100";
+    let chans = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("sms", ChannelType::Sms, PHONE),
+            ("voice", ChannelType::Voice, PHONE),
+        ],
+    )
+    .await;
+    for ch in &chans {
+        activate(&store, ch, T0).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.opt_out(PHONE, "sms", Some("STOP"), T0 + 10 + i).await
+        }));
+    }
+    let mut new = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1, "exactly one opt-out is the first");
+    assert_eq!(store.consent_events(PHONE, 100).await.unwrap().len(), 6);
+    for ch in &chans {
+        assert_eq!(
+            activation_of(&store, ch).await.0,
+            ActivationStatus::NotActivated
+        );
+    }
+}
+
+async fn channels_by_address(store: Store) {
+    const PHONE: &str = "+12065550100";
+    let a = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("sms", ChannelType::Sms, PHONE),
+            ("mail", ChannelType::Email, "Akua@Example.com"),
+            ("voice", ChannelType::Voice, PHONE),
+        ],
+    )
+    .await;
+    let b = with_channels(
+        &store,
+        OTHER,
+        "bo",
+        &[
+            ("voice", ChannelType::Voice, PHONE),
+            ("mail", ChannelType::Email, "akua@example.com"),
+        ],
+    )
+    .await;
+    // Created at the same instant as a[0] (T0): ordered by id between them.
+    let mut same_ms = [a[0].clone(), b[0].clone()];
+    same_ms.sort_by_key(|c| c.id.hyphenated().to_string());
+    let want = [same_ms[0].clone(), same_ms[1].clone(), a[2].clone()];
+    assert_eq!(store.channels_by_address(PHONE).await.unwrap(), want);
+    assert_eq!(
+        store.channels_by_address("Akua@Example.com").await.unwrap(),
+        [a[1].clone()]
+    );
+    assert_eq!(
+        store.channels_by_address("akua@example.com").await.unwrap(),
+        [b[1].clone()]
+    );
+    for none in ["+1206555010", "", "+12065550100\0", " +12065550100"] {
+        assert!(
+            store.channels_by_address(none).await.unwrap().is_empty(),
+            "{none:?}"
+        );
+    }
+    // An address change moves the channel; the store does nothing else about it.
+    let mut moved = a[2].clone();
+    moved.address = "+12065550199".into();
+    moved.updated_ms = T0 + 5;
+    assert!(store.update_channel(&moved).await.unwrap());
+    assert_eq!(
+        store.channels_by_address(PHONE).await.unwrap(),
+        [same_ms[0].clone(), same_ms[1].clone()]
+    );
+    assert_eq!(
+        store.channels_by_address("+12065550199").await.unwrap(),
+        [moved]
+    );
+    assert!(store.delete_contact(OTHER, "bo").await.unwrap());
+    assert_eq!(
+        store.channels_by_address(PHONE).await.unwrap(),
+        [a[0].clone()]
+    );
+}
+
 // ---- PostgreSQL races, made deterministic ----------------------------------------------
 // A raw transaction holds a conflicting change uncommitted while a Store call runs into it;
 // SQLite's single writer cannot interleave like this.
@@ -2376,6 +3317,143 @@ async fn postgres_races() {
     assert_eq!(got.plan.rotation_ids, [newer_arn, other_arn]);
     assert_eq!(got.updated_ms, 99);
     assert!(store.delete_contact(ACCT, "x").await.unwrap());
+}
+
+/// The activation writes racing a concurrent transaction on the same code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_activation_races() {
+    let Some((store, mut raw)) = pg_store_and_raw().await else {
+        return postgres_skip_note("postgres_activation_races");
+    };
+    const PHONE: &str = "+12065550100";
+    let chans = with_channels(&store, ACCT, "akua", &[("sms", ChannelType::Sms, PHONE)]).await;
+    let ch = chans[0].clone();
+    let issue = |hash: &'static str, ms: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .issue_activation_code(ACCT, &code(ch.id, hash, ms), ms, 100, HOUR)
+                .await
+                .unwrap()
+        }
+    };
+    let consume = |hash: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .consume_activation_code(ACCT, ch.id, hash, T0 + 10, 5)
+                .await
+        })
+    };
+
+    // 1. A concurrent wrong try reaches the limit while the right code is being used: the
+    //    consume waits, re-checks the count, and refuses.
+    issue("h1", T0).await;
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("UPDATE activation_codes SET failed_attempts = 5 WHERE channel_id = $1")
+        .bind(ch.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let used = consume("h1");
+    settle().await;
+    assert!(!used.is_finished(), "the consume waits for the wrong try");
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert!(!used.await.unwrap().unwrap());
+    assert_eq!(
+        store
+            .get_activation_code(ACCT, ch.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_attempts,
+        5
+    );
+
+    // 2. A new code replaces the one being used: the old hash no longer matches.
+    issue("h2", T0 + 1).await;
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query(
+        "UPDATE activation_codes SET code_hash = 'h3', failed_attempts = 0 WHERE channel_id = $1",
+    )
+    .bind(ch.id.to_string())
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let used = consume("h2");
+    settle().await;
+    assert!(!used.is_finished(), "the consume waits for the new code");
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert!(!used.await.unwrap().unwrap());
+    assert_eq!(
+        activation_of(&store, &ch).await.0,
+        ActivationStatus::NotActivated
+    );
+
+    // 3. Two uses of one code: the second waits for the first and finds the code gone.
+    issue("h4", T0 + 2).await;
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("DELETE FROM activation_codes WHERE channel_id = $1")
+        .bind(ch.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let used = consume("h4");
+    settle().await;
+    assert!(!used.is_finished(), "the second use waits for the first");
+    sqlx::query("UPDATE channels SET activation = 'ACTIVATED', updated_ms = 7 WHERE id = $1")
+        .bind(ch.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert!(!used.await.unwrap().unwrap());
+    assert_eq!(
+        activation_of(&store, &ch).await,
+        (ActivationStatus::Activated, 7)
+    );
+
+    // 4. An opt-out while a code is being used (the same writes as 3., held open): the
+    //    opt-out waits on the code, then deactivates the freshly activated channel.
+    store.deactivate_channel(ACCT, ch.id, T0 + 3).await.unwrap();
+    issue("h5", T0 + 3).await;
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("DELETE FROM activation_codes WHERE channel_id = $1")
+        .bind(ch.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let s = store.clone();
+    let stop = tokio::spawn(async move { s.opt_out(PHONE, "sms", Some("STOP"), T0 + 20).await });
+    settle().await;
+    assert!(!stop.is_finished(), "the opt-out waits for the code");
+    sqlx::query("UPDATE channels SET activation = 'ACTIVATED', updated_ms = 8 WHERE id = $1")
+        .bind(ch.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert!(stop.await.unwrap().unwrap());
+    assert_eq!(
+        activation_of(&store, &ch).await,
+        (ActivationStatus::NotActivated, T0 + 20)
+    );
+
+    // Sends older than the window are pruned when a new one is recorded.
+    let sends = "SELECT COUNT(*) FROM activation_sends WHERE channel_id = $1";
+    let count: i64 = sqlx::query_scalar(sends)
+        .bind(ch.id.to_string())
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(count, 4);
+    issue("h6", T0 + 2 * HOUR).await;
+    let count: i64 = sqlx::query_scalar(sends)
+        .bind(ch.id.to_string())
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
 }
 
 // ---- reopening ------------------------------------------------------------------------
