@@ -1,0 +1,65 @@
+//! A message to one device, as every provider receives it.
+
+use muster_core::ChannelType;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Why a message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A device activation code.
+    Activation,
+    /// A page of an engagement.
+    Page,
+    /// Confirms an opt-out (sent once).
+    OptOutConfirmation,
+    /// Confirms an opt-in (the new activation code follows separately).
+    OptInConfirmation,
+    /// Answers HELP.
+    Help,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Activation => "activation",
+            MessageKind::Page => "page",
+            MessageKind::OptOutConfirmation => "opt_out_confirmation",
+            MessageKind::OptInConfirmation => "opt_in_confirmation",
+            MessageKind::Help => "help",
+        }
+    }
+}
+
+/// One message to one address. Rendered already (subject and body are final text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Stable across retries of the same message: providers get it as an idempotency key.
+    pub id: Uuid,
+    pub kind: MessageKind,
+    pub channel_type: ChannelType,
+    /// An e-mail address (EMAIL) or an E.164 number (SMS, VOICE).
+    pub address: String,
+    pub subject: String,
+    /// Plain text. For VOICE, the words read aloud.
+    pub body: String,
+    /// HTML alternative for e-mail.
+    pub html: Option<String>,
+    pub activation_code: Option<String>,
+    pub page_arn: Option<String>,
+    pub accept_code: Option<String>,
+    /// One-click unsubscribe (RFC 8058) for e-mail.
+    pub unsubscribe_url: Option<String>,
+    /// Acknowledge link for pages.
+    pub ack_url: Option<String>,
+}
+
+/// Which provider took a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The provider's own id for the message (Twilio's SID, SMTP queue id), if any.
+    pub provider_message_id: Option<String>,
+}

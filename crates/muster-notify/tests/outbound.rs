@@ -1,0 +1,1294 @@
+//! Outbound providers against real protocols on 127.0.0.1: an SMTP sink over TCP, an HTTP
+//! fake of Twilio's REST API, a webhook receiver that checks signatures, the outbox file, and
+//! failover when a provider errors or hangs. Nothing leaves loopback.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use mail_parser::{MessageParser, MimeHeaders};
+use muster_core::ChannelType;
+use muster_notify::config::{ProviderConfig, validate};
+use muster_notify::providers::{
+    FailureKind, Notifier, NotifyError, SenderIdentity, verify_webhook_signature, webhook_signature,
+};
+use muster_notify::templates::{Templates, Vars};
+use muster_notify::{Message, MessageKind};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+#[derive(serde::Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    templates: Templates,
+}
+
+fn providers(toml_text: &str) -> Vec<ProviderConfig> {
+    let f: ConfigFile = toml::from_str(toml_text).expect("test config parses");
+    validate(&f.providers).expect("test config is valid");
+    f.providers
+}
+
+fn message(kind: MessageKind, channel_type: ChannelType, address: &str) -> Message {
+    Message {
+        id: Uuid::new_v4(),
+        kind,
+        channel_type,
+        address: address.into(),
+        subject: "Subject line".into(),
+        body: "Body text".into(),
+        html: None,
+        activation_code: None,
+        page_arn: None,
+        accept_code: None,
+        unsubscribe_url: None,
+        ack_url: None,
+    }
+}
+
+/// A rendered activation message, as the services would build it.
+fn activation(channel_type: ChannelType, address: &str, code: &str) -> Message {
+    let vars = Vars {
+        code: Some(code.into()),
+        contact: Some("Ana Lima".into()),
+        channel: Some("Work mail".into()),
+        unsubscribe_url: Some("https://muster.example/u/tok123".into()),
+        ..Vars::default()
+    };
+    let (subject, body, html) =
+        Templates::default().render(MessageKind::Activation, channel_type, &vars);
+    Message {
+        subject,
+        body,
+        html,
+        activation_code: Some(code.into()),
+        unsubscribe_url: vars.unsubscribe_url.clone(),
+        ..message(MessageKind::Activation, channel_type, address)
+    }
+}
+
+fn page(channel_type: ChannelType, address: &str) -> Message {
+    let vars = Vars {
+        subject: Some("Database <primary> down".into()),
+        content: Some("Writes fail since 10:02 & rising".into()),
+        public_subject: Some("Sev 1 incident".into()),
+        public_content: Some("See the console".into()),
+        accept_code: Some("482913".into()),
+        ack_url: Some("https://muster.example/a/pg1".into()),
+        ..Vars::default()
+    };
+    let (subject, body, html) = Templates::default().render(MessageKind::Page, channel_type, &vars);
+    Message {
+        subject,
+        body,
+        html,
+        page_arn: Some("arn:aws:ssm-contacts:us-east-1:000000000000:page/ana/1".into()),
+        accept_code: Some("482913".into()),
+        ack_url: vars.ack_url.clone(),
+        ..message(MessageKind::Page, channel_type, address)
+    }
+}
+
+/// A TCP listener that accepts connections and never answers.
+async fn hanging_server() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = l.accept().await {
+            held.push(sock);
+        }
+    });
+    addr
+}
+
+/// A port nothing listens on.
+async fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// SMTP sink: a small ESMTP server (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT).
+
+#[derive(Debug, Clone, Default)]
+struct Received {
+    mail_from: String,
+    rcpt_to: Vec<String>,
+    data: Vec<u8>,
+    /// (mechanism, user, password) when the client authenticated.
+    auth: Option<(String, String, String)>,
+}
+
+#[derive(Clone)]
+struct SinkConfig {
+    /// Mechanisms advertised, and the only credentials accepted; None: no AUTH.
+    auth: Option<(Vec<&'static str>, &'static str, &'static str)>,
+    /// Answer RCPT with this reply instead of 250.
+    reject_rcpt: Option<&'static str>,
+}
+
+struct Sink {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+async fn smtp_sink(cfg: SinkConfig) -> Sink {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let rec = received.clone();
+    tokio::spawn(async move {
+        let mut queue = 0u32;
+        while let Ok((sock, _)) = l.accept().await {
+            queue += 1;
+            let cfg = cfg.clone();
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let _ = smtp_session(sock, cfg, rec, queue).await;
+            });
+        }
+    });
+    Sink { addr, received }
+}
+
+async fn smtp_session(
+    sock: tokio::net::TcpStream,
+    cfg: SinkConfig,
+    rec: Arc<Mutex<Vec<Received>>>,
+    queue: u32,
+) -> std::io::Result<()> {
+    let (r, mut w) = sock.into_split();
+    let mut r = BufReader::new(r);
+    let mut line = String::new();
+    w.write_all(b"220 sink.test ESMTP ready\r\n").await?;
+    let mut cur = Received::default();
+    let mut authed: Option<(String, String, String)> = None;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_string();
+        let upper = cmd.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            let mut reply = String::from("250-sink.test\r\n250-8BITMIME\r\n");
+            if let Some((mechs, _, _)) = &cfg.auth {
+                reply.push_str(&format!("250-AUTH {}\r\n", mechs.join(" ")));
+            }
+            reply.push_str("250 SMTPUTF8\r\n");
+            w.write_all(reply.as_bytes()).await?;
+        } else if upper.starts_with("AUTH PLAIN") {
+            let arg = cmd[10..].trim().to_string();
+            let arg = if arg.is_empty() {
+                w.write_all(b"334 \r\n").await?;
+                line.clear();
+                r.read_line(&mut line).await?;
+                line.trim().to_string()
+            } else {
+                arg
+            };
+            let decoded = B64.decode(arg).unwrap_or_default();
+            let parts: Vec<String> = decoded
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let (user, pass) = (
+                parts.get(1).cloned().unwrap_or_default(),
+                parts.get(2).cloned().unwrap_or_default(),
+            );
+            authed = check_auth(&cfg, "PLAIN", user, pass);
+            w.write_all(if authed.is_some() {
+                b"235 2.7.0 Authentication successful\r\n"
+            } else {
+                b"535 5.7.8 Authentication credentials invalid\r\n"
+            })
+            .await?;
+        } else if upper.starts_with("AUTH LOGIN") {
+            w.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
+            line.clear();
+            r.read_line(&mut line).await?;
+            let user =
+                String::from_utf8_lossy(&B64.decode(line.trim()).unwrap_or_default()).into_owned();
+            w.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
+            line.clear();
+            r.read_line(&mut line).await?;
+            let pass =
+                String::from_utf8_lossy(&B64.decode(line.trim()).unwrap_or_default()).into_owned();
+            authed = check_auth(&cfg, "LOGIN", user, pass);
+            w.write_all(if authed.is_some() {
+                b"235 2.7.0 Authentication successful\r\n"
+            } else {
+                b"535 5.7.8 Authentication credentials invalid\r\n"
+            })
+            .await?;
+        } else if upper.starts_with("MAIL FROM:") {
+            if cfg.auth.is_some() && authed.is_none() {
+                w.write_all(b"530 5.7.0 Authentication required\r\n")
+                    .await?;
+                continue;
+            }
+            cur = Received {
+                mail_from: cmd[10..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                auth: authed.clone(),
+                ..Received::default()
+            };
+            w.write_all(b"250 2.1.0 Ok\r\n").await?;
+        } else if upper.starts_with("RCPT TO:") {
+            if let Some(reply) = cfg.reject_rcpt {
+                w.write_all(format!("{reply}\r\n").as_bytes()).await?;
+                continue;
+            }
+            cur.rcpt_to.push(cmd[8..].trim().to_string());
+            w.write_all(b"250 2.1.5 Ok\r\n").await?;
+        } else if upper == "DATA" {
+            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await?;
+            let mut data = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                if r.read_until(b'\n', &mut l).await? == 0 {
+                    return Ok(());
+                }
+                if l == b".\r\n" {
+                    break;
+                }
+                // Dot-unstuffing.
+                if l.starts_with(b"..") {
+                    l.remove(0);
+                }
+                data.extend_from_slice(&l);
+            }
+            cur.data = data;
+            rec.lock().unwrap().push(std::mem::take(&mut cur));
+            w.write_all(format!("250 2.0.0 Ok: queued as Q{queue:04}\r\n").as_bytes())
+                .await?;
+        } else if upper == "RSET" || upper == "NOOP" {
+            w.write_all(b"250 2.0.0 Ok\r\n").await?;
+        } else if upper == "QUIT" {
+            w.write_all(b"221 2.0.0 Bye\r\n").await?;
+            return Ok(());
+        } else {
+            w.write_all(b"502 5.5.2 Command not recognized\r\n").await?;
+        }
+    }
+}
+
+fn check_auth(
+    cfg: &SinkConfig,
+    mech: &str,
+    user: String,
+    pass: String,
+) -> Option<(String, String, String)> {
+    let (mechs, u, p) = cfg.auth.as_ref()?;
+    (mechs.contains(&mech) && user == *u && pass == *p).then(|| (mech.to_string(), user, pass))
+}
+
+fn smtp_provider(name: &str, addr: SocketAddr, extra: &str) -> String {
+    format!(
+        "[[providers]]\nname = \"{name}\"\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"Muster Pager <pager@muster.example>\"\n{extra}\n",
+        addr.port()
+    )
+}
+
+#[tokio::test]
+async fn smtp_delivers_multipart_with_stable_message_id_and_list_unsubscribe() {
+    let sink = smtp_sink(SinkConfig {
+        auth: None,
+        reject_rcpt: None,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &providers(&smtp_provider("mail", sink.addr, "timeout_seconds = 5")),
+        dir.path(),
+        Some("https://muster.example"),
+    )
+    .unwrap();
+    let msg = activation(ChannelType::Email, "ana@example.org", "739201");
+    let d = n.send(&msg).await.unwrap();
+    assert_eq!(d.provider, "mail");
+    assert_eq!(d.provider_message_id.as_deref(), Some("Q0001"));
+    // A retry of the same message (at-least-once) carries the same Message-ID.
+    let d2 = n.send(&msg).await.unwrap();
+    assert_eq!(d2.provider_message_id.as_deref(), Some("Q0002"));
+
+    let got = sink.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].mail_from, "<pager@muster.example>");
+    assert_eq!(got[0].rcpt_to, vec!["<ana@example.org>"]);
+    assert!(got[0].auth.is_none());
+
+    let mut ids = Vec::new();
+    for r in &got {
+        let m = MessageParser::default()
+            .parse(&r.data)
+            .expect("parses as e-mail");
+        let from = m.from().unwrap().first().unwrap();
+        assert_eq!(from.address(), Some("pager@muster.example"));
+        assert_eq!(from.name(), Some("Muster Pager"));
+        assert_eq!(
+            m.to().unwrap().first().unwrap().address(),
+            Some("ana@example.org")
+        );
+        assert_eq!(m.subject(), Some("Your Muster activation code"));
+        let ct = m.content_type().unwrap();
+        assert_eq!(
+            (ct.ctype(), ct.subtype()),
+            ("multipart", Some("alternative"))
+        );
+        let text = m.body_text(0).unwrap();
+        assert!(text.contains("739201"), "{text}");
+        assert!(text.contains("expires in 24 hours"), "{text}");
+        assert!(text.contains("Work mail"), "{text}");
+        let html = m.body_html(0).unwrap();
+        assert!(html.contains("739201"), "{html}");
+        assert!(
+            html.contains("<a href=\"https://muster.example/u/tok123\">"),
+            "{html}"
+        );
+        assert_eq!(
+            m.header_raw("List-Unsubscribe").map(str::trim),
+            Some("<https://muster.example/u/tok123>")
+        );
+        assert_eq!(
+            m.header_raw("List-Unsubscribe-Post").map(str::trim),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert_eq!(
+            m.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-generated")
+        );
+        ids.push(m.message_id().unwrap().to_string());
+    }
+    assert_eq!(ids[0], format!("{}@muster.example", msg.id));
+    assert_eq!(ids[0], ids[1], "Message-ID is the stable idempotency key");
+}
+
+#[tokio::test]
+async fn smtp_without_unsubscribe_url_has_no_list_headers_and_html_is_escaped() {
+    let sink = smtp_sink(SinkConfig {
+        auth: None,
+        reject_rcpt: None,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &providers(&smtp_provider("mail", sink.addr, "")),
+        dir.path(),
+        None,
+    )
+    .unwrap();
+    let msg = page(ChannelType::Email, "ops@example.org");
+    n.send(&msg).await.unwrap();
+    let data = sink.received.lock().unwrap()[0].data.clone();
+    let m = MessageParser::default().parse(&data).unwrap();
+    assert!(m.header_raw("List-Unsubscribe").is_none());
+    assert!(m.header_raw("List-Unsubscribe-Post").is_none());
+    assert_eq!(m.subject(), Some("[Muster] Database <primary> down"));
+    let text = m.body_text(0).unwrap();
+    assert!(text.contains("Writes fail since 10:02 & rising"));
+    assert!(text.contains("482913"));
+    assert!(text.contains("https://muster.example/a/pg1"));
+    let html = m.body_html(0).unwrap();
+    assert!(
+        html.contains("Writes fail since 10:02 &amp; rising"),
+        "{html}"
+    );
+    assert!(html.contains("Database &lt;primary&gt; down"), "{html}");
+    assert!(!html.contains("<primary>"));
+}
+
+#[tokio::test]
+async fn smtp_auth_plain_and_login_credentials_reach_the_server() {
+    for mech in ["PLAIN", "LOGIN"] {
+        let sink = smtp_sink(SinkConfig {
+            auth: Some((vec![mech], "pager", "s3cret pw")),
+            reject_rcpt: None,
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = providers(&smtp_provider(
+            "mail",
+            sink.addr,
+            "username = \"pager\"\npassword = \"s3cret pw\"",
+        ));
+        let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+        assert!(!format!("{cfg:?} {n:?}").contains("s3cret"));
+        n.send(&activation(ChannelType::Email, "ana@example.org", "111222"))
+            .await
+            .unwrap();
+        let got = sink.received.lock().unwrap().clone();
+        assert_eq!(
+            got[0].auth,
+            Some((
+                mech.to_string(),
+                "pager".to_string(),
+                "s3cret pw".to_string()
+            ))
+        );
+
+        // Wrong password: the server refuses, and so does the notifier.
+        let bad = providers(&smtp_provider(
+            "mail",
+            sink.addr,
+            "username = \"pager\"\npassword = \"wrong\"",
+        ));
+        let n = Notifier::new(&bad, dir.path(), None).unwrap();
+        let err = n
+            .send(&activation(ChannelType::Email, "ana@example.org", "111222"))
+            .await
+            .unwrap_err();
+        let NotifyError::AllFailed { failures, .. } = err else {
+            panic!()
+        };
+        assert_eq!(failures[0].status, Some(535), "{failures:?}");
+        assert!(!failures[0].message.contains("wrong"));
+    }
+}
+
+#[tokio::test]
+async fn smtp_starttls_is_never_downgraded_to_plain() {
+    // The sink does not offer STARTTLS: a provider configured for it must fail, not send in
+    // clear text.
+    let sink = smtp_sink(SinkConfig {
+        auth: None,
+        reject_rcpt: None,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[[providers]]\nname = \"mail\"\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nfrom = \"pager@muster.example\"\ntimeout_seconds = 5\n",
+        sink.addr.port()
+    );
+    let n = Notifier::new(&providers(&toml), dir.path(), None).unwrap();
+    let err = n
+        .send(&activation(ChannelType::Email, "ana@example.org", "123123"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("mail"), "{err}");
+    assert!(sink.received.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn smtp_rejection_fails_over_to_the_next_smtp_server() {
+    let bad = smtp_sink(SinkConfig {
+        auth: None,
+        reject_rcpt: Some("451 4.3.0 Try again later"),
+    })
+    .await;
+    let good = smtp_sink(SinkConfig {
+        auth: None,
+        reject_rcpt: None,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = providers(&format!(
+        "{}{}",
+        smtp_provider("primary", bad.addr, ""),
+        smtp_provider("secondary", good.addr, "")
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    assert_eq!(n.route(ChannelType::Email), vec!["primary", "secondary"]);
+    let d = n
+        .send(&activation(ChannelType::Email, "ana@example.org", "555444"))
+        .await
+        .unwrap();
+    assert_eq!(d.provider, "secondary");
+    assert_eq!(good.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn smtp_server_that_never_greets_times_out_and_fails_over() {
+    let hang = hanging_server().await;
+    let good = smtp_sink(SinkConfig {
+        auth: None,
+        reject_rcpt: None,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = providers(&format!(
+        "{}{}",
+        smtp_provider("stuck", hang, "timeout_seconds = 1"),
+        smtp_provider("backup", good.addr, "")
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    let started = Instant::now();
+    let d = n
+        .send(&activation(ChannelType::Email, "ana@example.org", "909090"))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(d.provider, "backup");
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Twilio fake: the parts of the REST API Muster uses, checked as strictly as Twilio does.
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "auth-token-xyz";
+
+#[derive(Debug, Clone)]
+struct TwilioRequest {
+    resource: String,
+    form: HashMap<String, String>,
+    idempotency: Option<String>,
+}
+
+#[derive(Clone)]
+struct TwilioFake {
+    requests: Arc<Mutex<Vec<TwilioRequest>>>,
+    /// Answer every request with this status (after the auth check), like an outage.
+    fail_with: Option<u16>,
+}
+
+async fn twilio_fake(fail_with: Option<u16>) -> (SocketAddr, Arc<Mutex<Vec<TwilioRequest>>>) {
+    use axum::Router;
+    use axum::routing::post;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let state = TwilioFake {
+        requests: requests.clone(),
+        fail_with,
+    };
+    let app = Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/{resource}",
+            post(twilio_handler),
+        )
+        .with_state(state);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(l, app).await.unwrap();
+    });
+    (addr, requests)
+}
+
+fn twilio_error(status: u16, code: u32, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        axum::Json(serde_json::json!({
+            "code": code, "message": message, "more_info": "https://www.twilio.com/docs/errors", "status": status
+        })),
+    )
+        .into_response()
+}
+
+async fn twilio_handler(
+    axum::extract::State(st): axum::extract::State<TwilioFake>,
+    axum::extract::Path((sid, resource)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // Basic auth with the account SID and auth token, as the real API requires.
+    let expected = format!("Basic {}", B64.encode(format!("{SID}:{TOKEN}")));
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    if sid != SID {
+        return twilio_error(404, 20404, "The requested resource was not found");
+    }
+    if headers.get("content-type").and_then(|v| v.to_str().ok())
+        != Some("application/x-www-form-urlencoded")
+    {
+        return twilio_error(400, 20001, "form content type required");
+    }
+    if let Some(status) = st.fail_with {
+        return twilio_error(status, 20500, "Internal Server Error");
+    }
+    let Ok(axum::Form(form)) = form else {
+        return twilio_error(400, 20001, "form body required");
+    };
+    let idempotency = headers
+        .get("i-twilio-idempotency-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let required: &[&str] = match resource.as_str() {
+        "Messages.json" => &["To", "From", "Body"],
+        "Calls.json" => &["To", "From", "Twiml"],
+        _ => return twilio_error(404, 20404, "The requested resource was not found"),
+    };
+    for f in required {
+        if form.get(*f).is_none_or(|v| v.is_empty()) {
+            return twilio_error(400, 21604, &format!("A '{f}' parameter is required."));
+        }
+    }
+    if !form["To"].starts_with('+') {
+        return twilio_error(
+            400,
+            21211,
+            &format!(
+                "The 'To' number {} is not a valid phone number.",
+                form["To"]
+            ),
+        );
+    }
+    st.requests.lock().unwrap().push(TwilioRequest {
+        resource: resource.clone(),
+        form,
+        idempotency,
+    });
+    let sid = if resource == "Calls.json" {
+        "CA00000000000000000000000000000001"
+    } else {
+        "SM00000000000000000000000000000001"
+    };
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(serde_json::json!({"sid": sid, "status": "queued", "account_sid": SID})),
+    )
+        .into_response()
+}
+
+fn twilio_provider(name: &str, addr: SocketAddr, extra: &str) -> String {
+    format!(
+        "[[providers]]\nname = \"{name}\"\ntype = \"twilio\"\naccount_sid = \"{SID}\"\nauth_token = \"{TOKEN}\"\nfrom = \"+15005550006\"\nbase_url = \"http://{addr}\"\n{extra}\n"
+    )
+}
+
+#[tokio::test]
+async fn twilio_sms_goes_through_the_messages_resource() {
+    let (addr, reqs) = twilio_fake(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &providers(&twilio_provider("twilio", addr, "")),
+        dir.path(),
+        Some("https://muster.example/"),
+    )
+    .unwrap();
+    let msg = activation(ChannelType::Sms, "+15551230000", "246810");
+    let d = n.send(&msg).await.unwrap();
+    assert_eq!(d.provider, "twilio");
+    assert_eq!(
+        d.provider_message_id.as_deref(),
+        Some("SM00000000000000000000000000000001")
+    );
+    let r = reqs.lock().unwrap()[0].clone();
+    assert_eq!(r.resource, "Messages.json");
+    assert_eq!(r.form["To"], "+15551230000");
+    assert_eq!(r.form["From"], "+15005550006");
+    assert!(r.form["Body"].contains("246810"), "{}", r.form["Body"]);
+    assert!(r.form["Body"].contains("expires"));
+    assert!(r.form["Body"].ends_with("Reply STOP to opt out."));
+    assert_eq!(
+        r.form["StatusCallback"],
+        "https://muster.example/hooks/twilio/status"
+    );
+    assert_eq!(r.idempotency, Some(msg.id.to_string()));
+    assert!(!r.form.contains_key("Twiml"));
+}
+
+#[tokio::test]
+async fn twilio_voice_page_gathers_one_digit() {
+    let (addr, reqs) = twilio_fake(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &providers(&twilio_provider("twilio", addr, "")),
+        dir.path(),
+        Some("https://muster.example"),
+    )
+    .unwrap();
+    let msg = page(ChannelType::Voice, "+15551230000");
+    let d = n.send(&msg).await.unwrap();
+    assert_eq!(
+        d.provider_message_id.as_deref(),
+        Some("CA00000000000000000000000000000001")
+    );
+    let r = reqs.lock().unwrap()[0].clone();
+    assert_eq!(r.resource, "Calls.json");
+    assert_eq!(r.form["To"], "+15551230000");
+    assert_eq!(r.form["From"], "+15005550006");
+    assert_eq!(r.idempotency, Some(msg.id.to_string()));
+    assert_eq!(
+        r.form["StatusCallback"],
+        "https://muster.example/hooks/twilio/status"
+    );
+
+    let doc = roxmltree::Document::parse(&r.form["Twiml"]).expect("TwiML is XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "Response");
+    let gather = root
+        .children()
+        .find(|n| n.has_tag_name("Gather"))
+        .expect("a Gather");
+    assert_eq!(gather.attribute("numDigits"), Some("1"));
+    assert_eq!(gather.attribute("method"), Some("POST"));
+    assert_eq!(
+        gather.attribute("action"),
+        Some(format!("https://muster.example/hooks/twilio/voice?m={}", msg.id).as_str())
+    );
+    let say = gather
+        .children()
+        .find(|n| n.has_tag_name("Say"))
+        .and_then(|n| n.text())
+        .unwrap();
+    // Voice gets the public subject and content, and the keypress instruction.
+    assert_eq!(
+        say,
+        "This is Muster. Sev 1 incident. See the console. Press 1 to acknowledge."
+    );
+}
+
+#[tokio::test]
+async fn twilio_voice_activation_reads_the_code_and_escapes_xml() {
+    let (addr, reqs) = twilio_fake(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &providers(&twilio_provider("twilio", addr, "")),
+        dir.path(),
+        None,
+    )
+    .unwrap();
+    let mut msg = activation(ChannelType::Voice, "+15551230000", "135790");
+    msg.body.push_str(" <Hangup/> & done");
+    n.send(&msg).await.unwrap();
+    let r = reqs.lock().unwrap()[0].clone();
+    // Without a public URL there is nothing to call back: no StatusCallback, no Gather.
+    assert!(!r.form.contains_key("StatusCallback"));
+    let doc = roxmltree::Document::parse(&r.form["Twiml"]).unwrap();
+    assert!(!doc.descendants().any(|n| n.has_tag_name("Gather")));
+    assert!(!doc.descendants().any(|n| n.has_tag_name("Hangup")));
+    let say = doc
+        .descendants()
+        .find(|n| n.has_tag_name("Say"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert!(say.contains("1, 3, 5, 7, 9, 0"), "{say}");
+    assert!(say.ends_with(" <Hangup/> & done"), "{say}");
+}
+
+#[tokio::test]
+async fn twilio_errors_carry_twilios_message_and_wrong_credentials_are_refused() {
+    let (addr, _) = twilio_fake(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &providers(&twilio_provider("twilio", addr, "")),
+        dir.path(),
+        None,
+    )
+    .unwrap();
+    // An address Twilio refuses: the error names Twilio's code and message.
+    let err = n
+        .send(&message(MessageKind::Help, ChannelType::Sms, "5551230000"))
+        .await
+        .unwrap_err();
+    let NotifyError::AllFailed { failures, .. } = &err else {
+        panic!()
+    };
+    assert_eq!(failures[0].kind, FailureKind::Rejected);
+    assert_eq!(failures[0].status, Some(400));
+    assert!(failures[0].message.contains("21211"), "{err}");
+    assert!(
+        failures[0].message.contains("not a valid phone number"),
+        "{err}"
+    );
+
+    let wrong = twilio_provider("twilio", addr, "").replace(TOKEN, "not-the-token");
+    let n = Notifier::new(&providers(&wrong), dir.path(), None).unwrap();
+    let err = n
+        .send(&message(
+            MessageKind::Help,
+            ChannelType::Sms,
+            "+15551230000",
+        ))
+        .await
+        .unwrap_err();
+    let NotifyError::AllFailed { failures, .. } = &err else {
+        panic!()
+    };
+    assert_eq!(failures[0].status, Some(401));
+    assert!(!err.to_string().contains("not-the-token"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Failover
+
+#[tokio::test]
+async fn failover_when_the_first_provider_returns_500() {
+    let (down, down_reqs) = twilio_fake(Some(500)).await;
+    let (up, up_reqs) = twilio_fake(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = providers(&format!(
+        "{}{}",
+        twilio_provider("primary", down, ""),
+        twilio_provider("secondary", up, "")
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    assert_eq!(n.route(ChannelType::Sms), vec!["primary", "secondary"]);
+    let msg = page(ChannelType::Sms, "+15551230000");
+    let d = n.send(&msg).await.unwrap();
+    assert_eq!(d.provider, "secondary");
+    assert!(down_reqs.lock().unwrap().is_empty());
+    let r = up_reqs.lock().unwrap()[0].clone();
+    // SMS pages carry the public text and the accept code.
+    assert!(r.form["Body"].contains("Sev 1 incident"));
+    assert!(!r.form["Body"].contains("Database"));
+    assert!(r.form["Body"].contains("Reply 482913"));
+}
+
+#[tokio::test]
+async fn failover_when_the_first_provider_hangs() {
+    let hang = hanging_server().await;
+    let (up, up_reqs) = twilio_fake(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = providers(&format!(
+        "{}{}",
+        twilio_provider("stuck", hang, "timeout_seconds = 1"),
+        twilio_provider("backup", up, "")
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    let started = Instant::now();
+    let d = n
+        .send(&activation(ChannelType::Sms, "+15551230000", "101010"))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(d.provider, "backup");
+    assert_eq!(up_reqs.lock().unwrap().len(), 1);
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn failover_to_the_outbox_and_all_failed_names_each_provider() {
+    let hang = hanging_server().await;
+    let (down, _) = twilio_fake(Some(503)).await;
+    let refused = closed_port().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Twilio down, then an explicit outbox.
+    let cfg = providers(&format!(
+        "{}[[providers]]\nname = \"file\"\ntype = \"outbox\"\nchannels = [\"SMS\"]\n",
+        twilio_provider("primary", down, "")
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    let d = n
+        .send(&activation(ChannelType::Sms, "+15551230000", "121212"))
+        .await
+        .unwrap();
+    assert_eq!(d.provider, "file");
+    let text = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+    assert!(text.contains("121212"));
+
+    // Everything fails: 503, a hang, a refused connection.
+    let cfg = providers(&format!(
+        "{}{}{}",
+        twilio_provider("down", down, ""),
+        twilio_provider("stuck", hang, "timeout_seconds = 1"),
+        twilio_provider("gone", refused, "")
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    let err = n
+        .send(&activation(ChannelType::Sms, "+15551230000", "343434"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    let NotifyError::AllFailed {
+        channel_type,
+        failures,
+    } = err
+    else {
+        panic!()
+    };
+    assert_eq!(channel_type, ChannelType::Sms);
+    let names: Vec<&str> = failures.iter().map(|f| f.provider.as_str()).collect();
+    assert_eq!(names, vec!["down", "stuck", "gone"]);
+    assert_eq!(failures[0].kind, FailureKind::Rejected);
+    assert_eq!(failures[0].status, Some(503));
+    assert_eq!(failures[1].kind, FailureKind::Timeout);
+    assert_eq!(failures[2].kind, FailureKind::Transport);
+    assert!(
+        text.contains("down") && text.contains("stuck") && text.contains("gone"),
+        "{text}"
+    );
+    // Failures never carry the code or the token.
+    assert!(!text.contains("343434") && !text.contains(TOKEN), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Webhook
+
+/// A received request: selected headers and the JSON body.
+type HookRequest = (HashMap<String, String>, serde_json::Value);
+
+#[derive(Clone)]
+struct HookState {
+    secret: &'static str,
+    got: Arc<Mutex<Vec<HookRequest>>>,
+}
+
+async fn webhook_receiver(secret: &'static str) -> (SocketAddr, HookState) {
+    use axum::Router;
+    use axum::routing::post;
+    let st = HookState {
+        secret,
+        got: Arc::new(Mutex::new(Vec::new())),
+    };
+    let app = Router::new()
+        .route("/hook", post(hook_handler))
+        .with_state(st.clone());
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(l, app).await.unwrap();
+    });
+    (addr, st)
+}
+
+async fn hook_handler(
+    axum::extract::State(st): axum::extract::State<HookState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ts = h("x-muster-timestamp");
+    if !verify_webhook_signature(st.secret, &ts, &body, &h("x-muster-signature"), now, 300) {
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
+    // The same check by hand, as a receiver in another language would do it.
+    assert_eq!(
+        h("x-muster-signature"),
+        webhook_signature(st.secret, ts.parse().unwrap(), &body)
+    );
+    let mut hs = HashMap::new();
+    for n in ["content-type", "idempotency-key", "x-muster-timestamp"] {
+        hs.insert(n.to_string(), h(n));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    st.got.lock().unwrap().push((hs, json));
+    axum::http::StatusCode::NO_CONTENT
+}
+
+#[tokio::test]
+async fn webhook_posts_signed_json() {
+    let (addr, st) = webhook_receiver("whsec-test").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = providers(&format!(
+        "[[providers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://{addr}/hook\"\nsecret = \"whsec-test\"\n"
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    assert!(!format!("{n:?}").contains("whsec-test"));
+    let msg = page(ChannelType::Email, "ops@example.org");
+    let d = n.send(&msg).await.unwrap();
+    assert_eq!(d.provider, "hook");
+    let (hs, json) = st.got.lock().unwrap()[0].clone();
+    assert_eq!(hs["content-type"], "application/json");
+    assert_eq!(hs["idempotency-key"], msg.id.to_string());
+    assert_eq!(json["message_id"], msg.id.to_string());
+    assert_eq!(json["kind"], "page");
+    assert_eq!(json["channel_type"], "EMAIL");
+    assert_eq!(json["address"], "ops@example.org");
+    assert_eq!(json["accept_code"], "482913");
+    assert_eq!(json["page_arn"], msg.page_arn.clone().unwrap());
+    assert_eq!(json["subject"], msg.subject);
+    assert!(!json.to_string().contains("whsec-test"));
+
+    // A receiver with another secret refuses it: the provider fails with 401.
+    let (addr2, _) = webhook_receiver("other").await;
+    let cfg = providers(&format!(
+        "[[providers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://{addr2}/hook\"\nsecret = \"whsec-test\"\n"
+    ));
+    let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+    let NotifyError::AllFailed { failures, .. } = n.send(&msg).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(failures[0].status, Some(401));
+}
+
+// ---------------------------------------------------------------------------------------
+// Outbox
+
+#[tokio::test]
+async fn outbox_is_the_default_and_lines_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(&[], dir.path(), None).unwrap();
+    let path = dir.path().join("outbox.jsonl");
+    assert_eq!(n.outbox_path(), Some(path.clone()));
+    for ch in [ChannelType::Email, ChannelType::Sms, ChannelType::Voice] {
+        assert_eq!(n.route(ch), vec!["outbox"]);
+    }
+    let status = n.describe();
+    assert_eq!(status.len(), 1);
+    assert!(status[0].implicit);
+    assert_eq!(status[0].provider_type, "outbox");
+    assert!(n.sender_identities().is_empty());
+
+    let a = activation(ChannelType::Sms, "+15551230000", "777888");
+    let mut p = page(ChannelType::Email, "ops@example.org");
+    p.unsubscribe_url = Some("https://muster.example/u/x".into());
+    assert_eq!(n.send(&a).await.unwrap().provider, "outbox");
+    n.send(&p).await.unwrap();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let l = &lines[0];
+    assert_eq!(l["kind"], "activation");
+    assert_eq!(l["channel_type"], "SMS");
+    assert_eq!(l["address"], "+15551230000");
+    assert_eq!(l["activation_code"], "777888");
+    assert_eq!(l["message_id"], a.id.to_string());
+    assert_eq!(l["subject"], a.subject);
+    assert_eq!(l["body"], a.body);
+    assert!(l.get("page_arn").is_none() && l.get("accept_code").is_none());
+    let t: jiff::Timestamp = l["time"].as_str().unwrap().parse().unwrap();
+    assert!(l["time"].as_str().unwrap().ends_with('Z'));
+    assert!(jiff::Timestamp::now().duration_since(t).as_secs().abs() < 60);
+    let l = &lines[1];
+    assert_eq!(l["kind"], "page");
+    assert_eq!(l["page_arn"], p.page_arn.clone().unwrap());
+    assert_eq!(l["accept_code"], "482913");
+    assert_eq!(l["ack_url"], "https://muster.example/a/pg1");
+    assert_eq!(l["unsubscribe_url"], "https://muster.example/u/x");
+    assert!(l.get("activation_code").is_none());
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the outbox holds codes: owner only");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_outbox_sends_write_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two outbox providers on the same file (one explicit, one implicit) share its lock.
+    let cfg = providers(
+        "[[providers]]\nname = \"mail-box\"\ntype = \"outbox\"\nchannels = [\"EMAIL\"]\n",
+    );
+    let n = Arc::new(Notifier::new(&cfg, dir.path(), None).unwrap());
+    assert_eq!(n.describe().len(), 2);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let n = n.clone();
+        tasks.push(tokio::spawn(async move {
+            let ch = [ChannelType::Email, ChannelType::Sms, ChannelType::Voice][i % 3];
+            let mut m = message(MessageKind::Help, ch, "x@example.org");
+            // Big enough that a torn write would show.
+            m.body = format!("{i}:{}", "y".repeat(20_000 + i));
+            n.send(&m).await.unwrap();
+            m.id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().to_string());
+    }
+    let text = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+    let mut seen = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a whole JSON line");
+        let body = v["body"].as_str().unwrap();
+        let (i, ys) = body.split_once(':').unwrap();
+        assert_eq!(ys.len(), 20_000 + i.parse::<usize>().unwrap());
+        seen.push(v["message_id"].as_str().unwrap().to_string());
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifier description, identities, configuration from the environment
+
+#[tokio::test]
+async fn describe_and_sender_identities_show_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = |k: &str| -> Option<String> {
+        Some(
+            match k {
+                "MUSTER_SMTP_HOST" => "smtp.example.com",
+                "MUSTER_SMTP_USERNAME" => "pager",
+                "MUSTER_SMTP_PASSWORD" => "smtp-pass-123",
+                "MUSTER_SMTP_FROM" => "Muster <pager@example.com>",
+                "MUSTER_TWILIO_ACCOUNT_SID" => SID,
+                "MUSTER_TWILIO_AUTH_TOKEN" => "twilio-token-456",
+                "MUSTER_TWILIO_FROM" => "+15005550006",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    };
+    let mut cfg = muster_notify::config::from_env(env).unwrap();
+    cfg.extend(providers(
+        "[[providers]]\nname = \"hook\"\ntype = \"webhook\"\nchannels = [\"EMAIL\"]\nurl = \"https://hooks.example.com/in?token=qs-secret\"\nsecret = \"hook-secret-789\"\n",
+    ));
+    let n = Notifier::new(&cfg, dir.path(), Some("https://muster.example")).unwrap();
+    assert_eq!(
+        n.sender_identities(),
+        vec![
+            SenderIdentity::Email("pager@example.com".into()),
+            SenderIdentity::Phone("+15005550006".into())
+        ]
+    );
+    let status = n.describe();
+    let names: Vec<&str> = status.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["smtp", "twilio", "hook"]);
+    assert_eq!(status[0].target, "smtp.example.com:587 (starttls)");
+    assert_eq!(
+        status[1].channels,
+        vec![ChannelType::Sms, ChannelType::Voice]
+    );
+    assert_eq!(status[2].target, "https://hooks.example.com");
+    assert_eq!(n.route(ChannelType::Email), vec!["smtp", "hook"]);
+    // Every channel type is served, so there is no implicit outbox.
+    assert_eq!(n.outbox_path(), None);
+    let shown = format!("{status:?} {n:?} {cfg:?}");
+    for secret in [
+        "smtp-pass-123",
+        "twilio-token-456",
+        "hook-secret-789",
+        "qs-secret",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown");
+    }
+}
+
+#[test]
+fn invalid_configurations_are_refused_by_notifier_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let f: ConfigFile = toml::from_str(
+        "[[providers]]\ntype = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"555\"\n",
+    )
+    .unwrap();
+    let err = Notifier::new(&f.providers, dir.path(), None).unwrap_err();
+    assert!(
+        matches!(err, NotifyError::Config(ref e) if e.contains("E.164")),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Templates
+
+#[test]
+fn default_templates_render_codes_and_hints() {
+    let t = Templates::default();
+    let vars = Vars {
+        code: Some("314159".into()),
+        ..Vars::default()
+    };
+    let (subject, body, html) = t.render(MessageKind::Activation, ChannelType::Email, &vars);
+    assert_eq!(subject, "Your Muster activation code");
+    assert!(body.contains("314159") && body.contains("expires in 24 hours"));
+    assert!(body.contains("activate"));
+    assert!(html.unwrap().contains("314159"));
+    let (_, sms, html) = t.render(MessageKind::Activation, ChannelType::Sms, &vars);
+    assert!(html.is_none());
+    assert!(sms.contains("314159") && sms.contains("expires in 24 hours"));
+    assert!(sms.ends_with("Reply STOP to opt out."));
+    assert!(sms.len() <= 160, "{} chars: {sms}", sms.len());
+    let (_, out, _) = t.render(
+        MessageKind::OptOutConfirmation,
+        ChannelType::Sms,
+        &Vars::default(),
+    );
+    assert!(
+        out.contains("unsubscribed") && out.contains("START"),
+        "{out}"
+    );
+    let (_, help, _) = t.render(MessageKind::Help, ChannelType::Sms, &Vars::default());
+    assert!(help.contains("STOP"), "{help}");
+    let (_, opt_in, _) = t.render(
+        MessageKind::OptInConfirmation,
+        ChannelType::Sms,
+        &Vars::default(),
+    );
+    assert!(opt_in.contains("activation code"), "{opt_in}");
+}
+
+#[test]
+fn custom_templates_from_toml() {
+    let f: ConfigFile = toml::from_str(
+        r#"
+        [templates]
+        service = "Acme <On-Call>"
+        [templates.activation]
+        email_subject = "{service} code {code}"
+        sms = "{service} code: {code} (valid {expires}) {{literal}}"
+        [templates.page]
+        email_html = "<h1>{subject}</h1><p>{content}</p><p><a href=\"{ack_url}\">Ack</a></p>"
+        "#,
+    )
+    .unwrap();
+    let t = f.templates;
+    t.validate().unwrap();
+    let vars = Vars {
+        code: Some("271828".into()),
+        expires: Some("2 hours".into()),
+        ..Vars::default()
+    };
+    let (subject, _, _) = t.render(MessageKind::Activation, ChannelType::Email, &vars);
+    assert_eq!(subject, "Acme <On-Call> code 271828");
+    let (_, sms, _) = t.render(MessageKind::Activation, ChannelType::Sms, &vars);
+    assert_eq!(sms, "Acme <On-Call> code: 271828 (valid 2 hours) {literal}");
+    // Unchanged templates keep their defaults.
+    let (_, voice, _) = t.render(MessageKind::Activation, ChannelType::Voice, &vars);
+    assert!(voice.starts_with("Hello, this is Acme <On-Call>."));
+
+    let (_, text, html) = t.render(
+        MessageKind::Page,
+        ChannelType::Email,
+        &Vars {
+            subject: Some("<script>x</script>".into()),
+            content: Some("a & b".into()),
+            ack_url: Some("https://m.example/a/1?x=\"y\"".into()),
+            accept_code: Some("1".into()),
+            ..Vars::default()
+        },
+    );
+    let html = html.unwrap();
+    assert_eq!(
+        html,
+        "<h1>&lt;script&gt;x&lt;/script&gt;</h1><p>a &amp; b</p><p><a href=\"https://m.example/a/1?x=&quot;y&quot;\">Ack</a></p>"
+    );
+    // The text part is not escaped.
+    assert!(text.contains("a & b"));
+}
+
+#[test]
+fn unknown_placeholders_and_fields_are_config_errors() {
+    let f: ConfigFile =
+        toml::from_str("[templates.page]\nsms = \"{subject} {pager_duty}\"\n").unwrap();
+    let e = f.templates.validate().unwrap_err();
+    assert!(
+        e.contains("templates.page.sms") && e.contains("{pager_duty}"),
+        "{e}"
+    );
+    let f: ConfigFile = toml::from_str("[templates.help]\nsms = \"{code}\"\n").unwrap();
+    assert!(f.templates.validate().unwrap_err().contains("{code}"));
+    let f: ConfigFile = toml::from_str("[templates.help]\nsms = \"unclosed {service\"\n").unwrap();
+    assert!(f.templates.validate().is_err());
+    assert!(toml::from_str::<ConfigFile>("[templates.page]\nfax = \"x\"\n").is_err());
+    assert!(toml::from_str::<ConfigFile>("[templates.pages]\nsms = \"x\"\n").is_err());
+}
