@@ -43,6 +43,7 @@ pub struct ContactsApi {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    pub messaging: Arc<crate::messaging::Messaging>,
 }
 
 /// Maps a store failure to the protocol. Unexpected database errors are logged here with
@@ -130,7 +131,7 @@ impl ContactsApi {
             .ok_or_else(|| ApiError::not_found("CONTACT", id))
     }
 
-    async fn load_channel(
+    pub(crate) async fn load_channel(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -400,6 +401,30 @@ pub(crate) fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
 }
 
 impl w::SsmContacts for ContactsApi {
+    async fn send_activation_code(
+        &self,
+        ctx: &RequestContext,
+        input: w::SendActivationCodeRequest,
+    ) -> Result<w::SendActivationCodeResult, ApiError> {
+        self.op_send_activation_code(ctx, input).await
+    }
+
+    async fn activate_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::ActivateContactChannelRequest,
+    ) -> Result<w::ActivateContactChannelResult, ApiError> {
+        self.op_activate_contact_channel(ctx, input).await
+    }
+
+    async fn deactivate_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::DeactivateContactChannelRequest,
+    ) -> Result<w::DeactivateContactChannelResult, ApiError> {
+        self.op_deactivate_contact_channel(ctx, input).await
+    }
+
     async fn create_rotation(
         &self,
         ctx: &RequestContext,
@@ -707,9 +732,23 @@ impl w::SsmContacts for ContactsApi {
             result: arn.clone(),
         });
         match self.store.create_channel(&record, idem.as_ref()).await {
-            Ok(Created::New) => Ok(w::CreateContactChannelResult {
-                contact_channel_arn: Some(arn),
-            }),
+            Ok(Created::New) => {
+                // The channel exists now whatever happens to the code: a failed send is
+                // logged, and SendActivationCode sends another.
+                if input.defer_activation != Some(true) {
+                    let name = contact
+                        .display_name
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| contact.alias.clone());
+                    if let Err(e) = self.send_activation(&record, &name).await {
+                        tracing::warn!(channel = %record.id, error = %e, "activation code not sent at creation");
+                    }
+                }
+                Ok(w::CreateContactChannelResult {
+                    contact_channel_arn: Some(arn),
+                })
+            }
             Ok(Created::Replay(previous)) => Ok(w::CreateContactChannelResult {
                 contact_channel_arn: Some(previous),
             }),

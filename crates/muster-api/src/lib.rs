@@ -2,11 +2,15 @@
 //! dispatch on `X-Amz-Target`, SigV4 verification, error envelopes).
 #![forbid(unsafe_code)]
 
+pub mod activation;
+pub mod codes;
 pub mod contacts;
 pub mod context;
 pub mod error;
 pub mod feeds;
+pub mod hooks;
 pub mod http;
+pub mod messaging;
 pub mod rotations;
 pub mod secrets;
 pub mod sigv4;

@@ -49,6 +49,11 @@ impl MasterKey {
         hex::encode(self.0)
     }
 
+    /// The key for activation codes and links, derived from this one.
+    pub fn code_key(&self) -> crate::codes::CodeKey {
+        crate::codes::CodeKey::derive(&self.0)
+    }
+
     fn cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(Key::from_slice(&self.0))
     }

@@ -152,6 +152,7 @@ fn main() {
             .rotation_arn;
 
         // 1. GetContact end to end vs. /healthz.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::new();
         let health = format!("http://{addr}/healthz");
         let mut base = Vec::with_capacity(SAMPLES);
@@ -184,7 +185,14 @@ fn main() {
         );
 
         // 2. ListRotationShifts server time vs. GetRotation server time.
-        let api = server::contacts_api(running.store.clone(), server::system_clock());
+        let master = server::load_master_key(&settings).unwrap();
+        let api = server::contacts_api(
+            &settings,
+            running.store.clone(),
+            &master,
+            server::system_clock(),
+        )
+        .unwrap();
         let ctx = RequestContext {
             account: settings.account_id.clone(),
             region: settings.region.clone(),

@@ -69,6 +69,14 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// Largest accepted clock difference of signed requests, in minutes (default 15).
     pub max_clock_skew_minutes: Option<u64>,
+    /// Shared secret of `POST /hooks/email` (`X-Muster-Secret`); the hook is off without it.
+    pub email_webhook_secret: Option<String>,
+    /// Message providers, tried in order per channel type.
+    #[serde(default)]
+    pub providers: Vec<muster_notify::config::ProviderConfig>,
+    /// Message templates.
+    #[serde(default)]
+    pub templates: muster_notify::templates::Templates,
 }
 
 /// Effective settings.
@@ -84,6 +92,11 @@ pub struct Settings {
     pub time_scale: f64,
     pub public_url: Option<String>,
     pub max_clock_skew_minutes: u64,
+    pub email_webhook_secret: Option<String>,
+    /// From the config file, then the single-provider environment variables
+    /// (MUSTER_SMTP_*, MUSTER_TWILIO_*); empty means the outbox serves every channel type.
+    pub providers: Vec<muster_notify::config::ProviderConfig>,
+    pub templates: muster_notify::templates::Templates,
     /// Where each value came from, for `config check`.
     pub sources: Vec<(&'static str, &'static str)>,
 }
@@ -223,6 +236,22 @@ impl Settings {
             file.max_clock_skew_minutes,
         )
         .unwrap_or(15);
+        let email_webhook_secret = pick(
+            &mut sources,
+            "email_webhook_secret",
+            std::env::var("MUSTER_EMAIL_WEBHOOK_SECRET").ok(),
+            file.email_webhook_secret,
+        );
+        let mut providers = file.providers;
+        providers.extend(
+            muster_notify::config::from_env(|k| std::env::var(k).ok())
+                .map_err(|e| anyhow::anyhow!("provider environment variables: {e}"))?,
+        );
+        muster_notify::config::validate(&providers)
+            .map_err(|e| anyhow::anyhow!("providers: {e}"))?;
+        file.templates
+            .validate()
+            .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
         Ok(Settings {
             listen,
             data_dir,
@@ -233,6 +262,9 @@ impl Settings {
             time_scale,
             public_url,
             max_clock_skew_minutes,
+            email_webhook_secret,
+            providers,
+            templates: file.templates,
             sources,
         })
     }
@@ -279,6 +311,29 @@ impl Settings {
             "max_clock_skew_minutes",
             self.max_clock_skew_minutes.to_string(),
         );
+        line(
+            "email_webhook_secret",
+            if self.email_webhook_secret.is_some() {
+                "<set, hidden>"
+            } else {
+                "(none: e-mail hook off)"
+            }
+            .into(),
+        );
+        if self.providers.is_empty() {
+            out.push_str(
+                "providers                = (none: every channel type goes to the outbox)\n",
+            );
+        }
+        for p in &self.providers {
+            let channels: Vec<&str> = p.channels().iter().map(|c| c.as_str()).collect();
+            out.push_str(&format!(
+                "provider                 = {} ({}) for {}\n",
+                p.name(),
+                p.type_name(),
+                channels.join(", ")
+            ));
+        }
         out
     }
 }

@@ -257,7 +257,13 @@ async fn feeds(
                     }
                 ),
             };
-            let api = server::contacts_api(store.clone(), std::sync::Arc::new(SystemClock));
+            let master = server::load_master_key(settings)?;
+            let api = server::contacts_api(
+                settings,
+                store.clone(),
+                &master,
+                std::sync::Arc::new(SystemClock),
+            )?;
             let (rec, token) = api
                 .create_feed(&account, target)
                 .await

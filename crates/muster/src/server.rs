@@ -9,9 +9,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use muster_api::contacts::{ContactsApi, Limits};
 use muster_api::feeds::FeedState;
+use muster_api::hooks::{self, HookState};
 use muster_api::http::{Authenticator, AwsJsonState};
+use muster_api::messaging::Messaging;
 use muster_api::secrets::{MasterKey, generate_access_key};
 use muster_core::{AccountId, Clock, SystemClock};
+use muster_notify::providers::Notifier;
 use muster_store::{AccessKeyRecord, Store};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -167,13 +170,43 @@ async fn readyz(State(h): State<Health>) -> (StatusCode, &'static str) {
     }
 }
 
-/// The SSM Contacts service over `store`.
-pub fn contacts_api(store: Store, clock: Arc<dyn Clock>) -> ContactsApi {
-    ContactsApi {
+/// The providers, templates and keys for messaging people, from the settings.
+pub fn messaging(
+    settings: &Settings,
+    master: &MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Messaging> {
+    ensure_dir(&settings.data_dir)?;
+    let notifier = Notifier::new(
+        &settings.providers,
+        &settings.data_dir,
+        settings.public_url.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("providers: {e}"))?
+    .with_clock(clock);
+    Ok(Messaging::new(
+        notifier,
+        &settings.providers,
+        settings.templates.clone(),
+        master.code_key(),
+        settings.public_url.clone(),
+        settings.email_webhook_secret.clone(),
+    ))
+}
+
+/// The SSM Contacts service over `store`, messaging as the settings say.
+pub fn contacts_api(
+    settings: &Settings,
+    store: Store,
+    master: &MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<ContactsApi> {
+    Ok(ContactsApi {
         store,
+        messaging: Arc::new(messaging(settings, master, clock.clone())?),
         clock,
         limits: Limits::default(),
-    }
+    })
 }
 
 /// The base URL people and providers reach this server at.
@@ -186,13 +219,25 @@ pub fn public_base(settings: &Settings, listen: SocketAddr) -> String {
 }
 
 /// Builds the HTTP application.
-pub fn app(settings: &Settings, store: Store, master: MasterKey, clock: Arc<dyn Clock>) -> Router {
-    let contacts = Arc::new(contacts_api(store.clone(), clock.clone()));
+pub fn app(
+    settings: &Settings,
+    store: Store,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Router> {
+    let contacts = Arc::new(contacts_api(
+        settings,
+        store.clone(),
+        &master,
+        clock.clone(),
+    )?);
     let aws = Arc::new(AwsJsonState {
         auth: Authenticator {
             store: store.clone(),
             master_key: master,
-            clock,
+            // Signatures are checked against real time whatever the engine's clock does:
+            // clock skew is about the client's clock, not about drills or tests.
+            clock: Arc::new(SystemClock),
             region: settings.region.clone(),
             max_skew: Duration::from_secs(settings.max_clock_skew_minutes * 60),
         },
@@ -205,15 +250,29 @@ pub fn app(settings: &Settings, store: Store, master: MasterKey, clock: Arc<dyn 
     let feeds = Router::new()
         .route("/feeds/{file}", get(muster_api::feeds::serve_feed))
         .with_state(Arc::new(FeedState {
-            api: contacts,
+            api: contacts.clone(),
             region: settings.region.clone(),
         }));
-    Router::new()
+    let hooks = Router::new()
+        .route("/hooks/twilio/sms", post(hooks::twilio_sms))
+        .route("/hooks/twilio/voice", post(hooks::twilio_voice))
+        .route("/hooks/twilio/status", post(hooks::twilio_status))
+        .route("/hooks/email", post(hooks::email_reply))
+        .route(
+            "/u/{token}",
+            get(hooks::unsubscribe_page).post(hooks::unsubscribe_post),
+        )
+        .route("/muster.vcf", get(hooks::vcard))
+        .with_state(Arc::new(HookState {
+            api: contacts.clone(),
+        }));
+    Ok(Router::new()
         .route("/", post(muster_api::http::handle::<ContactsApi>))
         .fallback(muster_api::http::fallback)
         .with_state(aws)
         .merge(health)
         .merge(feeds)
+        .merge(hooks))
 }
 
 /// A server started in this process (used by `serve` and by tests).
@@ -251,7 +310,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     bootstrap_credentials(settings, &store, &master, addr).await?;
-    let router = app(settings, store.clone(), master, clock);
+    let router = app(settings, store.clone(), master, clock)?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)

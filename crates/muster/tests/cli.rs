@@ -85,11 +85,9 @@ async fn serve_bootstraps_credentials_and_health() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, logs) = serve(dir.path());
 
-    let health = reqwest::get(format!("http://{addr}/healthz"))
-        .await
-        .unwrap();
+    let health = common::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    let ready = common::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
 
     let creds_path = dir.path().join("credentials");
@@ -323,7 +321,7 @@ async fn feeds_create_list_revoke() {
         url.starts_with(&format!("http://{addr}/feeds/")) && url.ends_with(".ics"),
         "{url}"
     );
-    let resp = reqwest::get(&url).await.unwrap();
+    let resp = common::get(&url).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("BEGIN:VEVENT"));
 
@@ -349,7 +347,7 @@ async fn feeds_create_list_revoke() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
+    assert_eq!(common::get(&url).await.unwrap().status(), 404);
 
     // A contact feed; a rotation ARN given as a contact is refused.
     let out = muster()

@@ -107,7 +107,7 @@ async fn envelope(s: TestServer) {
     );
 
     // Other paths and methods answer in the AWS shape too.
-    let resp = reqwest::get(format!("http://{}/nothing-here", s.addr))
+    let resp = common::get(format!("http://{}/nothing-here", s.addr))
         .await
         .unwrap();
     assert!(resp.status().is_client_error());

@@ -706,8 +706,7 @@ async fn calendar_feeds(s: TestServer) {
         .await
         .unwrap()
         .rotation_arn;
-    let store = s.running.as_ref().unwrap().store.clone();
-    let api = muster::server::contacts_api(store, muster::server::system_clock());
+    let api = s.api();
     let account = muster_core::AccountId::parse("000000000000").unwrap();
     let rot_id: uuid::Uuid = rot.rsplit('/').next().unwrap().parse().unwrap();
     let (feed, token) = api
@@ -721,7 +720,7 @@ async fn calendar_feeds(s: TestServer) {
 
     let fetch = |t: String, q: &'static str| {
         let url = format!("http://{}/feeds/{t}.ics{q}", s.addr);
-        async move { reqwest::get(url).await.unwrap() }
+        async move { common::get(url).await.unwrap() }
     };
     let resp = fetch(token.clone(), "?weeks=2").await;
     assert_eq!(resp.status(), 200);

@@ -18,6 +18,7 @@ pub enum Backend {
 
 pub struct TestServer {
     pub running: Option<Running>,
+    pub settings: Settings,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub database_url: String,
@@ -77,8 +78,32 @@ pub async fn start(backend: Backend) -> Option<TestServer> {
 }
 
 pub async fn start_on(dir: tempfile::TempDir, database_url: String) -> TestServer {
-    let settings = settings_for(dir.path(), &database_url);
-    let running = server::start(&settings, server::system_clock())
+    start_custom(dir, database_url, server::system_clock(), |_| {}).await
+}
+
+/// Starts a server with an injected clock and adjusted settings (providers, public URL…).
+pub async fn start_with(
+    backend: Backend,
+    clock: std::sync::Arc<dyn muster_core::Clock>,
+    customize: impl FnOnce(&mut Settings),
+) -> Option<TestServer> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("muster.db").display()),
+        Backend::Postgres => muster_store::testing::fresh_postgres_url().await?,
+    };
+    Some(start_custom(dir, database_url, clock, customize).await)
+}
+
+pub async fn start_custom(
+    dir: tempfile::TempDir,
+    database_url: String,
+    clock: std::sync::Arc<dyn muster_core::Clock>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestServer {
+    let mut settings = settings_for(dir.path(), &database_url);
+    customize(&mut settings);
+    let running = server::start(&settings, clock)
         .await
         .expect("server starts");
     let addr = running.addr;
@@ -86,6 +111,7 @@ pub async fn start_on(dir: tempfile::TempDir, database_url: String) -> TestServe
     let client = client(addr, &key_id, &secret);
     TestServer {
         running: Some(running),
+        settings,
         addr,
         dir,
         database_url,
@@ -109,6 +135,14 @@ impl TestServer {
             dir, database_url, ..
         } = self;
         start_on(dir, database_url).await
+    }
+
+    /// The service object of this server's settings and store (for what the AWS API does
+    /// not expose, such as calendar feeds).
+    pub fn api(&self) -> muster_api::contacts::ContactsApi {
+        let master = server::load_master_key(&self.settings).unwrap();
+        let store = self.running.as_ref().unwrap().store.clone();
+        server::contacts_api(&self.settings, store, &master, server::system_clock()).unwrap()
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -198,6 +232,18 @@ pub fn sign(
 /// Changes a signed request (body, headers) before it is sent.
 pub type Tamper = dyn Fn(&mut Vec<u8>, &mut Vec<(String, String)>);
 
+/// An HTTP client for tests. reqwest is built without a bundled crypto provider (Muster
+/// installs ring when it starts); a test process installs ring itself first.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// `GET url` with [`http`].
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
+}
+
 pub struct RawResponse {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
@@ -212,7 +258,7 @@ impl RawResponse {
 }
 
 pub async fn send(url: &str, headers: &[(String, String)], body: Vec<u8>) -> RawResponse {
-    let client = reqwest::Client::new();
+    let client = http();
     let mut req = client.post(url).body(body);
     for (k, v) in headers {
         if k != "host" {

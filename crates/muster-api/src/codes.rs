@@ -1,0 +1,129 @@
+//! Secrets people type or click: device activation codes and one-click unsubscribe tokens.
+//!
+//! Activation codes are 6 digits drawn uniformly from a CSPRNG. Only a keyed hash is stored
+//! (HMAC-SHA256 under a key derived from the master key, bound to the channel), so a copy of
+//! the database does not reveal codes, and a 6-digit space cannot be searched offline without
+//! the key. Comparisons are constant-time.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A key for codes and links, derived from the master key for this one purpose.
+#[derive(Clone)]
+pub struct CodeKey([u8; 32]);
+
+impl std::fmt::Debug for CodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeKey(<redacted>)")
+    }
+}
+
+impl CodeKey {
+    /// Derives the key from master-key bytes (HMAC with a fixed label, so it differs from
+    /// every other use of the master key).
+    pub fn derive(master: &[u8]) -> Self {
+        let mut mac = HmacSha256::new_from_slice(master).expect("HMAC takes any key length");
+        mac.update(b"muster/codes/v1");
+        CodeKey(mac.finalize().into_bytes().into())
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The stored form of an activation code for a channel (hex).
+    pub fn activation_hash(&self, channel_id: Uuid, code: &str) -> String {
+        hex::encode(self.mac(&[b"activation", channel_id.as_bytes(), code.as_bytes()]))
+    }
+
+    /// Whether `code` is the one whose hash is `stored`, in constant time.
+    pub fn activation_matches(&self, channel_id: Uuid, code: &str, stored: &str) -> bool {
+        let given = self.activation_hash(channel_id, code);
+        given.as_bytes().ct_eq(stored.as_bytes()).into()
+    }
+
+    /// A token for the one-click unsubscribe link of `address`: the address and a MAC, so
+    /// no state is needed and links keep working.
+    pub fn unsubscribe_token(&self, address: &str) -> String {
+        let tag = self.mac(&[b"unsubscribe", address.as_bytes()]);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(address.as_bytes()),
+            URL_SAFE_NO_PAD.encode(&tag[..16])
+        )
+    }
+
+    /// The address a token was issued for, if the token is genuine.
+    pub fn unsubscribe_address(&self, token: &str) -> Option<String> {
+        let (a, t) = token.split_once('.')?;
+        let address = String::from_utf8(URL_SAFE_NO_PAD.decode(a).ok()?).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(t).ok()?;
+        let want = self.mac(&[b"unsubscribe", address.as_bytes()]);
+        (tag.len() == 16 && bool::from(tag.ct_eq(&want[..16]))).then_some(address)
+    }
+}
+
+/// A new 6-digit activation code, uniform over 000000..=999999.
+pub fn new_activation_code() -> String {
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits_and_vary() {
+        let codes: std::collections::HashSet<String> =
+            (0..200).map(|_| new_activation_code()).collect();
+        assert!(codes.len() > 190);
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
+    }
+
+    #[test]
+    fn activation_hash_is_keyed_and_bound_to_the_channel() {
+        let k = CodeKey::derive(b"master");
+        let ch = Uuid::new_v4();
+        let h = k.activation_hash(ch, "123456");
+        assert!(k.activation_matches(ch, "123456", &h));
+        assert!(!k.activation_matches(ch, "123457", &h));
+        assert!(!k.activation_matches(Uuid::new_v4(), "123456", &h));
+        assert!(!CodeKey::derive(b"other").activation_matches(ch, "123456", &h));
+        assert!(!h.contains("123456"));
+    }
+
+    #[test]
+    fn unsubscribe_tokens() {
+        let k = CodeKey::derive(b"master");
+        let t = k.unsubscribe_token("akua@example.com");
+        assert_eq!(
+            k.unsubscribe_address(&t).as_deref(),
+            Some("akua@example.com")
+        );
+        let other = k.unsubscribe_token("bob@example.com");
+        let forged = format!(
+            "{}.{}",
+            t.split('.').next().unwrap(),
+            other.split('.').nth(1).unwrap()
+        );
+        assert_eq!(k.unsubscribe_address(&forged), None);
+        assert_eq!(k.unsubscribe_address("garbage"), None);
+        assert_eq!(CodeKey::derive(b"x").unsubscribe_address(&t), None);
+    }
+}

@@ -1,0 +1,400 @@
+//! Inbound webhooks and links: Twilio SMS replies, voice keypresses and status callbacks,
+//! raw e-mail replies, one-click unsubscribe, and the sender vCard.
+//!
+//! Twilio requests are verified with `X-Twilio-Signature` against the configured auth
+//! token and `MUSTER_PUBLIC_URL` (a request failing it gets 403 and changes nothing); the
+//! e-mail hook takes a shared secret. Replies are matched as whole messages,
+//! case-insensitively: STOP words opt the device out (confirmed once), START words opt it
+//! back in and send new activation codes, HELP says who is sending. Automatic answers are
+//! capped per address so two machines cannot keep replying to each other.
+
+use crate::contacts::ContactsApi;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use muster_core::ChannelType;
+use muster_notify::inbound::keywords::{Reply, classify_keypress, classify_text, looks_automated};
+use muster_notify::inbound::{email, twilio};
+use muster_notify::{Message, MessageKind};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What the hooks need.
+pub struct HookState {
+    pub api: Arc<ContactsApi>,
+}
+
+fn xml(body: String) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    r
+}
+
+fn forbidden() -> Response {
+    (StatusCode::FORBIDDEN, "signature check failed\n").into_response()
+}
+
+/// What an inbound reply did, for the caller's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    OptedOut {
+        first_time: bool,
+    },
+    OptedIn {
+        was_opted_out: bool,
+        codes_sent: usize,
+    },
+    Help,
+    CodeNotRecognised,
+    Ignored,
+}
+
+impl ContactsApi {
+    /// Verifies a Twilio request against every configured Twilio auth token. Without a
+    /// public URL nothing can be verified, so nothing is accepted.
+    fn twilio_verified(
+        &self,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        params: &[(String, String)],
+    ) -> bool {
+        let Some(base) = self.messaging.public_url.as_deref() else {
+            tracing::warn!(
+                "Twilio webhook refused: MUSTER_PUBLIC_URL is not set, so signatures cannot be checked"
+            );
+            return false;
+        };
+        let Some(sig) = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let path_and_query = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(uri.path());
+        let url = format!("{}{}", base.trim_end_matches('/'), path_and_query);
+        self.messaging
+            .twilio_auth_tokens
+            .iter()
+            .any(|token| twilio::verify(token, &url, params, sig))
+    }
+
+    /// Acts on a reply from a device (`source` is "sms", "voice" or "email").
+    pub async fn handle_reply(&self, address: &str, text: &str, source: &str) -> Outcome {
+        let reply = classify_text(text);
+        let result = match reply {
+            Reply::OptOut => self
+                .store
+                .opt_out(address, source, Some(text), self.clock.now_ms())
+                .await
+                .map(|first_time| Outcome::OptedOut { first_time }),
+            Reply::OptIn => match self
+                .store
+                .opt_in(address, source, Some(text), self.clock.now_ms())
+                .await
+            {
+                Ok(was_opted_out) => Ok(Outcome::OptedIn {
+                    was_opted_out,
+                    codes_sent: if was_opted_out {
+                        self.reactivation_codes(address).await
+                    } else {
+                        0
+                    },
+                }),
+                Err(e) => Err(e),
+            },
+            Reply::Help => Ok(Outcome::Help),
+            Reply::Code(_) => Ok(Outcome::CodeNotRecognised),
+            _ if looks_automated(text) => Ok(Outcome::Ignored),
+            _ => Ok(Outcome::Help),
+        };
+        match result {
+            Ok(o) => {
+                tracing::info!(source, outcome = ?o, "inbound reply handled");
+                o
+            }
+            Err(e) => {
+                tracing::error!(source, error = %e, "inbound reply could not be stored");
+                Outcome::Ignored
+            }
+        }
+    }
+
+    /// After START: a new activation code to every channel with this address.
+    async fn reactivation_codes(&self, address: &str) -> usize {
+        let channels = match self.store.channels_by_address(address).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list channels for re-activation");
+                return 0;
+            }
+        };
+        let mut sent = 0;
+        for ch in channels {
+            let name = self
+                .store
+                .get_contact(&ch.account, &ch.contact_alias)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|c| c.display_name.filter(|n| !n.is_empty()))
+                .unwrap_or_else(|| ch.contact_alias.clone());
+            match self.send_activation(&ch, &name).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::warn!(channel = %ch.id, error = %e, "re-activation code not sent")
+                }
+            }
+        }
+        sent
+    }
+
+    /// The text answering a reply, if one should be sent (at most a few per address per
+    /// hour, and never to automated messages).
+    fn answer_text(&self, address: &str, outcome: &Outcome) -> Option<String> {
+        let m = &self.messaging;
+        let text = match outcome {
+            Outcome::OptedOut { first_time: true } => m.text(MessageKind::OptOutConfirmation),
+            Outcome::OptedOut { first_time: false } => return None,
+            Outcome::OptedIn { .. } => m.text(MessageKind::OptInConfirmation),
+            Outcome::Help => m.text(MessageKind::Help),
+            Outcome::CodeNotRecognised => format!(
+                "{}: that code does not match an open page. Reply HELP for help.",
+                m.service_name
+            ),
+            Outcome::Ignored => return None,
+        };
+        m.limiter.allow(address, self.clock.now()).then_some(text)
+    }
+}
+
+/// `POST /hooks/twilio/sms`
+pub async fn twilio_sms(
+    State(state): State<Arc<HookState>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = twilio::parse_form(&body);
+    if !state.api.twilio_verified(&uri, &headers, &params) {
+        return forbidden();
+    }
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let (from, text) = (get("From"), get("Body"));
+    if from.is_empty() {
+        return xml(twilio::twiml_empty());
+    }
+    let outcome = state.api.handle_reply(&from, &text, "sms").await;
+    match state.api.answer_text(&from, &outcome) {
+        Some(answer) => xml(twilio::twiml_message(&answer)),
+        None => xml(twilio::twiml_empty()),
+    }
+}
+
+/// `POST /hooks/twilio/voice`: the keypress gathered by a voice page. Pages arrive with
+/// the engagement engine; until then a keypress is thanked and not acted on.
+pub async fn twilio_voice(
+    State(state): State<Arc<HookState>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = twilio::parse_form(&body);
+    if !state.api.twilio_verified(&uri, &headers, &params) {
+        return forbidden();
+    }
+    let digits = params
+        .iter()
+        .find(|(n, _)| n == "Digits")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    let text = match classify_keypress(digits) {
+        Reply::Acknowledge => "There is no open page to acknowledge. Goodbye.",
+        _ => "Goodbye.",
+    };
+    xml(twilio::twiml_say(text))
+}
+
+/// `POST /hooks/twilio/status`: delivery status callbacks. Verified and logged; delivery
+/// receipts on pages arrive with the engagement engine.
+pub async fn twilio_status(
+    State(state): State<Arc<HookState>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = twilio::parse_form(&body);
+    if !state.api.twilio_verified(&uri, &headers, &params) {
+        return forbidden();
+    }
+    if let Some(s) = twilio::parse_status(&params) {
+        tracing::info!(
+            message_sid = s.message_sid.as_deref().unwrap_or(""),
+            call_sid = s.call_sid.as_deref().unwrap_or(""),
+            status = ?s.status,
+            "provider status callback"
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /hooks/email`: a raw RFC 5322 message, with the shared secret in
+/// `X-Muster-Secret`. Answers JSON saying what was done; confirmations go out by e-mail.
+pub async fn email_reply(
+    State(state): State<Arc<HookState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let api = &state.api;
+    let Some(secret) = api.messaging.email_secret.as_deref() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "the e-mail hook is not configured (MUSTER_EMAIL_WEBHOOK_SECRET)\n",
+        )
+            .into_response();
+    };
+    let given = headers
+        .get("x-muster-secret")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !email::verify_secret(secret, given) {
+        return forbidden();
+    }
+    let mail = match email::parse(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not an e-mail message: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    if mail.auto_submitted {
+        return axum::Json(serde_json::json!({"action": "ignored", "reason": "automatic message"}))
+            .into_response();
+    }
+    let outcome = api
+        .handle_reply(&mail.from, mail.reply_text(), "email")
+        .await;
+    if let Some(answer) = api.answer_text(&mail.from, &outcome) {
+        let msg = Message {
+            id: Uuid::new_v4(),
+            kind: match outcome {
+                Outcome::OptedOut { .. } => MessageKind::OptOutConfirmation,
+                Outcome::OptedIn { .. } => MessageKind::OptInConfirmation,
+                _ => MessageKind::Help,
+            },
+            channel_type: ChannelType::Email,
+            address: mail.from.clone(),
+            subject: format!("{}: {}", api.messaging.service_name, "your reply"),
+            body: answer,
+            html: None,
+            activation_code: None,
+            page_arn: None,
+            accept_code: None,
+            unsubscribe_url: None,
+            ack_url: None,
+        };
+        let _ = api.deliver(&msg).await;
+    }
+    axum::Json(serde_json::json!({"action": format!("{outcome:?}")})).into_response()
+}
+
+/// `GET /u/{token}`: a confirmation page (a GET must not unsubscribe: mail scanners follow
+/// links). `POST /u/{token}`: unsubscribes (RFC 8058 one-click, or the page's button).
+pub async fn unsubscribe_page(
+    State(state): State<Arc<HookState>>,
+    Path(token): Path<String>,
+) -> Response {
+    let api = &state.api;
+    let Some(address) = api.messaging.code_key.unsubscribe_address(&token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this unsubscribe link is not valid\n",
+        )
+            .into_response();
+    };
+    Html(format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Unsubscribe</title></head><body><h1>Stop messages from {service}</h1>\
+         <p>Unsubscribe {address}? {service} will stop paging it, including during incidents.</p>\
+         <form method=post><button type=submit>Unsubscribe</button></form></body></html>",
+        service = html_escape(&api.messaging.service_name),
+        address = html_escape(&address),
+    ))
+    .into_response()
+}
+
+pub async fn unsubscribe_post(
+    State(state): State<Arc<HookState>>,
+    Path(token): Path<String>,
+) -> Response {
+    let api = &state.api;
+    let Some(address) = api.messaging.code_key.unsubscribe_address(&token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this unsubscribe link is not valid\n",
+        )
+            .into_response();
+    };
+    match api
+        .store
+        .opt_out(&address, "link", Some("List-Unsubscribe one-click"), api.clock.now_ms())
+        .await
+    {
+        Ok(_) => Html(format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Unsubscribed</title></head>\
+             <body><h1>Unsubscribed</h1><p>{} will no longer be paged. To receive pages again, \
+             reply START to any message, or ask your administrator to send a new activation code.</p></body></html>",
+            html_escape(&address)
+        ))
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe could not be stored");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment\n").into_response()
+        }
+    }
+}
+
+/// `GET /muster.vcf`: who Muster sends from, to save in a phone's address book.
+pub async fn vcard(State(state): State<Arc<HookState>>) -> Response {
+    let m = &state.api.messaging;
+    let (emails, phones) = m.sender_addresses();
+    let card = muster_notify::vcard::sender_vcard(
+        &m.service_name,
+        &emails,
+        &phones,
+        m.public_url.as_deref(),
+    );
+    let mut r = card.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/vcard; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"muster.vcf\""),
+    );
+    r
+}
+
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,650 @@
+//! Activation codes, delivery through providers, replies and opt-out, against a real server:
+//! the outbox file, a local HTTP fake of the Twilio API (checking basic auth and the form
+//! fields the real API requires), and signed Twilio webhooks.
+
+mod common;
+
+use aws_sdk_ssmcontacts::types::{
+    ActivationStatus, ChannelType, ContactChannelAddress, ContactType, Plan,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use common::{Backend, TestServer};
+use muster_core::{Clock, ManualClock};
+use std::sync::{Arc, Mutex};
+
+const PUBLIC: &str = "https://muster.example.test";
+const SID: &str = "AC00000000000000000000000000000001";
+const TOKEN: &str = "twilio-test-auth-token";
+
+/// What the fake Twilio API received: (path, form fields).
+type Received = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+async fn fake_twilio() -> (String, Received) {
+    async fn create(
+        State(rx): State<Received>,
+        Path((sid, resource)): Path<(String, String)>,
+        headers: HeaderMap,
+        body: String,
+    ) -> (StatusCode, String) {
+        use base64::Engine;
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"))
+        );
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                r#"{"code":20003,"message":"Authenticate"}"#.into(),
+            );
+        }
+        if sid != SID {
+            return (
+                StatusCode::NOT_FOUND,
+                r#"{"code":20404,"message":"not found"}"#.into(),
+            );
+        }
+        let form = muster_notify::inbound::twilio::parse_form(body.as_bytes());
+        let has = |k: &str| form.iter().any(|(n, v)| n == k && !v.is_empty());
+        let ok = match resource.as_str() {
+            "Messages.json" => has("To") && has("From") && has("Body"),
+            "Calls.json" => has("To") && has("From") && (has("Twiml") || has("Url")),
+            _ => false,
+        };
+        if !ok {
+            return (
+                StatusCode::BAD_REQUEST,
+                r#"{"code":21604,"message":"missing field"}"#.into(),
+            );
+        }
+        rx.lock().unwrap().push((resource.clone(), form));
+        (
+            StatusCode::CREATED,
+            r#"{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}"#.into(),
+        )
+    }
+    let rx: Received = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/2010-04-01/Accounts/{sid}/{resource}",
+            axum::routing::post(create),
+        )
+        .with_state(rx.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), rx)
+}
+
+fn providers(twilio_base: &str) -> Vec<muster_notify::config::ProviderConfig> {
+    #[derive(serde::Deserialize)]
+    struct W {
+        providers: Vec<muster_notify::config::ProviderConfig>,
+    }
+    let text = format!(
+        r#"
+        [[providers]]
+        name = "twilio"
+        type = "twilio"
+        channels = ["SMS", "VOICE"]
+        account_sid = "{SID}"
+        auth_token = "{TOKEN}"
+        from = "+15005550006"
+        base_url = "{twilio_base}"
+        timeout_seconds = 5
+        "#
+    );
+    toml::from_str::<W>(&text).unwrap().providers
+}
+
+async fn start(backend: Backend, clock: ManualClock, twilio_base: &str) -> Option<TestServer> {
+    let providers = providers(twilio_base);
+    common::start_with(backend, Arc::new(clock), move |s| {
+        s.providers = providers;
+        s.public_url = Some(PUBLIC.into());
+        s.email_webhook_secret = Some("mail-hook-secret".into());
+    })
+    .await
+}
+
+fn outbox(s: &TestServer) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(s.data_dir().join("outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("outbox lines are JSON"))
+        .collect()
+}
+
+async fn contact(s: &TestServer, alias: &str) -> String {
+    s.client
+        .create_contact()
+        .alias(alias)
+        .display_name("Akua Mansa")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn
+}
+
+async fn channel(
+    s: &TestServer,
+    c: &str,
+    name: &str,
+    t: ChannelType,
+    addr: &str,
+    defer: bool,
+) -> String {
+    s.client
+        .create_contact_channel()
+        .contact_id(c)
+        .name(name)
+        .r#type(t)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address(addr)
+                .build(),
+        )
+        .defer_activation(defer)
+        .send()
+        .await
+        .unwrap()
+        .contact_channel_arn
+}
+
+fn code<E: aws_sdk_ssmcontacts::error::ProvideErrorMetadata>(
+    err: &aws_sdk_ssmcontacts::error::SdkError<E>,
+) -> String {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or("<none>")
+        .to_string()
+}
+
+async fn status(s: &TestServer, ch: &str) -> ActivationStatus {
+    s.client
+        .get_contact_channel()
+        .contact_channel_id(ch)
+        .send()
+        .await
+        .unwrap()
+        .activation_status
+        .unwrap()
+}
+
+async fn activate(s: &TestServer, ch: &str, c: &str) -> Result<(), String> {
+    s.client
+        .activate_contact_channel()
+        .contact_channel_id(ch)
+        .activation_code(c)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "{}: {:?}",
+                code(&e),
+                e.as_service_error().map(|x| x.to_string())
+            )
+        })
+}
+
+/// Posts a form to a Twilio webhook path, signed as Twilio signs (or not).
+async fn twilio_post(
+    s: &TestServer,
+    path: &str,
+    form: &[(&str, &str)],
+    sign_with: Option<&str>,
+) -> (u16, String) {
+    let params: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let body: String = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut req = common::http()
+        .post(format!("http://{}{path}", s.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(token) = sign_with {
+        let sig =
+            muster_notify::inbound::twilio::signature(token, &format!("{PUBLIC}{path}"), &params);
+        req = req.header("x-twilio-signature", sig);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn email_activation_through_the_outbox(backend: Backend) {
+    let (twilio, _) = fake_twilio().await;
+    let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("email_activation_through_the_outbox");
+    };
+    let c = contact(&s, "akua").await;
+    let ch = channel(
+        &s,
+        &c,
+        "work",
+        ChannelType::Email,
+        "akua@example.com",
+        false,
+    )
+    .await;
+    let lines = outbox(&s);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let msg = &lines[0];
+    assert_eq!(msg["kind"], "activation");
+    assert_eq!(msg["channel_type"], "EMAIL");
+    assert_eq!(msg["address"], "akua@example.com");
+    let the_code = msg["activation_code"].as_str().unwrap().to_string();
+    assert_eq!(the_code.len(), 6);
+    assert!(msg["body"].as_str().unwrap().contains(&the_code));
+    assert!(
+        msg["unsubscribe_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{PUBLIC}/u/"))
+    );
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+
+    // Wrong codes are refused and counted; the right one activates.
+    let wrong = if the_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let e = activate(&s, &ch, wrong).await.unwrap_err();
+    assert!(
+        e.starts_with("ValidationException") && e.contains("4 tries left"),
+        "{e}"
+    );
+    activate(&s, &ch, &the_code).await.unwrap();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::Activated);
+    // Single use.
+    assert!(
+        activate(&s, &ch, &the_code).await.is_ok(),
+        "re-activating an active channel is a no-op"
+    );
+
+    // Deactivate, then a new code; the old one no longer works.
+    s.client
+        .deactivate_contact_channel()
+        .contact_channel_id(&ch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    s.client
+        .send_activation_code()
+        .contact_channel_id(&ch)
+        .send()
+        .await
+        .unwrap();
+    let new_code = outbox(&s).last().unwrap()["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    if new_code != the_code {
+        assert!(activate(&s, &ch, &the_code).await.is_err());
+    }
+    // Five wrong tries use the code up.
+    for _ in 0..5 {
+        let bad = if new_code == "999999" {
+            "999998"
+        } else {
+            "999999"
+        };
+        let _ = activate(&s, &ch, bad).await;
+    }
+    let e = activate(&s, &ch, &new_code).await.unwrap_err();
+    assert!(e.starts_with("ValidationException"), "{e}");
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+
+    // Expiry after 24 hours.
+    s.client
+        .send_activation_code()
+        .contact_channel_id(&ch)
+        .send()
+        .await
+        .unwrap();
+    let code3 = outbox(&s).last().unwrap()["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    clock.advance_ms(24 * 3600 * 1000 + 1);
+    let e = activate(&s, &ch, &code3).await.unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+
+    // The resend limit: 5 per hour per channel (a fresh channel, activation deferred).
+    let ch2 = channel(
+        &s,
+        &c,
+        "home",
+        ChannelType::Email,
+        "akua.home@example.com",
+        true,
+    )
+    .await;
+    let before = outbox(&s).len();
+    for _ in 0..5 {
+        s.client
+            .send_activation_code()
+            .contact_channel_id(&ch2)
+            .send()
+            .await
+            .unwrap();
+    }
+    let err = s
+        .client
+        .send_activation_code()
+        .contact_channel_id(&ch2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ServiceQuotaExceededException");
+    assert_eq!(
+        outbox(&s).len(),
+        before + 5,
+        "the refused send sent nothing"
+    );
+    clock.advance_ms(3600 * 1000 + 1);
+    s.client
+        .send_activation_code()
+        .contact_channel_id(&ch2)
+        .send()
+        .await
+        .unwrap();
+
+    // One-click unsubscribe from the e-mail link: GET shows a page, POST opts out.
+    let link = outbox(&s).last().unwrap()["unsubscribe_url"]
+        .as_str()
+        .unwrap()
+        .replace(PUBLIC, &format!("http://{}", s.addr));
+    let page = common::get(&link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form method=post"));
+    let resp = common::http()
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let err = s
+        .client
+        .send_activation_code()
+        .contact_channel_id(&ch2)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&err),
+        "ValidationException",
+        "an unsubscribed address gets no codes"
+    );
+    let forged = format!("http://{}/u/not-a-token", s.addr);
+    assert_eq!(common::get(&forged).await.unwrap().status(), 404);
+}
+
+async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
+    let (twilio, received) = fake_twilio().await;
+    let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+    let Some(s) = start(backend, clock, &twilio).await else {
+        return muster_store::testing::postgres_skip_note("sms_opt_out_and_in_over_twilio");
+    };
+    let c = contact(&s, "kwame").await;
+    let sms = channel(&s, &c, "cell", ChannelType::Sms, "+12065550123", false).await;
+    let voice = channel(
+        &s,
+        &c,
+        "cell voice",
+        ChannelType::Voice,
+        "+12065550123",
+        false,
+    )
+    .await;
+    {
+        let rx = received.lock().unwrap();
+        assert_eq!(rx.len(), 2, "both codes went to the Twilio API");
+        let (res, form) = &rx[0];
+        assert_eq!(res, "Messages.json");
+        let get = |k: &str| {
+            form.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(get("To"), "+12065550123");
+        assert_eq!(get("From"), "+15005550006");
+        assert_eq!(
+            get("StatusCallback"),
+            format!("{PUBLIC}/hooks/twilio/status")
+        );
+        assert_eq!(rx[1].0, "Calls.json");
+    }
+    let sms_code: String = {
+        let rx = received.lock().unwrap();
+        let body = rx[0].1.iter().find(|(n, _)| n == "Body").unwrap().1.clone();
+        body.chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .chars()
+            .take(6)
+            .collect()
+    };
+    activate(&s, &sms, &sms_code).await.unwrap();
+    assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
+
+    // A forged or unsigned reply changes nothing.
+    let (st, _) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550123"), ("Body", "STOP")],
+        Some("wrong-token"),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550123"), ("Body", "STOP")],
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+    assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
+
+    // STOP (any case, whole message): both channels with the number stop; confirmed once.
+    let (st, twiml) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550123"), ("Body", " stop ")],
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(twiml.contains("<Message>"), "{twiml}");
+    assert_eq!(status(&s, &sms).await, ActivationStatus::NotActivated);
+    assert_eq!(status(&s, &voice).await, ActivationStatus::NotActivated);
+    let (_, twiml) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550123"), ("Body", "UNSUBSCRIBE")],
+        Some(TOKEN),
+    )
+    .await;
+    assert!(
+        !twiml.contains("<Message>"),
+        "confirmation only once: {twiml}"
+    );
+    // Nothing reaches the device now.
+    let sent = received.lock().unwrap().len();
+    let err = s
+        .client
+        .send_activation_code()
+        .contact_channel_id(&sms)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    assert!(activate(&s, &sms, &sms_code).await.is_err());
+    assert_eq!(received.lock().unwrap().len(), sent);
+
+    // A message that merely contains "stop" is not a keyword.
+    let (_, twiml) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550999"), ("Body", "please stop the alarm")],
+        Some(TOKEN),
+    )
+    .await;
+    assert!(
+        twiml.contains("STOP to opt out"),
+        "answered with the help text: {twiml}"
+    );
+    let events = s
+        .running
+        .as_ref()
+        .unwrap()
+        .store
+        .consent_events("+12065550999", 10)
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "not an opt-out");
+
+    // START opts back in and sends new codes to both channels.
+    let (_, twiml) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550123"), ("Body", "Start")],
+        Some(TOKEN),
+    )
+    .await;
+    assert!(twiml.contains("<Message>"), "{twiml}");
+    assert_eq!(
+        received.lock().unwrap().len(),
+        sent + 2,
+        "new codes to SMS and VOICE"
+    );
+    assert_eq!(
+        status(&s, &sms).await,
+        ActivationStatus::NotActivated,
+        "must be activated again"
+    );
+    let new_code: String = {
+        let rx = received.lock().unwrap();
+        let (_, form) = rx[sent..]
+            .iter()
+            .find(|(res, _)| res == "Messages.json")
+            .expect("a new code by SMS");
+        let body = form.iter().find(|(n, _)| n == "Body").unwrap().1.clone();
+        body.chars()
+            .filter(|c| c.is_ascii_digit())
+            .take(6)
+            .collect()
+    };
+    activate(&s, &sms, &new_code).await.unwrap();
+    assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
+
+    // HELP says who is sending.
+    let (_, twiml) = twilio_post(
+        &s,
+        "/hooks/twilio/sms",
+        &[("From", "+12065550123"), ("Body", "help")],
+        Some(TOKEN),
+    )
+    .await;
+    assert!(twiml.contains("Muster"), "{twiml}");
+
+    // The vCard lists the number Muster sends from.
+    let card = common::get(format!("http://{}/muster.vcf", s.addr))
+        .await
+        .unwrap();
+    assert_eq!(card.status(), 200);
+    assert!(
+        card.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/vcard")
+    );
+    let text = card.text().await.unwrap();
+    assert!(text.starts_with("BEGIN:VCARD\r\nVERSION:4.0\r\n"), "{text}");
+    assert!(text.contains("+15005550006"), "{text}");
+}
+
+async fn email_replies(backend: Backend) {
+    let (twilio, _) = fake_twilio().await;
+    let Some(s) = start(
+        backend,
+        ManualClock::new(muster_core::SystemClock.now_ms()),
+        &twilio,
+    )
+    .await
+    else {
+        return muster_store::testing::postgres_skip_note("email_replies");
+    };
+    let c = contact(&s, "efua").await;
+    let ch = channel(
+        &s,
+        &c,
+        "mail",
+        ChannelType::Email,
+        "efua@example.com",
+        false,
+    )
+    .await;
+    let the_code = outbox(&s)[0]["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    activate(&s, &ch, &the_code).await.unwrap();
+    let raw = "From: Efua <efua@example.com>\r\nTo: pager@example.test\r\nSubject: Re: Muster\r\n\
+               Content-Type: text/plain; charset=utf-8\r\n\r\nUnsubscribe\r\n\r\n> earlier text\r\n";
+    let post = |secret: &'static str| {
+        common::http()
+            .post(format!("http://{}/hooks/email", s.addr))
+            .header("x-muster-secret", secret)
+            .body(raw)
+            .send()
+    };
+    assert_eq!(post("wrong").await.unwrap().status(), 403);
+    assert_eq!(status(&s, &ch).await, ActivationStatus::Activated);
+    let resp = post("mail-hook-secret").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    assert_eq!(outbox(&s).last().unwrap()["kind"], "opt_out_confirmation");
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(super::Backend::Postgres).await }
+        }
+    )*};
+}
+
+both!(
+    email_activation_through_the_outbox,
+    sms_opt_out_and_in_over_twilio,
+    email_replies
+);
