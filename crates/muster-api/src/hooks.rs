@@ -85,18 +85,25 @@ impl ContactsApi {
             .any(|token| twilio::verify(token, &url, params, sig))
     }
 
-    /// Acts on a reply from a device (`source` is "sms", "voice" or "email").
-    pub async fn handle_reply(&self, address: &str, text: &str, source: &str) -> Outcome {
+    /// Acts on a reply from a device (`source` is "sms", "voice" or "email"); `text` is
+    /// what is classified, `raw` the message as received, kept with a consent change.
+    pub async fn handle_reply(
+        &self,
+        address: &str,
+        text: &str,
+        raw: &str,
+        source: &str,
+    ) -> Outcome {
         let reply = classify_text(text);
         let result = match reply {
             Reply::OptOut => self
                 .store
-                .opt_out(address, source, Some(text), self.clock.now_ms())
+                .opt_out(address, source, Some(raw), self.clock.now_ms())
                 .await
                 .map(|first_time| Outcome::OptedOut { first_time }),
             Reply::OptIn => match self
                 .store
-                .opt_in(address, source, Some(text), self.clock.now_ms())
+                .opt_in(address, source, Some(raw), self.clock.now_ms())
                 .await
             {
                 Ok(was_opted_out) => Ok(Outcome::OptedIn {
@@ -196,7 +203,7 @@ pub async fn twilio_sms(
     if from.is_empty() {
         return xml(twilio::twiml_empty());
     }
-    let outcome = state.api.handle_reply(&from, &text, "sms").await;
+    let outcome = state.api.handle_reply(&from, &text, &text, "sms").await;
     match state.api.answer_text(&from, &outcome) {
         Some(answer) => xml(twilio::twiml_message(&answer)),
         None => xml(twilio::twiml_empty()),
@@ -286,8 +293,10 @@ pub async fn email_reply(
         return axum::Json(serde_json::json!({"action": "ignored", "reason": "automatic message"}))
             .into_response();
     }
+    // The raw message is kept with a consent change (at most 16 KiB of it).
+    let raw = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
     let outcome = api
-        .handle_reply(&mail.from, mail.reply_text(), "email")
+        .handle_reply(&mail.from, mail.reply_text(), &raw, "email")
         .await;
     if let Some(answer) = api.answer_text(&mail.from, &outcome) {
         let msg = Message {

@@ -37,6 +37,14 @@ enum Command {
         #[command(subcommand)]
         command: FeedsCommand,
     },
+    /// The consent history (opt-outs, opt-ins) of a device address.
+    Consent {
+        /// An e-mail address or an E.164 number, exactly as on the channel.
+        address: String,
+        /// How many events, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -139,6 +147,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             let store = server::open_store(&settings).await?;
             let result = feeds(&settings, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Consent { address, limit } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            let store = server::open_store(&settings).await?;
+            let result = consent(&store, &address, limit).await;
             store.close().await;
             result
         }
@@ -305,6 +320,30 @@ async fn feeds(
                 anyhow::bail!("no active feed {id}");
             }
         }
+    }
+    Ok(())
+}
+
+async fn consent(store: &muster_store::Store, address: &str, limit: u32) -> anyhow::Result<()> {
+    let state = if store.is_opted_out(address).await? {
+        "opted out"
+    } else {
+        "not opted out"
+    };
+    println!("{address}: {state}");
+    for e in store.consent_events(address, limit).await? {
+        let when = jiff::Timestamp::from_millisecond(e.created_ms)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let kind = match e.kind {
+            muster_store::ConsentKind::OptOut => "OPT_OUT",
+            muster_store::ConsentKind::OptIn => "OPT_IN",
+        };
+        println!(
+            "{when}\t{kind}\t{}\t{:?}",
+            e.source,
+            e.raw_message.unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -630,6 +630,31 @@ async fn email_replies(backend: Backend) {
     assert_eq!(resp.status(), 200);
     assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
     assert_eq!(outbox(&s).last().unwrap()["kind"], "opt_out_confirmation");
+
+    // The consent history, as an operator sees it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args([
+            "consent",
+            "efua@example.com",
+            "--database-url",
+            &s.database_url,
+            "--data-dir",
+        ])
+        .arg(s.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("efua@example.com: opted out"), "{text}");
+    assert!(
+        text.contains("OPT_OUT\temail\t\"From: Efua <efua@example.com>"),
+        "{text}"
+    );
+    assert!(text.contains("Unsubscribe"), "{text}");
 }
 
 macro_rules! both {
