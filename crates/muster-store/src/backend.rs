@@ -112,6 +112,17 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Tells other processes, when the transaction commits, that jobs were enqueued. SQLite
+    /// has no cross-process notifications: engines on one file find new jobs by polling.
+    pub(crate) async fn notify_jobs(_tx: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Picks this backend's spelling of a statement that cannot be written portably.
+    pub(crate) const fn dialect(sqlite: &'static str, _postgres: &'static str) -> &'static str {
+        sqlite
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         SQLITE_MIGRATIONS.run(&self.write).await?;
         Ok(())
@@ -160,6 +171,22 @@ impl PgStore {
         Ok(())
     }
 
+    /// Tells the engines of every process, when the transaction commits, that jobs were
+    /// enqueued: `NOTIFY` on [`crate::JOBS_CHANNEL`] (delivered only on commit; repeats in
+    /// one transaction are delivered once).
+    pub(crate) async fn notify_jobs(tx: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::JOBS_CHANNEL)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Picks this backend's spelling of a statement that cannot be written portably.
+    pub(crate) const fn dialect(_sqlite: &'static str, postgres: &'static str) -> &'static str {
+        postgres
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         POSTGRES_MIGRATIONS.run(&self.pool).await?;
         Ok(())
@@ -205,6 +232,9 @@ pub(crate) use per_backend;
 /// name the backend's types and the shared helpers of [`crate::common`] are in scope), and a
 /// `Store` method dispatching to them. An optional leading `helpers { items }` block is
 /// expanded in both modules too.
+///
+/// `jobs` names that backend's job helpers ([`crate::jobs::in_tx`]), so any body can write
+/// `jobs::insert_in_tx(&mut tx, &job).await?` to enqueue a job in its own transaction.
 macro_rules! store_methods {
     (
         $(helpers { $($item:item)* })?
@@ -229,6 +259,7 @@ macro_rules! store_methods {
             #![allow(unused_imports, dead_code)]
             use super::*;
             use $crate::common::sqlite::*;
+            use $crate::jobs::in_tx::sqlite as jobs;
             use sqlx::Row as _;
             $($($item)*)?
             impl Backend {
@@ -241,6 +272,7 @@ macro_rules! store_methods {
             #![allow(unused_imports, dead_code)]
             use super::*;
             use $crate::common::postgres::*;
+            use $crate::jobs::in_tx::postgres as jobs;
             use sqlx::Row as _;
             $($($item)*)?
             impl Backend {

@@ -8,6 +8,9 @@
 //! Adding an area (rotations, engagements, ...): a module with its SQL constants and one
 //! `store_methods! { ... }` block, tables in a new migration in BOTH `migrations/sqlite`
 //! and `migrations/postgres` (same file name), and scenarios in the conformance suite.
+//!
+//! Durable work is `jobs` rows (see `jobs.rs`): an area that needs a timer or a send inserts
+//! its job with `jobs::insert_in_tx` inside its own write transaction.
 #![forbid(unsafe_code)]
 
 mod activation;
@@ -16,8 +19,10 @@ mod channels;
 mod common;
 mod consent;
 mod contacts;
+mod deliveries;
 mod error;
 mod feeds;
+mod jobs;
 mod keys;
 pub mod model;
 mod rotations;
@@ -25,7 +30,9 @@ mod tags;
 pub mod testing;
 
 pub use backend::{PgStore, SqliteStore};
+pub use deliveries::{DeliveryEvent, DeliveryRecord};
 pub use error::StoreError;
+pub use jobs::{JOBS_CHANNEL, JobWakeups};
 pub use model::*;
 
 use std::path::Path;

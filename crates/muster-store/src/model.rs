@@ -214,3 +214,59 @@ pub struct ConsentEvent {
     pub raw_message: Option<String>,
     pub created_ms: i64,
 }
+
+/// A unit of durable work (a stage timer, a page send, a retry), run by the engine
+/// (`muster-engine`) at or after `due_ms`. Instants are epoch milliseconds UTC.
+///
+/// A job is *due* when `due_ms <= now`, and *claimable* when due and not leased
+/// (`lease_until_ms` is `None` or `<= now`). A claim leases it to one engine (`lease_owner`)
+/// until `lease_until_ms` and counts an attempt; completing it deletes the row. Delivery is
+/// at-least-once: a job whose engine died is claimed again once its lease expires, so what a
+/// job does must be safe to repeat (fence it with a generation number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: Uuid,
+    /// Which handler runs it, e.g. `"stage"`, `"send"`.
+    pub kind: String,
+    /// JSON text, opaque to the store.
+    pub payload: String,
+    pub due_ms: i64,
+    /// Claims so far: 0 when enqueued, incremented by every claim (so 1 on the first run).
+    pub attempts: i32,
+    /// The engine holding the lease; `None` when not leased.
+    pub lease_owner: Option<String>,
+    /// When the lease ends; `None` when not leased.
+    pub lease_until_ms: Option<i64>,
+    pub created_ms: i64,
+    /// At most one *pending* job has a given key: enqueueing a job whose key a stored job
+    /// already has inserts nothing. Once that job is completed (deleted), the key is free again.
+    pub dedup_key: Option<String>,
+}
+
+impl JobRecord {
+    /// A new, unleased job with a fresh id, no attempts and no dedup key.
+    pub fn new(
+        kind: impl Into<String>,
+        payload: impl Into<String>,
+        due_ms: i64,
+        created_ms: i64,
+    ) -> JobRecord {
+        JobRecord {
+            id: Uuid::new_v4(),
+            kind: kind.into(),
+            payload: payload.into(),
+            due_ms,
+            attempts: 0,
+            lease_owner: None,
+            lease_until_ms: None,
+            created_ms,
+            dedup_key: None,
+        }
+    }
+
+    /// The same job with a dedup key.
+    pub fn with_dedup_key(mut self, key: impl Into<String>) -> JobRecord {
+        self.dedup_key = Some(key.into());
+        self
+    }
+}

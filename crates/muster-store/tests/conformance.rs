@@ -7,7 +7,7 @@ use muster_core::{ActivationStatus, ChannelType, ContactType, Plan, Stage, Targe
 use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
-    ContactRecord, Created, FeedRecord, FeedTarget, Idempotency, RotationOverrideRecord,
+    ContactRecord, Created, FeedRecord, FeedTarget, Idempotency, JobRecord, RotationOverrideRecord,
     RotationRecord, Store, StoreError, Tag,
 };
 use std::collections::HashSet;
@@ -39,6 +39,7 @@ macro_rules! conformance {
 
 conformance!(
     basics,
+    deliveries_and_status_callbacks,
     access_keys,
     contact_crud,
     contact_idempotency,
@@ -72,6 +73,12 @@ conformance!(
     consent_event_order,
     concurrent_opt_outs,
     channels_by_address,
+    jobs_enqueue_and_dedup,
+    jobs_claim_order_and_limits,
+    jobs_leases_and_owners,
+    jobs_next_due,
+    jobs_concurrent_claims,
+    jobs_wakeups,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -2629,7 +2636,10 @@ async fn concurrent_activation(store: Store) {
             Ok(()) => sent += 1,
             Err(StoreError::TooManySends { retry_after_ms }) => {
                 assert!(
-                    (HOUR - 8..=HOUR).contains(&retry_after_ms),
+                    // Sends are stamped T0+0..T0+7 and may be recorded in any order, so
+                    // the oldest counted one leaves the window between 7 ms before and
+                    // 7 ms after an hour from the refused call's own stamp.
+                    (HOUR - 8..=HOUR + 8).contains(&retry_after_ms),
                     "{retry_after_ms}"
                 )
             }
@@ -2638,10 +2648,12 @@ async fn concurrent_activation(store: Store) {
     }
     assert_eq!(sent, 3);
 
-    // Concurrent uses of one code: exactly one activates.
-    let c = code(ch.id, "race", T0 + HOUR);
+    // Concurrent uses of one code: exactly one activates. (Two hours on, whichever three
+    // sends got through above have left the window.)
+    let later = T0 + 2 * HOUR;
+    let c = code(ch.id, "race", later);
     store
-        .issue_activation_code(ACCT, &c, T0 + HOUR, 3, HOUR)
+        .issue_activation_code(ACCT, &c, later, 3, HOUR)
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -2649,7 +2661,7 @@ async fn concurrent_activation(store: Store) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .consume_activation_code(ACCT, ch.id, "race", T0 + HOUR + i, 5)
+                .consume_activation_code(ACCT, ch.id, "race", later + i, 5)
                 .await
         }));
     }
@@ -3205,6 +3217,351 @@ async fn channels_by_address(store: Store) {
     );
 }
 
+// ---- jobs -----------------------------------------------------------------------------
+
+fn job(kind: &str, due_ms: i64) -> JobRecord {
+    JobRecord::new(kind, format!(r#"{{"due":{due_ms}}}"#), due_ms, 7)
+}
+
+fn job_ids(jobs: &[JobRecord]) -> Vec<Uuid> {
+    jobs.iter().map(|j| j.id).collect()
+}
+
+/// `ids` ordered as claims order jobs of equal due time: by id text.
+fn by_id_text(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort_by_key(|id| id.to_string());
+    ids
+}
+
+async fn jobs_enqueue_and_dedup(store: Store) {
+    assert_eq!(store.count_jobs().await.unwrap(), 0);
+    assert_eq!(store.enqueue_jobs(&[]).await.unwrap(), 0);
+
+    let a = JobRecord::new("stage", r#"{"q":"ü \"x\" ' ;"}"#, 1_000, 10).with_dedup_key("k1");
+    let b = JobRecord::new("stage", "{}", 2_000, 11).with_dedup_key("k1");
+    let c = job("send", 3_000);
+    let d = job("send", 3_000);
+    assert_eq!(a.attempts, 0);
+    assert_eq!((a.lease_owner.as_deref(), a.lease_until_ms), (None, None));
+    // b's key is taken by a (earlier in the same batch): skipped.
+    assert_eq!(
+        store
+            .enqueue_jobs(&[a.clone(), b.clone(), c.clone()])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.get_job(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_job(b.id).await.unwrap(), None);
+    assert_eq!(store.get_job(c.id).await.unwrap(), Some(c.clone()));
+    // A stored key, in a later batch; jobs without a key never clash.
+    let a2 = JobRecord::new("stage", "{}", 5, 12).with_dedup_key("k1");
+    assert_eq!(
+        store.enqueue_jobs(&[a2.clone(), d.clone()]).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get_job(a2.id).await.unwrap(), None);
+    assert_eq!(store.count_jobs().await.unwrap(), 3);
+
+    // A taken id fails the whole batch.
+    let e = job("send", 4_000);
+    assert_conflict(
+        store.enqueue_jobs(&[e.clone(), c.clone()]).await,
+        &format!("a job with id '{}' already exists", c.id),
+    );
+    assert_eq!(store.get_job(e.id).await.unwrap(), None);
+    assert_eq!(store.count_jobs().await.unwrap(), 3);
+
+    // Fields are stored as given.
+    let mut f = job("odd", 9).with_dedup_key("k2");
+    f.attempts = 3;
+    f.lease_owner = Some("w9".into());
+    f.lease_until_ms = Some(99);
+    assert_eq!(
+        store.enqueue_jobs(std::slice::from_ref(&f)).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get_job(f.id).await.unwrap(), Some(f.clone()));
+
+    // Once the job holding a key is completed, the key is free again.
+    let claimed = store.claim_jobs("w1", 1_000, 100, 10).await.unwrap();
+    assert_eq!(job_ids(&claimed), [f.id, a.id]);
+    assert!(store.complete_job(a.id, "w1").await.unwrap());
+    assert_eq!(
+        store.enqueue_jobs(std::slice::from_ref(&a2)).await.unwrap(),
+        1
+    );
+    assert_eq!(store.get_job(a2.id).await.unwrap(), Some(a2));
+    assert_eq!(store.count_jobs().await.unwrap(), 4);
+}
+
+async fn jobs_claim_order_and_limits(store: Store) {
+    let late = job("stage", 300);
+    let early1 = job("stage", 100);
+    let mid = job("send", 200);
+    let early2 = job("send", 100);
+    let future = job("stage", 5_000);
+    let all = [
+        late.clone(),
+        early1.clone(),
+        mid.clone(),
+        early2.clone(),
+        future.clone(),
+    ];
+    assert_eq!(store.enqueue_jobs(&all).await.unwrap(), 5);
+
+    assert!(
+        store
+            .claim_jobs("w1", 1_000, 30_000, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = store.claim_jobs("w1", 1_000, 30_000, 3).await.unwrap();
+    let mut want = by_id_text(vec![early1.id, early2.id]);
+    want.push(mid.id);
+    assert_eq!(job_ids(&first), want);
+    for j in &first {
+        let mut stored = all.iter().find(|a| a.id == j.id).unwrap().clone();
+        stored.attempts = 1;
+        stored.lease_owner = Some("w1".into());
+        stored.lease_until_ms = Some(31_000);
+        assert_eq!(j, &stored);
+        assert_eq!(store.get_job(j.id).await.unwrap().as_ref(), Some(&stored));
+    }
+    // Leased and not-yet-due jobs are not claimed.
+    let second = store.claim_jobs("w2", 1_000, 30_000, 10).await.unwrap();
+    assert_eq!(job_ids(&second), [late.id]);
+    assert!(
+        store
+            .claim_jobs("w2", 4_999, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Due means due_ms <= now.
+    let third = store.claim_jobs("w2", 5_000, 30_000, 10).await.unwrap();
+    assert_eq!(job_ids(&third), [future.id]);
+    assert_eq!(third[0].lease_until_ms, Some(35_000));
+    assert!(
+        store
+            .claim_jobs("w3", 30_999, 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.count_jobs().await.unwrap(), 5);
+
+    // When the first leases end, those jobs come back, earliest first, with a second attempt.
+    let again = store.claim_jobs("w3", 31_000, 10, 2).await.unwrap();
+    assert_eq!(job_ids(&again), want[..2]);
+    assert!(again.iter().all(|j| j.attempts == 2));
+    assert!(again.iter().all(|j| j.lease_owner.as_deref() == Some("w3")));
+    // A lease that would overflow saturates.
+    let last = store.claim_jobs("w4", 31_000, i64::MAX, 10).await.unwrap();
+    assert_eq!(job_ids(&last), [mid.id, late.id]);
+    assert_eq!(last[0].lease_until_ms, Some(i64::MAX));
+}
+
+async fn jobs_leases_and_owners(store: Store) {
+    let j = job("stage", 0);
+    store.enqueue_jobs(std::slice::from_ref(&j)).await.unwrap();
+    // Nothing can be done to an unleased job by anyone.
+    assert!(!store.complete_job(j.id, "w1").await.unwrap());
+    assert!(!store.retry_job(j.id, "w1", 5).await.unwrap());
+    assert!(!store.extend_lease(j.id, "w1", 5).await.unwrap());
+    assert_eq!(store.get_job(j.id).await.unwrap(), Some(j.clone()));
+
+    let c = store.claim_jobs("w1", 1_000, 100, 10).await.unwrap();
+    assert_eq!(c[0].lease_until_ms, Some(1_100));
+    assert!(
+        store
+            .claim_jobs("w2", 1_099, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // w1 "crashed": at the lease's end w2 takes the job over.
+    let c = store.claim_jobs("w2", 1_100, 100, 10).await.unwrap();
+    assert_eq!(job_ids(&c), [j.id]);
+    assert_eq!(
+        (
+            c[0].attempts,
+            c[0].lease_owner.as_deref(),
+            c[0].lease_until_ms
+        ),
+        (2, Some("w2"), Some(1_200))
+    );
+    // w1 comes back: it can no longer complete, retry or extend w2's claim.
+    assert!(!store.complete_job(j.id, "w1").await.unwrap());
+    assert!(!store.retry_job(j.id, "w1", 5).await.unwrap());
+    assert!(!store.extend_lease(j.id, "w1", 50_000).await.unwrap());
+    assert_eq!(store.get_job(j.id).await.unwrap().as_ref(), Some(&c[0]));
+
+    // The owner extends its lease: nobody claims before the new end.
+    assert!(store.extend_lease(j.id, "w2", 5_000).await.unwrap());
+    assert_eq!(
+        store.get_job(j.id).await.unwrap().unwrap().lease_until_ms,
+        Some(5_000)
+    );
+    assert!(
+        store
+            .claim_jobs("w3", 4_999, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The owner retries: lease released, new due time, attempts kept.
+    assert!(store.retry_job(j.id, "w2", 7_000).await.unwrap());
+    let mut want = j.clone();
+    want.due_ms = 7_000;
+    want.attempts = 2;
+    assert_eq!(store.get_job(j.id).await.unwrap(), Some(want));
+    assert!(!store.complete_job(j.id, "w2").await.unwrap());
+    assert!(
+        store
+            .claim_jobs("w3", 6_999, 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let c = store.claim_jobs("w3", 7_000, 100, 10).await.unwrap();
+    assert_eq!(c[0].attempts, 3);
+    assert!(!store.complete_job(j.id, "w2").await.unwrap());
+    assert!(store.complete_job(j.id, "w3").await.unwrap());
+    assert_eq!(store.get_job(j.id).await.unwrap(), None);
+    assert!(!store.complete_job(j.id, "w3").await.unwrap());
+    assert!(!store.retry_job(j.id, "w3", 1).await.unwrap());
+    assert!(!store.extend_lease(j.id, "w3", 1).await.unwrap());
+
+    // An expired lease nobody took over still belongs to its owner.
+    let k = job("send", 0);
+    store.enqueue_jobs(std::slice::from_ref(&k)).await.unwrap();
+    store.claim_jobs("w1", 0, 10, 1).await.unwrap();
+    assert!(store.extend_lease(k.id, "w1", 20).await.unwrap());
+    assert!(store.complete_job(k.id, "w1").await.unwrap());
+    assert!(!store.complete_job(Uuid::new_v4(), "w1").await.unwrap());
+    assert_eq!(store.count_jobs().await.unwrap(), 0);
+}
+
+async fn jobs_next_due(store: Store) {
+    assert_eq!(store.next_due_ms().await.unwrap(), None);
+    let a = job("stage", 500);
+    let b = job("stage", 800);
+    store.enqueue_jobs(&[b.clone(), a.clone()]).await.unwrap();
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(500));
+    // a leased until 1600: b (unleased, due 800) is next.
+    assert_eq!(
+        job_ids(&store.claim_jobs("w", 600, 1_000, 1).await.unwrap()),
+        [a.id]
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(800));
+    // Both leased: the first lease to end.
+    assert_eq!(
+        job_ids(&store.claim_jobs("w", 900, 1_000, 1).await.unwrap()),
+        [b.id]
+    );
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(1_600));
+    assert!(store.retry_job(a.id, "w", 5_000).await.unwrap());
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(1_900));
+    assert!(store.extend_lease(b.id, "w", 10_000).await.unwrap());
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(5_000));
+    // A lease ending before the job's due time counts as the due time (max of the two).
+    assert!(store.extend_lease(b.id, "w", 700).await.unwrap());
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(800));
+    // An expired lease may be in the past: the runner claims at once.
+    assert!(store.complete_job(b.id, "w").await.unwrap());
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(5_000));
+    let past = job("send", -3);
+    store
+        .enqueue_jobs(std::slice::from_ref(&past))
+        .await
+        .unwrap();
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(-3));
+    store.claim_jobs("w", 0, 2, 10).await.unwrap();
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(2));
+    assert!(store.complete_job(past.id, "w").await.unwrap());
+    store.claim_jobs("w", 5_000, 1, 10).await.unwrap();
+    assert!(store.complete_job(a.id, "w").await.unwrap());
+    assert_eq!(store.next_due_ms().await.unwrap(), None);
+}
+
+/// Several tasks claim at once until nothing is left: every job is claimed exactly once.
+async fn jobs_concurrent_claims(store: Store) {
+    const JOBS: i64 = 400;
+    const TASKS: usize = 8;
+    let all: Vec<JobRecord> = (0..JOBS).map(|i| job("send", i % 37)).collect();
+    assert_eq!(
+        store.enqueue_jobs(&all).await.unwrap(),
+        usize::try_from(JOBS).unwrap()
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let owner = format!("w{t}");
+            let mut got = Vec::new();
+            loop {
+                let batch = store.claim_jobs(&owner, 1_000, 60_000, 7).await.unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.len() <= 7);
+                got.extend(batch.into_iter().map(|j| (j.id, owner.clone())));
+            }
+            got
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut claimed = Vec::new();
+    while let Some(got) = tasks.join_next().await {
+        for (id, owner) in got.unwrap() {
+            assert!(seen.insert(id), "job {id} was claimed twice");
+            claimed.push((id, owner));
+        }
+    }
+    assert_eq!(seen.len(), all.len());
+    assert!(all.iter().all(|j| seen.contains(&j.id)));
+    // The stored lease is the claimer's.
+    for (id, owner) in claimed.iter().step_by(17) {
+        let stored = store.get_job(*id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.lease_owner.as_ref(), stored.attempts),
+            (Some(owner), 1)
+        );
+    }
+    assert!(
+        store
+            .claim_jobs("late", 1_000, 1, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn jobs_wakeups(store: Store) {
+    let wakeups = store.listen_for_jobs().await.unwrap();
+    let Some(mut wakeups) = wakeups else {
+        assert_eq!(store.backend(), "sqlite");
+        return;
+    };
+    assert_eq!(store.backend(), "postgres");
+    let waiting = tokio::spawn(async move {
+        wakeups.wait().await.unwrap();
+        wakeups
+    });
+    store.enqueue_jobs(&[job("stage", 1)]).await.unwrap();
+    let mut wakeups = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("an enqueue wakes the listener")
+        .unwrap();
+    // Closing the store ends a wait (the listener's connection goes back to the pool, which
+    // the close waits for).
+    let waiting = tokio::spawn(async move { wakeups.wait().await });
+    store.close().await;
+    assert!(waiting.await.unwrap().is_err());
+}
+
 // ---- PostgreSQL races, made deterministic ----------------------------------------------
 // A raw transaction holds a conflicting change uncommitted while a Store call runs into it;
 // SQLite's single writer cannot interleave like this.
@@ -3456,6 +3813,51 @@ async fn postgres_activation_races() {
     assert_eq!(count, 1);
 }
 
+/// A claim skips (does not wait for) jobs another transaction has locked, e.g. a concurrent
+/// claimer's, and takes them once they are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_claims_skip_locked_jobs() {
+    let Some((store, mut raw)) = pg_store_and_raw().await else {
+        return postgres_skip_note("postgres_claims_skip_locked_jobs");
+    };
+    let a = JobRecord::new("stage", "{}", 1, 0);
+    let b = JobRecord::new("stage", "{}", 2, 0);
+    store.enqueue_jobs(&[a.clone(), b.clone()]).await.unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(a.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let claim = store.claim_jobs("w1", 10, 1_000, 10);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), claim)
+        .await
+        .expect("the claim does not wait for the locked row")
+        .unwrap();
+    assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), [b.id]);
+    // The locking transaction (a concurrent claimer) leases the job and commits: whether the
+    // next claim runs before the commit (row locked: skipped) or after (leased), it is not
+    // claimed again.
+    sqlx::query(
+        "UPDATE jobs SET lease_owner = 'other', lease_until_ms = 110, attempts = 1 WHERE id = $1",
+    )
+    .bind(a.id.to_string())
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let s = store.clone();
+    let claim = tokio::spawn(async move { s.claim_jobs("w2", 10, 100, 10).await });
+    sqlx::raw_sql("COMMIT").execute(&mut raw).await.unwrap();
+    assert!(claim.await.unwrap().unwrap().is_empty());
+    let stored = store.get_job(a.id).await.unwrap().unwrap();
+    assert_eq!(stored.lease_owner.as_deref(), Some("other"));
+    let got = store.claim_jobs("w2", 110, 100, 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(),
+        [(a.id, 2)]
+    );
+}
+
 // ---- reopening ------------------------------------------------------------------------
 
 /// Connect, write, close, connect again (migrating again, as every start does), read.
@@ -3536,4 +3938,60 @@ async fn connect_urls() {
     mem.migrate().await.unwrap();
     mem.create_contact(&personal("m"), &[], None).await.unwrap();
     assert!(mem.get_contact(ACCT, "m").await.unwrap().is_some());
+}
+
+async fn deliveries_and_status_callbacks(store: Store) {
+    use muster_store::DeliveryRecord;
+    let m1 = Uuid::new_v4();
+    let ch = Uuid::new_v4();
+    let d = DeliveryRecord {
+        message_id: m1,
+        account: Some("111122223333".into()),
+        channel_id: Some(ch),
+        kind: "activation".into(),
+        provider: "twilio".into(),
+        provider_message_id: Some("SM1".into()),
+        status: "SENT".into(),
+        sent_ms: 1_000,
+        updated_ms: 1_000,
+    };
+    store.record_delivery(&d).await.unwrap();
+    // Recording the same message again keeps the first record.
+    store
+        .record_delivery(&DeliveryRecord {
+            provider: "other".into(),
+            ..d.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get_delivery(m1).await.unwrap().unwrap(), d);
+
+    // A callback for a known provider id updates the status and is kept.
+    let matched = store
+        .record_delivery_event("SM1", "DELIVERED", None, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(matched, Some(m1));
+    let got = store.get_delivery(m1).await.unwrap().unwrap();
+    assert_eq!((got.status.as_str(), got.updated_ms), ("DELIVERED", 2_000));
+    store
+        .record_delivery_event("SM1", "FAILED", Some("30003"), 3_000)
+        .await
+        .unwrap();
+    let events = store.delivery_events("SM1").await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].status, "DELIVERED");
+    assert_eq!(events[1].error_code.as_deref(), Some("30003"));
+    assert!(events.iter().all(|e| e.message_id == Some(m1)));
+
+    // An unknown provider id is still recorded, unmatched.
+    assert_eq!(
+        store
+            .record_delivery_event("SM-unknown", "DELIVERED", None, 4_000)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.delivery_events("SM-unknown").await.unwrap().len(), 1);
+    assert!(store.get_delivery(Uuid::new_v4()).await.unwrap().is_none());
 }

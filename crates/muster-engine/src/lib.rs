@@ -1,0 +1,638 @@
+//! Muster's job runner: claims due jobs from the store's `jobs` table with a lease and runs
+//! them with the handler registered for their kind.
+//!
+//! Durable work is rows (DESIGN.md, convention 3): whoever needs a timer or a send inserts a
+//! job in the same transaction as its state change, then pokes the engine
+//! ([`EngineHandle::notify`] / [`JobWaker::notify`]). The engine:
+//!
+//! - claims up to `min(batch, free slots)` due jobs at a time (`Store::claim_jobs`: `FOR
+//!   UPDATE SKIP LOCKED` on PostgreSQL, a `BEGIN IMMEDIATE` transaction on SQLite), so
+//!   several engines (processes) can share one database;
+//! - runs at most `concurrency` jobs at once, each handler in a task of its own (a panic is
+//!   a failed attempt), holding no transaction while it runs;
+//! - extends a job's lease every `renew_every_ms` while its handler runs;
+//! - completes (deletes) the job on [`Outcome::Done`], reschedules it on
+//!   [`Outcome::RetryAt`], and retries it with exponential backoff on an error — every one of
+//!   these only if this engine still holds the lease;
+//! - sleeps until the next job is due (`Store::next_due_ms`), at most `idle_poll_ms`, and
+//!   wakes early on [`JobWaker::notify`] or, on PostgreSQL, on any process's enqueue
+//!   (`LISTEN muster_jobs`).
+//!
+//! Delivery is at least once: a job runs again if its engine dies (after the lease ends), if
+//! its completion cannot be written, or if its lease was lost (e.g. a handler stalled longer
+//! than the lease without renewal). Handlers must make repeats harmless — fence every
+//! scheduled step with a generation number checked when it runs.
+//!
+//! Time: every instant (due times, leases, backoff) comes from the injected [`Clock`]; only
+//! the pauses between polls and lease renewals are real time.
+#![forbid(unsafe_code)]
+
+use muster_core::Clock;
+use muster_store::{JobWakeups, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::{JoinError, JoinHandle, JoinSet};
+use tokio::time::MissedTickBehavior;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+use uuid::Uuid;
+
+pub use muster_store::JobRecord;
+
+/// What a handler did with its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished: the job is deleted.
+    Done,
+    /// Run it again at this instant (epoch milliseconds UTC, the engine clock's time): the
+    /// lease is released and the job's due time set; its attempts keep counting.
+    RetryAt(i64),
+}
+
+/// Runs the jobs of one kind.
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs one claimed job (`job.attempts` is 1 on the first run). `Ok(Done)`: the job is
+    /// completed; `Ok(RetryAt(ms))`: rescheduled; `Err`: logged and retried with exponential
+    /// backoff (see [`EngineConfig::retry_base_ms`]). There is no attempt limit: a handler
+    /// that wants to give up returns `Ok(Done)`. Every outbound call inside must have a
+    /// timeout: the job's slot is held until this returns.
+    fn run(&self, job: &JobRecord) -> impl Future<Output = anyhow::Result<Outcome>> + Send;
+}
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe form of [`JobHandler`], implemented for every `JobHandler`; the engine
+/// keeps its handlers as `Arc<dyn DynHandler>`.
+pub trait DynHandler: Send + Sync + 'static {
+    fn run_boxed<'a>(&'a self, job: &'a JobRecord) -> BoxFuture<'a, anyhow::Result<Outcome>>;
+}
+
+impl<H: JobHandler> DynHandler for H {
+    fn run_boxed<'a>(&'a self, job: &'a JobRecord) -> BoxFuture<'a, anyhow::Result<Outcome>> {
+        Box::pin(self.run(job))
+    }
+}
+
+/// A handler made of a closure taking the job by value: `handler_fn(|job| async { .. })`.
+pub struct FnHandler<F>(F);
+
+/// Makes a [`JobHandler`] of a closure.
+pub fn handler_fn<F, Fut>(f: F) -> FnHandler<F>
+where
+    F: Fn(JobRecord) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Outcome>> + Send + 'static,
+{
+    FnHandler(f)
+}
+
+impl<F, Fut> JobHandler for FnHandler<F>
+where
+    F: Fn(JobRecord) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Outcome>> + Send + 'static,
+{
+    fn run(&self, job: &JobRecord) -> impl Future<Output = anyhow::Result<Outcome>> + Send {
+        (self.0)(job.clone())
+    }
+}
+
+/// How an engine runs. Durations named `*_ms` are milliseconds; `lease_ms` and the retry
+/// delays are clock time, `renew_every_ms` and `idle_poll_ms` are real time (they are the
+/// same unless the clock is scaled, as with `--time-scale`).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Names this engine in leases; unique per process ([`default_owner`]: host, pid, uuid).
+    pub owner: String,
+    /// How long a claim lasts (clock ms) before another engine may take the job over.
+    pub lease_ms: i64,
+    /// Real ms between lease extensions of a running job; `None`: `lease_ms / 2`. With a
+    /// clock running N times faster, set it below `lease_ms / N`.
+    pub renew_every_ms: Option<u64>,
+    /// At most this many jobs per claim.
+    pub batch: u32,
+    /// At most this many jobs running at once.
+    pub concurrency: usize,
+    /// The longest real pause between polls, so that jobs enqueued by processes that cannot
+    /// notify this one (SQLite; a lost PostgreSQL notification) and expired leases are
+    /// noticed.
+    pub idle_poll_ms: u64,
+    /// A failed attempt `n` (1 on the first run) is retried after
+    /// `min(retry_base_ms * 2^n, retry_max_ms)` clock ms: 2 s, 4 s, 8 s, … 5 min by default.
+    pub retry_base_ms: i64,
+    pub retry_max_ms: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            owner: default_owner(),
+            lease_ms: 30_000,
+            renew_every_ms: None,
+            batch: 64,
+            concurrency: 16,
+            idle_poll_ms: 1_000,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The delay (clock ms) before retrying a job whose attempt number `attempts` failed.
+    pub fn retry_delay_ms(&self, attempts: i32) -> i64 {
+        let exp = u32::try_from(attempts.max(0)).unwrap_or(0);
+        self.retry_base_ms
+            .max(0)
+            .saturating_mul(2i64.saturating_pow(exp))
+            .min(self.retry_max_ms)
+    }
+
+    fn renew_every(&self) -> Duration {
+        let ms = self
+            .renew_every_ms
+            .unwrap_or_else(|| u64::try_from(self.lease_ms / 2).unwrap_or(0));
+        Duration::from_millis(ms.max(1))
+    }
+}
+
+/// `host:pid:uuid`: unique per engine, and says where a lease holder runs.
+pub fn default_owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}:{}", std::process::id(), Uuid::new_v4().simple())
+}
+
+/// An engine being set up: its store, clock, configuration and handlers.
+pub struct Engine {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    handlers: HashMap<String, Arc<dyn DynHandler>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Engine {
+        Engine {
+            store,
+            clock,
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Runs jobs of `kind` with `handler` (replacing any handler of that kind). A claimed job
+    /// of a kind with no handler counts as a failed attempt (so an engine of an older version
+    /// leaves it to others, with backoff).
+    pub fn handler(self, kind: impl Into<String>, handler: impl JobHandler) -> Engine {
+        self.handler_dyn(kind, Arc::new(handler))
+    }
+
+    /// [`Engine::handler`] with a shared handler (e.g. one for several kinds).
+    pub fn handler_dyn(mut self, kind: impl Into<String>, handler: Arc<dyn DynHandler>) -> Engine {
+        self.handlers.insert(kind.into(), handler);
+        self
+    }
+
+    /// Starts the engine's tasks (call inside a Tokio runtime) and returns its handle.
+    pub fn start(self) -> EngineHandle {
+        let (stop, stop_rx) = watch::channel(false);
+        let owner = self.config.owner.clone();
+        let inner = Arc::new(Inner {
+            renew_every: self.config.renew_every(),
+            store: self.store,
+            clock: self.clock,
+            config: self.config,
+            handlers: self.handlers,
+            wake: Arc::new(Notify::new()),
+            in_flight: Mutex::new(HashSet::new()),
+        });
+        let waker = JobWaker(inner.wake.clone());
+        let span = info_span!("engine", owner = %owner);
+        let task = tokio::spawn(poll_loop(inner, stop_rx).instrument(span));
+        EngineHandle {
+            waker,
+            stop,
+            task: Some(task),
+            owner,
+        }
+    }
+}
+
+/// Wakes an engine to look for due jobs at once. Cheap to clone; give one to whatever
+/// enqueues jobs and call [`notify`](JobWaker::notify) after the enqueue commits.
+#[derive(Debug, Clone)]
+pub struct JobWaker(Arc<Notify>);
+
+impl JobWaker {
+    /// Makes the engine claim now (or right after the claim in progress). Wake-ups do not
+    /// queue up: many notifies before the engine looks cause one extra poll.
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// A running engine. Dropping it stops claiming (like [`EngineHandle::shutdown`], without
+/// waiting).
+#[derive(Debug)]
+pub struct EngineHandle {
+    waker: JobWaker,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    owner: String,
+}
+
+impl EngineHandle {
+    /// See [`JobWaker::notify`].
+    pub fn notify(&self) {
+        self.waker.notify();
+    }
+
+    /// A waker for this engine, to hand to code that enqueues jobs.
+    pub fn waker(&self) -> JobWaker {
+        self.waker.clone()
+    }
+
+    /// The owner name this engine writes in leases.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Stops claiming at once (before the returned future is first polled): no job is
+    /// started after this call (the jobs of a claim still under way are given back unrun,
+    /// with their attempt uncounted); the future ends when the jobs in flight have finished
+    /// and been completed or rescheduled.
+    pub fn shutdown(mut self) -> impl Future<Output = ()> + Send + 'static {
+        self.stop.send_replace(true);
+        let task = self.task.take();
+        async move {
+            if let Some(task) = task
+                && let Err(e) = task.await
+            {
+                error!(error = %e, "the engine task failed");
+            }
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    renew_every: Duration,
+    handlers: HashMap<String, Arc<dyn DynHandler>>,
+    wake: Arc<Notify>,
+    /// Jobs this engine is running. A job whose lease expired while its handler ran (a
+    /// stall) can come back in our own claim: it is not started twice here.
+    in_flight: Mutex<HashSet<Uuid>>,
+}
+
+impl Inner {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A pause after an empty claim while a job is already due: rows another engine's claim
+/// holds locked (PostgreSQL) are skipped, and leased once it commits.
+const CONTENDED_PAUSE_MS: u64 = 10;
+
+async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    info!("engine started");
+    // Listening starts before the first claim, so no enqueue after that claim goes unheard.
+    let first = inner.store.listen_for_jobs().await;
+    let listener = tokio::spawn(listen(inner.clone(), first).in_current_span());
+    let slots = Arc::new(Semaphore::new(inner.config.concurrency.max(1)));
+    let batch = usize::try_from(inner.config.batch.max(1)).unwrap_or(usize::MAX);
+    let mut workers = JoinSet::new();
+    let idle = inner.config.idle_poll_ms.max(1);
+    loop {
+        reap(&mut workers);
+        if *stop.borrow() {
+            break;
+        }
+        // At least one free slot, then as many as are free, up to a batch.
+        let first = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let mut permits = vec![first];
+        while permits.len() < batch {
+            match slots.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let wanted = permits.len();
+        let now = inner.clock.now_ms();
+        let limit = u32::try_from(wanted).unwrap_or(u32::MAX);
+        let claimed = match inner
+            .store
+            .claim_jobs(&inner.config.owner, now, inner.config.lease_ms, limit)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                error!(error = %e, "cannot claim jobs");
+                drop(permits);
+                if pause(&inner, &mut stop, idle).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let got = claimed.len();
+        if *stop.borrow() {
+            // Stopping was asked for while this claim ran: it may hold jobs enqueued after
+            // `shutdown` returned. None of them starts; they go back as they were.
+            release(&inner, claimed).await;
+            break;
+        }
+        for job in claimed {
+            let Some(permit) = permits.pop() else {
+                error!(job = %job.id, "claimed more jobs than asked for; it runs after its lease");
+                continue;
+            };
+            if !inner.in_flight().insert(job.id) {
+                debug!(job = %job.id, "claimed a job that is still running here");
+                continue;
+            }
+            workers.spawn(work(inner.clone(), job, permit));
+        }
+        drop(permits);
+        if got == wanted {
+            // Maybe more are due.
+            continue;
+        }
+        let wait_ms = match inner.store.next_due_ms().await {
+            Ok(Some(due)) => match u64::try_from(due.saturating_sub(inner.clock.now_ms())) {
+                Ok(0) | Err(_) if got == 0 => CONTENDED_PAUSE_MS,
+                Ok(0) | Err(_) => 0,
+                Ok(ms) => ms.min(idle),
+            },
+            Ok(None) => idle,
+            Err(e) => {
+                warn!(error = %e, "cannot read when the next job is due");
+                idle
+            }
+        };
+        if wait_ms > 0 && pause(&inner, &mut stop, wait_ms).await {
+            break;
+        }
+    }
+    listener.abort();
+    let _ = listener.await; // returns its pooled connection
+    let running = workers.len();
+    if running > 0 {
+        info!(running, "engine stopping: waiting for the jobs in flight");
+    }
+    while let Some(done) = workers.join_next().await {
+        log_worker_end(done);
+    }
+    info!("engine stopped");
+}
+
+/// Gives back jobs claimed but not started (the engine is stopping), so that another engine
+/// can run them at once rather than after their leases.
+async fn release(inner: &Inner, claimed: Vec<JobRecord>) {
+    for job in claimed {
+        if inner.in_flight().contains(&job.id) {
+            // Re-claimed while still running here: its worker completes it.
+            continue;
+        }
+        match inner.store.release_job(job.id, &inner.config.owner).await {
+            Ok(true) => debug!(job = %job.id, "engine stopping: claimed job released unrun"),
+            Ok(false) => warn!(job = %job.id, "cannot release a claimed job: its lease was lost"),
+            Err(e) => error!(
+                job = %job.id,
+                error = %e,
+                "cannot release a claimed job; it runs after its lease"
+            ),
+        }
+    }
+}
+
+/// Waits `ms` real milliseconds, or until woken. `true` if the engine is stopping.
+async fn pause(inner: &Inner, stop: &mut watch::Receiver<bool>, ms: u64) -> bool {
+    tokio::select! {
+        biased;
+        _ = stop.changed() => true,
+        _ = inner.wake.notified() => false,
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => false,
+    }
+}
+
+fn reap(workers: &mut JoinSet<()>) {
+    while let Some(done) = workers.try_join_next() {
+        log_worker_end(done);
+    }
+}
+
+fn log_worker_end(done: Result<(), JoinError>) {
+    if let Err(e) = done {
+        error!(error = %e, "a job worker failed; its job runs again after its lease");
+    }
+}
+
+/// Wakes the poller on every enqueue notification (PostgreSQL); returns at once on SQLite.
+/// `first` is the first attempt to listen; failed attempts are retried.
+async fn listen(inner: Arc<Inner>, first: Result<Option<JobWakeups>, StoreError>) {
+    let pause = Duration::from_millis(inner.config.idle_poll_ms.max(1)).max(Duration::from_secs(1));
+    let mut attempt = first;
+    let mut wakeups = loop {
+        match attempt {
+            Ok(Some(wakeups)) => break wakeups,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for job notifications; polling meanwhile");
+                tokio::time::sleep(pause).await;
+                attempt = inner.store.listen_for_jobs().await;
+            }
+        }
+    };
+    loop {
+        match wakeups.wait().await {
+            Ok(()) => inner.wake.notify_one(),
+            Err(e) => {
+                warn!(error = %e, "job notifications interrupted; polling meanwhile");
+                inner.wake.notify_one();
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Removes a job from the in-flight set when its worker ends, however it ends.
+struct InFlight(Arc<Inner>, Uuid);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight().remove(&self.1);
+    }
+}
+
+/// Runs one claimed job and records its outcome, holding a concurrency slot throughout.
+async fn work(inner: Arc<Inner>, job: JobRecord, _slot: OwnedSemaphorePermit) {
+    let span = info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
+    async move {
+        let _in_flight = InFlight(inner.clone(), job.id);
+        let result = match inner.handlers.get(&job.kind) {
+            Some(handler) => run_handler(&inner, handler.clone(), &job).await,
+            None => Err(anyhow::anyhow!(
+                "no handler for jobs of kind {:?}",
+                job.kind
+            )),
+        };
+        let owner = &inner.config.owner;
+        let (written, action) = match result {
+            Ok(Outcome::Done) => (inner.store.complete_job(job.id, owner).await, "complete"),
+            Ok(Outcome::RetryAt(due_ms)) => {
+                debug!(due_ms, "job rescheduled");
+                (
+                    inner.store.retry_job(job.id, owner, due_ms).await,
+                    "reschedule",
+                )
+            }
+            Err(e) => {
+                let delay_ms = inner.config.retry_delay_ms(job.attempts);
+                let due_ms = inner.clock.now_ms().saturating_add(delay_ms);
+                warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = delay_ms,
+                    "job failed"
+                );
+                (inner.store.retry_job(job.id, owner, due_ms).await, "retry")
+            }
+        };
+        match written {
+            Ok(true) => debug!("job {action}d"),
+            Ok(false) => warn!(
+                "cannot {action} the job: its lease was lost (another engine took it over, \
+                 or it is gone)"
+            ),
+            Err(e) => error!(
+                error = %e,
+                "cannot {action} the job; it runs again after its lease"
+            ),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the handler in a task of its own (a panic is a failed attempt), renewing the lease
+/// while it runs.
+async fn run_handler(
+    inner: &Arc<Inner>,
+    handler: Arc<dyn DynHandler>,
+    job: &JobRecord,
+) -> anyhow::Result<Outcome> {
+    let owned = job.clone();
+    let mut task = tokio::spawn(async move { handler.run_boxed(&owned).await }.in_current_span());
+    let every = inner.renew_every;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut holding = true;
+    loop {
+        tokio::select! {
+            done = &mut task => return match done {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => Err(anyhow::anyhow!(
+                    "the handler panicked: {}",
+                    panic_message(e.into_panic())
+                )),
+                Err(e) => Err(anyhow::anyhow!("the handler's task failed: {e}")),
+            },
+            _ = renew.tick(), if holding => {
+                let until_ms = inner.clock.now_ms().saturating_add(inner.config.lease_ms);
+                match inner.store.extend_lease(job.id, &inner.config.owner, until_ms).await {
+                    Ok(true) => debug!(until_ms, "lease extended"),
+                    Ok(false) => {
+                        holding = false;
+                        warn!("lease lost while the job ran: another engine may run it too");
+                    }
+                    Err(e) => warn!(error = %e, "cannot extend the lease"),
+                }
+            }
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(s) => (*s).to_owned(),
+            Err(_) => "(no message)".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_up_to_the_cap() {
+        let c = EngineConfig::default();
+        let delays: Vec<i64> = (0..=10).map(|n| c.retry_delay_ms(n)).collect();
+        assert_eq!(
+            delays,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000,
+                300_000
+            ]
+        );
+        assert_eq!(c.retry_delay_ms(i32::MAX), 300_000);
+        assert_eq!(c.retry_delay_ms(-1), 1_000);
+        let big = EngineConfig {
+            retry_base_ms: i64::MAX / 2,
+            retry_max_ms: i64::MAX,
+            ..EngineConfig::default()
+        };
+        assert_eq!(big.retry_delay_ms(5), i64::MAX);
+    }
+
+    #[test]
+    fn renewals_default_to_half_the_lease() {
+        let c = EngineConfig {
+            lease_ms: 30_000,
+            ..EngineConfig::default()
+        };
+        assert_eq!(c.renew_every(), Duration::from_secs(15));
+        let c = EngineConfig {
+            renew_every_ms: Some(20),
+            ..c
+        };
+        assert_eq!(c.renew_every(), Duration::from_millis(20));
+        let c = EngineConfig {
+            lease_ms: 0,
+            renew_every_ms: None,
+            ..c
+        };
+        assert_eq!(c.renew_every(), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn owners_are_unique_and_name_the_process() {
+        let (a, b) = (default_owner(), default_owner());
+        assert_ne!(a, b);
+        assert!(a.contains(&format!(":{}:", std::process::id())), "{a}");
+    }
+}

@@ -1,0 +1,370 @@
+//! The jobs queue: durable work (stage timers, page sends, retries) as rows, claimed by the
+//! engine (`muster-engine`) with a lease.
+//!
+//! Enqueue a job in the SAME transaction as the state change that needs it: inside any
+//! `store_methods!` body, `jobs` names this backend's helpers ([`in_tx`]):
+//!
+//! ```ignore
+//! let mut tx = self.begin_write().await?;
+//! // ... the area's own writes ...
+//! jobs::insert_in_tx(&mut tx, &JobRecord::new("stage", payload, due_ms, now_ms)).await?;
+//! tx.commit().await?;
+//! ```
+//!
+//! and, after the commit, poke the local engine (`EngineHandle::notify`) so a job due now
+//! runs at once; on PostgreSQL `insert_in_tx` also `NOTIFY`s engines of other processes.
+//!
+//! Claiming: on PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent claimers take disjoint
+//! rows without waiting for each other; on SQLite the claim runs in a `BEGIN IMMEDIATE`
+//! transaction, and SQLite runs one write transaction at a time. Every other write here is one
+//! statement on one row (by primary key), so no lock ordering is involved; a caller that
+//! writes its own rows and jobs in one transaction takes no lock on existing jobs (an insert
+//! only waits on a concurrent insert of the same dedup key).
+//!
+//! The owner checks (`lease_owner = $owner`) make a worker whose lease expired and was taken
+//! over harmless: its complete / retry / extend change nothing. A lease that expired but was
+//! not taken over still belongs to its owner.
+
+use crate::StoreError;
+use crate::backend::{per_backend, store_methods};
+use crate::common::{id_text, parse_id};
+use crate::model::JobRecord;
+use uuid::Uuid;
+
+/// The PostgreSQL `NOTIFY` channel that enqueues signal on (payload empty).
+pub const JOBS_CHANNEL: &str = "muster_jobs";
+
+macro_rules! job_columns {
+    () => {
+        "id, kind, payload, due_ms, attempts, lease_owner, lease_until_ms, created_ms, dedup_key"
+    };
+}
+
+/// A job whose dedup key is taken inserts nothing; any other uniqueness clash (the id) fails.
+const INSERT_JOB: &str = concat!(
+    "INSERT INTO jobs (",
+    job_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedup_key) DO NOTHING"
+);
+const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+/// The due, unleased (or expired-lease) jobs, earliest first: $3 is now, $4 the limit.
+macro_rules! claimable {
+    () => {
+        "SELECT id FROM jobs WHERE due_ms <= $3 \
+         AND (lease_until_ms IS NULL OR lease_until_ms <= $3) \
+         ORDER BY due_ms, id LIMIT $4"
+    };
+}
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET lease_owner = $1, lease_until_ms = $2, attempts = attempts + 1 \
+             WHERE id IN (",
+            claimable!(),
+            $lock,
+            ") RETURNING ",
+            job_columns!()
+        )
+    };
+}
+/// SQLite: the claim runs in a `BEGIN IMMEDIATE` transaction; one writer at a time.
+const CLAIM_SQLITE: &str = claim!("");
+/// PostgreSQL: rows another claimer has locked are skipped, not waited for; a row another
+/// claimer leased after this statement's snapshot is re-checked against the WHERE clause
+/// once locked (READ COMMITTED), so it is not taken twice.
+const CLAIM_POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED");
+const COMPLETE_JOB: &str = "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2";
+const RETRY_JOB: &str = "UPDATE jobs SET lease_owner = NULL, lease_until_ms = NULL, due_ms = $3 \
+     WHERE id = $1 AND lease_owner = $2";
+/// Undoes a claim whose job never ran: no lease, and the claim's attempt uncounted.
+const RELEASE_JOB: &str = "UPDATE jobs SET lease_owner = NULL, lease_until_ms = NULL, \
+     attempts = attempts - 1 WHERE id = $1 AND lease_owner = $2 AND attempts > 0";
+const EXTEND_LEASE: &str = "UPDATE jobs SET lease_until_ms = $3 WHERE id = $1 AND lease_owner = $2";
+/// The earliest unleased due time, and the earliest instant a leased job becomes claimable
+/// again (its lease end, or its due time if later). Two indexed lookups: the first walks
+/// `jobs_due` past the few leased rows, the second reads only the leased rows.
+const NEXT_DUE: &str = "SELECT \
+     (SELECT due_ms FROM jobs WHERE lease_until_ms IS NULL ORDER BY due_ms, id LIMIT 1) \
+     AS free_ms, \
+     (SELECT MIN(CASE WHEN lease_until_ms > due_ms THEN lease_until_ms ELSE due_ms END) \
+     FROM jobs WHERE lease_until_ms IS NOT NULL) AS leased_ms";
+const COUNT_JOBS: &str = "SELECT COUNT(*) FROM jobs";
+
+/// Per-backend helpers for other areas' transactions: in a `store_methods!` body, `jobs`
+/// is this backend's module (`jobs::insert_in_tx(&mut tx, &job)`).
+pub(crate) mod in_tx {
+    use super::*;
+
+    per_backend! {
+        /// Inserts `job` inside the caller's transaction (the job exists only if it commits)
+        /// and, on PostgreSQL, notifies other processes' engines on commit. `Ok(false)` if a
+        /// stored job already has its dedup key (nothing inserted); `Conflict` if its id is taken
+        /// (on PostgreSQL that aborts the caller's transaction, as any failed statement does).
+        pub(crate) async fn insert_in_tx(conn: &mut Conn, job: &JobRecord) -> Result<bool, StoreError> {
+            let inserted = insert_job(&mut *conn, job).await?;
+            Backend::notify_jobs(&mut *conn).await?;
+            Ok(inserted)
+        }
+
+        /// [`insert_in_tx`] without the notification (for batches that notify once).
+        pub(crate) async fn insert_job(conn: &mut Conn, job: &JobRecord) -> Result<bool, StoreError> {
+            let done = sqlx::query(INSERT_JOB)
+                .bind(id_text(job.id))
+                .bind(&job.kind)
+                .bind(&job.payload)
+                .bind(job.due_ms)
+                .bind(job.attempts)
+                .bind(&job.lease_owner)
+                .bind(job.lease_until_ms)
+                .bind(job.created_ms)
+                .bind(&job.dedup_key)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| {
+                    StoreError::on_unique(e, || {
+                        format!("a job with id '{}' already exists", id_text(job.id))
+                    })
+                })?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        pub(crate) fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
+            let id: String = row.try_get("id")?;
+            Ok(JobRecord {
+                id: parse_id(&id, "job id")?,
+                kind: row.try_get("kind")?,
+                payload: row.try_get("payload")?,
+                due_ms: row.try_get("due_ms")?,
+                attempts: row.try_get("attempts")?,
+                lease_owner: row.try_get("lease_owner")?,
+                lease_until_ms: row.try_get("lease_until_ms")?,
+                created_ms: row.try_get("created_ms")?,
+                dedup_key: row.try_get("dedup_key")?,
+            })
+        }
+    }
+}
+
+store_methods! {
+    /// Inserts the jobs, in order, in one transaction; a job whose dedup key a stored job (or
+    /// an earlier one of `jobs`) already has is skipped. Returns how many were inserted.
+    /// Fields are stored as given (normally from [`JobRecord::new`]: no attempts, no lease).
+    /// `Conflict` (and nothing inserted) if an id is taken. On PostgreSQL, engines of other
+    /// processes are notified on commit; the caller pokes its own engine.
+    pub async fn enqueue_jobs(&self, jobs: &[JobRecord]) -> Result<usize, StoreError> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for job in jobs {
+            if jobs::insert_job(&mut tx, job).await? {
+                inserted += 1;
+            }
+        }
+        if inserted > 0 {
+            Backend::notify_jobs(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// The job with this id, if stored (not yet completed).
+    pub async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query(GET_JOB)
+            .bind(id_text(id))
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(jobs::job_from_row).transpose()
+    }
+
+    /// Atomically claims up to `limit` claimable jobs (`due_ms <= now_ms`, and no lease or
+    /// `lease_until_ms <= now_ms`), earliest `due_ms` first (ties by id): leases each to
+    /// `owner` until `now_ms + lease_ms` and increments its `attempts`. Returns them as
+    /// updated, in (due_ms, id) order. Concurrent claims (any process) never return the same
+    /// job while its lease lasts.
+    pub async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(Backend::dialect(CLAIM_SQLITE, CLAIM_POSTGRES))
+            .bind(owner)
+            .bind(now_ms.saturating_add(lease_ms))
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // RETURNING gives no order.
+        let mut claimed = rows.iter().map(jobs::job_from_row).collect::<Result<Vec<_>, _>>()?;
+        // A UUID's byte order is the order of its lower-case hyphenated text (the column).
+        claimed.sort_by_key(|j| (j.due_ms, j.id));
+        Ok(claimed)
+    }
+
+    /// Deletes the job, if `owner` still holds its lease (even an expired one nobody took
+    /// over). `false` otherwise: the job is gone, or another engine claimed it.
+    pub async fn complete_job(&self, id: Uuid, owner: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(COMPLETE_JOB)
+            .bind(id_text(id))
+            .bind(owner)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Releases the lease and makes the job due at `due_ms`, if `owner` still holds the
+    /// lease; `attempts` is kept. `false` otherwise (nothing changes).
+    pub async fn retry_job(&self, id: Uuid, owner: &str, due_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(RETRY_JOB)
+            .bind(id_text(id))
+            .bind(owner)
+            .bind(due_ms)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Gives back a claimed job that was not run (e.g. claimed as its engine was stopping):
+    /// releases the lease and uncounts the claim's attempt, so the job is as it was before
+    /// the claim (due at its `due_ms`), if `owner` still holds the lease. `false` otherwise
+    /// (nothing changes). Only for a job whose handler never started.
+    pub async fn release_job(&self, id: Uuid, owner: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(RELEASE_JOB)
+            .bind(id_text(id))
+            .bind(owner)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets the lease's end to `until_ms`, if `owner` still holds it. `false` otherwise.
+    pub async fn extend_lease(
+        &self,
+        id: Uuid,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(EXTEND_LEASE)
+            .bind(id_text(id))
+            .bind(owner)
+            .bind(until_ms)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// When a job next becomes claimable: the minimum over all jobs of
+    /// `max(due_ms, lease_until_ms)` (just `due_ms` when not leased). May be in the past
+    /// (a job due now, or an expired lease). `None` when there are no jobs.
+    pub async fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(NEXT_DUE).fetch_one(self.reader()).await?;
+        let free: Option<i64> = row.try_get("free_ms")?;
+        let leased: Option<i64> = row.try_get("leased_ms")?;
+        Ok(match (free, leased) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// How many jobs are stored (pending, leased or not).
+    pub async fn count_jobs(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(COUNT_JOBS).fetch_one(self.reader()).await?)
+    }
+}
+
+/// Wake-ups sent by enqueues in any process (PostgreSQL `LISTEN` on [`JOBS_CHANNEL`]),
+/// from [`Store::listen_for_jobs`](crate::Store::listen_for_jobs).
+pub struct JobWakeups {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for JobWakeups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobWakeups").finish_non_exhaustive()
+    }
+}
+
+impl JobWakeups {
+    /// Waits until jobs were enqueued somewhere, or the listening connection was lost and
+    /// re-established (notifications sent meanwhile are lost, so the caller looks for due
+    /// jobs either way). Fails if the store's pool is closed, or the reconnection fails.
+    pub async fn wait(&mut self) -> Result<(), StoreError> {
+        self.listener.try_recv().await?;
+        Ok(())
+    }
+}
+
+impl crate::Store {
+    /// On PostgreSQL, starts listening for enqueue notifications on a connection of its own
+    /// (taken from the pool for as long as the listener lives). `None` on SQLite, which has no
+    /// cross-process notifications: engines there rely on in-process wake-ups and polling.
+    pub async fn listen_for_jobs(&self) -> Result<Option<JobWakeups>, StoreError> {
+        match self {
+            crate::Store::Sqlite(_) => Ok(None),
+            crate::Store::Postgres(s) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(s.writer()).await?;
+                listener.listen(JOBS_CHANNEL).await?;
+                Ok(Some(JobWakeups { listener }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{fresh_postgres_url, postgres_skip_note};
+    use crate::{JobRecord, Store};
+
+    /// A job inserted in a caller's transaction exists only if the transaction commits, and
+    /// a taken dedup key inserts nothing.
+    async fn insert_in_tx_follows_the_transaction(store: Store) {
+        let a = JobRecord::new("stage", "{}", 1, 0).with_dedup_key("k");
+        let b = JobRecord::new("stage", "{}", 1, 0).with_dedup_key("k");
+        macro_rules! scenario {
+            ($s:expr, $m:ident) => {{
+                let mut tx = $s.begin_write().await.unwrap();
+                assert!(super::in_tx::$m::insert_in_tx(&mut tx, &a).await.unwrap());
+                tx.rollback().await.unwrap();
+                assert_eq!(store.count_jobs().await.unwrap(), 0);
+                let mut tx = $s.begin_write().await.unwrap();
+                assert!(super::in_tx::$m::insert_in_tx(&mut tx, &a).await.unwrap());
+                assert!(!super::in_tx::$m::insert_in_tx(&mut tx, &b).await.unwrap());
+                tx.commit().await.unwrap();
+            }};
+        }
+        match &store {
+            Store::Sqlite(s) => scenario!(s, sqlite),
+            Store::Postgres(s) => scenario!(s, postgres),
+        }
+        assert_eq!(store.get_job(a.id).await.unwrap(), Some(a.clone()));
+        assert_eq!(store.count_jobs().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn insert_in_tx_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        insert_in_tx_follows_the_transaction(store).await;
+    }
+
+    #[tokio::test]
+    async fn insert_in_tx_postgres() {
+        let Some(url) = fresh_postgres_url().await else {
+            return postgres_skip_note("insert_in_tx");
+        };
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        insert_in_tx_follows_the_transaction(store).await;
+    }
+}
