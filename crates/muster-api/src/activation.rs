@@ -9,7 +9,7 @@ use crate::messaging::Messaging;
 use crate::wire::ssm_contacts as w;
 use muster_core::ActivationStatus;
 use muster_notify::Message;
-use muster_store::{ActivationCodeRecord, ChannelRecord, StoreError};
+use muster_store::{ActivationCodeRecord, ChannelRecord, DeliveryRecord, StoreError};
 use uuid::Uuid;
 
 impl ContactsApi {
@@ -70,12 +70,18 @@ impl ContactsApi {
             Err(e) => return Err(store_error(e)),
         }
         let msg = m.render_activation(ch, contact_name, &code, Uuid::new_v4());
-        self.deliver(&msg).await
+        self.deliver(&msg, Some(&ch.account), Some(ch.id)).await
     }
 
-    /// Sends a message through the configured providers. A failure of every provider is
-    /// logged with each reason and answered as a retryable server error.
-    pub(crate) async fn deliver(&self, msg: &Message) -> Result<(), ApiError> {
+    /// Sends a message through the configured providers and records which provider took
+    /// it (status callbacks name its id). A failure of every provider is logged with each
+    /// reason and answered as a retryable server error.
+    pub(crate) async fn deliver(
+        &self,
+        msg: &Message,
+        account: Option<&str>,
+        channel_id: Option<Uuid>,
+    ) -> Result<(), ApiError> {
         match self.messaging.notifier.send(msg).await {
             Ok(d) => {
                 tracing::info!(
@@ -85,6 +91,22 @@ impl ContactsApi {
                     provider = %d.provider,
                     "message handed to provider"
                 );
+                let now = self.clock.now_ms();
+                let record = DeliveryRecord {
+                    message_id: msg.id,
+                    account: account.map(str::to_owned),
+                    channel_id,
+                    kind: msg.kind.as_str().to_owned(),
+                    provider: d.provider,
+                    provider_message_id: d.provider_message_id,
+                    status: "SENT".into(),
+                    sent_ms: now,
+                    updated_ms: now,
+                };
+                // The message is out: failing to record it must not report a failure.
+                if let Err(e) = self.store.record_delivery(&record).await {
+                    tracing::error!(message_id = %msg.id, error = %e, "delivery not recorded");
+                }
                 Ok(())
             }
             Err(e) => {

@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use muster_core::ChannelType;
 use muster_notify::inbound::keywords::{Reply, classify_keypress, classify_text, looks_automated};
 use muster_notify::inbound::{email, twilio};
+use muster_notify::templates::html_escape;
 use muster_notify::{Message, MessageKind};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -234,8 +235,8 @@ pub async fn twilio_voice(
     xml(twilio::twiml_say(text))
 }
 
-/// `POST /hooks/twilio/status`: delivery status callbacks. Verified and logged; delivery
-/// receipts on pages arrive with the engagement engine.
+/// `POST /hooks/twilio/status`: delivery status callbacks, verified and recorded against
+/// the delivery they name (receipts on pages are made from them by the engagement engine).
 pub async fn twilio_status(
     State(state): State<Arc<HookState>>,
     OriginalUri(uri): OriginalUri,
@@ -246,15 +247,45 @@ pub async fn twilio_status(
     if !state.api.twilio_verified(&uri, &headers, &params) {
         return forbidden();
     }
-    if let Some(s) = twilio::parse_status(&params) {
-        tracing::info!(
-            message_sid = s.message_sid.as_deref().unwrap_or(""),
-            call_sid = s.call_sid.as_deref().unwrap_or(""),
-            status = ?s.status,
-            "provider status callback"
-        );
+    let Some(cb) = twilio::parse_status(&params) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let Some(sid) = cb.message_sid.as_deref().or(cb.call_sid.as_deref()) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let status = match cb.status {
+        twilio::DeliveryStatus::Sent => "SENT",
+        twilio::DeliveryStatus::InProgress => "IN_PROGRESS",
+        twilio::DeliveryStatus::Delivered => "DELIVERED",
+        twilio::DeliveryStatus::Read => "READ",
+        twilio::DeliveryStatus::Failed => "FAILED",
+    };
+    match state
+        .api
+        .store
+        .record_delivery_event(
+            sid,
+            status,
+            cb.error_code.as_deref(),
+            state.api.clock.now_ms(),
+        )
+        .await
+    {
+        Ok(matched) => {
+            tracing::info!(
+                provider_message_id = sid,
+                status,
+                matched = matched.is_some(),
+                "provider status callback"
+            );
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            // Twilio retries on 5xx: answer so, rather than lose the callback.
+            tracing::error!(error = %e, "status callback not recorded");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
-    StatusCode::NO_CONTENT.into_response()
 }
 
 /// `POST /hooks/email`: a raw RFC 5322 message, with the shared secret in
@@ -317,9 +348,17 @@ pub async fn email_reply(
             unsubscribe_url: None,
             ack_url: None,
         };
-        let _ = api.deliver(&msg).await;
+        let _ = api.deliver(&msg, None, None).await;
     }
     axum::Json(serde_json::json!({"action": format!("{outcome:?}")})).into_response()
+}
+
+fn invalid_link() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "this unsubscribe link is not valid\n",
+    )
+        .into_response()
 }
 
 /// `GET /u/{token}`: a confirmation page (a GET must not unsubscribe: mail scanners follow
@@ -330,11 +369,7 @@ pub async fn unsubscribe_page(
 ) -> Response {
     let api = &state.api;
     let Some(address) = api.messaging.code_key.unsubscribe_address(&token) else {
-        return (
-            StatusCode::NOT_FOUND,
-            "this unsubscribe link is not valid\n",
-        )
-            .into_response();
+        return invalid_link();
     };
     Html(format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
@@ -353,11 +388,7 @@ pub async fn unsubscribe_post(
 ) -> Response {
     let api = &state.api;
     let Some(address) = api.messaging.code_key.unsubscribe_address(&token) else {
-        return (
-            StatusCode::NOT_FOUND,
-            "this unsubscribe link is not valid\n",
-        )
-            .into_response();
+        return invalid_link();
     };
     match api
         .store
@@ -398,12 +429,4 @@ pub async fn vcard(State(state): State<Arc<HookState>>) -> Response {
         HeaderValue::from_static("attachment; filename=\"muster.vcf\""),
     );
     r
-}
-
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -452,6 +452,34 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     activate(&s, &sms, &sms_code).await.unwrap();
     assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
 
+    // Status callbacks are verified and recorded against the delivery they name.
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    let cb = [
+        ("MessageSid", sid),
+        ("MessageStatus", "delivered"),
+        ("To", "+12065550123"),
+    ];
+    let (st, _) = twilio_post(&s, "/hooks/twilio/status", &cb, Some("wrong-token")).await;
+    assert_eq!(st, 403);
+    let (st, _) = twilio_post(&s, "/hooks/twilio/status", &cb, Some(TOKEN)).await;
+    assert_eq!(st, 204);
+    let store = s.running.as_ref().unwrap().store.clone();
+    let events = store.delivery_events(sid).await.unwrap();
+    assert_eq!(events.len(), 1, "the forged callback was not recorded");
+    assert_eq!(events[0].status, "DELIVERED");
+    let delivery = store
+        .get_delivery(
+            events[0]
+                .message_id
+                .expect("matched to the code's delivery"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.kind, "activation");
+    assert_eq!(delivery.provider, "twilio");
+    assert_eq!(delivery.status, "DELIVERED");
+
     // A forged or unsigned reply changes nothing.
     let (st, _) = twilio_post(
         &s,

@@ -210,7 +210,7 @@ pub fn twiml_say(text: &str) -> String {
 
 /// Escapes XML text content and drops characters XML 1.0 cannot carry at all (C0 controls
 /// other than tab, LF and CR; U+FFFE; U+FFFF).
-fn xml_escape(text: &str) -> String {
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

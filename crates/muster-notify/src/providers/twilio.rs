@@ -13,6 +13,7 @@
 
 use super::{Failure, FailureKind, http_client, http_failure};
 use crate::config::{Secret, TwilioConfig};
+use crate::inbound::twilio::xml_escape;
 use crate::message::{Message, MessageKind};
 use muster_core::ChannelType;
 use std::time::Duration;
@@ -136,23 +137,6 @@ pub(crate) fn twiml(msg: &Message, public_url: Option<&str>) -> String {
     }
     x.push_str("</Response>");
     x
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn truncate(s: &str, max: usize) -> String {
