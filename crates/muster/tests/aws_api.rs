@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::code;
+
 use aws_sdk_ssmcontacts::types::{
     ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactTargetInfo, ContactType, Plan,
     Stage, Tag, Target,
@@ -118,15 +120,6 @@ where
             .to_string(),
         fields,
     )
-}
-
-fn code<E: aws_sdk_ssmcontacts::error::ProvideErrorMetadata>(
-    err: &aws_sdk_ssmcontacts::error::SdkError<E>,
-) -> String {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .unwrap_or("<no service error>")
-        .to_string()
 }
 
 async fn contact_lifecycle(s: TestServer) {

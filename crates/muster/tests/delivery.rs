@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::code;
+
 use aws_sdk_ssmcontacts::types::{
     ActivationStatus, ChannelType, ContactChannelAddress, ContactType, Plan,
 };
@@ -151,15 +153,6 @@ async fn channel(
         .await
         .unwrap()
         .contact_channel_arn
-}
-
-fn code<E: aws_sdk_ssmcontacts::error::ProvideErrorMetadata>(
-    err: &aws_sdk_ssmcontacts::error::SdkError<E>,
-) -> String {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .unwrap_or("<none>")
-        .to_string()
 }
 
 async fn status(s: &TestServer, ch: &str) -> ActivationStatus {

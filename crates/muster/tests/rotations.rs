@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::code;
+
 use aws_sdk_ssmcontacts::primitives::DateTime;
 use aws_sdk_ssmcontacts::types::{
     ContactType, CoverageTime, DayOfWeek, HandOffTime, Plan, PreviewOverride, RecurrenceSettings,
@@ -47,15 +49,6 @@ async fn person(s: &TestServer, alias: &str) -> String {
         .await
         .unwrap()
         .contact_arn
-}
-
-fn code<E: aws_sdk_ssmcontacts::error::ProvideErrorMetadata>(
-    err: &aws_sdk_ssmcontacts::error::SdkError<E>,
-) -> String {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .unwrap_or("<none>")
-        .to_string()
 }
 
 /// (start, end, members) of each shift, in seconds and contact aliases.

@@ -56,6 +56,16 @@ pub fn settings_for(dir: &std::path::Path, database_url: &str) -> Settings {
     Settings::resolve(&common, &serve).expect("settings")
 }
 
+/// The AWS error code (`__type`) of a failed SDK call.
+pub fn code<E: aws_sdk_ssmcontacts::error::ProvideErrorMetadata>(
+    err: &aws_sdk_ssmcontacts::error::SdkError<E>,
+) -> String {
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or("<no service error>")
+        .to_string()
+}
+
 pub fn client(addr: SocketAddr, key_id: &str, secret: &str) -> Client {
     let creds = aws_credential_types::Credentials::new(key_id, secret, None, None, "muster-test");
     let conf = aws_sdk_ssmcontacts::Config::builder()
