@@ -84,6 +84,8 @@ impl ContactsApi {
     ) -> Result<(), ApiError> {
         match self.messaging.notifier.send(msg).await {
             Ok(d) => {
+                metrics::counter!("muster_messages_sent_total", "kind" => msg.kind.as_str(), "provider" => d.provider.clone())
+                    .increment(1);
                 tracing::info!(
                     message_id = %msg.id,
                     kind = msg.kind.as_str(),
@@ -110,6 +112,8 @@ impl ContactsApi {
                 Ok(())
             }
             Err(e) => {
+                metrics::counter!("muster_messages_failed_total", "kind" => msg.kind.as_str())
+                    .increment(1);
                 tracing::error!(message_id = %msg.id, kind = msg.kind.as_str(), error = %e, "no provider took the message");
                 Err(ApiError::Internal {
                     message: "The message could not be handed to any provider; it has been logged. Try again later.".into(),

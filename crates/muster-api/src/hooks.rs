@@ -124,6 +124,15 @@ impl ContactsApi {
         };
         match result {
             Ok(o) => {
+                let label = match o {
+                    Outcome::OptedOut { .. } => "opt_out",
+                    Outcome::OptedIn { .. } => "opt_in",
+                    Outcome::Help => "help",
+                    Outcome::CodeNotRecognised => "code_not_recognised",
+                    Outcome::Ignored => "ignored",
+                };
+                metrics::counter!("muster_replies_received_total", "source" => source.to_string(), "outcome" => label)
+                    .increment(1);
                 tracing::info!(source, outcome = ?o, "inbound reply handled");
                 o
             }

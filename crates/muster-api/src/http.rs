@@ -167,6 +167,19 @@ pub async fn handle<H: w::SsmContacts + 'static>(
     .instrument(span.clone())
     .await;
     let _enter = span.enter();
+    let operation = target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(Operation::from_name)
+        .map(|o| o.name())
+        .unwrap_or("unknown");
+    let status = match &result {
+        Ok(_) => 200,
+        Err(e) => e.status().as_u16(),
+    };
+    metrics::counter!("muster_api_requests_total", "operation" => operation, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("muster_api_request_seconds", "operation" => operation)
+        .record(started.elapsed().as_secs_f64());
     match result {
         Ok(value) => {
             tracing::info!(

@@ -155,6 +155,29 @@ struct Health {
     store: Store,
 }
 
+/// The process's Prometheus recorder: installed once, shared by every server this process
+/// starts (tests start several).
+fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other metrics recorder is installed")
+    })
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus().render(),
+    )
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -225,6 +248,7 @@ pub fn app(
     master: MasterKey,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Router> {
+    prometheus();
     let contacts = Arc::new(contacts_api(
         settings,
         store.clone(),
@@ -246,6 +270,7 @@ pub fn app(
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .with_state(Health { store });
     let feeds = Router::new()
         .route("/feeds/{file}", get(muster_api::feeds::serve_feed))

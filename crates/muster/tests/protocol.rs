@@ -106,6 +106,21 @@ async fn envelope(s: TestServer) {
             .contains("StartEngagement")
     );
 
+    // Requests are counted by operation and status on /metrics (Prometheus text).
+    let m = common::get(format!("http://{}/metrics", s.addr))
+        .await
+        .unwrap();
+    assert_eq!(m.status(), 200);
+    let text = m.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("muster_api_requests_total")
+                && l.contains("operation=\"CreateContact\"")
+                && l.contains("status=\"200\"")),
+        "{text}"
+    );
+    assert!(text.contains("muster_api_request_seconds"), "{text}");
+
     // Other paths and methods answer in the AWS shape too.
     let resp = common::get(format!("http://{}/nothing-here", s.addr))
         .await
