@@ -25,6 +25,36 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock run `scale` times faster from the moment it is made (`--time-scale`,
+/// for drills and black-box tests: a plan of minutes runs in seconds). It starts at the
+/// real time and is monotonic.
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    origin: Timestamp,
+    started: std::time::Instant,
+    scale: f64,
+}
+
+impl ScaledClock {
+    /// `scale` must be positive and finite (the configuration checks it).
+    pub fn new(scale: f64) -> Self {
+        ScaledClock {
+            origin: Timestamp::now(),
+            started: std::time::Instant::now(),
+            scale,
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Timestamp {
+        let scaled = self.started.elapsed().as_secs_f64() * self.scale;
+        let add =
+            jiff::SignedDuration::try_from_secs_f64(scaled).unwrap_or(jiff::SignedDuration::MAX);
+        self.origin.checked_add(add).unwrap_or(Timestamp::MAX)
+    }
+}
+
 /// A clock that only moves when told to. Cloning shares the same instant.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicI64>);
@@ -54,6 +84,20 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_clock_runs_faster() {
+        let real = SystemClock;
+        let scaled = ScaledClock::new(1000.0);
+        let (r0, s0) = (real.now_ms(), scaled.now_ms());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (r1, s1) = (real.now_ms(), scaled.now_ms());
+        // At least 20 real ms passed, so at least 20 scaled seconds.
+        assert!(s1 - s0 >= 20_000, "{}", s1 - s0);
+        assert!(r1 - r0 >= 20);
+        // It starts at (about) the real time.
+        assert!((s0 - r0).abs() < 1_000, "{}", s0 - r0);
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -12,7 +12,7 @@ pub mod rotation;
 
 pub use arn::{Arn, ResourceRef};
 pub use channel::{ActivationStatus, ChannelAddress, ChannelType};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use contact::{ContactType, Plan, Stage, Target};
 pub use ids::{AccountId, ContactAlias, Region};
 

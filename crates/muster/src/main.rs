@@ -131,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.common, &serve)?;
-            let running = server::start(&settings, server::system_clock()).await?;
+            let running = server::start(&settings, server::serve_clock(&settings)).await?;
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.stop().await

@@ -354,6 +354,16 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     })
 }
 
+/// The clock `serve` runs on: the system clock, or the system clock sped up by
+/// `--time-scale` (request signatures are always checked against real time).
+pub fn serve_clock(settings: &Settings) -> Arc<dyn Clock> {
+    if settings.time_scale == 1.0 {
+        system_clock()
+    } else {
+        Arc::new(muster_core::ScaledClock::new(settings.time_scale))
+    }
+}
+
 /// Default clock for `serve`.
 pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)

@@ -32,9 +32,24 @@ impl Drop for Served {
 /// Starts `muster serve` on a free port; returns the child, its address and its log lines
 /// (collected in the background).
 fn serve(data_dir: &std::path::Path) -> (Served, String, std::sync::mpsc::Receiver<String>) {
+    let (child, addr, rx, _) = serve_with(data_dir, &[]);
+    (child, addr, rx)
+}
+
+/// As [`serve`], with extra flags; also returns the log lines before the address line.
+fn serve_with(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+) -> (
+    Served,
+    String,
+    std::sync::mpsc::Receiver<String>,
+    Vec<String>,
+) {
     let mut child = muster()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .env("MUSTER_LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -59,7 +74,7 @@ fn serve(data_dir: &std::path::Path) -> (Served, String, std::sync::mpsc::Receiv
         let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
         if v["fields"]["message"] == "muster is listening" {
             let addr = v["fields"]["addr"].as_str().unwrap().to_string();
-            return (child, addr, rx);
+            return (child, addr, rx, seen);
         }
         seen.push(line);
     }
@@ -372,5 +387,92 @@ async fn feeds_create_list_revoke() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    assert!(terminate(&mut child).success());
+}
+
+#[tokio::test]
+async fn time_scale_speeds_up_the_service_clock_and_warns() {
+    use aws_sdk_ssmcontacts::types::{ContactType, HandOffTime, Plan, RecurrenceSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _logs, early) = serve_with(dir.path(), &["--time-scale", "1000"]);
+    assert!(
+        early.iter().any(|l| l.contains("time scale is not 1")),
+        "serve warns about the time scale: {early:?}"
+    );
+    let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
+    // Requests are still signed and checked in real time.
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    let who = client
+        .create_contact()
+        .alias("scaled")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let rotation = client
+        .create_rotation()
+        .name("scaled")
+        .contact_ids(&who)
+        .time_zone_id("UTC")
+        .recurrence(
+            RecurrenceSettings::builder()
+                .daily_settings(
+                    HandOffTime::builder()
+                        .hour_of_day(9)
+                        .minute_of_hour(0)
+                        .build(),
+                )
+                .number_of_on_calls(1)
+                .recurrence_multiplier(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rotation_arn;
+    let override_at = || {
+        let start = aws_sdk_ssmcontacts::primitives::DateTime::from_secs(1_700_000_000);
+        let end = aws_sdk_ssmcontacts::primitives::DateTime::from_secs(1_700_003_600);
+        let client = client.clone();
+        let rotation = rotation.clone();
+        let who = who.clone();
+        async move {
+            let id = client
+                .create_rotation_override()
+                .rotation_id(&rotation)
+                .new_contact_ids(&who)
+                .start_time(start)
+                .end_time(end)
+                .send()
+                .await
+                .unwrap()
+                .rotation_override_id;
+            client
+                .get_rotation_override()
+                .rotation_id(&rotation)
+                .rotation_override_id(id)
+                .send()
+                .await
+                .unwrap()
+                .create_time
+                .unwrap()
+                .secs()
+        }
+    };
+    let first = override_at().await;
+    let real = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = override_at().await;
+    let real_ms = real.elapsed().as_millis() as i64;
+    // 300+ real milliseconds are 300+ service seconds at 1000x (creation times come from
+    // the service clock).
+    assert!(
+        second - first >= real_ms * 1000 / 1000 - 1,
+        "{first} → {second} in {real_ms} ms"
+    );
+    assert!(second - first >= 299, "{first} → {second}");
     assert!(terminate(&mut child).success());
 }
