@@ -283,42 +283,11 @@ fn config_check_precedence_and_errors() {
 
 #[tokio::test]
 async fn feeds_create_list_revoke() {
-    use aws_sdk_ssmcontacts::types::{ContactType, HandOffTime, Plan, RecurrenceSettings};
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, _logs) = serve(dir.path());
     let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
     let client = common::client(addr.parse().unwrap(), &key_id, &secret);
-    let who = client
-        .create_contact()
-        .alias("feeder")
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let rotation = client
-        .create_rotation()
-        .name("feed")
-        .contact_ids(&who)
-        .time_zone_id("UTC")
-        .recurrence(
-            RecurrenceSettings::builder()
-                .daily_settings(
-                    HandOffTime::builder()
-                        .hour_of_day(9)
-                        .minute_of_hour(0)
-                        .build(),
-                )
-                .number_of_on_calls(1)
-                .recurrence_multiplier(1)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rotation_arn;
+    let (who, rotation) = person_on_daily_rotation(&client, "feeder", "feed").await;
 
     let out = muster()
         .args(["feeds", "create", "--rotation", &rotation, "--data-dir"])
@@ -392,7 +361,6 @@ async fn feeds_create_list_revoke() {
 
 #[tokio::test]
 async fn time_scale_speeds_up_the_service_clock_and_warns() {
-    use aws_sdk_ssmcontacts::types::{ContactType, HandOffTime, Plan, RecurrenceSettings};
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, _logs, early) = serve_with(dir.path(), &["--time-scale", "1000"]);
     assert!(
@@ -402,37 +370,7 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
     let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
     // Requests are still signed and checked in real time.
     let client = common::client(addr.parse().unwrap(), &key_id, &secret);
-    let who = client
-        .create_contact()
-        .alias("scaled")
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let rotation = client
-        .create_rotation()
-        .name("scaled")
-        .contact_ids(&who)
-        .time_zone_id("UTC")
-        .recurrence(
-            RecurrenceSettings::builder()
-                .daily_settings(
-                    HandOffTime::builder()
-                        .hour_of_day(9)
-                        .minute_of_hour(0)
-                        .build(),
-                )
-                .number_of_on_calls(1)
-                .recurrence_multiplier(1)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rotation_arn;
+    let (who, rotation) = person_on_daily_rotation(&client, "scaled", "scaled").await;
     let override_at = || {
         let start = aws_sdk_ssmcontacts::primitives::DateTime::from_secs(1_700_000_000);
         let end = aws_sdk_ssmcontacts::primitives::DateTime::from_secs(1_700_003_600);
@@ -475,4 +413,45 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
     );
     assert!(second - first >= 299, "{first} → {second}");
     assert!(terminate(&mut child).success());
+}
+
+/// A PERSONAL contact `alias` and a UTC daily rotation `name` (hand-off 09:00) with only them:
+/// (contact ARN, rotation ARN).
+async fn person_on_daily_rotation(
+    client: &aws_sdk_ssmcontacts::Client,
+    alias: &str,
+    name: &str,
+) -> (String, String) {
+    use aws_sdk_ssmcontacts::types::{ContactType, HandOffTime, Plan, RecurrenceSettings};
+    let who = client
+        .create_contact()
+        .alias(alias)
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let recurrence = RecurrenceSettings::builder()
+        .daily_settings(
+            HandOffTime::builder()
+                .hour_of_day(9)
+                .minute_of_hour(0)
+                .build(),
+        )
+        .number_of_on_calls(1)
+        .recurrence_multiplier(1)
+        .build()
+        .unwrap();
+    let rotation = client
+        .create_rotation()
+        .name(name)
+        .contact_ids(&who)
+        .time_zone_id("UTC")
+        .recurrence(recurrence)
+        .send()
+        .await
+        .unwrap()
+        .rotation_arn;
+    (who, rotation)
 }
