@@ -9,11 +9,14 @@
 //!   UPDATE SKIP LOCKED` on PostgreSQL, a `BEGIN IMMEDIATE` transaction on SQLite), so
 //!   several engines (processes) can share one database;
 //! - runs at most `concurrency` jobs at once, each handler in a task of its own (a panic is
-//!   a failed attempt), holding no transaction while it runs;
+//!   a failed attempt), holding no transaction while it runs: a [`JobHandler`] runs one job;
+//!   a [`BatchHandler`] runs together all the jobs of its kind from one claim (one task per
+//!   kind per claim, holding a slot per job);
 //! - extends a job's lease every `renew_every_ms` while its handler runs;
 //! - completes (deletes) the job on [`Outcome::Done`], reschedules it on
 //!   [`Outcome::RetryAt`], and retries it with exponential backoff on an error — every one of
-//!   these only if this engine still holds the lease;
+//!   these only if this engine still holds the lease — and leaves it alone on
+//!   [`Outcome::Completed`] (the handler deleted it itself);
 //! - sleeps until the next job is due (`Store::next_due_ms`), at most `idle_poll_ms`, and
 //!   wakes early on [`JobWaker::notify`] or, on PostgreSQL, on any process's enqueue
 //!   (`LISTEN muster_jobs`).
@@ -50,6 +53,16 @@ pub enum Outcome {
     /// Run it again at this instant (epoch milliseconds UTC, the engine clock's time): the
     /// lease is released and the job's due time set; its attempts keep counting.
     RetryAt(i64),
+    /// Finished, and already deleted by the handler itself, in the same transaction that
+    /// recorded its effect (so the effect and the completion commit or fail together). The
+    /// engine writes nothing to the job's row: it only forgets the job (frees its slot).
+    ///
+    /// The handler's delete must be fenced by the lease, as `Store::complete_job` is: delete
+    /// the row only where `lease_owner` is still this engine's ([`JobRecord::lease_owner`]
+    /// of the claimed job), and treat "no row deleted" as a lost lease (roll back, or return
+    /// an error). A job whose handler returns `Completed` without having deleted it stays
+    /// leased to this engine, and runs again (as a new attempt) once that lease ends.
+    Completed,
 }
 
 /// Runs the jobs of one kind.
@@ -99,6 +112,74 @@ where
     }
 }
 
+/// Runs the jobs of one kind several at a time.
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Runs several claimed jobs of one kind together (so their effects can be written in one
+    /// transaction); returns one result per job, in the order given. A result list of the wrong
+    /// length is a failed attempt for every job of the batch.
+    ///
+    /// `jobs` are the jobs of this kind from one claim (never none; at most
+    /// [`EngineConfig::batch`]; earliest due first), each with its own `attempts`. Each
+    /// result is applied to its job as [`JobHandler::run`]'s is; a panic is a failed attempt
+    /// of every job. The jobs' slots and leases are held until this returns: every outbound
+    /// call inside must have a timeout.
+    fn run_batch(
+        &self,
+        jobs: &[JobRecord],
+    ) -> impl Future<Output = Vec<anyhow::Result<Outcome>>> + Send;
+}
+
+/// The object-safe form of [`BatchHandler`], implemented for every `BatchHandler`; the
+/// engine keeps its batch handlers as `Arc<dyn DynBatchHandler>`.
+pub trait DynBatchHandler: Send + Sync + 'static {
+    fn run_batch_boxed<'a>(
+        &'a self,
+        jobs: &'a [JobRecord],
+    ) -> BoxFuture<'a, Vec<anyhow::Result<Outcome>>>;
+}
+
+impl<H: BatchHandler> DynBatchHandler for H {
+    fn run_batch_boxed<'a>(
+        &'a self,
+        jobs: &'a [JobRecord],
+    ) -> BoxFuture<'a, Vec<anyhow::Result<Outcome>>> {
+        Box::pin(self.run_batch(jobs))
+    }
+}
+
+/// A batch handler made of a closure taking the jobs by value:
+/// `batch_handler_fn(|jobs| async { .. })`.
+pub struct FnBatchHandler<F>(F);
+
+/// Makes a [`BatchHandler`] of a closure.
+pub fn batch_handler_fn<F, Fut>(f: F) -> FnBatchHandler<F>
+where
+    F: Fn(Vec<JobRecord>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<anyhow::Result<Outcome>>> + Send + 'static,
+{
+    FnBatchHandler(f)
+}
+
+impl<F, Fut> BatchHandler for FnBatchHandler<F>
+where
+    F: Fn(Vec<JobRecord>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<anyhow::Result<Outcome>>> + Send + 'static,
+{
+    fn run_batch(
+        &self,
+        jobs: &[JobRecord],
+    ) -> impl Future<Output = Vec<anyhow::Result<Outcome>>> + Send {
+        (self.0)(jobs.to_vec())
+    }
+}
+
+/// What runs the jobs of a kind.
+#[derive(Clone)]
+enum Handler {
+    Single(Arc<dyn DynHandler>),
+    Batch(Arc<dyn DynBatchHandler>),
+}
+
 /// How an engine runs. Durations named `*_ms` are milliseconds; `lease_ms` and the retry
 /// delays are clock time, `renew_every_ms` and `idle_poll_ms` are real time (they are the
 /// same unless the clock is scaled, as with `--time-scale`).
@@ -111,7 +192,7 @@ pub struct EngineConfig {
     /// Real ms between lease extensions of a running job; `None`: `lease_ms / 2`. With a
     /// clock running N times faster, set it below `lease_ms / N`.
     pub renew_every_ms: Option<u64>,
-    /// At most this many jobs per claim.
+    /// At most this many jobs per claim (so per call of a [`BatchHandler`]).
     pub batch: u32,
     /// At most this many jobs running at once.
     pub concurrency: usize,
@@ -174,7 +255,7 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
-    handlers: HashMap<String, Arc<dyn DynHandler>>,
+    handlers: HashMap<String, Handler>,
 }
 
 impl Engine {
@@ -187,16 +268,32 @@ impl Engine {
         }
     }
 
-    /// Runs jobs of `kind` with `handler` (replacing any handler of that kind). A claimed job
-    /// of a kind with no handler counts as a failed attempt (so an engine of an older version
-    /// leaves it to others, with backoff).
+    /// Runs jobs of `kind` with `handler`, one job per call (replacing any handler of that
+    /// kind, per-job or batch). A claimed job of a kind with no handler counts as a failed
+    /// attempt (so an engine of an older version leaves it to others, with backoff).
     pub fn handler(self, kind: impl Into<String>, handler: impl JobHandler) -> Engine {
         self.handler_dyn(kind, Arc::new(handler))
     }
 
     /// [`Engine::handler`] with a shared handler (e.g. one for several kinds).
     pub fn handler_dyn(mut self, kind: impl Into<String>, handler: Arc<dyn DynHandler>) -> Engine {
-        self.handlers.insert(kind.into(), handler);
+        self.handlers.insert(kind.into(), Handler::Single(handler));
+        self
+    }
+
+    /// Runs jobs of `kind` with `handler`, all the jobs of that kind from one claim in one
+    /// call (replacing any handler of that kind, per-job or batch).
+    pub fn batch_handler(self, kind: impl Into<String>, handler: impl BatchHandler) -> Engine {
+        self.batch_handler_dyn(kind, Arc::new(handler))
+    }
+
+    /// [`Engine::batch_handler`] with a shared handler (e.g. one for several kinds).
+    pub fn batch_handler_dyn(
+        mut self,
+        kind: impl Into<String>,
+        handler: Arc<dyn DynBatchHandler>,
+    ) -> Engine {
+        self.handlers.insert(kind.into(), Handler::Batch(handler));
         self
     }
 
@@ -292,7 +389,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     renew_every: Duration,
-    handlers: HashMap<String, Arc<dyn DynHandler>>,
+    handlers: HashMap<String, Handler>,
     wake: Arc<Notify>,
     /// Jobs this engine is running. A job whose lease expired while its handler ran (a
     /// stall) can come back in our own claim: it is not started twice here.
@@ -364,6 +461,8 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             release(&inner, claimed).await;
             break;
         }
+        // The jobs of batch kinds, by kind, in claim order; one worker per kind.
+        let mut batches: HashMap<String, (Arc<dyn DynBatchHandler>, Vec<Running>)> = HashMap::new();
         for job in claimed {
             let Some(permit) = permits.pop() else {
                 error!(job = %job.id, "claimed more jobs than asked for; it runs after its lease");
@@ -373,7 +472,28 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 debug!(job = %job.id, "claimed a job that is still running here");
                 continue;
             }
-            workers.spawn(work(inner.clone(), job, permit));
+            let handler = inner.handlers.get(&job.kind).cloned();
+            let running = Running {
+                _in_flight: InFlight(inner.clone(), job.id),
+                _slot: permit,
+                job,
+            };
+            match handler {
+                Some(Handler::Batch(handler)) => batches
+                    .entry(running.job.kind.clone())
+                    .or_insert_with(|| (handler, Vec::new()))
+                    .1
+                    .push(running),
+                Some(Handler::Single(handler)) => {
+                    workers.spawn(work(inner.clone(), Some(handler), running));
+                }
+                None => {
+                    workers.spawn(work(inner.clone(), None, running));
+                }
+            }
+        }
+        for (kind, (handler, jobs)) in batches {
+            workers.spawn(work_batch(inner.clone(), kind, handler, jobs));
         }
         drop(permits);
         if got == wanted {
@@ -478,7 +598,7 @@ async fn listen(inner: Arc<Inner>, first: Result<Option<JobWakeups>, StoreError>
     }
 }
 
-/// Removes a job from the in-flight set when its worker ends, however it ends.
+/// Removes a job from the in-flight set when dropped.
 struct InFlight(Arc<Inner>, Uuid);
 
 impl Drop for InFlight {
@@ -487,87 +607,183 @@ impl Drop for InFlight {
     }
 }
 
-/// Runs one claimed job and records its outcome, holding a concurrency slot throughout.
-async fn work(inner: Arc<Inner>, job: JobRecord, _slot: OwnedSemaphorePermit) {
-    let span = info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
+/// A claimed job this engine runs. It holds the job's concurrency slot and its place in the
+/// in-flight set until its outcome is recorded, however its worker ends (a batch's worker
+/// frees the slots of its jobs together, after the last outcome).
+struct Running {
+    job: JobRecord,
+    _slot: OwnedSemaphorePermit,
+    _in_flight: InFlight,
+}
+
+fn job_span(job: &JobRecord) -> tracing::Span {
+    info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts)
+}
+
+/// Runs one claimed job with its kind's per-job handler (`None`: its kind has no handler, a
+/// failed attempt) and records its outcome.
+async fn work(inner: Arc<Inner>, handler: Option<Arc<dyn DynHandler>>, running: Running) {
+    let span = job_span(&running.job);
     async move {
-        let _in_flight = InFlight(inner.clone(), job.id);
-        let result = match inner.handlers.get(&job.kind) {
-            Some(handler) => run_handler(&inner, handler.clone(), &job).await,
+        let job = &running.job;
+        let result = match handler {
+            Some(handler) => {
+                let owned = job.clone();
+                let run = async move { handler.run_boxed(&owned).await };
+                run_renewing(&inner, std::slice::from_ref(job), run)
+                    .await
+                    .unwrap_or_else(|failure| Err(anyhow::anyhow!(failure)))
+            }
             None => Err(anyhow::anyhow!(
                 "no handler for jobs of kind {:?}",
                 job.kind
             )),
         };
-        let owner = &inner.config.owner;
-        let (written, action) = match result {
-            Ok(Outcome::Done) => (inner.store.complete_job(job.id, owner).await, "complete"),
-            Ok(Outcome::RetryAt(due_ms)) => {
-                debug!(due_ms, "job rescheduled");
-                (
-                    inner.store.retry_job(job.id, owner, due_ms).await,
-                    "reschedule",
-                )
-            }
-            Err(e) => {
-                let delay_ms = inner.config.retry_delay_ms(job.attempts);
-                let due_ms = inner.clock.now_ms().saturating_add(delay_ms);
-                warn!(
-                    error = format!("{e:#}"),
-                    retry_in_ms = delay_ms,
-                    "job failed"
-                );
-                (inner.store.retry_job(job.id, owner, due_ms).await, "retry")
-            }
-        };
-        match written {
-            Ok(true) => debug!("job {action}d"),
-            Ok(false) => warn!(
-                "cannot {action} the job: its lease was lost (another engine took it over, \
-                 or it is gone)"
-            ),
-            Err(e) => error!(
-                error = %e,
-                "cannot {action} the job; it runs again after its lease"
-            ),
-        }
+        record_outcome(&inner, job, result).await;
     }
     .instrument(span)
     .await
 }
 
-/// Runs the handler in a task of its own (a panic is a failed attempt), renewing the lease
-/// while it runs.
-async fn run_handler(
-    inner: &Arc<Inner>,
-    handler: Arc<dyn DynHandler>,
-    job: &JobRecord,
-) -> anyhow::Result<Outcome> {
-    let owned = job.clone();
-    let mut task = tokio::spawn(async move { handler.run_boxed(&owned).await }.in_current_span());
+/// Runs the claimed jobs of one batch kind (from one claim) in one call of its handler and
+/// records each job's outcome. A job leaves the in-flight set once its outcome is recorded;
+/// the batch's slots are freed together once all are (so that the next claim can fill a
+/// batch, rather than take one job per outcome written).
+async fn work_batch(
+    inner: Arc<Inner>,
+    kind: String,
+    handler: Arc<dyn DynBatchHandler>,
+    batch: Vec<Running>,
+) {
+    let span = info_span!("job_batch", kind = %kind, jobs = batch.len());
+    async move {
+        let jobs: Vec<JobRecord> = batch.iter().map(|r| r.job.clone()).collect();
+        let owned = jobs.clone();
+        let run = async move { handler.run_batch_boxed(&owned).await };
+        let results: Vec<anyhow::Result<Outcome>> = match run_renewing(&inner, &jobs, run).await {
+            Ok(results) if results.len() == jobs.len() => results,
+            Ok(results) => {
+                let failure = format!(
+                    "the batch handler returned {} results for {} jobs",
+                    results.len(),
+                    jobs.len()
+                );
+                jobs.iter()
+                    .map(|_| Err(anyhow::anyhow!(failure.clone())))
+                    .collect()
+            }
+            Err(failure) => jobs
+                .iter()
+                .map(|_| Err(anyhow::anyhow!(failure.clone())))
+                .collect(),
+        };
+        // The batch's slots, merged into one permit: freed at once (a poll waiting for a
+        // slot would otherwise wake and claim as the first of them is freed).
+        let mut slots: Option<OwnedSemaphorePermit> = None;
+        for (running, result) in batch.into_iter().zip(results) {
+            let Running {
+                job,
+                _slot: slot,
+                _in_flight: in_flight,
+            } = running;
+            record_outcome(&inner, &job, result)
+                .instrument(job_span(&job))
+                .await;
+            drop(in_flight);
+            match &mut slots {
+                Some(slots) => slots.merge(slot),
+                None => slots = Some(slot),
+            }
+        }
+        drop(slots);
+    }
+    .instrument(span)
+    .await
+}
+
+/// Records what became of a job that ran (in the job's span): completes it on `Done`,
+/// reschedules it on `RetryAt`, leaves it alone on `Completed`, and retries it with backoff
+/// on an error — writing only if this engine still holds its lease.
+async fn record_outcome(inner: &Inner, job: &JobRecord, result: anyhow::Result<Outcome>) {
+    let owner = &inner.config.owner;
+    let (written, action) = match result {
+        Ok(Outcome::Done) => (inner.store.complete_job(job.id, owner).await, "complete"),
+        Ok(Outcome::RetryAt(due_ms)) => {
+            debug!(due_ms, "job rescheduled");
+            (
+                inner.store.retry_job(job.id, owner, due_ms).await,
+                "reschedule",
+            )
+        }
+        Ok(Outcome::Completed) => {
+            debug!("job completed by its handler");
+            return;
+        }
+        Err(e) => {
+            let delay_ms = inner.config.retry_delay_ms(job.attempts);
+            let due_ms = inner.clock.now_ms().saturating_add(delay_ms);
+            warn!(
+                error = format!("{e:#}"),
+                retry_in_ms = delay_ms,
+                "job failed"
+            );
+            (inner.store.retry_job(job.id, owner, due_ms).await, "retry")
+        }
+    };
+    match written {
+        Ok(true) => debug!("job {action}d"),
+        Ok(false) => warn!(
+            "cannot {action} the job: its lease was lost (another engine took it over, \
+             or it is gone)"
+        ),
+        Err(e) => error!(
+            error = %e,
+            "cannot {action} the job; it runs again after its lease"
+        ),
+    }
+}
+
+/// Runs a handler's call (`run`) in a task of its own, renewing the leases of `jobs` (the
+/// jobs it runs) while it runs. `Err` (a message) if the task panicked or was cancelled: a
+/// failed attempt of every one of `jobs`.
+async fn run_renewing<T: Send + 'static>(
+    inner: &Inner,
+    jobs: &[JobRecord],
+    run: impl Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    let mut task = tokio::spawn(run.in_current_span());
     let every = inner.renew_every;
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut holding = true;
+    // Whether this engine still holds each job's lease.
+    let mut holding = vec![true; jobs.len()];
     loop {
         tokio::select! {
             done = &mut task => return match done {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => Err(anyhow::anyhow!(
+                Ok(result) => Ok(result),
+                Err(e) if e.is_panic() => Err(format!(
                     "the handler panicked: {}",
                     panic_message(e.into_panic())
                 )),
-                Err(e) => Err(anyhow::anyhow!("the handler's task failed: {e}")),
+                Err(e) => Err(format!("the handler's task failed: {e}")),
             },
-            _ = renew.tick(), if holding => {
+            _ = renew.tick(), if holding.contains(&true) => {
                 let until_ms = inner.clock.now_ms().saturating_add(inner.config.lease_ms);
-                match inner.store.extend_lease(job.id, &inner.config.owner, until_ms).await {
-                    Ok(true) => debug!(until_ms, "lease extended"),
-                    Ok(false) => {
-                        holding = false;
-                        warn!("lease lost while the job ran: another engine may run it too");
+                for (job, holding) in jobs.iter().zip(holding.iter_mut()) {
+                    if !*holding {
+                        continue;
                     }
-                    Err(e) => warn!(error = %e, "cannot extend the lease"),
+                    match inner.store.extend_lease(job.id, &inner.config.owner, until_ms).await {
+                        Ok(true) => debug!(job = %job.id, until_ms, "lease extended"),
+                        Ok(false) => {
+                            *holding = false;
+                            warn!(
+                                job = %job.id,
+                                "lease lost while the job ran: another engine may run it too"
+                            );
+                        }
+                        Err(e) => warn!(job = %job.id, error = %e, "cannot extend the lease"),
+                    }
                 }
             }
         }

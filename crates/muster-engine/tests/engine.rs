@@ -5,7 +5,10 @@
 //! effect poll for it with a deadline instead of sleeping a guessed time.
 
 use muster_core::{Clock, ManualClock, SystemClock};
-use muster_engine::{Engine, EngineConfig, EngineHandle, JobRecord, Outcome, handler_fn};
+use muster_engine::{
+    BatchHandler, Engine, EngineConfig, EngineHandle, JobRecord, Outcome, batch_handler_fn,
+    handler_fn,
+};
 use muster_store::Store;
 use muster_store::testing::fresh_postgres_url;
 use std::collections::{HashMap, HashSet};
@@ -19,13 +22,16 @@ use uuid::Uuid;
 /// Runs each scenario on both backends: `mod <name> { fn sqlite, fn postgres }`.
 macro_rules! engine_tests {
     ($($name:ident),* $(,)?) => {$(
+        engine_tests!(@on [flavor = "multi_thread", worker_threads = 2] $name);
+    )*};
+    (@on [$($runtime:tt)*] $name:ident) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[tokio::test($($runtime)*)]
             async fn sqlite() {
                 super::$name(super::Db::sqlite().await).await;
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[tokio::test($($runtime)*)]
             async fn postgres() {
                 match super::Db::postgres().await {
                     Some(db) => super::$name(db).await,
@@ -33,6 +39,14 @@ macro_rules! engine_tests {
                 }
             }
         }
+    };
+}
+
+/// `engine_tests!` on a current-thread runtime: the engine's tasks all run on the test's
+/// thread, so a [`Complaints`] collector sees everything the engine logs.
+macro_rules! engine_tests_on_one_thread {
+    ($($name:ident),* $(,)?) => {$(
+        engine_tests!(@on [flavor = "current_thread"] $name);
     )*};
 }
 
@@ -48,7 +62,14 @@ engine_tests!(
     bounds_concurrency,
     shutdown_finishes_jobs_in_flight,
     wakes_on_other_processes_enqueues,
+    a_batch_handler_gets_many_jobs_at_once,
+    a_batchs_outcomes_apply_to_each_job,
+    a_failed_batch_fails_each_job,
+    a_batch_holds_a_slot_per_job,
+    a_batch_renews_the_leases_of_its_jobs,
 );
+
+engine_tests_on_one_thread!(completed_leaves_the_row_alone);
 
 const T0: i64 = 1_700_000_000_000;
 const LONG: Duration = Duration::from_secs(60);
@@ -211,6 +232,90 @@ fn gated(
             Ok(Outcome::Done)
         }
     })
+}
+
+/// Batch handlers that report each call's jobs on a channel as they start, then wait at a
+/// gate that the test opens (`gate.add_permits(n)` lets n calls finish); every job is done.
+fn gated_batch(
+    tx: mpsc::UnboundedSender<Vec<JobRecord>>,
+    gate: Arc<Semaphore>,
+) -> impl BatchHandler {
+    batch_handler_fn(move |jobs| {
+        let tx = tx.clone();
+        let gate = gate.clone();
+        async move {
+            let n = jobs.len();
+            tx.send(jobs).unwrap();
+            gate.acquire().await.unwrap().forget();
+            all_done(n)
+        }
+    })
+}
+
+fn all_done(n: usize) -> Vec<anyhow::Result<Outcome>> {
+    (0..n).map(|_| Ok(Outcome::Done)).collect()
+}
+
+/// `(id, attempts)` of each job of a batch call, in the order given.
+fn attempts_of(jobs: &[JobRecord]) -> Vec<(Uuid, i32)> {
+    jobs.iter().map(|j| (j.id, j.attempts)).collect()
+}
+
+/// Waits until the job is unleased again, due at `due_ms` after `attempts` attempts.
+async fn rescheduled(store: &Store, id: Uuid, due_ms: i64, attempts: i32) {
+    eventually(&format!("job rescheduled at {due_ms}"), || async {
+        let j = store.get_job(id).await.unwrap().unwrap();
+        (j.due_ms, j.attempts, j.lease_owner, j.lease_until_ms) == (due_ms, attempts, None, None)
+    })
+    .await
+}
+
+/// The warnings and errors the engine (`muster_engine::*`) logs on this thread while
+/// collecting ([`Complaints::collect`]).
+#[derive(Clone, Default)]
+struct Complaints(Arc<Mutex<Vec<String>>>);
+
+impl Complaints {
+    /// Collects on the current thread until the guard is dropped.
+    fn collect(&self) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(self.clone())
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl tracing::Subscriber for Complaints {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.is_event()
+            && *meta.level() <= tracing::Level::WARN
+            && meta.target().starts_with("muster_engine")
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+        let mut fields = Fields(event.metadata().level().to_string());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Handlers that report `(job, when)` as they start and finish at once.
@@ -773,4 +878,403 @@ async fn wakes_on_other_processes_enqueues(db: Db) {
     );
     assert!(at - enqueued < Duration::from_secs(5));
     handle.shutdown().await;
+}
+
+/// 200 due jobs of a batch kind go to its handler in calls of a full claim (64) each, every
+/// job exactly once. Then, with jobs of a per-job kind claimed along with them, each kind goes
+/// to its own handler. Registering a kind's handler replaces its handler of the other form.
+async fn a_batch_handler_gets_many_jobs_at_once(db: Db) {
+    const BULK: usize = 200;
+    const SINGLE: usize = 50;
+    let store = db.store().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now_ms();
+    let bulk: Vec<JobRecord> = (0..BULK).map(|_| job("bulk", now - 1)).collect();
+    // All due before the engine starts: its first claim is full.
+    store.enqueue_jobs(&bulk).await.unwrap();
+
+    let runs = Arc::new(Runs::default());
+    // The kinds of each call's jobs.
+    let calls = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+    let (runs2, calls2) = (runs.clone(), calls.clone());
+    let batch = Arc::new(batch_handler_fn(move |jobs: Vec<JobRecord>| {
+        for j in &jobs {
+            runs2.record(j, "batch");
+        }
+        calls2
+            .lock()
+            .unwrap()
+            .push(jobs.iter().map(|j| j.kind.clone()).collect());
+        async move { all_done(jobs.len()) }
+    }));
+    let runs3 = runs.clone();
+    let single = handler_fn(move |job| {
+        runs3.record(&job, "single");
+        async { Ok(Outcome::Done) }
+    });
+    let never = handler_fn(|_job| async { anyhow::bail!("replaced: never runs") });
+    let cfg = EngineConfig {
+        batch: 64,
+        concurrency: 64,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), clock.clone(), cfg)
+        .handler("bulk", never)
+        .batch_handler_dyn("bulk", batch.clone())
+        .batch_handler_dyn("work", batch)
+        .handler("work", single)
+        .start();
+    eventually("all jobs ran", || async { runs.total() >= BULK }).await;
+    no_jobs_left(&store).await;
+    let ids: HashSet<Uuid> = bulk.iter().map(|j| j.id).collect();
+    assert_eq!(
+        runs.assert_once_each(&ids),
+        HashMap::from([("batch".to_owned(), BULK)])
+    );
+    let sizes: Vec<usize> = calls.lock().unwrap().drain(..).map(|c| c.len()).collect();
+    println!(
+        "MEASURE {}: {BULK} batch jobs in {} calls, sizes {sizes:?}",
+        store.backend(),
+        sizes.len()
+    );
+    // A batch frees its slots together, so the next claim is full again.
+    assert_eq!(sizes, [64, 64, 64, 8]);
+
+    // Both kinds in the same claims.
+    let more: Vec<JobRecord> = (0..BULK)
+        .map(|i| job(if i < SINGLE { "work" } else { "bulk" }, now - 1))
+        .collect();
+    store.enqueue_jobs(&more).await.unwrap();
+    handle.notify();
+    eventually("all jobs ran", || async { runs.total() >= 2 * BULK }).await;
+    no_jobs_left(&store).await;
+    handle.shutdown().await;
+    let ids: HashSet<Uuid> = bulk.iter().chain(&more).map(|j| j.id).collect();
+    assert_eq!(
+        runs.assert_once_each(&ids),
+        HashMap::from([
+            ("batch".to_owned(), 2 * BULK - SINGLE),
+            ("single".to_owned(), SINGLE)
+        ])
+    );
+    let calls = calls.lock().unwrap();
+    assert!(calls.iter().flatten().all(|kind| kind == "bulk"));
+    let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
+    assert_eq!(sizes.iter().sum::<usize>(), BULK - SINGLE);
+    assert!(sizes.iter().all(|&n| (1..=64).contains(&n)), "{sizes:?}");
+    assert!(sizes.iter().any(|&n| n > 1), "{sizes:?}");
+}
+
+/// Each job of a batch gets its own outcome: `Done` completes it, `RetryAt` reschedules it
+/// (and it runs again then, not a millisecond early), an error retries it with backoff,
+/// `Completed` (the handler deleted it) leaves it to the handler.
+async fn a_batchs_outcomes_apply_to_each_job(db: Db) {
+    let store = db.store().await;
+    let clock = ManualClock::new(T0);
+    let (done1, done2, retry, fail, own) = (
+        job("bulk", T0),
+        job("bulk", T0),
+        job("bulk", T0),
+        job("bulk", T0),
+        job("bulk", T0),
+    );
+    let all = [&done1, &done2, &retry, &fail, &own].map(|j| j.clone());
+    store.enqueue_jobs(&all).await.unwrap();
+    let (retry_id, fail_id, own_id) = (retry.id, fail.id, own.id);
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (c2, s2) = (clock.clone(), store.clone());
+    let handler = batch_handler_fn(move |jobs: Vec<JobRecord>| {
+        tx.send(attempts_of(&jobs)).unwrap();
+        let (now, store) = (c2.now_ms(), s2.clone());
+        async move {
+            let mut results = Vec::new();
+            for j in &jobs {
+                results.push(match (j.id, j.attempts) {
+                    (id, 1) if id == retry_id => Ok(Outcome::RetryAt(now + 50_000)),
+                    (id, 1) if id == fail_id => Err(anyhow::anyhow!("the provider said no")),
+                    (id, _) if id == own_id => match store.complete_job(id, "e1").await {
+                        Ok(true) => Ok(Outcome::Completed),
+                        Ok(false) => Err(anyhow::anyhow!("lease lost")),
+                        Err(e) => Err(e.into()),
+                    },
+                    _ => Ok(Outcome::Done),
+                });
+            }
+            results
+        }
+    });
+    let (mtx, mut markers) = mpsc::unbounded_channel();
+    let cfg = EngineConfig {
+        idle_poll_ms: 600_000,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), Arc::new(clock.clone()), cfg)
+        .batch_handler("bulk", handler)
+        .handler("work", reporting(mtx))
+        .start();
+
+    // One claim, one call with all five, in claim order (due time, then id).
+    let mut expected: Vec<(Uuid, i32)> = all.iter().map(|j| (j.id, 1)).collect();
+    expected.sort();
+    assert_eq!(recv(&mut rx, "the first batch").await, expected);
+    for id in [done1.id, done2.id, own.id] {
+        gone(&store, id).await;
+    }
+    rescheduled(&store, retry.id, T0 + 50_000, 1).await;
+    rescheduled(&store, fail.id, T0 + 2_000, 1).await;
+
+    clock.advance_ms(2_000);
+    handle.notify();
+    assert_eq!(recv(&mut rx, "the failed job again").await, [(fail.id, 2)]);
+    gone(&store, fail.id).await;
+
+    clock.set_ms(T0 + 49_999);
+    poll_now(&store, &handle, &mut markers, T0 + 49_999).await;
+    let waiting = store.get_job(retry.id).await.unwrap().unwrap();
+    assert_eq!(
+        (waiting.due_ms, waiting.attempts, waiting.lease_owner),
+        (T0 + 50_000, 1, None),
+        "not run a millisecond early"
+    );
+    clock.set_ms(T0 + 50_000);
+    handle.notify();
+    assert_eq!(recv(&mut rx, "the rescheduled job").await, [(retry.id, 2)]);
+    no_jobs_left(&store).await;
+    handle.shutdown().await;
+    assert!(rx.try_recv().is_err());
+}
+
+/// A panic in a batch handler, or a result list of the wrong length, is a failed attempt
+/// of every job of the batch (each retried with backoff after its own attempts).
+async fn a_failed_batch_fails_each_job(db: Db) {
+    let store = db.store().await;
+    let clock = ManualClock::new(T0);
+    let mut jobs: Vec<JobRecord> = (0..3).map(|_| job("bulk", T0)).collect();
+    store.enqueue_jobs(&jobs).await.unwrap();
+    // A batch is in claim order: due time, then id.
+    jobs.sort_by_key(|j| j.id);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cfg = EngineConfig {
+        idle_poll_ms: 600_000,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), Arc::new(clock.clone()), cfg)
+        .batch_handler(
+            "bulk",
+            batch_handler_fn(move |jobs: Vec<JobRecord>| {
+                tx.send(attempts_of(&jobs)).unwrap();
+                async move {
+                    match jobs[0].attempts {
+                        1 => panic!("a bug in the batch handler"),
+                        2 => all_done(jobs.len() - 1),
+                        _ => all_done(jobs.len()),
+                    }
+                }
+            }),
+        )
+        .start();
+    let attempt = |n: i32| -> Vec<(Uuid, i32)> { jobs.iter().map(|j| (j.id, n)).collect() };
+
+    assert_eq!(recv(&mut rx, "attempt 1 (panics)").await, attempt(1));
+    for j in &jobs {
+        rescheduled(&store, j.id, T0 + 2_000, 1).await;
+    }
+    clock.advance_ms(2_000);
+    handle.notify();
+    assert_eq!(
+        recv(&mut rx, "attempt 2 (too few results)").await,
+        attempt(2)
+    );
+    for j in &jobs {
+        rescheduled(&store, j.id, T0 + 6_000, 2).await;
+    }
+    clock.advance_ms(4_000);
+    handle.notify();
+    assert_eq!(recv(&mut rx, "attempt 3").await, attempt(3));
+    no_jobs_left(&store).await;
+    handle.shutdown().await;
+    assert!(rx.try_recv().is_err());
+}
+
+/// A batch holds a slot per job until it ends: with `concurrency` jobs in one running
+/// batch, nothing more is claimed.
+async fn a_batch_holds_a_slot_per_job(db: Db) {
+    const JOBS: usize = 20;
+    let store = db.store().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now_ms();
+    let jobs: Vec<JobRecord> = (0..JOBS).map(|_| job("bulk", now - 1)).collect();
+    store.enqueue_jobs(&jobs).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let cfg = EngineConfig {
+        concurrency: 8,
+        batch: 64,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), clock.clone(), cfg)
+        .batch_handler("bulk", gated_batch(tx, gate.clone()))
+        .start();
+    assert_eq!(recv(&mut rx, "the first batch").await.len(), 8);
+    // No signal exists for "no other batch starts": give the engine time to do it wrong.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "no slot is free");
+    let mut leased = 0;
+    for j in &jobs {
+        if store
+            .get_job(j.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .is_some()
+        {
+            leased += 1;
+        }
+    }
+    assert_eq!(leased, 8, "only the batch's jobs are claimed");
+    gate.add_permits(JOBS);
+    no_jobs_left(&store).await;
+    handle.shutdown().await;
+    let mut rest = 8;
+    while let Ok(batch) = rx.try_recv() {
+        assert!(batch.len() <= 8);
+        rest += batch.len();
+    }
+    assert_eq!(rest, JOBS);
+}
+
+/// A batch running past its jobs' leases keeps them all: the engine renews every lease.
+async fn a_batch_renews_the_leases_of_its_jobs(db: Db) {
+    let store = db.store().await;
+    let clock = ManualClock::new(T0);
+    let jobs: Vec<JobRecord> = (0..3).map(|_| job("bulk", T0)).collect();
+    store.enqueue_jobs(&jobs).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let cfg = EngineConfig {
+        lease_ms: 1_000,
+        renew_every_ms: Some(20),
+        idle_poll_ms: 600_000,
+        // No free slot: the engine cannot claim the jobs again itself.
+        concurrency: 3,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), Arc::new(clock.clone()), cfg)
+        .batch_handler("bulk", gated_batch(tx, gate.clone()))
+        .start();
+    assert_eq!(recv(&mut rx, "the batch started").await.len(), 3);
+    clock.advance_ms(5_000);
+    for j in &jobs {
+        eventually("the lease renewed from the new time", || async {
+            store.get_job(j.id).await.unwrap().unwrap().lease_until_ms == Some(T0 + 6_000)
+        })
+        .await;
+    }
+    assert!(
+        store
+            .claim_jobs("thief", T0 + 5_000, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    gate.add_permits(1);
+    no_jobs_left(&store).await;
+    handle.shutdown().await;
+    assert!(rx.try_recv().is_err(), "ran once");
+}
+
+/// `Outcome::Completed`: the engine writes nothing to the job's row. A job its handler
+/// deleted itself is gone and not run again, with nothing logged as failed; a job whose
+/// handler said `Completed` without deleting it stays leased, and runs again only once the
+/// lease ends. (On one thread, to see every warning or error the engine logs.)
+async fn completed_leaves_the_row_alone(db: Db) {
+    let complaints = Complaints::default();
+    let _collecting = complaints.collect();
+    let store = db.store().await;
+    let clock = ManualClock::new(T0);
+    let deleted = job("self", T0);
+    let kept = job("keep", T0);
+    store
+        .enqueue_jobs(&[deleted.clone(), kept.clone()])
+        .await
+        .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx2, tx3, s2) = (tx.clone(), tx.clone(), store.clone());
+    let cfg = EngineConfig {
+        idle_poll_ms: 600_000,
+        // One job at a time: a job claimed after another ran is claimed after the first's
+        // outcome was recorded.
+        concurrency: 1,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), Arc::new(clock.clone()), cfg)
+        .handler(
+            "self",
+            handler_fn(move |job| {
+                tx2.send((job.clone(), Instant::now())).unwrap();
+                let store = s2.clone();
+                async move {
+                    // As a handler would in the transaction that records its effect.
+                    anyhow::ensure!(job.lease_owner.as_deref() == Some("e1"));
+                    anyhow::ensure!(store.complete_job(job.id, "e1").await?, "lease lost");
+                    Ok(Outcome::Completed)
+                }
+            }),
+        )
+        .handler(
+            "keep",
+            handler_fn(move |job| {
+                tx3.send((job.clone(), Instant::now())).unwrap();
+                async move {
+                    Ok(match job.attempts {
+                        1 => Outcome::Completed,
+                        _ => Outcome::Done,
+                    })
+                }
+            }),
+        )
+        .handler("work", reporting(tx))
+        .start();
+    let mut first: Vec<(Uuid, i32)> = Vec::new();
+    for _ in 0..2 {
+        let (ran, _) = recv(&mut rx, "the two jobs").await;
+        first.push((ran.id, ran.attempts));
+    }
+    first.sort();
+    let mut expected = vec![(deleted.id, 1), (kept.id, 1)];
+    expected.sort();
+    assert_eq!(first, expected);
+    // A claim after both ran: both outcomes are recorded.
+    poll_now(&store, &handle, &mut rx, T0).await;
+    assert_eq!(store.get_job(deleted.id).await.unwrap(), None);
+    let leased = store.get_job(kept.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            leased.due_ms,
+            leased.attempts,
+            leased.lease_owner.as_deref(),
+            leased.lease_until_ms
+        ),
+        (T0, 1, Some("e1"), Some(T0 + 30_000)),
+        "the engine wrote nothing to the row"
+    );
+
+    // The kept job is due, and first in claim order: it would come before the marker.
+    clock.set_ms(T0 + 29_999);
+    poll_now(&store, &handle, &mut rx, T0 + 29_999).await;
+    assert_eq!(
+        store.get_job(kept.id).await.unwrap().as_ref(),
+        Some(&leased),
+        "not run again while its lease lasts"
+    );
+    clock.set_ms(T0 + 30_000);
+    handle.notify();
+    let (again, _) = recv(&mut rx, "the kept job, once its lease ended").await;
+    assert_eq!((again.id, again.attempts), (kept.id, 2));
+    no_jobs_left(&store).await;
+    handle.shutdown().await;
+    assert!(rx.try_recv().is_err(), "the deleted job did not run again");
+    assert_eq!(complaints.take(), Vec::<String>::new());
 }
