@@ -10,7 +10,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The three kinds of contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ContactType {
     Personal,
     Escalation,

@@ -6,6 +6,7 @@ pub mod arn;
 pub mod channel;
 pub mod clock;
 pub mod contact;
+pub mod engagement;
 pub mod ical;
 pub mod ids;
 pub mod rotation;
