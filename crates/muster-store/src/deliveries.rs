@@ -24,6 +24,8 @@ pub struct DeliveryRecord {
     pub status: String,
     pub sent_ms: i64,
     pub updated_ms: i64,
+    /// The page it carried (kind `page`).
+    pub page_id: Option<Uuid>,
 }
 
 /// One status callback.
@@ -38,9 +40,9 @@ pub struct DeliveryEvent {
     pub received_ms: i64,
 }
 
-const INSERT_DELIVERY: &str = "INSERT INTO deliveries (message_id, account, channel_id, kind, \
-     provider, provider_message_id, status, sent_ms, updated_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (message_id) DO NOTHING";
+pub(crate) const INSERT_DELIVERY: &str = "INSERT INTO deliveries (message_id, account, channel_id, kind, \
+     provider, provider_message_id, status, sent_ms, updated_ms, page_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (message_id) DO NOTHING";
 const FIND_BY_PROVIDER_ID: &str =
     "SELECT message_id FROM deliveries WHERE provider_message_id = $1 ORDER BY sent_ms LIMIT 1";
 const UPDATE_STATUS: &str =
@@ -48,7 +50,7 @@ const UPDATE_STATUS: &str =
 const INSERT_EVENT: &str = "INSERT INTO delivery_events (id, message_id, provider_message_id, \
      status, error_code, received_ms) VALUES ($1, $2, $3, $4, $5, $6)";
 const GET_DELIVERY: &str = "SELECT message_id, account, channel_id, kind, provider, \
-     provider_message_id, status, sent_ms, updated_ms FROM deliveries WHERE message_id = $1";
+     provider_message_id, status, sent_ms, updated_ms, page_id FROM deliveries WHERE message_id = $1";
 const LIST_EVENTS: &str = "SELECT id, message_id, provider_message_id, status, error_code, \
      received_ms FROM delivery_events WHERE provider_message_id = $1 ORDER BY received_ms, id";
 
@@ -67,6 +69,10 @@ store_methods! {
                 status: row.try_get("status")?,
                 sent_ms: row.try_get("sent_ms")?,
                 updated_ms: row.try_get("updated_ms")?,
+                page_id: row
+                    .try_get::<Option<String>, _>("page_id")?
+                    .map(|p| parse_id(&p, "page id"))
+                    .transpose()?,
             })
         }
 
@@ -98,6 +104,7 @@ store_methods! {
             .bind(d.status.as_str())
             .bind(d.sent_ms)
             .bind(d.updated_ms)
+            .bind(d.page_id.map(id_text))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -20,6 +20,7 @@ mod common;
 mod consent;
 mod contacts;
 mod deliveries;
+mod engagements;
 mod error;
 mod feeds;
 mod jobs;
@@ -31,6 +32,9 @@ pub mod testing;
 
 pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};
+pub use engagements::{
+    EngagementChange, EngagementRecord, PageEvents, PageRecord, PageTime, ReceiptRecord, step_key,
+};
 pub use error::StoreError;
 pub use jobs::{JOBS_CHANNEL, JobWakeups};
 pub use model::*;

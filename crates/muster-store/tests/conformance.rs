@@ -3954,6 +3954,7 @@ async fn deliveries_and_status_callbacks(store: Store) {
         status: "SENT".into(),
         sent_ms: 1_000,
         updated_ms: 1_000,
+        page_id: Some(Uuid::new_v4()),
     };
     store.record_delivery(&d).await.unwrap();
     // Recording the same message again keeps the first record.

@@ -1,0 +1,644 @@
+//! Engagements, pages and receipts.
+//!
+//! An engagement's state (which stages began, who acknowledged) is a JSON document
+//! (`muster_core::engagement::State`) changed only by [`EngagementChange`]s, each written in
+//! one transaction if the engagement still has the generation the change was computed from
+//! (optimistic concurrency: a step, an acknowledgement and a stop racing each other cannot
+//! both apply). A running engagement has exactly one *step job* (dedup key
+//! [`step_key`]): a change replaces it, so a stale one is gone or does nothing.
+//!
+//! Page sends are jobs too, written with the pages in the same transaction; what became of a
+//! send (receipts, delivery records, a retry, the send job's completion) is written in one
+//! transaction by [`Store::record_page_events`].
+
+use crate::StoreError;
+use crate::backend::store_methods;
+use crate::common::{id_text, parse_id};
+use crate::deliveries::{DeliveryRecord, INSERT_DELIVERY};
+use crate::model::{After, Created, Idempotency, JobRecord};
+use uuid::Uuid;
+
+/// The dedup key of a running engagement's step job.
+pub fn step_key(engagement: Uuid) -> String {
+    format!("step:{}", id_text(engagement))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngagementRecord {
+    pub id: Uuid,
+    pub account: String,
+    /// The engaged contact.
+    pub contact_alias: String,
+    pub sender: String,
+    pub subject: String,
+    pub content: String,
+    pub public_subject: Option<String>,
+    pub public_content: Option<String>,
+    pub incident_id: Option<String>,
+    pub start_ms: i64,
+    pub stop_ms: Option<i64>,
+    /// `completed`, `acknowledged`, or `stopped: <reason>`.
+    pub stop_reason: Option<String>,
+    pub generation: i64,
+    /// JSON `muster_core::engagement::Snapshot`.
+    pub snapshot: String,
+    /// JSON `muster_core::engagement::State`.
+    pub state: String,
+}
+
+/// One contact channel paged in an engagement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRecord {
+    pub id: Uuid,
+    pub account: String,
+    pub engagement_id: Uuid,
+    /// Index of the unit in the engagement's state.
+    pub unit: i64,
+    /// The paged contact.
+    pub contact_alias: String,
+    pub channel_id: Option<Uuid>,
+    pub channel_arn: String,
+    /// The stage of the contact's own plan.
+    pub stage_index: i64,
+    /// Minutes between re-sends of a failed send; 0: none.
+    pub retry_minutes: i64,
+    /// JSON `[PathNode]`.
+    pub path: String,
+    pub created_ms: i64,
+    pub send_rounds: i64,
+    pub sent_ms: Option<i64>,
+    pub delivery_ms: Option<i64>,
+    pub read_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub id: Uuid,
+    pub page_id: Uuid,
+    pub channel_arn: String,
+    /// SENT, DELIVERED, READ, ERROR or STOP.
+    pub receipt_type: String,
+    pub info: Option<String>,
+    pub time_ms: i64,
+}
+
+/// A time a page reached (each is set once: the first time wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageTime {
+    Sent(Uuid, i64),
+    Delivered(Uuid, i64),
+    Read(Uuid, i64),
+    /// A send was tried (counts `send_rounds`).
+    SendRound(Uuid),
+}
+
+/// A change of a running engagement, applied only if its generation is still
+/// `expected_generation` and it has not ended.
+#[derive(Debug, Clone, Default)]
+pub struct EngagementChange {
+    pub id: Uuid,
+    pub expected_generation: i64,
+    /// The new state JSON.
+    pub state: String,
+    /// Ends the engagement: (stop_ms, reason).
+    pub stop: Option<(i64, String)>,
+    pub pages: Vec<PageRecord>,
+    /// Send jobs of the new pages.
+    pub jobs: Vec<JobRecord>,
+    /// The next step job (dedup key [`step_key`]); it replaces the current one. Must be
+    /// `None` when `stop` is set.
+    pub next_step: Option<JobRecord>,
+    pub events: PageEvents,
+}
+
+/// What happened to pages: written together, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct PageEvents {
+    pub receipts: Vec<ReceiptRecord>,
+    pub times: Vec<PageTime>,
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Jobs to add (retries).
+    pub jobs: Vec<JobRecord>,
+    /// Jobs done: deleted if the owner still holds them.
+    pub done_jobs: Vec<(Uuid, String)>,
+}
+
+impl PageEvents {
+    pub fn is_empty(&self) -> bool {
+        self.receipts.is_empty()
+            && self.times.is_empty()
+            && self.deliveries.is_empty()
+            && self.jobs.is_empty()
+            && self.done_jobs.is_empty()
+    }
+}
+
+macro_rules! engagement_columns {
+    () => {
+        "id, account, contact_alias, sender, subject, content, public_subject, public_content, \
+         incident_id, start_ms, stop_ms, stop_reason, generation, snapshot, state"
+    };
+}
+macro_rules! page_columns {
+    () => {
+        "id, account, engagement_id, unit, contact_alias, channel_id, channel_arn, stage_index, \
+         retry_minutes, path, created_ms, send_rounds, sent_ms, delivery_ms, read_ms"
+    };
+}
+
+const INSERT_ENGAGEMENT: &str = concat!(
+    "INSERT INTO engagements (",
+    engagement_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+const GET_ENGAGEMENT: &str = concat!(
+    "SELECT ",
+    engagement_columns!(),
+    " FROM engagements WHERE account = $1 AND id = $2"
+);
+const GET_ENGAGEMENT_BY_ID: &str = concat!(
+    "SELECT ",
+    engagement_columns!(),
+    " FROM engagements WHERE id = $1"
+);
+/// $2/$3: resume after (start_ms, id); $4: incident filter; $5/$6: started in [from, to].
+const LIST_ENGAGEMENTS: &str = concat!(
+    "SELECT ",
+    engagement_columns!(),
+    " FROM engagements WHERE account = $1",
+    " AND ($2 IS NULL OR start_ms > $2 OR (start_ms = $2 AND id > $3))",
+    " AND ($4 IS NULL OR incident_id = $4)",
+    " AND ($5 IS NULL OR start_ms >= $5) AND ($6 IS NULL OR start_ms <= $6)",
+    " ORDER BY start_ms, id LIMIT $7"
+);
+const CHANGE_ENGAGEMENT: &str = "UPDATE engagements SET state = $3, generation = generation + 1, \
+     stop_ms = $4, stop_reason = $5 WHERE id = $1 AND generation = $2 AND stop_ms IS NULL";
+const DELETE_JOB_BY_KEY: &str = "DELETE FROM jobs WHERE dedup_key = $1";
+const DELETE_OWNED_JOB: &str = "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2";
+const INSERT_PAGE: &str = concat!(
+    "INSERT INTO pages (",
+    page_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+);
+const GET_PAGE: &str = concat!(
+    "SELECT ",
+    page_columns!(),
+    " FROM pages WHERE account = $1 AND id = $2"
+);
+const GET_PAGE_BY_ID: &str = concat!("SELECT ", page_columns!(), " FROM pages WHERE id = $1");
+const PAGES_BY_ENGAGEMENT: &str = concat!(
+    "SELECT ",
+    page_columns!(),
+    " FROM pages WHERE account = $1 AND engagement_id = $2",
+    " AND ($3 IS NULL OR created_ms > $3 OR (created_ms = $3 AND id > $4))",
+    " ORDER BY created_ms, id LIMIT $5"
+);
+const PAGES_BY_CONTACT: &str = concat!(
+    "SELECT ",
+    page_columns!(),
+    " FROM pages WHERE account = $1 AND contact_alias = $2",
+    " AND ($3 IS NULL OR created_ms > $3 OR (created_ms = $3 AND id > $4))",
+    " ORDER BY created_ms, id LIMIT $5"
+);
+const OPEN_PAGES_FOR_ADDRESS: &str = "SELECT p.id, p.account, p.engagement_id, p.unit, \
+     p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
+     p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms \
+     FROM pages p JOIN channels c ON c.id = p.channel_id \
+     WHERE c.address = $1 AND p.sent_ms >= $2 AND p.read_ms IS NULL \
+     ORDER BY p.sent_ms DESC, p.id LIMIT 50";
+const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
+const INSERT_RECEIPT: &str = "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, \
+     info, time_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+const LIST_RECEIPTS: &str = "SELECT id, page_id, channel_arn, receipt_type, info, time_ms \
+     FROM receipts WHERE page_id = $1 \
+     AND ($2 IS NULL OR time_ms > $2 OR (time_ms = $2 AND id > $3)) \
+     ORDER BY time_ms, id LIMIT $4";
+const SET_SENT: &str = "UPDATE pages SET sent_ms = COALESCE(sent_ms, $2) WHERE id = $1";
+const SET_DELIVERED: &str =
+    "UPDATE pages SET delivery_ms = COALESCE(delivery_ms, $2) WHERE id = $1";
+const SET_READ: &str = "UPDATE pages SET read_ms = COALESCE(read_ms, $2) WHERE id = $1";
+const ADD_SEND_ROUND: &str = "UPDATE pages SET send_rounds = send_rounds + 1 WHERE id = $1";
+/// Running engagements whose step job is missing (the auditor's query).
+const WITHOUT_STEP: &str = "SELECT id, generation FROM engagements e WHERE stop_ms IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedup_key = 'step:' || e.id) \
+     ORDER BY start_ms LIMIT $1";
+const COUNT_RUNNING: &str = "SELECT COUNT(*) FROM engagements WHERE stop_ms IS NULL";
+
+fn after_key(after: &After) -> Result<(Option<i64>, Option<String>), StoreError> {
+    match after {
+        After::Start => Ok((None, None)),
+        After::Created { ms, id } => Ok((Some(*ms), Some(id_text(*id)))),
+        After::Alias(_) => Err(StoreError::Corrupt(
+            "a listing by time cannot resume after an alias".into(),
+        )),
+    }
+}
+
+store_methods! {
+    helpers {
+        fn engagement_from_row(row: &Row) -> Result<EngagementRecord, StoreError> {
+            let id: String = row.try_get("id")?;
+            Ok(EngagementRecord {
+                id: parse_id(&id, "engagement id")?,
+                account: row.try_get("account")?,
+                contact_alias: row.try_get("contact_alias")?,
+                sender: row.try_get("sender")?,
+                subject: row.try_get("subject")?,
+                content: row.try_get("content")?,
+                public_subject: row.try_get("public_subject")?,
+                public_content: row.try_get("public_content")?,
+                incident_id: row.try_get("incident_id")?,
+                start_ms: row.try_get("start_ms")?,
+                stop_ms: row.try_get("stop_ms")?,
+                stop_reason: row.try_get("stop_reason")?,
+                generation: row.try_get("generation")?,
+                snapshot: row.try_get("snapshot")?,
+                state: row.try_get("state")?,
+            })
+        }
+
+        fn page_from_row(row: &Row) -> Result<PageRecord, StoreError> {
+            let id: String = row.try_get("id")?;
+            let engagement: String = row.try_get("engagement_id")?;
+            let channel: Option<String> = row.try_get("channel_id")?;
+            Ok(PageRecord {
+                id: parse_id(&id, "page id")?,
+                account: row.try_get("account")?,
+                engagement_id: parse_id(&engagement, "engagement id")?,
+                unit: row.try_get("unit")?,
+                contact_alias: row.try_get("contact_alias")?,
+                channel_id: channel.map(|c| parse_id(&c, "channel id")).transpose()?,
+                channel_arn: row.try_get("channel_arn")?,
+                stage_index: row.try_get("stage_index")?,
+                retry_minutes: row.try_get("retry_minutes")?,
+                path: row.try_get("path")?,
+                created_ms: row.try_get("created_ms")?,
+                send_rounds: row.try_get("send_rounds")?,
+                sent_ms: row.try_get("sent_ms")?,
+                delivery_ms: row.try_get("delivery_ms")?,
+                read_ms: row.try_get("read_ms")?,
+            })
+        }
+
+        fn receipt_from_row(row: &Row) -> Result<ReceiptRecord, StoreError> {
+            let id: String = row.try_get("id")?;
+            let page: String = row.try_get("page_id")?;
+            Ok(ReceiptRecord {
+                id: parse_id(&id, "receipt id")?,
+                page_id: parse_id(&page, "page id")?,
+                channel_arn: row.try_get("channel_arn")?,
+                receipt_type: row.try_get("receipt_type")?,
+                info: row.try_get("info")?,
+                time_ms: row.try_get("time_ms")?,
+            })
+        }
+
+        async fn insert_page(conn: &mut Conn, p: &PageRecord) -> Result<(), StoreError> {
+            sqlx::query(INSERT_PAGE)
+                .bind(id_text(p.id))
+                .bind(&p.account)
+                .bind(id_text(p.engagement_id))
+                .bind(p.unit)
+                .bind(&p.contact_alias)
+                .bind(p.channel_id.map(id_text))
+                .bind(&p.channel_arn)
+                .bind(p.stage_index)
+                .bind(p.retry_minutes)
+                .bind(&p.path)
+                .bind(p.created_ms)
+                .bind(p.send_rounds)
+                .bind(p.sent_ms)
+                .bind(p.delivery_ms)
+                .bind(p.read_ms)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
+        async fn write_events(conn: &mut Conn, ev: &PageEvents) -> Result<(), StoreError> {
+            for r in &ev.receipts {
+                sqlx::query(INSERT_RECEIPT)
+                    .bind(id_text(r.id))
+                    .bind(id_text(r.page_id))
+                    .bind(&r.channel_arn)
+                    .bind(&r.receipt_type)
+                    .bind(&r.info)
+                    .bind(r.time_ms)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for t in &ev.times {
+                let (sql, page, ms) = match *t {
+                    PageTime::Sent(p, ms) => (SET_SENT, p, Some(ms)),
+                    PageTime::Delivered(p, ms) => (SET_DELIVERED, p, Some(ms)),
+                    PageTime::Read(p, ms) => (SET_READ, p, Some(ms)),
+                    PageTime::SendRound(p) => (ADD_SEND_ROUND, p, None),
+                };
+                let q = sqlx::query(sql).bind(id_text(page));
+                let q = match ms {
+                    Some(ms) => q.bind(ms),
+                    None => q,
+                };
+                q.execute(&mut *conn).await?;
+            }
+            for d in &ev.deliveries {
+                sqlx::query(INSERT_DELIVERY)
+                    .bind(id_text(d.message_id))
+                    .bind(d.account.as_deref())
+                    .bind(d.channel_id.map(id_text))
+                    .bind(d.kind.as_str())
+                    .bind(d.provider.as_str())
+                    .bind(d.provider_message_id.as_deref())
+                    .bind(d.status.as_str())
+                    .bind(d.sent_ms)
+                    .bind(d.updated_ms)
+                    .bind(d.page_id.map(id_text))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for j in &ev.jobs {
+                jobs::insert_job(&mut *conn, j).await?;
+            }
+            for (id, owner) in &ev.done_jobs {
+                sqlx::query(DELETE_OWNED_JOB)
+                    .bind(id_text(*id))
+                    .bind(owner)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            if !ev.jobs.is_empty() {
+                Backend::notify_jobs(&mut *conn).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Starts an engagement: its row, the pages due at once, their send jobs and the step
+    /// job, in one transaction. With `idem`, a token used before with the same request
+    /// replays the stored result (nothing written); with another request it is
+    /// `IdempotencyMismatch`.
+    pub async fn start_engagement(
+        &self,
+        e: &EngagementRecord,
+        pages: &[PageRecord],
+        jobs: &[JobRecord],
+        idem: Option<&Idempotency>,
+    ) -> Result<Created, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(replay) = claim_idempotency(&mut tx, &e.account, idem, e.start_ms).await? {
+            tx.rollback().await?;
+            return Ok(replay);
+        }
+        sqlx::query(INSERT_ENGAGEMENT)
+            .bind(id_text(e.id))
+            .bind(&e.account)
+            .bind(&e.contact_alias)
+            .bind(&e.sender)
+            .bind(&e.subject)
+            .bind(&e.content)
+            .bind(&e.public_subject)
+            .bind(&e.public_content)
+            .bind(&e.incident_id)
+            .bind(e.start_ms)
+            .bind(e.stop_ms)
+            .bind(&e.stop_reason)
+            .bind(e.generation)
+            .bind(&e.snapshot)
+            .bind(&e.state)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| StoreError::on_unique(err, || format!("engagement {} exists", e.id)))?;
+        for p in pages {
+            insert_page(&mut tx, p).await?;
+        }
+        for j in jobs {
+            jobs::insert_job(&mut tx, j).await?;
+        }
+        if !jobs.is_empty() {
+            Backend::notify_jobs(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New)
+    }
+
+    /// The engagement with this id in this account.
+    pub async fn get_engagement(
+        &self,
+        account: &str,
+        id: Uuid,
+    ) -> Result<Option<EngagementRecord>, StoreError> {
+        let row = sqlx::query(GET_ENGAGEMENT)
+            .bind(account)
+            .bind(id_text(id))
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(engagement_from_row).transpose()
+    }
+
+    /// The engagement with this id, in any account (the engine's view).
+    pub async fn get_engagement_by_id(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<EngagementRecord>, StoreError> {
+        let row = sqlx::query(GET_ENGAGEMENT_BY_ID)
+            .bind(id_text(id))
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(engagement_from_row).transpose()
+    }
+
+    /// Engagements of the account by start time (then id), after `after`; optionally only
+    /// those of an incident and those started in `[from_ms, to_ms]`.
+    pub async fn list_engagements(
+        &self,
+        account: &str,
+        incident_id: Option<&str>,
+        range: Option<(i64, i64)>,
+        after: &After,
+        limit: u32,
+    ) -> Result<Vec<EngagementRecord>, StoreError> {
+        let (ms, id) = after_key(after)?;
+        let rows = sqlx::query(LIST_ENGAGEMENTS)
+            .bind(account)
+            .bind(ms)
+            .bind(id)
+            .bind(incident_id)
+            .bind(range.map(|r| r.0))
+            .bind(range.map(|r| r.1))
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(engagement_from_row).collect()
+    }
+
+    /// Applies `c` if the engagement is running with generation `c.expected_generation`;
+    /// `false` (nothing written) otherwise. Replaces the step job.
+    pub async fn change_engagement(&self, c: &EngagementChange) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (stop_ms, reason) = match &c.stop {
+            Some((ms, r)) => (Some(*ms), Some(r.as_str())),
+            None => (None, None),
+        };
+        let done = sqlx::query(CHANGE_ENGAGEMENT)
+            .bind(id_text(c.id))
+            .bind(c.expected_generation)
+            .bind(&c.state)
+            .bind(stop_ms)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(DELETE_JOB_BY_KEY)
+            .bind(step_key(c.id))
+            .execute(&mut *tx)
+            .await?;
+        for p in &c.pages {
+            insert_page(&mut tx, p).await?;
+        }
+        for j in c.jobs.iter().chain(c.next_step.iter()) {
+            jobs::insert_job(&mut tx, j).await?;
+        }
+        write_events(&mut tx, &c.events).await?;
+        if !c.jobs.is_empty() || c.next_step.is_some() {
+            Backend::notify_jobs(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Writes what happened to pages (receipts, times, delivery records, retry jobs, and the
+    /// completion of the send jobs) in one transaction.
+    pub async fn record_page_events(&self, ev: &PageEvents) -> Result<(), StoreError> {
+        if ev.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        write_events(&mut tx, ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The page with this id in this account.
+    pub async fn get_page(&self, account: &str, id: Uuid) -> Result<Option<PageRecord>, StoreError> {
+        let row = sqlx::query(GET_PAGE)
+            .bind(account)
+            .bind(id_text(id))
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(page_from_row).transpose()
+    }
+
+    /// The page with this id, in any account (the engine's view).
+    pub async fn get_page_by_id(&self, id: Uuid) -> Result<Option<PageRecord>, StoreError> {
+        let row = sqlx::query(GET_PAGE_BY_ID)
+            .bind(id_text(id))
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(page_from_row).transpose()
+    }
+
+    /// The engagement's pages by creation (then id), after `after`.
+    pub async fn list_pages_by_engagement(
+        &self,
+        account: &str,
+        engagement: Uuid,
+        after: &After,
+        limit: u32,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let (ms, id) = after_key(after)?;
+        let rows = sqlx::query(PAGES_BY_ENGAGEMENT)
+            .bind(account)
+            .bind(id_text(engagement))
+            .bind(ms)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(page_from_row).collect()
+    }
+
+    /// The pages to a contact by creation (then id), after `after`.
+    pub async fn list_pages_by_contact(
+        &self,
+        account: &str,
+        alias: &str,
+        after: &After,
+        limit: u32,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let (ms, id) = after_key(after)?;
+        let rows = sqlx::query(PAGES_BY_CONTACT)
+            .bind(account)
+            .bind(alias)
+            .bind(ms)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(page_from_row).collect()
+    }
+
+    /// The page's receipts by time (then id), after `after`.
+    pub async fn list_receipts(
+        &self,
+        page: Uuid,
+        after: &After,
+        limit: u32,
+    ) -> Result<Vec<ReceiptRecord>, StoreError> {
+        let (ms, id) = after_key(after)?;
+        let rows = sqlx::query(LIST_RECEIPTS)
+            .bind(id_text(page))
+            .bind(ms)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(receipt_from_row).collect()
+    }
+
+    /// Pages sent since `since_ms` to channels with this address and not acknowledged,
+    /// newest first (at most 50): what an SMS reply can acknowledge.
+    pub async fn open_pages_for_address(
+        &self,
+        address: &str,
+        since_ms: i64,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let rows = sqlx::query(OPEN_PAGES_FOR_ADDRESS)
+            .bind(address)
+            .bind(since_ms)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(page_from_row).collect()
+    }
+
+    /// The page a message carried, if it was a page.
+    pub async fn page_of_message(&self, message_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+        let page: Option<Option<String>> = sqlx::query_scalar(PAGE_OF_MESSAGE)
+            .bind(id_text(message_id))
+            .fetch_optional(self.reader())
+            .await?;
+        page.flatten().map(|p| parse_id(&p, "page id")).transpose()
+    }
+
+    /// Running engagements with no step job (at most `limit`, oldest first), with their
+    /// generations: what the auditor repairs.
+    pub async fn engagements_without_step(&self, limit: u32) -> Result<Vec<(Uuid, i64)>, StoreError> {
+        let rows = sqlx::query(WITHOUT_STEP)
+            .bind(i64::from(limit))
+            .fetch_all(self.writer())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                Ok((parse_id(&id, "engagement id")?, row.try_get("generation")?))
+            })
+            .collect()
+    }
+
+    /// How many engagements are running.
+    pub async fn count_running_engagements(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(COUNT_RUNNING).fetch_one(self.reader()).await?)
+    }
+}
