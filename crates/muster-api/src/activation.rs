@@ -104,6 +104,7 @@ impl ContactsApi {
                     status: "SENT".into(),
                     sent_ms: now,
                     updated_ms: now,
+                    page_id: None,
                 };
                 // The message is out: failing to record it must not report a failure.
                 if let Err(e) = self.store.record_delivery(&record).await {

@@ -73,6 +73,48 @@ impl CodeKey {
         let want = self.mac(&[b"unsubscribe", address.as_bytes()]);
         (tag.len() == 16 && bool::from(tag.ct_eq(&want[..16]))).then_some(address)
     }
+
+    /// A page's 6-digit accept code: derived from the page id under the key, so it needs no
+    /// storage, every re-send of the page carries the same code, and it cannot be guessed
+    /// from the page id without the key.
+    pub fn accept_code(&self, page_id: Uuid) -> String {
+        let tag = self.mac(&[b"accept", page_id.as_bytes()]);
+        let n = u64::from_be_bytes(tag[..8].try_into().unwrap_or([0; 8]));
+        format!("{:06}", n % 1_000_000)
+    }
+
+    /// Whether `code` (spaces around it ignored) is the page's accept code, in constant time.
+    pub fn accept_matches(&self, page_id: Uuid, code: &str) -> bool {
+        let want = self.accept_code(page_id);
+        want.as_bytes().ct_eq(code.trim().as_bytes()).into()
+    }
+
+    /// The token of a page's acknowledgement link, valid until `expires_ms`: the page id,
+    /// the expiry and a MAC over both.
+    pub fn ack_token(&self, page_id: Uuid, expires_ms: i64) -> String {
+        let mut body = Vec::with_capacity(24);
+        body.extend_from_slice(page_id.as_bytes());
+        body.extend_from_slice(&expires_ms.to_be_bytes());
+        let tag = self.mac(&[b"ack", &body]);
+        body.extend_from_slice(&tag[..16]);
+        URL_SAFE_NO_PAD.encode(body)
+    }
+
+    /// The page and expiry of a genuine acknowledgement token (the caller checks the expiry).
+    pub fn open_ack_token(&self, token: &str) -> Option<(Uuid, i64)> {
+        let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if raw.len() != 40 {
+            return None;
+        }
+        let (body, tag) = raw.split_at(24);
+        let want = self.mac(&[b"ack", body]);
+        if !bool::from(tag.ct_eq(&want[..16])) {
+            return None;
+        }
+        let page = Uuid::from_slice(&body[..16]).ok()?;
+        let expires = i64::from_be_bytes(body[16..24].try_into().ok()?);
+        Some((page, expires))
+    }
 }
 
 /// A new 6-digit activation code, uniform over 000000..=999999.
@@ -125,5 +167,24 @@ mod tests {
         assert_eq!(k.unsubscribe_address(&forged), None);
         assert_eq!(k.unsubscribe_address("garbage"), None);
         assert_eq!(CodeKey::derive(b"x").unsubscribe_address(&t), None);
+    }
+
+    #[test]
+    fn accept_codes_and_ack_tokens() {
+        let k = CodeKey::derive(b"master");
+        let p = Uuid::new_v4();
+        let code = k.accept_code(p);
+        assert_eq!(code.len(), 6);
+        assert_eq!(code, k.accept_code(p), "stable across re-sends");
+        assert!(k.accept_matches(p, &format!(" {code} ")));
+        assert!(!k.accept_matches(p, "1234567"));
+        assert_ne!(CodeKey::derive(b"other").accept_code(p), code);
+        let t = k.ack_token(p, 1_000);
+        assert_eq!(k.open_ack_token(&t), Some((p, 1_000)));
+        let mut forged = URL_SAFE_NO_PAD.decode(&t).unwrap();
+        forged[20] ^= 1; // a later expiry
+        assert_eq!(k.open_ack_token(&URL_SAFE_NO_PAD.encode(forged)), None);
+        assert_eq!(CodeKey::derive(b"x").open_ack_token(&t), None);
+        assert_eq!(k.open_ack_token("garbage"), None);
     }
 }

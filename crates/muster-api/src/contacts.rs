@@ -44,6 +44,10 @@ pub struct ContactsApi {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub messaging: Arc<crate::messaging::Messaging>,
+    /// The region written into ARNs built outside a request (the engine's pages).
+    pub region: muster_core::Region,
+    /// Pokes the local engine after a commit that wrote jobs (set once the engine runs).
+    pub engine_waker: std::sync::OnceLock<muster_engine::JobWaker>,
 }
 
 /// Maps a store failure to the protocol. Unexpected database errors are logged here with
@@ -116,7 +120,7 @@ impl ContactsApi {
         }
     }
 
-    async fn load_contact(
+    pub(crate) async fn load_contact(
         &self,
         ctx: &RequestContext,
         id: &str,
@@ -348,7 +352,7 @@ fn contact_type_from_wire(t: w::ContactType) -> ContactType {
     }
 }
 
-fn contact_type_to_wire(t: ContactType) -> w::ContactType {
+pub(crate) fn contact_type_to_wire(t: ContactType) -> w::ContactType {
     match t {
         ContactType::Personal => w::ContactType::Personal,
         ContactType::Escalation => w::ContactType::Escalation,
@@ -401,6 +405,86 @@ pub(crate) fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
 }
 
 impl w::SsmContacts for ContactsApi {
+    async fn start_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::StartEngagementRequest,
+    ) -> Result<w::StartEngagementResult, ApiError> {
+        self.op_start_engagement(ctx, input).await
+    }
+
+    async fn stop_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::StopEngagementRequest,
+    ) -> Result<w::StopEngagementResult, ApiError> {
+        self.op_stop_engagement(ctx, input).await
+    }
+
+    async fn describe_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::DescribeEngagementRequest,
+    ) -> Result<w::DescribeEngagementResult, ApiError> {
+        self.op_describe_engagement(ctx, input).await
+    }
+
+    async fn list_engagements(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListEngagementsRequest,
+    ) -> Result<w::ListEngagementsResult, ApiError> {
+        self.op_list_engagements(ctx, input).await
+    }
+
+    async fn list_pages_by_contact(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPagesByContactRequest,
+    ) -> Result<w::ListPagesByContactResult, ApiError> {
+        self.op_list_pages_by_contact(ctx, input).await
+    }
+
+    async fn list_pages_by_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPagesByEngagementRequest,
+    ) -> Result<w::ListPagesByEngagementResult, ApiError> {
+        self.op_list_pages_by_engagement(ctx, input).await
+    }
+
+    async fn describe_page(
+        &self,
+        ctx: &RequestContext,
+        input: w::DescribePageRequest,
+    ) -> Result<w::DescribePageResult, ApiError> {
+        self.op_describe_page(ctx, input).await
+    }
+
+    async fn list_page_receipts(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPageReceiptsRequest,
+    ) -> Result<w::ListPageReceiptsResult, ApiError> {
+        self.op_list_page_receipts(ctx, input).await
+    }
+
+    async fn list_page_resolutions(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPageResolutionsRequest,
+    ) -> Result<w::ListPageResolutionsResult, ApiError> {
+        self.op_list_page_resolutions(ctx, input).await
+    }
+
+    async fn accept_page(
+        &self,
+        ctx: &RequestContext,
+        input: w::AcceptPageRequest,
+    ) -> Result<w::AcceptPageResult, ApiError> {
+        self.op_accept_page(ctx, input).await
+    }
+
     async fn send_activation_code(
         &self,
         ctx: &RequestContext,

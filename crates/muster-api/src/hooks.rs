@@ -50,6 +50,8 @@ pub enum Outcome {
         codes_sent: usize,
     },
     Help,
+    /// The reply carried the accept code of an open page: acknowledged.
+    Acknowledged,
     CodeNotRecognised,
     Ignored,
 }
@@ -118,7 +120,12 @@ impl ContactsApi {
                 Err(e) => Err(e),
             },
             Reply::Help => Ok(Outcome::Help),
-            Reply::Code(_) => Ok(Outcome::CodeNotRecognised),
+            // Replies from devices are always checked against the page's code (ENFORCE).
+            Reply::Code(code) => match self.acknowledge_by_code(address, &code, source).await {
+                Ok(Some(_)) => Ok(Outcome::Acknowledged),
+                Ok(None) => Ok(Outcome::CodeNotRecognised),
+                Err(e) => Err(e),
+            },
             _ if looks_automated(text) => Ok(Outcome::Ignored),
             _ => Ok(Outcome::Help),
         };
@@ -128,6 +135,7 @@ impl ContactsApi {
                     Outcome::OptedOut { .. } => "opt_out",
                     Outcome::OptedIn { .. } => "opt_in",
                     Outcome::Help => "help",
+                    Outcome::Acknowledged => "acknowledged",
                     Outcome::CodeNotRecognised => "code_not_recognised",
                     Outcome::Ignored => "ignored",
                 };
@@ -181,6 +189,7 @@ impl ContactsApi {
             Outcome::OptedOut { first_time: false } => return None,
             Outcome::OptedIn { .. } => m.text(MessageKind::OptInConfirmation),
             Outcome::Help => m.text(MessageKind::Help),
+            Outcome::Acknowledged => format!("{}: page acknowledged. Thank you.", m.service_name),
             Outcome::CodeNotRecognised => format!(
                 "{}: that code does not match an open page. Reply HELP for help.",
                 m.service_name
@@ -237,9 +246,38 @@ pub async fn twilio_voice(
         .find(|(n, _)| n == "Digits")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    let text = match classify_keypress(digits) {
-        Reply::Acknowledge => "There is no open page to acknowledge. Goodbye.",
-        _ => "Goodbye.",
+    if classify_keypress(digits) != Reply::Acknowledge {
+        return xml(twilio::twiml_say("Goodbye."));
+    }
+    // The call's keypress URL names the message (`?m=<message id>`), which names the page.
+    let message = uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "m")
+            .and_then(|(_, v)| Uuid::parse_str(v).ok())
+    });
+    let page = match message {
+        Some(m) => state.api.page_of_message(m).await.ok().flatten(),
+        None => None,
+    };
+    let text = match page {
+        None => "There is no open page to acknowledge. Goodbye.",
+        Some(page) => match state
+            .api
+            .acknowledge(
+                page,
+                crate::engagements::AckSource {
+                    info: "acknowledged by pressing 1 on the call".into(),
+                },
+            )
+            .await
+        {
+            Ok(_) => "The page is acknowledged. Thank you. Goodbye.",
+            Err(e) => {
+                tracing::error!(page = %page, error = %e, "voice acknowledgement not stored");
+                "The acknowledgement could not be saved. Please acknowledge another way."
+            }
+        },
     };
     xml(twilio::twiml_say(text))
 }
@@ -287,6 +325,15 @@ pub async fn twilio_status(
                 matched = matched.is_some(),
                 "provider status callback"
             );
+            if let Some(message) = matched
+                && let Err(e) = state
+                    .api
+                    .page_status(message, status, cb.error_code.as_deref())
+                    .await
+            {
+                tracing::error!(error = %e, "page receipt from a status callback not recorded");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
@@ -413,6 +460,92 @@ pub async fn unsubscribe_post(
         .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "unsubscribe could not be stored");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment\n").into_response()
+        }
+    }
+}
+
+fn ack_html(title: &str, body: &str) -> Response {
+    Html(format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width\"><title>{t}</title></head>\
+         <body><h1>{t}</h1>{body}</body></html>",
+        t = html_escape(title),
+    ))
+    .into_response()
+}
+
+/// The page an acknowledgement link names, if the link is genuine and not expired.
+async fn ack_link_page(
+    api: &ContactsApi,
+    token: &str,
+) -> Result<muster_store::PageRecord, Response> {
+    let Some((page, expires_ms)) = api.messaging.code_key.open_ack_token(token) else {
+        return Err(invalid_link());
+    };
+    if api.clock.now_ms() >= expires_ms {
+        return Err((
+            StatusCode::GONE,
+            ack_html(
+                "Link expired",
+                "<p>This acknowledgement link has expired. Reply to the page with its code, or use the console.</p>",
+            ),
+        )
+            .into_response());
+    }
+    match api.store.get_page_by_id(page).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(invalid_link()),
+        Err(e) => {
+            tracing::error!(error = %e, "acknowledgement link: page not readable");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "try again in a moment\n").into_response())
+        }
+    }
+}
+
+/// `GET /a/{token}`: the confirmation page of an acknowledgement link (a GET changes
+/// nothing, so link previewers and mail scanners cannot acknowledge).
+pub async fn ack_page(State(state): State<Arc<HookState>>, Path(token): Path<String>) -> Response {
+    let p = match ack_link_page(&state.api, &token).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if p.read_ms.is_some() {
+        return ack_html(
+            "Already acknowledged",
+            "<p>This page has already been acknowledged. Nothing more to do.</p>",
+        );
+    }
+    ack_html(
+        "Acknowledge page",
+        &format!(
+            "<p>Acknowledge the page to {}? Paging you for this engagement stops.</p>\
+             <form method=post><button type=submit>Acknowledge</button></form>",
+            html_escape(&p.contact_alias)
+        ),
+    )
+}
+
+/// `POST /a/{token}`: acknowledges the page (once; later uses say it is done).
+pub async fn ack_post(State(state): State<Arc<HookState>>, Path(token): Path<String>) -> Response {
+    let p = match ack_link_page(&state.api, &token).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let source = crate::engagements::AckSource {
+        info: "acknowledged with the link in the message".into(),
+    };
+    match state.api.acknowledge(p.id, source).await {
+        Ok(crate::engagements::AckOutcome::Acknowledged { .. }) => ack_html(
+            "Acknowledged",
+            "<p>The page is acknowledged. Thank you.</p>",
+        ),
+        Ok(crate::engagements::AckOutcome::AlreadyAcknowledged { .. }) => ack_html(
+            "Already acknowledged",
+            "<p>This page had already been acknowledged. Nothing more to do.</p>",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, page = %p.id, "acknowledgement not stored");
             (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment\n").into_response()
         }
     }

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod codes;
 pub mod contacts;
 pub mod context;
+pub mod engagements;
 pub mod error;
 pub mod feeds;
 pub mod hooks;

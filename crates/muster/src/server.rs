@@ -14,6 +14,7 @@ use muster_api::http::{Authenticator, AwsJsonState};
 use muster_api::messaging::Messaging;
 use muster_api::secrets::{MasterKey, generate_access_key};
 use muster_core::{AccountId, Clock, SystemClock};
+use muster_engine::{Engine, EngineConfig, EngineHandle};
 use muster_notify::providers::Notifier;
 use muster_store::{AccessKeyRecord, Store};
 use std::net::SocketAddr;
@@ -229,6 +230,8 @@ pub fn contacts_api(
         messaging: Arc::new(messaging(settings, master, clock.clone())?),
         clock,
         limits: Limits::default(),
+        region: settings.region.clone(),
+        engine_waker: std::sync::OnceLock::new(),
     })
 }
 
@@ -241,20 +244,14 @@ pub fn public_base(settings: &Settings, listen: SocketAddr) -> String {
         .unwrap_or_else(|| format!("http://{listen}"))
 }
 
-/// Builds the HTTP application.
+/// Builds the HTTP application over the service object.
 pub fn app(
     settings: &Settings,
     store: Store,
     master: MasterKey,
-    clock: Arc<dyn Clock>,
+    contacts: Arc<ContactsApi>,
 ) -> anyhow::Result<Router> {
     prometheus();
-    let contacts = Arc::new(contacts_api(
-        settings,
-        store.clone(),
-        &master,
-        clock.clone(),
-    )?);
     let aws = Arc::new(AwsJsonState {
         auth: Authenticator {
             store: store.clone(),
@@ -288,6 +285,7 @@ pub fn app(
             get(hooks::unsubscribe_page).post(hooks::unsubscribe_post),
         )
         .route("/muster.vcf", get(hooks::vcard))
+        .route("/a/{token}", get(hooks::ack_page).post(hooks::ack_post))
         .with_state(Arc::new(HookState {
             api: contacts.clone(),
         }));
@@ -304,20 +302,47 @@ pub fn app(
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The service object the server and its engine share.
+    pub contacts: Arc<ContactsApi>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    engine: Option<EngineHandle>,
+    auditor: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// Stops accepting, finishes in-flight requests, closes the store.
+    /// Stops accepting, finishes in-flight requests and jobs, closes the store.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let r = (&mut self.task).await.context("server task panicked")?;
+        self.auditor.abort();
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown().await;
+        }
         self.store.close().await;
         r
     }
+}
+
+/// How often the auditor looks for running engagements without a next step (real time).
+const AUDIT_EVERY: Duration = Duration::from_secs(60);
+
+/// The job engine of this process: engagement steps and page sends.
+fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandle {
+    let mut config = EngineConfig {
+        concurrency: 512,
+        batch: 256,
+        ..EngineConfig::default()
+    };
+    // Leases are in (scaled) clock time, renewals in real time: renew well within a lease.
+    let lease_real_ms = (config.lease_ms as f64 / settings.time_scale).max(1.0);
+    config.renew_every_ms = Some(((lease_real_ms / 3.0) as u64).max(1));
+    let engine = Engine::new(contacts.store.clone(), contacts.clock.clone(), config);
+    let engine = muster_api::engagements::register(engine, contacts).start();
+    let _ = contacts.engine_waker.set(engine.waker());
+    engine
 }
 
 /// Opens everything and starts serving; returns once the listener is bound.
@@ -335,7 +360,21 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     bootstrap_credentials(settings, &store, &master, addr).await?;
-    let router = app(settings, store.clone(), master, clock)?;
+    let contacts = Arc::new(contacts_api(settings, store.clone(), &master, clock)?);
+    let router = app(settings, store.clone(), master, contacts.clone())?;
+    let engine = start_engine(settings, &contacts);
+    let auditor = {
+        let contacts = contacts.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(AUDIT_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = contacts.audit_engagements().await {
+                    tracing::warn!(error = %e, "engagement audit failed");
+                }
+            }
+        })
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -349,8 +388,11 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     Ok(Running {
         addr,
         store,
+        contacts,
         shutdown: Some(tx),
         task,
+        engine: Some(engine),
+        auditor,
     })
 }
 

@@ -91,20 +91,17 @@ async fn envelope(s: TestServer) {
     assert_eq!(r.status, 400);
     assert_eq!(r.body["Fields"][0]["Name"], "Type", "{}", r.text);
 
-    // Operations of the model that this server does not do yet: a clear 4xx naming them.
+    // Every operation of the model is served: StartEngagement of a contact that does not
+    // exist is a modelled ResourceNotFoundException naming it.
     let r = s
         .raw(
             Some("SSMContacts.StartEngagement"),
-            br#"{"ContactId":"arn:aws:ssm-contacts:us-east-1:000000000000:contact/wire","Sender":"s","Subject":"s","Content":"c"}"#,
+            br#"{"ContactId":"arn:aws:ssm-contacts:us-east-1:000000000000:contact/nobody","Sender":"s","Subject":"s","Content":"c"}"#,
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.text);
-    assert!(
-        r.body["Message"]
-            .as_str()
-            .unwrap()
-            .contains("StartEngagement")
-    );
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.error_type(), "ResourceNotFoundException", "{}", r.text);
+    assert!(r.body["Message"].as_str().unwrap().contains("contact/nobody"));
 
     // Requests are counted by operation and status on /metrics (Prometheus text).
     let m = common::get(format!("http://{}/metrics", s.addr))

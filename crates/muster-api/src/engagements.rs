@@ -1,0 +1,1292 @@
+//! Engagements: the ten engagement operations, and the two kinds of job that run them
+//! (`engagement.step` begins stages on time, `page.send` sends a page), plus
+//! acknowledgements from every path (AcceptPage, SMS code, voice keypress, web link) and the
+//! auditor. The rules of the state machine live in `muster_core::engagement`; docs/engagements.md
+//! says what a user sees.
+//!
+//! Durability: every state change is one store transaction that also writes the jobs it
+//! needs (`Store::start_engagement`, `Store::change_engagement`, `Store::record_page_events`);
+//! the engine is poked after the commit. A running engagement always has one step job, fenced
+//! by the engagement's generation; the auditor re-creates it if it is ever missing.
+
+use crate::codes::CodeKey;
+use crate::contacts::{
+    ContactsApi, contact_type_to_wire, field, page_size, req, request_hash, store_error,
+};
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::tokens;
+use crate::wire::EpochSeconds;
+use crate::wire::ssm_contacts as w;
+use muster_core::engagement::{PathNode, SnapContact, SnapOverride, SnapRotation, Snapshot, State};
+use muster_core::{ActivationStatus, ChannelType, ContactType, ResourceRef, Target};
+use muster_engine::{BatchHandler, JobRecord, Outcome};
+use muster_notify::templates::Vars;
+use muster_notify::{Message, MessageKind};
+use muster_store::{
+    After, ChannelRecord, ContactRecord, Created, DeliveryRecord, EngagementChange,
+    EngagementRecord, Idempotency, PageEvents, PageRecord, PageTime, ReceiptRecord, StoreError,
+    step_key,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Job kinds.
+pub const STEP_JOB: &str = "engagement.step";
+pub const SEND_JOB: &str = "page.send";
+
+/// A failed send is retried at most this many times (every RetryIntervalInMinutes).
+pub const MAX_RETRIES: i64 = 3;
+/// How long an acknowledgement link works after the page is sent.
+pub const ACK_LINK_TTL_MS: i64 = 24 * 3600 * 1000;
+/// How far back an SMS reply's code is looked for among pages sent to that number.
+pub const REPLY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// Most contacts an engagement's snapshot may reach (escalation plans and schedules).
+const MAX_SNAPSHOT_CONTACTS: usize = 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StepPayload {
+    e: Uuid,
+    g: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SendPayload {
+    p: Uuid,
+    /// The send round: 0 for the first send, n for the n-th retry.
+    r: i64,
+}
+
+/// How an acknowledgement came in, for the READ receipt's info.
+#[derive(Debug, Clone)]
+pub struct AckSource {
+    pub info: String,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckOutcome {
+    Acknowledged { page: Uuid },
+    AlreadyAcknowledged { page: Uuid },
+}
+
+fn step_job(engagement: Uuid, generation: i64, due_ms: i64, now_ms: i64) -> JobRecord {
+    let payload = serde_json::to_string(&StepPayload {
+        e: engagement,
+        g: generation,
+    })
+    .unwrap_or_default();
+    JobRecord::new(STEP_JOB, payload, due_ms, now_ms).with_dedup_key(step_key(engagement))
+}
+
+fn send_job(page: Uuid, round: i64, due_ms: i64, now_ms: i64) -> JobRecord {
+    let payload = serde_json::to_string(&SendPayload { p: page, r: round }).unwrap_or_default();
+    JobRecord::new(SEND_JOB, payload, due_ms, now_ms).with_dedup_key(format!("send:{page}:{round}"))
+}
+
+/// The message id of send round `round` of a page: the same for every attempt of a round (so
+/// a provider can drop a duplicate after a crash), a new one for a retry.
+fn message_id(page: Uuid, round: i64) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"muster/page-message/v1")
+        .chain_update(page.as_bytes())
+        .chain_update(round.to_be_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// Receipts and pages take time-ordered ids (UUIDv7, monotonic within the process), so
+/// those written in the same millisecond list in the order they were written.
+fn receipt(
+    page: &PageRecord,
+    kind: w::ReceiptType,
+    info: impl Into<String>,
+    at: i64,
+) -> ReceiptRecord {
+    ReceiptRecord {
+        id: Uuid::now_v7(),
+        page_id: page.id,
+        channel_arn: page.channel_arn.clone(),
+        receipt_type: kind.as_str().to_string(),
+        info: Some(info.into()),
+        time_ms: at,
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "stored {what} does not decode");
+    ApiError::internal()
+}
+
+fn engagement_running(e: &EngagementRecord) -> bool {
+    e.stop_ms.is_none()
+}
+
+/// Whether pages of an engagement that ended this way are still sent: an engagement whose
+/// plan ran out still sends what was due before the end.
+fn still_sends(e: &EngagementRecord) -> bool {
+    e.stop_ms.is_none() || e.stop_reason.as_deref() == Some("completed")
+}
+
+impl ContactsApi {
+    fn wake_engine(&self) {
+        if let Some(w) = self.engine_waker.get() {
+            w.notify();
+        }
+    }
+
+    fn arn(&self, account: &str, resource: &str) -> String {
+        format!("arn:aws:ssm-contacts:{}:{account}:{resource}", self.region)
+    }
+
+    pub(crate) fn engagement_arn(&self, e: &EngagementRecord) -> String {
+        self.arn(
+            &e.account,
+            &format!("engagement/{}/{}", e.contact_alias, e.id),
+        )
+    }
+
+    pub(crate) fn page_arn(&self, p: &PageRecord) -> String {
+        self.arn(&p.account, &format!("page/{}/{}", p.contact_alias, p.id))
+    }
+
+    /// Everything the plans of `root` can reach: contacts (by ARN) and rotations.
+    async fn snapshot(
+        &self,
+        ctx: &RequestContext,
+        root: &ContactRecord,
+    ) -> Result<Snapshot, ApiError> {
+        let root_arn = Self::contact_arn(ctx, &root.alias);
+        let mut snap = Snapshot {
+            root: root_arn.clone(),
+            contacts: BTreeMap::new(),
+            rotations: BTreeMap::new(),
+        };
+        let mut queue: VecDeque<(String, Option<ContactRecord>)> = VecDeque::new();
+        queue.push_back((root_arn, Some(root.clone())));
+        while let Some((arn, known)) = queue.pop_front() {
+            if snap.contacts.contains_key(&arn) || snap.contacts.len() >= MAX_SNAPSHOT_CONTACTS {
+                continue;
+            }
+            let contact = match known {
+                Some(c) => c,
+                None => {
+                    let Ok(ResourceRef::Contact { alias }) = Self::own_arn(ctx, &arn, "CONTACT")
+                    else {
+                        continue;
+                    };
+                    match self
+                        .store
+                        .get_contact(ctx.account.as_str(), alias.as_str())
+                        .await
+                        .map_err(store_error)?
+                    {
+                        Some(c) => c,
+                        None => continue, // deleted: that target is skipped
+                    }
+                }
+            };
+            match contact.contact_type {
+                ContactType::Personal => {}
+                ContactType::Escalation => {
+                    for stage in &contact.plan.stages {
+                        for t in &stage.targets {
+                            if let Target::Contact { contact_arn, .. } = t {
+                                queue.push_back((contact_arn.clone(), None));
+                            }
+                        }
+                    }
+                }
+                ContactType::OncallSchedule => {
+                    for rotation_arn in &contact.plan.rotation_ids {
+                        if snap.rotations.contains_key(rotation_arn) {
+                            continue;
+                        }
+                        let Ok(ResourceRef::Rotation { id }) =
+                            Self::own_arn(ctx, rotation_arn, "ROTATION")
+                        else {
+                            continue;
+                        };
+                        let Some(r) = self
+                            .store
+                            .get_rotation(ctx.account.as_str(), id)
+                            .await
+                            .map_err(store_error)?
+                        else {
+                            continue;
+                        };
+                        let spec = self.spec_of(ctx, &r)?;
+                        let overrides = self
+                            .overrides_of(ctx, id)
+                            .await?
+                            .into_iter()
+                            .map(|o| SnapOverride {
+                                id: o.id,
+                                members: o.members,
+                                start_ms: o.start.as_millisecond(),
+                                end_ms: o.end.as_millisecond(),
+                                created_ms: o.created.as_millisecond(),
+                            })
+                            .collect();
+                        for m in &spec.members {
+                            queue.push_back((m.clone(), None));
+                        }
+                        snap.rotations.insert(
+                            rotation_arn.clone(),
+                            SnapRotation {
+                                start_ms: r.start_ms,
+                                time_zone: r.time_zone.clone(),
+                                members: spec.members,
+                                recurrence: spec.recurrence,
+                                overrides,
+                            },
+                        );
+                    }
+                }
+            }
+            snap.contacts.insert(
+                arn,
+                SnapContact {
+                    alias: contact.alias.clone(),
+                    contact_type: contact.contact_type,
+                    plan: contact.plan.clone(),
+                },
+            );
+        }
+        Ok(snap)
+    }
+
+    /// Page rows and send jobs for what `advance` ordered.
+    fn new_pages(
+        account: &str,
+        engagement: Uuid,
+        snapshot: &Snapshot,
+        state: &State,
+        orders: &[muster_core::engagement::PageOrder],
+        now: i64,
+    ) -> (Vec<PageRecord>, Vec<JobRecord>) {
+        let mut pages = Vec::with_capacity(orders.len());
+        let mut jobs = Vec::with_capacity(orders.len());
+        for o in orders {
+            let id = Uuid::now_v7();
+            let channel_id = match muster_core::Arn::parse(&o.channel_arn) {
+                Ok(arn) => match arn.resource {
+                    ResourceRef::ContactChannel { id, .. } => Some(id),
+                    _ => None,
+                },
+                Err(_) => None,
+            };
+            let alias = snapshot
+                .contacts
+                .get(&o.contact_arn)
+                .map(|c| c.alias.clone())
+                .unwrap_or_default();
+            let path = state
+                .units
+                .get(o.unit)
+                .map(|u| serde_json::to_string(&u.path).unwrap_or_else(|_| "[]".into()))
+                .unwrap_or_else(|| "[]".into());
+            pages.push(PageRecord {
+                id,
+                account: account.to_string(),
+                engagement_id: engagement,
+                unit: o.unit as i64,
+                contact_alias: alias,
+                channel_id,
+                channel_arn: o.channel_arn.clone(),
+                stage_index: i64::from(o.stage_index),
+                retry_minutes: i64::from(o.retry_interval_minutes),
+                path,
+                created_ms: now,
+                send_rounds: 0,
+                sent_ms: None,
+                delivery_ms: None,
+                read_ms: None,
+            });
+            jobs.push(send_job(id, 0, now, now));
+        }
+        (pages, jobs)
+    }
+
+    fn engagement_id(ctx: &RequestContext, id: &str) -> Result<Uuid, ApiError> {
+        match Self::own_arn(ctx, id, "ENGAGEMENT")? {
+            ResourceRef::Engagement { id, .. } => Ok(id),
+            _ => Err(ApiError::not_found("ENGAGEMENT", id)),
+        }
+    }
+
+    fn page_id(ctx: &RequestContext, id: &str) -> Result<Uuid, ApiError> {
+        // AcceptPage and friends take the page ARN; a bare page id is accepted too.
+        if let Ok(uuid) = Uuid::parse_str(id) {
+            return Ok(uuid);
+        }
+        match Self::own_arn(ctx, id, "PAGE")? {
+            ResourceRef::Page { id, .. } => Ok(id),
+            _ => Err(ApiError::not_found("PAGE", id)),
+        }
+    }
+
+    async fn load_engagement(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<EngagementRecord, ApiError> {
+        let uuid = Self::engagement_id(ctx, id)?;
+        self.store
+            .get_engagement(ctx.account.as_str(), uuid)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found("ENGAGEMENT", id))
+    }
+
+    async fn load_page(&self, ctx: &RequestContext, id: &str) -> Result<PageRecord, ApiError> {
+        let uuid = Self::page_id(ctx, id)?;
+        self.store
+            .get_page(ctx.account.as_str(), uuid)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found("PAGE", id))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Operations
+    // -----------------------------------------------------------------------------------
+
+    pub(crate) async fn op_start_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::StartEngagementRequest,
+    ) -> Result<w::StartEngagementResult, ApiError> {
+        let contact_id = req(input.contact_id.clone(), "ContactId")?;
+        let sender = req(input.sender.clone(), "Sender")?;
+        let subject = req(input.subject.clone(), "Subject")?;
+        let content = req(input.content.clone(), "Content")?;
+        let contact = self.load_contact(ctx, &contact_id).await?;
+        let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
+            operation: "StartEngagement".into(),
+            token: token.clone(),
+            request_hash: request_hash(&w::StartEngagementRequest {
+                idempotency_token: None,
+                ..input.clone()
+            }),
+            result: String::new(),
+        });
+        let now = self.clock.now_ms();
+        let id = Uuid::new_v4();
+        let snapshot = self.snapshot(ctx, &contact).await?;
+        let mut state = State::start(&snapshot, now);
+        let orders = state.advance(&snapshot, now);
+        let (pages, mut jobs) =
+            Self::new_pages(ctx.account.as_str(), id, &snapshot, &state, &orders, now);
+        let (stop_ms, stop_reason) = match state.next_wake(&snapshot, now) {
+            Some(due) => {
+                jobs.push(step_job(id, 1, due, now));
+                (None, None)
+            }
+            None => (Some(now), Some("completed".to_string())),
+        };
+        let record = EngagementRecord {
+            id,
+            account: ctx.account.as_str().to_string(),
+            contact_alias: contact.alias.clone(),
+            sender,
+            subject,
+            content,
+            public_subject: input.public_subject.clone(),
+            public_content: input.public_content.clone(),
+            incident_id: input.incident_id.clone(),
+            start_ms: now,
+            stop_ms,
+            stop_reason,
+            generation: 1,
+            snapshot: serde_json::to_string(&snapshot).map_err(|e| corrupt("snapshot", e))?,
+            state: serde_json::to_string(&state).map_err(|e| corrupt("state", e))?,
+        };
+        let arn = self.engagement_arn(&record);
+        let idem = idem.map(|i| Idempotency {
+            result: arn.clone(),
+            ..i
+        });
+        match self
+            .store
+            .start_engagement(&record, &pages, &jobs, idem.as_ref())
+            .await
+            .map_err(store_error)?
+        {
+            Created::New => {
+                self.wake_engine();
+                metrics::counter!("muster_engagements_started_total").increment(1);
+                tracing::info!(engagement = %id, contact = %contact.alias, pages = pages.len(), "engagement started");
+                Ok(w::StartEngagementResult {
+                    engagement_arn: Some(arn),
+                })
+            }
+            Created::Replay(previous) => Ok(w::StartEngagementResult {
+                engagement_arn: Some(previous),
+            }),
+        }
+    }
+
+    pub(crate) async fn op_stop_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::StopEngagementRequest,
+    ) -> Result<w::StopEngagementResult, ApiError> {
+        let id = req(input.engagement_id, "EngagementId")?;
+        let mut e = self.load_engagement(ctx, &id).await?;
+        let reason = match input
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            Some(r) => format!("stopped: {r}"),
+            None => "stopped".to_string(),
+        };
+        // Racing steps and acknowledgements move the generation: try again with the new one.
+        for _ in 0..10 {
+            if !engagement_running(&e) {
+                // Stopping an engagement that has ended changes nothing.
+                return Ok(w::StopEngagementResult::default());
+            }
+            let change = EngagementChange {
+                id: e.id,
+                expected_generation: e.generation,
+                state: e.state.clone(),
+                stop: Some((self.clock.now_ms(), reason.clone())),
+                ..Default::default()
+            };
+            if self
+                .store
+                .change_engagement(&change)
+                .await
+                .map_err(store_error)?
+            {
+                metrics::counter!("muster_engagements_stopped_total").increment(1);
+                tracing::info!(engagement = %e.id, reason, "engagement stopped");
+                return Ok(w::StopEngagementResult::default());
+            }
+            e = self.load_engagement(ctx, &id).await?;
+        }
+        Err(ApiError::Internal {
+            message: "the engagement kept changing; try again".into(),
+        })
+    }
+
+    fn describe(&self, e: &EngagementRecord) -> w::DescribeEngagementResult {
+        w::DescribeEngagementResult {
+            contact_arn: Some(self.arn(&e.account, &format!("contact/{}", e.contact_alias))),
+            engagement_arn: Some(self.engagement_arn(e)),
+            sender: Some(e.sender.clone()),
+            subject: Some(e.subject.clone()),
+            content: Some(e.content.clone()),
+            public_subject: e.public_subject.clone(),
+            public_content: e.public_content.clone(),
+            incident_id: e.incident_id.clone(),
+            start_time: Some(EpochSeconds::from_millis(e.start_ms)),
+            stop_time: e.stop_ms.map(EpochSeconds::from_millis),
+        }
+    }
+
+    pub(crate) async fn op_describe_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::DescribeEngagementRequest,
+    ) -> Result<w::DescribeEngagementResult, ApiError> {
+        let e = self
+            .load_engagement(ctx, &req(input.engagement_id, "EngagementId")?)
+            .await?;
+        Ok(self.describe(&e))
+    }
+
+    pub(crate) async fn op_list_engagements(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListEngagementsRequest,
+    ) -> Result<w::ListEngagementsResult, ApiError> {
+        let range = match &input.time_range_value {
+            None => None,
+            Some(r) => {
+                let from = r.start_time.and_then(|t| t.to_millis()).unwrap_or(i64::MIN);
+                let to = r.end_time.and_then(|t| t.to_millis()).unwrap_or(i64::MAX);
+                if from > to {
+                    return Err(field(
+                        "TimeRangeValue.EndTime",
+                        "must not be before TimeRangeValue.StartTime",
+                    ));
+                }
+                Some((from, to))
+            }
+        };
+        let fingerprint = format!(
+            "engagements|{}|{:?}",
+            input.incident_id.as_deref().unwrap_or(""),
+            range
+        );
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let rows = self
+            .store
+            .list_engagements(
+                ctx.account.as_str(),
+                input.incident_id.as_deref(),
+                range,
+                &after,
+                limit + 1,
+            )
+            .await
+            .map_err(store_error)?;
+        let (rows, next) = tokens::page(rows, limit, &fingerprint, |e| After::Created {
+            ms: e.start_ms,
+            id: e.id,
+        });
+        Ok(w::ListEngagementsResult {
+            next_token: next,
+            engagements: Some(
+                rows.iter()
+                    .map(|e| w::Engagement {
+                        engagement_arn: Some(self.engagement_arn(e)),
+                        contact_arn: Some(
+                            self.arn(&e.account, &format!("contact/{}", e.contact_alias)),
+                        ),
+                        sender: Some(e.sender.clone()),
+                        incident_id: e.incident_id.clone(),
+                        start_time: Some(EpochSeconds::from_millis(e.start_ms)),
+                        stop_time: e.stop_ms.map(EpochSeconds::from_millis),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    async fn engagement_of(&self, p: &PageRecord) -> Result<EngagementRecord, ApiError> {
+        self.store
+            .get_engagement(&p.account, p.engagement_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                tracing::error!(page = %p.id, "page without its engagement");
+                ApiError::internal()
+            })
+    }
+
+    async fn wire_pages(&self, rows: &[PageRecord]) -> Result<Vec<w::Page>, ApiError> {
+        let mut cache: HashMap<Uuid, EngagementRecord> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for p in rows {
+            if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(p.engagement_id) {
+                slot.insert(self.engagement_of(p).await?);
+            }
+            let e = &cache[&p.engagement_id];
+            out.push(w::Page {
+                page_arn: Some(self.page_arn(p)),
+                engagement_arn: Some(self.engagement_arn(e)),
+                contact_arn: Some(self.arn(&p.account, &format!("contact/{}", p.contact_alias))),
+                sender: Some(e.sender.clone()),
+                incident_id: e.incident_id.clone(),
+                sent_time: p.sent_ms.map(EpochSeconds::from_millis),
+                delivery_time: p.delivery_ms.map(EpochSeconds::from_millis),
+                read_time: p.read_ms.map(EpochSeconds::from_millis),
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn op_list_pages_by_engagement(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPagesByEngagementRequest,
+    ) -> Result<w::ListPagesByEngagementResult, ApiError> {
+        let e = self
+            .load_engagement(ctx, &req(input.engagement_id, "EngagementId")?)
+            .await?;
+        let fingerprint = format!("pages-e|{}", e.id);
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let rows = self
+            .store
+            .list_pages_by_engagement(ctx.account.as_str(), e.id, &after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let (rows, next) = tokens::page(rows, limit, &fingerprint, |p| After::Created {
+            ms: p.created_ms,
+            id: p.id,
+        });
+        Ok(w::ListPagesByEngagementResult {
+            next_token: next,
+            pages: Some(self.wire_pages(&rows).await?),
+        })
+    }
+
+    pub(crate) async fn op_list_pages_by_contact(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPagesByContactRequest,
+    ) -> Result<w::ListPagesByContactResult, ApiError> {
+        let c = self
+            .load_contact(ctx, &req(input.contact_id, "ContactId")?)
+            .await?;
+        let fingerprint = format!("pages-c|{}", c.alias);
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let rows = self
+            .store
+            .list_pages_by_contact(ctx.account.as_str(), &c.alias, &after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let (rows, next) = tokens::page(rows, limit, &fingerprint, |p| After::Created {
+            ms: p.created_ms,
+            id: p.id,
+        });
+        Ok(w::ListPagesByContactResult {
+            next_token: next,
+            pages: Some(self.wire_pages(&rows).await?),
+        })
+    }
+
+    pub(crate) async fn op_describe_page(
+        &self,
+        ctx: &RequestContext,
+        input: w::DescribePageRequest,
+    ) -> Result<w::DescribePageResult, ApiError> {
+        let p = self.load_page(ctx, &req(input.page_id, "PageId")?).await?;
+        let e = self.engagement_of(&p).await?;
+        Ok(w::DescribePageResult {
+            page_arn: Some(self.page_arn(&p)),
+            engagement_arn: Some(self.engagement_arn(&e)),
+            contact_arn: Some(self.arn(&p.account, &format!("contact/{}", p.contact_alias))),
+            sender: Some(e.sender.clone()),
+            subject: Some(e.subject.clone()),
+            content: Some(e.content.clone()),
+            public_subject: e.public_subject.clone(),
+            public_content: e.public_content.clone(),
+            incident_id: e.incident_id.clone(),
+            sent_time: p.sent_ms.map(EpochSeconds::from_millis),
+            read_time: p.read_ms.map(EpochSeconds::from_millis),
+            delivery_time: p.delivery_ms.map(EpochSeconds::from_millis),
+        })
+    }
+
+    pub(crate) async fn op_list_page_receipts(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPageReceiptsRequest,
+    ) -> Result<w::ListPageReceiptsResult, ApiError> {
+        let p = self.load_page(ctx, &req(input.page_id, "PageId")?).await?;
+        let fingerprint = format!("receipts|{}", p.id);
+        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
+            .map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, input.max_results);
+        let rows = self
+            .store
+            .list_receipts(p.id, &after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let (rows, next) = tokens::page(rows, limit, &fingerprint, |r| After::Created {
+            ms: r.time_ms,
+            id: r.id,
+        });
+        Ok(w::ListPageReceiptsResult {
+            next_token: next,
+            receipts: Some(
+                rows.into_iter()
+                    .map(|r| w::Receipt {
+                        contact_channel_arn: Some(r.channel_arn),
+                        receipt_type: w::ReceiptType::from_value(&r.receipt_type),
+                        receipt_info: r.info,
+                        receipt_time: Some(EpochSeconds::from_millis(r.time_ms)),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    pub(crate) async fn op_list_page_resolutions(
+        &self,
+        ctx: &RequestContext,
+        input: w::ListPageResolutionsRequest,
+    ) -> Result<w::ListPageResolutionsResult, ApiError> {
+        let p = self.load_page(ctx, &req(input.page_id, "PageId")?).await?;
+        let path: Vec<PathNode> =
+            serde_json::from_str(&p.path).map_err(|e| corrupt("page path", e))?;
+        Ok(w::ListPageResolutionsResult {
+            // The path is short (at most a few nodes): one page.
+            next_token: None,
+            page_resolutions: Some(
+                path.into_iter()
+                    .map(|n| w::ResolutionContact {
+                        contact_arn: Some(n.contact_arn),
+                        r#type: Some(contact_type_to_wire(n.contact_type)),
+                        stage_index: n.stage_index.and_then(|s| i32::try_from(s).ok()),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    pub(crate) async fn op_accept_page(
+        &self,
+        ctx: &RequestContext,
+        input: w::AcceptPageRequest,
+    ) -> Result<w::AcceptPageResult, ApiError> {
+        let p = self.load_page(ctx, &req(input.page_id, "PageId")?).await?;
+        let accept_type = req(input.accept_type, "AcceptType")?;
+        let code = req(input.accept_code, "AcceptCode")?;
+        if input.accept_code_validation == Some(w::AcceptCodeValidation::Enforce)
+            && !self.messaging.code_key.accept_matches(p.id, &code)
+        {
+            return Err(field(
+                "AcceptCode",
+                "does not match the code sent with the page",
+            ));
+        }
+        if let Some(channel) = &input.contact_channel_id
+            && channel != &p.channel_arn
+            && p.channel_id.map(|c| c.to_string()).as_deref() != Some(channel.as_str())
+        {
+            return Err(field(
+                "ContactChannelId",
+                "is not the contact channel this page was sent to",
+            ));
+        }
+        let note = input
+            .note
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let info = match note {
+            Some(n) => format!("accepted through the API: {n}"),
+            None => "accepted through the API".to_string(),
+        };
+        match accept_type {
+            w::AcceptType::Read => {
+                self.acknowledge(p.id, AckSource { info })
+                    .await
+                    .map_err(store_error)?;
+            }
+            w::AcceptType::Delivered => {
+                let now = self.clock.now_ms();
+                let ev = PageEvents {
+                    receipts: vec![receipt(&p, w::ReceiptType::Delivered, info, now)],
+                    times: vec![PageTime::Delivered(p.id, now)],
+                    ..Default::default()
+                };
+                self.store
+                    .record_page_events(&ev)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        Ok(w::AcceptPageResult::default())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Acknowledgement (every path ends here)
+    // -----------------------------------------------------------------------------------
+
+    /// Records that the page was read (acknowledged): a READ receipt and ReadTime, and stops
+    /// the paging of its contact in the engagement (and, for an essential contact, the later
+    /// stages of the escalation plan). Acknowledging twice records nothing more.
+    pub async fn acknowledge(
+        &self,
+        page: Uuid,
+        source: AckSource,
+    ) -> Result<AckOutcome, StoreError> {
+        for _ in 0..10 {
+            let Some(p) = self.store.get_page_by_id(page).await? else {
+                return Err(StoreError::NotFound(format!("page {page}")));
+            };
+            if p.read_ms.is_some() {
+                return Ok(AckOutcome::AlreadyAcknowledged { page });
+            }
+            let Some(e) = self.store.get_engagement_by_id(p.engagement_id).await? else {
+                return Err(StoreError::NotFound(format!(
+                    "engagement {}",
+                    p.engagement_id
+                )));
+            };
+            let now = self.clock.now_ms();
+            let events = PageEvents {
+                receipts: vec![receipt(&p, w::ReceiptType::Read, source.info.clone(), now)],
+                times: vec![PageTime::Read(p.id, now)],
+                ..Default::default()
+            };
+            if !engagement_running(&e) {
+                self.store.record_page_events(&events).await?;
+            } else {
+                let snapshot: Snapshot = serde_json::from_str(&e.snapshot)
+                    .map_err(|err| StoreError::Corrupt(format!("engagement snapshot: {err}")))?;
+                let mut state: State = serde_json::from_str(&e.state)
+                    .map_err(|err| StoreError::Corrupt(format!("engagement state: {err}")))?;
+                state.acknowledge(usize::try_from(p.unit).unwrap_or(usize::MAX), now);
+                let (stop, next_step) = match state.next_wake(&snapshot, now) {
+                    Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
+                    None => (Some((now, "acknowledged".to_string())), None),
+                };
+                let change = EngagementChange {
+                    id: e.id,
+                    expected_generation: e.generation,
+                    state: serde_json::to_string(&state)
+                        .map_err(|err| StoreError::Corrupt(format!("engagement state: {err}")))?,
+                    stop,
+                    next_step,
+                    events,
+                    ..Default::default()
+                };
+                if !self.store.change_engagement(&change).await? {
+                    continue; // the engagement moved on meanwhile: look again
+                }
+                self.wake_engine();
+            }
+            metrics::counter!("muster_pages_acknowledged_total").increment(1);
+            tracing::info!(page = %page, engagement = %p.engagement_id, info = %source.info, "page acknowledged");
+            return Ok(AckOutcome::Acknowledged { page });
+        }
+        Err(StoreError::Conflict(
+            "the engagement kept changing; try again".into(),
+        ))
+    }
+
+    /// An SMS reply from `address` carrying a code: acknowledges the open page sent to that
+    /// number in the last day whose accept code it is. `None` if no open page has that code.
+    pub async fn acknowledge_by_code(
+        &self,
+        address: &str,
+        code: &str,
+        source: &str,
+    ) -> Result<Option<AckOutcome>, StoreError> {
+        let since = self.clock.now_ms() - REPLY_WINDOW_MS;
+        let pages = self.store.open_pages_for_address(address, since).await?;
+        let key: &CodeKey = &self.messaging.code_key;
+        // Every candidate is compared (constant time each), not only until the first match.
+        let mut found = None;
+        for p in &pages {
+            if key.accept_matches(p.id, code) && found.is_none() {
+                found = Some(p.id);
+            }
+        }
+        match found {
+            Some(page) => self
+                .acknowledge(
+                    page,
+                    AckSource {
+                        info: format!("acknowledged by {source} reply with the accept code"),
+                    },
+                )
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The page a voice call carried (by the message id in the call's keypress URL).
+    pub async fn page_of_message(&self, message_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+        self.store.page_of_message(message_id).await
+    }
+
+    /// The acknowledgement link of a page, if a public URL is configured.
+    fn ack_url(&self, page: Uuid, now: i64) -> Option<String> {
+        self.messaging.public_url.as_ref().map(|base| {
+            format!(
+                "{base}/a/{}",
+                self.messaging
+                    .code_key
+                    .ack_token(page, now + ACK_LINK_TTL_MS)
+            )
+        })
+    }
+
+    /// A provider's status callback about a page's message: a DELIVERED or ERROR receipt.
+    pub async fn page_status(
+        &self,
+        message_id: Uuid,
+        status: &str,
+        error_code: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let Some(page) = self.store.page_of_message(message_id).await? else {
+            return Ok(());
+        };
+        let Some(p) = self.store.get_page_by_id(page).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let ev = match status {
+            "DELIVERED" | "READ" => PageEvents {
+                receipts: vec![receipt(
+                    &p,
+                    w::ReceiptType::Delivered,
+                    format!("provider status {status}"),
+                    now,
+                )],
+                times: vec![PageTime::Delivered(p.id, now)],
+                ..Default::default()
+            },
+            "FAILED" => PageEvents {
+                receipts: vec![receipt(
+                    &p,
+                    w::ReceiptType::Error,
+                    match error_code {
+                        Some(c) => format!("the provider could not deliver it (error {c})"),
+                        None => "the provider could not deliver it".to_string(),
+                    },
+                    now,
+                )],
+                ..Default::default()
+            },
+            _ => return Ok(()),
+        };
+        self.store.record_page_events(&ev).await
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Jobs
+    // -----------------------------------------------------------------------------------
+
+    /// Runs one step job: begins the stages due now, writes their pages and send jobs, and
+    /// the next step (or the end), in one transaction fenced by the generation.
+    async fn run_step(&self, job: &JobRecord) -> anyhow::Result<Outcome> {
+        let payload: StepPayload = serde_json::from_str(&job.payload)?;
+        let Some(e) = self.store.get_engagement_by_id(payload.e).await? else {
+            return Ok(Outcome::Done);
+        };
+        if !engagement_running(&e) || e.generation != payload.g {
+            // Stale: the change that moved the generation replaced this job.
+            return Ok(Outcome::Done);
+        }
+        let now = self.clock.now_ms();
+        let snapshot: Snapshot = serde_json::from_str(&e.snapshot)?;
+        let mut state: State = serde_json::from_str(&e.state)?;
+        let orders = state.advance(&snapshot, now);
+        let (pages, jobs) = Self::new_pages(&e.account, e.id, &snapshot, &state, &orders, now);
+        let (stop, next_step) = match state.next_wake(&snapshot, now) {
+            Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
+            None => (Some((now, "completed".to_string())), None),
+        };
+        let ended = stop.is_some();
+        let change = EngagementChange {
+            id: e.id,
+            expected_generation: e.generation,
+            state: serde_json::to_string(&state)?,
+            stop,
+            pages,
+            jobs,
+            next_step,
+            ..Default::default()
+        };
+        if self.store.change_engagement(&change).await? {
+            if !change.jobs.is_empty() {
+                self.wake_engine();
+            }
+            let late_ms = now.saturating_sub(job.due_ms).max(0);
+            metrics::histogram!("muster_stage_lateness_seconds").record(late_ms as f64 / 1000.0);
+            if ended {
+                metrics::counter!("muster_engagements_completed_total").increment(1);
+            }
+            tracing::debug!(engagement = %e.id, pages = change.pages.len(), ended, "engagement step");
+            // The change deleted this job (it replaced the step job).
+            Ok(Outcome::Completed)
+        } else {
+            // Someone else changed it first and wrote the next step.
+            Ok(Outcome::Done)
+        }
+    }
+
+    /// Runs a batch of send jobs: checks each page's channel and engagement, sends the
+    /// sendable ones concurrently, and writes every outcome (receipts, delivery records,
+    /// retries, and the jobs' completion) in one transaction.
+    async fn run_sends(&self, jobs: &[JobRecord]) -> anyhow::Result<()> {
+        enum Plan {
+            Skip,
+            Receipt(w::ReceiptType, String),
+            Send(Box<Message>),
+        }
+        let now = self.clock.now_ms();
+        let mut engagements: HashMap<Uuid, Option<(EngagementRecord, State)>> = HashMap::new();
+        let mut planned: Vec<(PageRecord, i64, Plan)> = Vec::with_capacity(jobs.len());
+        let mut events = PageEvents::default();
+        for job in jobs {
+            if let Some(owner) = &job.lease_owner {
+                events.done_jobs.push((job.id, owner.clone()));
+            }
+            let Ok(payload) = serde_json::from_str::<SendPayload>(&job.payload) else {
+                tracing::error!(job = %job.id, "send job with an unreadable payload dropped");
+                continue;
+            };
+            let Some(p) = self.store.get_page_by_id(payload.p).await? else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                engagements.entry(p.engagement_id)
+            {
+                let loaded = match self.store.get_engagement_by_id(p.engagement_id).await? {
+                    Some(e) => {
+                        let state: State = serde_json::from_str(&e.state)?;
+                        Some((e, state))
+                    }
+                    None => None,
+                };
+                slot.insert(loaded);
+            }
+            let Some((e, state)) = engagements[&p.engagement_id].as_ref() else {
+                continue;
+            };
+            let plan = if !still_sends(e) {
+                Plan::Receipt(
+                    w::ReceiptType::Stop,
+                    format!(
+                        "not sent: the engagement {}",
+                        e.stop_reason.as_deref().unwrap_or("ended")
+                    ),
+                )
+            } else if state.halted(usize::try_from(p.unit).unwrap_or(usize::MAX)) {
+                Plan::Receipt(
+                    w::ReceiptType::Stop,
+                    "not sent: the contact acknowledged".into(),
+                )
+            } else {
+                match self.check_channel(&p).await? {
+                    Err((kind, why)) => Plan::Receipt(kind, why),
+                    Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, &ch, payload.r, now))),
+                }
+            };
+            let plan = if payload.r > 0 && matches!(plan, Plan::Receipt(w::ReceiptType::Stop, _)) {
+                // A retry that no longer applies needs no second STOP receipt.
+                Plan::Skip
+            } else {
+                plan
+            };
+            planned.push((p, payload.r, plan));
+        }
+        // Send concurrently; each provider call has its own timeout.
+        let mut sends = tokio::task::JoinSet::new();
+        for (i, (_, _, plan)) in planned.iter().enumerate() {
+            if let Plan::Send(msg) = plan {
+                let messaging = self.messaging.clone();
+                let msg = msg.clone();
+                sends.spawn(async move { (i, messaging.notifier.send(&msg).await) });
+            }
+        }
+        let mut results = HashMap::new();
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok((i, r)) => {
+                    results.insert(i, r);
+                }
+                Err(e) => tracing::error!(error = %e, "a page send task failed"),
+            }
+        }
+        let done_ms = self.clock.now_ms();
+        for (i, (p, round, plan)) in planned.iter().enumerate() {
+            match plan {
+                Plan::Skip => {}
+                Plan::Receipt(kind, why) => {
+                    events.receipts.push(receipt(p, *kind, why.clone(), now));
+                    metrics::counter!("muster_pages_not_sent_total", "receipt" => kind.as_str())
+                        .increment(1);
+                    tracing::info!(page = %p.id, receipt = kind.as_str(), why, "page not sent");
+                }
+                Plan::Send(msg) => {
+                    events.times.push(PageTime::SendRound(p.id));
+                    match results.remove(&i) {
+                        Some(Ok(d)) => {
+                            events.receipts.push(receipt(
+                                p,
+                                w::ReceiptType::Sent,
+                                format!("sent by {}", d.provider),
+                                done_ms,
+                            ));
+                            events.times.push(PageTime::Sent(p.id, done_ms));
+                            events.deliveries.push(DeliveryRecord {
+                                message_id: msg.id,
+                                account: Some(p.account.clone()),
+                                channel_id: p.channel_id,
+                                kind: "page".into(),
+                                provider: d.provider.clone(),
+                                provider_message_id: d.provider_message_id,
+                                status: "SENT".into(),
+                                sent_ms: done_ms,
+                                updated_ms: done_ms,
+                                page_id: Some(p.id),
+                            });
+                            metrics::counter!("muster_pages_sent_total", "provider" => d.provider)
+                                .increment(1);
+                            metrics::histogram!("muster_page_send_lateness_seconds").record(
+                                done_ms.saturating_sub(p.created_ms).max(0) as f64 / 1000.0,
+                            );
+                        }
+                        failed => {
+                            let why = match failed {
+                                Some(Err(e)) => e.to_string(),
+                                _ => "the send task failed".to_string(),
+                            };
+                            metrics::counter!("muster_pages_failed_total").increment(1);
+                            tracing::warn!(page = %p.id, error = %why, "page send failed");
+                            let mut info = format!("not sent: {why}");
+                            if p.retry_minutes > 0 && *round < MAX_RETRIES {
+                                let due = done_ms + p.retry_minutes * 60_000;
+                                info.push_str(&format!(
+                                    "; retrying in {} minutes",
+                                    p.retry_minutes
+                                ));
+                                events.jobs.push(send_job(p.id, round + 1, due, done_ms));
+                            }
+                            events
+                                .receipts
+                                .push(receipt(p, w::ReceiptType::Error, info, done_ms));
+                        }
+                    }
+                }
+            }
+        }
+        self.store.record_page_events(&events).await?;
+        Ok(())
+    }
+
+    /// The channel a page goes to, or why it cannot be paged.
+    async fn check_channel(
+        &self,
+        p: &PageRecord,
+    ) -> Result<Result<ChannelRecord, (w::ReceiptType, String)>, StoreError> {
+        let ch = match p.channel_id {
+            Some(id) => self.store.get_channel(&p.account, id).await?,
+            None => None,
+        };
+        let Some(ch) = ch else {
+            return Ok(Err((
+                w::ReceiptType::Error,
+                "not sent: the contact channel was deleted".into(),
+            )));
+        };
+        if ch.activation != ActivationStatus::Activated {
+            return Ok(Err((
+                w::ReceiptType::Error,
+                "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)".into(),
+            )));
+        }
+        if self.store.is_opted_out(&ch.address).await? {
+            return Ok(Err((
+                w::ReceiptType::Stop,
+                "not sent: the device opted out (replied STOP or unsubscribed)".into(),
+            )));
+        }
+        Ok(Ok(ch))
+    }
+
+    fn render_page(
+        &self,
+        e: &EngagementRecord,
+        p: &PageRecord,
+        ch: &ChannelRecord,
+        round: i64,
+        now: i64,
+    ) -> Message {
+        let m = &self.messaging;
+        let accept_code = m.code_key.accept_code(p.id);
+        let ack_url = self.ack_url(p.id, now);
+        let unsubscribe_url = (ch.channel_type == ChannelType::Email)
+            .then(|| m.unsubscribe_url(&ch.address))
+            .flatten();
+        let vars = Vars {
+            contact: Some(p.contact_alias.clone()),
+            channel: Some(ch.name.clone()),
+            subject: Some(e.subject.clone()),
+            content: Some(e.content.clone()),
+            public_subject: e.public_subject.clone(),
+            public_content: e.public_content.clone(),
+            accept_code: Some(accept_code.clone()),
+            ack_url: ack_url.clone(),
+            unsubscribe_url: unsubscribe_url.clone(),
+            ..Default::default()
+        };
+        let (subject, body, html) = m
+            .templates
+            .render(MessageKind::Page, ch.channel_type, &vars);
+        Message {
+            id: message_id(p.id, round),
+            kind: MessageKind::Page,
+            channel_type: ch.channel_type,
+            address: ch.address.clone(),
+            subject,
+            body,
+            html,
+            activation_code: None,
+            page_arn: Some(self.page_arn(p)),
+            accept_code: Some(accept_code),
+            unsubscribe_url,
+            ack_url,
+        }
+    }
+
+    /// Re-creates the step job of every running engagement that has none (a bug or a manual
+    /// database edit would otherwise leave it running forever). Returns how many it repaired.
+    pub async fn audit_engagements(&self) -> Result<usize, StoreError> {
+        let mut repaired = 0;
+        loop {
+            let missing = self.store.engagements_without_step(200).await?;
+            if missing.is_empty() {
+                break;
+            }
+            let now = self.clock.now_ms();
+            let jobs: Vec<JobRecord> = missing
+                .iter()
+                .map(|(id, generation)| step_job(*id, *generation, now, now))
+                .collect();
+            let n = self.store.enqueue_jobs(&jobs).await?;
+            for (id, _) in &missing {
+                tracing::warn!(engagement = %id, "auditor: running engagement had no next step; repaired");
+            }
+            metrics::counter!("muster_engagements_repaired_total").increment(n as u64);
+            repaired += n;
+            if missing.len() < 200 || n == 0 {
+                break;
+            }
+        }
+        if repaired > 0 {
+            self.wake_engine();
+        }
+        Ok(repaired)
+    }
+}
+
+/// The engine's handler of step jobs.
+pub struct StepJobs(pub Arc<ContactsApi>);
+
+impl BatchHandler for StepJobs {
+    async fn run_batch(&self, jobs: &[JobRecord]) -> Vec<anyhow::Result<Outcome>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            out.push(self.0.run_step(job).await);
+        }
+        out
+    }
+}
+
+/// The engine's handler of send jobs (a batch is written in one transaction).
+pub struct SendJobs(pub Arc<ContactsApi>);
+
+impl BatchHandler for SendJobs {
+    async fn run_batch(&self, jobs: &[JobRecord]) -> Vec<anyhow::Result<Outcome>> {
+        match self.0.run_sends(jobs).await {
+            Ok(()) => jobs.iter().map(|_| Ok(Outcome::Completed)).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, jobs = jobs.len(), "page sends not recorded; they run again");
+                jobs.iter().map(|_| Err(anyhow::anyhow!("{e}"))).collect()
+            }
+        }
+    }
+}
+
+/// Registers the engagement job handlers on an engine.
+pub fn register(engine: muster_engine::Engine, api: &Arc<ContactsApi>) -> muster_engine::Engine {
+    engine
+        .batch_handler(STEP_JOB, StepJobs(api.clone()))
+        .batch_handler(SEND_JOB, SendJobs(api.clone()))
+}
