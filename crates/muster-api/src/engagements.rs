@@ -950,16 +950,19 @@ impl ContactsApi {
     // Jobs
     // -----------------------------------------------------------------------------------
 
-    /// Runs one step job: begins the stages due now, writes their pages and send jobs, and
-    /// the next step (or the end), in one transaction fenced by the generation.
-    async fn run_step(&self, job: &JobRecord) -> anyhow::Result<Outcome> {
+    /// What one step job does: begins the stages due now, with their pages and send jobs,
+    /// and the next step (or the end), as a change fenced by the generation. `None`: the job
+    /// is stale (the change that moved the generation replaced it).
+    async fn prepare_step(
+        &self,
+        job: &JobRecord,
+    ) -> anyhow::Result<Option<(EngagementChange, i64)>> {
         let payload: StepPayload = serde_json::from_str(&job.payload)?;
         let Some(e) = self.store.get_engagement_by_id(payload.e).await? else {
-            return Ok(Outcome::Done);
+            return Ok(None);
         };
         if !engagement_running(&e) || e.generation != payload.g {
-            // Stale: the change that moved the generation replaced this job.
-            return Ok(Outcome::Done);
+            return Ok(None);
         }
         let now = self.clock.now_ms();
         let snapshot: Snapshot = serde_json::from_str(&e.snapshot)?;
@@ -970,7 +973,6 @@ impl ContactsApi {
             Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
             None => (Some((now, "completed".to_string())), None),
         };
-        let ended = stop.is_some();
         let change = EngagementChange {
             id: e.id,
             expected_generation: e.generation,
@@ -981,22 +983,58 @@ impl ContactsApi {
             next_step,
             ..Default::default()
         };
-        if self.store.change_engagement(&change).await? {
-            if !change.jobs.is_empty() {
-                self.wake_engine();
+        Ok(Some((change, now.saturating_sub(job.due_ms).max(0))))
+    }
+
+    /// Runs a batch of step jobs, writing every change in one transaction.
+    async fn run_steps(&self, jobs: &[JobRecord]) -> Vec<anyhow::Result<Outcome>> {
+        let mut out: Vec<anyhow::Result<Outcome>> = Vec::with_capacity(jobs.len());
+        let mut changes = Vec::new();
+        let mut slots = Vec::new(); // (index in out, lateness)
+        for job in jobs {
+            match self.prepare_step(job).await {
+                Ok(Some((change, late_ms))) => {
+                    slots.push((out.len(), late_ms));
+                    changes.push(change);
+                    out.push(Ok(Outcome::Completed));
+                }
+                Ok(None) => out.push(Ok(Outcome::Done)),
+                Err(e) => out.push(Err(e)),
             }
-            let late_ms = now.saturating_sub(job.due_ms).max(0);
-            metrics::histogram!("muster_stage_lateness_seconds").record(late_ms as f64 / 1000.0);
-            if ended {
-                metrics::counter!("muster_engagements_completed_total").increment(1);
-            }
-            tracing::debug!(engagement = %e.id, pages = change.pages.len(), ended, "engagement step");
-            // The change deleted this job (it replaced the step job).
-            Ok(Outcome::Completed)
-        } else {
-            // Someone else changed it first and wrote the next step.
-            Ok(Outcome::Done)
         }
+        if changes.is_empty() {
+            return out;
+        }
+        match self.store.change_engagements(&changes).await {
+            Ok(applied) => {
+                let mut woke = false;
+                for ((i, late_ms), (change, ok)) in slots.iter().zip(changes.iter().zip(applied)) {
+                    if !ok {
+                        // Someone else changed it first and wrote the next step.
+                        out[*i] = Ok(Outcome::Done);
+                        continue;
+                    }
+                    // Applied: the change deleted this job (it replaced the step job).
+                    woke |= !change.jobs.is_empty();
+                    metrics::histogram!("muster_stage_lateness_seconds")
+                        .record(*late_ms as f64 / 1000.0);
+                    if change.stop.is_some() {
+                        metrics::counter!("muster_engagements_completed_total").increment(1);
+                    }
+                    tracing::debug!(engagement = %change.id, pages = change.pages.len(), ended = change.stop.is_some(), "engagement step");
+                }
+                if woke {
+                    self.wake_engine();
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for (i, _) in slots {
+                    out[i] = Err(anyhow::anyhow!("engagement steps not written: {msg}"));
+                }
+            }
+        }
+        out
     }
 
     /// Runs a batch of send jobs: checks each page's channel and engagement, sends the
@@ -1261,11 +1299,7 @@ pub struct StepJobs(pub Arc<ContactsApi>);
 
 impl BatchHandler for StepJobs {
     async fn run_batch(&self, jobs: &[JobRecord]) -> Vec<anyhow::Result<Outcome>> {
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            out.push(self.0.run_step(job).await);
-        }
-        out
+        self.0.run_steps(jobs).await
     }
 }
 

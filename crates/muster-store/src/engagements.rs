@@ -315,6 +315,41 @@ store_methods! {
             Ok(())
         }
 
+        /// Writes `c` if its generation check passes; nothing (and `false`) otherwise. The
+        /// generation check is the first statement, so a failed one leaves nothing to undo.
+        async fn apply_change(conn: &mut Conn, c: &EngagementChange) -> Result<bool, StoreError> {
+            let (stop_ms, reason) = match &c.stop {
+                Some((ms, r)) => (Some(*ms), Some(r.as_str())),
+                None => (None, None),
+            };
+            let done = sqlx::query(CHANGE_ENGAGEMENT)
+                .bind(id_text(c.id))
+                .bind(c.expected_generation)
+                .bind(&c.state)
+                .bind(stop_ms)
+                .bind(reason)
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(DELETE_JOB_BY_KEY)
+                .bind(step_key(c.id))
+                .execute(&mut *conn)
+                .await?;
+            for p in &c.pages {
+                insert_page(&mut *conn, p).await?;
+            }
+            for j in c.jobs.iter().chain(c.next_step.iter()) {
+                jobs::insert_job(&mut *conn, j).await?;
+            }
+            write_events(&mut *conn, &c.events).await?;
+            if !c.jobs.is_empty() || c.next_step.is_some() {
+                Backend::notify_jobs(&mut *conn).await?;
+            }
+            Ok(true)
+        }
+
         async fn write_events(conn: &mut Conn, ev: &PageEvents) -> Result<(), StoreError> {
             for r in &ev.receipts {
                 sqlx::query(INSERT_RECEIPT)
@@ -475,38 +510,25 @@ store_methods! {
     /// `false` (nothing written) otherwise. Replaces the step job.
     pub async fn change_engagement(&self, c: &EngagementChange) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let (stop_ms, reason) = match &c.stop {
-            Some((ms, r)) => (Some(*ms), Some(r.as_str())),
-            None => (None, None),
-        };
-        let done = sqlx::query(CHANGE_ENGAGEMENT)
-            .bind(id_text(c.id))
-            .bind(c.expected_generation)
-            .bind(&c.state)
-            .bind(stop_ms)
-            .bind(reason)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let applied = apply_change(&mut tx, c).await?;
+        if applied {
+            tx.commit().await?;
+        } else {
             tx.rollback().await?;
-            return Ok(false);
         }
-        sqlx::query(DELETE_JOB_BY_KEY)
-            .bind(step_key(c.id))
-            .execute(&mut *tx)
-            .await?;
-        for p in &c.pages {
-            insert_page(&mut tx, p).await?;
-        }
-        for j in c.jobs.iter().chain(c.next_step.iter()) {
-            jobs::insert_job(&mut tx, j).await?;
-        }
-        write_events(&mut tx, &c.events).await?;
-        if !c.jobs.is_empty() || c.next_step.is_some() {
-            Backend::notify_jobs(&mut tx).await?;
+        Ok(applied)
+    }
+
+    /// [`Store::change_engagement`] for several engagements in one transaction (the engine's
+    /// batches of step jobs): each change applies or not on its own; one result per change.
+    pub async fn change_engagements(&self, changes: &[EngagementChange]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut applied = Vec::with_capacity(changes.len());
+        for c in changes {
+            applied.push(apply_change(&mut tx, c).await?);
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(applied)
     }
 
     /// Writes what happened to pages (receipts, times, delivery records, retry jobs, and the
