@@ -7,8 +7,9 @@ use muster_core::{ActivationStatus, ChannelType, ContactType, Plan, Stage, Targe
 use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
-    ContactRecord, Created, FeedRecord, FeedTarget, Idempotency, JobRecord, RotationOverrideRecord,
-    RotationRecord, Store, StoreError, Tag,
+    ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord, FeedTarget,
+    Idempotency, JobRecord, PageEvents, PageRecord, PageTime, ReceiptRecord,
+    RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, step_key,
 };
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -38,6 +39,10 @@ macro_rules! conformance {
 }
 
 conformance!(
+    engagement_start_and_reads,
+    engagement_listing,
+    engagement_changes_are_fenced,
+    page_events_and_lookups,
     basics,
     deliveries_and_status_callbacks,
     access_keys,
@@ -3995,4 +4000,430 @@ async fn deliveries_and_status_callbacks(store: Store) {
     );
     assert_eq!(store.delivery_events("SM-unknown").await.unwrap().len(), 1);
     assert!(store.get_delivery(Uuid::new_v4()).await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engagements, pages, receipts
+// ---------------------------------------------------------------------------------------------
+
+fn engagement(
+    account: &str,
+    alias: &str,
+    start_ms: i64,
+    incident: Option<&str>,
+) -> EngagementRecord {
+    EngagementRecord {
+        id: Uuid::now_v7(),
+        account: account.into(),
+        contact_alias: alias.into(),
+        sender: "ops".into(),
+        subject: "s".into(),
+        content: "c".into(),
+        public_subject: None,
+        public_content: Some("pc".into()),
+        incident_id: incident.map(str::to_owned),
+        start_ms,
+        stop_ms: None,
+        stop_reason: None,
+        generation: 1,
+        snapshot: "{}".into(),
+        state: "{\"units\":[]}".into(),
+    }
+}
+
+fn page(e: &EngagementRecord, alias: &str, channel_id: Option<Uuid>, ms: i64) -> PageRecord {
+    PageRecord {
+        id: Uuid::now_v7(),
+        account: e.account.clone(),
+        engagement_id: e.id,
+        unit: 0,
+        contact_alias: alias.into(),
+        channel_id,
+        channel_arn: format!("arn:channel/{}", channel_id.unwrap_or_default()),
+        stage_index: 0,
+        retry_minutes: 0,
+        path: "[]".into(),
+        created_ms: ms,
+        send_rounds: 0,
+        sent_ms: None,
+        delivery_ms: None,
+        read_ms: None,
+    }
+}
+
+fn receipt(p: &PageRecord, kind: &str, ms: i64) -> ReceiptRecord {
+    ReceiptRecord {
+        id: Uuid::now_v7(),
+        page_id: p.id,
+        channel_arn: p.channel_arn.clone(),
+        receipt_type: kind.into(),
+        info: Some(format!("{kind} info")),
+        time_ms: ms,
+    }
+}
+
+fn step(e: &EngagementRecord, generation: i64, due_ms: i64) -> JobRecord {
+    JobRecord::new(
+        "engagement.step",
+        format!("{{\"g\":{generation}}}"),
+        due_ms,
+        due_ms,
+    )
+    .with_dedup_key(step_key(e.id))
+}
+
+/// Starting writes the engagement, its pages and jobs together; an idempotency token
+/// replays; reads are per account.
+async fn engagement_start_and_reads(store: Store) {
+    let e = engagement(ACCT, "ana", T0, Some("inc-1"));
+    let p1 = page(&e, "ana", Some(Uuid::new_v4()), T0);
+    let p2 = page(&e, "ana", None, T0);
+    let send = JobRecord::new("page.send", "{}", T0, T0);
+    let token = idem("StartEngagement", "tok", "h1", "arn-1");
+    let got = store
+        .start_engagement(
+            &e,
+            &[p1.clone(), p2.clone()],
+            &[send.clone(), step(&e, 1, T0 + 60_000)],
+            Some(&token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, Created::New);
+    assert_eq!(
+        store.get_engagement(ACCT, e.id).await.unwrap(),
+        Some(e.clone())
+    );
+    assert_eq!(store.get_engagement(OTHER, e.id).await.unwrap(), None);
+    assert_eq!(
+        store.get_engagement_by_id(e.id).await.unwrap(),
+        Some(e.clone())
+    );
+    assert_eq!(store.get_page(ACCT, p1.id).await.unwrap(), Some(p1.clone()));
+    assert_eq!(store.get_page(OTHER, p1.id).await.unwrap(), None);
+    assert_eq!(store.get_page_by_id(p2.id).await.unwrap(), Some(p2.clone()));
+    assert_eq!(store.count_jobs().await.unwrap(), 2);
+    assert_eq!(store.count_running_engagements().await.unwrap(), 1);
+
+    // The same token and request: the stored result, nothing written.
+    let again = engagement(ACCT, "ana", T0, None);
+    assert_eq!(
+        store
+            .start_engagement(&again, &[], &[], Some(&token))
+            .await
+            .unwrap(),
+        Created::Replay("arn-1".into())
+    );
+    assert_eq!(store.get_engagement(ACCT, again.id).await.unwrap(), None);
+    // The same token, another request.
+    let other = idem("StartEngagement", "tok", "h2", "arn-2");
+    assert!(matches!(
+        store.start_engagement(&again, &[], &[], Some(&other)).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    // A taken id is a conflict and writes nothing.
+    let dup = page(&e, "ana", None, T0);
+    assert_conflict(
+        store.start_engagement(&e, std::slice::from_ref(&dup), &[], None).await,
+        &format!("engagement {} exists", e.id),
+    );
+    assert_eq!(store.get_page_by_id(dup.id).await.unwrap(), None);
+}
+
+/// Listing by start time with the incident and time-range filters, resumable.
+async fn engagement_listing(store: Store) {
+    let mut all = Vec::new();
+    for i in 0..7 {
+        let incident = if i % 2 == 0 { Some("inc-even") } else { None };
+        let e = engagement(ACCT, "ana", T0 + i * 1000, incident);
+        store.start_engagement(&e, &[], &[], None).await.unwrap();
+        all.push(e);
+    }
+    store
+        .start_engagement(&engagement(OTHER, "ana", T0, None), &[], &[], None)
+        .await
+        .unwrap();
+    let ids = |v: &[EngagementRecord]| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    let mut seen = Vec::new();
+    let mut after = After::Start;
+    loop {
+        let page = store
+            .list_engagements(ACCT, None, None, &after, 3)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        after = After::Created {
+            ms: last.start_ms,
+            id: last.id,
+        };
+        seen.extend(ids(&page));
+    }
+    assert_eq!(seen, ids(&all));
+    let even = store
+        .list_engagements(ACCT, Some("inc-even"), None, &After::Start, 100)
+        .await
+        .unwrap();
+    assert_eq!(even.len(), 4);
+    let ranged = store
+        .list_engagements(ACCT, None, Some((T0 + 2000, T0 + 4000)), &After::Start, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&ranged), ids(&all[2..5]));
+    assert!(matches!(
+        store
+            .list_engagements(ACCT, None, None, &After::Alias("x".into()), 1)
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+/// A change applies only at the expected generation of a running engagement, replaces the
+/// step job, and writes its pages, jobs and events with it; batches apply each on its own.
+async fn engagement_changes_are_fenced(store: Store) {
+    let e = engagement(ACCT, "ana", T0, None);
+    store
+        .start_engagement(&e, &[], &[step(&e, 1, T0 + 60_000)], None)
+        .await
+        .unwrap();
+    let p = page(&e, "ana", None, T0 + 60_000);
+    let change = EngagementChange {
+        id: e.id,
+        expected_generation: 1,
+        state: "{\"units\":[1]}".into(),
+        stop: None,
+        pages: vec![p.clone()],
+        jobs: vec![JobRecord::new("page.send", "{}", T0 + 60_000, T0 + 60_000)],
+        next_step: Some(step(&e, 2, T0 + 120_000)),
+        events: PageEvents::default(),
+    };
+    assert!(store.change_engagement(&change).await.unwrap());
+    let now = store.get_engagement(ACCT, e.id).await.unwrap().unwrap();
+    assert_eq!((now.generation, now.state.as_str()), (2, "{\"units\":[1]}"));
+    assert_eq!(store.get_page_by_id(p.id).await.unwrap(), Some(p.clone()));
+    // The step job was replaced: one step job (generation 2) and the send job.
+    assert_eq!(store.count_jobs().await.unwrap(), 2);
+    assert_eq!(store.next_due_ms().await.unwrap(), Some(T0 + 60_000));
+    // A stale change writes nothing.
+    let stale = EngagementChange {
+        pages: vec![page(&e, "ana", None, T0)],
+        ..change.clone()
+    };
+    assert!(!store.change_engagement(&stale).await.unwrap());
+    assert_eq!(store.get_page_by_id(stale.pages[0].id).await.unwrap(), None);
+    assert!(store.engagements_without_step(10).await.unwrap().is_empty());
+
+    // Batches: the first applies, the stale second does not, a third engagement applies.
+    let e2 = engagement(ACCT, "bo", T0, None);
+    store
+        .start_engagement(&e2, &[], &[step(&e2, 1, T0)], None)
+        .await
+        .unwrap();
+    let end = EngagementChange {
+        id: e.id,
+        expected_generation: 2,
+        state: "{}".into(),
+        stop: Some((T0 + 120_000, "completed".into())),
+        ..Default::default()
+    };
+    let stale2 = EngagementChange {
+        expected_generation: 1,
+        ..end.clone()
+    };
+    let e2_change = EngagementChange {
+        id: e2.id,
+        expected_generation: 1,
+        state: "{}".into(),
+        next_step: Some(step(&e2, 2, T0 + 5)),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .change_engagements(&[end, stale2, e2_change])
+            .await
+            .unwrap(),
+        [true, false, true]
+    );
+    let ended = store.get_engagement(ACCT, e.id).await.unwrap().unwrap();
+    assert_eq!(
+        (ended.stop_ms, ended.stop_reason.as_deref()),
+        (Some(T0 + 120_000), Some("completed"))
+    );
+    // An ended engagement takes no more changes.
+    let late = EngagementChange {
+        id: e.id,
+        expected_generation: 3,
+        state: "{}".into(),
+        ..Default::default()
+    };
+    assert!(!store.change_engagement(&late).await.unwrap());
+    assert_eq!(store.count_running_engagements().await.unwrap(), 1);
+
+    // The auditor's query finds a running engagement whose step job is gone.
+    let e3 = engagement(ACCT, "cy", T0, None);
+    store.start_engagement(&e3, &[], &[], None).await.unwrap();
+    assert_eq!(
+        store.engagements_without_step(10).await.unwrap(),
+        [(e3.id, 1)]
+    );
+    store.enqueue_jobs(&[step(&e3, 1, T0)]).await.unwrap();
+    assert!(store.engagements_without_step(10).await.unwrap().is_empty());
+}
+
+/// Page events: receipts in time order, first times win, send rounds count, delivery
+/// records name the page, retry jobs are added and done jobs deleted only by their owner.
+async fn page_events_and_lookups(store: Store) {
+    let owner_ch = Uuid::new_v4();
+    let c = personal("ana");
+    store.create_contact(&c, &[], None).await.unwrap();
+    let mut ch = channel(&c, "phone", T0);
+    ch.id = owner_ch;
+    store.create_channel(&ch, None).await.unwrap();
+    let e = engagement(ACCT, "ana", T0, None);
+    let p = page(&e, "ana", Some(ch.id), T0);
+    let q = page(&e, "ana", Some(ch.id), T0);
+    let send = JobRecord::new("page.send", "{}", T0, T0);
+    let other_send = JobRecord::new("page.send", "{}", T0, T0);
+    store
+        .start_engagement(
+            &e,
+            &[p.clone(), q.clone()],
+            &[send.clone(), other_send.clone()],
+            None,
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_jobs("me", T0, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let message = Uuid::new_v4();
+    let ev = PageEvents {
+        receipts: vec![
+            receipt(&p, "SENT", T0 + 5),
+            receipt(&p, "DELIVERED", T0 + 5),
+        ],
+        times: vec![
+            PageTime::SendRound(p.id),
+            PageTime::Sent(p.id, T0 + 5),
+            PageTime::Delivered(p.id, T0 + 6),
+        ],
+        deliveries: vec![muster_store::DeliveryRecord {
+            message_id: message,
+            account: Some(ACCT.into()),
+            channel_id: Some(ch.id),
+            kind: "page".into(),
+            provider: "outbox".into(),
+            provider_message_id: None,
+            status: "SENT".into(),
+            sent_ms: T0 + 5,
+            updated_ms: T0 + 5,
+            page_id: Some(p.id),
+        }],
+        jobs: vec![JobRecord::new("page.send", "{\"r\":1}", T0 + 120_000, T0)],
+        done_jobs: vec![
+            (send.id, "me".into()),
+            (other_send.id, "not-the-owner".into()),
+        ],
+    };
+    store.record_page_events(&ev).await.unwrap();
+    let got = store.get_page_by_id(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.send_rounds, got.sent_ms, got.delivery_ms, got.read_ms),
+        (1, Some(T0 + 5), Some(T0 + 6), None)
+    );
+    // First times win.
+    store
+        .record_page_events(&PageEvents {
+            times: vec![
+                PageTime::Sent(p.id, T0 + 99),
+                PageTime::Read(p.id, T0 + 7),
+                PageTime::Read(p.id, T0 + 8),
+            ],
+            receipts: vec![receipt(&p, "READ", T0 + 7)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got = store.get_page_by_id(p.id).await.unwrap().unwrap();
+    assert_eq!((got.sent_ms, got.read_ms), (Some(T0 + 5), Some(T0 + 7)));
+    let kinds = |rs: &[ReceiptRecord]| {
+        rs.iter()
+            .map(|r| r.receipt_type.clone())
+            .collect::<Vec<_>>()
+    };
+    let all = store.list_receipts(p.id, &After::Start, 10).await.unwrap();
+    assert_eq!(kinds(&all), ["SENT", "DELIVERED", "READ"]);
+    let first = store.list_receipts(p.id, &After::Start, 2).await.unwrap();
+    let last = first.last().unwrap();
+    let rest = store
+        .list_receipts(
+            p.id,
+            &After::Created {
+                ms: last.time_ms,
+                id: last.id,
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(kinds(&rest), ["READ"]);
+    // Jobs: the owned one is done, the other still leased, the retry added.
+    assert_eq!(store.get_job(send.id).await.unwrap(), None);
+    assert!(store.get_job(other_send.id).await.unwrap().is_some());
+    assert_eq!(store.count_jobs().await.unwrap(), 2);
+    assert_eq!(store.page_of_message(message).await.unwrap(), Some(p.id));
+    assert_eq!(store.page_of_message(Uuid::new_v4()).await.unwrap(), None);
+
+    // Pages by engagement and by contact, in creation order.
+    let by_e = store
+        .list_pages_by_engagement(ACCT, e.id, &After::Start, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_e.iter().map(|x| x.id).collect::<Vec<_>>(), [p.id, q.id]);
+    assert!(
+        store
+            .list_pages_by_engagement(OTHER, e.id, &After::Start, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let by_c = store
+        .list_pages_by_contact(ACCT, "ana", &After::Created { ms: T0, id: p.id }, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_c.iter().map(|x| x.id).collect::<Vec<_>>(), [q.id]);
+
+    // Open pages for an address: sent, not read, since the given time.
+    assert!(
+        store
+            .open_pages_for_address(&ch.address, T0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "p is read, q unsent"
+    );
+    store
+        .record_page_events(&PageEvents {
+            times: vec![PageTime::Sent(q.id, T0 + 10)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let open = store.open_pages_for_address(&ch.address, T0).await.unwrap();
+    assert_eq!(open.iter().map(|x| x.id).collect::<Vec<_>>(), [q.id]);
+    assert!(
+        store
+            .open_pages_for_address(&ch.address, T0 + 11)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .open_pages_for_address("+10000000000", T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
