@@ -101,7 +101,12 @@ async fn envelope(s: TestServer) {
         .await;
     assert_eq!(r.status, 404, "{}", r.text);
     assert_eq!(r.error_type(), "ResourceNotFoundException", "{}", r.text);
-    assert!(r.body["Message"].as_str().unwrap().contains("contact/nobody"));
+    assert!(
+        r.body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("contact/nobody")
+    );
 
     // Requests are counted by operation and status on /metrics (Prometheus text).
     let m = common::get(format!("http://{}/metrics", s.addr))
