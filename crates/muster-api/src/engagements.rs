@@ -1042,7 +1042,6 @@ impl ContactsApi {
     /// retries, and the jobs' completion) in one transaction.
     async fn run_sends(&self, jobs: &[JobRecord]) -> anyhow::Result<()> {
         enum Plan {
-            Skip,
             Receipt(w::ReceiptType, String),
             Send(Box<Message>),
         }
@@ -1076,30 +1075,28 @@ impl ContactsApi {
             let Some((e, state)) = engagements[&p.engagement_id].as_ref() else {
                 continue;
             };
-            let plan = if !still_sends(e) {
+            let retry = payload.r > 0;
+            let what = if retry { "retry not sent" } else { "not sent" };
+            let plan = if !still_sends(e) || (retry && !engagement_running(e)) {
+                // Retries end with the engagement (DESIGN.md); a first send due before the
+                // plan ran out still goes.
                 Plan::Receipt(
                     w::ReceiptType::Stop,
                     format!(
-                        "not sent: the engagement {}",
+                        "{what}: the engagement {}",
                         e.stop_reason.as_deref().unwrap_or("ended")
                     ),
                 )
             } else if state.halted(usize::try_from(p.unit).unwrap_or(usize::MAX)) {
                 Plan::Receipt(
                     w::ReceiptType::Stop,
-                    "not sent: the contact acknowledged".into(),
+                    format!("{what}: the contact acknowledged"),
                 )
             } else {
                 match self.check_channel(&p).await? {
                     Err((kind, why)) => Plan::Receipt(kind, why),
                     Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, &ch, payload.r, now))),
                 }
-            };
-            let plan = if payload.r > 0 && matches!(plan, Plan::Receipt(w::ReceiptType::Stop, _)) {
-                // A retry that no longer applies needs no second STOP receipt.
-                Plan::Skip
-            } else {
-                plan
             };
             planned.push((p, payload.r, plan));
         }
@@ -1124,7 +1121,6 @@ impl ContactsApi {
         let done_ms = self.clock.now_ms();
         for (i, (p, round, plan)) in planned.iter().enumerate() {
             match plan {
-                Plan::Skip => {}
                 Plan::Receipt(kind, why) => {
                     events.receipts.push(receipt(p, *kind, why.clone(), now));
                     metrics::counter!("muster_pages_not_sent_total", "receipt" => kind.as_str())
