@@ -4124,7 +4124,9 @@ async fn engagement_start_and_reads(store: Store) {
     // A taken id is a conflict and writes nothing.
     let dup = page(&e, "ana", None, T0);
     assert_conflict(
-        store.start_engagement(&e, std::slice::from_ref(&dup), &[], None).await,
+        store
+            .start_engagement(&e, std::slice::from_ref(&dup), &[], None)
+            .await,
         &format!("engagement {} exists", e.id),
     );
     assert_eq!(store.get_page_by_id(dup.id).await.unwrap(), None);
