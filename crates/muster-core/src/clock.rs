@@ -13,6 +13,12 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> i64 {
         self.now().as_millisecond()
     }
+
+    /// About how many real milliseconds pass while this clock advances `clock_ms` (rounded
+    /// up), so that a waiter for an instant of this clock sleeps the right real time.
+    fn real_ms(&self, clock_ms: u64) -> u64 {
+        clock_ms
+    }
 }
 
 /// The system's wall clock.
@@ -47,6 +53,10 @@ impl ScaledClock {
 }
 
 impl Clock for ScaledClock {
+    fn real_ms(&self, clock_ms: u64) -> u64 {
+        (clock_ms as f64 / self.scale).ceil() as u64
+    }
+
     fn now(&self) -> Timestamp {
         let scaled = self.started.elapsed().as_secs_f64() * self.scale;
         let add =
@@ -97,6 +107,11 @@ mod tests {
         assert!(r1 - r0 >= 20);
         // It starts at (about) the real time.
         assert!((s0 - r0).abs() < 1_000, "{}", s0 - r0);
+        // Waiting 60 s of its time takes 60 real ms (rounded up); other clocks are 1:1.
+        assert_eq!(scaled.real_ms(60_000), 60);
+        assert_eq!(scaled.real_ms(1), 1);
+        assert_eq!(ScaledClock::new(60.0).real_ms(1_000), 17);
+        assert_eq!(real.real_ms(1_000), 1_000);
     }
 
     #[test]
