@@ -48,6 +48,8 @@ pub struct ContactsApi {
     pub region: muster_core::Region,
     /// Pokes the local engine after a commit that wrote jobs (set once the engine runs).
     pub engine_waker: std::sync::OnceLock<muster_engine::JobWaker>,
+    /// Group commit of StartEngagement.
+    pub starts: crate::engagements::StartQueue,
 }
 
 /// Maps a store failure to the protocol. Unexpected database errors are logged here with

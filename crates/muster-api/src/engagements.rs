@@ -25,8 +25,8 @@ use muster_notify::templates::Vars;
 use muster_notify::{Message, MessageKind};
 use muster_store::{
     After, ChannelRecord, ContactRecord, Created, DeliveryRecord, EngagementChange,
-    EngagementRecord, Idempotency, PageEvents, PageRecord, PageTime, ReceiptRecord, StoreError,
-    step_key,
+    EngagementRecord, Idempotency, NewEngagement, PageEvents, PageRecord, PageTime, ReceiptRecord,
+    StoreError, step_key,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -46,6 +46,61 @@ pub const ACK_LINK_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const REPLY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Most contacts an engagement's snapshot may reach (escalation plans and schedules).
 const MAX_SNAPSHOT_CONTACTS: usize = 1000;
+
+/// Group commit of StartEngagement: concurrent starts wait in a queue and a single task
+/// writes all that are waiting in one transaction (one durable commit for many engagements,
+/// which is what a burst of alerts needs). Started on first use.
+#[derive(Default)]
+pub struct StartQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingStart>>);
+
+/// Most engagements written per transaction by the start queue.
+const START_BATCH: usize = 256;
+
+pub struct PendingStart {
+    new: NewEngagement,
+    reply: tokio::sync::oneshot::Sender<Result<Created, StoreError>>,
+}
+
+impl StartQueue {
+    fn sender(&self, store: &muster_store::Store) -> &tokio::sync::mpsc::Sender<PendingStart> {
+        self.0.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * START_BATCH);
+            tokio::spawn(write_starts(store.clone(), rx));
+            tx
+        })
+    }
+}
+
+/// The start queue's task: waits for one start, takes every other one waiting (up to a
+/// batch), writes them in one transaction, answers each. Ends when the API is dropped.
+async fn write_starts(
+    store: muster_store::Store,
+    mut rx: tokio::sync::mpsc::Receiver<PendingStart>,
+) {
+    let mut batch: Vec<PendingStart> = Vec::with_capacity(START_BATCH);
+    while rx.recv_many(&mut batch, START_BATCH).await > 0 {
+        let news: Vec<NewEngagement> = batch.iter().map(|p| p.new.clone()).collect();
+        match store.start_engagements(&news).await {
+            Ok(results) => {
+                for (p, r) in batch.drain(..).zip(results) {
+                    let _ = p.reply.send(r);
+                }
+            }
+            Err(e) => {
+                // Something in the batch failed: nothing was written; one by one, so one
+                // bad start cannot fail the others.
+                tracing::warn!(error = %e, n = batch.len(), "batched engagement starts failed; writing them one by one");
+                for p in batch.drain(..) {
+                    let n = &p.new;
+                    let r = store
+                        .start_engagement(&n.engagement, &n.pages, &n.jobs, n.idem.as_ref())
+                        .await;
+                    let _ = p.reply.send(r);
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct StepPayload {
@@ -412,16 +467,33 @@ impl ContactsApi {
             result: arn.clone(),
             ..i
         });
-        match self
-            .store
-            .start_engagement(&record, &pages, &jobs, idem.as_ref())
+        let n_pages = pages.len();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingStart {
+            new: NewEngagement {
+                engagement: record,
+                pages,
+                jobs,
+                idem,
+            },
+            reply,
+        };
+        if self.starts.sender(&self.store).send(pending).await.is_err() {
+            tracing::error!("the engagement start queue is gone");
+            return Err(ApiError::internal());
+        }
+        let created = answer
             .await
-            .map_err(store_error)?
-        {
+            .map_err(|_| {
+                tracing::error!("the engagement start queue dropped a start");
+                ApiError::internal()
+            })?
+            .map_err(store_error)?;
+        match created {
             Created::New => {
                 self.wake_engine();
                 metrics::counter!("muster_engagements_started_total").increment(1);
-                tracing::info!(engagement = %id, contact = %contact.alias, pages = pages.len(), "engagement started");
+                tracing::info!(engagement = %id, contact = %contact.alias, pages = n_pages, "engagement started");
                 Ok(w::StartEngagementResult {
                     engagement_arn: Some(arn),
                 })
@@ -1199,16 +1271,18 @@ impl ContactsApi {
                 "not sent: the contact channel was deleted".into(),
             )));
         };
-        if ch.activation != ActivationStatus::Activated {
-            return Ok(Err((
-                w::ReceiptType::Error,
-                "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)".into(),
-            )));
-        }
+        // Opting out also deactivates the address's channels: look at the opt-out first, so
+        // the page says why (a STOP receipt), not merely that the channel is not activated.
         if self.store.is_opted_out(&ch.address).await? {
             return Ok(Err((
                 w::ReceiptType::Stop,
                 "not sent: the device opted out (replied STOP or unsubscribed)".into(),
+            )));
+        }
+        if ch.activation != ActivationStatus::Activated {
+            return Ok(Err((
+                w::ReceiptType::Error,
+                "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)".into(),
             )));
         }
         Ok(Ok(ch))

@@ -82,6 +82,15 @@ pub struct ReceiptRecord {
     pub time_ms: i64,
 }
 
+/// An engagement to start, with what it writes at once.
+#[derive(Debug, Clone)]
+pub struct NewEngagement {
+    pub engagement: EngagementRecord,
+    pub pages: Vec<PageRecord>,
+    pub jobs: Vec<JobRecord>,
+    pub idem: Option<Idempotency>,
+}
+
 /// A time a page reached (each is set once: the first time wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageTime {
@@ -315,6 +324,49 @@ store_methods! {
             Ok(())
         }
 
+        /// Writes a new engagement with its pages and jobs (after claiming its idempotency
+        /// token: a replay writes nothing).
+        async fn insert_engagement(
+            conn: &mut Conn,
+            e: &EngagementRecord,
+            pages: &[PageRecord],
+            jobs: &[JobRecord],
+            idem: Option<&Idempotency>,
+        ) -> Result<Created, StoreError> {
+            if let Some(replay) = claim_idempotency(&mut *conn, &e.account, idem, e.start_ms).await? {
+                return Ok(replay);
+            }
+            sqlx::query(INSERT_ENGAGEMENT)
+                .bind(id_text(e.id))
+                .bind(&e.account)
+                .bind(&e.contact_alias)
+                .bind(&e.sender)
+                .bind(&e.subject)
+                .bind(&e.content)
+                .bind(&e.public_subject)
+                .bind(&e.public_content)
+                .bind(&e.incident_id)
+                .bind(e.start_ms)
+                .bind(e.stop_ms)
+                .bind(&e.stop_reason)
+                .bind(e.generation)
+                .bind(&e.snapshot)
+                .bind(&e.state)
+                .execute(&mut *conn)
+                .await
+                .map_err(|err| StoreError::on_unique(err, || format!("engagement {} exists", e.id)))?;
+            for p in pages {
+                insert_page(&mut *conn, p).await?;
+            }
+            for j in jobs {
+                jobs::insert_job(&mut *conn, j).await?;
+            }
+            if !jobs.is_empty() {
+                Backend::notify_jobs(&mut *conn).await?;
+            }
+            Ok(Created::New)
+        }
+
         /// Writes `c` if its generation check passes; nothing (and `false`) otherwise. The
         /// generation check is the first statement, so a failed one leaves nothing to undo.
         async fn apply_change(conn: &mut Conn, c: &EngagementChange) -> Result<bool, StoreError> {
@@ -420,40 +472,33 @@ store_methods! {
         idem: Option<&Idempotency>,
     ) -> Result<Created, StoreError> {
         let mut tx = self.begin_write().await?;
-        if let Some(replay) = claim_idempotency(&mut tx, &e.account, idem, e.start_ms).await? {
-            tx.rollback().await?;
-            return Ok(replay);
+        let created = insert_engagement(&mut tx, e, pages, jobs, idem).await?;
+        match created {
+            Created::New => tx.commit().await?,
+            Created::Replay(_) => tx.rollback().await?,
         }
-        sqlx::query(INSERT_ENGAGEMENT)
-            .bind(id_text(e.id))
-            .bind(&e.account)
-            .bind(&e.contact_alias)
-            .bind(&e.sender)
-            .bind(&e.subject)
-            .bind(&e.content)
-            .bind(&e.public_subject)
-            .bind(&e.public_content)
-            .bind(&e.incident_id)
-            .bind(e.start_ms)
-            .bind(e.stop_ms)
-            .bind(&e.stop_reason)
-            .bind(e.generation)
-            .bind(&e.snapshot)
-            .bind(&e.state)
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| StoreError::on_unique(err, || format!("engagement {} exists", e.id)))?;
-        for p in pages {
-            insert_page(&mut tx, p).await?;
-        }
-        for j in jobs {
-            jobs::insert_job(&mut tx, j).await?;
-        }
-        if !jobs.is_empty() {
-            Backend::notify_jobs(&mut tx).await?;
+        Ok(created)
+    }
+
+    /// [`Store::start_engagement`] for several engagements in one transaction (group commit
+    /// of concurrent starts): one result per engagement, where a replay or an idempotency
+    /// mismatch concerns only its own engagement. Any other failure fails the whole batch
+    /// (nothing written): the caller retries them one by one.
+    pub async fn start_engagements(
+        &self,
+        batch: &[NewEngagement],
+    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for n in batch {
+            match insert_engagement(&mut tx, &n.engagement, &n.pages, &n.jobs, n.idem.as_ref()).await {
+                Err(StoreError::IdempotencyMismatch) => out.push(Err(StoreError::IdempotencyMismatch)),
+                Err(e) => return Err(e),
+                Ok(created) => out.push(Ok(created)),
+            }
         }
         tx.commit().await?;
-        Ok(Created::New)
+        Ok(out)
     }
 
     /// The engagement with this id in this account.

@@ -33,7 +33,8 @@ pub mod testing;
 pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};
 pub use engagements::{
-    EngagementChange, EngagementRecord, PageEvents, PageRecord, PageTime, ReceiptRecord, step_key,
+    EngagementChange, EngagementRecord, NewEngagement, PageEvents, PageRecord, PageTime,
+    ReceiptRecord, step_key,
 };
 pub use error::StoreError;
 pub use jobs::{JOBS_CHANNEL, JobWakeups};

@@ -8,7 +8,7 @@ use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
     ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord, FeedTarget,
-    Idempotency, JobRecord, PageEvents, PageRecord, PageTime, ReceiptRecord,
+    Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, ReceiptRecord,
     RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, step_key,
 };
 use std::collections::HashSet;
@@ -4130,6 +4130,67 @@ async fn engagement_start_and_reads(store: Store) {
         &format!("engagement {} exists", e.id),
     );
     assert_eq!(store.get_page_by_id(dup.id).await.unwrap(), None);
+
+    // A batch: each start stands on its own (a new one, a replay, a mismatch).
+    let fresh = engagement(ACCT, "bo", T0, None);
+    let fresh_page = page(&fresh, "bo", None, T0);
+    let batch = [
+        NewEngagement {
+            engagement: fresh.clone(),
+            pages: vec![fresh_page.clone()],
+            jobs: vec![step(&fresh, 1, T0 + 1)],
+            idem: Some(idem("StartEngagement", "tok-2", "h", "arn-fresh")),
+        },
+        NewEngagement {
+            engagement: engagement(ACCT, "ana", T0, None),
+            pages: vec![],
+            jobs: vec![],
+            idem: Some(token.clone()),
+        },
+        NewEngagement {
+            engagement: engagement(ACCT, "ana", T0, None),
+            pages: vec![],
+            jobs: vec![],
+            idem: Some(other.clone()),
+        },
+    ];
+    let results = store.start_engagements(&batch).await.unwrap();
+    assert_eq!(results[0].as_ref().unwrap(), &Created::New);
+    assert_eq!(
+        results[1].as_ref().unwrap(),
+        &Created::Replay("arn-1".into())
+    );
+    assert!(matches!(results[2], Err(StoreError::IdempotencyMismatch)));
+    assert_eq!(
+        store.get_page_by_id(fresh_page.id).await.unwrap(),
+        Some(fresh_page)
+    );
+    assert_eq!(
+        store
+            .get_engagement(ACCT, batch[1].engagement.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.count_running_engagements().await.unwrap(), 2);
+    // A batch with a taken id writes nothing at all.
+    let lone = engagement(ACCT, "cy", T0, None);
+    let bad = [
+        NewEngagement {
+            engagement: lone.clone(),
+            pages: vec![],
+            jobs: vec![],
+            idem: None,
+        },
+        NewEngagement {
+            engagement: e.clone(),
+            pages: vec![],
+            jobs: vec![],
+            idem: None,
+        },
+    ];
+    assert!(store.start_engagements(&bad).await.is_err());
+    assert_eq!(store.get_engagement(ACCT, lone.id).await.unwrap(), None);
 }
 
 /// Listing by start time with the incident and time-range filters, resumable.

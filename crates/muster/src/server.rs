@@ -232,6 +232,7 @@ pub fn contacts_api(
         limits: Limits::default(),
         region: settings.region.clone(),
         engine_waker: std::sync::OnceLock::new(),
+        starts: Default::default(),
     })
 }
 
