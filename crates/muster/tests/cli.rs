@@ -401,16 +401,11 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
         }
     };
     let first = override_at().await;
-    let real = std::time::Instant::now();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let second = override_at().await;
-    let real_ms = real.elapsed().as_millis() as i64;
-    // 300+ real milliseconds are 300+ service seconds at 1000x (creation times come from
-    // the service clock).
-    assert!(
-        second - first >= real_ms * 1000 / 1000 - 1,
-        "{first} → {second} in {real_ms} ms"
-    );
+    // The two creation instants are at least 300 real milliseconds apart: at 1000x, 300+
+    // service seconds (creation times come from the service clock). (An upper bound would
+    // depend on how loaded the machine is.)
     assert!(second - first >= 299, "{first} → {second}");
     assert!(terminate(&mut child).success());
 }
