@@ -182,6 +182,20 @@ fn engagement_running(e: &EngagementRecord) -> bool {
     e.stop_ms.is_none()
 }
 
+/// When the engagement's paging ends (memoised per batch: it reads the snapshot). An
+/// engagement whose snapshot does not decode ends now (no retries for it).
+fn plan_end(memo: &mut HashMap<Uuid, i64>, e: &EngagementRecord, state: &State) -> i64 {
+    *memo.entry(e.id).or_insert_with(|| {
+        match serde_json::from_str::<Snapshot>(&e.snapshot) {
+            Ok(snapshot) => state.end_ms(&snapshot).unwrap_or(e.start_ms),
+            Err(err) => {
+                tracing::error!(engagement = %e.id, error = %err, "stored snapshot does not decode");
+                i64::MIN
+            }
+        }
+    })
+}
+
 /// Whether pages of an engagement that ended this way are still sent: an engagement whose
 /// plan ran out still sends what was due before the end.
 fn still_sends(e: &EngagementRecord) -> bool {
@@ -1043,7 +1057,11 @@ impl ContactsApi {
         let (pages, jobs) = Self::new_pages(&e.account, e.id, &snapshot, &state, &orders, now);
         let (stop, next_step) = match state.next_wake(&snapshot, now) {
             Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
-            None => (Some((now, "completed".to_string())), None),
+            // The plan ran out at its end, which is before now if the engine was late.
+            None => {
+                let end = state.end_ms(&snapshot).unwrap_or(now).min(now);
+                (Some((end, "completed".to_string())), None)
+            }
         };
         let change = EngagementChange {
             id: e.id,
@@ -1119,6 +1137,7 @@ impl ContactsApi {
         }
         let now = self.clock.now_ms();
         let mut engagements: HashMap<Uuid, Option<(EngagementRecord, State)>> = HashMap::new();
+        let mut ends: HashMap<Uuid, i64> = HashMap::new();
         let mut planned: Vec<(PageRecord, i64, Plan)> = Vec::with_capacity(jobs.len());
         let mut events = PageEvents::default();
         for job in jobs {
@@ -1149,7 +1168,8 @@ impl ContactsApi {
             };
             let retry = payload.r > 0;
             let what = if retry { "retry not sent" } else { "not sent" };
-            let plan = if !still_sends(e) || (retry && !engagement_running(e)) {
+            let over = retry && now >= plan_end(&mut ends, e, state);
+            let plan = if !still_sends(e) || (retry && (!engagement_running(e) || over)) {
                 // Retries end with the engagement (DESIGN.md); a first send due before the
                 // plan ran out still goes.
                 Plan::Receipt(
@@ -1236,13 +1256,22 @@ impl ContactsApi {
                             metrics::counter!("muster_pages_failed_total").increment(1);
                             tracing::warn!(page = %p.id, error = %why, "page send failed");
                             let mut info = format!("not sent: {why}");
-                            if p.retry_minutes > 0 && *round < MAX_RETRIES {
-                                let due = done_ms + p.retry_minutes * 60_000;
+                            let due = done_ms + p.retry_minutes * 60_000;
+                            let retry = p.retry_minutes > 0 && *round < MAX_RETRIES;
+                            let in_time = engagements
+                                .get(&p.engagement_id)
+                                .and_then(Option::as_ref)
+                                .is_some_and(|(e, state)| due < plan_end(&mut ends, e, state));
+                            if retry && in_time {
                                 info.push_str(&format!(
                                     "; retrying in {} minutes",
                                     p.retry_minutes
                                 ));
                                 events.jobs.push(send_job(p.id, round + 1, due, done_ms));
+                            } else if retry {
+                                info.push_str(
+                                    "; not retried: the engagement ends before the next try",
+                                );
                             }
                             events
                                 .receipts

@@ -137,6 +137,9 @@ pub struct Unit {
     pub acked_ms: Option<i64>,
     /// No later stage begins (acknowledged, or an essential acknowledgement below).
     pub halted: bool,
+    /// When it halted.
+    #[serde(default)]
+    pub halted_ms: Option<i64>,
 }
 
 /// A channel to page now: one page.
@@ -243,6 +246,7 @@ impl State {
                     path,
                     acked_ms: None,
                     halted: false,
+                    halted_ms: None,
                 });
             }
             ContactType::Escalation => self.units.push(Unit {
@@ -255,6 +259,7 @@ impl State {
                 path,
                 acked_ms: None,
                 halted: false,
+                halted_ms: None,
             }),
             ContactType::OncallSchedule => {
                 let mut seen: Vec<String> = Vec::new();
@@ -376,6 +381,20 @@ impl State {
             .min()
     }
 
+    /// When the engagement's paging ends (or ended): the latest instant at which a unit's last
+    /// stage runs out, or at which it was halted. `None` when nobody was engaged.
+    pub fn end_ms(&self, snapshot: &Snapshot) -> Option<i64> {
+        (0..self.units.len())
+            .map(|i| {
+                let u = &self.units[i];
+                match (u.halted, u.halted_ms) {
+                    (true, Some(ms)) => ms,
+                    _ => self.stage_start(snapshot, i, self.stage_count(snapshot, i)),
+                }
+            })
+            .max()
+    }
+
     /// Whether nothing is left to do at `now_ms`.
     pub fn finished(&self, snapshot: &Snapshot, now_ms: i64) -> bool {
         self.next_wake(snapshot, now_ms).is_none()
@@ -398,7 +417,10 @@ impl State {
                 if u.acked_ms.is_none() {
                     u.acked_ms = Some(at_ms);
                 }
-                u.halted = true;
+                if !u.halted {
+                    u.halted = true;
+                    u.halted_ms = Some(at_ms);
+                }
                 if u.essential {
                     halt_parents.push(i);
                 }
@@ -407,7 +429,10 @@ impl State {
         for mut i in halt_parents {
             while self.units[i].essential {
                 let Some(p) = self.units[i].parent else { break };
-                self.units[p].halted = true;
+                if !self.units[p].halted {
+                    self.units[p].halted = true;
+                    self.units[p].halted_ms = Some(at_ms);
+                }
                 i = p;
             }
         }
@@ -515,6 +540,7 @@ mod tests {
         assert_eq!(st.next_wake(&s, t0 + 5 * M), Some(t0 + 15 * M));
         assert!(!st.finished(&s, t0 + 15 * M - 1));
         assert!(st.finished(&s, t0 + 15 * M));
+        assert_eq!(st.end_ms(&s), Some(t0 + 15 * M));
     }
 
     #[test]
@@ -542,6 +568,7 @@ mod tests {
         assert!(st.acknowledge(0, M));
         assert!(st.advance(&s, 5 * M).is_empty());
         assert!(st.finished(&s, M));
+        assert_eq!(st.end_ms(&s), Some(M));
         assert!(st.acknowledged("contact/ana"));
     }
 
@@ -583,6 +610,8 @@ mod tests {
         st.acknowledge(bo, M);
         assert!(st.advance(&s, 5 * M).is_empty());
         assert!(st.finished(&s, 5 * M));
+        // The escalation plan halted at the acknowledgement; ana's own plan had run out at 0.
+        assert_eq!(st.end_ms(&s), Some(M));
         // The path shows escalation > contact with the stage.
         assert_eq!(st.units[bo].path.len(), 2);
         assert_eq!(st.units[bo].path[1].stage_index, Some(0));

@@ -191,7 +191,7 @@ pub fn default_template(kind: MessageKind, part: Part) -> Option<&'static str> {
              Unsubscribe: {unsubscribe_url}"
         }
         (K::Page, P::Sms) => {
-            "{service}: {subject}\n{content}\nReply {accept_code} to acknowledge. Reply STOP to opt out."
+            "{service}: {subject}\n{content}\nReply {accept_code} to acknowledge. Reply STOP to opt out.\nAcknowledge: {ack_url}"
         }
         (K::Page, P::Voice) => "This is {service}. {subject}. {content}. Press 1 to acknowledge.",
 
@@ -680,7 +680,18 @@ mod tests {
             "{sms}"
         );
         assert!(!sms.contains("DB down"));
-        assert!(sms.contains("Reply 482913") && sms.ends_with("Reply STOP to opt out."));
+        assert!(sms.contains("Reply 482913 to acknowledge. Reply STOP to opt out."));
+        // The acknowledgement link when there is one (a public URL); the line drops otherwise.
+        assert!(
+            sms.ends_with("\nAcknowledge: https://muster.example/a/xyz?t=1&u=2"),
+            "{sms}"
+        );
+        let no_link = Vars {
+            ack_url: None,
+            ..page_vars()
+        };
+        let (_, sms, _) = t.render(MessageKind::Page, ChannelType::Sms, &no_link);
+        assert!(sms.ends_with("Reply STOP to opt out."), "{sms}");
         assert!(html.is_none());
         let (_, voice, _) = t.render(MessageKind::Page, ChannelType::Voice, &page_vars());
         assert_eq!(
