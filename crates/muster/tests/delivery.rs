@@ -9,104 +9,13 @@ use common::code;
 use aws_sdk_ssmcontacts::types::{
     ActivationStatus, ChannelType, ContactChannelAddress, ContactType, Plan,
 };
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use common::twilio::{FakeTwilio, PUBLIC, TOKEN};
 use common::{Backend, TestServer};
 use muster_core::{Clock, ManualClock};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-const PUBLIC: &str = "https://muster.example.test";
-const SID: &str = "AC00000000000000000000000000000001";
-const TOKEN: &str = "twilio-test-auth-token";
-
-/// What the fake Twilio API received: (path, form fields).
-type Received = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
-
-async fn fake_twilio() -> (String, Received) {
-    async fn create(
-        State(rx): State<Received>,
-        Path((sid, resource)): Path<(String, String)>,
-        headers: HeaderMap,
-        body: String,
-    ) -> (StatusCode, String) {
-        use base64::Engine;
-        let want = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"))
-        );
-        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                r#"{"code":20003,"message":"Authenticate"}"#.into(),
-            );
-        }
-        if sid != SID {
-            return (
-                StatusCode::NOT_FOUND,
-                r#"{"code":20404,"message":"not found"}"#.into(),
-            );
-        }
-        let form = muster_notify::inbound::twilio::parse_form(body.as_bytes());
-        let has = |k: &str| form.iter().any(|(n, v)| n == k && !v.is_empty());
-        let ok = match resource.as_str() {
-            "Messages.json" => has("To") && has("From") && has("Body"),
-            "Calls.json" => has("To") && has("From") && (has("Twiml") || has("Url")),
-            _ => false,
-        };
-        if !ok {
-            return (
-                StatusCode::BAD_REQUEST,
-                r#"{"code":21604,"message":"missing field"}"#.into(),
-            );
-        }
-        rx.lock().unwrap().push((resource.clone(), form));
-        (
-            StatusCode::CREATED,
-            r#"{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}"#.into(),
-        )
-    }
-    let rx: Received = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/2010-04-01/Accounts/{sid}/{resource}",
-            axum::routing::post(create),
-        )
-        .with_state(rx.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), rx)
-}
-
-fn providers(twilio_base: &str) -> Vec<muster_notify::config::ProviderConfig> {
-    #[derive(serde::Deserialize)]
-    struct W {
-        providers: Vec<muster_notify::config::ProviderConfig>,
-    }
-    let text = format!(
-        r#"
-        [[providers]]
-        name = "twilio"
-        type = "twilio"
-        channels = ["SMS", "VOICE"]
-        account_sid = "{SID}"
-        auth_token = "{TOKEN}"
-        from = "+15005550006"
-        base_url = "{twilio_base}"
-        timeout_seconds = 5
-        "#
-    );
-    toml::from_str::<W>(&text).unwrap().providers
-}
-
-async fn start(backend: Backend, clock: ManualClock, twilio_base: &str) -> Option<TestServer> {
-    let providers = providers(twilio_base);
-    common::start_with(backend, Arc::new(clock), move |s| {
-        s.providers = providers;
-        s.public_url = Some(PUBLIC.into());
-        s.email_webhook_secret = Some("mail-hook-secret".into());
-    })
-    .await
+async fn start(backend: Backend, clock: ManualClock, twilio: &FakeTwilio) -> Option<TestServer> {
+    common::twilio::start(backend, Arc::new(clock), twilio).await
 }
 
 fn outbox(s: &TestServer) -> Vec<serde_json::Value> {
@@ -183,48 +92,8 @@ async fn activate(s: &TestServer, ch: &str, c: &str) -> Result<(), String> {
         })
 }
 
-/// Posts a form to a Twilio webhook path, signed as Twilio signs (or not).
-async fn twilio_post(
-    s: &TestServer,
-    path: &str,
-    form: &[(&str, &str)],
-    sign_with: Option<&str>,
-) -> (u16, String) {
-    let params: Vec<(String, String)> = form
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let body: String = params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut req = common::http()
-        .post(format!("http://{}{path}", s.addr))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some(token) = sign_with {
-        let sig =
-            muster_notify::inbound::twilio::signature(token, &format!("{PUBLIC}{path}"), &params);
-        req = req.header("x-twilio-signature", sig);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn email_activation_through_the_outbox(backend: Backend) {
-    let (twilio, _) = fake_twilio().await;
+    let twilio = FakeTwilio::start().await;
     let clock = ManualClock::new(muster_core::SystemClock.now_ms());
     let Some(s) = start(backend, clock.clone(), &twilio).await else {
         return muster_store::testing::postgres_skip_note("email_activation_through_the_outbox");
@@ -397,7 +266,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
 }
 
 async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
-    let (twilio, received) = fake_twilio().await;
+    let twilio = FakeTwilio::start().await;
     let clock = ManualClock::new(muster_core::SystemClock.now_ms());
     let Some(s) = start(backend, clock, &twilio).await else {
         return muster_store::testing::postgres_skip_note("sms_opt_out_and_in_over_twilio");
@@ -413,48 +282,30 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
         false,
     )
     .await;
-    {
-        let rx = received.lock().unwrap();
-        assert_eq!(rx.len(), 2, "both codes went to the Twilio API");
-        let (res, form) = &rx[0];
-        assert_eq!(res, "Messages.json");
-        let get = |k: &str| {
-            form.iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
-        assert_eq!(get("To"), "+12065550123");
-        assert_eq!(get("From"), "+15005550006");
-        assert_eq!(
-            get("StatusCallback"),
-            format!("{PUBLIC}/hooks/twilio/status")
-        );
-        assert_eq!(rx[1].0, "Calls.json");
-    }
-    let sms_code: String = {
-        let rx = received.lock().unwrap();
-        let body = rx[0].1.iter().find(|(n, _)| n == "Body").unwrap().1.clone();
-        body.chars()
-            .filter(|c| c.is_ascii_digit())
-            .collect::<String>()
-            .chars()
-            .take(6)
-            .collect()
-    };
+    let rx = twilio.received();
+    assert_eq!(rx.len(), 2, "both codes went to the Twilio API");
+    assert_eq!(rx[0].resource, "Messages.json");
+    assert_eq!(rx[0].get("To"), "+12065550123");
+    assert_eq!(rx[0].get("From"), "+15005550006");
+    assert_eq!(
+        rx[0].get("StatusCallback"),
+        format!("{PUBLIC}/hooks/twilio/status")
+    );
+    assert_eq!(rx[1].resource, "Calls.json");
+    let sms_code = rx[0].activation_code();
     activate(&s, &sms, &sms_code).await.unwrap();
     assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
 
     // Status callbacks are verified and recorded against the delivery they name.
-    let sid = "SM0123456789abcdef0123456789abcdef";
+    let sid = rx[0].sid.as_str();
     let cb = [
         ("MessageSid", sid),
         ("MessageStatus", "delivered"),
         ("To", "+12065550123"),
     ];
-    let (st, _) = twilio_post(&s, "/hooks/twilio/status", &cb, Some("wrong-token")).await;
+    let (st, _) = common::twilio::post(&s, "/hooks/twilio/status", &cb, Some("wrong-token")).await;
     assert_eq!(st, 403);
-    let (st, _) = twilio_post(&s, "/hooks/twilio/status", &cb, Some(TOKEN)).await;
+    let (st, _) = common::twilio::post(&s, "/hooks/twilio/status", &cb, Some(TOKEN)).await;
     assert_eq!(st, 204);
     let store = s.running.as_ref().unwrap().store.clone();
     let events = store.delivery_events(sid).await.unwrap();
@@ -474,7 +325,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     assert_eq!(delivery.status, "DELIVERED");
 
     // A forged or unsigned reply changes nothing.
-    let (st, _) = twilio_post(
+    let (st, _) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550123"), ("Body", "STOP")],
@@ -482,7 +333,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     )
     .await;
     assert_eq!(st, 403);
-    let (st, _) = twilio_post(
+    let (st, _) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550123"), ("Body", "STOP")],
@@ -493,7 +344,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
 
     // STOP (any case, whole message): both channels with the number stop; confirmed once.
-    let (st, twiml) = twilio_post(
+    let (st, twiml) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550123"), ("Body", " stop ")],
@@ -504,7 +355,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     assert!(twiml.contains("<Message>"), "{twiml}");
     assert_eq!(status(&s, &sms).await, ActivationStatus::NotActivated);
     assert_eq!(status(&s, &voice).await, ActivationStatus::NotActivated);
-    let (_, twiml) = twilio_post(
+    let (_, twiml) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550123"), ("Body", "UNSUBSCRIBE")],
@@ -516,7 +367,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
         "confirmation only once: {twiml}"
     );
     // Nothing reaches the device now.
-    let sent = received.lock().unwrap().len();
+    let sent = twilio.received().len();
     let err = s
         .client
         .send_activation_code()
@@ -526,10 +377,10 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     assert!(activate(&s, &sms, &sms_code).await.is_err());
-    assert_eq!(received.lock().unwrap().len(), sent);
+    assert_eq!(twilio.received().len(), sent);
 
     // A message that merely contains "stop" is not a keyword.
-    let (_, twiml) = twilio_post(
+    let (_, twiml) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550999"), ("Body", "please stop the alarm")],
@@ -551,7 +402,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     assert!(events.is_empty(), "not an opt-out");
 
     // START opts back in and sends new codes to both channels.
-    let (_, twiml) = twilio_post(
+    let (_, twiml) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550123"), ("Body", "Start")],
@@ -560,7 +411,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     .await;
     assert!(twiml.contains("<Message>"), "{twiml}");
     assert_eq!(
-        received.lock().unwrap().len(),
+        twilio.received().len(),
         sent + 2,
         "new codes to SMS and VOICE"
     );
@@ -569,23 +420,16 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
         ActivationStatus::NotActivated,
         "must be activated again"
     );
-    let new_code: String = {
-        let rx = received.lock().unwrap();
-        let (_, form) = rx[sent..]
-            .iter()
-            .find(|(res, _)| res == "Messages.json")
-            .expect("a new code by SMS");
-        let body = form.iter().find(|(n, _)| n == "Body").unwrap().1.clone();
-        body.chars()
-            .filter(|c| c.is_ascii_digit())
-            .take(6)
-            .collect()
-    };
+    let new_code = twilio.received()[sent..]
+        .iter()
+        .find(|r| r.is_sms())
+        .expect("a new code by SMS")
+        .activation_code();
     activate(&s, &sms, &new_code).await.unwrap();
     assert_eq!(status(&s, &sms).await, ActivationStatus::Activated);
 
     // HELP says who is sending.
-    let (_, twiml) = twilio_post(
+    let (_, twiml) = common::twilio::post(
         &s,
         "/hooks/twilio/sms",
         &[("From", "+12065550123"), ("Body", "help")],
@@ -611,7 +455,7 @@ async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
 }
 
 async fn email_replies(backend: Backend) {
-    let (twilio, _) = fake_twilio().await;
+    let twilio = FakeTwilio::start().await;
     let Some(s) = start(
         backend,
         ManualClock::new(muster_core::SystemClock.now_ms()),

@@ -3,6 +3,8 @@
 //! official AWS SDK for Rust and by raw, really signed HTTP requests.
 #![allow(dead_code)]
 
+pub mod twilio;
+
 use aws_sdk_ssmcontacts::Client;
 use muster::config::{CommonArgs, ServeArgs, Settings};
 use muster::server::{self, Running};
@@ -145,6 +147,23 @@ impl TestServer {
             dir, database_url, ..
         } = self;
         start_on(dir, database_url).await
+    }
+
+    /// Stops and starts again on the same data directory and database, with the same
+    /// settings (providers, public URL…) and on `clock` (the injected clock the server ran on:
+    /// [`TestServer::restart`] starts on the system clock).
+    pub async fn restart_with_clock(
+        mut self,
+        clock: std::sync::Arc<dyn muster_core::Clock>,
+    ) -> TestServer {
+        self.stop().await;
+        let TestServer {
+            dir,
+            database_url,
+            settings,
+            ..
+        } = self;
+        start_custom(dir, database_url, clock, move |s| *s = settings).await
     }
 
     /// The service object of this server's settings and store (for what the AWS API does
