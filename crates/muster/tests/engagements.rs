@@ -1951,7 +1951,64 @@ macro_rules! both {
     )*};
 }
 
+/// The auditor: a running engagement whose step job vanished (which nothing in Muster does;
+/// a bug or a hand edit could) is found, given a step again, and counted; without it the
+/// plan would stall for ever.
+async fn auditor_repairs_a_missing_step(backend: Backend) {
+    let Some(env) = Env::start(backend).await else {
+        return skip("auditor_repairs_a_missing_step");
+    };
+    let (ana, ch) = env
+        .person(
+            "ana",
+            &[
+                ("work", ChannelType::Email, "ana@example.com"),
+                ("home", ChannelType::Email, "ana@home.example"),
+            ],
+        )
+        .await;
+    env.personal_plan(&ana, &[(5, vec![&ch[0]]), (5, vec![&ch[1]])], None)
+        .await;
+    let e = env.engage(&ana).await;
+    env.wait_pages(1).await;
+    let running = env.s.running.as_ref().unwrap();
+    let (store, api) = (&running.store, &running.contacts);
+    assert_eq!(
+        api.audit_engagements().await.unwrap(),
+        0,
+        "nothing to repair"
+    );
+    // Take the step job away (claim it as another owner, far in the future, and complete it).
+    let later = env.clock.now_ms() + 60 * MIN;
+    let taken = store.claim_jobs("thief", later, 1_000, 100).await.unwrap();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].kind, "engagement.step");
+    assert!(store.complete_job(taken[0].id, "thief").await.unwrap());
+    env.advance(5 * MIN);
+    env.assert_still(1).await;
+    assert_eq!(api.audit_engagements().await.unwrap(), 1);
+    // Repaired: the stage that was due is paged, and the plan ends on time.
+    let pages = env.wait_pages(2).await;
+    assert_eq!(pages[1]["address"], "ana@home.example");
+    env.advance(5 * MIN);
+    env.wait_stopped(&e).await;
+    assert_eq!(api.audit_engagements().await.unwrap(), 0);
+    let metrics = common::get(format!("http://{}/metrics", env.s.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("muster_engagements_repaired_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
 both!(
+    auditor_repairs_a_missing_step,
     personal_stages_run_at_their_offsets,
     accept_page_through_the_api,
     escalation_essential_and_non_essential,
