@@ -26,7 +26,7 @@ use muster_notify::{Message, MessageKind};
 use muster_store::{
     After, ChannelRecord, ContactRecord, Created, DeliveryRecord, EngagementChange,
     EngagementRecord, Idempotency, NewEngagement, PageEvents, PageRecord, PageTime, ReceiptRecord,
-    StoreError, step_key,
+    SendContext, StoreError, step_key,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -194,6 +194,31 @@ fn plan_end(memo: &mut HashMap<Uuid, i64>, e: &EngagementRecord, state: &State) 
             }
         }
     })
+}
+
+/// The channel a page goes to, or why it cannot be paged.
+fn check_channel(ctx: &SendContext) -> Result<&ChannelRecord, (w::ReceiptType, String)> {
+    let Some(ch) = &ctx.channel else {
+        return Err((
+            w::ReceiptType::Error,
+            "not sent: the contact channel was deleted".into(),
+        ));
+    };
+    // Opting out also deactivates the address's channels: look at the opt-out first, so the
+    // page says why (a STOP receipt), not merely that the channel is not activated.
+    if ctx.opted_out {
+        return Err((
+            w::ReceiptType::Stop,
+            "not sent: the device opted out (replied STOP or unsubscribed)".into(),
+        ));
+    }
+    if ch.activation != ActivationStatus::Activated {
+        return Err((
+            w::ReceiptType::Error,
+            "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)".into(),
+        ));
+    }
+    Ok(ch)
 }
 
 /// Whether pages of an engagement that ended this way are still sent: an engagement whose
@@ -1140,17 +1165,32 @@ impl ContactsApi {
         let mut ends: HashMap<Uuid, i64> = HashMap::new();
         let mut planned: Vec<(PageRecord, i64, Plan)> = Vec::with_capacity(jobs.len());
         let mut events = PageEvents::default();
+        let mut payloads = Vec::with_capacity(jobs.len());
         for job in jobs {
             if let Some(owner) = &job.lease_owner {
                 events.done_jobs.push((job.id, owner.clone()));
             }
-            let Ok(payload) = serde_json::from_str::<SendPayload>(&job.payload) else {
-                tracing::error!(job = %job.id, "send job with an unreadable payload dropped");
-                continue;
+            match serde_json::from_str::<SendPayload>(&job.payload) {
+                Ok(payload) => payloads.push(payload),
+                Err(_) => {
+                    tracing::error!(job = %job.id, "send job with an unreadable payload dropped")
+                }
+            }
+        }
+        // One read for the whole batch: pages, their channels now, opt-outs.
+        let ids: Vec<Uuid> = payloads.iter().map(|p| p.p).collect();
+        let mut contexts: HashMap<Uuid, SendContext> = self
+            .store
+            .send_contexts(&ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.page.id, c))
+            .collect();
+        for payload in payloads {
+            let Some(ctx) = contexts.remove(&payload.p) else {
+                continue; // the page is gone (its engagement was deleted)
             };
-            let Some(p) = self.store.get_page_by_id(payload.p).await? else {
-                continue;
-            };
+            let p = ctx.page.clone();
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 engagements.entry(p.engagement_id)
             {
@@ -1185,9 +1225,9 @@ impl ContactsApi {
                     format!("{what}: the contact acknowledged"),
                 )
             } else {
-                match self.check_channel(&p).await? {
+                match check_channel(&ctx) {
                     Err((kind, why)) => Plan::Receipt(kind, why),
-                    Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, &ch, payload.r, now))),
+                    Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, ch, payload.r, now))),
                 }
             };
             planned.push((p, payload.r, plan));
@@ -1283,38 +1323,6 @@ impl ContactsApi {
         }
         self.store.record_page_events(&events).await?;
         Ok(())
-    }
-
-    /// The channel a page goes to, or why it cannot be paged.
-    async fn check_channel(
-        &self,
-        p: &PageRecord,
-    ) -> Result<Result<ChannelRecord, (w::ReceiptType, String)>, StoreError> {
-        let ch = match p.channel_id {
-            Some(id) => self.store.get_channel(&p.account, id).await?,
-            None => None,
-        };
-        let Some(ch) = ch else {
-            return Ok(Err((
-                w::ReceiptType::Error,
-                "not sent: the contact channel was deleted".into(),
-            )));
-        };
-        // Opting out also deactivates the address's channels: look at the opt-out first, so
-        // the page says why (a STOP receipt), not merely that the channel is not activated.
-        if self.store.is_opted_out(&ch.address).await? {
-            return Ok(Err((
-                w::ReceiptType::Stop,
-                "not sent: the device opted out (replied STOP or unsubscribed)".into(),
-            )));
-        }
-        if ch.activation != ActivationStatus::Activated {
-            return Ok(Err((
-                w::ReceiptType::Error,
-                "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)".into(),
-            )));
-        }
-        Ok(Ok(ch))
     }
 
     fn render_page(

@@ -82,6 +82,18 @@ pub struct ReceiptRecord {
     pub time_ms: i64,
 }
 
+/// What a send needs to know about a page: the page, its channel as it is now (`None` if
+/// deleted), and whether the channel's address opted out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendContext {
+    pub page: PageRecord,
+    pub channel: Option<crate::model::ChannelRecord>,
+    pub opted_out: bool,
+}
+
+/// Most pages read by one [`Store::send_contexts`] query.
+const SEND_CONTEXT_CHUNK: usize = 200;
+
 /// An engagement to start, with what it writes at once.
 #[derive(Debug, Clone)]
 pub struct NewEngagement {
@@ -215,6 +227,18 @@ const OPEN_PAGES_FOR_ADDRESS: &str = "SELECT p.id, p.account, p.engagement_id, p
      FROM pages p JOIN channels c ON c.id = p.channel_id \
      WHERE c.address = $1 AND p.sent_ms >= $2 AND p.read_ms IS NULL \
      ORDER BY p.sent_ms DESC, p.id LIMIT 50";
+/// The pages with their channels and opt-outs; `{ids}` becomes `$1, $2, …`.
+const SEND_CONTEXTS: &str = "SELECT p.id, p.account, p.engagement_id, p.unit, \
+     p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
+     p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms, \
+     c.id AS c_id, c.contact_id AS c_contact_id, c.contact_alias AS c_contact_alias, \
+     c.name AS c_name, c.channel_type AS c_channel_type, c.address AS c_address, \
+     c.activation AS c_activation, c.created_ms AS c_created_ms, c.updated_ms AS c_updated_ms, \
+     o.address AS opted_out \
+     FROM pages p \
+     LEFT JOIN channels c ON c.id = p.channel_id AND c.account = p.account \
+     LEFT JOIN opt_outs o ON o.address = c.address \
+     WHERE p.id IN ({ids})";
 const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
 const INSERT_RECEIPT: &str = "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, \
      info, time_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
@@ -286,6 +310,37 @@ store_methods! {
                 sent_ms: row.try_get("sent_ms")?,
                 delivery_ms: row.try_get("delivery_ms")?,
                 read_ms: row.try_get("read_ms")?,
+            })
+        }
+
+        fn send_context_from_row(row: &Row) -> Result<SendContext, StoreError> {
+            let page = page_from_row(row)?;
+            let channel_id: Option<String> = row.try_get("c_id")?;
+            let channel = match channel_id {
+                None => None,
+                Some(id) => {
+                    let contact_id: String = row.try_get("c_contact_id")?;
+                    let channel_type: String = row.try_get("c_channel_type")?;
+                    let activation: String = row.try_get("c_activation")?;
+                    Some(crate::model::ChannelRecord {
+                        id: parse_id(&id, "channel id")?,
+                        account: page.account.clone(),
+                        contact_id: parse_id(&contact_id, "contact id")?,
+                        contact_alias: row.try_get("c_contact_alias")?,
+                        name: row.try_get("c_name")?,
+                        channel_type: crate::common::parse_enum(&channel_type, "channel type")?,
+                        address: row.try_get("c_address")?,
+                        activation: crate::common::parse_enum(&activation, "channel activation")?,
+                        created_ms: row.try_get("c_created_ms")?,
+                        updated_ms: row.try_get("c_updated_ms")?,
+                    })
+                }
+            };
+            let opted_out: Option<String> = row.try_get("opted_out")?;
+            Ok(SendContext {
+                page,
+                channel,
+                opted_out: opted_out.is_some(),
             })
         }
 
@@ -678,6 +733,29 @@ store_methods! {
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(page_from_row).collect()
+    }
+
+    /// The pages with these ids (those that exist, in no particular order), each with its
+    /// channel as it is now and whether its address opted out: what the sends of a batch
+    /// need, read in a few queries.
+    pub async fn send_contexts(&self, ids: &[Uuid]) -> Result<Vec<SendContext>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(SEND_CONTEXT_CHUNK) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = SEND_CONTEXTS.replace("{ids}", &placeholders);
+            // Only numbered placeholders are spliced in; the ids are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id_text(*id));
+            }
+            for row in q.fetch_all(self.reader()).await? {
+                out.push(send_context_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The page a message carried, if it was a page.

@@ -34,7 +34,7 @@ pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};
 pub use engagements::{
     EngagementChange, EngagementRecord, NewEngagement, PageEvents, PageRecord, PageTime,
-    ReceiptRecord, step_key,
+    ReceiptRecord, SendContext, step_key,
 };
 pub use error::StoreError;
 pub use jobs::{JOBS_CHANNEL, JobWakeups};

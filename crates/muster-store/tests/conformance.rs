@@ -4489,4 +4489,49 @@ async fn page_events_and_lookups(store: Store) {
             .unwrap()
             .is_empty()
     );
+
+    // What sends read: each page with its channel as it is now and the opt-out.
+    let ctx = |v: Vec<muster_store::SendContext>| {
+        let mut v: Vec<_> = v
+            .into_iter()
+            .map(|c| (c.page.id, c.channel.map(|ch| ch.address), c.opted_out))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut both = vec![
+        (p.id, Some(ch.address.clone()), false),
+        (q.id, Some(ch.address.clone()), false),
+    ];
+    both.sort();
+    let got = store
+        .send_contexts(&[p.id, q.id, Uuid::new_v4()])
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().find(|c| c.page.id == q.id).unwrap().page,
+        store.get_page_by_id(q.id).await.unwrap().unwrap()
+    );
+    assert_eq!(
+        got.iter()
+            .find(|c| c.page.id == p.id)
+            .unwrap()
+            .channel
+            .as_ref(),
+        Some(&ch)
+    );
+    assert_eq!(ctx(got), both);
+    store
+        .opt_out(&ch.address, "sms", Some("STOP"), T0 + 20)
+        .await
+        .unwrap();
+    let got = ctx(store.send_contexts(&[q.id]).await.unwrap());
+    assert_eq!(got, [(q.id, Some(ch.address.clone()), true)]);
+    assert!(store.delete_channel(ACCT, ch.id).await.unwrap());
+    let got = ctx(store.send_contexts(&[q.id]).await.unwrap());
+    assert_eq!(got, [(q.id, None, false)]);
+    assert!(store.send_contexts(&[]).await.unwrap().is_empty());
+    // More ids than one query takes.
+    let many: Vec<Uuid> = (0..450).map(|_| Uuid::new_v4()).chain([p.id]).collect();
+    assert_eq!(store.send_contexts(&many).await.unwrap().len(), 1);
 }
