@@ -504,7 +504,8 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             Ok(Some(due)) => match u64::try_from(due.saturating_sub(inner.clock.now_ms())) {
                 Ok(0) | Err(_) if got == 0 => CONTENDED_PAUSE_MS,
                 Ok(0) | Err(_) => 0,
-                Ok(ms) => ms.min(idle),
+                // Due times are clock time; the pause is real time.
+                Ok(ms) => inner.clock.real_ms(ms).clamp(1, idle),
             },
             Ok(None) => idle,
             Err(e) => {
@@ -759,6 +760,9 @@ async fn run_renewing<T: Send + 'static>(
     let mut holding = vec![true; jobs.len()];
     loop {
         tokio::select! {
+            // A finished handler first: a renewal round may take long enough for the next
+            // tick to be due as well.
+            biased;
             done = &mut task => return match done {
                 Ok(result) => Ok(result),
                 Err(e) if e.is_panic() => Err(format!(
@@ -768,21 +772,58 @@ async fn run_renewing<T: Send + 'static>(
                 Err(e) => Err(format!("the handler's task failed: {e}")),
             },
             _ = renew.tick(), if holding.contains(&true) => {
-                let until_ms = inner.clock.now_ms().saturating_add(inner.config.lease_ms);
-                for (job, holding) in jobs.iter().zip(holding.iter_mut()) {
-                    if !*holding {
+                if task.is_finished() {
+                    continue; // to its outcome
+                }
+                // All of a round's renewals at once: one at a time, a batch's round takes a
+                // database round trip per job, longer than a lease when the pool is busy (and
+                // the last leases of the round lapse before they are renewed). Each lease runs
+                // from when it is written.
+                let mut round = JoinSet::new();
+                for (i, job) in jobs.iter().enumerate() {
+                    if !holding[i] {
                         continue;
                     }
-                    match inner.store.extend_lease(job.id, &inner.config.owner, until_ms).await {
-                        Ok(true) => debug!(job = %job.id, until_ms, "lease extended"),
-                        Ok(false) => {
-                            *holding = false;
+                    let (store, clock) = (inner.store.clone(), inner.clock.clone());
+                    let (owner, lease_ms, id) =
+                        (inner.config.owner.clone(), inner.config.lease_ms, job.id);
+                    round.spawn(async move {
+                        let until_ms = clock.now_ms().saturating_add(lease_ms);
+                        let renewed = store.extend_lease(id, &owner, until_ms).await;
+                        // Not renewed: lost to another engine, or gone — deleted by a handler
+                        // that completes its jobs itself (`Outcome::Completed`; a batch's
+                        // handler may finish a job long before it returns), which is no loss.
+                        let now_held_by = match renewed {
+                            Ok(false) => Some(store.get_job(id).await),
+                            _ => None,
+                        };
+                        (i, until_ms, renewed, now_held_by)
+                    });
+                }
+                while let Some(renewed) = round.join_next().await {
+                    let Ok((i, until_ms, renewed, now)) = renewed else {
+                        continue; // a panicked renewal: the next round tries again
+                    };
+                    let job = jobs[i].id;
+                    match (renewed, now) {
+                        (Ok(true), _) => debug!(%job, until_ms, "lease extended"),
+                        (Ok(false), Some(Ok(None))) => {
+                            holding[i] = false;
+                            debug!(%job, "job completed while its handler runs");
+                        }
+                        (Ok(false), Some(Ok(Some(now)))) => {
+                            holding[i] = false;
                             warn!(
-                                job = %job.id,
+                                %job,
+                                lease_owner = now.lease_owner.as_deref().unwrap_or("(none)"),
                                 "lease lost while the job ran: another engine may run it too"
                             );
                         }
-                        Err(e) => warn!(job = %job.id, error = %e, "cannot extend the lease"),
+                        (Ok(false), _) => {
+                            holding[i] = false;
+                            warn!(%job, "lease lost while the job ran, or the job is gone");
+                        }
+                        (Err(e), _) => warn!(%job, error = %e, "cannot extend the lease"),
                     }
                 }
             }

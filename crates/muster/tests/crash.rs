@@ -1,0 +1,1121 @@
+//! Durability of paging with real `muster serve` processes (DESIGN.md: at-least-once delivery,
+//! several instances on one PostgreSQL database):
+//!
+//! - a process killed with SIGKILL in the middle of paging loses nothing: restarted on the same
+//!   data, it sends every page that was due and ends every engagement; the only repeats are
+//!   pages whose send was in flight at the kill (sent, not yet recorded);
+//! - two processes on one PostgreSQL database share the work and page nobody twice; when one
+//!   is killed, the other sends what the dead one held once its leases run out.
+//!
+//! Pages go to a webhook provider pointing at a receiver in this test, which checks each
+//! request's signature and records the JSON it gets and which process sent it (each process,
+//! or each life of one, has its own provider URL path). `--time-scale` runs the plans (two
+//! 1-minute stages, each paging both of the contact's channels) in seconds.
+
+mod common;
+
+use aws_sdk_ssmcontacts::Client;
+use aws_sdk_ssmcontacts::types::{
+    ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactType, Plan, ReceiptType, Stage,
+    Target,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// The plan of every contact: this many stages of one minute, each paging every channel.
+const STAGES: usize = 2;
+const STAGE_MINUTES: i32 = 1;
+const CHANNELS: usize = 2;
+const PAGES_PER_ENGAGEMENT: usize = STAGES * CHANNELS;
+/// At most this many send jobs run at once in one `serve` process (`concurrency` in
+/// `server::start_engine`): the most sends a kill can catch in flight, so the most repeats.
+const ENGINE_CONCURRENCY: usize = 512;
+/// The engine's lease, in service-clock milliseconds (`EngineConfig::default`).
+const LEASE_MS: f64 = 30_000.0;
+/// API calls in flight at once from this test.
+const CLIENTS: usize = 16;
+const HOOK_SECRET: &str = "crash-drill-webhook-secret";
+
+// ---------------------------------------------------------------------------------------
+// The receiver: the far end of the webhook provider.
+// ---------------------------------------------------------------------------------------
+
+/// One request the receiver took.
+#[derive(Debug, Clone)]
+struct Received {
+    /// The last segment of the provider URL: which process (or which life of one) sent it.
+    sender: String,
+    at: Instant,
+    json: serde_json::Value,
+}
+
+impl Received {
+    fn str(&self, key: &str) -> &str {
+        self.json[key].as_str().unwrap_or("")
+    }
+}
+
+#[derive(Default)]
+struct InboxState {
+    received: Mutex<Vec<Received>>,
+    /// Requests refused (bad signature, idempotency key not the message id, not JSON).
+    refused: Mutex<Vec<String>>,
+    /// Per sender: whether its requests are answered (`true`) or held unanswered.
+    gates: Mutex<HashMap<String, watch::Sender<bool>>>,
+}
+
+#[derive(Clone)]
+struct Inbox {
+    base: String,
+    state: Arc<InboxState>,
+}
+
+async fn hook(
+    State(st): State<Arc<InboxState>>,
+    Path(sender): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let header = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    if !muster_notify::providers::verify_webhook_signature(
+        HOOK_SECRET,
+        &header("x-muster-timestamp"),
+        &body,
+        &header("x-muster-signature"),
+        now,
+        300,
+    ) {
+        st.refused
+            .lock()
+            .unwrap()
+            .push(format!("{sender}: bad signature"));
+        return StatusCode::UNAUTHORIZED;
+    }
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            st.refused.lock().unwrap().push(format!("{sender}: {e}"));
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    if json["message_id"].as_str() != Some(header("idempotency-key").as_str()) {
+        st.refused
+            .lock()
+            .unwrap()
+            .push(format!("{sender}: Idempotency-Key is not the message id"));
+        return StatusCode::BAD_REQUEST;
+    }
+    // Taken (recorded) on arrival: a held request still reached the provider.
+    st.received.lock().unwrap().push(Received {
+        sender: sender.clone(),
+        at: Instant::now(),
+        json,
+    });
+    let gate = st.gates.lock().unwrap().get(&sender).map(|g| g.subscribe());
+    if let Some(mut gate) = gate {
+        let _ = gate.wait_for(|open| *open).await;
+    }
+    StatusCode::OK
+}
+
+impl Inbox {
+    async fn start() -> Inbox {
+        let state = Arc::new(InboxState::default());
+        let app = axum::Router::new()
+            .route("/hook/{sender}", axum::routing::post(hook))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Inbox {
+            base: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    /// A config file with one webhook provider named `sender`, for every channel type.
+    fn config_file(&self, dir: &std::path::Path, sender: &str) -> std::path::PathBuf {
+        let path = dir.join(format!("muster-{sender}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[[providers]]\nname = \"{sender}\"\ntype = \"webhook\"\n\
+                 url = \"{}/hook/{sender}\"\nsecret = \"{HOOK_SECRET}\"\ntimeout_seconds = 30\n",
+                self.base
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Page requests, in arrival order.
+    fn pages(&self) -> Vec<Received> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.str("kind") == "page")
+            .collect()
+    }
+
+    fn page_arns(&self) -> HashSet<String> {
+        self.pages()
+            .iter()
+            .map(|r| r.str("page_arn").to_string())
+            .collect()
+    }
+
+    /// Holds `sender`'s requests unanswered (they are recorded as they arrive).
+    fn hold(&self, sender: &str) {
+        let (tx, _) = watch::channel(false);
+        self.state
+            .gates
+            .lock()
+            .unwrap()
+            .insert(sender.to_string(), tx);
+    }
+
+    /// Answers `sender`'s held requests, and any later ones at once.
+    fn release(&self, sender: &str) {
+        if let Some(g) = self.state.gates.lock().unwrap().remove(sender) {
+            g.send_replace(true);
+        }
+    }
+
+    /// The latest activation code sent to `address`.
+    async fn activation_code(&self, address: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(r) = self
+                .all()
+                .iter()
+                .rev()
+                .find(|r| r.str("kind") == "activation" && r.str("address") == address)
+            {
+                return r.str("activation_code").to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no activation code reached the webhook for {address}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn assert_nothing_refused(&self) {
+        let refused = self.state.refused.lock().unwrap().clone();
+        assert!(refused.is_empty(), "webhook requests refused: {refused:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `muster serve` processes.
+// ---------------------------------------------------------------------------------------
+
+fn muster() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_muster"));
+    // The environment of the test run must not leak settings into these processes.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MUSTER_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+struct ServeOpts<'a> {
+    data_dir: &'a std::path::Path,
+    config: &'a std::path::Path,
+    /// `None`: SQLite in the data dir.
+    database_url: Option<&'a str>,
+    /// `None`: the data dir's `master.key`.
+    master_key: Option<&'a str>,
+    time_scale: f64,
+}
+
+/// A `muster serve` child process; killed (SIGKILL) when dropped while running.
+struct Serve {
+    name: String,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    addr: Option<SocketAddr>,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Serve {
+    /// Starts the process; [`Serve::ready`] waits until it listens.
+    fn spawn(name: &str, o: &ServeOpts<'_>) -> Serve {
+        let mut cmd = muster();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(o.data_dir)
+            .arg("--config")
+            .arg(o.config)
+            .args(["--time-scale", &o.time_scale.to_string()])
+            .env("MUSTER_LOG_FORMAT", "json")
+            .env("MUSTER_LOG", "info,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(url) = o.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        if let Some(key) = o.master_key {
+            cmd.env("MUSTER_MASTER_KEY", key);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Serve {
+            name: name.to_string(),
+            child,
+            logs,
+            addr: None,
+        }
+    }
+
+    /// Waits (at most 30 s) for the "muster is listening" line; returns the address.
+    async fn ready(&mut self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self.logs.lock().unwrap().iter().find_map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                (v["fields"]["message"] == "muster is listening")
+                    .then(|| v["fields"]["addr"].as_str().unwrap().parse().unwrap())
+            });
+            if let Some(addr) = found {
+                self.addr = Some(addr);
+                return addr;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{} exited ({status}): {:#?}", self.name, self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start listening: {:#?}",
+                self.name,
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    fn sigkill(&mut self) {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "{status}");
+        }
+        #[cfg(not(unix))]
+        let _ = status;
+    }
+
+    /// SIGTERM, and a clean exit within 30 s.
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{} exited with {status}", self.name);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop on SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Warnings and errors logged, counted by message.
+    fn problems(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for line in self.logs() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let level = v["level"].as_str().unwrap_or("");
+            if level == "WARN" || level == "ERROR" {
+                let msg = v["fields"]["message"].as_str().unwrap_or("").to_string();
+                if msg.starts_with("time scale is not 1") {
+                    continue;
+                }
+                *out.entry(format!("{level} {msg}")).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Contacts and engagements through the AWS API.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Person {
+    arn: String,
+    addresses: Vec<String>,
+}
+
+struct Engaged {
+    arn: String,
+    subject: String,
+    person: usize,
+}
+
+/// Runs `f` on every item, at most `limit` at once; results in the items' order.
+async fn concurrently<T, R, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(limit));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let permits = permits.clone();
+        let f = f.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            (i, f(item).await)
+        });
+    }
+    let mut out: Vec<Option<R>> = Vec::new();
+    while let Some(done) = set.join_next().await {
+        let (i, r) = done.unwrap();
+        if out.len() <= i {
+            out.resize_with(i + 1, || None);
+        }
+        out[i] = Some(r);
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+/// `n` PERSONAL contacts, each with [`CHANNELS`] activated EMAIL channels (codes read at the
+/// webhook) and a plan of [`STAGES`] one-minute stages paging every channel.
+async fn people(client: &Client, inbox: &Inbox, prefix: &str, n: usize) -> Vec<Person> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let arn = client
+            .create_contact()
+            .alias(format!("{prefix}-{i}"))
+            .r#type(ContactType::Personal)
+            .plan(Plan::builder().set_stages(Some(vec![])).build())
+            .send()
+            .await
+            .unwrap()
+            .contact_arn;
+        let mut addresses = Vec::new();
+        let mut channels = Vec::new();
+        for k in 0..CHANNELS {
+            let address = format!("{prefix}-{i}-{k}@example.com");
+            let ch = client
+                .create_contact_channel()
+                .contact_id(&arn)
+                .name(format!("mail-{k}"))
+                .r#type(ChannelType::Email)
+                .delivery_address(
+                    ContactChannelAddress::builder()
+                        .simple_address(&address)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .contact_channel_arn;
+            let code = inbox.activation_code(&address).await;
+            client
+                .activate_contact_channel()
+                .contact_channel_id(&ch)
+                .activation_code(code)
+                .send()
+                .await
+                .unwrap();
+            addresses.push(address);
+            channels.push(ch);
+        }
+        let stage = || {
+            Stage::builder()
+                .duration_in_minutes(STAGE_MINUTES)
+                .set_targets(Some(
+                    channels
+                        .iter()
+                        .map(|ch| {
+                            Target::builder()
+                                .channel_target_info(
+                                    ChannelTargetInfo::builder()
+                                        .contact_channel_id(ch)
+                                        .build()
+                                        .unwrap(),
+                                )
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build()
+                .unwrap()
+        };
+        client
+            .update_contact()
+            .contact_id(&arn)
+            .plan(
+                Plan::builder()
+                    .set_stages(Some((0..STAGES).map(|_| stage()).collect()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.push(Person { arn, addresses });
+    }
+    out
+}
+
+/// Starts `n` engagements of `people` (round robin), the i-th through `clients[i % len]`,
+/// [`CLIENTS`] at a time; each has a subject of its own.
+async fn engage(clients: &[Client], people: &[Person], tag: &str, n: usize) -> Vec<Engaged> {
+    let jobs: Vec<(Client, String, String, usize)> = (0..n)
+        .map(|i| {
+            let person = i % people.len();
+            (
+                clients[i % clients.len()].clone(),
+                people[person].arn.clone(),
+                format!("{tag} incident #{i}"),
+                person,
+            )
+        })
+        .collect();
+    concurrently(
+        jobs,
+        CLIENTS,
+        |(client, contact, subject, person)| async move {
+            let arn = client
+                .start_engagement()
+                .contact_id(contact)
+                .sender("crash-drill")
+                .subject(&subject)
+                .content("Paging drill: the primary database is not answering.")
+                .send()
+                .await
+                .unwrap()
+                .engagement_arn;
+            Engaged {
+                arn,
+                subject,
+                person,
+            }
+        },
+    )
+    .await
+}
+
+/// Every engagement's end (StopTime), by ARN.
+async fn stop_times(client: &Client) -> HashMap<String, Option<f64>> {
+    let mut out = HashMap::new();
+    let mut token = None;
+    loop {
+        let r = client
+            .list_engagements()
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        for e in r.engagements {
+            out.insert(e.engagement_arn, e.stop_time.map(|t| t.as_secs_f64()));
+        }
+        token = r.next_token;
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
+async fn pages_of(client: &Client, engagement: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let r = client
+            .list_pages_by_engagement()
+            .engagement_id(engagement)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        out.extend(r.pages.into_iter().map(|p| p.page_arn));
+        token = r.next_token;
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
+/// Waits until every engagement of `engaged` has ended and every page it lists has reached
+/// the receiver (at most until `deadline`), then checks each engagement's pages: one per
+/// stage and channel, each received at its channel's address with its subject. Returns the
+/// pages (ARN → engagement index).
+async fn wait_all_paged(
+    client: &Client,
+    inbox: &Inbox,
+    engaged: &[Engaged],
+    people: &[Person],
+    deadline: Instant,
+) -> HashMap<String, usize> {
+    loop {
+        let stops = stop_times(client).await;
+        let running: Vec<&str> = engaged
+            .iter()
+            .filter(|e| !matches!(stops.get(&e.arn), Some(Some(_))))
+            .map(|e| e.arn.as_str())
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} engagements never ended, e.g. {:?}; {} distinct pages received",
+            running.len(),
+            engaged.len(),
+            &running[..running.len().min(3)],
+            inbox.page_arns().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // DescribeEngagement agrees, and StopTime is when the plan ran out, however late the
+    // engine that ended it was.
+    let plan_secs = (STAGES as f64) * f64::from(STAGE_MINUTES) * 60.0;
+    let described = concurrently(engaged.iter().map(|e| e.arn.clone()).collect(), CLIENTS, {
+        let client = client.clone();
+        move |arn: String| {
+            let client = client.clone();
+            async move {
+                let e = client
+                    .describe_engagement()
+                    .engagement_id(&arn)
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    arn,
+                    e.start_time.map(|t| t.as_secs_f64()),
+                    e.stop_time.map(|t| t.as_secs_f64()),
+                )
+            }
+        }
+    })
+    .await;
+    for (arn, start, stop) in described {
+        let (Some(start), Some(stop)) = (start, stop) else {
+            panic!("{arn}: StartTime {start:?}, StopTime {stop:?}");
+        };
+        assert!(
+            (stop - start - plan_secs).abs() < 0.01,
+            "{arn} ran from {start} to {stop}, not {plan_secs} s"
+        );
+    }
+    let listed = concurrently(engaged.iter().map(|e| e.arn.clone()).collect(), CLIENTS, {
+        let client = client.clone();
+        move |arn: String| {
+            let client = client.clone();
+            async move { pages_of(&client, &arn).await }
+        }
+    })
+    .await;
+    let mut page_of = HashMap::new();
+    for (i, pages) in listed.iter().enumerate() {
+        assert_eq!(
+            pages.len(),
+            PAGES_PER_ENGAGEMENT,
+            "engagement {} has pages {pages:?}",
+            engaged[i].arn
+        );
+        for p in pages {
+            assert!(page_of.insert(p.clone(), i).is_none(), "{p} listed twice");
+        }
+    }
+    loop {
+        let received = inbox.page_arns();
+        let missing: Vec<&String> = page_of.keys().filter(|p| !received.contains(*p)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} pages never reached the receiver, e.g. {:?}",
+            missing.len(),
+            page_of.len(),
+            &missing[..missing.len().min(3)]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each stage paged each channel: every address twice per engagement (two pages), with
+    // the engagement's subject.
+    let mut per_address: HashMap<(usize, String), HashSet<String>> = HashMap::new();
+    for r in inbox.pages() {
+        let Some(&i) = page_of.get(r.str("page_arn")) else {
+            continue;
+        };
+        assert!(
+            r.str("subject").contains(&engaged[i].subject),
+            "page of {:?} has subject {:?}",
+            engaged[i].subject,
+            r.str("subject")
+        );
+        per_address
+            .entry((i, r.str("address").to_string()))
+            .or_default()
+            .insert(r.str("page_arn").to_string());
+    }
+    for (i, e) in engaged.iter().enumerate() {
+        for address in &people[e.person].addresses {
+            let n = per_address
+                .get(&(i, address.clone()))
+                .map_or(0, HashSet::len);
+            assert_eq!(n, STAGES, "{} paged {address} {n} times", e.subject);
+        }
+    }
+    page_of
+}
+
+/// A page's deliveries: the same message (id, idempotency key, accept code, address) every
+/// time. Returns them by ARN.
+fn deliveries(inbox: &Inbox) -> BTreeMap<String, Vec<Received>> {
+    let mut out: BTreeMap<String, Vec<Received>> = BTreeMap::new();
+    for r in inbox.pages() {
+        out.entry(r.str("page_arn").to_string())
+            .or_default()
+            .push(r);
+    }
+    for (arn, rs) in &out {
+        for r in &rs[1..] {
+            for k in ["message_id", "accept_code", "address", "subject", "body"] {
+                assert_eq!(
+                    r.json[k], rs[0].json[k],
+                    "{arn}: {k} differs between deliveries"
+                );
+            }
+        }
+    }
+    out
+}
+
+fn print_problems(procs: &[&Serve]) {
+    for p in procs {
+        let problems = p.problems();
+        if problems.is_empty() {
+            println!("  {}: no warnings or errors logged", p.name);
+        }
+        for (msg, n) in problems {
+            println!("  {}: {n} x {msg}", p.name);
+        }
+    }
+}
+
+fn hex_key() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. SIGKILL in the middle of paging, then a restart on the same data.
+// ---------------------------------------------------------------------------------------
+
+const KILL_CONTACTS: usize = 5;
+const KILL_ENGAGEMENTS: usize = 300;
+const KILL_SCALE: f64 = 60.0;
+
+async fn sigkill_then_restart(backend: &str, database_url: Option<String>) {
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Each life of the process has a provider of its own, so the receiver knows which sent.
+    let first_config = inbox.config_file(dir.path(), "first");
+    let second_config = inbox.config_file(dir.path(), "second");
+    let opts = |config| ServeOpts {
+        data_dir: &data,
+        config,
+        database_url: database_url.as_deref(),
+        master_key: None,
+        time_scale: KILL_SCALE,
+    };
+    let first_born = Instant::now();
+    let mut first = Serve::spawn("first", &opts(&first_config));
+    let addr = first.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "kill", KILL_CONTACTS).await;
+    let expected = KILL_ENGAGEMENTS * PAGES_PER_ENGAGEMENT;
+
+    let engage_began = Instant::now();
+    let engaged = engage(
+        std::slice::from_ref(&client),
+        &people,
+        "kill",
+        KILL_ENGAGEMENTS,
+    )
+    .await;
+    let engage_took = engage_began.elapsed();
+    // Kill at once: the last engagements' second stage is a service minute (a real second)
+    // away, and their first pages are being sent.
+    first.sigkill();
+    let killed_at = Instant::now();
+    let first_life = killed_at.duration_since(first_born);
+    let before = inbox.page_arns().len();
+    assert!(
+        before < expected,
+        "every page was sent before the kill ({before}): nothing was left to prove"
+    );
+
+    let mut second = Serve::spawn("second", &opts(&second_config));
+    let addr = second.ready().await;
+    let restarted_after = killed_at.elapsed();
+    let client = common::client(addr, &key_id, &secret);
+    let pages = wait_all_paged(
+        &client,
+        &inbox,
+        &engaged,
+        &people,
+        Instant::now() + Duration::from_secs(40),
+    )
+    .await;
+    let done_after_kill = killed_at.elapsed();
+    inbox.assert_nothing_refused();
+
+    let all = deliveries(&inbox);
+    assert_eq!(
+        all.len(),
+        expected,
+        "pages received that no engagement lists"
+    );
+    assert!(all.keys().all(|p| pages.contains_key(p)));
+    let mut by_second_only = 0;
+    let mut repeated = Vec::new();
+    for (arn, rs) in &all {
+        let first_sends = rs.iter().filter(|r| r.sender == "first").count();
+        let second_sends = rs.iter().filter(|r| r.sender == "second").count();
+        // No life of the process sent a page twice: only a send in flight at the kill (sent,
+        // not recorded) is sent again, by the next life.
+        assert!(
+            first_sends <= 1 && second_sends <= 1,
+            "{arn} sent {first_sends} times before the kill and {second_sends} after"
+        );
+        if first_sends == 0 {
+            by_second_only += 1;
+        }
+        if rs.len() > 1 {
+            repeated.push(arn.clone());
+        }
+    }
+    assert!(
+        by_second_only > 0,
+        "the restarted process sent nothing that was due"
+    );
+    let first_after_restart = inbox
+        .pages()
+        .iter()
+        .filter(|r| r.sender == "second")
+        .map(|r| r.at.duration_since(killed_at))
+        .min()
+        .unwrap();
+    // A repeated page was sent before the kill and not recorded: its one SENT receipt is
+    // the second life's (written once that send's batch is recorded).
+    let receipts = concurrently(repeated.clone(), CLIENTS, {
+        let client = client.clone();
+        move |arn: String| {
+            let client = client.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(15);
+                loop {
+                    let sent: Vec<String> = client
+                        .list_page_receipts()
+                        .page_id(&arn)
+                        .send()
+                        .await
+                        .unwrap()
+                        .receipts
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|r| r.receipt_type == ReceiptType::Sent)
+                        .map(|r| r.receipt_info.unwrap_or_default())
+                        .collect();
+                    if !sent.is_empty() || Instant::now() >= deadline {
+                        return (arn, sent);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+    .await;
+    for (arn, sent) in receipts {
+        assert_eq!(sent, ["sent by second"], "SENT receipts of {arn}");
+    }
+    println!(
+        "[{backend}] SIGKILL: {KILL_ENGAGEMENTS} engagements ({expected} pages) started in \
+         {engage_took:.2?}; {before} pages reached the receiver before the kill, {by_second_only} \
+         only after; restart listening {restarted_after:.2?} after the kill, its first page \
+         {first_after_restart:.2?} after the kill (the first life lasted {first_life:.2?}: the \
+         restarted scaled clock starts that far behind), all paged and ended \
+         {done_after_kill:.2?} after the kill; {} duplicate pages (bound \
+         {ENGINE_CONCURRENCY}); test took {:.2?}",
+        repeated.len(),
+        began.elapsed()
+    );
+    print_problems(&[&first, &second]);
+    assert!(
+        repeated.len() <= ENGINE_CONCURRENCY,
+        "{} pages sent twice: more than could have been in flight",
+        repeated.len()
+    );
+    second.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_paging_loses_no_page_sqlite() {
+    sigkill_then_restart("sqlite", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_paging_loses_no_page_postgres() {
+    match muster_store::testing::fresh_postgres_url().await {
+        Some(url) => sigkill_then_restart("postgres", Some(url)).await,
+        None => muster_store::testing::postgres_skip_note("sigkill_mid_paging_loses_no_page"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Two processes on one PostgreSQL database.
+// ---------------------------------------------------------------------------------------
+
+const PAIR_CONTACTS: usize = 4;
+const PAIR_ENGAGEMENTS: usize = 100;
+/// Leases of 30 service seconds are 3 real seconds.
+const PAIR_SCALE: f64 = 10.0;
+/// `a` is killed once it has this many sends in flight (or fewer, once all are started).
+const HELD_AT_KILL: usize = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_share_one_postgres_database() {
+    let Some(url) = muster_store::testing::fresh_postgres_url().await else {
+        return muster_store::testing::postgres_skip_note(
+            "two_processes_share_one_postgres_database",
+        );
+    };
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let master = hex_key();
+    // One access key for both (both open it with the same master key).
+    let out = muster()
+        .args(["keys", "create", "--database-url", &url, "--data-dir"])
+        .arg(dir.path().join("keys"))
+        .env("MUSTER_MASTER_KEY", &master)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let value = |k: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} missing: {stdout}"))
+            .to_string()
+    };
+    let (key_id, secret) = (value("AWS_ACCESS_KEY_ID="), value("AWS_SECRET_ACCESS_KEY="));
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let (config_a, config_b) = (
+        inbox.config_file(dir.path(), "a"),
+        inbox.config_file(dir.path(), "b"),
+    );
+    let opts = |data_dir, config| ServeOpts {
+        data_dir,
+        config,
+        database_url: Some(&url),
+        master_key: Some(&master),
+        time_scale: PAIR_SCALE,
+    };
+    // Started together, so that their scaled clocks (which begin at the real time when each
+    // process starts) agree closely.
+    let mut a = Serve::spawn("a", &opts(&data_a, &config_a));
+    let mut b = Serve::spawn("b", &opts(&data_b, &config_b));
+    let (addr_a, addr_b) = (a.ready().await, b.ready().await);
+    assert!(
+        !data_a.join("credentials").exists() && !data_b.join("credentials").exists(),
+        "a database with a key bootstraps no other"
+    );
+    let clients = [
+        common::client(addr_a, &key_id, &secret),
+        common::client(addr_b, &key_id, &secret),
+    ];
+    let people = people(&clients[0], &inbox, "pair", PAIR_CONTACTS).await;
+    let plan_ms = (STAGES as f64 * f64::from(STAGE_MINUTES) * 60_000.0 / PAIR_SCALE) as u64;
+
+    // A normal run: every page exactly once, and both processes send some.
+    let t = Instant::now();
+    let normal = engage(&clients, &people, "normal", PAIR_ENGAGEMENTS).await;
+    let pages = wait_all_paged(
+        &clients[1],
+        &inbox,
+        &normal,
+        &people,
+        Instant::now() + Duration::from_millis(plan_ms) + Duration::from_secs(15),
+    )
+    .await;
+    let normal_took = t.elapsed();
+    let all = deliveries(&inbox);
+    let twice: Vec<(&String, Vec<&str>)> = all
+        .iter()
+        .filter(|(_, rs)| rs.len() > 1)
+        .map(|(arn, rs)| (arn, rs.iter().map(|r| r.sender.as_str()).collect()))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "pages sent twice in a normal run: {twice:?}"
+    );
+    assert_eq!(all.len(), pages.len());
+    let sent_by = |who: &str| {
+        all.values()
+            .filter(|rs| rs.iter().any(|r| r.sender == who))
+            .count()
+    };
+    let (normal_a, normal_b) = (sent_by("a"), sent_by("b"));
+    assert!(
+        normal_a > 0 && normal_b > 0,
+        "one process did all the work: a sent {normal_a} pages, b {normal_b}"
+    );
+
+    // Kill `a` while it holds sends: its webhook calls are held unanswered, so the sends it
+    // has claimed are in flight (reached the receiver, not recorded) when it dies. The drill's
+    // engagements are started through `b` (`a` claims their jobs all the same), so that the
+    // kill cuts no API call short and comes long before a held send would time out.
+    inbox.hold("a");
+    let normal_pages: HashSet<String> = all.keys().cloned().collect();
+    let held_by_a = || -> HashSet<String> {
+        inbox
+            .pages()
+            .iter()
+            .filter(|r| r.sender == "a" && !normal_pages.contains(r.str("page_arn")))
+            .map(|r| r.str("page_arn").to_string())
+            .collect()
+    };
+    let t = Instant::now();
+    let starter = tokio::spawn({
+        let (client, people) = (clients[1].clone(), people.clone());
+        async move { engage(&[client], &people, "drill", PAIR_ENGAGEMENTS).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = held_by_a().len();
+        if held >= HELD_AT_KILL || (held > 0 && starter.is_finished()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a sent no page to hold");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.sigkill();
+    let killed_at = Instant::now();
+    // `a` is dead: what it sent is all there is.
+    let held = held_by_a();
+    let drill = starter.await.unwrap();
+    inbox.release("a");
+    let drill_pages = wait_all_paged(
+        &clients[1],
+        &inbox,
+        &drill,
+        &people,
+        Instant::now() + Duration::from_millis(plan_ms) + Duration::from_secs(15),
+    )
+    .await;
+    let drill_took = t.elapsed();
+    let done_after_kill = killed_at.elapsed();
+    inbox.assert_nothing_refused();
+    let all = deliveries(&inbox);
+    assert_eq!(all.len(), pages.len() + drill_pages.len());
+    let mut repeated = 0;
+    let mut takeover: Option<Duration> = None;
+    for (arn, rs) in all.iter().filter(|(arn, _)| drill_pages.contains_key(*arn)) {
+        let senders: Vec<&str> = rs.iter().map(|r| r.sender.as_str()).collect();
+        if held.contains(arn) {
+            // Never recorded by `a`: `b` sends it again once a's lease runs out.
+            assert_eq!(senders, ["a", "b"], "{arn}");
+            let after = rs[1].at.duration_since(killed_at);
+            takeover = Some(takeover.map_or(after, |t| t.min(after)));
+            repeated += 1;
+        } else {
+            assert_eq!(senders.len(), 1, "{arn} sent by {senders:?}");
+        }
+    }
+    let takeover = takeover.expect("b took over a's sends");
+    let lease_real = Duration::from_secs_f64(LEASE_MS / PAIR_SCALE / 1000.0);
+    println!(
+        "[postgres] two processes: normal run of {PAIR_ENGAGEMENTS} engagements ({} pages) in \
+         {normal_took:.2?}, sent by a: {normal_a}, by b: {normal_b}, no duplicates; drill: {} \
+         sends held at a when it was killed, b re-sent the first {takeover:.2?} after the kill \
+         (lease {lease_real:.2?} real), all {} pages sent and engagements ended \
+         {done_after_kill:.2?} after the kill ({drill_took:.2?} after the drill began); \
+         {repeated} duplicates (all of them sends in flight at the kill); test took {:.2?}",
+        pages.len(),
+        held.len(),
+        drill_pages.len(),
+        began.elapsed()
+    );
+    print_problems(&[&a, &b]);
+    // `b` waited for the leases: a's last renewal was at most a third of a lease before the
+    // kill.
+    assert!(
+        takeover >= lease_real / 2,
+        "b took a's jobs {takeover:?} after the kill, before its leases ran out"
+    );
+    b.terminate();
+}
