@@ -44,8 +44,21 @@ pub struct ScaledClock {
 impl ScaledClock {
     /// `scale` must be positive and finite (the configuration checks it).
     pub fn new(scale: f64) -> Self {
+        ScaledClock::from_origin(scale, Timestamp::now())
+    }
+
+    /// A clock that reads `origin + (real now - origin) * scale`: processes given the same
+    /// origin agree on the time (several `serve`s of one drill, or one restarted), whenever
+    /// each started. Monotonic from its creation.
+    pub fn from_origin(scale: f64, origin: Timestamp) -> Self {
+        let real = Timestamp::now();
+        let ahead = real.duration_since(origin).as_secs_f64() * scale;
+        let at_start = jiff::SignedDuration::try_from_secs_f64(ahead)
+            .ok()
+            .and_then(|d| origin.checked_add(d).ok())
+            .unwrap_or(real);
         ScaledClock {
-            origin: Timestamp::now(),
+            origin: at_start,
             started: std::time::Instant::now(),
             scale,
         }
@@ -112,6 +125,23 @@ mod tests {
         assert_eq!(scaled.real_ms(1), 1);
         assert_eq!(ScaledClock::new(60.0).real_ms(1_000), 17);
         assert_eq!(real.real_ms(1_000), 1_000);
+    }
+
+    #[test]
+    fn scaled_clocks_with_one_origin_agree() {
+        // Two processes of one drill, started 2 s apart (the second made later), agree.
+        let origin = Timestamp::now() - jiff::SignedDuration::from_secs(2);
+        let a = ScaledClock::from_origin(60.0, origin);
+        let b = ScaledClock::from_origin(60.0, origin);
+        assert!(
+            (a.now_ms() - b.now_ms()).abs() < 1_000,
+            "{} {}",
+            a.now_ms(),
+            b.now_ms()
+        );
+        // 2 real seconds after the origin is 120 s of drill time.
+        let ahead = a.now_ms() - origin.as_millisecond();
+        assert!((120_000..125_000).contains(&ahead), "{ahead}");
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct FileConfig {
     /// 64 hex characters; default: `<data-dir>/master.key`, created on first start.
     pub master_key: Option<String>,
     pub time_scale: Option<f64>,
+    /// With `time_scale`: the instant the scaled clock runs from (RFC 3339). Every process
+    /// of a drill (several `serve`s on one database, or a restart) must use the same one.
+    pub time_origin: Option<String>,
     pub public_url: Option<String>,
     /// Largest accepted clock difference of signed requests, in minutes (default 15).
     pub max_clock_skew_minutes: Option<u64>,
@@ -90,6 +93,8 @@ pub struct Settings {
     /// Explicit master key (hex), if configured; otherwise the data-dir file is used.
     pub master_key: Option<String>,
     pub time_scale: f64,
+    /// Where a scaled clock runs from; `None`: when the process starts.
+    pub time_origin: Option<jiff::Timestamp>,
     pub public_url: Option<String>,
     pub max_clock_skew_minutes: u64,
     pub email_webhook_secret: Option<String>,
@@ -219,6 +224,20 @@ impl Settings {
         if !(time_scale.is_finite() && time_scale > 0.0) {
             bail!("time_scale must be a positive number, not {time_scale}");
         }
+        let time_origin = pick(
+            &mut sources,
+            "time_origin",
+            std::env::var("MUSTER_TIME_ORIGIN").ok(),
+            file.time_origin,
+        )
+        .map(|t| {
+            t.trim().parse::<jiff::Timestamp>().map_err(|e| {
+                anyhow::anyhow!(
+                    "time_origin must be an RFC 3339 instant such as 2026-11-26T10:00:00Z: {e}"
+                )
+            })
+        })
+        .transpose()?;
         let public_url = pick(
             &mut sources,
             "public_url",
@@ -260,6 +279,7 @@ impl Settings {
             account_id,
             master_key,
             time_scale,
+            time_origin,
             public_url,
             max_clock_skew_minutes,
             email_webhook_secret,
@@ -303,6 +323,9 @@ impl Settings {
             },
         );
         line("time_scale", self.time_scale.to_string());
+        if let Some(origin) = &self.time_origin {
+            line("time_origin", origin.to_string());
+        }
         line(
             "public_url",
             self.public_url.clone().unwrap_or_else(|| "(none)".into()),

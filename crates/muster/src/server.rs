@@ -403,7 +403,10 @@ pub fn serve_clock(settings: &Settings) -> Arc<dyn Clock> {
     if settings.time_scale == 1.0 {
         system_clock()
     } else {
-        Arc::new(muster_core::ScaledClock::new(settings.time_scale))
+        Arc::new(match settings.time_origin {
+            Some(origin) => muster_core::ScaledClock::from_origin(settings.time_scale, origin),
+            None => muster_core::ScaledClock::new(settings.time_scale),
+        })
     }
 }
 
