@@ -29,6 +29,7 @@ pub mod model;
 mod rotations;
 mod tags;
 pub mod testing;
+mod users;
 
 pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};

@@ -270,3 +270,51 @@ impl JobRecord {
         self
     }
 }
+
+/// A console user. `email` is unique, normalised by the caller (trimmed, lower case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub email: String,
+    /// Argon2id PHC string computed by the caller; the password itself is never stored.
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_ms: i64,
+    /// Set once the user is disabled: they can neither sign in nor use a session.
+    pub disabled_ms: Option<i64>,
+}
+
+/// A signed-in console session. Valid while `now_ms < expires_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Lower-case hex SHA-256 of the cookie's token; the token itself is never stored.
+    pub token_hash: String,
+    pub user_id: Uuid,
+    /// The session's CSRF token (random, put in every form of its pages).
+    pub csrf_token: String,
+    pub created_ms: i64,
+    /// Moved on by [`Store::touch_session`](crate::Store::touch_session) (an idle timeout).
+    pub expires_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// The sign-in limits: at most `max_per_email` attempts per e-mail and `max_per_address`
+/// per client address that have not succeeded, in the last `window_ms` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub window_ms: i64,
+    pub max_per_email: u32,
+    pub max_per_address: u32,
+}
+
+/// The answer to [`Store::begin_login_attempt`](crate::Store::begin_login_attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The attempt is recorded (it counts as failed until the e-mail's attempts are cleared
+    /// by a success); the caller goes on to check the password.
+    Allowed { id: Uuid },
+    /// A limit is reached: nothing was recorded and the password must not be checked. One
+    /// more attempt is allowed in `retry_after_ms` milliseconds (from the refused call's
+    /// `now_ms`), when the oldest attempt that counts leaves the window.
+    Refused { retry_after_ms: i64 },
+}

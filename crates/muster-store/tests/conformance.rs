@@ -11,6 +11,7 @@ use muster_store::{
     Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, ReceiptRecord,
     RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, step_key,
 };
+use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -84,6 +85,10 @@ conformance!(
     jobs_next_due,
     jobs_concurrent_claims,
     jobs_wakeups,
+    users,
+    sessions,
+    login_limits,
+    concurrent_login_attempts,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -4534,4 +4539,347 @@ async fn page_events_and_lookups(store: Store) {
     // More ids than one query takes.
     let many: Vec<Uuid> = (0..450).map(|_| Uuid::new_v4()).chain([p.id]).collect();
     assert_eq!(store.send_contexts(&many).await.unwrap().len(), 1);
+}
+
+// ---- console users, sessions and sign-in limits ---------------------------------------
+
+fn user(email: &str, ms: i64) -> UserRecord {
+    UserRecord {
+        id: Uuid::new_v4(),
+        email: email.into(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt-of-{email}$hash"),
+        is_admin: false,
+        created_ms: ms,
+        disabled_ms: None,
+    }
+}
+
+fn session(u: &UserRecord, hash: &str, created_ms: i64, expires_ms: i64) -> SessionRecord {
+    SessionRecord {
+        token_hash: hash.into(),
+        user_id: u.id,
+        csrf_token: format!("csrf-{hash}"),
+        created_ms,
+        expires_ms,
+        last_seen_ms: created_ms,
+    }
+}
+
+const LIMITS: LoginLimits = LoginLimits {
+    window_ms: 15 * 60_000,
+    max_per_email: 5,
+    max_per_address: 8,
+};
+
+async fn users(store: Store) {
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    assert!(store.list_users().await.unwrap().is_empty());
+    let mut admin = user("zoe@example.com", 10);
+    admin.is_admin = true;
+    let akua = user("akua@example.com", 20);
+    let under = user("a_b@example.com", 30);
+    let dash = user("a-b@example.com", 40);
+    for u in [&admin, &akua, &under, &dash] {
+        store.create_user(u).await.unwrap();
+    }
+    assert_eq!(store.count_users().await.unwrap(), 4);
+    assert_eq!(store.get_user(admin.id).await.unwrap(), Some(admin.clone()));
+    assert_eq!(store.get_user(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        store.get_user_by_email("akua@example.com").await.unwrap(),
+        Some(akua.clone())
+    );
+    // Exact match: the caller normalises.
+    assert_eq!(
+        store.get_user_by_email("AKUA@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_user_by_email("").await.unwrap(), None);
+    assert_eq!(store.get_user_by_email("a\0").await.unwrap(), None);
+    // By e-mail in code-point order ('-' < '_' < 'k'), whatever the database's collation.
+    let emails: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            "a-b@example.com",
+            "a_b@example.com",
+            "akua@example.com",
+            "zoe@example.com"
+        ]
+    );
+
+    // E-mails and ids are unique.
+    assert_conflict(
+        store.create_user(&user("akua@example.com", 50)).await,
+        "a user with e-mail 'akua@example.com' already exists",
+    );
+    let same_id = UserRecord {
+        email: "other@example.com".into(),
+        ..akua.clone()
+    };
+    assert!(matches!(
+        store.create_user(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.count_users().await.unwrap(), 4);
+
+    // Disabling: once, the first instant kept; the user stays listed.
+    assert!(store.disable_user(akua.id, 60).await.unwrap());
+    assert!(!store.disable_user(akua.id, 70).await.unwrap());
+    assert!(!store.disable_user(Uuid::new_v4(), 70).await.unwrap());
+    let disabled = store.get_user(akua.id).await.unwrap().unwrap();
+    assert_eq!(disabled.disabled_ms, Some(60));
+    assert_eq!(
+        UserRecord {
+            disabled_ms: None,
+            ..disabled
+        },
+        akua
+    );
+    assert_eq!(store.list_users().await.unwrap().len(), 4);
+}
+
+async fn sessions(store: Store) {
+    let akua = user("akua@example.com", 1);
+    let bo = user("bo@example.com", 1);
+    store.create_user(&akua).await.unwrap();
+    store.create_user(&bo).await.unwrap();
+    let s1 = session(&akua, "aa11", 100, 1_000);
+    let s2 = session(&akua, "bb22", 110, 2_000);
+    let s3 = session(&bo, "cc33", 120, 3_000);
+    for s in [&s1, &s2, &s3] {
+        store.create_session(s).await.unwrap();
+    }
+    assert_eq!(
+        store.get_session("aa11", 500).await.unwrap(),
+        Some((s1.clone(), akua.clone()))
+    );
+    assert_eq!(
+        store.get_session("cc33", 500).await.unwrap(),
+        Some((s3.clone(), bo.clone()))
+    );
+    assert_eq!(store.get_session("AA11", 500).await.unwrap(), None);
+    assert_eq!(store.get_session("", 500).await.unwrap(), None);
+    assert_eq!(store.get_session("a\0", 500).await.unwrap(), None);
+
+    // Token hashes are unique; a session needs its user.
+    assert!(matches!(
+        store.create_session(&session(&bo, "aa11", 1, 2)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let ghost = user("ghost@example.com", 1);
+    assert_not_found(
+        store.create_session(&session(&ghost, "dd44", 1, 2)).await,
+        &format!("user {}", ghost.id),
+    );
+
+    // Live while now < expires_ms.
+    assert!(store.get_session("aa11", 999).await.unwrap().is_some());
+    assert_eq!(store.get_session("aa11", 1_000).await.unwrap(), None);
+
+    // Touching moves the expiry on and records the use, for live sessions only.
+    assert!(store.touch_session("aa11", 900, 5_000).await.unwrap());
+    let (touched, _) = store.get_session("aa11", 4_999).await.unwrap().unwrap();
+    assert_eq!(touched.last_seen_ms, 900);
+    assert_eq!(touched.expires_ms, 5_000);
+    assert_eq!(touched.created_ms, 100);
+    assert_eq!(touched.csrf_token, s1.csrf_token);
+    // An expired session cannot be revived; unknown ones are not created.
+    assert!(!store.touch_session("bb22", 2_000, 9_000).await.unwrap());
+    // (still stored, with its old expiry)
+    assert_eq!(
+        store.get_session("bb22", 1_999).await.unwrap(),
+        Some((s2.clone(), akua.clone()))
+    );
+    assert!(!store.touch_session("zz99", 1, 9_000).await.unwrap());
+    assert_eq!(store.get_session("zz99", 1).await.unwrap(), None);
+
+    // Sign-out deletes one session.
+    assert!(store.delete_session("cc33").await.unwrap());
+    assert!(!store.delete_session("cc33").await.unwrap());
+    assert_eq!(store.get_session("cc33", 500).await.unwrap(), None);
+    assert!(store.get_session("aa11", 500).await.unwrap().is_some());
+
+    // The sweep deletes what has expired by then, nothing else.
+    assert_eq!(store.delete_expired_sessions(2_000).await.unwrap(), 1); // bb22
+    assert_eq!(store.get_session("bb22", 1_500).await.unwrap(), None);
+    assert!(store.get_session("aa11", 2_000).await.unwrap().is_some());
+    assert_eq!(store.delete_expired_sessions(2_000).await.unwrap(), 0);
+
+    // Disabling a user ends their sessions and refuses the ones that would follow.
+    store
+        .create_session(&session(&bo, "ee55", 3_000, 10_000))
+        .await
+        .unwrap();
+    assert!(store.disable_user(bo.id, 3_500).await.unwrap());
+    assert_eq!(store.get_session("ee55", 3_600).await.unwrap(), None);
+    store
+        .create_session(&session(&bo, "ff66", 3_700, 10_000))
+        .await
+        .unwrap();
+    assert_eq!(store.get_session("ff66", 3_800).await.unwrap(), None);
+    assert!(store.get_session("aa11", 3_800).await.unwrap().is_some());
+}
+
+#[track_caller]
+fn assert_allowed(a: LoginAttempt) {
+    assert!(matches!(a, LoginAttempt::Allowed { .. }), "{a:?}");
+}
+
+async fn login_limits(store: Store) {
+    let t = T0;
+    let min = 60_000;
+    // Four failures of one e-mail from two addresses: allowed.
+    for i in 0..4 {
+        let addr = if i % 2 == 0 { "10.0.0.1" } else { "10.0.0.2" };
+        assert_allowed(
+            store
+                .begin_login_attempt("akua@example.com", addr, t + i * min, LIMITS)
+                .await
+                .unwrap(),
+        );
+    }
+    // The fifth is allowed (and counts), the sixth refused until the first leaves the window.
+    assert_allowed(
+        store
+            .begin_login_attempt("akua@example.com", "10.0.0.3", t + 4 * min, LIMITS)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store
+            .begin_login_attempt("akua@example.com", "10.0.0.4", t + 5 * min, LIMITS)
+            .await
+            .unwrap(),
+        LoginAttempt::Refused {
+            retry_after_ms: 10 * min
+        }
+    );
+    // A refusal records nothing: the wait does not grow.
+    assert_eq!(
+        store
+            .begin_login_attempt("akua@example.com", "10.0.0.4", t + 6 * min, LIMITS)
+            .await
+            .unwrap(),
+        LoginAttempt::Refused {
+            retry_after_ms: 9 * min
+        }
+    );
+    // Exactly one window after the first attempt, it no longer counts.
+    assert_allowed(
+        store
+            .begin_login_attempt("akua@example.com", "10.0.0.4", t + 15 * min, LIMITS)
+            .await
+            .unwrap(),
+    );
+    assert!(matches!(
+        store
+            .begin_login_attempt("akua@example.com", "10.0.0.4", t + 15 * min, LIMITS)
+            .await
+            .unwrap(),
+        LoginAttempt::Refused { .. }
+    ));
+    // Other e-mails are not affected (10.0.0.4 has one attempt so far).
+    assert_allowed(
+        store
+            .begin_login_attempt("bo@example.com", "10.0.0.4", t + 15 * min, LIMITS)
+            .await
+            .unwrap(),
+    );
+
+    // A success clears the e-mail's attempts, from every address.
+    assert_eq!(
+        store
+            .clear_login_attempts("akua@example.com")
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(
+        store
+            .clear_login_attempts("akua@example.com")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_allowed(
+        store
+            .begin_login_attempt("akua@example.com", "10.0.0.1", t + 16 * min, LIMITS)
+            .await
+            .unwrap(),
+    );
+
+    // Per address: eight attempts with different e-mails, then refused for any e-mail.
+    for i in 0..8 {
+        assert_allowed(
+            store
+                .begin_login_attempt(&format!("u{i}@example.com"), "10.9.9.9", t + i, LIMITS)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        store
+            .begin_login_attempt("new@example.com", "10.9.9.9", t + 100, LIMITS)
+            .await
+            .unwrap(),
+        LoginAttempt::Refused {
+            retry_after_ms: 15 * min - 100
+        }
+    );
+    // Clearing one of those e-mails frees one slot of the address.
+    store.clear_login_attempts("u3@example.com").await.unwrap();
+    assert_allowed(
+        store
+            .begin_login_attempt("new@example.com", "10.9.9.9", t + 100, LIMITS)
+            .await
+            .unwrap(),
+    );
+    // NUL in either is refused on both backends (PostgreSQL cannot store it).
+    assert!(matches!(
+        store
+            .begin_login_attempt("a\0", "10.0.0.1", t, LIMITS)
+            .await
+            .unwrap(),
+        LoginAttempt::Refused { .. }
+    ));
+    assert_eq!(store.clear_login_attempts("a\0").await.unwrap(), 0);
+
+    // Pruning deletes attempts at or before the instant.
+    let pruned = store.prune_login_attempts(t + 7).await.unwrap();
+    assert_eq!(pruned, 7); // u0..u7 at t+0..t+7, less the cleared u3
+    assert_eq!(store.prune_login_attempts(t + 7).await.unwrap(), 0);
+    assert_allowed(
+        store
+            .begin_login_attempt("new2@example.com", "10.9.9.9", t + 200, LIMITS)
+            .await
+            .unwrap(),
+    );
+}
+
+async fn concurrent_login_attempts(store: Store) {
+    // Twenty simultaneous attempts for one e-mail: exactly the limit gets through.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .begin_login_attempt("akua@example.com", &format!("10.0.0.{i}"), T0, LIMITS)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut allowed = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), LoginAttempt::Allowed { .. }) {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, LIMITS.max_per_email);
 }

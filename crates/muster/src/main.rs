@@ -45,6 +45,11 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Console users (the web console's sign-in).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -64,6 +69,28 @@ enum KeysCommand {
     List,
     /// Revoke an access key: requests signed with it are refused from now on.
     Revoke { access_key_id: String },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a console user. The password is read from standard input (at least 12
+    /// characters; one trailing newline is dropped), e.g.
+    /// `printf '%s' "$PASSWORD" | muster users create --email ann@example.com --admin`.
+    Create {
+        /// The user's e-mail address (what they sign in with; case does not matter).
+        #[arg(long)]
+        email: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List console users (never their passwords).
+    List,
+    /// Disable a console user: they can no longer sign in, and their sessions end.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +181,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             let store = server::open_store(&settings).await?;
             let result = consent(&store, &address, limit).await;
+            store.close().await;
+            result
+        }
+        Command::Users { command } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            // Read the password before opening the database, so a prompt is not kept waiting
+            // behind a slow connection (and nothing is written if reading fails).
+            let password = match &command {
+                UsersCommand::Create { email, .. } => Some(read_password(email)?),
+                _ => None,
+            };
+            let store = server::open_store(&settings).await?;
+            let result = users(&store, command, password).await;
             store.close().await;
             result
         }
@@ -318,6 +358,99 @@ async fn feeds(
                 println!("revoked {id}");
             } else {
                 anyhow::bail!("no active feed {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a new user's password from standard input: the whole input less one trailing
+/// newline when it is piped; a prompt (without echo where `stty` can turn it off) and a
+/// confirmation when it is a terminal.
+fn read_password(email: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut text = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut text)
+            .context("cannot read the password from standard input")?;
+        let text = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        return Ok(text.to_owned());
+    }
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ask = |prompt: &str| -> anyhow::Result<String> {
+        eprint!("{prompt}");
+        let hidden = stty("-echo");
+        let mut line = String::new();
+        let read = stdin.lock().read_line(&mut line);
+        if hidden {
+            stty("echo");
+            eprintln!();
+        }
+        read.context("cannot read the password")?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    };
+    let first = ask(&format!(
+        "Password for {email} (at least {} characters): ",
+        muster_console::accounts::MIN_PASSWORD_CHARS
+    ))?;
+    let again = ask("The same password again: ")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ; nothing was created");
+    }
+    Ok(first)
+}
+
+async fn users(
+    store: &muster_store::Store,
+    command: UsersCommand,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    use muster_console::{ConsoleError, accounts};
+    match command {
+        UsersCommand::Create { email, admin } => {
+            let password = password.unwrap_or_default();
+            match accounts::create_user(store, &SystemClock, &email, &password, admin).await {
+                Ok(user) => {
+                    let role = if admin { "administrator" } else { "user" };
+                    println!("created {role} {}", user.email);
+                }
+                Err(ConsoleError::EmailTaken(email)) => {
+                    anyhow::bail!("a user with e-mail {email} already exists; nothing was changed")
+                }
+                Err(e) => anyhow::bail!("{e}"),
+            }
+        }
+        UsersCommand::List => {
+            for u in store.list_users().await? {
+                let role = if u.is_admin { "admin" } else { "user" };
+                let state = if u.disabled_ms.is_some() {
+                    "disabled"
+                } else {
+                    "active"
+                };
+                let created = jiff::Timestamp::from_millisecond(u.created_ms)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                println!("{}\t{role}\t{state}\t{created}", u.email);
+            }
+        }
+        UsersCommand::Disable { email } => {
+            match accounts::disable_user(store, &SystemClock, &email).await {
+                Ok(true) => println!("disabled {}", email.trim().to_lowercase()),
+                Ok(false) => println!("{} was already disabled", email.trim().to_lowercase()),
+                Err(e) => anyhow::bail!("{e}"),
             }
         }
     }

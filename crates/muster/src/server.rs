@@ -1,5 +1,10 @@
 //! `muster serve`: opens the store, makes sure there is a way in (the first access key and
-//! its credentials file), and serves the AWS JSON API and health endpoints.
+//! its credentials file), and serves the AWS JSON API, the web console and health endpoints.
+//!
+//! One listener serves both the AWS API and the console. They share `/` by method: `POST /`
+//! is the AWS JSON protocol (AWS clients only ever POST there), `GET /` redirects a browser
+//! to the console (`/contacts`, or the sign-in page first). The console's other pages have
+//! paths of their own (`/login`, `/contacts`, `/static/…`), which the AWS API never uses.
 
 use crate::config::{Settings, ensure_dir};
 use anyhow::Context;
@@ -290,13 +295,24 @@ pub fn app(
         .with_state(Arc::new(HookState {
             api: contacts.clone(),
         }));
+    // Sessions and sign-in limits run on real time, whatever the engine's clock does.
+    let console = Arc::new(muster_console::Console::new(
+        contacts.store.clone(),
+        Arc::new(SystemClock),
+        settings.account_id.to_string(),
+        settings.public_url.as_deref(),
+    ));
     Ok(Router::new()
-        .route("/", post(muster_api::http::handle::<ContactsApi>))
+        .route(
+            "/",
+            get(muster_console::root).post(muster_api::http::handle::<ContactsApi>),
+        )
         .fallback(muster_api::http::fallback)
         .with_state(aws)
         .merge(health)
         .merge(feeds)
-        .merge(hooks))
+        .merge(hooks)
+        .merge(muster_console::router(console)))
 }
 
 /// A server started in this process (used by `serve` and by tests).
@@ -378,12 +394,16 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-            .context("HTTP server failed")
+        // The peer address feeds the console's per-address sign-in limit.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.await;
+        })
+        .await
+        .context("HTTP server failed")
     });
     tracing::info!(%addr, backend = store.backend(), "muster is listening");
     Ok(Running {

@@ -450,3 +450,157 @@ async fn person_on_daily_rotation(
         .rotation_arn;
     (who, rotation)
 }
+
+/// Runs `muster users ARGS` with `stdin` as standard input (and the database options).
+fn users(db: &[&str], args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = muster()
+        .arg("users")
+        .args(args)
+        .args(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `users create` / `list` / `disable` on one database (given by `db` options).
+fn users_on(db: &[&str]) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    // Too short (11 characters): refused, nothing created.
+    let out = users(
+        db,
+        &["create", "--email", "ann@example.com"],
+        "eleven char\n",
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("at least 12 characters"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = users(
+        db,
+        &["create", "--email", "not-an-email"],
+        "a long enough password\n",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("invalid e-mail address"));
+
+    // The first administrator; the e-mail is normalised; one trailing newline is dropped.
+    let out = users(
+        db,
+        &["create", "--email", " Ann@Example.com ", "--admin"],
+        "a long enough password\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "created administrator ann@example.com\n");
+    let out = users(
+        db,
+        &["create", "--email", "bo@example.com"],
+        "bo's own password",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // An e-mail in use is refused with a clear message, whatever its case.
+    let out = users(
+        db,
+        &["create", "--email", "ANN@example.com"],
+        "another long password\n",
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "muster: a user with e-mail ann@example.com already exists; nothing was changed"
+    );
+
+    let out = users(db, &["list"], "");
+    assert!(out.status.success());
+    let list = text(&out.stdout);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with("ann@example.com\tadmin\tactive\t20"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with("bo@example.com\tuser\tactive\t"),
+        "{list}"
+    );
+    assert!(!list.contains("argon2") && !list.contains("password"));
+
+    let out = users(db, &["disable", "--email", "bo@example.com"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = users(db, &["list"], "");
+    assert!(text(&out.stdout).contains("bo@example.com\tuser\tdisabled"));
+    let out = users(db, &["disable", "--email", "nobody@example.com"], "");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no user with e-mail nobody@example.com"));
+}
+
+#[tokio::test]
+async fn users_create_list_disable_and_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    users_on(&["--data-dir", &data_dir]);
+
+    // The user the CLI created signs in to the console of `serve` on that data dir, with
+    // the password as typed (less the trailing newline).
+    let (mut child, addr, _logs) = serve(dir.path());
+    let _ = common::http(); // the TLS provider reqwest expects
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |email: &'static str, password: &'static str| {
+        let c = c.clone();
+        let addr = addr.clone();
+        async move {
+            let page = c.get(format!("http://{addr}/login")).send().await.unwrap();
+            let cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
+            let cookie = cookie.split(';').next().unwrap().to_string();
+            let token = cookie.split_once('=').unwrap().1.to_string();
+            c.post(format!("http://{addr}/login"))
+                .header("cookie", cookie)
+                .form(&[
+                    ("email", email),
+                    ("password", password),
+                    ("csrf_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = sign_in("ann@example.com", "a long enough password").await;
+    assert_eq!(ok.status(), 303);
+    assert!(
+        ok.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("muster_session=")
+    );
+    let with_newline = sign_in("ann@example.com", "a long enough password\n").await;
+    assert_eq!(with_newline.status(), 401);
+    let disabled = sign_in("bo@example.com", "bo's own password").await;
+    assert_eq!(disabled.status(), 401);
+    assert!(terminate(&mut child).success());
+
+    // The same on PostgreSQL, with --database-url.
+    match muster_store::testing::fresh_postgres_url().await {
+        Some(url) => {
+            let pg_dir = tempfile::tempdir().unwrap();
+            let pg_data = pg_dir.path().to_str().unwrap().to_string();
+            users_on(&["--data-dir", &pg_data, "--database-url", &url]);
+        }
+        None => muster_store::testing::postgres_skip_note("users_create_list_disable_and_sign_in"),
+    }
+}

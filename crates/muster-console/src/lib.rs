@@ -1,0 +1,159 @@
+//! Muster's web console: server-rendered pages (askama templates, which escape every value;
+//! htmx for partial updates, served from the binary), sign-in with Argon2id passwords,
+//! sessions and CSRF protection. See `docs/console.md`.
+//!
+//! The console shares the main listener with the AWS API: `GET /` redirects to the console
+//! ([`root`]) while `POST /` stays the AWS JSON API; the console's pages live at their own
+//! paths (`/login`, `/contacts`, ...), which the AWS protocol never uses.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+mod assets;
+pub mod auth;
+mod error;
+mod pages;
+
+pub use auth::CurrentUser;
+pub use error::ConsoleError;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{Redirect, Response};
+use axum::routing::{get, post};
+use muster_core::Clock;
+use muster_store::{LoginLimits, Store};
+use std::sync::Arc;
+
+/// Session lifetimes and sign-in limits. Instants and durations are milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleLimits {
+    /// A session ends after this long without a request (default 12 hours).
+    pub session_idle_ms: i64,
+    /// A session ends this long after sign-in, however much it is used (default 7 days).
+    pub session_max_ms: i64,
+    /// A session's last use is written at most this often (default 1 minute), so that
+    /// browsing is not a database write per page.
+    pub touch_every_ms: i64,
+    /// Failed sign-ins allowed per e-mail and per client address in a window (default 5 per
+    /// e-mail and 20 per address in 15 minutes).
+    pub login: LoginLimits,
+}
+
+impl Default for ConsoleLimits {
+    fn default() -> Self {
+        const MINUTE: i64 = 60_000;
+        ConsoleLimits {
+            session_idle_ms: 12 * 60 * MINUTE,
+            session_max_ms: 7 * 24 * 60 * MINUTE,
+            touch_every_ms: MINUTE,
+            login: LoginLimits {
+                window_ms: 15 * MINUTE,
+                max_per_email: 5,
+                max_per_address: 20,
+            },
+        }
+    }
+}
+
+/// What the console's handlers share.
+pub struct Console {
+    pub store: Store,
+    /// Real time (sessions and limits are about people's time, not the engine's drills).
+    pub clock: Arc<dyn Clock>,
+    /// The account whose contacts the console shows (the default account).
+    pub account: String,
+    /// Cookies get `Secure` (and the `__Host-` prefix): set when the public URL is https.
+    pub secure_cookies: bool,
+    pub limits: ConsoleLimits,
+}
+
+impl Console {
+    /// A console over `store` for `account`; cookies are Secure when `public_url` is https.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        account: impl Into<String>,
+        public_url: Option<&str>,
+    ) -> Console {
+        Console {
+            store,
+            clock,
+            account: account.into(),
+            secure_cookies: public_url
+                .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://")),
+            limits: ConsoleLimits::default(),
+        }
+    }
+
+    /// The session cookie's name.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-muster_session"
+        } else {
+            "muster_session"
+        }
+    }
+
+    /// The sign-in form's CSRF cookie's name.
+    pub fn login_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-muster_login"
+        } else {
+            "muster_login"
+        }
+    }
+}
+
+/// `GET /`: the console's front door. Goes to the contacts list, which sends a visitor who is
+/// not signed in to the sign-in page first. (`POST /` is the AWS JSON API.)
+pub async fn root() -> Redirect {
+    Redirect::to("/contacts")
+}
+
+/// The console's routes, to merge into the main router. Every response gets the security
+/// headers (CSP allowing only this origin's scripts and styles, no framing, no sniffing).
+pub fn router(console: Arc<Console>) -> Router {
+    let signed_in = Router::new()
+        .route("/contacts", get(pages::contacts))
+        .route("/escalation-plans", get(pages::escalation_plans))
+        .route("/schedules", get(pages::schedules))
+        .route("/engagements", get(pages::engagements))
+        .route("/settings", get(pages::settings))
+        .route("/logout", post(pages::logout))
+        .route_layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            auth::require_session,
+        ));
+    Router::new()
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/static/{file}", get(assets::serve))
+        .merge(signed_in)
+        .with_state(console)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+                   frame-ancestors 'none'";
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    // Pages show private data: never cached. Static files set their own (long) caching.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
