@@ -10,8 +10,12 @@
 pub mod accounts;
 mod assets;
 pub mod auth;
+mod engagements;
 mod error;
 mod pages;
+mod plans;
+mod schedules;
+mod settings;
 
 pub use auth::CurrentUser;
 pub use error::ConsoleError;
@@ -22,6 +26,9 @@ use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use muster_core::Clock;
 use muster_store::{LoginLimits, Store};
+
+/// The router type of the signed-in sections.
+pub(crate) type SectionRouter = Router<Arc<Console>>;
 use std::sync::Arc;
 
 /// Session lifetimes and sign-in limits. Instants and durations are milliseconds.
@@ -58,6 +65,9 @@ impl Default for ConsoleLimits {
 /// What the console's handlers share.
 pub struct Console {
     pub store: Store,
+    /// The SSM Contacts service (the same object the AWS API uses): pages change data
+    /// through it, so the console and the API apply the same checks.
+    pub api: Arc<muster_api::contacts::ContactsApi>,
     /// Real time (sessions and limits are about people's time, not the engine's drills).
     pub clock: Arc<dyn Clock>,
     /// The account whose contacts the console shows (the default account).
@@ -70,13 +80,14 @@ pub struct Console {
 impl Console {
     /// A console over `store` for `account`; cookies are Secure when `public_url` is https.
     pub fn new(
-        store: Store,
+        api: Arc<muster_api::contacts::ContactsApi>,
         clock: Arc<dyn Clock>,
         account: impl Into<String>,
         public_url: Option<&str>,
     ) -> Console {
         Console {
-            store,
+            store: api.store.clone(),
+            api,
             clock,
             account: account.into(),
             secure_cookies: public_url
@@ -113,12 +124,14 @@ pub async fn root() -> Redirect {
 /// The console's routes, to merge into the main router. Every response gets the security
 /// headers (CSP allowing only this origin's scripts and styles, no framing, no sniffing).
 pub fn router(console: Arc<Console>) -> Router {
+    // Each section owns its routes (pages.rs: contacts; plans.rs: escalation plans;
+    // schedules.rs: on-call schedules; engagements.rs; settings.rs).
     let signed_in = Router::new()
         .route("/contacts", get(pages::contacts))
-        .route("/escalation-plans", get(pages::escalation_plans))
-        .route("/schedules", get(pages::schedules))
-        .route("/engagements", get(pages::engagements))
-        .route("/settings", get(pages::settings))
+        .merge(plans::routes())
+        .merge(schedules::routes())
+        .merge(engagements::routes())
+        .merge(settings::routes())
         .route("/logout", post(pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             console.clone(),

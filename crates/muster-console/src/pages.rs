@@ -533,7 +533,8 @@ struct UpcomingPage {
     cli: &'static str,
 }
 
-fn upcoming(
+/// A section not built yet: says so and gives the command to use meanwhile.
+pub(crate) fn upcoming(
     who: &CurrentUser,
     key: &'static str,
     heading: &'static str,
@@ -547,41 +548,6 @@ fn upcoming(
             cli,
         },
     )
-}
-
-/// `GET /escalation-plans`.
-pub(crate) async fn escalation_plans(Extension(who): Extension<CurrentUser>) -> Response {
-    upcoming(
-        &who,
-        "escalation-plans",
-        "Escalation plans",
-        "aws ssm-contacts list-contacts --type ESCALATION",
-    )
-}
-
-/// `GET /schedules`.
-pub(crate) async fn schedules(Extension(who): Extension<CurrentUser>) -> Response {
-    upcoming(
-        &who,
-        "schedules",
-        "On-call schedules",
-        "aws ssm-contacts list-rotations",
-    )
-}
-
-/// `GET /engagements`.
-pub(crate) async fn engagements(Extension(who): Extension<CurrentUser>) -> Response {
-    upcoming(
-        &who,
-        "engagements",
-        "Engagements",
-        "aws ssm-contacts list-engagements",
-    )
-}
-
-/// `GET /settings`.
-pub(crate) async fn settings(Extension(who): Extension<CurrentUser>) -> Response {
-    upcoming(&who, "settings", "Settings", "muster keys list")
 }
 
 #[cfg(test)]

@@ -297,7 +297,7 @@ pub fn app(
         }));
     // Sessions and sign-in limits run on real time, whatever the engine's clock does.
     let console = Arc::new(muster_console::Console::new(
-        contacts.store.clone(),
+        contacts.clone(),
         Arc::new(SystemClock),
         settings.account_id.to_string(),
         settings.public_url.as_deref(),
