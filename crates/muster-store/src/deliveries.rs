@@ -90,27 +90,6 @@ store_methods! {
         }
     }
 
-    /// Records a message a provider accepted. Recording the same message id again is a
-    /// no-op (a resend of the same message keeps its first record).
-    pub async fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(INSERT_DELIVERY)
-            .bind(id_text(d.message_id))
-            .bind(d.account.as_deref())
-            .bind(d.channel_id.map(id_text))
-            .bind(d.kind.as_str())
-            .bind(d.provider.as_str())
-            .bind(d.provider_message_id.as_deref())
-            .bind(d.status.as_str())
-            .bind(d.sent_ms)
-            .bind(d.updated_ms)
-            .bind(d.page_id.map(id_text))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Records a status callback for `provider_message_id` and, when a delivery carries that
     /// id, makes `status` its latest. Returns the matched delivery's message id.
     pub async fn record_delivery_event(
@@ -165,5 +144,17 @@ store_methods! {
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(event_from_row).collect()
+    }
+}
+
+impl crate::Store {
+    /// Records a message a provider accepted. Recording the same message id again is a
+    /// no-op (a resend of the same message keeps its first record).
+    pub async fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
+        self.record_page_events(&crate::PageEvents {
+            deliveries: vec![d.clone()],
+            ..Default::default()
+        })
+        .await
     }
 }
