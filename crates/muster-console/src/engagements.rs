@@ -1,23 +1,1282 @@
-//! Engagements: engage a contact, the list, and each engagement with its pages and receipts.
+//! Engagements: engage a contact, the list, and each engagement with a timeline of its pages
+//! and receipts (refreshed by htmx while it runs), Acknowledge with the accept code, and Stop
+//! engagement.
+//!
+//! Every change goes through [`Console::api`] (the SSM Contacts operations, with the model's
+//! constraints checked first, as the AWS endpoint does), so the console and the API apply the
+//! same rules; a refused request shows the API's field errors next to the fields. Statuses
+//! (Engaged / Acknowledged / Stopped / Completed) come from the stored stop reason, which the
+//! API does not expose.
 
-use crate::SectionRouter;
 use crate::auth::CurrentUser;
-use crate::pages::upcoming;
-use axum::Extension;
-use axum::response::Response;
-use axum::routing::get;
+use crate::pages::{Layout, NAV, Nav, error_page, see_other};
+use crate::{Console, SectionRouter, assets};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form};
+use muster_api::context::RequestContext;
+use muster_api::error::ApiError;
+use muster_api::wire::Validate;
+use muster_api::wire::ssm_contacts::{self as w, SsmContacts};
+use muster_core::AccountId;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
 
 /// This section's routes.
 pub(crate) fn routes() -> SectionRouter {
-    SectionRouter::new().route("/engagements", get(engagements))
+    SectionRouter::new()
+        .route("/engagements", get(list).post(engage))
+        .route("/engagements/new", get(new_form))
+        .route("/engagements/{alias}/{id}", get(detail))
+        .route("/engagements/{alias}/{id}/timeline", get(timeline))
+        .route("/engagements/{alias}/{id}/acknowledge", post(acknowledge))
+        .route("/engagements/{alias}/{id}/stop", post(stop))
 }
 
-/// `GET /engagements`.
-async fn engagements(Extension(who): Extension<CurrentUser>) -> Response {
-    upcoming(
-        &who,
-        "engagements",
-        "Engagements",
-        "aws ssm-contacts list-engagements",
+/// Engagements per page of the list.
+const LIST_PAGE: usize = 50;
+/// Most engagements read to sort the list newest first.
+const LIST_SCAN: usize = 5000;
+/// Most contacts offered by the Engage form.
+const CONTACT_SCAN: usize = 2000;
+
+// ---- shared helpers (also used by settings.rs) ------------------------------------------
+
+/// The signed-in frame of a page of this section.
+pub(crate) fn layout(title: &str, active: &'static str, who: &CurrentUser) -> Layout {
+    Layout {
+        title: title.to_owned(),
+        css: assets::css_path(),
+        htmx: assets::htmx_path(),
+        nav: Some(Nav {
+            email: who.user.email.clone(),
+            csrf_token: who.csrf_token().to_owned(),
+            active,
+            items: NAV,
+        }),
+    }
+}
+
+/// Renders a template with a status.
+pub(crate) fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console: a template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
+pub(crate) fn internal_error(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "console: request failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The console could not do this. Try again; if it keeps failing, the server's log says \
+         why.",
     )
+}
+
+/// An instant as people read it (UTC) and as `<time datetime>` wants it.
+pub(crate) struct When {
+    pub text: String,
+    pub iso: String,
+}
+
+pub(crate) fn when(ms: i64) -> When {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => When {
+            text: t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            iso: t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        },
+        Err(_) => When {
+            text: ms.to_string(),
+            iso: String::new(),
+        },
+    }
+}
+
+fn when_secs(t: Option<muster_api::wire::EpochSeconds>) -> Option<When> {
+    t.and_then(|t| t.to_millis()).map(when)
+}
+
+/// The caller of the API for a console user: the console's account, the server's region, and
+/// `console:<e-mail>` in place of an access key (it shows in the API's logs).
+pub(crate) fn request_context(
+    console: &Console,
+    who: &CurrentUser,
+) -> Result<RequestContext, ApiError> {
+    let account = AccountId::parse(&console.account).map_err(|e| {
+        tracing::error!(error = %e, "console: the configured account id is invalid");
+        ApiError::internal()
+    })?;
+    Ok(RequestContext {
+        account,
+        region: console.api.region.clone(),
+        request_id: Uuid::new_v4().to_string(),
+        access_key_id: format!("console:{}", who.user.email),
+    })
+}
+
+/// The model's constraints (what the AWS endpoint checks before an operation runs).
+fn checked<T: Validate>(input: T) -> Result<T, ApiError> {
+    let errors = input.validation_errors();
+    if errors.is_empty() {
+        Ok(input)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// A refused request as a form shows it: each field's error beside the field (under the
+/// form's own labels), anything else at the top.
+#[derive(Default)]
+pub(crate) struct FormErrors {
+    pub general: Option<String>,
+    fields: Vec<(String, String)>,
+}
+
+impl FormErrors {
+    /// `labels` maps the API's member names to the form's field keys and labels.
+    fn from_api(e: &ApiError, labels: &[(&str, &str, &str)]) -> FormErrors {
+        let mut out = FormErrors::default();
+        match e {
+            ApiError::Validation { fields, .. } if !fields.is_empty() => {
+                let mut other = Vec::new();
+                for f in fields {
+                    match labels.iter().find(|(member, _, _)| *member == f.name) {
+                        Some((_, key, label)) if out.get(key).is_none() => {
+                            out.fields
+                                .push((key.to_string(), format!("{label} {}.", f.message)));
+                        }
+                        Some(_) => {}
+                        None => other.push(format!("{} {}.", f.name, f.message)),
+                    }
+                }
+                if !other.is_empty() {
+                    out.general = Some(other.join(" "));
+                }
+            }
+            ApiError::Internal { .. } => {
+                out.general = Some(
+                    "The server could not do this. Try again; if it keeps failing, the \
+                     server's log says why."
+                        .into(),
+                )
+            }
+            other => out.general = Some(other.message().to_owned()),
+        }
+        if out.general.is_none() && out.fields.is_empty() {
+            out.general = Some(e.message().to_owned());
+        }
+        out
+    }
+
+    fn field(key: &str, message: impl Into<String>) -> FormErrors {
+        FormErrors {
+            general: None,
+            fields: vec![(key.to_owned(), message.into())],
+        }
+    }
+
+    /// Every error at the top (for a page that no longer shows the form's fields).
+    fn all_general(mut self) -> FormErrors {
+        let mut all: Vec<String> = self.general.take().into_iter().collect();
+        all.extend(self.fields.drain(..).map(|(_, m)| m));
+        self.general = (!all.is_empty()).then(|| all.join(" "));
+        self
+    }
+
+    /// The error of field `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+fn api_status(e: &ApiError) -> StatusCode {
+    match e {
+        ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ApiError::Conflict { .. } => StatusCode::CONFLICT,
+        ApiError::Throttling { .. } | ApiError::ServiceQuotaExceeded { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        ApiError::AccessDenied { .. } => StatusCode::FORBIDDEN,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn contact_arn(console: &Console, alias: &str) -> String {
+    format!(
+        "arn:aws:ssm-contacts:{}:{}:contact/{alias}",
+        console.api.region, console.account
+    )
+}
+
+fn engagement_arn(console: &Console, alias: &str, id: Uuid) -> String {
+    format!(
+        "arn:aws:ssm-contacts:{}:{}:engagement/{alias}/{id}",
+        console.api.region, console.account
+    )
+}
+
+/// The alias in a contact ARN (`…:contact/<alias>`).
+fn alias_of(arn: &str) -> String {
+    arn.rsplit_once(":contact/")
+        .map(|(_, a)| a.to_owned())
+        .unwrap_or_else(|| arn.to_owned())
+}
+
+/// The last path segment of an ARN (the id of an engagement or a page).
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// An engagement's status, from its stop time and stored stop reason.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Status {
+    Engaged,
+    Acknowledged,
+    Stopped,
+    Completed,
+}
+
+impl Status {
+    fn of(stop_ms: Option<i64>, reason: Option<&str>) -> Status {
+        match (stop_ms, reason) {
+            (None, _) => Status::Engaged,
+            (Some(_), Some("acknowledged")) => Status::Acknowledged,
+            (Some(_), Some(r)) if r.starts_with("stopped") => Status::Stopped,
+            _ => Status::Completed,
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Engaged => "Engaged",
+            Status::Acknowledged => "Acknowledged",
+            Status::Stopped => "Stopped",
+            Status::Completed => "Completed",
+        }
+    }
+
+    pub fn class(&self) -> &'static str {
+        match self {
+            Status::Engaged => "status-engaged",
+            Status::Acknowledged => "status-acknowledged",
+            Status::Stopped => "status-stopped",
+            Status::Completed => "status-completed",
+        }
+    }
+}
+
+/// The status of a stored engagement (the API gives its stop time, not why it stopped).
+async fn stored_status(console: &Console, id: Uuid) -> (Status, Option<String>) {
+    match console.store.get_engagement(&console.account, id).await {
+        Ok(Some(e)) => (
+            Status::of(e.stop_ms, e.stop_reason.as_deref()),
+            e.stop_reason
+                .as_deref()
+                .and_then(|r| r.strip_prefix("stopped: "))
+                .map(str::to_owned),
+        ),
+        Ok(None) => (Status::Completed, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "console: reading an engagement's status failed");
+            (Status::Completed, None)
+        }
+    }
+}
+
+// ---- the list ---------------------------------------------------------------------------
+
+struct EngagementRow {
+    href: String,
+    contact: String,
+    subject: String,
+    sender: String,
+    started: When,
+    status: Status,
+}
+
+#[derive(Template)]
+#[template(path = "engagements_list.html")]
+struct ListPage {
+    layout: Layout,
+    rows: Vec<EngagementRow>,
+    total: usize,
+    page: usize,
+    pages: usize,
+    truncated: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// `GET /engagements[?page=N]`: the account's engagements, newest first, 50 a page.
+async fn list(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let ctx = match request_context(&console, &who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    let mut all: Vec<w::Engagement> = Vec::new();
+    let mut next: Option<String> = None;
+    let mut truncated = false;
+    loop {
+        let input = w::ListEngagementsRequest {
+            next_token: next.take(),
+            max_results: Some(1024),
+            ..Default::default()
+        };
+        let out = match checked(input) {
+            Ok(i) => console.api.list_engagements(&ctx, i).await,
+            Err(e) => Err(e),
+        };
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => return internal_error(e),
+        };
+        all.extend(out.engagements.unwrap_or_default());
+        match out.next_token {
+            Some(t) if all.len() < LIST_SCAN => next = Some(t),
+            Some(_) => {
+                truncated = true;
+                break;
+            }
+            None => break,
+        }
+    }
+    // Oldest first from the API: the newest first here.
+    all.reverse();
+    let total = all.len();
+    let pages = total.div_ceil(LIST_PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
+    let mut rows = Vec::new();
+    for e in all.iter().skip((page - 1) * LIST_PAGE).take(LIST_PAGE) {
+        let arn = e.engagement_arn.clone().unwrap_or_default();
+        let Ok(id) = Uuid::parse_str(last_segment(&arn)) else {
+            continue;
+        };
+        let contact = alias_of(e.contact_arn.as_deref().unwrap_or_default());
+        let (status, subject) = match console.store.get_engagement(&console.account, id).await {
+            Ok(Some(r)) => (Status::of(r.stop_ms, r.stop_reason.as_deref()), r.subject),
+            Ok(None) => (Status::Completed, String::new()),
+            Err(err) => return internal_error(err),
+        };
+        rows.push(EngagementRow {
+            href: format!("/engagements/{contact}/{id}"),
+            contact,
+            subject,
+            sender: e.sender.clone().unwrap_or_default(),
+            started: when_secs(e.start_time).unwrap_or_else(|| when(0)),
+            status,
+        });
+    }
+    render(
+        StatusCode::OK,
+        &ListPage {
+            layout: layout("Engagements", "engagements", &who),
+            rows,
+            total,
+            page,
+            pages,
+            truncated,
+        },
+    )
+}
+
+// ---- Engage -----------------------------------------------------------------------------
+
+struct ContactOption {
+    alias: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "engagements_new.html")]
+struct NewPage {
+    layout: Layout,
+    csrf: String,
+    contacts: Vec<ContactOption>,
+    form: EngageForm,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize, Default, Clone)]
+struct EngageForm {
+    #[serde(default)]
+    contact: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    public_subject: String,
+    #[serde(default)]
+    public_content: String,
+    /// Sent back unchanged: a form posted twice starts one engagement.
+    #[serde(default)]
+    idempotency_token: String,
+}
+
+#[derive(Deserialize, Default)]
+struct NewQuery {
+    #[serde(default)]
+    contact: Option<String>,
+}
+
+fn type_label(t: Option<w::ContactType>) -> &'static str {
+    match t {
+        Some(w::ContactType::Personal) => "contact",
+        Some(w::ContactType::Escalation) => "escalation plan",
+        Some(w::ContactType::OncallSchedule) => "on-call schedule",
+        None => "contact",
+    }
+}
+
+/// Every contact of the account (through ListContacts), for the Engage form.
+async fn contact_options(
+    console: &Console,
+    ctx: &RequestContext,
+) -> Result<Vec<ContactOption>, ApiError> {
+    let mut out = Vec::new();
+    let mut next = None;
+    loop {
+        let input = checked(w::ListContactsRequest {
+            next_token: next.take(),
+            max_results: Some(100),
+            ..Default::default()
+        })?;
+        let page = console.api.list_contacts(ctx, input).await?;
+        for c in page.contacts.unwrap_or_default() {
+            let alias = c.alias.unwrap_or_default();
+            let label = match c.display_name.filter(|n| !n.is_empty()) {
+                Some(name) => format!("{name} ({alias}, {})", type_label(c.r#type)),
+                None => format!("{alias} ({})", type_label(c.r#type)),
+            };
+            out.push(ContactOption { alias, label });
+        }
+        match page.next_token {
+            Some(t) if out.len() < CONTACT_SCAN => next = Some(t),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+async fn new_page(
+    console: &Console,
+    who: &CurrentUser,
+    status: StatusCode,
+    form: EngageForm,
+    errors: FormErrors,
+) -> Response {
+    let ctx = match request_context(console, who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    let contacts = match contact_options(console, &ctx).await {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    render(
+        status,
+        &NewPage {
+            layout: layout("Engage", "engagements", who),
+            csrf: who.csrf_token().to_owned(),
+            contacts,
+            form,
+            errors,
+        },
+    )
+}
+
+/// `GET /engagements/new[?contact=alias]`: the Engage form.
+async fn new_form(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Query(q): Query<NewQuery>,
+) -> Response {
+    let form = EngageForm {
+        contact: q.contact.unwrap_or_default(),
+        idempotency_token: Uuid::new_v4().simple().to_string(),
+        ..Default::default()
+    };
+    new_page(&console, &who, StatusCode::OK, form, FormErrors::default()).await
+}
+
+/// The user's e-mail as a `Sender`, without the characters the API's pattern refuses (an
+/// address may hold `'` or `&`, which `Sender` may not), at most 255 characters.
+fn sender_of(email: &str) -> String {
+    email
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "\\_@#%*+=:?./!- ".contains(*c))
+        .take(255)
+        .collect()
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.trim().is_empty()).then(|| s.to_owned())
+}
+
+/// The Engage form's fields under the API's member names.
+const ENGAGE_FIELDS: &[(&str, &str, &str)] = &[
+    ("ContactId", "contact", "Contact"),
+    ("Subject", "subject", "Subject"),
+    ("Content", "content", "Content"),
+    ("PublicSubject", "public_subject", "Public subject"),
+    ("PublicContent", "public_content", "Public content"),
+];
+
+/// `POST /engagements`: StartEngagement, then the new engagement's page.
+async fn engage(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Form(form): Form<EngageForm>,
+) -> Response {
+    let ctx = match request_context(&console, &who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    let contact = form.contact.trim().to_owned();
+    if contact.is_empty() {
+        return new_page(
+            &console,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            FormErrors::field("contact", "Choose the contact to engage."),
+        )
+        .await;
+    }
+    let input = w::StartEngagementRequest {
+        contact_id: Some(contact_arn(&console, &contact)),
+        sender: Some(sender_of(&who.user.email)),
+        // The API requires both: an empty field is its "at least 1 character" error.
+        subject: Some(form.subject.clone()),
+        content: Some(form.content.clone()),
+        public_subject: non_empty(&form.public_subject),
+        public_content: non_empty(&form.public_content),
+        incident_id: None,
+        idempotency_token: non_empty(&form.idempotency_token),
+    };
+    let result = match checked(input) {
+        Ok(i) => console.api.start_engagement(&ctx, i).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(out) => {
+            let arn = out.engagement_arn.unwrap_or_default();
+            let id = last_segment(&arn);
+            tracing::info!(user = %who.user.email, engagement = %arn, "console: engagement started");
+            see_other(&format!("/engagements/{contact}/{id}?done=started"))
+        }
+        Err(e) => {
+            let mut errors = FormErrors::from_api(&e, ENGAGE_FIELDS);
+            if let ApiError::NotFound { .. } = e {
+                errors = FormErrors::field("contact", "This contact does not exist (any more).");
+            }
+            new_page(&console, &who, api_status(&e), form, errors).await
+        }
+    }
+}
+
+// ---- one engagement ---------------------------------------------------------------------
+
+/// One line of the timeline.
+pub(crate) struct Event {
+    time: When,
+    /// `start`, `sent`, `delivered`, `read`, `error`, `stop`, `end`: a CSS class.
+    kind: &'static str,
+    title: String,
+    detail: String,
+}
+
+/// One page of the engagement.
+pub(crate) struct PageRow {
+    contact: String,
+    channel: String,
+    path: String,
+    sent: Option<When>,
+    delivered: Option<When>,
+    read: Option<When>,
+}
+
+/// What the timeline partial shows.
+pub(crate) struct Timeline {
+    running: bool,
+    status: Status,
+    /// Where htmx polls; it carries [`Timeline::version`], so an unchanged timeline is a 204
+    /// and nothing is swapped (or re-announced to screen readers).
+    poll_url: String,
+    /// A digest of what the timeline shows.
+    version: String,
+    detail_url: String,
+    ended: Option<When>,
+    events: Vec<Event>,
+    pages: Vec<PageRow>,
+}
+
+/// The engagement's pages, oldest first (ListPagesByEngagement, every page of results).
+async fn all_pages(
+    console: &Console,
+    ctx: &RequestContext,
+    arn: &str,
+) -> Result<Vec<w::Page>, ApiError> {
+    let mut out = Vec::new();
+    let mut next = None;
+    loop {
+        let input = checked(w::ListPagesByEngagementRequest {
+            engagement_id: Some(arn.to_owned()),
+            next_token: next.take(),
+            max_results: Some(1024),
+        })?;
+        let res = console.api.list_pages_by_engagement(ctx, input).await?;
+        out.extend(res.pages.unwrap_or_default());
+        match res.next_token {
+            Some(t) if out.len() < 10_000 => next = Some(t),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+fn receipt_words(t: Option<&w::ReceiptType>) -> (&'static str, &'static str) {
+    match t {
+        Some(w::ReceiptType::Sent) => ("sent", "Sent"),
+        Some(w::ReceiptType::Delivered) => ("delivered", "Delivered"),
+        Some(w::ReceiptType::Read) => ("read", "Acknowledged"),
+        Some(w::ReceiptType::Error) => ("error", "Not delivered"),
+        _ => ("stop", "Not sent"),
+    }
+}
+
+fn channel_type_label(t: Option<&w::ChannelType>) -> &'static str {
+    match t {
+        Some(w::ChannelType::Email) => "e-mail",
+        Some(w::ChannelType::Sms) => "SMS",
+        Some(w::ChannelType::Voice) => "voice",
+        _ => "channel",
+    }
+}
+
+/// DescribeEngagement of `/engagements/{alias}/{id}`: not found unless `alias` is the
+/// engaged contact's (the API looks engagements up by id alone).
+async fn describe(
+    console: &Console,
+    ctx: &RequestContext,
+    alias: &str,
+    id: Uuid,
+) -> Result<w::DescribeEngagementResult, ApiError> {
+    let arn = engagement_arn(console, alias, id);
+    let e = console
+        .api
+        .describe_engagement(
+            ctx,
+            checked(w::DescribeEngagementRequest {
+                engagement_id: Some(arn.clone()),
+            })?,
+        )
+        .await?;
+    if alias_of(e.contact_arn.as_deref().unwrap_or_default()) != alias {
+        return Err(ApiError::not_found("ENGAGEMENT", arn));
+    }
+    Ok(e)
+}
+
+/// Reads the engagement, its pages, their receipts and resolutions through the API.
+async fn build_timeline(
+    console: &Console,
+    ctx: &RequestContext,
+    alias: &str,
+    id: Uuid,
+) -> Result<(w::DescribeEngagementResult, Timeline), ApiError> {
+    let arn = engagement_arn(console, alias, id);
+    let e = describe(console, ctx, alias, id).await?;
+    let (status, stop_reason) = stored_status(console, id).await;
+    let running = e.stop_time.is_none();
+    let status = if running { Status::Engaged } else { status };
+    let pages = all_pages(console, ctx, &arn).await?;
+
+    // Channel names of the paged contacts (ListContactChannels).
+    let mut channels: HashMap<String, String> = HashMap::new();
+    let mut seen_contacts: Vec<String> = Vec::new();
+    for p in &pages {
+        let c = p.contact_arn.clone().unwrap_or_default();
+        if seen_contacts.contains(&c) {
+            continue;
+        }
+        seen_contacts.push(c.clone());
+        let mut next = None;
+        loop {
+            let input = checked(w::ListContactChannelsRequest {
+                contact_id: Some(c.clone()),
+                next_token: next.take(),
+                max_results: Some(100),
+            })?;
+            match console.api.list_contact_channels(ctx, input).await {
+                Ok(res) => {
+                    for ch in res.contact_channels.unwrap_or_default() {
+                        if let Some(a) = ch.contact_channel_arn {
+                            let name = ch.name.unwrap_or_default();
+                            channels.insert(
+                                a,
+                                format!("{name} ({})", channel_type_label(ch.r#type.as_ref())),
+                            );
+                        }
+                    }
+                    match res.next_token {
+                        Some(t) => next = Some(t),
+                        None => break,
+                    }
+                }
+                // A contact deleted since: its channels show as deleted.
+                Err(ApiError::NotFound { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let channel_name = |arn: &str| {
+        channels
+            .get(arn)
+            .cloned()
+            .unwrap_or_else(|| "a deleted channel".to_owned())
+    };
+
+    let started_ms = e.start_time.and_then(|t| t.to_millis()).unwrap_or(0);
+    let mut events: Vec<(i64, usize, Event)> = vec![(
+        started_ms,
+        0,
+        Event {
+            time: when(started_ms),
+            kind: "start",
+            title: format!("Engagement of {alias} started"),
+            detail: format!("by {}", e.sender.as_deref().unwrap_or("someone")),
+        },
+    )];
+    let mut rows = Vec::new();
+    for p in &pages {
+        let page_arn = p.page_arn.clone().unwrap_or_default();
+        let contact = alias_of(p.contact_arn.as_deref().unwrap_or_default());
+        let mut receipts = Vec::new();
+        let mut next = None;
+        loop {
+            let input = checked(w::ListPageReceiptsRequest {
+                page_id: Some(page_arn.clone()),
+                next_token: next.take(),
+                max_results: Some(1024),
+            })?;
+            let res = console.api.list_page_receipts(ctx, input).await?;
+            receipts.extend(res.receipts.unwrap_or_default());
+            match res.next_token {
+                Some(t) => next = Some(t),
+                None => break,
+            }
+        }
+        let resolutions = console
+            .api
+            .list_page_resolutions(
+                ctx,
+                checked(w::ListPageResolutionsRequest {
+                    page_id: Some(page_arn.clone()),
+                    next_token: None,
+                })?,
+            )
+            .await?
+            .page_resolutions
+            .unwrap_or_default();
+        let path = if resolutions.len() > 1 {
+            resolutions
+                .iter()
+                .map(|r| {
+                    let a = alias_of(r.contact_arn.as_deref().unwrap_or_default());
+                    match r.stage_index {
+                        Some(i) => format!("{a} (stage {})", i + 1),
+                        None => a,
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" → ")
+        } else {
+            "engaged directly".to_owned()
+        };
+        let channel = receipts
+            .first()
+            .and_then(|r| r.contact_channel_arn.as_deref())
+            .map(channel_name)
+            .unwrap_or_else(|| "not sent yet".to_owned());
+        for r in &receipts {
+            let at = r.receipt_time.and_then(|t| t.to_millis()).unwrap_or(0);
+            let (kind, word) = receipt_words(r.receipt_type.as_ref());
+            let ch = r
+                .contact_channel_arn
+                .as_deref()
+                .map(channel_name)
+                .unwrap_or_default();
+            events.push((
+                at,
+                events.len(),
+                Event {
+                    time: when(at),
+                    kind,
+                    title: format!("{word}: page to {contact} by {ch}"),
+                    detail: r.receipt_info.clone().unwrap_or_default(),
+                },
+            ));
+        }
+        rows.push(PageRow {
+            contact,
+            channel,
+            path,
+            sent: when_secs(p.sent_time),
+            delivered: when_secs(p.delivery_time),
+            read: when_secs(p.read_time),
+        });
+    }
+    let ended = when_secs(e.stop_time);
+    if let Some(stop_ms) = e.stop_time.and_then(|t| t.to_millis()) {
+        let (title, detail) = match status {
+            Status::Acknowledged => ("Engagement acknowledged", String::new()),
+            Status::Stopped => (
+                "Engagement stopped",
+                stop_reason
+                    .clone()
+                    .map(|r| format!("Reason: {r}"))
+                    .unwrap_or_default(),
+            ),
+            _ => ("Engagement completed", String::new()),
+        };
+        events.push((
+            stop_ms,
+            usize::MAX,
+            Event {
+                time: when(stop_ms),
+                kind: "end",
+                title: title.to_owned(),
+                detail,
+            },
+        ));
+    }
+    events.sort_by_key(|(at, order, _)| (*at, *order));
+    let base = format!("/engagements/{alias}/{id}");
+    let version = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut put = |s: &str| {
+            h.update(s.as_bytes());
+            h.update([0]);
+        };
+        put(status.label());
+        put(ended.as_ref().map(|t| t.iso.as_str()).unwrap_or("-"));
+        for (_, _, e) in &events {
+            for part in [e.time.iso.as_str(), e.kind, &e.title, &e.detail] {
+                put(part);
+            }
+        }
+        for p in &rows {
+            for part in [&p.contact, &p.channel, &p.path] {
+                put(part);
+            }
+            for t in [&p.sent, &p.delivered, &p.read] {
+                put(t.as_ref().map(|t| t.iso.as_str()).unwrap_or("-"));
+            }
+        }
+        hex::encode(&h.finalize()[..8])
+    };
+    Ok((
+        e,
+        Timeline {
+            running,
+            status,
+            poll_url: format!("{base}/timeline?v={version}"),
+            version,
+            detail_url: base,
+            ended,
+            events: events.into_iter().map(|(_, _, e)| e).collect(),
+            pages: rows,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "engagements_detail.html")]
+struct DetailPage {
+    layout: Layout,
+    csrf: String,
+    alias: String,
+    action_base: String,
+    sender: String,
+    started: When,
+    subject: String,
+    content: String,
+    public_subject: Option<String>,
+    public_content: Option<String>,
+    incident: Option<String>,
+    done: Option<&'static str>,
+    errors: FormErrors,
+    code: String,
+    reason: String,
+    timeline: Timeline,
+}
+
+#[derive(Template)]
+#[template(path = "engagements_timeline_partial.html")]
+struct TimelinePartial {
+    timeline: Timeline,
+}
+
+#[derive(Deserialize, Default)]
+struct DetailQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// What the detail page says after a change (fixed texts: nothing from the URL is shown).
+fn done_note(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "started" => Some("Engagement started. Its pages are on their way."),
+        "acknowledged" => Some("Page acknowledged."),
+        "stopped" => Some("Engagement stopped."),
+        _ => None,
+    }
+}
+
+struct DetailInput {
+    done: Option<&'static str>,
+    errors: FormErrors,
+    code: String,
+    reason: String,
+}
+
+async fn detail_page(
+    console: &Console,
+    who: &CurrentUser,
+    alias: &str,
+    id: &str,
+    status: StatusCode,
+    input: DetailInput,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return not_found();
+    };
+    let ctx = match request_context(console, who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    let (e, timeline) = match build_timeline(console, &ctx, alias, id).await {
+        Ok(t) => t,
+        Err(ApiError::NotFound { .. }) => return not_found(),
+        Err(e) => return internal_error(e),
+    };
+    // Once it has ended the forms are gone: their errors go at the top.
+    let errors = if timeline.running {
+        input.errors
+    } else {
+        input.errors.all_general()
+    };
+    render(
+        status,
+        &DetailPage {
+            layout: layout(&format!("Engagement of {alias}"), "engagements", who),
+            csrf: who.csrf_token().to_owned(),
+            alias: alias.to_owned(),
+            action_base: format!("/engagements/{alias}/{id}"),
+            sender: e.sender.unwrap_or_default(),
+            started: when_secs(e.start_time).unwrap_or_else(|| when(0)),
+            subject: e.subject.unwrap_or_default(),
+            content: e.content.unwrap_or_default(),
+            public_subject: e.public_subject,
+            public_content: e.public_content,
+            incident: e.incident_id,
+            done: input.done,
+            errors,
+            code: input.code,
+            reason: input.reason,
+            timeline,
+        },
+    )
+}
+
+fn not_found() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such engagement",
+        "This engagement does not exist in this account. The list of engagements is under \
+         Engagements.",
+    )
+}
+
+/// `GET /engagements/{alias}/{id}`: the engagement, its timeline, Acknowledge and Stop.
+async fn detail(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Path((alias, id)): Path<(String, String)>,
+    Query(q): Query<DetailQuery>,
+) -> Response {
+    let input = DetailInput {
+        done: done_note(q.done.as_deref()),
+        errors: FormErrors::default(),
+        code: String::new(),
+        reason: String::new(),
+    };
+    detail_page(&console, &who, &alias, &id, StatusCode::OK, input).await
+}
+
+/// `GET /engagements/{alias}/{id}/timeline[?v=version]`: the timeline alone, which htmx fetches
+/// every few seconds while the engagement runs: 204 (nothing to swap) while it is still the
+/// version the browser shows. Once it has ended the answer has no trigger (so the
+/// polling stops) and replaces the Acknowledge and Stop forms, out of band, with a note.
+async fn timeline(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Path((alias, id)): Path<(String, String)>,
+    Query(q): Query<TimelineQuery>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ctx = match request_context(&console, &who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    match build_timeline(&console, &ctx, &alias, id).await {
+        Ok((_, timeline))
+            if timeline.running && q.v.as_deref() == Some(timeline.version.as_str()) =>
+        {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok((_, timeline)) => render(StatusCode::OK, &TimelinePartial { timeline }),
+        Err(ApiError::NotFound { .. }) => not_found(),
+        Err(e) => internal_error(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct TimelineQuery {
+    /// The version the browser shows.
+    #[serde(default)]
+    v: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AckForm {
+    #[serde(default)]
+    accept_code: String,
+}
+
+/// `POST /engagements/{alias}/{id}/acknowledge`: AcceptPage (READ, ENFORCE) of the page of
+/// this engagement whose accept code was typed. A code that matches no waiting page is the
+/// API's error on the accept code.
+async fn acknowledge(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Path((alias, id)): Path<(String, String)>,
+    Form(form): Form<AckForm>,
+) -> Response {
+    let Ok(uuid) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ctx = match request_context(&console, &who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    // As SMS replies are: spaces forgiven.
+    let code: String = form
+        .accept_code
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let retry = |errors: FormErrors, status: StatusCode| {
+        let input = DetailInput {
+            done: None,
+            errors,
+            code: form.accept_code.clone(),
+            reason: String::new(),
+        };
+        let console = console.clone();
+        let who = who.clone();
+        let alias = alias.clone();
+        let id = id.clone();
+        async move { detail_page(&console, &who, &alias, &id, status, input).await }
+    };
+    match describe(&console, &ctx, &alias, uuid).await {
+        Ok(_) => {}
+        Err(ApiError::NotFound { .. }) => return not_found(),
+        Err(e) => return internal_error(e),
+    }
+    let pages = match all_pages(&console, &ctx, &engagement_arn(&console, &alias, uuid)).await {
+        Ok(p) => p,
+        Err(ApiError::NotFound { .. }) => return not_found(),
+        Err(e) => return internal_error(e),
+    };
+    let waiting: Vec<(Uuid, String)> = pages
+        .iter()
+        .filter(|p| p.read_time.is_none())
+        .filter_map(|p| {
+            let arn = p.page_arn.clone()?;
+            Some((Uuid::parse_str(last_segment(&arn)).ok()?, arn))
+        })
+        .collect();
+    if waiting.is_empty() {
+        return retry(
+            FormErrors::field(
+                "accept_code",
+                "No page of this engagement is waiting for an acknowledgement.",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    // The page whose code this is (each compared in constant time); else the first waiting
+    // page, for which the API refuses the code.
+    let key = &console.api.messaging.code_key;
+    let target = waiting
+        .iter()
+        .find(|(page, _)| !code.is_empty() && key.accept_matches(*page, &code))
+        .unwrap_or(&waiting[0]);
+    let input = w::AcceptPageRequest {
+        page_id: Some(target.1.clone()),
+        contact_channel_id: None,
+        accept_type: Some(w::AcceptType::Read),
+        note: Some(format!("acknowledged in the console by {}", who.user.email)),
+        accept_code: Some(code),
+        accept_code_validation: Some(w::AcceptCodeValidation::Enforce),
+    };
+    let result = match checked(input) {
+        Ok(i) => console.api.accept_page(&ctx, i).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            tracing::info!(user = %who.user.email, page = %target.1, "console: page acknowledged");
+            see_other(&format!("/engagements/{alias}/{uuid}?done=acknowledged"))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_api(&e, &[("AcceptCode", "accept_code", "Accept code")]);
+            retry(errors, api_status(&e)).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct StopForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /engagements/{alias}/{id}/stop`: StopEngagement with the reason given.
+async fn stop(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Path((alias, id)): Path<(String, String)>,
+    Form(form): Form<StopForm>,
+) -> Response {
+    let Ok(uuid) = Uuid::parse_str(&id) else {
+        return not_found();
+    };
+    let ctx = match request_context(&console, &who) {
+        Ok(c) => c,
+        Err(e) => return internal_error(e),
+    };
+    match describe(&console, &ctx, &alias, uuid).await {
+        Ok(_) => {}
+        Err(ApiError::NotFound { .. }) => return not_found(),
+        Err(e) => return internal_error(e),
+    }
+    let input = w::StopEngagementRequest {
+        engagement_id: Some(engagement_arn(&console, &alias, uuid)),
+        reason: non_empty(&form.reason).map(|r| r.trim().to_owned()),
+    };
+    let result = match checked(input) {
+        Ok(i) => console.api.stop_engagement(&ctx, i).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            tracing::info!(user = %who.user.email, engagement = %uuid, "console: engagement stopped");
+            see_other(&format!("/engagements/{alias}/{uuid}?done=stopped"))
+        }
+        Err(ApiError::NotFound { .. }) => not_found(),
+        Err(e) => {
+            let input = DetailInput {
+                done: None,
+                errors: FormErrors::from_api(&e, &[("Reason", "reason", "Reason")]),
+                code: String::new(),
+                reason: form.reason,
+            };
+            detail_page(&console, &who, &alias, &id, api_status(&e), input).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(Status::of(None, None), Status::Engaged);
+        assert_eq!(
+            Status::of(Some(1), Some("acknowledged")),
+            Status::Acknowledged
+        );
+        assert_eq!(Status::of(Some(1), Some("stopped")), Status::Stopped);
+        assert_eq!(Status::of(Some(1), Some("stopped: done")), Status::Stopped);
+        assert_eq!(Status::of(Some(1), Some("completed")), Status::Completed);
+        assert_eq!(Status::of(Some(1), None), Status::Completed);
+    }
+
+    #[test]
+    fn api_errors_go_beside_their_fields() {
+        let e = ApiError::validation(vec![
+            muster_api::wire::FieldError::new("Subject", "must be at least 1 character long"),
+            muster_api::wire::FieldError::new("Sender", "is required"),
+        ]);
+        let f = FormErrors::from_api(&e, ENGAGE_FIELDS);
+        assert_eq!(
+            f.get("subject"),
+            Some("Subject must be at least 1 character long.")
+        );
+        assert_eq!(f.general.as_deref(), Some("Sender is required."));
+        assert!(f.get("content").is_none());
+    }
+
+    #[test]
+    fn senders_fit_the_api_pattern() {
+        assert_eq!(sender_of("ann@example.com"), "ann@example.com");
+        assert_eq!(sender_of("o'brien&co@example.com"), "obrienco@example.com");
+        let input = w::StartEngagementRequest {
+            contact_id: Some("arn:aws:ssm-contacts:us-east-1:000000000000:contact/a".into()),
+            sender: Some(sender_of("o'brien+x_y-z@ex-ample.co.uk")),
+            subject: Some("s".into()),
+            content: Some("c".into()),
+            ..Default::default()
+        };
+        assert!(input.validation_errors().is_empty());
+    }
+
+    #[test]
+    fn times_are_utc() {
+        let t = when(0);
+        assert_eq!(t.text, "1970-01-01 00:00:00 UTC");
+        assert_eq!(t.iso, "1970-01-01T00:00:00Z");
+        assert_eq!(alias_of("arn:aws:ssm-contacts:r:1:contact/ann"), "ann");
+        assert_eq!(last_segment("arn:x:engagement/ann/123"), "123");
+    }
 }

@@ -10,6 +10,7 @@
 pub mod accounts;
 mod assets;
 pub mod auth;
+mod contacts;
 mod engagements;
 mod error;
 mod pages;
@@ -75,6 +76,9 @@ pub struct Console {
     /// Cookies get `Secure` (and the `__Host-` prefix): set when the public URL is https.
     pub secure_cookies: bool,
     pub limits: ConsoleLimits,
+    /// The key that seals access-key secrets, so Settings can create access keys. Without it
+    /// (see [`Console::with_master_key`]) keys are listed and revoked, not created.
+    pub master_key: Option<muster_api::secrets::MasterKey>,
 }
 
 impl Console {
@@ -93,7 +97,14 @@ impl Console {
             secure_cookies: public_url
                 .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://")),
             limits: ConsoleLimits::default(),
+            master_key: None,
         }
+    }
+
+    /// Lets Settings create access keys, sealed with `key` (the server's master key).
+    pub fn with_master_key(mut self, key: muster_api::secrets::MasterKey) -> Console {
+        self.master_key = Some(key);
+        self
     }
 
     /// The session cookie's name.
@@ -124,10 +135,10 @@ pub async fn root() -> Redirect {
 /// The console's routes, to merge into the main router. Every response gets the security
 /// headers (CSP allowing only this origin's scripts and styles, no framing, no sniffing).
 pub fn router(console: Arc<Console>) -> Router {
-    // Each section owns its routes (pages.rs: contacts; plans.rs: escalation plans;
+    // Each section owns its routes (contacts.rs; plans.rs: escalation plans;
     // schedules.rs: on-call schedules; engagements.rs; settings.rs).
     let signed_in = Router::new()
-        .route("/contacts", get(pages::contacts))
+        .merge(contacts::routes())
         .merge(plans::routes())
         .merge(schedules::routes())
         .merge(engagements::routes())

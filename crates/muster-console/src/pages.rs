@@ -8,8 +8,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form};
-use muster_core::ContactType;
-use muster_store::{After, ContactRecord, LoginAttempt};
+use muster_store::LoginAttempt;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,7 +67,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    fn public(title: &str) -> Layout {
+    pub(crate) fn public(title: &str) -> Layout {
         Layout {
             title: title.to_owned(),
             css: assets::css_path(),
@@ -77,7 +76,7 @@ impl Layout {
         }
     }
 
-    fn signed_in(title: &str, active: &'static str, who: &CurrentUser) -> Layout {
+    pub(crate) fn signed_in(title: &str, active: &'static str, who: &CurrentUser) -> Layout {
         Layout {
             nav: Some(Nav {
                 email: who.user.email.clone(),
@@ -90,7 +89,7 @@ impl Layout {
     }
 }
 
-fn render(status: StatusCode, t: &impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, t: &impl Template) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -130,7 +129,7 @@ pub(crate) fn error_page(status: StatusCode, heading: &str, message: &str) -> Re
     )
 }
 
-fn internal_error(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal_error(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "console: request failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -402,154 +401,6 @@ pub(crate) async fn logout(
     r
 }
 
-// ---- contacts ---------------------------------------------------------------------------
-
-/// One row of the contacts list.
-struct ContactRow {
-    alias: String,
-    name: String,
-    kind: &'static str,
-}
-
-fn type_label(t: ContactType) -> &'static str {
-    match t {
-        ContactType::Personal => "Personal",
-        ContactType::Escalation => "Escalation plan",
-        ContactType::OncallSchedule => "On-call schedule",
-    }
-}
-
-#[derive(Template)]
-#[template(path = "contacts.html")]
-struct ContactsPage {
-    layout: Layout,
-    q: String,
-    contacts: Vec<ContactRow>,
-    /// The cursor of the next page, if there is one.
-    next_after: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct ContactsQuery {
-    #[serde(default)]
-    q: Option<String>,
-    #[serde(default)]
-    after: Option<String>,
-}
-
-/// Contacts per page of the list.
-const PAGE: usize = 50;
-/// Contacts read per store call while searching.
-const BATCH: u32 = 200;
-/// Contacts examined per request at most; a search over more continues on the next page.
-const SCAN_LIMIT: usize = 10_000;
-
-fn matches(c: &ContactRecord, needle: &str) -> bool {
-    needle.is_empty()
-        || c.alias.to_lowercase().contains(needle)
-        || c.display_name
-            .as_deref()
-            .is_some_and(|n| n.to_lowercase().contains(needle))
-}
-
-/// One page of the account's contacts in alias order, after `after`, those whose alias or
-/// name contains `needle` (lower case) — read through `Store::list_contacts` — and the
-/// cursor of the next page if there may be more.
-async fn contacts_page(
-    console: &Console,
-    needle: &str,
-    after: Option<String>,
-) -> Result<(Vec<ContactRecord>, Option<String>), muster_store::StoreError> {
-    let mut cursor = after.filter(|a| !a.is_empty());
-    let mut found: Vec<ContactRecord> = Vec::new();
-    let mut scanned = 0;
-    loop {
-        let from = cursor.clone().map_or(After::Start, After::Alias);
-        let batch = console
-            .store
-            .list_contacts(&console.account, None, None, &from, BATCH)
-            .await?;
-        let full_batch = batch.len() == BATCH as usize;
-        scanned += batch.len();
-        for c in batch {
-            if matches(&c, needle) {
-                if found.len() == PAGE {
-                    // One more match: there is a next page, starting after the last shown.
-                    let last = found.last().map(|c| c.alias.clone());
-                    return Ok((found, last));
-                }
-                found.push(c.clone());
-            }
-            cursor = Some(c.alias);
-        }
-        if !full_batch {
-            return Ok((found, None));
-        }
-        if scanned >= SCAN_LIMIT {
-            return Ok((found, cursor));
-        }
-    }
-}
-
-/// `GET /contacts[?q=…][&after=…]`: the default account's contacts, searchable by alias or
-/// name (case-insensitive, anywhere in either).
-pub(crate) async fn contacts(
-    State(console): State<Arc<Console>>,
-    Extension(who): Extension<CurrentUser>,
-    Query(query): Query<ContactsQuery>,
-) -> Response {
-    let q = query.q.unwrap_or_default().trim().to_owned();
-    let needle = q.to_lowercase();
-    let (list, next_after) = match contacts_page(&console, &needle, query.after).await {
-        Ok(r) => r,
-        Err(e) => return internal_error(e),
-    };
-    let contacts = list
-        .into_iter()
-        .map(|c| ContactRow {
-            kind: type_label(c.contact_type),
-            name: c.display_name.unwrap_or_default(),
-            alias: c.alias,
-        })
-        .collect();
-    render(
-        StatusCode::OK,
-        &ContactsPage {
-            layout: Layout::signed_in("Contacts", "contacts", &who),
-            q,
-            contacts,
-            next_after,
-        },
-    )
-}
-
-// ---- pages still to come ----------------------------------------------------------------
-
-#[derive(Template)]
-#[template(path = "upcoming.html")]
-struct UpcomingPage {
-    layout: Layout,
-    heading: &'static str,
-    cli: &'static str,
-}
-
-/// A section not built yet: says so and gives the command to use meanwhile.
-pub(crate) fn upcoming(
-    who: &CurrentUser,
-    key: &'static str,
-    heading: &'static str,
-    cli: &'static str,
-) -> Response {
-    render(
-        StatusCode::OK,
-        &UpcomingPage {
-            layout: Layout::signed_in(heading, key, who),
-            heading,
-            cli,
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,44 +421,5 @@ mod tests {
         ] {
             assert_eq!(local_path(bad), "/contacts", "{bad:?}");
         }
-    }
-
-    #[test]
-    fn pages_escape_user_text() {
-        let layout = Layout {
-            nav: Some(Nav {
-                email: "<b>me</b>@example.com".into(),
-                csrf_token: "tok".into(),
-                active: "contacts",
-                items: NAV,
-            }),
-            ..Layout::public("Contacts")
-        };
-        let page = ContactsPage {
-            layout,
-            q: "\"><img src=x>".into(),
-            contacts: vec![ContactRow {
-                alias: "a<b".into(),
-                name: "<script>alert(1)</script>".into(),
-                kind: "Personal",
-            }],
-            next_after: Some("a&b".into()),
-        };
-        let html = page.render().unwrap();
-        assert!(!html.contains("<script>alert(1)</script>"), "{html}");
-        assert!(
-            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
-                || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-            "{html}"
-        );
-        assert!(!html.contains("\"><img"), "{html}");
-        assert!(html.contains("after=a%26b"), "{html}");
-        assert!(html.contains("name=\"viewport\""));
-        assert!(!html.contains("<b>me</b>"), "{html}");
-        assert!(
-            html.contains("aria-current=\"page\">Contacts</a>"),
-            "{html}"
-        );
-        assert!(html.contains("X-CSRF-Token"), "{html}");
     }
 }

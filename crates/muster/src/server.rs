@@ -296,12 +296,16 @@ pub fn app(
             api: contacts.clone(),
         }));
     // Sessions and sign-in limits run on real time, whatever the engine's clock does.
-    let console = Arc::new(muster_console::Console::new(
-        contacts.clone(),
-        Arc::new(SystemClock),
-        settings.account_id.to_string(),
-        settings.public_url.as_deref(),
-    ));
+    let console = Arc::new(
+        muster_console::Console::new(
+            contacts.clone(),
+            Arc::new(SystemClock),
+            settings.account_id.to_string(),
+            settings.public_url.as_deref(),
+        )
+        // To seal the access keys created on the Settings page.
+        .with_master_key(aws.auth.master_key.clone()),
+    );
     Ok(Router::new()
         .route(
             "/",

@@ -9,20 +9,9 @@
 mod common;
 
 use common::TestServer;
+use common::browser::*;
+use fantoccini::Locator;
 use muster_core::SystemClock;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// Creates a console user through the same code path as `muster users create`.
-async fn create_user(s: &TestServer, email: &str, password: &str) {
-    let store = &s.running.as_ref().unwrap().store;
-    muster_console::accounts::create_user(store, &SystemClock, email, password, false)
-        .await
-        .expect("user created");
-}
 
 /// Creates PERSONAL contacts (alias, display name) through the AWS API.
 async fn create_contacts(s: &TestServer, contacts: &[(&str, &str)]) {
@@ -63,134 +52,6 @@ async fn store_contact(s: &TestServer, alias: &str, name: &str) {
     store.create_contact(&c, &[], None).await.unwrap();
 }
 
-// ---- HTTP helpers -----------------------------------------------------------------------
-
-/// An HTTP client that does not follow redirects and keeps no cookies (tests pass them).
-fn http() -> reqwest::Client {
-    let _ = common::http(); // installs the TLS crypto provider reqwest expects
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The `Set-Cookie` headers of a response.
-fn set_cookies(r: &reqwest::Response) -> Vec<String> {
-    r.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect()
-}
-
-/// The value set for cookie `name` (`None` if not set, `Some("")` if deleted).
-fn cookie_in(set: &[String], name: &str) -> Option<String> {
-    set.iter().find_map(|c| {
-        let first = c.split(';').next()?;
-        let (k, v) = first.split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
-}
-
-/// The value of the hidden input `name` in a page.
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &html[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get(reqwest::header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-/// A signed-in HTTP session: the session cookie (`name=value`) and its CSRF token.
-struct Signed {
-    cookie: String,
-    token: String,
-    csrf: String,
-}
-
-/// The answer to a sign-in attempt over HTTP.
-struct Attempt {
-    status: u16,
-    body: String,
-    set: Vec<String>,
-}
-
-/// Opens the sign-in page and posts the form (with the form's token and cookie).
-async fn attempt(base: &str, email: &str, password: &str) -> Attempt {
-    let c = http();
-    let page = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let set = set_cookies(&page);
-    let login = cookie_in(&set, "muster_login")
-        .map(|v| ("muster_login", v))
-        .or_else(|| cookie_in(&set, "__Host-muster_login").map(|v| ("__Host-muster_login", v)))
-        .expect("the sign-in page sets its form cookie");
-    let html = page.text().await.unwrap();
-    let token = hidden(&html, "csrf_token").expect("the form has a token");
-    assert_eq!(token, login.1, "double submit: the field equals the cookie");
-    let r = c
-        .post(format!("{base}/login"))
-        .header("cookie", format!("{}={}", login.0, login.1))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", &token),
-            ("next", "/contacts"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let set = set_cookies(&r);
-    if status == 303 {
-        assert_eq!(location(&r), "/contacts");
-    }
-    Attempt {
-        status,
-        body: r.text().await.unwrap(),
-        set,
-    }
-}
-
-async fn sign_in(base: &str, email: &str, password: &str) -> Signed {
-    let a = attempt(base, email, password).await;
-    assert_eq!(a.status, 303, "sign-in failed: {}", a.body);
-    let (name, token) = ["muster_session", "__Host-muster_session"]
-        .into_iter()
-        .find_map(|n| cookie_in(&a.set, n).map(|v| (n, v)))
-        .expect("a session cookie");
-    let cookie = format!("{name}={token}");
-    let page = get(base, "/contacts", Some(&cookie)).await;
-    assert_eq!(page.0, 200);
-    let csrf = hidden(&page.1, "csrf_token").expect("pages carry the CSRF token");
-    Signed {
-        cookie,
-        token,
-        csrf,
-    }
-}
-
-/// `GET path` with an optional cookie: (status, body, Location).
-async fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, String, String) {
-    let mut req = http().get(format!("{base}{path}"));
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let loc = location(&r);
-    (status, r.text().await.unwrap(), loc)
-}
-
-fn base(s: &TestServer) -> String {
-    format!("http://{}", s.addr)
-}
-
 // ---- over HTTP, on both backends ------------------------------------------------------
 
 on_both!(
@@ -198,6 +59,10 @@ on_both!(
     csrf_and_sessions,
     sign_in_limits,
     contacts_pages_and_search,
+    contact_create_activate_edit_remove,
+    contact_form_rows_without_javascript,
+    contact_consent_history_and_reactivation,
+    contact_pages_escape_user_text,
 );
 
 async fn front_door_and_static_files(s: TestServer) {
@@ -561,7 +426,11 @@ async fn sign_in_limits(s: TestServer) {
 fn listed(html: &str) -> Vec<String> {
     html.split("<td class=\"alias\">")
         .skip(1)
-        .map(|p| p[..p.find('<').unwrap()].to_string())
+        .map(|p| {
+            // The alias is the text of the link to the contact's page.
+            let p = &p[p.find('>').unwrap() + 1..];
+            p[..p.find('<').unwrap()].to_string()
+        })
         .collect()
 }
 
@@ -685,233 +554,6 @@ async fn secure_cookies_when_the_public_url_is_https() {
 
 // ---- in Chromium ----------------------------------------------------------------------
 
-/// Finds an executable by name on PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// chromedriver and the Chromium binary (`MUSTER_CHROMEDRIVER` / `MUSTER_CHROMIUM`, else
-/// found on PATH), or why not.
-fn browser_binaries() -> Result<(PathBuf, PathBuf), String> {
-    let given = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_file())
-    };
-    let driver = given("MUSTER_CHROMEDRIVER")
-        .or_else(|| on_path("chromedriver"))
-        .ok_or("chromedriver is not installed (apt-get install chromium-driver)")?;
-    let chromium = given("MUSTER_CHROMIUM")
-        .or_else(|| on_path("chromium"))
-        .or_else(|| on_path("chromium-browser"))
-        .or_else(|| on_path("google-chrome"))
-        .ok_or("Chromium is not installed (apt-get install chromium)")?;
-    Ok((driver, chromium))
-}
-
-/// A chromedriver process (killed on drop) and a WebDriver session in headless Chromium.
-struct Browser {
-    driver: Child,
-    client: Option<fantoccini::Client>,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    /// Ends chromedriver and, when a test failed before closing the session, the Chromium it
-    /// started: they share chromedriver's process group.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Browser {
-    /// Starts chromedriver on a free loopback port and opens a session; `None` (with the
-    /// reason printed) when the binaries are missing, a failure when `CI=true`.
-    async fn start() -> Option<Browser> {
-        let (driver_bin, chromium) = match browser_binaries() {
-            Ok(b) => b,
-            Err(why) => {
-                if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!(
-                        "{why}, but CI=true: the browser tests must run in CI (.ci/run installs \
-                         chromium and chromium-driver)"
-                    );
-                }
-                let note = format!("skipped: browser tests of the console ({why})");
-                eprintln!("{note}");
-                println!("{note}");
-                return None;
-            }
-        };
-        let profile = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = profile.path().join("chromedriver.log");
-        let mut driver = Command::new(&driver_bin);
-        // Its own process group, which Chromium joins: see `Drop`.
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut driver, 0);
-        let driver = driver
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_bin.display()));
-        let mut browser = Browser {
-            driver,
-            client: None,
-            _profile: profile,
-        };
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http().get(format!("{url}/status")).send().await
-                && let Ok(v) = r.json::<serde_json::Value>().await
-                && v["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not become ready; log: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let user_data = browser._profile.path().join("profile");
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": chromium,
-                "args": [
-                    "--headless=new",
-                    // root in containers and CI: Chromium's sandbox needs user namespaces
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", user_data.display()),
-                ]
-            }),
-        );
-        let client = fantoccini::ClientBuilder::new(
-            hyper_util::client::legacy::connect::HttpConnector::new(),
-        )
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot open a Chromium session: {e}; chromedriver log: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        browser.client = Some(client);
-        Some(browser)
-    }
-
-    fn c(&self) -> &fantoccini::Client {
-        self.client.as_ref().unwrap()
-    }
-
-    async fn close(mut self) {
-        if let Some(c) = self.client.take() {
-            let _ = c.close().await;
-        }
-    }
-}
-
-/// Where screenshots go: `<target>/console-screenshots/`.
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("console-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn screenshot(b: &Browser, name: &str) {
-    let png = b.c().screenshot().await.expect("screenshot");
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    let path = screenshot_dir().join(format!("{name}.png"));
-    std::fs::write(&path, png).unwrap();
-    println!("screenshot: {}", path.display());
-}
-
-use fantoccini::Locator;
-
-async fn text_of(b: &Browser, css: &str) -> String {
-    b.c()
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn path_of(b: &Browser) -> String {
-    let u = b.c().current_url().await.unwrap();
-    match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    }
-}
-
-/// Waits (up to 10 s) until `check` holds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Fills in and submits the sign-in form shown in the browser.
-async fn browser_sign_in(b: &Browser, email: &str, password: &str) {
-    let email_box = b.c().find(Locator::Id("email")).await.unwrap();
-    email_box.clear().await.unwrap();
-    email_box.send_keys(email).await.unwrap();
-    let pw = b.c().find(Locator::Id("password")).await.unwrap();
-    pw.clear().await.unwrap();
-    pw.send_keys(password).await.unwrap();
-    click_to_load(b, Locator::XPath("//button[normalize-space()='Sign in']")).await;
-}
-
-/// Clicks what `locator` finds and waits until the page it leads to has loaded (the old
-/// document is gone: its elements are stale).
-async fn click_to_load(b: &Browser, locator: Locator<'_>) {
-    let old = b.c().find(Locator::Css("html")).await.unwrap();
-    b.c().find(locator).await.unwrap().click().await.unwrap();
-    eventually("the next page", || async { old.tag_name().await.is_err() }).await;
-    eventually("the page to load", || async {
-        b.c()
-            .execute("return document.readyState", vec![])
-            .await
-            .is_ok_and(|v| v == "complete")
-    })
-    .await;
-}
-
 /// Rows of the contacts table as (alias, name, type), read in one script (htmx may be
 /// replacing the table while we look).
 async fn contact_rows(b: &Browser) -> Vec<(String, String, String)> {
@@ -926,33 +568,6 @@ async fn contact_rows(b: &Browser) -> Vec<(String, String, String)> {
         .unwrap();
     serde_json::from_value::<Vec<(String, String, String)>>(v).unwrap()
 }
-
-/// Presses keys (WebDriver key codes, e.g. Tab = U+E004, Enter = U+E007).
-async fn press(b: &Browser, keys: &[char]) {
-    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-    let mut seq = KeyActions::new("keyboard".into());
-    for &k in keys {
-        seq = seq
-            .then(KeyAction::Down { value: k })
-            .then(KeyAction::Up { value: k });
-    }
-    b.c().perform_actions(seq).await.unwrap();
-}
-
-async fn focused(b: &Browser) -> String {
-    let v = b
-        .c()
-        .execute(
-            "const e = document.activeElement; return e.id || e.textContent.trim();",
-            vec![],
-        )
-        .await
-        .unwrap();
-    v.as_str().unwrap_or_default().to_string()
-}
-
-const TAB: char = '\u{e004}';
-const ENTER: char = '\u{e007}';
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_contacts_and_sign_out_in_chromium() {
@@ -1166,5 +781,1146 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
     );
     screenshot(&b, "login-limited").await;
 
+    b.close().await;
+}
+
+// ---- Contacts: Create contact, activation, Edit, Remove, Update (over HTTP) -------------
+
+/// The fields of the contact form: `channels` as [id, type, name, details] (id empty for a
+/// new channel), `engagements` as (channel position, minutes), and the button pressed.
+fn contact_form(
+    alias: &str,
+    name: &str,
+    channels: &[[&str; 4]],
+    engagements: &[(&str, &str)],
+    action: &str,
+) -> Vec<(String, String)> {
+    let mut f = vec![
+        ("alias".to_string(), alias.to_string()),
+        ("display_name".to_string(), name.to_string()),
+    ];
+    for [id, kind, name, address] in channels {
+        for (k, v) in [
+            ("channel_id", id),
+            ("channel_type", kind),
+            ("channel_name", name),
+            ("channel_address", address),
+        ] {
+            f.push((k.to_string(), v.to_string()));
+        }
+    }
+    for (channel, minutes) in engagements {
+        f.push(("engagement_retry".into(), String::new()));
+        f.push(("engagement_channel".into(), channel.to_string()));
+        f.push(("engagement_minutes".into(), minutes.to_string()));
+    }
+    f.push(("action".into(), action.into()));
+    f
+}
+
+/// POSTs a contact form (with the session's CSRF token).
+async fn post_contact(
+    base: &str,
+    path: &str,
+    me: &Signed,
+    fields: &[(String, String)],
+) -> (u16, String, String) {
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_form(base, path, me, &refs).await
+}
+
+/// The contact's channels through the AWS API: (id, name, type, address, activated).
+async fn api_channels(s: &TestServer, alias: &str) -> Vec<(String, String, String, String, bool)> {
+    let r = s
+        .client
+        .list_contact_channels()
+        .contact_id(s.arn(&format!("contact/{alias}")))
+        .send()
+        .await
+        .unwrap();
+    r.contact_channels
+        .into_iter()
+        .map(|c| {
+            (
+                c.contact_channel_arn
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                c.name,
+                c.r#type.unwrap().as_str().to_string(),
+                c.delivery_address.unwrap().simple_address.unwrap(),
+                c.activation_status.as_str() == "ACTIVATED",
+            )
+        })
+        .collect()
+}
+
+/// The contact's plan through the AWS API: per stage (minutes, channel names).
+async fn api_plan(s: &TestServer, alias: &str) -> Vec<(i32, Vec<String>)> {
+    let channels = api_channels(s, alias).await;
+    let c = s
+        .client
+        .get_contact()
+        .contact_id(s.arn(&format!("contact/{alias}")))
+        .send()
+        .await
+        .unwrap();
+    c.plan
+        .unwrap()
+        .stages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|st| {
+            let names = st
+                .targets
+                .into_iter()
+                .map(|t| {
+                    let arn = t.channel_target_info.unwrap().contact_channel_id;
+                    let id = arn.rsplit('/').next().unwrap().to_string();
+                    channels
+                        .iter()
+                        .find(|c| c.0 == id)
+                        .map(|c| c.1.clone())
+                        .unwrap_or(arn)
+                })
+                .collect();
+            (st.duration_in_minutes, names)
+        })
+        .collect()
+}
+
+/// The newest activation code sent to `address` (from the outbox).
+async fn activation_code(s: &TestServer, address: &str) -> String {
+    outbox_message(s, "activation", address).await["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A code that is not `code`.
+fn wrong(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+async fn contact_create_activate_edit_remove(s: TestServer) {
+    let b = base(&s);
+    create_user(&s, "ann@example.com", PASSWORD).await;
+    let me = sign_in(&b, "ann@example.com", PASSWORD).await;
+
+    // The list leads to Create contact; the form has a label for every field.
+    let (_, html, _) = get(&b, "/contacts", Some(&me.cookie)).await;
+    assert!(html.contains(r#"<a class="button" href="/contacts/create">Create contact</a>"#));
+    let (status, html, _) = get(&b, "/contacts/create", Some(&me.cookie)).await;
+    assert_eq!(status, 200);
+    for (id, label) in [
+        ("display_name", "Full name"),
+        ("alias", "Unique alias"),
+        ("channel-0-type", "Type"),
+        ("channel-0-name", "Contact channel name"),
+        ("channel-0-address", "Details"),
+        ("engagement-0-channel", "Contact channel name"),
+        (
+            "engagement-0-minutes",
+            "Minutes to wait from the start of the engagement",
+        ),
+    ] {
+        assert!(
+            html.contains(&format!(r#"<label for="{id}">{label}</label>"#)),
+            "{id}: {html}"
+        );
+        assert!(html.contains(&format!(r#"id="{id}""#)), "{id}");
+    }
+    for button in ["Add contact channel", "Add engagement", "Create", "Remove"] {
+        assert!(html.contains(&format!(">{button}</button>")), "{button}");
+    }
+    for option in [">Email</option>", ">SMS</option>", ">Voice</option>"] {
+        assert!(html.contains(option), "{option}");
+    }
+    assert!(html.contains(&format!(r#"name="csrf_token" value="{}""#, me.csrf)));
+
+    let channels = [
+        ["", "EMAIL", "Work email", "akua@example.com"],
+        ["", "SMS", "Mobile", "+12065550100"],
+        ["", "VOICE", "Desk phone", "+12065550101"],
+    ];
+    let plan = [("0", "0"), ("1", "5"), ("2", "10")];
+
+    // Refused by the API's rules: the errors are next to their fields, nothing is created.
+    let bad = contact_form(
+        "Akua Mansa",
+        "Akua Mansa",
+        &[
+            ["", "EMAIL", "Work email", "akua@example.com"],
+            ["", "SMS", "Mobile", "206-555-0100"],
+            ["", "VOICE", "Mobile", "+12065550101"],
+        ],
+        &[("0", "0"), ("", "5"), ("2", "soon")],
+        "submit",
+    );
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &bad).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains(r#"role="alert""#));
+    let error_of = |html: &str, id: &str| -> String {
+        let at = html
+            .find(&format!(r#"id="{id}-error">"#))
+            .unwrap_or_else(|| panic!("no error for {id}: {html}"));
+        let rest = &html[at + id.len() + 11..];
+        rest[..rest.find("</p>").unwrap()].to_string()
+    };
+    assert!(error_of(&html, "alias").contains("lower-case letters"));
+    assert!(error_of(&html, "channel-1-address").contains("E.164"));
+    assert!(error_of(&html, "channel-2-name").contains("different name"));
+    assert!(error_of(&html, "engagement-1-channel").contains("Choose a contact channel"));
+    assert!(error_of(&html, "engagement-2-minutes").contains("whole number"));
+    assert!(html.contains(r#"aria-invalid="true""#));
+    // What was typed is kept.
+    assert!(html.contains(r#"value="206-555-0100""#));
+    assert!(
+        s.client
+            .list_contacts()
+            .send()
+            .await
+            .unwrap()
+            .contacts
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    // Without the CSRF token: 403, nothing created.
+    let good = contact_form("akuam", "Akua Mansa", &channels, &plan, "submit");
+    let mut no_token: Vec<(&str, &str)> =
+        good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, html, _) = post_raw(&b, "/contacts/create", Some(&me.cookie), &no_token).await;
+    assert_eq!(status, 403, "{html}");
+    no_token.push(("csrf_token", "A"));
+    let (status, _, _) = post_raw(&b, "/contacts/create", Some(&me.cookie), &no_token).await;
+    assert_eq!(status, 403);
+    // ... and without a session.
+    let (status, _, _) = post_contact(
+        &b,
+        "/contacts/create",
+        &Signed {
+            cookie: String::new(),
+            token: String::new(),
+            csrf: me.csrf.clone(),
+        },
+        &good,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        s.client
+            .list_contacts()
+            .send()
+            .await
+            .unwrap()
+            .contacts
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    // Create: the contact, its channels and its plan exist; a code went to each channel.
+    let (status, html, loc) = post_contact(&b, "/contacts/create", &me, &good).await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(loc, "/contacts/details/akuam/activate?created=1");
+    let c = s
+        .client
+        .get_contact()
+        .contact_id(s.arn("contact/akuam"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.display_name.as_deref(), Some("Akua Mansa"));
+    assert_eq!(c.r#type.as_str(), "PERSONAL");
+    let chans = api_channels(&s, "akuam").await;
+    assert_eq!(
+        chans
+            .iter()
+            .map(|c| (c.1.as_str(), c.2.as_str(), c.3.as_str(), c.4))
+            .collect::<Vec<_>>(),
+        [
+            ("Work email", "EMAIL", "akua@example.com", false),
+            ("Mobile", "SMS", "+12065550100", false),
+            ("Desk phone", "VOICE", "+12065550101", false),
+        ]
+    );
+    assert_eq!(
+        api_plan(&s, "akuam").await,
+        [
+            (5, vec!["Work email".to_string()]),
+            (5, vec!["Mobile".to_string()]),
+            (0, vec!["Desk phone".to_string()]),
+        ]
+    );
+    let codes: Vec<String> = {
+        let mut v = Vec::new();
+        for c in &chans {
+            v.push(activation_code(&s, &c.3).await);
+        }
+        v
+    };
+    assert_eq!(outbox(&s).len(), 3, "one code per channel");
+
+    // The activation page: a code field, Activate and Send new code per channel; Finish.
+    let (status, html, _) = get(&b, &loc, Some(&me.cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("An activation code was sent to each of its contact"));
+    for c in &chans {
+        assert!(html.contains(&format!(
+            r#"<label for="code-{}">Activation code</label>"#,
+            c.0
+        )));
+        assert!(html.contains(&format!(
+            r#"action="/contacts/details/akuam/channels/{}/activate""#,
+            c.0
+        )));
+        assert!(html.contains(&format!(
+            r#"action="/contacts/details/akuam/channels/{}/send-code""#,
+            c.0
+        )));
+    }
+    assert!(html.contains(r#"href="/contacts/details/akuam">Finish</a>"#));
+
+    // A wrong code is refused next to its field; the right one activates.
+    let email = &chans[0].0;
+    let path = format!("/contacts/details/akuam/channels/{email}/activate");
+    let (status, html, _) =
+        post_form(&b, &path, &me, &[("activation_code", wrong(&codes[0]))]).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        error_of(&html, &format!("code-{email}")).contains("Wrong code (4 tries left)."),
+        "{html}"
+    );
+    let (status, _, loc) = post_form(&b, &path, &me, &[("activation_code", "")]).await;
+    assert_eq!((status, loc.as_str()), (422, ""));
+    let (status, _, loc) = post_form(&b, &path, &me, &[("activation_code", &codes[0])]).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        loc,
+        format!("/contacts/details/akuam/activate?activated={email}")
+    );
+    let (_, html, _) = get(&b, &loc, Some(&me.cookie)).await;
+    assert!(html.contains("Activated."));
+    assert!(api_channels(&s, "akuam").await[0].4);
+    // Without the token, Activate and Send new code are refused.
+    let (status, _, _) = post_raw(
+        &b,
+        &format!("/contacts/details/akuam/channels/{}/send-code", chans[1].0),
+        Some(&me.cookie),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(outbox(&s).len(), 3);
+
+    // Send new code: another code goes out; the old one no longer works, the new one does.
+    let sms = &chans[1].0;
+    let (status, _, loc) = post_form(
+        &b,
+        &format!("/contacts/details/akuam/channels/{sms}/send-code"),
+        &me,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(loc, format!("/contacts/details/akuam/activate?sent={sms}"));
+    assert_eq!(outbox(&s).len(), 4);
+    let new_code = activation_code(&s, "+12065550100").await;
+    let path = format!("/contacts/details/akuam/channels/{sms}/activate");
+    if new_code != codes[1] {
+        let (status, _, _) = post_form(&b, &path, &me, &[("activation_code", &codes[1])]).await;
+        assert_eq!(status, 422);
+    }
+    let (status, _, _) = post_form(&b, &path, &me, &[("activation_code", &new_code)]).await;
+    assert_eq!(status, 303);
+
+    // A second contact with the same alias: refused next to the alias.
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &good).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(
+        error_of(&html, "alias").contains("must be unique"),
+        "{html}"
+    );
+
+    // The contact's page: channels with their status, the plan, Edit, Activate devices.
+    let (status, html, _) = get(&b, "/contacts/details/akuam", Some(&me.cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>akuam</h1>"));
+    assert!(html.contains("Akua Mansa"));
+    assert!(html.contains(r#"href="/contacts/details/akuam/edit">Edit</a>"#));
+    assert!(html.contains(r#"href="/contacts/details/akuam/activate">Activate devices</a>"#));
+    assert_eq!(html.matches(">Active</span>").count(), 2, "{html}");
+    assert_eq!(html.matches(">Not active</span>").count(), 1);
+    assert!(
+        html.contains("<tr><td>5</td><td>Mobile (SMS)</td></tr>"),
+        "{html}"
+    );
+    assert!(html.contains("<tr><td>10</td><td>Desk phone (Voice)</td></tr>"));
+    // The list links to it.
+    let (_, html, _) = get(&b, "/contacts", Some(&me.cookie)).await;
+    assert!(html.contains(r#"<a href="/contacts/details/akuam">akuam</a>"#));
+
+    // Edit shows the contact as it is.
+    let (status, html, _) = get(&b, "/contacts/details/akuam/edit", Some(&me.cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"value="Akua Mansa""#));
+    for c in &chans {
+        assert!(html.contains(&format!(r#"name="channel_id" value="{}""#, c.0)));
+    }
+    assert!(html.contains(">Update</button>"));
+    let ids: Vec<&str> = chans.iter().map(|c| c.0.as_str()).collect();
+    let current = [
+        [ids[0], "EMAIL", "Work email", "akua@example.com"],
+        [ids[1], "SMS", "Mobile", "+12065550100"],
+        [ids[2], "VOICE", "Desk phone", "+12065550101"],
+    ];
+    // Remove next to the desk phone: the form again, without it (nothing changed yet).
+    let removing = contact_form("akuam", "Akua Mansa", &current, &plan, "remove-channel-2");
+    let (status, html, _) = post_contact(&b, "/contacts/details/akuam/edit", &me, &removing).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains(&format!(r#"value="{}""#, ids[2])));
+    assert!(html.contains("“Desk phone” (+12065550101) will be removed when you choose Update"));
+    assert!(
+        !html.contains("engagement-2-channel"),
+        "its engagement goes too"
+    );
+    assert_eq!(api_channels(&s, "akuam").await.len(), 3);
+    // An invalid change is refused, and changes nothing.
+    let invalid = contact_form(
+        "akuam",
+        "Akua Mansa",
+        &[current[0], [ids[1], "SMS", "Mobile", "not a phone"]],
+        &plan[..2],
+        "submit",
+    );
+    let (status, html, _) = post_contact(&b, "/contacts/details/akuam/edit", &me, &invalid).await;
+    assert_eq!(status, 422);
+    assert!(error_of(&html, "channel-1-address").contains("E.164"));
+    assert_eq!(api_channels(&s, "akuam").await.len(), 3);
+    // Update: the desk phone goes, the name and the plan change.
+    let update = contact_form(
+        "akuam",
+        "Akua Mansa-Ofori",
+        &current[..2],
+        &[("1", "0"), ("0", "3")],
+        "submit",
+    );
+    let (status, html, loc) = post_contact(&b, "/contacts/details/akuam/edit", &me, &update).await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(loc, "/contacts/details/akuam?updated=1");
+    let after = api_channels(&s, "akuam").await;
+    assert_eq!(
+        after.iter().map(|c| c.1.as_str()).collect::<Vec<_>>(),
+        ["Work email", "Mobile"]
+    );
+    assert!(after[0].4 && after[1].4, "untouched channels stay active");
+    assert_eq!(
+        api_plan(&s, "akuam").await,
+        [
+            (3, vec!["Mobile".to_string()]),
+            (0, vec!["Work email".to_string()]),
+        ]
+    );
+    let c = s
+        .client
+        .get_contact()
+        .contact_id(s.arn("contact/akuam"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.display_name.as_deref(), Some("Akua Mansa-Ofori"));
+    let (_, html, _) = get(&b, &loc, Some(&me.cookie)).await;
+    assert!(html.contains("akuam was updated."));
+    assert!(!html.contains("Activate devices"), "all channels active");
+
+    // Update with a new channel and a changed address: both get codes, and the activation
+    // page follows.
+    let before = outbox(&s).len();
+    let update = contact_form(
+        "akuam",
+        "Akua Mansa-Ofori",
+        &[
+            [ids[0], "EMAIL", "Work email", "akua.m@example.com"],
+            current[1],
+            ["", "EMAIL", "Home email", "akua@home.example"],
+        ],
+        &[("1", "0"), ("0", "3"), ("2", "3")],
+        "submit",
+    );
+    let (status, html, loc) = post_contact(&b, "/contacts/details/akuam/edit", &me, &update).await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(loc, "/contacts/details/akuam/activate?updated=1");
+    assert_eq!(outbox(&s).len(), before + 2);
+    activation_code(&s, "akua.m@example.com").await;
+    activation_code(&s, "akua@home.example").await;
+    let after = api_channels(&s, "akuam").await;
+    assert_eq!(
+        after
+            .iter()
+            .map(|c| (c.1.as_str(), c.3.as_str(), c.4))
+            .collect::<Vec<_>>(),
+        [
+            ("Work email", "akua.m@example.com", false),
+            ("Mobile", "+12065550100", true),
+            ("Home email", "akua@home.example", false),
+        ]
+    );
+    assert_eq!(
+        api_plan(&s, "akuam").await,
+        [
+            (3, vec!["Mobile".to_string()]),
+            (0, vec!["Work email".to_string(), "Home email".to_string()]),
+        ]
+    );
+    // Unknown contacts are 404.
+    assert_eq!(
+        get(&b, "/contacts/details/nobody", Some(&me.cookie))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get(&b, "/contacts/details/nobody/edit", Some(&me.cookie))
+            .await
+            .0,
+        404
+    );
+}
+
+/// Without JavaScript, Add contact channel, Add engagement and Remove are plain POSTs that
+/// show the form again with a row more or less, keeping what was typed.
+async fn contact_form_rows_without_javascript(s: TestServer) {
+    let b = base(&s);
+    create_user(&s, "ann@example.com", PASSWORD).await;
+    let me = sign_in(&b, "ann@example.com", PASSWORD).await;
+    let typed = [["", "EMAIL", "Work email", "akua@example.com"]];
+    let f = contact_form("akuam", "Akua Mansa", &typed, &[("0", "0")], "add-channel");
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="channel-1-type""#));
+    assert!(html.contains(r#"id="channel-1-type" name="channel_type""#));
+    assert!(html.contains("autofocus"), "the new row has the focus");
+    assert!(html.contains(r#"value="akua@example.com""#));
+    assert!(html.contains(r#"value="akuam""#));
+    // The engagement plan names the channels typed so far.
+    assert!(html.contains(r#"<option value="0" selected>Work email (Email)</option>"#));
+    assert!(html.contains(r#"<option value="1">Contact channel 2 (Email)</option>"#));
+    let two = [typed[0], ["", "SMS", "Mobile", "+12065550100"]];
+    let f = contact_form("akuam", "Akua Mansa", &two, &[("0", "0")], "add-engagement");
+    let (_, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert!(html.contains(r#"id="engagement-1-channel""#));
+    assert!(
+        html.contains(r#"<option value="1" selected>Mobile (SMS)</option>"#),
+        "the new engagement picks the channel not yet engaged: {html}"
+    );
+    // htmx's refresh of the plan only renders the form again.
+    let f = contact_form("akuam", "Akua Mansa", &two, &[("0", "0")], "refresh");
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"<option value="1">Mobile (SMS)</option>"#));
+    let f = contact_form(
+        "akuam",
+        "Akua Mansa",
+        &two,
+        &[("0", "0"), ("1", "5")],
+        "remove-engagement-0",
+    );
+    let (_, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert!(!html.contains(r#"id="engagement-1-channel""#));
+    assert!(html.contains(r#"<option value="1" selected>Mobile (SMS)</option>"#));
+    assert!(
+        s.client
+            .list_contacts()
+            .send()
+            .await
+            .unwrap()
+            .contacts
+            .unwrap_or_default()
+            .is_empty(),
+        "rows come and go without creating anything"
+    );
+    // Create needs a channel and an engagement.
+    let f = contact_form("akuam", "Akua Mansa", &[], &[], "submit");
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("Define a contact channel"));
+    let f = contact_form("akuam", "Akua Mansa", &typed, &[], "submit");
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("Define an engagement plan"));
+    // Waits longer than a stage may last become several stages.
+    let f = contact_form(
+        "akuam",
+        "Akua Mansa",
+        &two,
+        &[("0", "0"), ("1", "45")],
+        "submit",
+    );
+    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(
+        api_plan(&s, "akuam").await,
+        [
+            (30, vec!["Work email".to_string()]),
+            (15, vec![]),
+            (0, vec!["Mobile".to_string()]),
+        ]
+    );
+    let (_, html, _) = get(&b, "/contacts/details/akuam/edit", Some(&me.cookie)).await;
+    assert!(html.contains(r#"id="engagement-1-minutes" name="engagement_minutes" value="45""#));
+}
+
+/// Each channel's consent history (opt-outs and opt-ins) on the contact's page; after START,
+/// Activate devices activates the device again (the seed's reactivation steps).
+async fn contact_consent_history_and_reactivation(s: TestServer) {
+    let b = base(&s);
+    create_user(&s, "ann@example.com", PASSWORD).await;
+    let me = sign_in(&b, "ann@example.com", PASSWORD).await;
+    let f = contact_form(
+        "bojo",
+        "Bo Johansson",
+        &[["", "SMS", "Mobile", "+12065550199"]],
+        &[("0", "0")],
+        "submit",
+    );
+    assert_eq!(post_contact(&b, "/contacts/create", &me, &f).await.0, 303);
+    let id = api_channels(&s, "bojo").await[0].0.clone();
+    let code = activation_code(&s, "+12065550199").await;
+    let path = format!("/contacts/details/bojo/channels/{id}/activate");
+    assert_eq!(
+        post_form(&b, &path, &me, &[("activation_code", &code)])
+            .await
+            .0,
+        303
+    );
+    let (_, html, _) = get(&b, "/contacts/details/bojo", Some(&me.cookie)).await;
+    assert!(html.contains("No opt-outs or opt-ins for +12065550199."));
+
+    // The device replies UNSUBSCRIBE: opted out, no longer active.
+    let store = s.running.as_ref().unwrap().store.clone();
+    let now = muster_core::Clock::now_ms(&SystemClock);
+    store
+        .opt_out("+12065550199", "sms", Some("UNSUBSCRIBE <b>now</b>"), now)
+        .await
+        .unwrap();
+    let (_, html, _) = get(&b, "/contacts/details/bojo", Some(&me.cookie)).await;
+    assert!(
+        html.contains(r#"status-opted-out">Opted out</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<td>Opted out</td><td>sms</td><td>UNSUBSCRIBE &#60;b&#62;now&#60;/b&#62;</td>"
+        ) || html
+            .contains("<td>Opted out</td><td>sms</td><td>UNSUBSCRIBE &lt;b&gt;now&lt;/b&gt;</td>"),
+        "{html}"
+    );
+    assert!(html.contains("Activate devices"));
+    // A new code cannot go to an opted-out device.
+    let (status, html, _) = post_form(
+        &b,
+        &format!("/contacts/details/bojo/channels/{id}/send-code"),
+        &me,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("opted out"), "{html}");
+
+    // START: opted in again (newest first in the history); then Edit, Activate devices,
+    // the new code, Activate.
+    store
+        .opt_in("+12065550199", "sms", Some("START"), now + 1000)
+        .await
+        .unwrap();
+    let (_, html, _) = get(&b, "/contacts/details/bojo", Some(&me.cookie)).await;
+    let opted_in = html
+        .find("<td>Opted in</td><td>sms</td><td>START</td>")
+        .unwrap();
+    let opted_out = html.find("<td>Opted out</td>").unwrap();
+    assert!(opted_in < opted_out, "newest first");
+    assert!(html.contains(r#"status-inactive">Not active</span>"#));
+    let (_, html, _) = get(&b, "/contacts/details/bojo/edit", Some(&me.cookie)).await;
+    assert!(html.contains(r#"href="/contacts/details/bojo/activate" class="button secondary-button">Activate devices</a>"#), "{html}");
+    let (_, html, _) = get(&b, "/contacts/details/bojo/activate", Some(&me.cookie)).await;
+    assert!(html.contains("No activation code is pending: choose Send new code."));
+    let (status, _, _) = post_form(
+        &b,
+        &format!("/contacts/details/bojo/channels/{id}/send-code"),
+        &me,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let code = activation_code(&s, "+12065550199").await;
+    assert_eq!(
+        post_form(&b, &path, &me, &[("activation_code", &code)])
+            .await
+            .0,
+        303
+    );
+    assert!(api_channels(&s, "bojo").await[0].4);
+}
+
+// ---- Contacts in Chromium: the seed page's contact workflow, literally ------------------
+
+/// Waits until the element with id `id` exists (htmx swaps rows in without a page load).
+async fn appears(b: &Browser, id: &str) {
+    eventually(&format!("#{id}"), || async {
+        b.c().find(Locator::Id(id)).await.is_ok()
+    })
+    .await;
+}
+
+/// Waits until htmx has no request in flight.
+async fn htmx_idle(b: &Browser) {
+    eventually("htmx to finish", || async {
+        b.c()
+            .execute(
+                "return document.querySelector('.htmx-request') === null",
+                vec![],
+            )
+            .await
+            .is_ok_and(|v| v == serde_json::json!(true))
+    })
+    .await;
+}
+
+/// The labels of the options of the select with id `id`.
+async fn options_of(b: &Browser, id: &str) -> Vec<String> {
+    let v = b
+        .c()
+        .execute(
+            "const s = document.getElementById(arguments[0]);\
+             return s ? Array.from(s.options).map(o => o.textContent) : [];",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// Whether the page fits the window's width (no sideways scrolling).
+async fn fits(b: &Browser) -> bool {
+    b.c()
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap()
+        == serde_json::json!(true)
+}
+
+/// Defines contact channel `i` of the form: type, name, details.
+async fn define_channel(b: &Browser, i: usize, kind: &str, name: &str, details: &str) {
+    choose(b, &format!("channel-{i}-type"), kind).await;
+    fill(b, &format!("channel-{i}-name"), name).await;
+    fill(b, &format!("channel-{i}-address"), details).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_contact_workflow_in_chromium() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let s = common::start(common::Backend::Sqlite).await.unwrap();
+    let base = base(&s);
+    create_user(&s, "ann@example.com", PASSWORD).await;
+
+    // Sign in; choose Contacts from the left navigation.
+    b.c().goto(&format!("{base}/")).await.unwrap();
+    browser_sign_in(&b, "ann@example.com", PASSWORD).await;
+    click_to_load(&b, Locator::LinkText("Contacts")).await;
+    assert_eq!(path_of(&b).await, "/contacts");
+    assert_eq!(text_of(&b, "#contact-list").await, "No contacts yet.");
+
+    // Choose Create contact.
+    click_to_load(&b, Locator::XPath(&labelled("Create contact"))).await;
+    assert_eq!(path_of(&b).await, "/contacts/create");
+    assert_eq!(text_of(&b, "h1").await, "Create contact");
+
+    // Keyboard: Enter in a field submits the form as Create does; the errors come back with
+    // the focus on the first field to correct.
+    fill(&b, "alias", "Akua Mansa").await;
+    press(&b, &[ENTER]).await;
+    eventually("the alias error", || async {
+        b.c().find(Locator::Id("alias-error")).await.is_ok()
+    })
+    .await;
+    assert_eq!(focused(&b).await, "alias");
+    assert!(text_of(&b, "#alias-error").await.contains("lower-case"));
+    assert!(
+        text_of(&b, "[role=alert]")
+            .await
+            .contains("was not created")
+    );
+
+    // The full name of the contact and a unique, identifiable alias.
+    fill(&b, "display_name", "Akua Mansa").await;
+    fill(&b, "alias", "akuam").await;
+    // A contact channel: the type, an identifiable name, the details.
+    define_channel(&b, 0, "Email", "Work email", "akua@example.com").await;
+    // Add contact channel, twice; each new row has the focus.
+    for (i, kind, name, details) in [
+        (1, "SMS", "Mobile", "+12065550100"),
+        (2, "Voice", "Desk phone", "+12065550101"),
+    ] {
+        htmx_idle(&b).await;
+        b.c()
+            .find(Locator::XPath(&labelled("Add contact channel")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        appears(&b, &format!("channel-{i}-type")).await;
+        eventually("the new row to have the focus", || async {
+            focused(&b).await == format!("channel-{i}-type")
+        })
+        .await;
+        define_channel(&b, i, kind, name, details).await;
+    }
+    // The engagement plan offers the channels by name (htmx follows the typing).
+    eventually("the plan to offer the channels by name", || async {
+        options_of(&b, "engagement-0-channel").await
+            == [
+                "Choose a contact channel",
+                "Work email (Email)",
+                "Mobile (SMS)",
+                "Desk phone (Voice)",
+            ]
+    })
+    .await;
+    htmx_idle(&b).await;
+    // A Contact channel name and the minutes to wait; Add engagement for the others.
+    choose(&b, "engagement-0-channel", "Work email (Email)").await;
+    fill(&b, "engagement-0-minutes", "0").await;
+    for (i, name, minutes) in [(1, "Mobile (SMS)", "5"), (2, "Desk phone (Voice)", "10")] {
+        htmx_idle(&b).await;
+        b.c()
+            .find(Locator::XPath(&labelled("Add engagement")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        appears(&b, &format!("engagement-{i}-channel")).await;
+        choose(&b, &format!("engagement-{i}-channel"), name).await;
+        fill(&b, &format!("engagement-{i}-minutes"), minutes).await;
+    }
+    htmx_idle(&b).await;
+    screenshot(&b, "contact-create").await;
+
+    // Create: an activation code goes to each channel.
+    click_to_load(&b, Locator::XPath(&labelled("Create"))).await;
+    assert_eq!(
+        path_of(&b).await,
+        "/contacts/details/akuam/activate?created=1"
+    );
+    assert_eq!(text_of(&b, "h1").await, "Activate devices");
+    assert!(
+        text_of(&b, "[role=status]")
+            .await
+            .contains("An activation code was sent to each of its contact channels")
+    );
+    screenshot(&b, "contact-activate").await;
+    let chans = api_channels(&s, "akuam").await;
+    assert_eq!(chans.len(), 3);
+    // Send new code (to the desk phone), then Activate each channel with its code.
+    let desk = chans[2].0.clone();
+    let first_code = activation_code(&s, "+12065550101").await;
+    let sent_before = outbox(&s).len();
+    click_to_load(
+        &b,
+        Locator::Css(&format!(
+            "form[action='/contacts/details/akuam/channels/{desk}/send-code'] button"
+        )),
+    )
+    .await;
+    assert_eq!(outbox(&s).len(), sent_before + 1);
+    let new_code = activation_code(&s, "+12065550101").await;
+    if new_code != first_code {
+        fill(&b, &format!("code-{desk}"), &first_code).await;
+        click_to_load(
+            &b,
+            Locator::Css(&format!(
+                "form[action='/contacts/details/akuam/channels/{desk}/activate'] button"
+            )),
+        )
+        .await;
+        assert!(
+            text_of(&b, &format!("#code-{desk}-error"))
+                .await
+                .contains("no longer current")
+                || text_of(&b, &format!("#code-{desk}-error"))
+                    .await
+                    .contains("Wrong code")
+        );
+        assert_eq!(focused(&b).await, format!("code-{desk}"));
+    }
+    for (id, _, _, address, _) in &chans {
+        let code = activation_code(&s, address).await;
+        fill(&b, &format!("code-{id}"), &code).await;
+        click_to_load(
+            &b,
+            Locator::Css(&format!(
+                "form[action='/contacts/details/akuam/channels/{id}/activate'] button"
+            )),
+        )
+        .await;
+        assert_eq!(
+            path_of(&b).await,
+            format!("/contacts/details/akuam/activate?activated={id}")
+        );
+    }
+    assert!(api_channels(&s, "akuam").await.iter().all(|c| c.4));
+    screenshot(&b, "contact-activated").await;
+
+    // Finish: the contact's page.
+    click_to_load(&b, Locator::XPath(&labelled("Finish"))).await;
+    assert_eq!(path_of(&b).await, "/contacts/details/akuam");
+    let statuses = b
+        .c()
+        .execute(
+            "return Array.from(document.querySelectorAll('section.channel .status'))\
+             .map(e => e.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses, serde_json::json!(["Active", "Active", "Active"]));
+    screenshot(&b, "contact-detail").await;
+
+    // An engagement of the contact, through the AWS SDK: the work email is paged at once.
+    let engagement = s
+        .client
+        .start_engagement()
+        .contact_id(s.arn("contact/akuam"))
+        .sender("muster-test")
+        .subject("Database down")
+        .content("The primary database is not answering.")
+        .send()
+        .await
+        .unwrap()
+        .engagement_arn;
+    let page = outbox_message(&s, "page", "akua@example.com").await;
+    let accept_code = page["accept_code"].as_str().unwrap().to_string();
+    // Acknowledged with its accept code on the console's engagement page.
+    let id = engagement.rsplit('/').next().unwrap();
+    b.c()
+        .goto(&format!("{base}/engagements/akuam/{id}"))
+        .await
+        .unwrap();
+    fill(&b, "accept_code", &accept_code).await;
+    click_to_load(&b, Locator::XPath(&labelled("Acknowledge"))).await;
+    screenshot(&b, "contact-engagement-acknowledged").await;
+    let page_arn = page["page_arn"].as_str().unwrap().to_string();
+    eventually("the page to be read and the engagement to stop", || {
+        let client = s.client.clone();
+        let (page_arn, engagement) = (page_arn.clone(), engagement.clone());
+        async move {
+            let p = client
+                .describe_page()
+                .page_id(&page_arn)
+                .send()
+                .await
+                .unwrap();
+            let e = client
+                .describe_engagement()
+                .engagement_id(&engagement)
+                .send()
+                .await
+                .unwrap();
+            p.read_time.is_some() && e.stop_time.is_some()
+        }
+    })
+    .await;
+
+    // Remove a channel: Contacts in the left navigation, the contact, Edit, Remove next to
+    // the channel, Update.
+    click_to_load(&b, Locator::LinkText("Contacts")).await;
+    click_to_load(&b, Locator::LinkText("akuam")).await;
+    assert_eq!(path_of(&b).await, "/contacts/details/akuam");
+    click_to_load(&b, Locator::XPath(&labelled("Edit"))).await;
+    assert_eq!(path_of(&b).await, "/contacts/details/akuam/edit");
+    assert_eq!(text_of(&b, "h1").await, "Edit akuam");
+    screenshot(&b, "contact-edit").await;
+    b.c()
+        .find(Locator::Css("#channel-2 button[value='remove-channel-2']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the desk phone to go from the form", || async {
+        b.c().find(Locator::Id("channel-2")).await.is_err()
+    })
+    .await;
+    htmx_idle(&b).await;
+    assert!(
+        text_of(&b, ".note")
+            .await
+            .contains("“Desk phone” (+12065550101) will be removed when you choose Update")
+    );
+    screenshot(&b, "contact-edit-removed").await;
+    click_to_load(&b, Locator::XPath(&labelled("Update"))).await;
+    assert_eq!(path_of(&b).await, "/contacts/details/akuam?updated=1");
+    assert_eq!(
+        api_channels(&s, "akuam")
+            .await
+            .iter()
+            .map(|c| c.1.as_str())
+            .collect::<Vec<_>>(),
+        ["Work email", "Mobile"]
+    );
+    assert_eq!(
+        api_plan(&s, "akuam").await,
+        [
+            (5, vec!["Work email".to_string()]),
+            (0, vec!["Mobile".to_string()]),
+        ]
+    );
+    assert!(
+        text_of(&b, "[role=status]")
+            .await
+            .contains("akuam was updated.")
+    );
+    screenshot(&b, "contact-updated").await;
+
+    // Readable on a phone: the form, the contact's page and the activation page fit.
+    b.c().set_window_size(390, 844).await.unwrap();
+    for (path, file) in [
+        ("/contacts/create", "contact-create-phone"),
+        ("/contacts/details/akuam", "contact-detail-phone"),
+        ("/contacts/details/akuam/edit", "contact-edit-phone"),
+        ("/contacts/details/akuam/activate", "contact-activate-phone"),
+    ] {
+        b.c().goto(&format!("{base}{path}")).await.unwrap();
+        assert!(fits(&b).await, "{path} scrolls sideways on a phone");
+        screenshot(&b, file).await;
+    }
+    b.c().set_window_size(1280, 900).await.unwrap();
+
+    b.close().await;
+}
+
+/// A name the API would refuse (stored by other means) shows as text on the contact's page and
+/// in Edit, and Update then says what the API requires, next to the field.
+async fn contact_pages_escape_user_text(s: TestServer) {
+    let b = base(&s);
+    create_user(&s, "ann@example.com", PASSWORD).await;
+    let me = sign_in(&b, "ann@example.com", PASSWORD).await;
+    store_contact(&s, "mallory", "<script>alert(1)</script>").await;
+    for path in [
+        "/contacts/details/mallory",
+        "/contacts/details/mallory/edit",
+    ] {
+        let (status, html, _) = get(&b, path, Some(&me.cookie)).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!html.contains("<script>alert(1)"), "{path}: {html}");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: {html}"
+        );
+    }
+    let f = contact_form("mallory", "<script>alert(1)</script>", &[], &[], "submit");
+    let (status, html, _) = post_contact(&b, "/contacts/details/mallory/edit", &me, &f).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains(r#"id="display_name-error">The full name can use only letters"#),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+}
+
+/// The same contact form in a Chromium without JavaScript: Add contact channel, Add engagement
+/// and Remove are plain posts of the form, and Create and Activate work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_form_without_javascript_in_chromium() {
+    let Some(b) = Browser::start_with(&["--blink-settings=scriptEnabled=false"]).await else {
+        return;
+    };
+    let s = common::start(common::Backend::Sqlite).await.unwrap();
+    let base = base(&s);
+    create_user(&s, "ann@example.com", PASSWORD).await;
+    b.c().goto(&format!("{base}/contacts")).await.unwrap();
+    browser_sign_in(&b, "ann@example.com", PASSWORD).await;
+    // WebDriver's own scripts still run; the page's do not: htmx never loads.
+    let htmx = b
+        .c()
+        .execute("return typeof window.htmx", vec![])
+        .await
+        .unwrap();
+    assert_eq!(htmx, serde_json::json!("undefined"), "JavaScript is off");
+    click_to_load(&b, Locator::XPath(&labelled("Create contact"))).await;
+    fill(&b, "display_name", "Bo Johansson").await;
+    fill(&b, "alias", "bojo").await;
+    define_channel(&b, 0, "Email", "Work email", "bo@example.com").await;
+    click_to_load(&b, Locator::XPath(&labelled("Add contact channel"))).await;
+    assert_eq!(
+        focused(&b).await,
+        "channel-1-type",
+        "the new row has the focus"
+    );
+    assert_eq!(
+        b.c()
+            .find(Locator::Id("channel-0-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Work email"),
+        "what was typed is kept"
+    );
+    define_channel(&b, 1, "SMS", "Mobile", "+12065550142").await;
+    click_to_load(&b, Locator::XPath(&labelled("Add engagement"))).await;
+    // The new engagement picked the channel not yet engaged.
+    assert_eq!(
+        options_of(&b, "engagement-1-channel").await,
+        [
+            "Choose a contact channel",
+            "Work email (Email)",
+            "Mobile (SMS)"
+        ]
+    );
+    fill(&b, "engagement-1-minutes", "5").await;
+    // Remove the first engagement, then add it back.
+    click_to_load(&b, Locator::Css("#engagement-0 button")).await;
+    assert!(b.c().find(Locator::Id("engagement-1")).await.is_err());
+    click_to_load(&b, Locator::XPath(&labelled("Add engagement"))).await;
+    choose(&b, "engagement-1-channel", "Work email (Email)").await;
+    screenshot(&b, "contact-create-no-javascript").await;
+    click_to_load(&b, Locator::XPath(&labelled("Create"))).await;
+    assert_eq!(
+        path_of(&b).await,
+        "/contacts/details/bojo/activate?created=1"
+    );
+    assert_eq!(
+        api_plan(&s, "bojo").await,
+        [
+            (5, vec!["Work email".to_string()]),
+            (0, vec!["Mobile".to_string()]),
+        ]
+    );
+    let chans = api_channels(&s, "bojo").await;
+    let (id, address) = (&chans[0].0, &chans[0].3);
+    let code = activation_code(&s, address).await;
+    fill(&b, &format!("code-{id}"), &code).await;
+    click_to_load(
+        &b,
+        Locator::Css(&format!(
+            "form[action='/contacts/details/bojo/channels/{id}/activate'] button"
+        )),
+    )
+    .await;
+    assert!(api_channels(&s, "bojo").await[0].4);
     b.close().await;
 }

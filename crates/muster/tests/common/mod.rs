@@ -3,6 +3,7 @@
 //! official AWS SDK for Rust and by raw, really signed HTTP requests.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod twilio;
 
 use aws_sdk_ssmcontacts::Client;
