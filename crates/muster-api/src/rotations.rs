@@ -371,45 +371,25 @@ impl ContactsApi {
         ctx: &RequestContext,
         rotation: Uuid,
     ) -> Result<Vec<OverrideSpec>, ApiError> {
-        let mut out = Vec::new();
-        let mut after = After::Start;
-        loop {
-            let page = self
-                .store
-                .list_overrides(
-                    ctx.account.as_str(),
-                    rotation,
-                    i64::MIN,
-                    i64::MAX,
-                    &after,
-                    500,
-                )
-                .await
-                .map_err(store_error)?;
-            let done = page.len() < 500;
-            if let Some(last) = page.last() {
-                after = After::Created {
-                    ms: last.start_ms,
-                    id: last.id,
-                };
-            }
-            out.extend(page.into_iter().map(|o| {
-                OverrideSpec {
-                    id: o.id.to_string(),
-                    members: o
-                        .members
-                        .iter()
-                        .map(|a| Self::contact_arn(ctx, a))
-                        .collect(),
-                    start: ts(o.start_ms),
-                    end: ts(o.end_ms),
-                    created: ts(o.created_ms),
-                }
-            }));
-            if done {
-                return Ok(out);
-            }
-        }
+        let all = self
+            .store
+            .all_overrides(ctx.account.as_str(), rotation)
+            .await
+            .map_err(store_error)?;
+        Ok(all
+            .into_iter()
+            .map(|o| OverrideSpec {
+                id: o.id.to_string(),
+                members: o
+                    .members
+                    .iter()
+                    .map(|a| Self::contact_arn(ctx, a))
+                    .collect(),
+                start: ts(o.start_ms),
+                end: ts(o.end_ms),
+                created: ts(o.created_ms),
+            })
+            .collect())
     }
 
     fn rotation_to_wire(

@@ -119,25 +119,10 @@ async fn overrides_of(
     console: &Console,
     rotation: Uuid,
 ) -> Result<Vec<RotationOverrideRecord>, muster_store::StoreError> {
-    let mut out = Vec::new();
-    let mut after = After::Start;
-    loop {
-        let page = console
-            .store
-            .list_overrides(&console.account, rotation, i64::MIN, i64::MAX, &after, 500)
-            .await?;
-        let done = page.len() < 500;
-        if let Some(last) = page.last() {
-            after = After::Created {
-                ms: last.start_ms,
-                id: last.id,
-            };
-        }
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
-    }
+    console
+        .store
+        .all_overrides(&console.account, rotation)
+        .await
 }
 
 fn override_specs(os: &[RotationOverrideRecord]) -> Vec<OverrideSpec> {

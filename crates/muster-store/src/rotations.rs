@@ -564,3 +564,33 @@ store_methods! {
         overrides_from_rows(&rows)
     }
 }
+
+impl crate::Store {
+    /// Every override of a rotation, ordered by (start_ms, id): [`Store::list_overrides`]
+    /// page after page. Empty for a rotation that does not exist.
+    pub async fn all_overrides(
+        &self,
+        account: &str,
+        rotation_id: Uuid,
+    ) -> Result<Vec<RotationOverrideRecord>, StoreError> {
+        const PAGE: u32 = 500;
+        let mut out = Vec::new();
+        let mut after = After::Start;
+        loop {
+            let page = self
+                .list_overrides(account, rotation_id, i64::MIN, i64::MAX, &after, PAGE)
+                .await?;
+            let done = page.len() < PAGE as usize;
+            if let Some(last) = page.last() {
+                after = After::Created {
+                    ms: last.start_ms,
+                    id: last.id,
+                };
+            }
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+}

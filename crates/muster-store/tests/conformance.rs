@@ -2146,6 +2146,12 @@ async fn override_windows_and_pages(store: Store) {
             .unwrap()
             .is_empty()
     );
+    // All of them, in (start, id) order, across pages; none of another rotation.
+    let all = store.all_overrides(ACCT, r.id).await.unwrap();
+    let mut want = made.clone();
+    want.sort_by_key(|o| (o.start_ms, o.id));
+    assert_eq!(all, want);
+    assert!(store.all_overrides(OTHER, r.id).await.unwrap().is_empty());
 }
 
 async fn feeds(store: Store) {
