@@ -407,20 +407,18 @@ impl ContactsApi {
         (pages, jobs)
     }
 
-    fn engagement_id(ctx: &RequestContext, id: &str) -> Result<Uuid, ApiError> {
+    /// An engagement ARN's (alias, id): the alias must be the engaged contact's.
+    fn engagement_ref(ctx: &RequestContext, id: &str) -> Result<(String, Uuid), ApiError> {
         match Self::own_arn(ctx, id, "ENGAGEMENT")? {
-            ResourceRef::Engagement { id, .. } => Ok(id),
+            ResourceRef::Engagement { alias, id } => Ok((alias.as_str().to_string(), id)),
             _ => Err(ApiError::not_found("ENGAGEMENT", id)),
         }
     }
 
-    fn page_id(ctx: &RequestContext, id: &str) -> Result<Uuid, ApiError> {
-        // AcceptPage and friends take the page ARN; a bare page id is accepted too.
-        if let Ok(uuid) = Uuid::parse_str(id) {
-            return Ok(uuid);
-        }
+    /// A page ARN's (alias, id): the alias must be the paged contact's.
+    fn page_ref(ctx: &RequestContext, id: &str) -> Result<(String, Uuid), ApiError> {
         match Self::own_arn(ctx, id, "PAGE")? {
-            ResourceRef::Page { id, .. } => Ok(id),
+            ResourceRef::Page { alias, id } => Ok((alias.as_str().to_string(), id)),
             _ => Err(ApiError::not_found("PAGE", id)),
         }
     }
@@ -430,20 +428,22 @@ impl ContactsApi {
         ctx: &RequestContext,
         id: &str,
     ) -> Result<EngagementRecord, ApiError> {
-        let uuid = Self::engagement_id(ctx, id)?;
+        let (alias, uuid) = Self::engagement_ref(ctx, id)?;
         self.store
             .get_engagement(ctx.account.as_str(), uuid)
             .await
             .map_err(store_error)?
+            .filter(|e| e.contact_alias == alias)
             .ok_or_else(|| ApiError::not_found("ENGAGEMENT", id))
     }
 
     async fn load_page(&self, ctx: &RequestContext, id: &str) -> Result<PageRecord, ApiError> {
-        let uuid = Self::page_id(ctx, id)?;
+        let (alias, uuid) = Self::page_ref(ctx, id)?;
         self.store
             .get_page(ctx.account.as_str(), uuid)
             .await
             .map_err(store_error)?
+            .filter(|p| p.contact_alias == alias)
             .ok_or_else(|| ApiError::not_found("PAGE", id))
     }
 

@@ -726,6 +726,38 @@ async fn accept_page_through_the_api(backend: Backend) {
         kinds,
         [ReceiptType::Sent, ReceiptType::Delivered, ReceiptType::Read]
     );
+    // An ARN naming another contact names nothing, even with the right id.
+    let wrong_e = e.replace("engagement/ana/", "engagement/bo/");
+    let err = env
+        .s
+        .client
+        .describe_engagement()
+        .engagement_id(&wrong_e)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ResourceNotFoundException");
+    let wrong_p = page_arn.replace("page/ana/", "page/bo/");
+    let err = env
+        .s
+        .client
+        .describe_page()
+        .page_id(&wrong_p)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ResourceNotFoundException");
+    // The model takes page ARNs only: a bare id is refused, naming the field.
+    let bare = page_arn.rsplit('/').next().unwrap();
+    let err = env
+        .s
+        .client
+        .describe_page()
+        .page_id(bare)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
 }
 
 /// An escalation plan: a non-essential acknowledgement stops only that contact; an
