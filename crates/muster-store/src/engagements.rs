@@ -251,10 +251,13 @@ const SET_DELIVERED: &str =
     "UPDATE pages SET delivery_ms = COALESCE(delivery_ms, $2) WHERE id = $1";
 const SET_READ: &str = "UPDATE pages SET read_ms = COALESCE(read_ms, $2) WHERE id = $1";
 const ADD_SEND_ROUND: &str = "UPDATE pages SET send_rounds = send_rounds + 1 WHERE id = $1";
-/// Running engagements whose step job is missing (the auditor's query).
-const WITHOUT_STEP: &str = "SELECT id, generation FROM engagements e WHERE stop_ms IS NULL \
-     AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedup_key = 'step:' || e.id) \
-     ORDER BY start_ms LIMIT $1";
+/// A slice of the running engagements in (start_ms, id) order after ($1, $2), each with
+/// whether its step job exists (the auditor's scan).
+const SCAN_RUNNING: &str = "SELECT e.id, e.generation, e.start_ms, \
+     (SELECT COUNT(*) FROM jobs j WHERE j.dedup_key = 'step:' || e.id) AS steps \
+     FROM engagements e WHERE e.stop_ms IS NULL \
+     AND ($1 IS NULL OR e.start_ms > $1 OR (e.start_ms = $1 AND e.id > $2)) \
+     ORDER BY e.start_ms, e.id LIMIT $3";
 const COUNT_RUNNING: &str = "SELECT COUNT(*) FROM engagements WHERE stop_ms IS NULL";
 
 fn after_key(after: &After) -> Result<(Option<i64>, Option<String>), StoreError> {
@@ -767,19 +770,40 @@ store_methods! {
         page.flatten().map(|p| parse_id(&p, "page id")).transpose()
     }
 
-    /// Running engagements with no step job (at most `limit`, oldest first), with their
-    /// generations: what the auditor repairs.
-    pub async fn engagements_without_step(&self, limit: u32) -> Result<Vec<(Uuid, i64)>, StoreError> {
-        let rows = sqlx::query(WITHOUT_STEP)
+    /// One slice of the auditor's scan: up to `limit` running engagements after `after`
+    /// (by start, then id), and of those the ones with no step job, with their generations.
+    /// Returns (missing, where the next slice starts; `None` at the end). Reads a snapshot on
+    /// a reader connection, where a step job is replaced in the same transaction as the
+    /// change that needs it, so a running engagement is never seen between the two; and the
+    /// writer is not held up however many engagements run.
+    pub async fn scan_for_missing_steps(
+        &self,
+        after: &After,
+        limit: u32,
+    ) -> Result<(Vec<(Uuid, i64)>, Option<After>), StoreError> {
+        let (ms, id) = after_key(after)?;
+        let rows = sqlx::query(SCAN_RUNNING)
+            .bind(ms)
+            .bind(id)
             .bind(i64::from(limit))
-            .fetch_all(self.writer())
+            .fetch_all(self.reader())
             .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                Ok((parse_id(&id, "engagement id")?, row.try_get("generation")?))
-            })
-            .collect()
+        let mut missing = Vec::new();
+        let mut last = None;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let id = parse_id(&id, "engagement id")?;
+            let steps: i64 = row.try_get("steps")?;
+            if steps == 0 {
+                missing.push((id, row.try_get("generation")?));
+            }
+            last = Some(After::Created {
+                ms: row.try_get("start_ms")?,
+                id,
+            });
+        }
+        let next = if rows.len() < limit as usize { None } else { last };
+        Ok((missing, next))
     }
 
     /// How many engagements are running.

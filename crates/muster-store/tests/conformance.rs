@@ -4254,6 +4254,20 @@ async fn engagement_listing(store: Store) {
     ));
 }
 
+/// The auditor's scan, slice by slice (slices of 2, so the cursor is exercised).
+async fn missing_steps(store: &Store) -> Vec<(Uuid, i64)> {
+    let mut all = Vec::new();
+    let mut after = After::Start;
+    loop {
+        let (missing, next) = store.scan_for_missing_steps(&after, 2).await.unwrap();
+        all.extend(missing);
+        match next {
+            Some(n) => after = n,
+            None => return all,
+        }
+    }
+}
+
 /// A change applies only at the expected generation of a running engagement, replaces the
 /// step job, and writes its pages, jobs and events with it; batches apply each on its own.
 async fn engagement_changes_are_fenced(store: Store) {
@@ -4287,7 +4301,7 @@ async fn engagement_changes_are_fenced(store: Store) {
     };
     assert!(!store.change_engagement(&stale).await.unwrap());
     assert_eq!(store.get_page_by_id(stale.pages[0].id).await.unwrap(), None);
-    assert!(store.engagements_without_step(10).await.unwrap().is_empty());
+    assert!(missing_steps(&store).await.is_empty());
 
     // Batches: the first applies, the stale second does not, a third engagement applies.
     let e2 = engagement(ACCT, "bo", T0, None);
@@ -4335,15 +4349,21 @@ async fn engagement_changes_are_fenced(store: Store) {
     assert!(!store.change_engagement(&late).await.unwrap());
     assert_eq!(store.count_running_engagements().await.unwrap(), 1);
 
-    // The auditor's query finds a running engagement whose step job is gone.
+    // The auditor's scan finds a running engagement whose step job is gone, among others
+    // (several slices of 2) that have theirs.
+    for i in 0..3 {
+        let ok = engagement(ACCT, "dee", T0 + i, None);
+        store
+            .start_engagement(&ok, &[], &[step(&ok, 1, T0)], None)
+            .await
+            .unwrap();
+    }
     let e3 = engagement(ACCT, "cy", T0, None);
     store.start_engagement(&e3, &[], &[], None).await.unwrap();
-    assert_eq!(
-        store.engagements_without_step(10).await.unwrap(),
-        [(e3.id, 1)]
-    );
+    assert_eq!(missing_steps(&store).await, [(e3.id, 1)]);
     store.enqueue_jobs(&[step(&e3, 1, T0)]).await.unwrap();
-    assert!(store.engagements_without_step(10).await.unwrap().is_empty());
+    assert!(missing_steps(&store).await.is_empty());
+    assert_eq!(store.count_running_engagements().await.unwrap(), 5);
 }
 
 /// Page events: receipts in time order, first times win, send rounds count, delivery
