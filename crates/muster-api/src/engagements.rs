@@ -874,7 +874,8 @@ impl ContactsApi {
             .map(str::trim)
             .filter(|n| !n.is_empty());
         let info = match note {
-            Some(n) => format!("accepted through the API: {n}"),
+            // ReceiptInfo is "information provided during the page acknowledgement": the note.
+            Some(n) => n.to_string(),
             None => "accepted through the API".to_string(),
         };
         match accept_type {

@@ -363,7 +363,7 @@ async fn engage_acknowledge_and_the_timeline(mut s: TestServer) {
         .expect("a READ receipt");
     assert_eq!(
         read.receipt_info.as_deref(),
-        Some("accepted through the API: acknowledged in the console by admin@example.com")
+        Some("acknowledged in the console by admin@example.com")
     );
     let e = s
         .client
