@@ -252,12 +252,25 @@ const SET_DELIVERED: &str =
 const SET_READ: &str = "UPDATE pages SET read_ms = COALESCE(read_ms, $2) WHERE id = $1";
 const ADD_SEND_ROUND: &str = "UPDATE pages SET send_rounds = send_rounds + 1 WHERE id = $1";
 /// A slice of the running engagements in (start_ms, id) order after ($1, $2), each with
-/// whether its step job exists (the auditor's scan).
-const SCAN_RUNNING: &str = "SELECT e.id, e.generation, e.start_ms, \
-     (SELECT COUNT(*) FROM jobs j WHERE j.dedup_key = 'step:' || e.id) AS steps \
-     FROM engagements e WHERE e.stop_ms IS NULL \
-     AND ($1 IS NULL OR e.start_ms > $1 OR (e.start_ms = $1 AND e.id > $2)) \
-     ORDER BY e.start_ms, e.id LIMIT $3";
+/// whether its step job exists (the auditor's scan). On PostgreSQL the key is compared in
+/// the collation of `jobs.dedup_key` (the engagement id column is `COLLATE "C"`, which
+/// would otherwise win and keep the comparison off the dedup-key index: a full scan of
+/// `jobs` per engagement).
+macro_rules! scan_running {
+    ($key:literal) => {
+        concat!(
+            "SELECT e.id, e.generation, e.start_ms, \
+             (SELECT COUNT(*) FROM jobs j WHERE j.dedup_key = ",
+            $key,
+            ") AS steps \
+             FROM engagements e WHERE e.stop_ms IS NULL \
+             AND ($1 IS NULL OR e.start_ms > $1 OR (e.start_ms = $1 AND e.id > $2)) \
+             ORDER BY e.start_ms, e.id LIMIT $3"
+        )
+    };
+}
+const SCAN_RUNNING_SQLITE: &str = scan_running!("'step:' || e.id");
+const SCAN_RUNNING_POSTGRES: &str = scan_running!("('step:' || e.id) COLLATE \"default\"");
 const COUNT_RUNNING: &str = "SELECT COUNT(*) FROM engagements WHERE stop_ms IS NULL";
 
 fn after_key(after: &After) -> Result<(Option<i64>, Option<String>), StoreError> {
@@ -782,7 +795,7 @@ store_methods! {
         limit: u32,
     ) -> Result<(Vec<(Uuid, i64)>, Option<After>), StoreError> {
         let (ms, id) = after_key(after)?;
-        let rows = sqlx::query(SCAN_RUNNING)
+        let rows = sqlx::query(Backend::dialect(SCAN_RUNNING_SQLITE, SCAN_RUNNING_POSTGRES))
             .bind(ms)
             .bind(id)
             .bind(i64::from(limit))
