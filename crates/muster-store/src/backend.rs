@@ -24,6 +24,14 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of the SQLite backend (WAL lets them read while the writer writes).
 const SQLITE_READERS: u32 = 4;
+/// Page cache of the SQLite writer, in KiB (SQLite's default is 2 MiB): the indexes that
+/// every engagement touches stay in memory instead of being re-read from the OS each time.
+pub(crate) const SQLITE_WRITER_CACHE_KIB: i64 = 32 * 1024;
+/// How often the background checkpointer copies the WAL into the database file.
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// WAL pages after which the writer checkpoints by itself (SQLite's default is 1,000): only a
+/// safety net behind the background checkpointer, which keeps that work off the writer.
+const SQLITE_WRITER_AUTOCHECKPOINT: &str = "10000";
 const POSTGRES_POOL_SIZE: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,6 +44,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SqliteStore {
     write: Pool<Sqlite>,
     read: Pool<Sqlite>,
+    /// Alive while any clone of the store is: the background checkpointer stops when it
+    /// cannot upgrade its weak reference.
+    _alive: std::sync::Arc<()>,
 }
 
 /// The PostgreSQL backend: one pool.
@@ -70,7 +81,9 @@ impl SqliteStore {
                 SqliteJournalMode::Wal
             })
             // A pager must not lose an acknowledged write: fsync the WAL at every commit.
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("cache_size", format!("-{SQLITE_WRITER_CACHE_KIB}"))
+            .pragma("wal_autocheckpoint", SQLITE_WRITER_AUTOCHECKPOINT);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -80,16 +93,26 @@ impl SqliteStore {
             .connect_with(write_options)
             .await?;
         // An in-memory database exists only inside its connection: reads share the writer.
+        let alive = std::sync::Arc::new(());
         let read = if in_memory {
             write.clone()
         } else {
+            let checkpointer = base.clone().create_if_missing(false);
+            tokio::spawn(checkpoint_in_background(
+                checkpointer,
+                std::sync::Arc::downgrade(&alive),
+            ));
             SqlitePoolOptions::new()
                 .max_connections(SQLITE_READERS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))
                 .await?
         };
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore {
+            write,
+            read,
+            _alive: alive,
+        })
     }
 
     pub(crate) fn reader(&self) -> &Pool<Sqlite> {
@@ -131,6 +154,43 @@ impl SqliteStore {
     pub(crate) async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Copies the WAL into the database file every [`SQLITE_CHECKPOINT_EVERY`], on a connection
+/// of its own, for as long as the store lives. A PASSIVE checkpoint never waits for readers
+/// or the writer, and runs on this task's thread instead of in the writer's commits (which
+/// would otherwise do it every 1,000 pages, holding up every write behind it).
+async fn checkpoint_in_background(options: SqliteConnectOptions, alive: std::sync::Weak<()>) {
+    use sqlx::Connection as _;
+    let mut conn: Option<SqliteConnection> = None;
+    let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() {
+            break;
+        }
+        if conn.is_none() {
+            match SqliteConnection::connect_with(&options).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL checkpointer cannot connect; the writer checkpoints");
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut *c)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+            conn = None;
+        }
+    }
+    if let Some(c) = conn {
+        let _ = c.close().await;
     }
 }
 

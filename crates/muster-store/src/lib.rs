@@ -134,6 +134,42 @@ mod tests {
         }
     }
 
+    /// The WAL reaches the database file without the writer checkpointing: the background
+    /// checkpointer copies it within a second or so, far below the writer's own threshold.
+    #[tokio::test]
+    async fn sqlite_wal_is_checkpointed_in_the_background() {
+        let (s, dir) = sqlite_file().await;
+        let file = dir.path().join("t.db");
+        let before = std::fs::metadata(&file).unwrap().len();
+        let pad = "x".repeat(4000);
+        let mut tx = s.begin_write().await.unwrap();
+        for i in 0..500 {
+            sqlx::query("INSERT INTO idempotency (account, operation, token, request_hash, result, created_ms) VALUES ('a', 'o', $1, $2, '', 0)")
+                .bind(format!("t{i}"))
+                .bind(&pad)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let grown = |len: u64| len >= before + 500 * 4000;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut len = std::fs::metadata(&file).unwrap().len();
+        while !grown(len) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            len = std::fs::metadata(&file).unwrap().len();
+        }
+        assert!(
+            grown(len),
+            "database file {before} -> {len} bytes: the WAL was not checkpointed"
+        );
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(s.writer())
+            .await
+            .unwrap();
+        assert_eq!(cache, -backend::SQLITE_WRITER_CACHE_KIB);
+    }
+
     #[tokio::test]
     async fn sqlite_settings() {
         let (s, _dir) = sqlite_file().await;
