@@ -1065,15 +1065,16 @@ impl ContactsApi {
     /// What one step job does: begins the stages due now, with their pages and send jobs,
     /// and the next step (or the end), as a change fenced by the generation. `None`: the job
     /// is stale (the change that moved the generation replaced it).
-    async fn prepare_step(
+    fn prepare_step(
         &self,
         job: &JobRecord,
+        payload: &StepPayload,
+        engagements: &HashMap<Uuid, EngagementRecord>,
     ) -> anyhow::Result<Option<(EngagementChange, i64)>> {
-        let payload: StepPayload = serde_json::from_str(&job.payload)?;
-        let Some(e) = self.store.get_engagement_by_id(payload.e).await? else {
+        let Some(e) = engagements.get(&payload.e) else {
             return Ok(None);
         };
-        if !engagement_running(&e) || e.generation != payload.g {
+        if !engagement_running(e) || e.generation != payload.g {
             return Ok(None);
         }
         let now = self.clock.now_ms();
@@ -1107,8 +1108,26 @@ impl ContactsApi {
         let mut out: Vec<anyhow::Result<Outcome>> = Vec::with_capacity(jobs.len());
         let mut changes = Vec::new();
         let mut slots = Vec::new(); // (index in out, lateness)
-        for job in jobs {
-            match self.prepare_step(job).await {
+        let payloads: Vec<anyhow::Result<StepPayload>> = jobs
+            .iter()
+            .map(|job| Ok(serde_json::from_str(&job.payload)?))
+            .collect();
+        // One read for the whole batch.
+        let ids: Vec<Uuid> = payloads.iter().flatten().map(|p| p.e).collect();
+        let engagements: HashMap<Uuid, EngagementRecord> =
+            match self.store.get_engagements_by_ids(&ids).await {
+                Ok(found) => found.into_iter().map(|e| (e.id, e)).collect(),
+                Err(e) => {
+                    let msg = e.to_string();
+                    return jobs
+                        .iter()
+                        .map(|_| Err(anyhow::anyhow!("engagements not read: {msg}")))
+                        .collect();
+                }
+            };
+        for (job, payload) in jobs.iter().zip(payloads) {
+            let prepared = payload.and_then(|p| self.prepare_step(job, &p, &engagements));
+            match prepared {
                 Ok(Some((change, late_ms))) => {
                     slots.push((out.len(), late_ms));
                     changes.push(change);
@@ -1162,7 +1181,7 @@ impl ContactsApi {
             Send(Box<Message>),
         }
         let now = self.clock.now_ms();
-        let mut engagements: HashMap<Uuid, Option<(EngagementRecord, State)>> = HashMap::new();
+        let mut engagements: HashMap<Uuid, (EngagementRecord, State)> = HashMap::new();
         let mut ends: HashMap<Uuid, i64> = HashMap::new();
         let mut planned: Vec<(PageRecord, i64, Plan)> = Vec::with_capacity(jobs.len());
         let mut events = PageEvents::default();
@@ -1187,24 +1206,20 @@ impl ContactsApi {
             .into_iter()
             .map(|c| (c.page.id, c))
             .collect();
+        // And one for their engagements.
+        let mut wanted: Vec<Uuid> = contexts.values().map(|c| c.page.engagement_id).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for e in self.store.get_engagements_by_ids(&wanted).await? {
+            let state: State = serde_json::from_str(&e.state)?;
+            engagements.insert(e.id, (e, state));
+        }
         for payload in payloads {
             let Some(ctx) = contexts.remove(&payload.p) else {
                 continue; // the page is gone (its engagement was deleted)
             };
             let p = ctx.page.clone();
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                engagements.entry(p.engagement_id)
-            {
-                let loaded = match self.store.get_engagement_by_id(p.engagement_id).await? {
-                    Some(e) => {
-                        let state: State = serde_json::from_str(&e.state)?;
-                        Some((e, state))
-                    }
-                    None => None,
-                };
-                slot.insert(loaded);
-            }
-            let Some((e, state)) = engagements[&p.engagement_id].as_ref() else {
+            let Some((e, state)) = engagements.get(&p.engagement_id) else {
                 continue;
             };
             let retry = payload.r > 0;
@@ -1301,7 +1316,6 @@ impl ContactsApi {
                             let retry = p.retry_minutes > 0 && *round < MAX_RETRIES;
                             let in_time = engagements
                                 .get(&p.engagement_id)
-                                .and_then(Option::as_ref)
                                 .is_some_and(|(e, state)| due < plan_end(&mut ends, e, state));
                             if retry && in_time {
                                 info.push_str(&format!(

@@ -6,6 +6,10 @@ use crate::backend::per_backend;
 use crate::model::{Created, Idempotency, Tag};
 use uuid::Uuid;
 
+/// Most rows written (or ids listed) by one multi-row statement: at most 15 columns x 500 rows
+/// of bound values, far below both databases' limits on parameters (32,766 and 65,535).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
 /// UUIDs are stored as TEXT, hyphenated and lower case.
 pub(crate) fn id_text(id: Uuid) -> String {
     id.hyphenated().to_string()

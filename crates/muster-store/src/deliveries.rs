@@ -40,9 +40,6 @@ pub struct DeliveryEvent {
     pub received_ms: i64,
 }
 
-pub(crate) const INSERT_DELIVERY: &str = "INSERT INTO deliveries (message_id, account, channel_id, kind, \
-     provider, provider_message_id, status, sent_ms, updated_ms, page_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (message_id) DO NOTHING";
 const FIND_BY_PROVIDER_ID: &str =
     "SELECT message_id FROM deliveries WHERE provider_message_id = $1 ORDER BY sent_ms LIMIT 1";
 const UPDATE_STATUS: &str =

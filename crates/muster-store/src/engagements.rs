@@ -13,9 +13,10 @@
 
 use crate::StoreError;
 use crate::backend::store_methods;
-use crate::common::{id_text, parse_id};
-use crate::deliveries::{DeliveryRecord, INSERT_DELIVERY};
+use crate::common::{ROWS_PER_STATEMENT, id_text, parse_id};
+use crate::deliveries::DeliveryRecord;
 use crate::model::{After, Created, Idempotency, JobRecord};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The dedup key of a running engagement's step job.
@@ -167,11 +168,6 @@ macro_rules! page_columns {
     };
 }
 
-const INSERT_ENGAGEMENT: &str = concat!(
-    "INSERT INTO engagements (",
-    engagement_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-);
 const GET_ENGAGEMENT: &str = concat!(
     "SELECT ",
     engagement_columns!(),
@@ -194,13 +190,6 @@ const LIST_ENGAGEMENTS: &str = concat!(
 );
 const CHANGE_ENGAGEMENT: &str = "UPDATE engagements SET state = $3, generation = generation + 1, \
      stop_ms = $4, stop_reason = $5 WHERE id = $1 AND generation = $2 AND stop_ms IS NULL";
-const DELETE_JOB_BY_KEY: &str = "DELETE FROM jobs WHERE dedup_key = $1";
-const DELETE_OWNED_JOB: &str = "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2";
-const INSERT_PAGE: &str = concat!(
-    "INSERT INTO pages (",
-    page_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-);
 const GET_PAGE: &str = concat!(
     "SELECT ",
     page_columns!(),
@@ -240,17 +229,10 @@ const SEND_CONTEXTS: &str = "SELECT p.id, p.account, p.engagement_id, p.unit, \
      LEFT JOIN opt_outs o ON o.address = c.address \
      WHERE p.id IN ({ids})";
 const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
-const INSERT_RECEIPT: &str = "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, \
-     info, time_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
 const LIST_RECEIPTS: &str = "SELECT id, page_id, channel_arn, receipt_type, info, time_ms \
      FROM receipts WHERE page_id = $1 \
      AND ($2 IS NULL OR time_ms > $2 OR (time_ms = $2 AND id > $3)) \
      ORDER BY time_ms, id LIMIT $4";
-const SET_SENT: &str = "UPDATE pages SET sent_ms = COALESCE(sent_ms, $2) WHERE id = $1";
-const SET_DELIVERED: &str =
-    "UPDATE pages SET delivery_ms = COALESCE(delivery_ms, $2) WHERE id = $1";
-const SET_READ: &str = "UPDATE pages SET read_ms = COALESCE(read_ms, $2) WHERE id = $1";
-const ADD_SEND_ROUND: &str = "UPDATE pages SET send_rounds = send_rounds + 1 WHERE id = $1";
 /// A slice of the running engagements in (start_ms, id) order after ($1, $2), each with
 /// whether its step job exists (the auditor's scan). On PostgreSQL the key is compared in
 /// the collation of `jobs.dedup_key` (the engagement id column is `COLLATE "C"`, which
@@ -373,158 +355,270 @@ store_methods! {
             })
         }
 
-        async fn insert_page(conn: &mut Conn, p: &PageRecord) -> Result<(), StoreError> {
-            sqlx::query(INSERT_PAGE)
-                .bind(id_text(p.id))
-                .bind(&p.account)
-                .bind(id_text(p.engagement_id))
-                .bind(p.unit)
-                .bind(&p.contact_alias)
-                .bind(p.channel_id.map(id_text))
-                .bind(&p.channel_arn)
-                .bind(p.stage_index)
-                .bind(p.retry_minutes)
-                .bind(&p.path)
-                .bind(p.created_ms)
-                .bind(p.send_rounds)
-                .bind(p.sent_ms)
-                .bind(p.delivery_ms)
-                .bind(p.read_ms)
-                .execute(&mut *conn)
-                .await?;
+        /// Inserts pages with multi-row statements.
+        async fn insert_pages(conn: &mut Conn, pages: &[&PageRecord]) -> Result<(), StoreError> {
+            for chunk in pages.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(concat!("INSERT INTO pages (", page_columns!(), ") "));
+                q.push_values(chunk, |mut row, p| {
+                    row.push_bind(id_text(p.id))
+                        .push_bind(p.account.clone())
+                        .push_bind(id_text(p.engagement_id))
+                        .push_bind(p.unit)
+                        .push_bind(p.contact_alias.clone())
+                        .push_bind(p.channel_id.map(id_text))
+                        .push_bind(p.channel_arn.clone())
+                        .push_bind(p.stage_index)
+                        .push_bind(p.retry_minutes)
+                        .push_bind(p.path.clone())
+                        .push_bind(p.created_ms)
+                        .push_bind(p.send_rounds)
+                        .push_bind(p.sent_ms)
+                        .push_bind(p.delivery_ms)
+                        .push_bind(p.read_ms);
+                });
+                q.build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        StoreError::on_unique(e, || match chunk {
+                            [one] => format!("page {} exists", one.id),
+                            _ => format!("one of these {} pages exists", chunk.len()),
+                        })
+                    })?;
+            }
             Ok(())
         }
 
-        /// Writes a new engagement with its pages and jobs (after claiming its idempotency
-        /// token: a replay writes nothing).
-        async fn insert_engagement(
+        /// Runs a statement ending in `IN (id, id, …)` for the ids, in chunks: `head` writes
+        /// (and binds) what comes before the list. Returns the rows affected.
+        async fn for_ids(
             conn: &mut Conn,
-            e: &EngagementRecord,
-            pages: &[PageRecord],
-            jobs: &[JobRecord],
-            idem: Option<&Idempotency>,
-        ) -> Result<Created, StoreError> {
-            if let Some(replay) = claim_idempotency(&mut *conn, &e.account, idem, e.start_ms).await? {
-                return Ok(replay);
+            ids: &[String],
+            head: impl Fn(&mut sqlx::QueryBuilder<DB>),
+        ) -> Result<u64, StoreError> {
+            let mut affected = 0;
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new("");
+                head(&mut q);
+                q.push("(");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.clone());
+                }
+                q.push(")");
+                affected += q.build().execute(&mut *conn).await?.rows_affected();
             }
-            sqlx::query(INSERT_ENGAGEMENT)
-                .bind(id_text(e.id))
-                .bind(&e.account)
-                .bind(&e.contact_alias)
-                .bind(&e.sender)
-                .bind(&e.subject)
-                .bind(&e.content)
-                .bind(&e.public_subject)
-                .bind(&e.public_content)
-                .bind(&e.incident_id)
-                .bind(e.start_ms)
-                .bind(e.stop_ms)
-                .bind(&e.stop_reason)
-                .bind(e.generation)
-                .bind(&e.snapshot)
-                .bind(&e.state)
-                .execute(&mut *conn)
-                .await
-                .map_err(|err| StoreError::on_unique(err, || format!("engagement {} exists", e.id)))?;
-            for p in pages {
-                insert_page(&mut *conn, p).await?;
-            }
-            for j in jobs {
-                jobs::insert_job(&mut *conn, j).await?;
-            }
-            if !jobs.is_empty() {
-                Backend::notify_jobs(&mut *conn).await?;
-            }
-            Ok(Created::New)
+            Ok(affected)
         }
 
-        /// Writes `c` if its generation check passes; nothing (and `false`) otherwise. The
-        /// generation check is the first statement, so a failed one leaves nothing to undo.
-        async fn apply_change(conn: &mut Conn, c: &EngagementChange) -> Result<bool, StoreError> {
-            let (stop_ms, reason) = match &c.stop {
-                Some((ms, r)) => (Some(*ms), Some(r.as_str())),
-                None => (None, None),
-            };
-            let done = sqlx::query(CHANGE_ENGAGEMENT)
-                .bind(id_text(c.id))
-                .bind(c.expected_generation)
-                .bind(&c.state)
-                .bind(stop_ms)
-                .bind(reason)
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
+        /// Writes new engagements with their pages and jobs, after claiming each one's
+        /// idempotency token (a replay or a mismatch writes nothing of that engagement):
+        /// one result per engagement. Multi-row statements for the rows of all of them.
+        async fn insert_engagements(
+            conn: &mut Conn,
+            batch: &[&NewEngagement],
+        ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+            let mut out = Vec::with_capacity(batch.len());
+            let mut new = Vec::with_capacity(batch.len());
+            for n in batch {
+                let e = &n.engagement;
+                match claim_idempotency(&mut *conn, &e.account, n.idem.as_ref(), e.start_ms).await {
+                    Ok(None) => {
+                        new.push(*n);
+                        out.push(Ok(Created::New));
+                    }
+                    Ok(Some(replay)) => out.push(Ok(replay)),
+                    Err(StoreError::IdempotencyMismatch) => out.push(Err(StoreError::IdempotencyMismatch)),
+                    Err(e) => return Err(e),
+                }
             }
-            sqlx::query(DELETE_JOB_BY_KEY)
-                .bind(step_key(c.id))
-                .execute(&mut *conn)
-                .await?;
-            for p in &c.pages {
-                insert_page(&mut *conn, p).await?;
+            for chunk in new.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(concat!(
+                    "INSERT INTO engagements (",
+                    engagement_columns!(),
+                    ") "
+                ));
+                q.push_values(chunk, |mut row, n| {
+                    let e = &n.engagement;
+                    row.push_bind(id_text(e.id))
+                        .push_bind(e.account.clone())
+                        .push_bind(e.contact_alias.clone())
+                        .push_bind(e.sender.clone())
+                        .push_bind(e.subject.clone())
+                        .push_bind(e.content.clone())
+                        .push_bind(e.public_subject.clone())
+                        .push_bind(e.public_content.clone())
+                        .push_bind(e.incident_id.clone())
+                        .push_bind(e.start_ms)
+                        .push_bind(e.stop_ms)
+                        .push_bind(e.stop_reason.clone())
+                        .push_bind(e.generation)
+                        .push_bind(e.snapshot.clone())
+                        .push_bind(e.state.clone());
+                });
+                q.build().execute(&mut *conn).await.map_err(|err| {
+                    StoreError::on_unique(err, || match chunk {
+                        [one] => format!("engagement {} exists", one.engagement.id),
+                        _ => format!("one of these {} engagements exists", chunk.len()),
+                    })
+                })?;
             }
-            for j in c.jobs.iter().chain(c.next_step.iter()) {
-                jobs::insert_job(&mut *conn, j).await?;
-            }
-            write_events(&mut *conn, &c.events).await?;
-            if !c.jobs.is_empty() || c.next_step.is_some() {
+            let pages: Vec<&PageRecord> = new.iter().flat_map(|n| &n.pages).collect();
+            insert_pages(&mut *conn, &pages).await?;
+            let new_jobs: Vec<&JobRecord> = new.iter().flat_map(|n| &n.jobs).collect();
+            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
+            if !new_jobs.is_empty() {
                 Backend::notify_jobs(&mut *conn).await?;
             }
-            Ok(true)
+            Ok(out)
         }
 
-        async fn write_events(conn: &mut Conn, ev: &PageEvents) -> Result<(), StoreError> {
-            for r in &ev.receipts {
-                sqlx::query(INSERT_RECEIPT)
-                    .bind(id_text(r.id))
-                    .bind(id_text(r.page_id))
-                    .bind(&r.channel_arn)
-                    .bind(&r.receipt_type)
-                    .bind(&r.info)
-                    .bind(r.time_ms)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            for t in &ev.times {
-                let (sql, page, ms) = match *t {
-                    PageTime::Sent(p, ms) => (SET_SENT, p, Some(ms)),
-                    PageTime::Delivered(p, ms) => (SET_DELIVERED, p, Some(ms)),
-                    PageTime::Read(p, ms) => (SET_READ, p, Some(ms)),
-                    PageTime::SendRound(p) => (ADD_SEND_ROUND, p, None),
+        /// Writes each change whose generation check passes (one result per change: whether
+        /// it applied); the rows of all the applied ones go in multi-row statements. The
+        /// generation checks come first, so a failed one leaves nothing to undo. Changes must
+        /// name distinct engagements.
+        async fn apply_changes(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
+            let mut applied = Vec::with_capacity(changes.len());
+            for c in changes {
+                let (stop_ms, reason) = match &c.stop {
+                    Some((ms, r)) => (Some(*ms), Some(r.as_str())),
+                    None => (None, None),
                 };
-                let q = sqlx::query(sql).bind(id_text(page));
-                let q = match ms {
-                    Some(ms) => q.bind(ms),
-                    None => q,
+                let done = sqlx::query(CHANGE_ENGAGEMENT)
+                    .bind(id_text(c.id))
+                    .bind(c.expected_generation)
+                    .bind(&c.state)
+                    .bind(stop_ms)
+                    .bind(reason)
+                    .execute(&mut *conn)
+                    .await?;
+                applied.push(done.rows_affected() == 1);
+            }
+            let ok: Vec<&EngagementChange> = changes
+                .iter()
+                .zip(&applied)
+                .filter(|(_, ok)| **ok)
+                .map(|(c, _)| *c)
+                .collect();
+            if ok.is_empty() {
+                return Ok(applied);
+            }
+            let keys: Vec<String> = ok.iter().map(|c| step_key(c.id)).collect();
+            for_ids(&mut *conn, &keys, |q| {
+                q.push("DELETE FROM jobs WHERE dedup_key IN ");
+            })
+            .await?;
+            let pages: Vec<&PageRecord> = ok.iter().flat_map(|c| &c.pages).collect();
+            insert_pages(&mut *conn, &pages).await?;
+            let new_jobs: Vec<&JobRecord> = ok
+                .iter()
+                .flat_map(|c| c.jobs.iter().chain(c.next_step.iter()))
+                .collect();
+            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
+            let events: Vec<&PageEvents> = ok.iter().map(|c| &c.events).collect();
+            write_events(&mut *conn, &events).await?;
+            if !new_jobs.is_empty() {
+                Backend::notify_jobs(&mut *conn).await?;
+            }
+            Ok(applied)
+        }
+
+        /// Writes what happened to pages, in multi-row statements: receipts, delivery
+        /// records and retry jobs inserted; page times set (the first of each kind for a page
+        /// wins, here as against the stored one) and send rounds counted by one `UPDATE … IN`
+        /// per time; done jobs deleted if their owner still holds them.
+        async fn write_events(conn: &mut Conn, evs: &[&PageEvents]) -> Result<(), StoreError> {
+            let receipts: Vec<&ReceiptRecord> = evs.iter().flat_map(|e| &e.receipts).collect();
+            for chunk in receipts.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(id_text(r.id))
+                        .push_bind(id_text(r.page_id))
+                        .push_bind(r.channel_arn.clone())
+                        .push_bind(r.receipt_type.clone())
+                        .push_bind(r.info.clone())
+                        .push_bind(r.time_ms);
+                });
+                q.push(" ON CONFLICT (id) DO NOTHING");
+                q.build().execute(&mut *conn).await?;
+            }
+            // Page times: the pages of each (column, time), and of each count of send rounds.
+            let mut first = std::collections::HashSet::new();
+            let mut set: BTreeMap<(&'static str, i64), Vec<String>> = BTreeMap::new();
+            let mut rounds: BTreeMap<Uuid, i64> = BTreeMap::new();
+            for t in evs.iter().flat_map(|e| &e.times) {
+                let (column, page, ms) = match *t {
+                    PageTime::Sent(p, ms) => ("sent_ms", p, ms),
+                    PageTime::Delivered(p, ms) => ("delivery_ms", p, ms),
+                    PageTime::Read(p, ms) => ("read_ms", p, ms),
+                    PageTime::SendRound(p) => {
+                        *rounds.entry(p).or_default() += 1;
+                        continue;
+                    }
                 };
-                q.execute(&mut *conn).await?;
+                if first.insert((column, page)) {
+                    set.entry((column, ms)).or_default().push(id_text(page));
+                }
             }
-            for d in &ev.deliveries {
-                sqlx::query(INSERT_DELIVERY)
-                    .bind(id_text(d.message_id))
-                    .bind(d.account.as_deref())
-                    .bind(d.channel_id.map(id_text))
-                    .bind(d.kind.as_str())
-                    .bind(d.provider.as_str())
-                    .bind(d.provider_message_id.as_deref())
-                    .bind(d.status.as_str())
-                    .bind(d.sent_ms)
-                    .bind(d.updated_ms)
-                    .bind(d.page_id.map(id_text))
-                    .execute(&mut *conn)
-                    .await?;
+            for ((column, ms), pages) in &set {
+                // `column` is one of three names above; the time is bound.
+                for_ids(&mut *conn, pages, |q| {
+                    q.push(format!("UPDATE pages SET {column} = COALESCE({column}, "));
+                    q.push_bind(*ms);
+                    q.push(") WHERE id IN ");
+                })
+                .await?;
             }
-            for j in &ev.jobs {
-                jobs::insert_job(&mut *conn, j).await?;
+            let mut by_count: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+            for (page, n) in rounds {
+                by_count.entry(n).or_default().push(id_text(page));
             }
-            for (id, owner) in &ev.done_jobs {
-                sqlx::query(DELETE_OWNED_JOB)
-                    .bind(id_text(*id))
-                    .bind(owner)
-                    .execute(&mut *conn)
-                    .await?;
+            for (n, pages) in &by_count {
+                for_ids(&mut *conn, pages, |q| {
+                    q.push("UPDATE pages SET send_rounds = send_rounds + ");
+                    q.push_bind(*n);
+                    q.push(" WHERE id IN ");
+                })
+                .await?;
             }
-            if !ev.jobs.is_empty() {
+            let deliveries: Vec<&DeliveryRecord> = evs.iter().flat_map(|e| &e.deliveries).collect();
+            for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO deliveries (message_id, account, channel_id, kind, provider, \
+                     provider_message_id, status, sent_ms, updated_ms, page_id) ",
+                );
+                q.push_values(chunk, |mut row, d| {
+                    row.push_bind(id_text(d.message_id))
+                        .push_bind(d.account.clone())
+                        .push_bind(d.channel_id.map(id_text))
+                        .push_bind(d.kind.clone())
+                        .push_bind(d.provider.clone())
+                        .push_bind(d.provider_message_id.clone())
+                        .push_bind(d.status.clone())
+                        .push_bind(d.sent_ms)
+                        .push_bind(d.updated_ms)
+                        .push_bind(d.page_id.map(id_text));
+                });
+                q.push(" ON CONFLICT (message_id) DO NOTHING");
+                q.build().execute(&mut *conn).await?;
+            }
+            let new_jobs: Vec<&JobRecord> = evs.iter().flat_map(|e| &e.jobs).collect();
+            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
+            let mut done: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for (id, owner) in evs.iter().flat_map(|e| &e.done_jobs) {
+                done.entry(owner.as_str()).or_default().push(id_text(*id));
+            }
+            for (owner, ids) in &done {
+                for_ids(&mut *conn, ids, |q| {
+                    q.push("DELETE FROM jobs WHERE lease_owner = ");
+                    q.push_bind(owner.to_string());
+                    q.push(" AND id IN ");
+                })
+                .await?;
+            }
+            if !new_jobs.is_empty() {
                 Backend::notify_jobs(&mut *conn).await?;
             }
             Ok(())
@@ -542,8 +636,14 @@ store_methods! {
         jobs: &[JobRecord],
         idem: Option<&Idempotency>,
     ) -> Result<Created, StoreError> {
+        let new = NewEngagement {
+            engagement: e.clone(),
+            pages: pages.to_vec(),
+            jobs: jobs.to_vec(),
+            idem: idem.cloned(),
+        };
         let mut tx = self.begin_write().await?;
-        let created = insert_engagement(&mut tx, e, pages, jobs, idem).await?;
+        let created = insert_engagements(&mut tx, &[&new]).await?.remove(0)?;
         match created {
             Created::New => tx.commit().await?,
             Created::Replay(_) => tx.rollback().await?,
@@ -560,14 +660,7 @@ store_methods! {
         batch: &[NewEngagement],
     ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for n in batch {
-            match insert_engagement(&mut tx, &n.engagement, &n.pages, &n.jobs, n.idem.as_ref()).await {
-                Err(StoreError::IdempotencyMismatch) => out.push(Err(StoreError::IdempotencyMismatch)),
-                Err(e) => return Err(e),
-                Ok(created) => out.push(Ok(created)),
-            }
-        }
+        let out = insert_engagements(&mut tx, &batch.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -598,6 +691,31 @@ store_methods! {
         row.as_ref().map(engagement_from_row).transpose()
     }
 
+    /// The engagements with these ids, in any account (those that exist, in no particular
+    /// order): the engine's view, for a batch of jobs.
+    pub async fn get_engagements_by_ids(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<Vec<EngagementRecord>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<DB>::new(concat!(
+                "SELECT ",
+                engagement_columns!(),
+                " FROM engagements WHERE id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id_text(*id));
+            }
+            q.push(")");
+            for row in q.build().fetch_all(self.reader()).await? {
+                out.push(engagement_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Engagements of the account by start time (then id), after `after`; optionally only
     /// those of an incident and those started in `[from_ms, to_ms]`.
     pub async fn list_engagements(
@@ -626,7 +744,7 @@ store_methods! {
     /// `false` (nothing written) otherwise. Replaces the step job.
     pub async fn change_engagement(&self, c: &EngagementChange) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let applied = apply_change(&mut tx, c).await?;
+        let applied = apply_changes(&mut tx, &[c]).await?[0];
         if applied {
             tx.commit().await?;
         } else {
@@ -640,9 +758,20 @@ store_methods! {
     pub async fn change_engagements(&self, changes: &[EngagementChange]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut applied = Vec::with_capacity(changes.len());
+        // In runs of distinct engagements: a second change of one engagement is checked
+        // against the generation the first one wrote.
+        let mut run: Vec<&EngagementChange> = Vec::new();
+        let mut ids = std::collections::HashSet::new();
         for c in changes {
-            applied.push(apply_change(&mut tx, c).await?);
+            if !ids.insert(c.id) {
+                applied.extend(apply_changes(&mut tx, &run).await?);
+                run.clear();
+                ids.clear();
+                ids.insert(c.id);
+            }
+            run.push(c);
         }
+        applied.extend(apply_changes(&mut tx, &run).await?);
         tx.commit().await?;
         Ok(applied)
     }
@@ -654,7 +783,7 @@ store_methods! {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        write_events(&mut tx, ev).await?;
+        write_events(&mut tx, &[ev]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -3283,9 +3283,13 @@ async fn jobs_enqueue_and_dedup(store: Store) {
     let e = job("send", 4_000);
     assert_conflict(
         store.enqueue_jobs(&[e.clone(), c.clone()]).await,
-        &format!("a job with id '{}' already exists", c.id),
+        "a job with one of these 2 ids already exists",
     );
     assert_eq!(store.get_job(e.id).await.unwrap(), None);
+    assert_conflict(
+        store.enqueue_jobs(std::slice::from_ref(&c)).await,
+        &format!("a job with id '{}' already exists", c.id),
+    );
     assert_eq!(store.count_jobs().await.unwrap(), 3);
 
     // Fields are stored as given.
