@@ -107,6 +107,59 @@ per_backend! {
         }
     }
 
+    /// [`claim_idempotency`] for many requests at once (one multi-row insert, and a read only
+    /// for tokens used before): one result per request, in order. Two requests of the batch
+    /// with one token are as if they came one after the other: the first claims it.
+    pub(crate) async fn claim_idempotency_many(
+        conn: &mut Conn,
+        claims: &[(&str, Option<&Idempotency>, i64)],
+    ) -> Result<Vec<Result<Option<Created>, StoreError>>, StoreError> {
+        let keyed: Vec<(&str, &Idempotency, i64)> = claims
+            .iter()
+            .filter_map(|(account, idem, now)| idem.map(|i| (*account, i, *now)))
+            .collect();
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO idempotency (account, operation, token, request_hash, result, created_ms) ",
+            );
+            q.push_values(chunk, |mut row, (account, idem, now)| {
+                row.push_bind(account.to_string())
+                    .push_bind(idem.operation.clone())
+                    .push_bind(idem.token.clone())
+                    .push_bind(idem.request_hash.clone())
+                    .push_bind(idem.result.clone())
+                    .push_bind(*now);
+            });
+            q.push(" ON CONFLICT (account, operation, token) DO NOTHING RETURNING account, operation, token");
+            for row in q.build().fetch_all(&mut *conn).await? {
+                let key: (String, String, String) =
+                    (row.try_get("account")?, row.try_get("operation")?, row.try_get("token")?);
+                inserted.insert(key);
+            }
+        }
+        let mut out = Vec::with_capacity(claims.len());
+        for (account, idem, now) in claims {
+            let Some(idem) = idem else {
+                out.push(Ok(None));
+                continue;
+            };
+            let key = (account.to_string(), idem.operation.clone(), idem.token.clone());
+            // The first request with a token that was inserted claimed it; the others
+            // (and tokens stored before) compare with the stored row.
+            if inserted.remove(&key) {
+                out.push(Ok(None));
+                continue;
+            }
+            match claim_idempotency(&mut *conn, account, Some(idem), *now).await {
+                Ok(claimed) => out.push(Ok(claimed)),
+                Err(StoreError::IdempotencyMismatch) => out.push(Err(StoreError::IdempotencyMismatch)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Inserts or overwrites one tag.
     pub(crate) async fn upsert_tag(
         conn: &mut Conn,

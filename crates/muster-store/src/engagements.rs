@@ -188,8 +188,6 @@ const LIST_ENGAGEMENTS: &str = concat!(
     " AND ($5 IS NULL OR start_ms >= $5) AND ($6 IS NULL OR start_ms <= $6)",
     " ORDER BY start_ms, id LIMIT $7"
 );
-const CHANGE_ENGAGEMENT: &str = "UPDATE engagements SET state = $3, generation = generation + 1, \
-     stop_ms = $4, stop_reason = $5 WHERE id = $1 AND generation = $2 AND stop_ms IS NULL";
 const GET_PAGE: &str = concat!(
     "SELECT ",
     page_columns!(),
@@ -420,16 +418,18 @@ store_methods! {
         ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
             let mut out = Vec::with_capacity(batch.len());
             let mut new = Vec::with_capacity(batch.len());
-            for n in batch {
-                let e = &n.engagement;
-                match claim_idempotency(&mut *conn, &e.account, n.idem.as_ref(), e.start_ms).await {
+            let claims: Vec<(&str, Option<&Idempotency>, i64)> = batch
+                .iter()
+                .map(|n| (n.engagement.account.as_str(), n.idem.as_ref(), n.engagement.start_ms))
+                .collect();
+            for (n, claimed) in batch.iter().zip(claim_idempotency_many(&mut *conn, &claims).await?) {
+                match claimed {
                     Ok(None) => {
                         new.push(*n);
                         out.push(Ok(Created::New));
                     }
                     Ok(Some(replay)) => out.push(Ok(replay)),
-                    Err(StoreError::IdempotencyMismatch) => out.push(Err(StoreError::IdempotencyMismatch)),
-                    Err(e) => return Err(e),
+                    Err(e) => out.push(Err(e)),
                 }
             }
             for chunk in new.chunks(ROWS_PER_STATEMENT) {
@@ -478,22 +478,30 @@ store_methods! {
         /// generation checks come first, so a failed one leaves nothing to undo. Changes must
         /// name distinct engagements.
         async fn apply_changes(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
-            let mut applied = Vec::with_capacity(changes.len());
-            for c in changes {
-                let (stop_ms, reason) = match &c.stop {
-                    Some((ms, r)) => (Some(*ms), Some(r.as_str())),
-                    None => (None, None),
-                };
-                let done = sqlx::query(CHANGE_ENGAGEMENT)
-                    .bind(id_text(c.id))
-                    .bind(c.expected_generation)
-                    .bind(&c.state)
-                    .bind(stop_ms)
-                    .bind(reason)
-                    .execute(&mut *conn)
-                    .await?;
-                applied.push(done.rows_affected() == 1);
+            // The generation checks and the new states, in one statement per chunk.
+            let mut changed = std::collections::HashSet::new();
+            for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "UPDATE engagements SET state = v.column3, generation = generation + 1, \
+                     stop_ms = v.column4, stop_reason = v.column5 FROM (",
+                );
+                q.push_values(chunk, |mut row, c| {
+                    row.push_bind(id_text(c.id))
+                        .push_bind(c.expected_generation)
+                        .push_bind(c.state.clone())
+                        .push_bind(c.stop.as_ref().map(|s| s.0))
+                        .push_bind(c.stop.as_ref().map(|s| s.1.clone()));
+                });
+                q.push(
+                    ") AS v WHERE engagements.id = v.column1 AND engagements.generation = v.column2 \
+                     AND engagements.stop_ms IS NULL RETURNING engagements.id",
+                );
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    let id: String = row.try_get("id")?;
+                    changed.insert(parse_id(&id, "engagement id")?);
+                }
             }
+            let applied: Vec<bool> = changes.iter().map(|c| changed.contains(&c.id)).collect();
             let ok: Vec<&EngagementChange> = changes
                 .iter()
                 .zip(&applied)

@@ -4169,6 +4169,34 @@ async fn engagement_start_and_reads(store: Store) {
             idem: Some(other.clone()),
         },
     ];
+    // Two new starts with one new token in a batch: the first claims it, the second is its
+    // replay; a third with the token and another request is a mismatch.
+    let twin = |hash: &str| NewEngagement {
+        engagement: engagement(ACCT, "bo", T0, None),
+        pages: vec![],
+        jobs: vec![],
+        idem: Some(idem(
+            "StartEngagement",
+            "tok-3",
+            hash,
+            &format!("arn-{hash}"),
+        )),
+    };
+    let twins = [twin("h3"), twin("h3"), twin("h4")];
+    let results = store.start_engagements(&twins).await.unwrap();
+    assert_eq!(results[0].as_ref().unwrap(), &Created::New);
+    assert_eq!(
+        results[1].as_ref().unwrap(),
+        &Created::Replay("arn-h3".into())
+    );
+    assert!(matches!(results[2], Err(StoreError::IdempotencyMismatch)));
+    assert!(
+        store
+            .get_engagement(ACCT, twins[1].engagement.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let results = store.start_engagements(&batch).await.unwrap();
     assert_eq!(results[0].as_ref().unwrap(), &Created::New);
     assert_eq!(
@@ -4187,7 +4215,7 @@ async fn engagement_start_and_reads(store: Store) {
             .unwrap(),
         None
     );
-    assert_eq!(store.count_running_engagements().await.unwrap(), 2);
+    assert_eq!(store.count_running_engagements().await.unwrap(), 3);
     // A batch with a taken id writes nothing at all.
     let lone = engagement(ACCT, "cy", T0, None);
     let bad = [
@@ -4343,6 +4371,21 @@ async fn engagement_changes_are_fenced(store: Store) {
         (ended.stop_ms, ended.stop_reason.as_deref()),
         (Some(T0 + 120_000), Some("completed"))
     );
+    // Two changes of one engagement in a batch: the second sees the generation the first
+    // wrote.
+    let next = |g: i64| EngagementChange {
+        id: e2.id,
+        expected_generation: g,
+        state: format!("{{\"g\":{g}}}"),
+        next_step: Some(step(&e2, g + 1, T0 + 5)),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.change_engagements(&[next(2), next(3)]).await.unwrap(),
+        [true, true]
+    );
+    let e2_now = store.get_engagement(ACCT, e2.id).await.unwrap().unwrap();
+    assert_eq!((e2_now.generation, e2_now.state.as_str()), (4, "{\"g\":3}"));
     // An ended engagement takes no more changes.
     let late = EngagementChange {
         id: e.id,
