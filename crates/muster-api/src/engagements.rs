@@ -143,7 +143,9 @@ fn send_job(page: Uuid, round: i64, due_ms: i64, now_ms: i64) -> JobRecord {
 }
 
 /// The message id of send round `round` of a page: the same for every attempt of a round (so
-/// a provider can drop a duplicate after a crash), a new one for a retry.
+/// a provider can drop a duplicate after a crash), a new one for a retry. A UUIDv8 whose first
+/// 48 bits are the page id's (a UUIDv7's millisecond time) and the rest a hash of the page and
+/// round: messages sort by time like their pages, so their delivery rows append to the index.
 fn message_id(page: Uuid, round: i64) -> Uuid {
     let digest = Sha256::new()
         .chain_update(b"muster/page-message/v1")
@@ -151,8 +153,9 @@ fn message_id(page: Uuid, round: i64) -> Uuid {
         .chain_update(round.to_be_bytes())
         .finalize();
     let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    bytes[..6].copy_from_slice(&page.as_bytes()[..6]);
+    bytes[6..].copy_from_slice(&digest[..10]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 /// Receipts and pages take time-ordered ids (UUIDv7, monotonic within the process), so
@@ -471,7 +474,8 @@ impl ContactsApi {
             result: String::new(),
         });
         let now = self.clock.now_ms();
-        let id = Uuid::new_v4();
+        // Time-ordered, as pages and receipts: a burst of engagements appends to the indexes.
+        let id = Uuid::now_v7();
         let snapshot = self.snapshot(ctx, &contact).await?;
         let mut state = State::start(&snapshot, now);
         let orders = state.advance(&snapshot, now);
@@ -1451,4 +1455,26 @@ pub fn register(engine: muster_engine::Engine, api: &Arc<ContactsApi>) -> muster
     engine
         .batch_handler(STEP_JOB, StepJobs(api.clone()))
         .batch_handler(SEND_JOB, SendJobs(api.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_stable_per_round_and_sort_with_their_pages() {
+        let early = Uuid::now_v7();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let late = Uuid::now_v7();
+        assert_eq!(message_id(early, 0), message_id(early, 0));
+        assert_ne!(message_id(early, 0), message_id(early, 1));
+        assert_eq!(message_id(early, 0).get_version_num(), 8);
+        for round in 0..3 {
+            assert!(message_id(early, round) < message_id(late, 0));
+            assert_eq!(
+                message_id(late, round).as_bytes()[..6],
+                late.as_bytes()[..6]
+            );
+        }
+    }
 }

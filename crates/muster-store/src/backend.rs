@@ -83,6 +83,9 @@ impl SqliteStore {
             // A pager must not lose an acknowledged write: fsync the WAL at every commit.
             .synchronous(SqliteSynchronous::Full)
             .pragma("cache_size", format!("-{SQLITE_WRITER_CACHE_KIB}"))
+            // Statement journals (multi-row statements that may fail half-way) in memory,
+            // not in temporary files.
+            .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", SQLITE_WRITER_AUTOCHECKPOINT);
         let write = SqlitePoolOptions::new()
             .max_connections(1)

@@ -244,7 +244,9 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    /// A new, unleased job with a fresh id, no attempts and no dedup key.
+    /// A new, unleased job with a fresh time-ordered id (UUIDv7: new jobs go to the end of
+    /// the primary-key index instead of dirtying a random page of it), no attempts and no
+    /// dedup key.
     pub fn new(
         kind: impl Into<String>,
         payload: impl Into<String>,
@@ -252,7 +254,7 @@ impl JobRecord {
         created_ms: i64,
     ) -> JobRecord {
         JobRecord {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             kind: kind.into(),
             payload: payload.into(),
             due_ms,
