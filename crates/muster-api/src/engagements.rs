@@ -1398,7 +1398,11 @@ impl ContactsApi {
         let mut repaired = 0;
         let mut after = After::Start;
         loop {
+            let started = std::time::Instant::now();
             let (missing, next) = self.store.scan_for_missing_steps(&after, SLICE).await?;
+            // Between slices, at least as long as the slice took: the scan never takes more
+            // than about half of a connection from the engine, however many engagements run.
+            let pause = started.elapsed().max(std::time::Duration::from_millis(5));
             if !missing.is_empty() {
                 let now = self.clock.now_ms();
                 let jobs: Vec<JobRecord> = missing
@@ -1417,7 +1421,7 @@ impl ContactsApi {
                 Some(n) => after = n,
                 None => break,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(pause).await;
         }
         if repaired > 0 {
             self.wake_engine();

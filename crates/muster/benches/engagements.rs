@@ -39,7 +39,8 @@
 //!   MUSTER_BENCH_WORKERS           closed-loop clients (32)
 //!   MUSTER_BENCH_INFLIGHT          most engagements started but not fully paged (4000)
 //!   MUSTER_BENCH_PROBE_RATE        figure 2 probe engagements/s (50)
-//!   MUSTER_BENCH_PROBE_SECS        figure 2 probe seconds (62: covers the auditor's 60 s tick)
+//!   MUSTER_BENCH_PROBE_SECS        figure 2 probe seconds (62: covers a run of the auditor,
+//!                                  10 s after the start)
 //!   MUSTER_BENCH_FIGURES           which figures, e.g. `1,3` (1,2,3,4)
 //!   MUSTER_BENCH_BACKENDS          `sqlite`, `postgres` or both (both)
 //!   MUSTER_BENCH_SERVER_LOG        MUSTER_LOG of the server (its default, info)
@@ -2233,7 +2234,7 @@ async fn figure_pending(cfg: &Cfg, backend: Backend) -> Result<(), String> {
     seconds.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
     println!(
         "     latest pages by the second they were due in (s after the restart; the auditor runs \
-         at the start and every 60 s): {}",
+         10 s after the start and every 60 s): {}",
         seconds
             .iter()
             .take(4)

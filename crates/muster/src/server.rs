@@ -349,6 +349,8 @@ impl Running {
 
 /// How often the auditor looks for running engagements without a next step (real time).
 const AUDIT_EVERY: Duration = Duration::from_secs(60);
+/// When the auditor first looks, after the server starts (real time).
+const AUDIT_FIRST_AFTER: Duration = Duration::from_secs(10);
 
 /// The job engine of this process: engagement steps and page sends.
 fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandle {
@@ -387,7 +389,9 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     let auditor = {
         let contacts = contacts.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(AUDIT_EVERY);
+            // Not at once: a (re)start is when the engine has the most catching up to do.
+            let first = tokio::time::Instant::now() + AUDIT_FIRST_AFTER;
+            let mut every = tokio::time::interval_at(first, AUDIT_EVERY);
             loop {
                 every.tick().await;
                 if let Err(e) = contacts.audit_engagements().await {
