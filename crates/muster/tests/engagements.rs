@@ -1757,6 +1757,80 @@ async fn channels_that_must_not_be_paged(backend: Backend) {
     assert_eq!(env.twilio().received().len(), twilio_before);
 }
 
+/// An opt-out in the middle of an engagement: the first stage's SMS is sent, the person
+/// replies STOP, and the next stage's page to that number is not sent (a STOP receipt says
+/// why) while the e-mail of that stage goes; the STOP reply acknowledges nothing.
+async fn opt_out_mid_engagement(backend: Backend) {
+    let Some(env) = Env::with_twilio(backend).await else {
+        return skip("opt_out_mid_engagement");
+    };
+    let num = "+12065550130";
+    let (ode, ch) = env
+        .person(
+            "ode",
+            &[
+                ("cell", ChannelType::Sms, num),
+                ("work", ChannelType::Email, "ode@example.com"),
+            ],
+        )
+        .await;
+    let (cell, work) = (&ch[0], &ch[1]);
+    env.personal_plan(&ode, &[(1, vec![cell]), (0, vec![cell, work])], None)
+        .await;
+    let t0 = env.now();
+    let e = env.engage(&ode).await;
+    env.wait_sent(&e, 1).await;
+    let sms = env.wait_twilio(1).await;
+    assert!(sms[0].is_sms());
+    let first = env.page_on(&e, cell).await;
+    let (st, twiml) = common::twilio::post(
+        &env.s,
+        "/hooks/twilio/sms",
+        &[("From", num), ("Body", "STOP")],
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(twiml.contains("<Message>"), "{twiml}");
+    assert_eq!(
+        env.read_ms(&first).await,
+        None,
+        "STOP is not an acknowledgement"
+    );
+    env.advance(MIN);
+    env.wait_sent(&e, 3).await;
+    let pages = env.wait_pages(1).await;
+    assert_eq!(pages[0]["address"], "ode@example.com");
+    let cell_pages: Vec<String> = env
+        .pages_of(&e)
+        .await
+        .into_iter()
+        .filter(|p| p.page_arn != first)
+        .map(|p| p.page_arn)
+        .collect();
+    let mut stopped = Vec::new();
+    for p in &cell_pages {
+        let receipts = env.receipts(p).await;
+        if receipts
+            .iter()
+            .any(|(kind, _, _)| *kind == ReceiptType::Stop)
+        {
+            stopped.push(receipts);
+        }
+    }
+    assert_eq!(
+        stopped,
+        [vec![(
+            ReceiptType::Stop,
+            "not sent: the device opted out (replied STOP or unsubscribed)".to_string(),
+            t0 + MIN
+        )]]
+    );
+    // Only the first SMS reached the provider; the engagement ends when the plan runs out.
+    assert_eq!(env.twilio().pages().len(), 1);
+    assert_eq!(env.wait_stopped(&e).await, t0 + MIN);
+}
+
 /// StartEngagement's IdempotencyToken; ListEngagements filters and pagination.
 async fn idempotency_and_listing(backend: Backend) {
     let Some(env) = Env::start(backend).await else {
@@ -2050,6 +2124,7 @@ both!(
     stop_engagement_mid_plan,
     provider_failure_and_retry,
     channels_that_must_not_be_paged,
+    opt_out_mid_engagement,
     idempotency_and_listing,
     restart_mid_plan,
 );
