@@ -25,8 +25,8 @@ use muster_notify::templates::Vars;
 use muster_notify::{Message, MessageKind};
 use muster_store::{
     After, ChannelRecord, ContactRecord, Created, DeliveryRecord, EngagementChange,
-    EngagementRecord, Idempotency, NewEngagement, PageEvents, PageRecord, PageTime, ReceiptRecord,
-    SendContext, StoreError, step_key,
+    EngagementRecord, Idempotency, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
+    ReceiptRecord, SendContext, StoreError, step_key,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -713,6 +713,30 @@ impl ContactsApi {
         Ok(out)
     }
 
+    /// One page of a listing of pages (by engagement or by contact): the wire pages and the
+    /// next token. `fingerprint` ties the token to the listing.
+    async fn list_pages(
+        &self,
+        ctx: &RequestContext,
+        of: PagesOf<'_>,
+        fingerprint: &str,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<(Vec<w::Page>, Option<String>), ApiError> {
+        let after = tokens::decode(fingerprint, next_token).map_err(|m| field("NextToken", m))?;
+        let limit = page_size(&self.limits, max_results);
+        let rows = self
+            .store
+            .list_pages(ctx.account.as_str(), of, &after, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let (rows, next) = tokens::page(rows, limit, fingerprint, |p| After::Created {
+            ms: p.created_ms,
+            id: p.id,
+        });
+        Ok((self.wire_pages(&rows).await?, next))
+    }
+
     pub(crate) async fn op_list_pages_by_engagement(
         &self,
         ctx: &RequestContext,
@@ -721,22 +745,18 @@ impl ContactsApi {
         let e = self
             .load_engagement(ctx, &req(input.engagement_id, "EngagementId")?)
             .await?;
-        let fingerprint = format!("pages-e|{}", e.id);
-        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
-            .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
-        let rows = self
-            .store
-            .list_pages_by_engagement(ctx.account.as_str(), e.id, &after, limit + 1)
-            .await
-            .map_err(store_error)?;
-        let (rows, next) = tokens::page(rows, limit, &fingerprint, |p| After::Created {
-            ms: p.created_ms,
-            id: p.id,
-        });
+        let (pages, next_token) = self
+            .list_pages(
+                ctx,
+                PagesOf::Engagement(e.id),
+                &format!("pages-e|{}", e.id),
+                input.next_token.as_deref(),
+                input.max_results,
+            )
+            .await?;
         Ok(w::ListPagesByEngagementResult {
-            next_token: next,
-            pages: Some(self.wire_pages(&rows).await?),
+            next_token,
+            pages: Some(pages),
         })
     }
 
@@ -748,22 +768,18 @@ impl ContactsApi {
         let c = self
             .load_contact(ctx, &req(input.contact_id, "ContactId")?)
             .await?;
-        let fingerprint = format!("pages-c|{}", c.alias);
-        let after = tokens::decode(&fingerprint, input.next_token.as_deref())
-            .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
-        let rows = self
-            .store
-            .list_pages_by_contact(ctx.account.as_str(), &c.alias, &after, limit + 1)
-            .await
-            .map_err(store_error)?;
-        let (rows, next) = tokens::page(rows, limit, &fingerprint, |p| After::Created {
-            ms: p.created_ms,
-            id: p.id,
-        });
+        let (pages, next_token) = self
+            .list_pages(
+                ctx,
+                PagesOf::Contact(&c.alias),
+                &format!("pages-c|{}", c.alias),
+                input.next_token.as_deref(),
+                input.max_results,
+            )
+            .await?;
         Ok(w::ListPagesByContactResult {
-            next_token: next,
-            pages: Some(self.wire_pages(&rows).await?),
+            next_token,
+            pages: Some(pages),
         })
     }
 

@@ -83,6 +83,15 @@ pub struct ReceiptRecord {
     pub time_ms: i64,
 }
 
+/// Whose pages [`Store::list_pages`] lists.
+#[derive(Debug, Clone, Copy)]
+pub enum PagesOf<'a> {
+    /// Every page the engagement caused.
+    Engagement(Uuid),
+    /// The pages to the contact with this alias.
+    Contact(&'a str),
+}
+
 /// What a send needs to know about a page: the page, its channel as it is now (`None` if
 /// deleted), and whether the channel's address opted out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -815,38 +824,22 @@ store_methods! {
         row.as_ref().map(page_from_row).transpose()
     }
 
-    /// The engagement's pages by creation (then id), after `after`.
-    pub async fn list_pages_by_engagement(
+    /// The pages of an engagement, or to a contact, by creation (then id), after `after`.
+    pub async fn list_pages(
         &self,
         account: &str,
-        engagement: Uuid,
+        of: PagesOf<'_>,
         after: &After,
         limit: u32,
     ) -> Result<Vec<PageRecord>, StoreError> {
         let (ms, id) = after_key(after)?;
-        let rows = sqlx::query(PAGES_BY_ENGAGEMENT)
+        let (sql, key) = match of {
+            PagesOf::Engagement(e) => (PAGES_BY_ENGAGEMENT, id_text(e)),
+            PagesOf::Contact(alias) => (PAGES_BY_CONTACT, alias.to_string()),
+        };
+        let rows = sqlx::query(sql)
             .bind(account)
-            .bind(id_text(engagement))
-            .bind(ms)
-            .bind(id)
-            .bind(i64::from(limit))
-            .fetch_all(self.reader())
-            .await?;
-        rows.iter().map(page_from_row).collect()
-    }
-
-    /// The pages to a contact by creation (then id), after `after`.
-    pub async fn list_pages_by_contact(
-        &self,
-        account: &str,
-        alias: &str,
-        after: &After,
-        limit: u32,
-    ) -> Result<Vec<PageRecord>, StoreError> {
-        let (ms, id) = after_key(after)?;
-        let rows = sqlx::query(PAGES_BY_CONTACT)
-            .bind(account)
-            .bind(alias)
+            .bind(key)
             .bind(ms)
             .bind(id)
             .bind(i64::from(limit))

@@ -34,7 +34,7 @@ mod users;
 pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};
 pub use engagements::{
-    EngagementChange, EngagementRecord, NewEngagement, PageEvents, PageRecord, PageTime,
+    EngagementChange, EngagementRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
     ReceiptRecord, SendContext, step_key,
 };
 pub use error::StoreError;

@@ -8,8 +8,8 @@ use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
     ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord, FeedTarget,
-    Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, ReceiptRecord,
-    RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, step_key,
+    Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
+    ReceiptRecord, RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, step_key,
 };
 use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
@@ -4518,19 +4518,24 @@ async fn page_events_and_lookups(store: Store) {
 
     // Pages by engagement and by contact, in creation order.
     let by_e = store
-        .list_pages_by_engagement(ACCT, e.id, &After::Start, 10)
+        .list_pages(ACCT, PagesOf::Engagement(e.id), &After::Start, 10)
         .await
         .unwrap();
     assert_eq!(by_e.iter().map(|x| x.id).collect::<Vec<_>>(), [p.id, q.id]);
     assert!(
         store
-            .list_pages_by_engagement(OTHER, e.id, &After::Start, 10)
+            .list_pages(OTHER, PagesOf::Engagement(e.id), &After::Start, 10)
             .await
             .unwrap()
             .is_empty()
     );
     let by_c = store
-        .list_pages_by_contact(ACCT, "ana", &After::Created { ms: T0, id: p.id }, 10)
+        .list_pages(
+            ACCT,
+            PagesOf::Contact("ana"),
+            &After::Created { ms: T0, id: p.id },
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(by_c.iter().map(|x| x.id).collect::<Vec<_>>(), [q.id]);
