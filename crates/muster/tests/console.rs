@@ -818,20 +818,6 @@ fn contact_form(
     f
 }
 
-/// POSTs a contact form (with the session's CSRF token).
-async fn post_contact(
-    base: &str,
-    path: &str,
-    me: &Signed,
-    fields: &[(String, String)],
-) -> (u16, String, String) {
-    let refs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    post_form(base, path, me, &refs).await
-}
-
 /// The contact's channels through the AWS API: (id, name, type, address, activated).
 async fn api_channels(s: &TestServer, alias: &str) -> Vec<(String, String, String, String, bool)> {
     let r = s
@@ -961,7 +947,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
         &[("0", "0"), ("", "5"), ("2", "soon")],
         "submit",
     );
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &bad).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &bad).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains(r#"role="alert""#));
     let error_of = |html: &str, id: &str| -> String {
@@ -1000,7 +986,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     let (status, _, _) = post_raw(&b, "/contacts/create", Some(&me.cookie), &no_token).await;
     assert_eq!(status, 403);
     // ... and without a session.
-    let (status, _, _) = post_contact(
+    let (status, _, _) = post_owned(
         &b,
         "/contacts/create",
         &Signed {
@@ -1024,7 +1010,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     );
 
     // Create: the contact, its channels and its plan exist; a code went to each channel.
-    let (status, html, loc) = post_contact(&b, "/contacts/create", &me, &good).await;
+    let (status, html, loc) = post_owned(&b, "/contacts/create", &me, &good).await;
     assert_eq!(status, 303, "{html}");
     assert_eq!(loc, "/contacts/details/akuam/activate?created=1");
     let c = s
@@ -1139,7 +1125,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     assert_eq!(status, 303);
 
     // A second contact with the same alias: refused next to the alias.
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &good).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &good).await;
     assert_eq!(status, 409, "{html}");
     assert!(
         error_of(&html, "alias").contains("must be unique"),
@@ -1180,7 +1166,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     ];
     // Remove next to the desk phone: the form again, without it (nothing changed yet).
     let removing = contact_form("akuam", "Akua Mansa", &current, &plan, "remove-channel-2");
-    let (status, html, _) = post_contact(&b, "/contacts/details/akuam/edit", &me, &removing).await;
+    let (status, html, _) = post_owned(&b, "/contacts/details/akuam/edit", &me, &removing).await;
     assert_eq!(status, 200);
     assert!(!html.contains(&format!(r#"value="{}""#, ids[2])));
     assert!(html.contains("“Desk phone” (+12065550101) will be removed when you choose Update"));
@@ -1197,7 +1183,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
         &plan[..2],
         "submit",
     );
-    let (status, html, _) = post_contact(&b, "/contacts/details/akuam/edit", &me, &invalid).await;
+    let (status, html, _) = post_owned(&b, "/contacts/details/akuam/edit", &me, &invalid).await;
     assert_eq!(status, 422);
     assert!(error_of(&html, "channel-1-address").contains("E.164"));
     assert_eq!(api_channels(&s, "akuam").await.len(), 3);
@@ -1209,7 +1195,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
         &[("1", "0"), ("0", "3")],
         "submit",
     );
-    let (status, html, loc) = post_contact(&b, "/contacts/details/akuam/edit", &me, &update).await;
+    let (status, html, loc) = post_owned(&b, "/contacts/details/akuam/edit", &me, &update).await;
     assert_eq!(status, 303, "{html}");
     assert_eq!(loc, "/contacts/details/akuam?updated=1");
     let after = api_channels(&s, "akuam").await;
@@ -1251,7 +1237,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
         &[("1", "0"), ("0", "3"), ("2", "3")],
         "submit",
     );
-    let (status, html, loc) = post_contact(&b, "/contacts/details/akuam/edit", &me, &update).await;
+    let (status, html, loc) = post_owned(&b, "/contacts/details/akuam/edit", &me, &update).await;
     assert_eq!(status, 303, "{html}");
     assert_eq!(loc, "/contacts/details/akuam/activate?updated=1");
     assert_eq!(outbox(&s).len(), before + 2);
@@ -1299,7 +1285,7 @@ async fn contact_form_rows_without_javascript(s: TestServer) {
     let me = sign_in(&b, "ann@example.com", PASSWORD).await;
     let typed = [["", "EMAIL", "Work email", "akua@example.com"]];
     let f = contact_form("akuam", "Akua Mansa", &typed, &[("0", "0")], "add-channel");
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert_eq!(status, 200);
     assert!(html.contains(r#"id="channel-1-type""#));
     assert!(html.contains(r#"id="channel-1-type" name="channel_type""#));
@@ -1311,7 +1297,7 @@ async fn contact_form_rows_without_javascript(s: TestServer) {
     assert!(html.contains(r#"<option value="1">Contact channel 2 (Email)</option>"#));
     let two = [typed[0], ["", "SMS", "Mobile", "+12065550100"]];
     let f = contact_form("akuam", "Akua Mansa", &two, &[("0", "0")], "add-engagement");
-    let (_, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (_, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert!(html.contains(r#"id="engagement-1-channel""#));
     assert!(
         html.contains(r#"<option value="1" selected>Mobile (SMS)</option>"#),
@@ -1319,7 +1305,7 @@ async fn contact_form_rows_without_javascript(s: TestServer) {
     );
     // htmx's refresh of the plan only renders the form again.
     let f = contact_form("akuam", "Akua Mansa", &two, &[("0", "0")], "refresh");
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert_eq!(status, 200);
     assert!(html.contains(r#"<option value="1">Mobile (SMS)</option>"#));
     let f = contact_form(
@@ -1329,7 +1315,7 @@ async fn contact_form_rows_without_javascript(s: TestServer) {
         &[("0", "0"), ("1", "5")],
         "remove-engagement-0",
     );
-    let (_, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (_, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert!(!html.contains(r#"id="engagement-1-channel""#));
     assert!(html.contains(r#"<option value="1" selected>Mobile (SMS)</option>"#));
     assert!(
@@ -1345,11 +1331,11 @@ async fn contact_form_rows_without_javascript(s: TestServer) {
     );
     // Create needs a channel and an engagement.
     let f = contact_form("akuam", "Akua Mansa", &[], &[], "submit");
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert_eq!(status, 422);
     assert!(html.contains("Define a contact channel"));
     let f = contact_form("akuam", "Akua Mansa", &typed, &[], "submit");
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert_eq!(status, 422);
     assert!(html.contains("Define an engagement plan"));
     // Waits longer than a stage may last become several stages.
@@ -1360,7 +1346,7 @@ async fn contact_form_rows_without_javascript(s: TestServer) {
         &[("0", "0"), ("1", "45")],
         "submit",
     );
-    let (status, html, _) = post_contact(&b, "/contacts/create", &me, &f).await;
+    let (status, html, _) = post_owned(&b, "/contacts/create", &me, &f).await;
     assert_eq!(status, 303, "{html}");
     assert_eq!(
         api_plan(&s, "akuam").await,
@@ -1387,7 +1373,7 @@ async fn contact_consent_history_and_reactivation(s: TestServer) {
         &[("0", "0")],
         "submit",
     );
-    assert_eq!(post_contact(&b, "/contacts/create", &me, &f).await.0, 303);
+    assert_eq!(post_owned(&b, "/contacts/create", &me, &f).await.0, 303);
     let id = api_channels(&s, "bojo").await[0].0.clone();
     let code = activation_code(&s, "+12065550199").await;
     let path = format!("/contacts/details/bojo/channels/{id}/activate");
@@ -1830,7 +1816,7 @@ async fn contact_pages_escape_user_text(s: TestServer) {
         );
     }
     let f = contact_form("mallory", "<script>alert(1)</script>", &[], &[], "submit");
-    let (status, html, _) = post_contact(&b, "/contacts/details/mallory/edit", &me, &f).await;
+    let (status, html, _) = post_owned(&b, "/contacts/details/mallory/edit", &me, &f).await;
     assert_eq!(status, 422, "{html}");
     assert!(
         html.contains(r#"id="display_name-error">The full name can use only letters"#),

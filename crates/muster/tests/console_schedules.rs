@@ -80,19 +80,6 @@ fn rotation_fields(name: &str) -> Vec<(String, String)> {
     f
 }
 
-async fn post(
-    base: &str,
-    path: &str,
-    me: &Signed,
-    fields: &[(String, String)],
-) -> (u16, String, String) {
-    let refs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    post_form(base, path, me, &refs).await
-}
-
 fn with(mut fields: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
     fields.retain(|(k, _)| k != key);
     fields.push((key.into(), value.into()));
@@ -148,7 +135,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     let bad = with(bad, "pos_ann", "");
     let bad = with(bad, "pos_bob", "");
     let bad = with(bad, "pos_cat", "");
-    let (status, html, _) = post(&b, "/schedules/rotations/new", &me, &bad).await;
+    let (status, html, _) = post_owned(&b, "/schedules/rotations/new", &me, &bad).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("id=\"r-zone-error\""), "{html}");
     assert!(html.contains("IANA time zone"), "{html}");
@@ -160,16 +147,16 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     // An error only the API finds (a coverage window shorter than 30 minutes) is shown at
     // the coverage fields.
     let short = with(rotation_fields("Primary"), "cov_end", "09:10");
-    let (status, html, _) = post(&b, "/schedules/rotations/new", &me, &short).await;
+    let (status, html, _) = post_owned(&b, "/schedules/rotations/new", &me, &short).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("id=\"r-cov-error\""), "{html}");
     // Number on call 0: the API's field error.
     let zero = with(rotation_fields("Primary"), "on_call", "0");
-    let (status, html, _) = post(&b, "/schedules/rotations/new", &me, &zero).await;
+    let (status, html, _) = post_owned(&b, "/schedules/rotations/new", &me, &zero).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("id=\"r-oncall-error\""), "{html}");
 
-    let (status, _, loc) = post(
+    let (status, _, loc) = post_owned(
         &b,
         "/schedules/rotations/new",
         &me,
@@ -221,7 +208,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
 
     // ---- an override: tomorrow 10:00–12:00, Cat instead of Bob ----
     let tomorrow = today().checked_add(1.day()).unwrap();
-    let (status, html, _) = post(
+    let (status, html, _) = post_owned(
         &b,
         &format!("/schedules/rotations/{rotation_id}/overrides"),
         &me,
@@ -237,7 +224,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
         "an override that ends before it starts is refused"
     );
     assert!(html.contains("id=\"o-end-error\""), "{html}");
-    let (status, _, loc) = post(
+    let (status, _, loc) = post_owned(
         &b,
         &format!("/schedules/rotations/{rotation_id}/overrides"),
         &me,
@@ -293,7 +280,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     // The override is listed and can be deleted.
     let oid_at = page.find("/overrides/").expect("a delete button") + "/overrides/".len();
     let oid = page[oid_at..oid_at + 36].to_string();
-    let (status, _, loc) = post(
+    let (status, _, loc) = post_owned(
         &b,
         &format!("/schedules/rotations/{rotation_id}/overrides/{oid}/delete"),
         &me,
@@ -316,7 +303,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     assert!(html.contains("name=\"pos_cat\" value=\"3\""), "{html}");
     assert!(html.contains("id=\"r-cov-hours\" name=\"coverage\" value=\"hours\" checked"));
     let edited = with(rotation_fields("Primary"), "coverage", "all");
-    let (status, _, loc) = post(
+    let (status, _, loc) = post_owned(
         &b,
         &format!("/schedules/rotations/{rotation_id}/edit"),
         &me,
@@ -332,7 +319,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
         "24-hour coverage has no gap: {day}"
     );
     // Back to the coverage of the other checks.
-    let (status, _, _) = post(
+    let (status, _, _) = post_owned(
         &b,
         &format!("/schedules/rotations/{rotation_id}/edit"),
         &me,
@@ -388,7 +375,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     )
     .await;
     assert!(html.contains("Daily at 08:00, 20:00"), "{html}");
-    let (status, _, loc) = post(
+    let (status, _, loc) = post_owned(
         &b,
         &format!("/schedules/rotations/{two_id}/delete"),
         &me,
@@ -399,7 +386,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     assert_eq!(loc, "/schedules?deleted_rotation=Twice+a+day");
 
     // ---- calendar feeds: each member's link, shown once ----
-    let (status, page, _) = post(
+    let (status, page, _) = post_owned(
         &b,
         &format!("/schedules/rotations/{rotation_id}/feeds"),
         &me,
@@ -449,7 +436,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
         )),
         "{html}"
     );
-    let (status, html, _) = post(
+    let (status, html, _) = post_owned(
         &b,
         "/schedules/new",
         &me,
@@ -461,7 +448,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     .await;
     assert_eq!(status, 422);
     assert!(html.contains("Choose at least one rotation"), "{html}");
-    let (status, _, loc) = post(
+    let (status, _, loc) = post_owned(
         &b,
         "/schedules/new",
         &me,
@@ -493,7 +480,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     assert!(form.contains("Acknowledgment stops plan progression"));
     assert!(form.contains("Primary on call"), "schedules can be engaged");
     // "Add stage" posts the form and gets it back with another stage (no JavaScript).
-    let (status, html, _) = post(
+    let (status, html, _) = post_owned(
         &b,
         "/escalation-plans/new",
         &me,
@@ -526,15 +513,15 @@ async fn plans_and_schedules_over_http(s: TestServer) {
         }
         f
     };
-    let (status, html, _) = post(&b, "/escalation-plans/new", &me, &plan("45", true)).await;
+    let (status, html, _) = post_owned(&b, "/escalation-plans/new", &me, &plan("45", true)).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("id=\"stage-0-error\""), "{html}");
     assert!(html.contains("30"), "{html}");
-    let (status, html, _) = post(&b, "/escalation-plans/new", &me, &plan("five", true)).await;
+    let (status, html, _) = post_owned(&b, "/escalation-plans/new", &me, &plan("five", true)).await;
     assert_eq!(status, 422);
     assert!(html.contains("whole number"), "{html}");
     let bad_alias = with(plan("5", true), "alias", "no spaces allowed");
-    let (status, html, _) = post(&b, "/escalation-plans/new", &me, &bad_alias).await;
+    let (status, html, _) = post_owned(&b, "/escalation-plans/new", &me, &bad_alias).await;
     assert_eq!(status, 422);
     assert!(html.contains("id=\"plan-alias-error\""), "{html}");
     assert!(
@@ -546,7 +533,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
             .is_err()
     );
 
-    let (status, _, loc) = post(&b, "/escalation-plans/new", &me, &plan("5", true)).await;
+    let (status, _, loc) = post_owned(&b, "/escalation-plans/new", &me, &plan("5", true)).await;
     assert_eq!(status, 303);
     assert_eq!(loc, "/escalation-plans?created=sev1");
     let c = s
@@ -574,7 +561,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
         "{list}"
     );
     // The same alias again: the API's conflict, at the alias.
-    let (status, html, _) = post(&b, "/escalation-plans/new", &me, &plan("5", true)).await;
+    let (status, html, _) = post_owned(&b, "/escalation-plans/new", &me, &plan("5", true)).await;
     assert_eq!(status, 422);
     assert!(html.contains("exists already"), "{html}");
 
@@ -590,7 +577,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     ));
     assert!(html.contains("name=\"s1_minutes\" value=\"10\""));
     let edited = with(plan("7", false), "display_name", "Sev 1");
-    let (status, _, loc) = post(&b, "/escalation-plans/sev1/edit", &me, &edited).await;
+    let (status, _, loc) = post_owned(&b, "/escalation-plans/sev1/edit", &me, &edited).await;
     assert_eq!(status, 303);
     assert_eq!(loc, "/escalation-plans?updated=sev1");
     let c = s
@@ -613,7 +600,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     // error at the stage and nothing changed.
     let mut empty = with(plan("0", false), "s0_engage", "");
     empty.retain(|(k, v)| !(k == "s0_engage" && v.is_empty()));
-    let (status, html, _) = post(&b, "/escalation-plans/sev1/edit", &me, &empty).await;
+    let (status, html, _) = post_owned(&b, "/escalation-plans/sev1/edit", &me, &empty).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("id=\"stage-0-error\""), "{html}");
 
@@ -694,7 +681,7 @@ async fn plans_and_schedules_over_http(s: TestServer) {
     }
 
     // ---- delete: the plan, then the schedule ----
-    let (status, _, loc) = post(&b, "/escalation-plans/sev1/delete", &me, &[]).await;
+    let (status, _, loc) = post_owned(&b, "/escalation-plans/sev1/delete", &me, &[]).await;
     assert_eq!(status, 303);
     let (_, html, _) = get(&b, &loc, Some(&me.cookie)).await;
     assert!(html.contains("The escalation plan sev1 was deleted."));
@@ -707,7 +694,8 @@ async fn plans_and_schedules_over_http(s: TestServer) {
             .await
             .is_err()
     );
-    let (status, _, loc) = post(&b, "/schedules/contacts/primary-oncall/delete", &me, &[]).await;
+    let (status, _, loc) =
+        post_owned(&b, "/schedules/contacts/primary-oncall/delete", &me, &[]).await;
     assert_eq!(status, 303);
     assert_eq!(loc, "/schedules?deleted_schedule=primary-oncall");
 }

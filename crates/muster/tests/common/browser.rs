@@ -443,6 +443,20 @@ pub async fn post_form(
     post_raw(base, path, Some(&me.cookie), &all).await
 }
 
+/// [`post_form`] for fields built at run time (owned strings).
+pub async fn post_owned(
+    base: &str,
+    path: &str,
+    me: &Signed,
+    fields: &[(String, String)],
+) -> (u16, String, String) {
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_form(base, path, me, &refs).await
+}
+
 /// `POST path` of an urlencoded form exactly as given (no token added), with an optional
 /// cookie: (status, body, Location).
 pub async fn post_raw(
