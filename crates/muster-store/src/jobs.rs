@@ -383,6 +383,34 @@ mod tests {
         insert_in_tx_follows_the_transaction(store).await;
     }
 
+    /// The queue table is vacuumed after a few thousand dead rows, not 20% of the table.
+    #[tokio::test]
+    async fn jobs_autovacuum_settings_postgres() {
+        let Some(url) = fresh_postgres_url().await else {
+            return postgres_skip_note("jobs_autovacuum_settings");
+        };
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let Store::Postgres(s) = &store else {
+            unreachable!()
+        };
+        let options: Vec<String> =
+            sqlx::query_scalar("SELECT unnest(reloptions) FROM pg_class WHERE relname = 'jobs'")
+                .fetch_all(s.reader())
+                .await
+                .unwrap();
+        for want in [
+            "autovacuum_vacuum_scale_factor=0",
+            "autovacuum_vacuum_threshold=2000",
+            "autovacuum_vacuum_cost_delay=0",
+        ] {
+            assert!(
+                options.iter().any(|o| o == want),
+                "{want} not in {options:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn insert_in_tx_postgres() {
         let Some(url) = fresh_postgres_url().await else {
