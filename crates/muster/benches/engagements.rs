@@ -58,7 +58,7 @@
 //! table (sends queued, stage timers overdue, time of the claim's SELECT).
 //!
 //! The serve binary is copied once at start (other builds share the target dir). A full run
-//! takes about 10 minutes on 2 CPUs; `MUSTER_BENCH_QUICK=1` about one.
+//! takes about 7 minutes on 2 CPUs; `MUSTER_BENCH_QUICK=1` about one.
 //!
 //! Nothing here asserts a timing: figures are printed with their targets. The process exits
 //! non-zero only if something fails functionally (an API call fails, a page never arrives,
