@@ -796,7 +796,8 @@ impl w::SsmContacts for ContactsApi {
         let address = parse_address(channel_type, &address_s)?;
         let now = self.clock.now_ms();
         let record = ChannelRecord {
-            id: Uuid::new_v4(),
+            // Time-ordered: channels created in the same millisecond list in creation order.
+            id: Uuid::now_v7(),
             account: ctx.account.to_string(),
             contact_id: contact.id,
             contact_alias: contact.alias.clone(),

@@ -429,7 +429,8 @@ impl ContactsApi {
             .map(ms)
             .unwrap_or(now);
         let tags = crate::contacts::tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
-        let id = Uuid::new_v4();
+        // Time-ordered: rotations created in the same millisecond list in creation order.
+        let id = Uuid::now_v7();
         let arn = Self::rotation_arn(ctx, id);
         let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
             operation: "CreateRotation".into(),
@@ -616,7 +617,8 @@ impl ContactsApi {
             }
             members.push(alias);
         }
-        let id = Uuid::new_v4();
+        // Time-ordered: of overrides created in the same millisecond, the later one wins.
+        let id = Uuid::now_v7();
         let record = RotationOverrideRecord {
             id,
             account: ctx.account.to_string(),
