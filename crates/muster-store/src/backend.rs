@@ -273,6 +273,7 @@ macro_rules! per_backend {
             pub(crate) type Backend = $crate::backend::SqliteStore;
             pub(crate) type Conn = <DB as sqlx::Database>::Connection;
             pub(crate) type Row = <DB as sqlx::Database>::Row;
+            use $crate::common::sqlite as rows;
             $($item)*
         }
         pub(crate) mod postgres {
@@ -283,6 +284,7 @@ macro_rules! per_backend {
             pub(crate) type Backend = $crate::backend::PgStore;
             pub(crate) type Conn = <DB as sqlx::Database>::Connection;
             pub(crate) type Row = <DB as sqlx::Database>::Row;
+            use $crate::common::postgres as rows;
             $($item)*
         }
     };

@@ -57,6 +57,33 @@ const UPSERT_TAG: &str = "INSERT INTO tags (account, resource, key, value) \
      ON CONFLICT (account, resource, key) DO UPDATE SET value = excluded.value";
 
 per_backend! {
+    /// Inserts `rows` in multi-row statements of at most [`ROWS_PER_STATEMENT`] rows: `head`
+    /// is `INSERT INTO t (columns) `, `tail` what follows the values (an `ON CONFLICT` clause,
+    /// or nothing); `bind` binds one row's values in column order. A unique-constraint clash is
+    /// `Conflict(clash(chunk))`. Returns how many rows were inserted.
+    pub(crate) async fn insert_rows<T>(
+        conn: &mut Conn,
+        head: &str,
+        tail: &str,
+        rows: &[T],
+        mut bind: impl FnMut(&mut sqlx::query_builder::Separated<'_, DB, &'static str>, &T),
+        clash: impl Fn(&[T]) -> String,
+    ) -> Result<u64, StoreError> {
+        let mut inserted = 0;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<DB>::new(head);
+            q.push_values(chunk, |mut row, item| bind(&mut row, item));
+            q.push(tail);
+            let done = q
+                .build()
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| StoreError::on_unique(e, || clash(chunk)))?;
+            inserted += done.rows_affected();
+        }
+        Ok(inserted)
+    }
+
     /// Records the first use of an idempotency token inside the caller's write transaction.
     /// `Ok(None)`: the token is new (or absent) and the caller goes on to create; its row is
     /// written only if the transaction commits. `Ok(Some(Replay))`: the token was used before

@@ -364,9 +364,12 @@ store_methods! {
 
         /// Inserts pages with multi-row statements.
         async fn insert_pages(conn: &mut Conn, pages: &[&PageRecord]) -> Result<(), StoreError> {
-            for chunk in pages.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(concat!("INSERT INTO pages (", page_columns!(), ") "));
-                q.push_values(chunk, |mut row, p| {
+            insert_rows(
+                &mut *conn,
+                concat!("INSERT INTO pages (", page_columns!(), ") "),
+                "",
+                pages,
+                |row, p| {
                     row.push_bind(id_text(p.id))
                         .push_bind(p.account.clone())
                         .push_bind(id_text(p.engagement_id))
@@ -382,17 +385,13 @@ store_methods! {
                         .push_bind(p.sent_ms)
                         .push_bind(p.delivery_ms)
                         .push_bind(p.read_ms);
-                });
-                q.build()
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| {
-                        StoreError::on_unique(e, || match chunk {
-                            [one] => format!("page {} exists", one.id),
-                            _ => format!("one of these {} pages exists", chunk.len()),
-                        })
-                    })?;
-            }
+                },
+                |chunk| match chunk {
+                    [one] => format!("page {} exists", one.id),
+                    _ => format!("one of these {} pages exists", chunk.len()),
+                },
+            )
+            .await?;
             Ok(())
         }
 
@@ -441,13 +440,12 @@ store_methods! {
                     Err(e) => out.push(Err(e)),
                 }
             }
-            for chunk in new.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(concat!(
-                    "INSERT INTO engagements (",
-                    engagement_columns!(),
-                    ") "
-                ));
-                q.push_values(chunk, |mut row, n| {
+            insert_rows(
+                &mut *conn,
+                concat!("INSERT INTO engagements (", engagement_columns!(), ") "),
+                "",
+                &new,
+                |row, n| {
                     let e = &n.engagement;
                     row.push_bind(id_text(e.id))
                         .push_bind(e.account.clone())
@@ -464,14 +462,13 @@ store_methods! {
                         .push_bind(e.generation)
                         .push_bind(e.snapshot.clone())
                         .push_bind(e.state.clone());
-                });
-                q.build().execute(&mut *conn).await.map_err(|err| {
-                    StoreError::on_unique(err, || match chunk {
-                        [one] => format!("engagement {} exists", one.engagement.id),
-                        _ => format!("one of these {} engagements exists", chunk.len()),
-                    })
-                })?;
-            }
+                },
+                |chunk| match chunk {
+                    [one] => format!("engagement {} exists", one.engagement.id),
+                    _ => format!("one of these {} engagements exists", chunk.len()),
+                },
+            )
+            .await?;
             let pages: Vec<&PageRecord> = new.iter().flat_map(|n| &n.pages).collect();
             insert_pages(&mut *conn, &pages).await?;
             let new_jobs: Vec<&JobRecord> = new.iter().flat_map(|n| &n.jobs).collect();
@@ -546,21 +543,22 @@ store_methods! {
         /// per time; done jobs deleted if their owner still holds them.
         async fn write_events(conn: &mut Conn, evs: &[&PageEvents]) -> Result<(), StoreError> {
             let receipts: Vec<&ReceiptRecord> = evs.iter().flat_map(|e| &e.receipts).collect();
-            for chunk in receipts.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(
-                    "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) ",
-                );
-                q.push_values(chunk, |mut row, r| {
+            insert_rows(
+                &mut *conn,
+                "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) ",
+                " ON CONFLICT (id) DO NOTHING",
+                &receipts,
+                |row, r| {
                     row.push_bind(id_text(r.id))
                         .push_bind(id_text(r.page_id))
                         .push_bind(r.channel_arn.clone())
                         .push_bind(r.receipt_type.clone())
                         .push_bind(r.info.clone())
                         .push_bind(r.time_ms);
-                });
-                q.push(" ON CONFLICT (id) DO NOTHING");
-                q.build().execute(&mut *conn).await?;
-            }
+                },
+                |chunk| format!("one of these {} receipts clashes", chunk.len()),
+            )
+            .await?;
             // Page times: the pages of each (column, time), and of each count of send rounds.
             let mut first = std::collections::HashSet::new();
             let mut set: BTreeMap<(&'static str, i64), Vec<String>> = BTreeMap::new();
@@ -601,12 +599,13 @@ store_methods! {
                 .await?;
             }
             let deliveries: Vec<&DeliveryRecord> = evs.iter().flat_map(|e| &e.deliveries).collect();
-            for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(
-                    "INSERT INTO deliveries (message_id, account, channel_id, kind, provider, \
-                     provider_message_id, status, sent_ms, updated_ms, page_id) ",
-                );
-                q.push_values(chunk, |mut row, d| {
+            insert_rows(
+                &mut *conn,
+                "INSERT INTO deliveries (message_id, account, channel_id, kind, provider, \
+                 provider_message_id, status, sent_ms, updated_ms, page_id) ",
+                " ON CONFLICT (message_id) DO NOTHING",
+                &deliveries,
+                |row, d| {
                     row.push_bind(id_text(d.message_id))
                         .push_bind(d.account.clone())
                         .push_bind(d.channel_id.map(id_text))
@@ -617,10 +616,10 @@ store_methods! {
                         .push_bind(d.sent_ms)
                         .push_bind(d.updated_ms)
                         .push_bind(d.page_id.map(id_text));
-                });
-                q.push(" ON CONFLICT (message_id) DO NOTHING");
-                q.build().execute(&mut *conn).await?;
-            }
+                },
+                |chunk| format!("one of these {} delivery records clashes", chunk.len()),
+            )
+            .await?;
             let new_jobs: Vec<&JobRecord> = evs.iter().flat_map(|e| &e.jobs).collect();
             jobs::insert_jobs(&mut *conn, &new_jobs).await?;
             let mut done: BTreeMap<&str, Vec<String>> = BTreeMap::new();

@@ -27,7 +27,7 @@
 
 use crate::StoreError;
 use crate::backend::{per_backend, store_methods};
-use crate::common::{ROWS_PER_STATEMENT, id_text, parse_id};
+use crate::common::{id_text, parse_id};
 use crate::model::JobRecord;
 use uuid::Uuid;
 
@@ -132,10 +132,14 @@ pub(crate) mod in_tx {
         /// taken (by a stored job or an earlier one of `jobs`) is skipped. Returns how many were
         /// inserted. No notification.
         pub(crate) async fn insert_jobs(conn: &mut Conn, jobs: &[&JobRecord]) -> Result<usize, StoreError> {
-            let mut inserted = 0;
-            for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(concat!("INSERT INTO jobs (", job_columns!(), ") "));
-                q.push_values(chunk, |mut row, job| {
+            let head = concat!("INSERT INTO jobs (", job_columns!(), ") ");
+            let tail = " ON CONFLICT (dedup_key) DO NOTHING";
+            let inserted = rows::insert_rows(
+                &mut *conn,
+                head,
+                tail,
+                jobs,
+                |row, job| {
                     row.push_bind(id_text(job.id))
                         .push_bind(job.kind.clone())
                         .push_bind(job.payload.clone())
@@ -145,17 +149,14 @@ pub(crate) mod in_tx {
                         .push_bind(job.lease_until_ms)
                         .push_bind(job.created_ms)
                         .push_bind(job.dedup_key.clone());
-                });
-                q.push(" ON CONFLICT (dedup_key) DO NOTHING");
-                let done = q.build().execute(&mut *conn).await.map_err(|e| {
-                    StoreError::on_unique(e, || match chunk {
-                        [one] => format!("a job with id '{}' already exists", id_text(one.id)),
-                        _ => format!("a job with one of these {} ids already exists", chunk.len()),
-                    })
-                })?;
-                inserted += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
-            }
-            Ok(inserted)
+                },
+                |chunk| match chunk {
+                    [one] => format!("a job with id '{}' already exists", id_text(one.id)),
+                    _ => format!("a job with one of these {} ids already exists", chunk.len()),
+                },
+            )
+            .await?;
+            Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
         }
 
         pub(crate) fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
