@@ -35,6 +35,7 @@ use muster_store::{JobWakeups, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
@@ -301,6 +302,7 @@ impl Engine {
     pub fn start(self) -> EngineHandle {
         let (stop, stop_rx) = watch::channel(false);
         let owner = self.config.owner.clone();
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let inner = Arc::new(Inner {
             renew_every: self.config.renew_every(),
             store: self.store,
@@ -309,12 +311,18 @@ impl Engine {
             handlers: self.handlers,
             wake: Arc::new(Notify::new()),
             in_flight: Mutex::new(HashSet::new()),
+            dispatch_slots: Arc::new(Semaphore::new(slots.available_permits())),
+            slots,
+            stop: stop_rx.clone(),
+            planned: AtomicI64::new(i64::MIN),
         });
         let waker = JobWaker(inner.wake.clone());
+        let dispatcher = JobDispatcher(inner.clone());
         let span = info_span!("engine", owner = %owner);
         let task = tokio::spawn(poll_loop(inner, stop_rx).instrument(span));
         EngineHandle {
             waker,
+            dispatcher,
             stop,
             task: Some(task),
             owner,
@@ -335,11 +343,143 @@ impl JobWaker {
     }
 }
 
+/// Hands jobs that are due at once straight to a running engine of this process, without a
+/// claim: whoever writes such jobs reserves slots of the engine first, writes the jobs
+/// already leased to it (in the transaction of the state change that needs them), and after
+/// the commit gives them to the engine, which runs them at once as if it had claimed them
+/// (same handlers, lease renewals, outcomes). This saves a claim transaction and the wait for
+/// the next poll on the hot path (a stage's pages are sent as soon as its step commits).
+///
+/// If the process dies before the jobs finish, they are like any claimed job of a dead
+/// engine: another engine (or this one restarted) runs them once their lease ends.
+#[derive(Clone)]
+pub struct JobDispatcher(Arc<Inner>);
+
+impl std::fmt::Debug for JobDispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobDispatcher")
+            .field("owner", &self.0.config.owner)
+            .finish()
+    }
+}
+
+impl JobDispatcher {
+    /// Wakes the engine to claim ([`JobWaker::notify`]).
+    pub fn notify(&self) {
+        self.0.wake.notify_one();
+    }
+
+    /// Wakes the engine for a job due at `due_ms` (clock ms) that was just enqueued, unless
+    /// it is pausing until an earlier (or the same) due time: then it finds the job after
+    /// that pause anyway, and a wake-up would only cost a claim that finds nothing.
+    pub fn notify_due(&self, due_ms: i64) {
+        let planned = self.0.planned.load(Ordering::SeqCst);
+        if planned == i64::MIN || due_ms < planned {
+            self.notify();
+        }
+    }
+
+    /// Reserves up to `max` free slots (at least one) for jobs handed over this way; the
+    /// engine has [`EngineConfig::concurrency`] of them besides those of its claims. `None`
+    /// if none is free or the engine is stopping: write the jobs unleased then, and a claim
+    /// runs them.
+    pub fn reserve(&self, max: usize) -> Option<Reservation> {
+        if max == 0 || *self.0.stop.borrow() {
+            return None;
+        }
+        let slots = &self.0.dispatch_slots;
+        let free = slots.available_permits().min(max);
+        let n = u32::try_from(free).ok().filter(|n| *n > 0)?;
+        let permits = slots.clone().try_acquire_many_owned(n).ok()?;
+        Some(Reservation {
+            inner: self.0.clone(),
+            permits,
+        })
+    }
+}
+
+/// Slots of an engine set aside for jobs about to be written leased to it
+/// ([`JobDispatcher::reserve`]). Dropping it unused frees the slots (jobs already written
+/// leased by it then run after their lease ends).
+pub struct Reservation {
+    inner: Arc<Inner>,
+    permits: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("slots", &self.permits.num_permits())
+            .finish()
+    }
+}
+
+impl Reservation {
+    /// How many jobs this reservation can run.
+    pub fn len(&self) -> usize {
+        self.permits.num_permits()
+    }
+
+    /// Never: a reservation has at least one slot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes `job` leased to this engine from `now_ms` (the engine clock's time), its first
+    /// attempt — as a claim would. Call it on the jobs before writing them.
+    pub fn lease(&self, job: &mut JobRecord, now_ms: i64) {
+        job.lease_owner = Some(self.inner.config.owner.clone());
+        job.lease_until_ms = Some(now_ms.saturating_add(self.inner.config.lease_ms));
+        job.attempts = 1;
+    }
+
+    /// Runs `jobs` — written and committed as leased by [`Reservation::lease`] — at once:
+    /// the jobs of a batch kind together in one call of its handler, the others one by one.
+    /// Jobs beyond the reservation's slots, or already running here, are left to a claim
+    /// after their lease.
+    pub fn run(self, jobs: Vec<JobRecord>) {
+        let Reservation { inner, mut permits } = self;
+        let mut batches: HashMap<String, (Arc<dyn DynBatchHandler>, Vec<Running>)> = HashMap::new();
+        for job in jobs {
+            let Some(slot) = permits.split(1) else {
+                warn!(job = %job.id, "more jobs than reserved slots; it runs after its lease");
+                continue;
+            };
+            if !inner.in_flight().insert(job.id) {
+                continue;
+            }
+            let handler = inner.handlers.get(&job.kind).cloned();
+            let running = Running {
+                _in_flight: InFlight(inner.clone(), job.id),
+                _slot: slot,
+                job,
+            };
+            match handler {
+                Some(Handler::Batch(handler)) => batches
+                    .entry(running.job.kind.clone())
+                    .or_insert_with(|| (handler, Vec::new()))
+                    .1
+                    .push(running),
+                Some(Handler::Single(handler)) => {
+                    tokio::spawn(work(inner.clone(), Some(handler), running));
+                }
+                None => {
+                    tokio::spawn(work(inner.clone(), None, running));
+                }
+            }
+        }
+        for (kind, (handler, jobs)) in batches {
+            tokio::spawn(work_batch(inner.clone(), kind, handler, jobs));
+        }
+    }
+}
+
 /// A running engine. Dropping it stops claiming (like [`EngineHandle::shutdown`], without
 /// waiting).
 #[derive(Debug)]
 pub struct EngineHandle {
     waker: JobWaker,
+    dispatcher: JobDispatcher,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     owner: String,
@@ -354,6 +494,11 @@ impl EngineHandle {
     /// A waker for this engine, to hand to code that enqueues jobs.
     pub fn waker(&self) -> JobWaker {
         self.waker.clone()
+    }
+
+    /// A dispatcher for this engine, to hand it jobs due at once without a claim.
+    pub fn dispatcher(&self) -> JobDispatcher {
+        self.dispatcher.clone()
     }
 
     /// The owner name this engine writes in leases.
@@ -394,6 +539,18 @@ struct Inner {
     /// Jobs this engine is running. A job whose lease expired while its handler ran (a
     /// stall) can come back in our own claim: it is not started twice here.
     in_flight: Mutex<HashSet<Uuid>>,
+    /// One permit per claimed job this engine may run at once
+    /// ([`EngineConfig::concurrency`]).
+    slots: Arc<Semaphore>,
+    /// As many again for jobs handed over by a [`JobDispatcher`]: the poll loop holds every
+    /// free slot of its own while it claims, which would otherwise refuse most
+    /// reservations under load.
+    dispatch_slots: Arc<Semaphore>,
+    /// `true` once the engine is stopping.
+    stop: watch::Receiver<bool>,
+    /// While the poll loop pauses until a job is due: that job's due time (clock ms);
+    /// `i64::MIN` otherwise (it is claiming, or pausing for another reason).
+    planned: AtomicI64,
 }
 
 impl Inner {
@@ -411,7 +568,7 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     // Listening starts before the first claim, so no enqueue after that claim goes unheard.
     let first = inner.store.listen_for_jobs().await;
     let listener = tokio::spawn(listen(inner.clone(), first).in_current_span());
-    let slots = Arc::new(Semaphore::new(inner.config.concurrency.max(1)));
+    let slots = inner.slots.clone();
     let batch = usize::try_from(inner.config.batch.max(1)).unwrap_or(usize::MAX);
     let mut workers = JoinSet::new();
     let idle = inner.config.idle_poll_ms.max(1);
@@ -500,21 +657,31 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             // Maybe more are due.
             continue;
         }
-        let wait_ms = match inner.store.next_due_ms().await {
+        let (wait_ms, next_due) = match inner.store.next_due_ms().await {
             Ok(Some(due)) => match u64::try_from(due.saturating_sub(inner.clock.now_ms())) {
-                Ok(0) | Err(_) if got == 0 => CONTENDED_PAUSE_MS,
-                Ok(0) | Err(_) => 0,
+                Ok(0) | Err(_) if got == 0 => (CONTENDED_PAUSE_MS, None),
+                Ok(0) | Err(_) => (0, None),
                 // Due times are clock time; the pause is real time.
-                Ok(ms) => inner.clock.real_ms(ms).clamp(1, idle),
+                Ok(ms) => (inner.clock.real_ms(ms).clamp(1, idle), Some(due)),
             },
-            Ok(None) => idle,
+            Ok(None) => (idle, None),
             Err(e) => {
                 warn!(error = %e, "cannot read when the next job is due");
-                idle
+                (idle, None)
             }
         };
-        if wait_ms > 0 && pause(&inner, &mut stop, wait_ms).await {
-            break;
+        if wait_ms > 0 {
+            // A job enqueued from now on that is due no earlier than the one this pause waits
+            // for needs no wake-up ([`JobDispatcher::notify_due`]): it is read after the pause.
+            // (The pause ends by that due time at the latest.)
+            if let Some(due) = next_due {
+                inner.planned.store(due, Ordering::SeqCst);
+            }
+            let stopping = pause(&inner, &mut stop, wait_ms).await;
+            inner.planned.store(i64::MIN, Ordering::SeqCst);
+            if stopping {
+                break;
+            }
         }
     }
     listener.abort();
@@ -525,6 +692,15 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     }
     while let Some(done) = workers.join_next().await {
         log_worker_end(done);
+    }
+    // Jobs handed over by a dispatcher run in tasks of their own: every slot back means
+    // they have finished too. Closing the slots refuses later reservations.
+    let all = u32::try_from(inner.config.concurrency.max(1)).unwrap_or(u32::MAX);
+    for slots in [&slots, &inner.dispatch_slots] {
+        if let Ok(permits) = slots.acquire_many(all).await {
+            slots.close();
+            drop(permits);
+        }
     }
     info!("engine stopped");
 }

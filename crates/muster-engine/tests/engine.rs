@@ -67,6 +67,9 @@ engine_tests!(
     a_failed_batch_fails_each_job,
     a_batch_holds_a_slot_per_job,
     a_batch_renews_the_leases_of_its_jobs,
+    dispatched_jobs_run_without_a_claim,
+    shutdown_waits_for_dispatched_jobs,
+    notify_due_wakes_a_pausing_engine_for_an_earlier_job,
 );
 
 engine_tests_on_one_thread!(completed_leaves_the_row_alone);
@@ -145,6 +148,22 @@ async fn no_jobs_left(store: &Store) {
         store.count_jobs().await.unwrap() == 0
     })
     .await;
+}
+
+/// Reserves up to `n` slots, waiting while the engine's poll loop holds the free ones for
+/// a claim in progress.
+async fn reserve(d: &muster_engine::JobDispatcher, n: usize) -> muster_engine::Reservation {
+    let deadline = Instant::now() + LONG;
+    loop {
+        if let Some(r) = d.reserve(n) {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for a free slot"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Waits until the job is no longer stored (its completion is written).
@@ -1277,4 +1296,151 @@ async fn completed_leaves_the_row_alone(db: Db) {
     handle.shutdown().await;
     assert!(rx.try_recv().is_err(), "the deleted job did not run again");
     assert_eq!(complaints.take(), Vec::<String>::new());
+}
+
+/// Jobs written already leased through a reservation run at once, in one batch, without a
+/// claim (on SQLite the engine would not poll for ten minutes); a reservation takes only
+/// free slots, and jobs written unleased are claimed as usual.
+async fn dispatched_jobs_run_without_a_claim(db: Db) {
+    let store = db.store().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let cfg = EngineConfig {
+        concurrency: 4,
+        idle_poll_ms: 600_000,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), clock.clone(), cfg)
+        .batch_handler("bulk", gated_batch(tx, gate.clone()))
+        .start();
+    let dispatcher = handle.dispatcher();
+    let now = clock.now_ms();
+    let mut jobs: Vec<JobRecord> = (0..6).map(|_| job("bulk", now)).collect();
+    let reservation = reserve(&dispatcher, jobs.len()).await;
+    assert_eq!(reservation.len(), 4, "only the free slots");
+    for j in jobs.iter_mut().take(reservation.len()) {
+        reservation.lease(j, now);
+    }
+    assert_eq!(
+        (jobs[0].lease_owner.as_deref(), jobs[0].attempts),
+        (Some("e1"), 1)
+    );
+    assert_eq!(
+        jobs[0].lease_until_ms,
+        Some(now + EngineConfig::default().lease_ms)
+    );
+    assert_eq!(jobs[4].lease_owner, None);
+    store.enqueue_jobs(&jobs).await.unwrap();
+    reservation.run(jobs[..4].to_vec());
+    // The unleased two are claimed once the engine looks (on PostgreSQL their enqueue's
+    // notification may have woken it already): their batch may come first.
+    dispatcher.notify();
+    let mut batches = vec![recv(&mut rx, "a batch").await];
+    if batches[0].len() != 4 {
+        batches.push(recv(&mut rx, "the dispatched batch").await);
+    }
+    let dispatched = batches.last().unwrap();
+    assert_eq!(
+        attempts_of(dispatched),
+        attempts_of(&jobs[..4]),
+        "the leased jobs, as written, in one call"
+    );
+    assert!(dispatcher.reserve(1).is_none(), "every slot is taken");
+    gate.add_permits(2);
+    if batches.len() == 1 {
+        batches.push(recv(&mut rx, "the claimed jobs").await);
+    }
+    let claimed = if batches[0].len() == 4 {
+        &batches[1]
+    } else {
+        &batches[0]
+    };
+    assert_eq!(
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [jobs[4].id, jobs[5].id]
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|j| j.attempts == 1 && j.lease_owner.as_deref() == Some("e1"))
+    );
+    no_jobs_left(&store).await;
+    eventually("every slot is free again", || async {
+        dispatcher.reserve(4).is_some_and(|r| r.len() == 4)
+    })
+    .await;
+    handle.shutdown().await;
+}
+
+/// Shutdown waits for jobs handed over by a dispatcher as for claimed ones, and no slot can
+/// be reserved once it was asked for.
+async fn shutdown_waits_for_dispatched_jobs(db: Db) {
+    let store = db.store().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let handle = Engine::new(store.clone(), clock.clone(), config("e1"))
+        .handler("work", gated(tx, gate.clone()))
+        .start();
+    let dispatcher = handle.dispatcher();
+    let now = clock.now_ms();
+    let mut one = job("work", now);
+    let reservation = reserve(&dispatcher, 1).await;
+    reservation.lease(&mut one, now);
+    store
+        .enqueue_jobs(std::slice::from_ref(&one))
+        .await
+        .unwrap();
+    reservation.run(vec![one.clone()]);
+    assert_eq!(recv(&mut rx, "the dispatched job").await.0.id, one.id);
+    let stopping = tokio::spawn(handle.shutdown());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "shutdown waits for the dispatched job"
+    );
+    assert!(
+        dispatcher.reserve(1).is_none(),
+        "a stopping engine takes no new job"
+    );
+    gate.add_permits(1);
+    tokio::time::timeout(LONG, stopping)
+        .await
+        .expect("shutdown returns once the job finished")
+        .unwrap();
+    assert_eq!(store.get_job(one.id).await.unwrap(), None, "completed");
+}
+
+/// An engine pausing until a job due in a minute is woken by `notify_due` for a job due
+/// now, and runs it at once.
+async fn notify_due_wakes_a_pausing_engine_for_an_earlier_job(db: Db) {
+    let store = db.store().await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let later = job("work", T0 + 60_000);
+    store
+        .enqueue_jobs(std::slice::from_ref(&later))
+        .await
+        .unwrap();
+    let cfg = EngineConfig {
+        idle_poll_ms: 600_000,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), clock.clone(), cfg)
+        .handler("work", reporting(tx))
+        .start();
+    // Let it claim (nothing due) and settle into its pause.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let now_job = job("work", T0);
+    store
+        .enqueue_jobs(std::slice::from_ref(&now_job))
+        .await
+        .unwrap();
+    handle.dispatcher().notify_due(now_job.due_ms);
+    let (ran, _) = recv(&mut rx, "the job due now").await;
+    assert_eq!(ran.id, now_job.id);
+    gone(&store, now_job.id).await;
+    assert!(store.get_job(later.id).await.unwrap().is_some());
+    handle.shutdown().await;
 }
