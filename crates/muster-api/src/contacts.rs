@@ -46,10 +46,11 @@ pub struct ContactsApi {
     pub messaging: Arc<crate::messaging::Messaging>,
     /// The region written into ARNs built outside a request (the engine's pages).
     pub region: muster_core::Region,
-    /// Pokes the local engine after a commit that wrote jobs (set once the engine runs).
-    pub engine_waker: std::sync::OnceLock<muster_engine::JobWaker>,
-    /// Group commit of StartEngagement.
-    pub starts: crate::engagements::StartQueue,
+    /// The local engine (set once it runs): poked after a commit that wrote jobs, and handed
+    /// the jobs due at once directly.
+    pub engine: crate::engagements::EngineLink,
+    /// Group commit of the engagement writes (starts, steps, page outcomes).
+    pub writes: crate::engagements::WriteQueue,
 }
 
 /// Maps a store failure to the protocol. Unexpected database errors are logged here with

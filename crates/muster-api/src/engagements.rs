@@ -20,13 +20,13 @@ use crate::wire::EpochSeconds;
 use crate::wire::ssm_contacts as w;
 use muster_core::engagement::{PathNode, SnapContact, SnapOverride, SnapRotation, Snapshot, State};
 use muster_core::{ActivationStatus, ChannelType, ContactType, ResourceRef, Target};
-use muster_engine::{BatchHandler, JobRecord, Outcome};
+use muster_engine::{BatchHandler, JobDispatcher, JobRecord, Outcome, Reservation};
 use muster_notify::templates::Vars;
 use muster_notify::{Message, MessageKind};
 use muster_store::{
     After, ChannelRecord, ContactRecord, Created, DeliveryRecord, EngagementChange,
     EngagementRecord, Idempotency, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
-    ReceiptRecord, SendContext, StoreError, step_key,
+    ReceiptRecord, SendContext, StoreError, WriteBatch, step_key,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,55 +47,185 @@ pub const REPLY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Most contacts an engagement's snapshot may reach (escalation plans and schedules).
 const MAX_SNAPSHOT_CONTACTS: usize = 1000;
 
-/// Group commit of StartEngagement: concurrent starts wait in a queue and a single task
-/// writes all that are waiting in one transaction (one durable commit for many engagements,
-/// which is what a burst of alerts needs). Started on first use.
-#[derive(Default)]
-pub struct StartQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingStart>>);
+/// The engine of this process, once it runs (unset in a server without one): woken after a
+/// commit that wrote jobs, and handed the jobs due at once so they run without a claim.
+#[derive(Debug, Clone, Default)]
+pub struct EngineLink(Arc<std::sync::OnceLock<JobDispatcher>>);
 
-/// Most engagements written per transaction by the start queue.
-const START_BATCH: usize = 256;
+impl EngineLink {
+    /// Connects the engine (once; later calls change nothing).
+    pub fn set(&self, dispatcher: JobDispatcher) {
+        let _ = self.0.set(dispatcher);
+    }
 
-pub struct PendingStart {
-    new: NewEngagement,
-    reply: tokio::sync::oneshot::Sender<Result<Created, StoreError>>,
+    /// Wakes the engine to claim due jobs.
+    pub fn notify(&self) {
+        if let Some(d) = self.0.get() {
+            d.notify();
+        }
+    }
+
+    /// Leases to the engine, before they are written, as many of `jobs` due by `now_ms` as it
+    /// has free slots for. Once the write commits, [`EngineLink::written`] the jobs
+    /// that were written; the others are claimed as usual.
+    fn lease_due<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a mut JobRecord>,
+        now_ms: i64,
+    ) -> Option<Reservation> {
+        let mut due: Vec<&mut JobRecord> =
+            jobs.into_iter().filter(|j| j.due_ms <= now_ms).collect();
+        let reservation = self.0.get()?.reserve(due.len())?;
+        for job in due.iter_mut().take(reservation.len()) {
+            reservation.lease(job, now_ms);
+        }
+        Some(reservation)
+    }
+
+    /// After the commit that wrote `written`: runs at once those that
+    /// [`EngineLink::lease_due`] leased, and wakes the engine if another is due before it
+    /// would look again.
+    fn written<'a>(
+        &self,
+        reservation: Option<Reservation>,
+        written: impl IntoIterator<Item = &'a JobRecord>,
+    ) {
+        let (leased, unleased): (Vec<&JobRecord>, Vec<&JobRecord>) =
+            written.into_iter().partition(|j| j.lease_owner.is_some());
+        if let Some(due) = unleased.iter().map(|j| j.due_ms).min()
+            && let Some(d) = self.0.get()
+        {
+            d.notify_due(due);
+        }
+        if let Some(r) = reservation {
+            r.run(leased.into_iter().cloned().collect());
+        }
+    }
 }
 
-impl StartQueue {
-    fn sender(&self, store: &muster_store::Store) -> &tokio::sync::mpsc::Sender<PendingStart> {
+/// Group commit of the engagement writes: StartEngagement's new engagements, and the
+/// engine's stage steps and page outcomes, wait in one queue, and a single task writes all
+/// that are waiting in one transaction (one durable commit for many engagements, which is
+/// what a burst of alerts needs). Started on first use.
+#[derive(Default)]
+pub struct WriteQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>);
+
+/// Most callers' writes per transaction (a start is one; a step or send batch one).
+const WRITE_BATCH: usize = 256;
+
+type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
+
+/// A write waiting in the [`WriteQueue`], with where its result goes.
+pub enum Pending {
+    Start(Box<NewEngagement>, Reply<Created>),
+    Changes(Arc<Vec<EngagementChange>>, Reply<Vec<bool>>),
+    Events(Box<PageEvents>, Reply<()>),
+}
+
+impl WriteQueue {
+    fn sender(&self, api: &ContactsApi) -> &tokio::sync::mpsc::Sender<Pending> {
         self.0.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::channel(4 * START_BATCH);
-            tokio::spawn(write_starts(store.clone(), rx));
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * WRITE_BATCH);
+            tokio::spawn(write_queued(
+                api.store.clone(),
+                api.clock.clone(),
+                api.engine.clone(),
+                rx,
+            ));
             tx
+        })
+    }
+
+    /// Queues a write and waits for its result.
+    async fn write<T>(
+        &self,
+        api: &ContactsApi,
+        make: impl FnOnce(Reply<T>) -> Pending,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.sender(api).send(make(reply)).await.is_err() {
+            return Err(StoreError::Unavailable(
+                "the engagement write queue is gone".into(),
+            ));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the engagement write queue dropped a write".into(),
+            ))
         })
     }
 }
 
-/// The start queue's task: waits for one start, takes every other one waiting (up to a
-/// batch), writes them in one transaction, answers each. Ends when the API is dropped.
-async fn write_starts(
+/// The write queue's task: waits for one write, takes every other one waiting (up to a
+/// batch), writes them in one transaction, answers each, and hands the engine the send jobs
+/// of the new engagements. Ends when the API is dropped.
+async fn write_queued(
     store: muster_store::Store,
-    mut rx: tokio::sync::mpsc::Receiver<PendingStart>,
+    clock: Arc<dyn muster_core::Clock>,
+    engine: EngineLink,
+    mut rx: tokio::sync::mpsc::Receiver<Pending>,
 ) {
-    let mut batch: Vec<PendingStart> = Vec::with_capacity(START_BATCH);
-    while rx.recv_many(&mut batch, START_BATCH).await > 0 {
-        let news: Vec<NewEngagement> = batch.iter().map(|p| p.new.clone()).collect();
-        match store.start_engagements(&news).await {
-            Ok(results) => {
-                for (p, r) in batch.drain(..).zip(results) {
-                    let _ = p.reply.send(r);
+    let mut batch: Vec<Pending> = Vec::with_capacity(WRITE_BATCH);
+    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let mut starts = Vec::new();
+        let mut changes = Vec::new();
+        let mut events = Vec::new();
+        for p in batch.drain(..) {
+            match p {
+                Pending::Start(n, r) => starts.push((*n, r)),
+                Pending::Changes(c, r) => changes.push((c, r)),
+                Pending::Events(e, r) => events.push((e, r)),
+            }
+        }
+        let reservation = engine.lease_due(
+            starts.iter_mut().flat_map(|(n, _)| n.jobs.iter_mut()),
+            clock.now_ms(),
+        );
+        let written = store
+            .write_batch(&WriteBatch {
+                starts: starts.iter().map(|(n, _)| n).collect(),
+                changes: changes.iter().map(|(c, _)| &c[..]).collect(),
+                events: events.iter().map(|(e, _)| &**e).collect(),
+            })
+            .await;
+        match written {
+            Ok(done) => {
+                let new = starts
+                    .iter()
+                    .zip(&done.starts)
+                    .filter(|(_, r)| matches!(r, Ok(Created::New)))
+                    .flat_map(|((n, _), _)| &n.jobs);
+                engine.written(reservation, new);
+                for ((_, reply), r) in starts.into_iter().zip(done.starts) {
+                    let _ = reply.send(r);
+                }
+                for ((_, reply), r) in changes.into_iter().zip(done.changes) {
+                    let _ = reply.send(Ok(r));
+                }
+                for (_, reply) in events {
+                    let _ = reply.send(Ok(()));
                 }
             }
             Err(e) => {
-                // Something in the batch failed: nothing was written; one by one, so one
-                // bad start cannot fail the others.
-                tracing::warn!(error = %e, n = batch.len(), "batched engagement starts failed; writing them one by one");
-                for p in batch.drain(..) {
-                    let n = &p.new;
+                // Something in the batch failed: nothing was written. One by one, so one bad
+                // write cannot fail the others.
+                tracing::warn!(error = %e, starts = starts.len(), changes = changes.len(), events = events.len(), "batched engagement writes failed; writing them one by one");
+                let mut new = Vec::new();
+                for (n, reply) in starts {
                     let r = store
                         .start_engagement(&n.engagement, &n.pages, &n.jobs, n.idem.as_ref())
                         .await;
-                    let _ = p.reply.send(r);
+                    if matches!(r, Ok(Created::New)) {
+                        new.extend(n.jobs);
+                    }
+                    let _ = reply.send(r);
+                }
+                engine.written(reservation, &new);
+                for (c, reply) in changes {
+                    let _ = reply.send(store.change_engagements(&c).await);
+                }
+                for (e, reply) in events {
+                    let _ = reply.send(store.record_page_events(&e).await);
                 }
             }
         }
@@ -232,9 +362,7 @@ fn still_sends(e: &EngagementRecord) -> bool {
 
 impl ContactsApi {
     fn wake_engine(&self) {
-        if let Some(w) = self.engine_waker.get() {
-            w.notify();
-        }
+        self.engine.notify();
     }
 
     fn arn(&self, account: &str, resource: &str) -> String {
@@ -511,30 +639,19 @@ impl ContactsApi {
             ..i
         });
         let n_pages = pages.len();
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let pending = PendingStart {
-            new: NewEngagement {
-                engagement: record,
-                pages,
-                jobs,
-                idem,
-            },
-            reply,
-        };
-        if self.starts.sender(&self.store).send(pending).await.is_err() {
-            tracing::error!("the engagement start queue is gone");
-            return Err(ApiError::internal());
-        }
-        let created = answer
+        let new = Box::new(NewEngagement {
+            engagement: record,
+            pages,
+            jobs,
+            idem,
+        });
+        let created = self
+            .writes
+            .write(self, |reply| Pending::Start(new, reply))
             .await
-            .map_err(|_| {
-                tracing::error!("the engagement start queue dropped a start");
-                ApiError::internal()
-            })?
             .map_err(store_error)?;
         match created {
             Created::New => {
-                self.wake_engine();
                 metrics::counter!("muster_engagements_started_total").increment(1);
                 tracing::info!(engagement = %id, contact = %contact.alias, pages = n_pages, "engagement started");
                 Ok(w::StartEngagementResult {
@@ -1160,9 +1277,22 @@ impl ContactsApi {
         if changes.is_empty() {
             return out;
         }
-        match self.store.change_engagements(&changes).await {
+        // The new pages' sends (due now) go straight to this engine.
+        let now = self.clock.now_ms();
+        let reservation = self.engine.lease_due(
+            changes
+                .iter_mut()
+                .flat_map(|c| c.jobs.iter_mut().chain(c.next_step.as_mut())),
+            now,
+        );
+        let changes = Arc::new(changes);
+        match self
+            .writes
+            .write(self, |reply| Pending::Changes(changes.clone(), reply))
+            .await
+        {
             Ok(applied) => {
-                let mut woke = false;
+                let mut written = Vec::new();
                 for ((i, late_ms), (change, ok)) in slots.iter().zip(changes.iter().zip(applied)) {
                     if !ok {
                         // Someone else changed it first and wrote the next step.
@@ -1170,7 +1300,7 @@ impl ContactsApi {
                         continue;
                     }
                     // Applied: the change deleted this job (it replaced the step job).
-                    woke |= !change.jobs.is_empty();
+                    written.extend(change.jobs.iter().chain(&change.next_step));
                     metrics::histogram!("muster_stage_lateness_seconds")
                         .record(*late_ms as f64 / 1000.0);
                     if change.stop.is_some() {
@@ -1178,9 +1308,7 @@ impl ContactsApi {
                     }
                     tracing::debug!(engagement = %change.id, pages = change.pages.len(), ended = change.stop.is_some(), "engagement step");
                 }
-                if woke {
-                    self.wake_engine();
-                }
+                self.engine.written(reservation, written);
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -1356,7 +1484,11 @@ impl ContactsApi {
                 }
             }
         }
-        self.store.record_page_events(&events).await?;
+        if !events.is_empty() {
+            self.writes
+                .write(self, |reply| Pending::Events(Box::new(events), reply))
+                .await?;
+        }
         Ok(())
     }
 

@@ -142,6 +142,23 @@ pub struct EngagementChange {
     pub events: PageEvents,
 }
 
+/// Writes of several callers for one transaction: [`Store::write_batch`].
+#[derive(Debug, Default)]
+pub struct WriteBatch<'a> {
+    pub starts: Vec<&'a NewEngagement>,
+    /// Each caller's changes, applied in order.
+    pub changes: Vec<&'a [EngagementChange]>,
+    pub events: Vec<&'a PageEvents>,
+}
+
+/// What [`Store::write_batch`] did: one result per start, and per group of changes whether
+/// each change applied.
+#[derive(Debug)]
+pub struct WriteBatchResult {
+    pub starts: Vec<Result<Created, StoreError>>,
+    pub changes: Vec<Vec<bool>>,
+}
+
 /// What happened to pages: written together, in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct PageEvents {
@@ -483,6 +500,27 @@ store_methods! {
         /// it applied); the rows of all the applied ones go in multi-row statements. The
         /// generation checks come first, so a failed one leaves nothing to undo. Changes must
         /// name distinct engagements.
+        /// Applies `changes` in order, in runs of distinct engagements: a second change of
+        /// one engagement is checked against the generation the first one wrote.
+        async fn apply_change_runs(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
+            let mut applied = Vec::with_capacity(changes.len());
+            let mut run: Vec<&EngagementChange> = Vec::new();
+            let mut ids = std::collections::HashSet::new();
+            for c in changes {
+                if !ids.insert(c.id) {
+                    applied.extend(apply_changes(&mut *conn, &run).await?);
+                    run.clear();
+                    ids.clear();
+                    ids.insert(c.id);
+                }
+                run.push(*c);
+            }
+            if !run.is_empty() {
+                applied.extend(apply_changes(&mut *conn, &run).await?);
+            }
+            Ok(applied)
+        }
+
         async fn apply_changes(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
             // The generation checks and the new states, in one statement per chunk.
             let mut changed = std::collections::HashSet::new();
@@ -675,10 +713,38 @@ store_methods! {
         &self,
         batch: &[NewEngagement],
     ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+        let batch = WriteBatch {
+            starts: batch.iter().collect(),
+            ..WriteBatch::default()
+        };
+        Ok(self.write_batch(&batch).await?.starts)
+    }
+
+    /// The hot writes of several callers in one transaction (group commit): new engagements
+    /// (as [`Store::start_engagements`]), groups of changes (each as
+    /// [`Store::change_engagements`], applied in order), and page events (as
+    /// [`Store::record_page_events`]). Any failure other than a start's replay or
+    /// idempotency mismatch fails the whole batch, nothing written.
+    pub async fn write_batch(&self, batch: &WriteBatch<'_>) -> Result<WriteBatchResult, StoreError> {
         let mut tx = self.begin_write().await?;
-        let out = insert_engagements(&mut tx, &batch.iter().collect::<Vec<_>>()).await?;
+        let starts = if batch.starts.is_empty() {
+            Vec::new()
+        } else {
+            insert_engagements(&mut tx, &batch.starts).await?
+        };
+        let all: Vec<&EngagementChange> = batch.changes.iter().flat_map(|g| g.iter()).collect();
+        let mut applied = apply_change_runs(&mut tx, &all).await?.into_iter();
+        let changes = batch
+            .changes
+            .iter()
+            .map(|g| applied.by_ref().take(g.len()).collect())
+            .collect();
+        let events: Vec<&PageEvents> = batch.events.iter().copied().filter(|e| !e.is_empty()).collect();
+        if !events.is_empty() {
+            write_events(&mut tx, &events).await?;
+        }
         tx.commit().await?;
-        Ok(out)
+        Ok(WriteBatchResult { starts, changes })
     }
 
     /// The engagement with this id in this account.
@@ -772,24 +838,11 @@ store_methods! {
     /// [`Store::change_engagement`] for several engagements in one transaction (the engine's
     /// batches of step jobs): each change applies or not on its own; one result per change.
     pub async fn change_engagements(&self, changes: &[EngagementChange]) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let mut applied = Vec::with_capacity(changes.len());
-        // In runs of distinct engagements: a second change of one engagement is checked
-        // against the generation the first one wrote.
-        let mut run: Vec<&EngagementChange> = Vec::new();
-        let mut ids = std::collections::HashSet::new();
-        for c in changes {
-            if !ids.insert(c.id) {
-                applied.extend(apply_changes(&mut tx, &run).await?);
-                run.clear();
-                ids.clear();
-                ids.insert(c.id);
-            }
-            run.push(c);
-        }
-        applied.extend(apply_changes(&mut tx, &run).await?);
-        tx.commit().await?;
-        Ok(applied)
+        let batch = WriteBatch {
+            changes: vec![changes],
+            ..WriteBatch::default()
+        };
+        Ok(self.write_batch(&batch).await?.changes.remove(0))
     }
 
     /// Writes what happened to pages (receipts, times, delivery records, retry jobs, and the
@@ -798,9 +851,11 @@ store_methods! {
         if ev.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
-        write_events(&mut tx, &[ev]).await?;
-        tx.commit().await?;
+        let batch = WriteBatch {
+            events: vec![ev],
+            ..WriteBatch::default()
+        };
+        self.write_batch(&batch).await?;
         Ok(())
     }
 

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// or a pagination cursor of the wrong kind for the listing.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The write could not be handed to the database (e.g. a writer task of the caller's
+    /// went away while shutting down); nothing was written.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {

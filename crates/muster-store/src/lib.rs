@@ -35,7 +35,7 @@ pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};
 pub use engagements::{
     EngagementChange, EngagementRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
-    ReceiptRecord, SendContext, step_key,
+    ReceiptRecord, SendContext, WriteBatch, WriteBatchResult, step_key,
 };
 pub use error::StoreError;
 pub use jobs::{JOBS_CHANNEL, JobWakeups};

@@ -9,7 +9,8 @@ use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
     ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord, FeedTarget,
     Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
-    ReceiptRecord, RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, step_key,
+    ReceiptRecord, RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, WriteBatch,
+    step_key,
 };
 use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
@@ -43,6 +44,7 @@ conformance!(
     engagement_start_and_reads,
     engagement_listing,
     engagement_changes_are_fenced,
+    write_batches_group_writes,
     page_events_and_lookups,
     basics,
     deliveries_and_status_callbacks,
@@ -4960,4 +4962,103 @@ async fn concurrent_login_attempts(store: Store) {
         }
     }
     assert_eq!(allowed, LIMITS.max_per_email);
+}
+
+/// One transaction for several callers' writes: each start, each group of changes and the
+/// events get their own results (a later group sees what an earlier one wrote); a failing
+/// part writes nothing of the others.
+async fn write_batches_group_writes(store: Store) {
+    let e = engagement(ACCT, "ana", T0, None);
+    store
+        .start_engagement(&e, &[], &[step(&e, 1, T0 + 60_000)], None)
+        .await
+        .unwrap();
+    let p = page(&e, "ana", None, T0);
+    store
+        .change_engagement(&EngagementChange {
+            id: e.id,
+            expected_generation: 1,
+            state: "{}".into(),
+            pages: vec![p.clone()],
+            next_step: Some(step(&e, 2, T0 + 60_000)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let fresh = engagement(ACCT, "bo", T0, None);
+    let fresh_page = page(&fresh, "bo", None, T0);
+    let start = NewEngagement {
+        engagement: fresh.clone(),
+        pages: vec![fresh_page.clone()],
+        jobs: vec![step(&fresh, 1, T0 + 1)],
+        idem: None,
+    };
+    let change = |g: i64| EngagementChange {
+        id: e.id,
+        expected_generation: g,
+        state: format!("{{\"g\":{g}}}"),
+        next_step: Some(step(&e, g + 1, T0 + 60_000)),
+        ..Default::default()
+    };
+    let first = [change(2), change(7)];
+    let second = [change(3)];
+    let events = PageEvents {
+        receipts: vec![receipt(&p, "SENT", T0 + 5)],
+        times: vec![PageTime::Sent(p.id, T0 + 5)],
+        ..Default::default()
+    };
+    let done = store
+        .write_batch(&WriteBatch {
+            starts: vec![&start],
+            changes: vec![&first, &second],
+            events: vec![&events],
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.starts.len(), 1);
+    assert_eq!(done.starts[0].as_ref().unwrap(), &Created::New);
+    assert_eq!(done.changes, [vec![true, false], vec![true]]);
+    assert_eq!(
+        store.get_page_by_id(fresh_page.id).await.unwrap(),
+        Some(fresh_page)
+    );
+    let now = store.get_engagement(ACCT, e.id).await.unwrap().unwrap();
+    assert_eq!((now.generation, now.state.as_str()), (4, "{\"g\":3}"));
+    let got = store.get_page_by_id(p.id).await.unwrap().unwrap();
+    assert_eq!(got.sent_ms, Some(T0 + 5));
+    let receipts = store.list_receipts(p.id, &After::Start, 10).await.unwrap();
+    assert_eq!(receipts.len(), 1);
+
+    // A start with a taken id fails the batch: the change and the events are not written.
+    let retaken = NewEngagement {
+        engagement: fresh.clone(),
+        pages: vec![],
+        jobs: vec![],
+        idem: None,
+    };
+    let later = [change(4)];
+    let more = PageEvents {
+        receipts: vec![receipt(&p, "DELIVERED", T0 + 9)],
+        ..Default::default()
+    };
+    assert!(
+        store
+            .write_batch(&WriteBatch {
+                starts: vec![&retaken],
+                changes: vec![&later],
+                events: vec![&more],
+            })
+            .await
+            .is_err()
+    );
+    let now = store.get_engagement(ACCT, e.id).await.unwrap().unwrap();
+    assert_eq!(now.generation, 4, "the change was rolled back");
+    assert_eq!(
+        store
+            .list_receipts(p.id, &After::Start, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

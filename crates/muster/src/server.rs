@@ -236,8 +236,8 @@ pub fn contacts_api(
         clock,
         limits: Limits::default(),
         region: settings.region.clone(),
-        engine_waker: std::sync::OnceLock::new(),
-        starts: Default::default(),
+        engine: Default::default(),
+        writes: Default::default(),
     })
 }
 
@@ -364,7 +364,7 @@ fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandl
     config.renew_every_ms = Some(((lease_real_ms / 3.0) as u64).max(1));
     let engine = Engine::new(contacts.store.clone(), contacts.clock.clone(), config);
     let engine = muster_api::engagements::register(engine, contacts).start();
-    let _ = contacts.engine_waker.set(engine.waker());
+    contacts.engine.set(engine.dispatcher());
     engine
 }
 

@@ -112,12 +112,7 @@ impl Env {
     }
 
     fn wake(&self) {
-        if let Some(w) = self
-            .s
-            .running
-            .as_ref()
-            .and_then(|r| r.contacts.engine_waker.get())
-        {
+        if let Some(w) = self.s.running.as_ref().map(|r| &r.contacts.engine) {
             w.notify();
         }
     }
