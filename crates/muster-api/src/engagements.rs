@@ -122,16 +122,29 @@ pub enum Pending {
     Events(Box<PageEvents>, Reply<()>),
 }
 
+/// Tasks writing the queue's batches: SQLite has one writer connection, so one; PostgreSQL
+/// commits several transactions at once, so several (each takes what is waiting when it is
+/// free, and writes it while the others do the same).
+fn queue_writers(store: &muster_store::Store) -> usize {
+    match store.backend() {
+        "sqlite" => 1,
+        _ => 4,
+    }
+}
+
 impl WriteQueue {
     fn sender(&self, api: &ContactsApi) -> &tokio::sync::mpsc::Sender<Pending> {
         self.0.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * WRITE_BATCH);
-            tokio::spawn(write_queued(
-                api.store.clone(),
-                api.clock.clone(),
-                api.engine.clone(),
-                rx,
-            ));
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..queue_writers(&api.store) {
+                tokio::spawn(write_queued(
+                    api.store.clone(),
+                    api.clock.clone(),
+                    api.engine.clone(),
+                    rx.clone(),
+                ));
+            }
             tx
         })
     }
@@ -156,17 +169,17 @@ impl WriteQueue {
     }
 }
 
-/// The write queue's task: waits for one write, takes every other one waiting (up to a
+/// A write queue's task: waits for one write, takes every other one waiting (up to a
 /// batch), writes them in one transaction, answers each, and hands the engine the send jobs
 /// of the new engagements. Ends when the API is dropped.
 async fn write_queued(
     store: muster_store::Store,
     clock: Arc<dyn muster_core::Clock>,
     engine: EngineLink,
-    mut rx: tokio::sync::mpsc::Receiver<Pending>,
+    rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(WRITE_BATCH);
-    while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+    while rx.lock().await.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let mut starts = Vec::new();
         let mut changes = Vec::new();
         let mut events = Vec::new();

@@ -373,10 +373,7 @@ impl JobDispatcher {
     /// it is pausing until an earlier (or the same) due time: then it finds the job after
     /// that pause anyway, and a wake-up would only cost a claim that finds nothing.
     pub fn notify_due(&self, due_ms: i64) {
-        let planned = self.0.planned.load(Ordering::SeqCst);
-        if planned == i64::MIN || due_ms < planned {
-            self.notify();
-        }
+        self.0.wake_for(due_ms);
     }
 
     /// Reserves up to `max` free slots (at least one) for jobs handed over this way; the
@@ -554,6 +551,14 @@ struct Inner {
 }
 
 impl Inner {
+    /// [`JobDispatcher::notify_due`].
+    fn wake_for(&self, due_ms: i64) {
+        let planned = self.planned.load(Ordering::SeqCst);
+        if planned == i64::MIN || due_ms < planned {
+            self.wake.notify_one();
+        }
+    }
+
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -747,7 +752,8 @@ fn log_worker_end(done: Result<(), JoinError>) {
     }
 }
 
-/// Wakes the poller on every enqueue notification (PostgreSQL); returns at once on SQLite.
+/// Wakes the poller on enqueue notifications (PostgreSQL) of jobs due before it would look
+/// anyway; returns at once on SQLite.
 /// `first` is the first attempt to listen; failed attempts are retried.
 async fn listen(inner: Arc<Inner>, first: Result<Option<JobWakeups>, StoreError>) {
     let pause = Duration::from_millis(inner.config.idle_poll_ms.max(1)).max(Duration::from_secs(1));
@@ -765,7 +771,8 @@ async fn listen(inner: Arc<Inner>, first: Result<Option<JobWakeups>, StoreError>
     };
     loop {
         match wakeups.wait().await {
-            Ok(()) => inner.wake.notify_one(),
+            Ok(Some(due_ms)) => inner.wake_for(due_ms),
+            Ok(None) => inner.wake.notify_one(),
             Err(e) => {
                 warn!(error = %e, "job notifications interrupted; polling meanwhile");
                 inner.wake.notify_one();

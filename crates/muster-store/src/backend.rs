@@ -140,7 +140,10 @@ impl SqliteStore {
 
     /// Tells other processes, when the transaction commits, that jobs were enqueued. SQLite
     /// has no cross-process notifications: engines on one file find new jobs by polling.
-    pub(crate) async fn notify_jobs(_tx: &mut SqliteConnection) -> Result<(), StoreError> {
+    pub(crate) async fn notify_jobs(
+        _tx: &mut SqliteConnection,
+        _jobs: &[&crate::JobRecord],
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -234,12 +237,26 @@ impl PgStore {
         Ok(())
     }
 
-    /// Tells the engines of every process, when the transaction commits, that jobs were
+    /// Tells the engines of every process, when the transaction commits, that `jobs` were
     /// enqueued: `NOTIFY` on [`crate::JOBS_CHANNEL`] (delivered only on commit; repeats in
-    /// one transaction are delivered once).
-    pub(crate) async fn notify_jobs(tx: &mut PgConnection) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')")
+    /// one transaction are delivered once) with the earliest due time of those that are not
+    /// leased as payload (see [`crate::JobWakeups::wait`]). Jobs leased already (handed to
+    /// their engine directly) need no one woken: nothing is sent if all are.
+    pub(crate) async fn notify_jobs(
+        tx: &mut PgConnection,
+        jobs: &[&crate::JobRecord],
+    ) -> Result<(), StoreError> {
+        let Some(due) = jobs
+            .iter()
+            .filter(|j| j.lease_owner.is_none())
+            .map(|j| j.due_ms)
+            .min()
+        else {
+            return Ok(());
+        };
+        sqlx::query("SELECT pg_notify($1, $2)")
             .bind(crate::JOBS_CHANNEL)
+            .bind(due.to_string())
             .execute(tx)
             .await?;
         Ok(())

@@ -490,9 +490,7 @@ store_methods! {
             insert_pages(&mut *conn, &pages).await?;
             let new_jobs: Vec<&JobRecord> = new.iter().flat_map(|n| &n.jobs).collect();
             jobs::insert_jobs(&mut *conn, &new_jobs).await?;
-            if !new_jobs.is_empty() {
-                Backend::notify_jobs(&mut *conn).await?;
-            }
+            Backend::notify_jobs(&mut *conn, &new_jobs).await?;
             Ok(out)
         }
 
@@ -569,9 +567,7 @@ store_methods! {
             jobs::insert_jobs(&mut *conn, &new_jobs).await?;
             let events: Vec<&PageEvents> = ok.iter().map(|c| &c.events).collect();
             write_events(&mut *conn, &events).await?;
-            if !new_jobs.is_empty() {
-                Backend::notify_jobs(&mut *conn).await?;
-            }
+            Backend::notify_jobs(&mut *conn, &new_jobs).await?;
             Ok(applied)
         }
 
@@ -597,44 +593,47 @@ store_methods! {
                 |chunk| format!("one of these {} receipts clashes", chunk.len()),
             )
             .await?;
-            // Page times: the pages of each (column, time), and of each count of send rounds.
-            let mut first = std::collections::HashSet::new();
-            let mut set: BTreeMap<(&'static str, i64), Vec<String>> = BTreeMap::new();
-            let mut rounds: BTreeMap<Uuid, i64> = BTreeMap::new();
+            // Page times and send rounds: one row of changes per page (the first time of a
+            // kind wins, here as in the table), written by one statement per chunk.
+            #[derive(Default)]
+            struct PageUpdate {
+                rounds: i64,
+                sent: Option<i64>,
+                delivered: Option<i64>,
+                read: Option<i64>,
+            }
+            let mut updates: BTreeMap<Uuid, PageUpdate> = BTreeMap::new();
             for t in evs.iter().flat_map(|e| &e.times) {
-                let (column, page, ms) = match *t {
-                    PageTime::Sent(p, ms) => ("sent_ms", p, ms),
-                    PageTime::Delivered(p, ms) => ("delivery_ms", p, ms),
-                    PageTime::Read(p, ms) => ("read_ms", p, ms),
-                    PageTime::SendRound(p) => {
-                        *rounds.entry(p).or_default() += 1;
-                        continue;
+                match *t {
+                    PageTime::Sent(p, ms) => {
+                        updates.entry(p).or_default().sent.get_or_insert(ms);
                     }
-                };
-                if first.insert((column, page)) {
-                    set.entry((column, ms)).or_default().push(id_text(page));
+                    PageTime::Delivered(p, ms) => {
+                        updates.entry(p).or_default().delivered.get_or_insert(ms);
+                    }
+                    PageTime::Read(p, ms) => {
+                        updates.entry(p).or_default().read.get_or_insert(ms);
+                    }
+                    PageTime::SendRound(p) => updates.entry(p).or_default().rounds += 1,
                 }
             }
-            for ((column, ms), pages) in &set {
-                // `column` is one of three names above; the time is bound.
-                for_ids(&mut *conn, pages, |q| {
-                    q.push(format!("UPDATE pages SET {column} = COALESCE({column}, "));
-                    q.push_bind(*ms);
-                    q.push(") WHERE id IN ");
-                })
-                .await?;
-            }
-            let mut by_count: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-            for (page, n) in rounds {
-                by_count.entry(n).or_default().push(id_text(page));
-            }
-            for (n, pages) in &by_count {
-                for_ids(&mut *conn, pages, |q| {
-                    q.push("UPDATE pages SET send_rounds = send_rounds + ");
-                    q.push_bind(*n);
-                    q.push(" WHERE id IN ");
-                })
-                .await?;
+            let updates: Vec<(Uuid, PageUpdate)> = updates.into_iter().collect();
+            for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "UPDATE pages SET send_rounds = send_rounds + v.column2, \
+                     sent_ms = COALESCE(sent_ms, v.column3), \
+                     delivery_ms = COALESCE(delivery_ms, v.column4), \
+                     read_ms = COALESCE(read_ms, v.column5) FROM (",
+                );
+                q.push_values(chunk, |mut row, (page, u)| {
+                    row.push_bind(id_text(*page))
+                        .push_bind(u.rounds)
+                        .push_bind(u.sent)
+                        .push_bind(u.delivered)
+                        .push_bind(u.read);
+                });
+                q.push(") AS v WHERE pages.id = v.column1");
+                q.build().execute(&mut *conn).await?;
             }
             let deliveries: Vec<&DeliveryRecord> = evs.iter().flat_map(|e| &e.deliveries).collect();
             insert_rows(
@@ -672,9 +671,7 @@ store_methods! {
                 })
                 .await?;
             }
-            if !new_jobs.is_empty() {
-                Backend::notify_jobs(&mut *conn).await?;
-            }
+            Backend::notify_jobs(&mut *conn, &new_jobs).await?;
             Ok(())
         }
     }

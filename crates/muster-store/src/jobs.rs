@@ -102,7 +102,7 @@ pub(crate) mod in_tx {
         /// (on PostgreSQL that aborts the caller's transaction, as any failed statement does).
         pub(crate) async fn insert_in_tx(conn: &mut Conn, job: &JobRecord) -> Result<bool, StoreError> {
             let inserted = insert_job(&mut *conn, job).await?;
-            Backend::notify_jobs(&mut *conn).await?;
+            Backend::notify_jobs(&mut *conn, &[job]).await?;
             Ok(inserted)
         }
 
@@ -187,9 +187,10 @@ store_methods! {
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        let inserted = jobs::insert_jobs(&mut tx, &jobs.iter().collect::<Vec<_>>()).await?;
+        let jobs: Vec<&JobRecord> = jobs.iter().collect();
+        let inserted = jobs::insert_jobs(&mut tx, &jobs).await?;
         if inserted > 0 {
-            Backend::notify_jobs(&mut tx).await?;
+            Backend::notify_jobs(&mut tx, &jobs).await?;
         }
         tx.commit().await?;
         Ok(inserted)
@@ -319,12 +320,14 @@ impl std::fmt::Debug for JobWakeups {
 }
 
 impl JobWakeups {
-    /// Waits until jobs were enqueued somewhere, or the listening connection was lost and
+    /// Waits until jobs were enqueued somewhere: `Some(due_ms)`, the earliest due time of
+    /// the unleased jobs of that commit; `None` if the listening connection was lost and
     /// re-established (notifications sent meanwhile are lost, so the caller looks for due
-    /// jobs either way). Fails if the store's pool is closed, or the reconnection fails.
-    pub async fn wait(&mut self) -> Result<(), StoreError> {
-        self.listener.try_recv().await?;
-        Ok(())
+    /// jobs either way) or the notification names no time. Fails if the store's pool is
+    /// closed, or the reconnection fails.
+    pub async fn wait(&mut self) -> Result<Option<i64>, StoreError> {
+        let note = self.listener.try_recv().await?;
+        Ok(note.and_then(|n| n.payload().parse().ok()))
     }
 }
 

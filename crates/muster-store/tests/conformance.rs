@@ -3569,14 +3569,34 @@ async fn jobs_wakeups(store: Store) {
     };
     assert_eq!(store.backend(), "postgres");
     let waiting = tokio::spawn(async move {
-        wakeups.wait().await.unwrap();
-        wakeups
+        let due = wakeups.wait().await.unwrap();
+        (wakeups, due)
     });
-    store.enqueue_jobs(&[job("stage", 1)]).await.unwrap();
-    let mut wakeups = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+    // The notification names the earliest due time of the enqueued jobs.
+    store
+        .enqueue_jobs(&[job("stage", 7), job("stage", 3)])
+        .await
+        .unwrap();
+    let (mut wakeups, due) = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
         .await
         .expect("an enqueue wakes the listener")
         .unwrap();
+    assert_eq!(due, Some(3));
+    // Jobs enqueued already leased (handed to their engine) wake no one: the next wake-up is
+    // the next enqueue of an unleased job.
+    let leased = JobRecord {
+        lease_owner: Some("e1".into()),
+        lease_until_ms: Some(30_000),
+        attempts: 1,
+        ..job("stage", 1)
+    };
+    store.enqueue_jobs(&[leased]).await.unwrap();
+    store.enqueue_jobs(&[job("stage", 9)]).await.unwrap();
+    let due = tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.wait())
+        .await
+        .expect("an enqueue wakes the listener")
+        .unwrap();
+    assert_eq!(due, Some(9));
     // Closing the store ends a wait (the listener's connection goes back to the pool, which
     // the close waits for).
     let waiting = tokio::spawn(async move { wakeups.wait().await });
