@@ -9,7 +9,7 @@
 //!
 //! Page sends are jobs too, written with the pages in the same transaction; what became of a
 //! send (receipts, delivery records, a retry, the send job's completion) is written in one
-//! transaction by [`Store::record_page_events`].
+//! transaction by [`Store::record_page_events`](crate::Store::record_page_events).
 
 use crate::StoreError;
 use crate::backend::store_methods;
@@ -83,7 +83,7 @@ pub struct ReceiptRecord {
     pub time_ms: i64,
 }
 
-/// Whose pages [`Store::list_pages`] lists.
+/// Whose pages [`Store::list_pages`](crate::Store::list_pages) lists.
 #[derive(Debug, Clone, Copy)]
 pub enum PagesOf<'a> {
     /// Every page the engagement caused.
@@ -101,7 +101,7 @@ pub struct SendContext {
     pub opted_out: bool,
 }
 
-/// Most pages read by one [`Store::send_contexts`] query.
+/// Most pages read by one [`Store::send_contexts`](crate::Store::send_contexts) query.
 const SEND_CONTEXT_CHUNK: usize = 200;
 
 /// An engagement to start, with what it writes at once.
@@ -142,7 +142,7 @@ pub struct EngagementChange {
     pub events: PageEvents,
 }
 
-/// Writes of several callers for one transaction: [`Store::write_batch`].
+/// Writes of several callers for one transaction: [`Store::write_batch`](crate::Store::write_batch).
 #[derive(Debug, Default)]
 pub struct WriteBatch<'a> {
     pub starts: Vec<&'a NewEngagement>,
@@ -151,7 +151,7 @@ pub struct WriteBatch<'a> {
     pub events: Vec<&'a PageEvents>,
 }
 
-/// What [`Store::write_batch`] did: one result per start, and per group of changes whether
+/// What [`Store::write_batch`](crate::Store::write_batch) did: one result per start, and per group of changes whether
 /// each change applied.
 #[derive(Debug)]
 pub struct WriteBatchResult {
@@ -702,7 +702,7 @@ store_methods! {
         Ok(created)
     }
 
-    /// [`Store::start_engagement`] for several engagements in one transaction (group commit
+    /// [`Store::start_engagement`](crate::Store::start_engagement) for several engagements in one transaction (group commit
     /// of concurrent starts): one result per engagement, where a replay or an idempotency
     /// mismatch concerns only its own engagement. Any other failure fails the whole batch
     /// (nothing written): the caller retries them one by one.
@@ -718,9 +718,9 @@ store_methods! {
     }
 
     /// The hot writes of several callers in one transaction (group commit): new engagements
-    /// (as [`Store::start_engagements`]), groups of changes (each as
-    /// [`Store::change_engagements`], applied in order), and page events (as
-    /// [`Store::record_page_events`]). Any failure other than a start's replay or
+    /// (as [`Store::start_engagements`](crate::Store::start_engagements)), groups of changes (each as
+    /// [`Store::change_engagements`](crate::Store::change_engagements), applied in order), and page events (as
+    /// [`Store::record_page_events`](crate::Store::record_page_events)). Any failure other than a start's replay or
     /// idempotency mismatch fails the whole batch, nothing written.
     pub async fn write_batch(&self, batch: &WriteBatch<'_>) -> Result<WriteBatchResult, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -832,7 +832,7 @@ store_methods! {
         Ok(applied)
     }
 
-    /// [`Store::change_engagement`] for several engagements in one transaction (the engine's
+    /// [`Store::change_engagement`](crate::Store::change_engagement) for several engagements in one transaction (the engine's
     /// batches of step jobs): each change applies or not on its own; one result per change.
     pub async fn change_engagements(&self, changes: &[EngagementChange]) -> Result<Vec<bool>, StoreError> {
         let batch = WriteBatch {

@@ -261,7 +261,7 @@ store_methods! {
     /// (`created_ms > now_ms - window_ms`) not cleared by a success. If the e-mail already has
     /// `max_per_email` of them, or the address `max_per_address`, the attempt is `Refused`
     /// and nothing is recorded. Otherwise it is recorded (counting as failed until
-    /// [`Store::clear_login_attempts`] runs for the e-mail) and `Allowed`.
+    /// [`Store::clear_login_attempts`](crate::Store::clear_login_attempts) runs for the e-mail) and `Allowed`.
     pub async fn begin_login_attempt(
         &self,
         email: &str,
