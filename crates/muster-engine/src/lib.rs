@@ -436,38 +436,16 @@ impl Reservation {
     /// after their lease.
     pub fn run(self, jobs: Vec<JobRecord>) {
         let Reservation { inner, mut permits } = self;
-        let mut batches: HashMap<String, (Arc<dyn DynBatchHandler>, Vec<Running>)> = HashMap::new();
-        for job in jobs {
-            let Some(slot) = permits.split(1) else {
+        let slot = |job: &JobRecord| {
+            let slot = permits.split(1);
+            if slot.is_none() {
                 warn!(job = %job.id, "more jobs than reserved slots; it runs after its lease");
-                continue;
-            };
-            if !inner.in_flight().insert(job.id) {
-                continue;
             }
-            let handler = inner.handlers.get(&job.kind).cloned();
-            let running = Running {
-                _in_flight: InFlight(inner.clone(), job.id),
-                _slot: slot,
-                job,
-            };
-            match handler {
-                Some(Handler::Batch(handler)) => batches
-                    .entry(running.job.kind.clone())
-                    .or_insert_with(|| (handler, Vec::new()))
-                    .1
-                    .push(running),
-                Some(Handler::Single(handler)) => {
-                    tokio::spawn(work(inner.clone(), Some(handler), running));
-                }
-                None => {
-                    tokio::spawn(work(inner.clone(), None, running));
-                }
-            }
-        }
-        for (kind, (handler, jobs)) in batches {
-            tokio::spawn(work_batch(inner.clone(), kind, handler, jobs));
-        }
+            slot
+        };
+        start_workers(&inner, jobs, slot, |worker| {
+            tokio::spawn(worker);
+        });
     }
 }
 
@@ -623,40 +601,16 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             release(&inner, claimed).await;
             break;
         }
-        // The jobs of batch kinds, by kind, in claim order; one worker per kind.
-        let mut batches: HashMap<String, (Arc<dyn DynBatchHandler>, Vec<Running>)> = HashMap::new();
-        for job in claimed {
-            let Some(permit) = permits.pop() else {
+        let slot = |job: &JobRecord| {
+            let slot = permits.pop();
+            if slot.is_none() {
                 error!(job = %job.id, "claimed more jobs than asked for; it runs after its lease");
-                continue;
-            };
-            if !inner.in_flight().insert(job.id) {
-                debug!(job = %job.id, "claimed a job that is still running here");
-                continue;
             }
-            let handler = inner.handlers.get(&job.kind).cloned();
-            let running = Running {
-                _in_flight: InFlight(inner.clone(), job.id),
-                _slot: permit,
-                job,
-            };
-            match handler {
-                Some(Handler::Batch(handler)) => batches
-                    .entry(running.job.kind.clone())
-                    .or_insert_with(|| (handler, Vec::new()))
-                    .1
-                    .push(running),
-                Some(Handler::Single(handler)) => {
-                    workers.spawn(work(inner.clone(), Some(handler), running));
-                }
-                None => {
-                    workers.spawn(work(inner.clone(), None, running));
-                }
-            }
-        }
-        for (kind, (handler, jobs)) in batches {
-            workers.spawn(work_batch(inner.clone(), kind, handler, jobs));
-        }
+            slot
+        };
+        start_workers(&inner, claimed, slot, |worker| {
+            workers.spawn(worker);
+        });
         drop(permits);
         if got == wanted {
             // Maybe more are due.
@@ -708,6 +662,48 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         }
     }
     info!("engine stopped");
+}
+
+/// Starts the workers of `jobs` (claimed, or handed over by a dispatcher), each job holding
+/// a slot from `slot` (a job without one is left to a claim after its lease) unless it is
+/// already running here. The jobs of a batch kind go to its handler together, in the order
+/// given, one worker per kind; the others one worker each. `spawn` runs a worker.
+fn start_workers(
+    inner: &Arc<Inner>,
+    jobs: Vec<JobRecord>,
+    mut slot: impl FnMut(&JobRecord) -> Option<OwnedSemaphorePermit>,
+    mut spawn: impl FnMut(BoxFuture<'static, ()>),
+) {
+    let mut batches: HashMap<String, (Arc<dyn DynBatchHandler>, Vec<Running>)> = HashMap::new();
+    for job in jobs {
+        let Some(permit) = slot(&job) else {
+            continue;
+        };
+        if !inner.in_flight().insert(job.id) {
+            debug!(job = %job.id, "a job that is still running here");
+            continue;
+        }
+        let handler = inner.handlers.get(&job.kind).cloned();
+        let running = Running {
+            _in_flight: InFlight(inner.clone(), job.id),
+            _slot: permit,
+            job,
+        };
+        match handler {
+            Some(Handler::Batch(handler)) => batches
+                .entry(running.job.kind.clone())
+                .or_insert_with(|| (handler, Vec::new()))
+                .1
+                .push(running),
+            Some(Handler::Single(handler)) => {
+                spawn(Box::pin(work(inner.clone(), Some(handler), running)))
+            }
+            None => spawn(Box::pin(work(inner.clone(), None, running))),
+        }
+    }
+    for (kind, (handler, jobs)) in batches {
+        spawn(Box::pin(work_batch(inner.clone(), kind, handler, jobs)));
+    }
 }
 
 /// Gives back jobs claimed but not started (the engine is stopping), so that another engine
