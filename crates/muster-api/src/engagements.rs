@@ -103,10 +103,10 @@ impl EngineLink {
     }
 }
 
-/// Group commit of the engagement writes: StartEngagement's new engagements, and the
-/// engine's stage steps and page outcomes, wait in one queue, and a writer task writes all
-/// that are waiting in one transaction (one durable commit for many engagements, which is
-/// what a burst of alerts needs). Started on first use, with one writer task on SQLite and four on PostgreSQL.
+/// Group commit of the engagement writes: StartEngagement's new engagements, and the engine's stage
+/// steps and page outcomes, wait in one queue, and a writer task writes all that are waiting in one
+/// transaction (one durable commit for many engagements, which is what a burst of alerts needs).
+/// Started on first use, with one writer task on SQLite and four on PostgreSQL.
 #[derive(Default)]
 pub struct WriteQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>);
 

@@ -142,7 +142,8 @@ pub struct EngagementChange {
     pub events: PageEvents,
 }
 
-/// Writes of several callers for one transaction: [`Store::write_batch`](crate::Store::write_batch).
+/// Writes of several callers for one transaction:
+/// [`Store::write_batch`](crate::Store::write_batch).
 #[derive(Debug, Default)]
 pub struct WriteBatch<'a> {
     pub starts: Vec<&'a NewEngagement>,
@@ -151,8 +152,8 @@ pub struct WriteBatch<'a> {
     pub events: Vec<&'a PageEvents>,
 }
 
-/// What [`Store::write_batch`](crate::Store::write_batch) did: one result per start, and per group of changes whether
-/// each change applied.
+/// What [`Store::write_batch`](crate::Store::write_batch) did: one result per start, and
+/// per group of changes whether each change applied.
 #[derive(Debug)]
 pub struct WriteBatchResult {
     pub starts: Vec<Result<Created, StoreError>>,
@@ -494,10 +495,6 @@ store_methods! {
             Ok(out)
         }
 
-        /// Writes each change whose generation check passes (one result per change: whether
-        /// it applied); the rows of all the applied ones go in multi-row statements. The
-        /// generation checks come first, so a failed one leaves nothing to undo. Changes must
-        /// name distinct engagements.
         /// Applies `changes` in order, in runs of distinct engagements: a second change of
         /// one engagement is checked against the generation the first one wrote.
         async fn apply_change_runs(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
@@ -519,6 +516,10 @@ store_methods! {
             Ok(applied)
         }
 
+        /// Writes each change whose generation check passes (one result per change: whether
+        /// it applied); the rows of all the applied ones go in multi-row statements. The
+        /// generation checks come first, so a failed one leaves nothing to undo. Changes must
+        /// name distinct engagements.
         async fn apply_changes(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
             // The generation checks and the new states, in one statement per chunk.
             let mut changed = std::collections::HashSet::new();
@@ -702,10 +703,10 @@ store_methods! {
         Ok(created)
     }
 
-    /// [`Store::start_engagement`](crate::Store::start_engagement) for several engagements in one transaction (group commit
-    /// of concurrent starts): one result per engagement, where a replay or an idempotency
-    /// mismatch concerns only its own engagement. Any other failure fails the whole batch
-    /// (nothing written): the caller retries them one by one.
+    /// [`Store::start_engagement`](crate::Store::start_engagement) for several engagements in one
+    /// transaction (group commit of concurrent starts): one result per engagement, where a replay
+    /// or an idempotency mismatch concerns only its own engagement. Any other failure fails the
+    /// whole batch (nothing written): the caller retries them one by one.
     pub async fn start_engagements(
         &self,
         batch: &[NewEngagement],
@@ -717,11 +718,11 @@ store_methods! {
         Ok(self.write_batch(&batch).await?.starts)
     }
 
-    /// The hot writes of several callers in one transaction (group commit): new engagements
-    /// (as [`Store::start_engagements`](crate::Store::start_engagements)), groups of changes (each as
-    /// [`Store::change_engagements`](crate::Store::change_engagements), applied in order), and page events (as
-    /// [`Store::record_page_events`](crate::Store::record_page_events)). Any failure other than a start's replay or
-    /// idempotency mismatch fails the whole batch, nothing written.
+    /// The hot writes of several callers in one transaction (group commit): new engagements (as
+    /// [`Store::start_engagements`](crate::Store::start_engagements)), groups of changes (each as
+    /// [`Store::change_engagements`](crate::Store::change_engagements), applied in order), and page
+    /// events (as [`Store::record_page_events`](crate::Store::record_page_events)). Any failure
+    /// other than a start's replay or idempotency mismatch fails the whole batch, nothing written.
     pub async fn write_batch(&self, batch: &WriteBatch<'_>) -> Result<WriteBatchResult, StoreError> {
         let mut tx = self.begin_write().await?;
         let starts = if batch.starts.is_empty() {
@@ -832,8 +833,9 @@ store_methods! {
         Ok(applied)
     }
 
-    /// [`Store::change_engagement`](crate::Store::change_engagement) for several engagements in one transaction (the engine's
-    /// batches of step jobs): each change applies or not on its own; one result per change.
+    /// [`Store::change_engagement`](crate::Store::change_engagement) for several engagements in one
+    /// transaction (the engine's batches of step jobs): each change applies or not on its own; one
+    /// result per change.
     pub async fn change_engagements(&self, changes: &[EngagementChange]) -> Result<Vec<bool>, StoreError> {
         let batch = WriteBatch {
             changes: vec![changes],

@@ -566,8 +566,9 @@ store_methods! {
 }
 
 impl crate::Store {
-    /// Every override of a rotation, ordered by (start_ms, id): [`Store::list_overrides`](crate::Store::list_overrides)
-    /// page after page. Empty for a rotation that does not exist.
+    /// Every override of a rotation, ordered by (start_ms, id):
+    /// [`Store::list_overrides`](crate::Store::list_overrides) page after page. Empty for a
+    /// rotation that does not exist.
     pub async fn all_overrides(
         &self,
         account: &str,

@@ -257,11 +257,12 @@ store_methods! {
     /// Starts a sign-in attempt for `email` (normalised, whether or not such a user exists)
     /// from client `address`, in one transaction serialised per e-mail and per address.
     ///
-    /// The attempts that count are those of the last `limits.window_ms` milliseconds
-    /// (`created_ms > now_ms - window_ms`) not cleared by a success. If the e-mail already has
-    /// `max_per_email` of them, or the address `max_per_address`, the attempt is `Refused`
-    /// and nothing is recorded. Otherwise it is recorded (counting as failed until
-    /// [`Store::clear_login_attempts`](crate::Store::clear_login_attempts) runs for the e-mail) and `Allowed`.
+    /// The attempts that count are those of the last `limits.window_ms` milliseconds (`created_ms >
+    /// now_ms - window_ms`) not cleared by a success. If the e-mail already has `max_per_email` of
+    /// them, or the address `max_per_address`, the attempt is `Refused` and nothing is recorded.
+    /// Otherwise it is recorded (counting as failed until
+    /// [`Store::clear_login_attempts`](crate::Store::clear_login_attempts) runs for the e-mail) and
+    /// `Allowed`.
     pub async fn begin_login_attempt(
         &self,
         email: &str,
