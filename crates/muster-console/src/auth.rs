@@ -7,7 +7,7 @@
 //!   [`ConsoleLimits::session_max_ms`](crate::ConsoleLimits) after sign-in whatever the use.
 //! - Every session has a random CSRF token, rendered into a hidden `csrf_token` field of every
 //!   form and into an `X-CSRF-Token` header of every htmx request (`hx-headers` on `<body>`).
-//!   [`require_session`] checks it, in constant time, on every request that is not GET or
+//!   `require_session` checks it, in constant time, on every request that is not GET or
 //!   HEAD: a missing or wrong token is 403 before any handler runs, so nothing changes.
 //! - The sign-in form, which has no session yet, carries a token that must match a
 //!   `muster_login` cookie (double submit), so another site cannot sign a browser in to an
@@ -102,7 +102,7 @@ pub fn client_key(ip: IpAddr) -> String {
     }
 }
 
-/// The signed-in user of a request that passed [`require_session`] (a request extension).
+/// The signed-in user of a request that passed `require_session` (a request extension).
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: UserRecord,
