@@ -19,6 +19,12 @@ pub trait Clock: Send + Sync + 'static {
     fn real_ms(&self, clock_ms: u64) -> u64 {
         clock_ms
     }
+
+    /// About how many milliseconds this clock advances while `real_ms` real milliseconds
+    /// pass (rounded down): the inverse of [`Clock::real_ms`].
+    fn clock_ms(&self, real_ms: u64) -> u64 {
+        real_ms
+    }
 }
 
 /// The system's wall clock.
@@ -68,6 +74,10 @@ impl ScaledClock {
 impl Clock for ScaledClock {
     fn real_ms(&self, clock_ms: u64) -> u64 {
         (clock_ms as f64 / self.scale).ceil() as u64
+    }
+
+    fn clock_ms(&self, real_ms: u64) -> u64 {
+        (real_ms as f64 * self.scale).floor() as u64
     }
 
     fn now(&self) -> Timestamp {
@@ -125,6 +135,10 @@ mod tests {
         assert_eq!(scaled.real_ms(1), 1);
         assert_eq!(ScaledClock::new(60.0).real_ms(1_000), 17);
         assert_eq!(real.real_ms(1_000), 1_000);
+        // And the other way: 50 real ms are 50 s of a clock 1,000 times faster.
+        assert_eq!(scaled.clock_ms(50), 50_000);
+        assert_eq!(ScaledClock::new(0.5).clock_ms(3), 1);
+        assert_eq!(real.clock_ms(50), 50);
     }
 
     #[test]

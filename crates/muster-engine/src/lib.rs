@@ -7,7 +7,8 @@
 //!
 //! - claims up to `min(batch, free slots)` due jobs at a time (`Store::claim_jobs`: `FOR
 //!   UPDATE SKIP LOCKED` on PostgreSQL, a `BEGIN IMMEDIATE` transaction on SQLite), so
-//!   several engines (processes) can share one database;
+//!   several engines (processes) can share one database; with `claim_ahead_ms`, a claim also
+//!   takes the jobs due shortly after now, and each starts at its due instant;
 //! - runs at most `concurrency` jobs at once, each handler in a task of its own (a panic is
 //!   a failed attempt), holding no transaction while it runs: a [`JobHandler`] runs one job;
 //!   a [`BatchHandler`] runs together all the jobs of its kind from one claim (one task per
@@ -201,6 +202,11 @@ pub struct EngineConfig {
     /// notify this one (SQLite; a lost PostgreSQL notification) and expired leases are
     /// noticed.
     pub idle_poll_ms: u64,
+    /// Claiming ahead, in real ms: the engine claims once the next job is this close, and
+    /// takes the jobs due within twice this; each starts at its due instant. Under a steady
+    /// stream of stage timers that is one claim (one commit) per this stretch of time rather
+    /// than one per few timers. 0: only jobs already due are claimed.
+    pub claim_ahead_ms: u64,
     /// A failed attempt `n` (1 on the first run) is retried after
     /// `min(retry_base_ms * 2^n, retry_max_ms)` clock ms: 2 s, 4 s, 8 s, … 5 min by default.
     pub retry_base_ms: i64,
@@ -216,6 +222,7 @@ impl Default for EngineConfig {
             batch: 64,
             concurrency: 16,
             idle_poll_ms: 1_000,
+            claim_ahead_ms: 0,
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
         }
@@ -579,9 +586,19 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let wanted = permits.len();
         let now = inner.clock.now_ms();
         let limit = u32::try_from(wanted).unwrap_or(u32::MAX);
+        let ahead = inner
+            .clock
+            .clock_ms(inner.config.claim_ahead_ms.saturating_mul(2));
+        let ahead = i64::try_from(ahead).unwrap_or(i64::MAX);
         let claimed = match inner
             .store
-            .claim_jobs(&inner.config.owner, now, inner.config.lease_ms, limit)
+            .claim_jobs_due_by(
+                &inner.config.owner,
+                now,
+                now.saturating_add(ahead),
+                inner.config.lease_ms,
+                limit,
+            )
             .await
         {
             Ok(claimed) => claimed,
@@ -601,13 +618,24 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             release(&inner, claimed).await;
             break;
         }
-        let slot = |job: &JobRecord| {
+        let mut slot = |job: &JobRecord| {
             let slot = permits.pop();
             if slot.is_none() {
                 error!(job = %job.id, "claimed more jobs than asked for; it runs after its lease");
             }
             slot
         };
+        // Jobs due later than now (claimed ahead) wait for their instant, each with its slot.
+        let now = inner.clock.now_ms();
+        let (claimed, ahead): (Vec<JobRecord>, Vec<JobRecord>) =
+            claimed.into_iter().partition(|j| j.due_ms <= now);
+        let waiting: Vec<(JobRecord, OwnedSemaphorePermit)> = ahead
+            .into_iter()
+            .filter_map(|job| slot(&job).map(|permit| (job, permit)))
+            .collect();
+        if !waiting.is_empty() {
+            workers.spawn(start_when_due(inner.clone(), waiting, stop.clone()).in_current_span());
+        }
         start_workers(&inner, claimed, slot, |worker| {
             workers.spawn(worker);
         });
@@ -617,12 +645,20 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             continue;
         }
         let (wait_ms, next_due) = match inner.store.next_due_ms().await {
-            Ok(Some(due)) => match u64::try_from(due.saturating_sub(inner.clock.now_ms())) {
-                Ok(0) | Err(_) if got == 0 => (CONTENDED_PAUSE_MS, None),
-                Ok(0) | Err(_) => (0, None),
-                // Due times are clock time; the pause is real time.
-                Ok(ms) => (inner.clock.real_ms(ms).clamp(1, idle), Some(due)),
-            },
+            // Due times are clock time; the pause is real time, and ends the claim-ahead
+            // stretch before the due time.
+            Ok(Some(due)) => {
+                match u64::try_from(due.saturating_sub(inner.clock.now_ms())).map(|ms| {
+                    inner
+                        .clock
+                        .real_ms(ms)
+                        .saturating_sub(inner.config.claim_ahead_ms)
+                }) {
+                    Ok(0) | Err(_) if got == 0 => (CONTENDED_PAUSE_MS, None),
+                    Ok(0) | Err(_) => (0, None),
+                    Ok(ms) => (ms.clamp(1, idle), Some(due)),
+                }
+            }
             Ok(None) => (idle, None),
             Err(e) => {
                 warn!(error = %e, "cannot read when the next job is due");
@@ -703,6 +739,62 @@ fn start_workers(
     }
     for (kind, (handler, jobs)) in batches {
         spawn(Box::pin(work_batch(inner.clone(), kind, handler, jobs)));
+    }
+}
+
+/// Starts jobs claimed ahead of their due time, each at its due instant (in due order),
+/// holding their slots meanwhile; if the engine stops first, those not started go back
+/// ([`release`]). Returns when the workers it started have finished.
+async fn start_when_due(
+    inner: Arc<Inner>,
+    mut waiting: Vec<(JobRecord, OwnedSemaphorePermit)>,
+    mut stop: watch::Receiver<bool>,
+) {
+    waiting.sort_by_key(|(job, _)| std::cmp::Reverse((job.due_ms, job.id)));
+    let mut workers = JoinSet::new();
+    while let Some(due) = waiting.last().map(|(job, _)| job.due_ms) {
+        if *stop.borrow() {
+            break;
+        }
+        let now = inner.clock.now_ms();
+        if due > now {
+            let ms = inner
+                .clock
+                .real_ms(u64::try_from(due - now).unwrap_or(0))
+                .max(1);
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            }
+            continue;
+        }
+        let mut ready = Vec::new();
+        while waiting.last().is_some_and(|(job, _)| job.due_ms <= now) {
+            ready.extend(waiting.pop());
+        }
+        let mut slots = HashMap::with_capacity(ready.len());
+        let jobs = ready
+            .into_iter()
+            .map(|(job, permit)| {
+                slots.insert(job.id, permit);
+                job
+            })
+            .collect();
+        start_workers(
+            &inner,
+            jobs,
+            |job| slots.remove(&job.id),
+            |worker| {
+                workers.spawn(worker);
+            },
+        );
+    }
+    if !waiting.is_empty() {
+        release(&inner, waiting.into_iter().map(|(job, _)| job).collect()).await;
+    }
+    while let Some(done) = workers.join_next().await {
+        log_worker_end(done);
     }
 }
 

@@ -70,6 +70,7 @@ engine_tests!(
     dispatched_jobs_run_without_a_claim,
     shutdown_waits_for_dispatched_jobs,
     notify_due_wakes_a_pausing_engine_for_an_earlier_job,
+    claims_ahead_and_starts_each_job_at_its_due_time,
 );
 
 engine_tests_on_one_thread!(completed_leaves_the_row_alone);
@@ -1443,4 +1444,71 @@ async fn notify_due_wakes_a_pausing_engine_for_an_earlier_job(db: Db) {
     gone(&store, now_job.id).await;
     assert!(store.get_job(later.id).await.unwrap().is_some());
     handle.shutdown().await;
+}
+
+/// With `claim_ahead_ms`, a claim also takes the jobs due within twice that: they are
+/// leased at once but start only when the clock reaches their due time; later ones are left
+/// alone; and a job claimed ahead that has not started when the engine stops goes back.
+async fn claims_ahead_and_starts_each_job_at_its_due_time(db: Db) {
+    let store = db.store().await;
+    let clock = ManualClock::new(T0);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let at_clock = clock.clone();
+    let handler = handler_fn(move |job| {
+        tx.send((job.id, at_clock.now_ms())).unwrap();
+        async { Ok(Outcome::Done) }
+    });
+    let marker = job("work", T0);
+    let soon = job("work", T0 + 300);
+    let far = job("work", T0 + 5_000);
+    store
+        .enqueue_jobs(&[marker.clone(), soon.clone(), far.clone()])
+        .await
+        .unwrap();
+    // A manual clock converts 1:1: 500 real ms ahead is 500 clock ms, a window of 1,000.
+    let cfg = EngineConfig {
+        idle_poll_ms: 600_000,
+        claim_ahead_ms: 500,
+        ..config("e1")
+    };
+    let handle = Engine::new(store.clone(), Arc::new(clock.clone()), cfg)
+        .handler("work", handler)
+        .start();
+    let (first, at) = tokio::time::timeout(LONG, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first, at), (marker.id, T0));
+    // `soon` was claimed with the marker, and waits; `far` was not claimed.
+    let claimed = store.get_job(soon.id).await.unwrap().unwrap();
+    assert_eq!(claimed.lease_owner.as_deref(), Some("e1"));
+    assert_eq!(claimed.attempts, 1);
+    assert_eq!(store.get_job(far.id).await.unwrap(), Some(far.clone()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(rx.try_recv().is_err(), "a job ran before its due time");
+    // The clock reaches its due time: it starts (without a claim: nothing is notified).
+    clock.set_ms(T0 + 300);
+    let (ran, at) = tokio::time::timeout(LONG, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ran, at), (soon.id, T0 + 300));
+    gone(&store, soon.id).await;
+    // Near `far`'s time, the next claim takes it ahead; the engine stops before it is due:
+    // it goes back unrun, unleased and with its attempt uncounted.
+    clock.set_ms(T0 + 4_200);
+    handle.notify();
+    eventually("far claimed ahead", || async {
+        store
+            .get_job(far.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .is_some()
+    })
+    .await;
+    handle.shutdown().await;
+    assert_eq!(store.get_job(far.id).await.unwrap(), Some(far.clone()));
+    assert!(rx.try_recv().is_err(), "a job ran before its due time");
 }

@@ -47,10 +47,10 @@ const INSERT_JOB: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedup_key) DO NOTHING"
 );
 const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
-/// The due, unleased (or expired-lease) jobs, earliest first: $3 is now, $4 the limit.
+/// The unleased (or expired-lease) jobs due by $5, earliest first: $3 is now, $4 the limit.
 macro_rules! claimable {
     () => {
-        "SELECT id FROM jobs WHERE due_ms <= $3 \
+        "SELECT id FROM jobs WHERE due_ms <= $5 \
          AND (lease_until_ms IS NULL OR lease_until_ms <= $3) \
          ORDER BY due_ms, id LIMIT $4"
     };
@@ -217,6 +217,20 @@ store_methods! {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
+        self.claim_jobs_due_by(owner, now_ms, now_ms, lease_ms, limit).await
+    }
+
+    /// [`Store::claim_jobs`](crate::Store::claim_jobs) that also takes the jobs due by
+    /// `due_by_ms`, a little after now: a claimer that starts each at its due instant needs
+    /// one claim for the timers of a stretch of time instead of one per timer.
+    pub async fn claim_jobs_due_by(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        due_by_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -226,6 +240,7 @@ store_methods! {
             .bind(now_ms.saturating_add(lease_ms))
             .bind(now_ms)
             .bind(i64::from(limit))
+            .bind(due_by_ms.max(now_ms))
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;

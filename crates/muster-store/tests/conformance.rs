@@ -3361,10 +3361,21 @@ async fn jobs_claim_order_and_limits(store: Store) {
             .unwrap()
             .is_empty()
     );
-    // Due means due_ms <= now.
-    let third = store.claim_jobs("w2", 5_000, 30_000, 10).await.unwrap();
+    // Due means due_ms <= now; claiming ahead, due_ms <= due_by, leased from now.
+    assert!(
+        store
+            .claim_jobs_due_by("w2", 1_000, 4_999, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let third = store
+        .claim_jobs_due_by("w2", 1_000, 5_000, 30_000, 10)
+        .await
+        .unwrap();
     assert_eq!(job_ids(&third), [future.id]);
-    assert_eq!(third[0].lease_until_ms, Some(35_000));
+    assert_eq!(third[0].lease_until_ms, Some(31_000));
+    assert_eq!(third[0].attempts, 1);
     assert!(
         store
             .claim_jobs("w3", 30_999, 1, 10)
@@ -3381,7 +3392,7 @@ async fn jobs_claim_order_and_limits(store: Store) {
     assert!(again.iter().all(|j| j.lease_owner.as_deref() == Some("w3")));
     // A lease that would overflow saturates.
     let last = store.claim_jobs("w4", 31_000, i64::MAX, 10).await.unwrap();
-    assert_eq!(job_ids(&last), [mid.id, late.id]);
+    assert_eq!(job_ids(&last), [mid.id, late.id, future.id]);
     assert_eq!(last[0].lease_until_ms, Some(i64::MAX));
 }
 

@@ -357,6 +357,9 @@ fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandl
     let mut config = EngineConfig {
         concurrency: 512,
         batch: 256,
+        // Stage timers are claimed up to 80 ms ahead and started on time: a claim (and its
+        // commit) every 40 ms or so under load instead of one per few timers.
+        claim_ahead_ms: 40,
         ..EngineConfig::default()
     };
     // Leases are in (scaled) clock time, renewals in real time: renew well within a lease.
