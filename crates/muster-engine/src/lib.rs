@@ -230,6 +230,16 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// How far ahead (real ms) claims look with this clock: `claim_ahead_ms`, but less than a
+    /// quarter of a lease, so that a job claimed ahead (which waits without renewing its
+    /// lease) starts long before its lease could end and another claim take it again. With
+    /// a clock running fast enough, a lease is only a few real milliseconds.
+    pub fn claim_ahead_real_ms(&self, clock: &dyn Clock) -> u64 {
+        let quarter_lease = u64::try_from(self.lease_ms / 4).unwrap_or(0);
+        self.claim_ahead_ms
+            .min(clock.real_ms(quarter_lease).saturating_sub(1))
+    }
+
     /// The delay (clock ms) before retrying a job whose attempt number `attempts` failed.
     pub fn retry_delay_ms(&self, attempts: i32) -> i64 {
         let exp = u32::try_from(attempts.max(0)).unwrap_or(0);
@@ -562,6 +572,7 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let batch = usize::try_from(inner.config.batch.max(1)).unwrap_or(usize::MAX);
     let mut workers = JoinSet::new();
     let idle = inner.config.idle_poll_ms.max(1);
+    let ahead_real = inner.config.claim_ahead_real_ms(&*inner.clock);
     loop {
         reap(&mut workers);
         if *stop.borrow() {
@@ -586,10 +597,8 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let wanted = permits.len();
         let now = inner.clock.now_ms();
         let limit = u32::try_from(wanted).unwrap_or(u32::MAX);
-        let ahead = inner
-            .clock
-            .clock_ms(inner.config.claim_ahead_ms.saturating_mul(2));
-        let ahead = i64::try_from(ahead).unwrap_or(i64::MAX);
+        let ahead =
+            i64::try_from(inner.clock.clock_ms(ahead_real.saturating_mul(2))).unwrap_or(i64::MAX);
         let claimed = match inner
             .store
             .claim_jobs_due_by(
@@ -648,12 +657,9 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             // Due times are clock time; the pause is real time, and ends the claim-ahead
             // stretch before the due time.
             Ok(Some(due)) => {
-                match u64::try_from(due.saturating_sub(inner.clock.now_ms())).map(|ms| {
-                    inner
-                        .clock
-                        .real_ms(ms)
-                        .saturating_sub(inner.config.claim_ahead_ms)
-                }) {
+                match u64::try_from(due.saturating_sub(inner.clock.now_ms()))
+                    .map(|ms| inner.clock.real_ms(ms).saturating_sub(ahead_real))
+                {
                     Ok(0) | Err(_) if got == 0 => (CONTENDED_PAUSE_MS, None),
                     Ok(0) | Err(_) => (0, None),
                     Ok(ms) => (ms.clamp(1, idle), Some(due)),

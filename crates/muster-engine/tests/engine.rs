@@ -1512,3 +1512,30 @@ async fn claims_ahead_and_starts_each_job_at_its_due_time(db: Db) {
     assert_eq!(store.get_job(far.id).await.unwrap(), Some(far.clone()));
     assert!(rx.try_recv().is_err(), "a job ran before its due time");
 }
+
+/// Claiming ahead never looks a quarter of a lease ahead: a job claimed ahead waits without
+/// renewing its lease, and must start long before another claim could take it again.
+#[test]
+fn claiming_ahead_stays_within_a_quarter_of_a_lease() {
+    let cfg = EngineConfig {
+        claim_ahead_ms: 40,
+        lease_ms: 30_000,
+        ..config("e1")
+    };
+    // Real time, and a clock 60 times faster: a quarter lease is 7.5 s, then 125 ms real.
+    assert_eq!(cfg.claim_ahead_real_ms(&SystemClock), 40);
+    assert_eq!(
+        cfg.claim_ahead_real_ms(&muster_core::ScaledClock::new(60.0)),
+        40
+    );
+    // 1,000 times faster: a quarter lease is 7.5 real ms.
+    assert_eq!(
+        cfg.claim_ahead_real_ms(&muster_core::ScaledClock::new(1_000.0)),
+        7
+    );
+    let off = EngineConfig {
+        claim_ahead_ms: 0,
+        ..cfg
+    };
+    assert_eq!(off.claim_ahead_real_ms(&SystemClock), 0);
+}
