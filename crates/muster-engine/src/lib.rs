@@ -597,14 +597,14 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let wanted = permits.len();
         let now = inner.clock.now_ms();
         let limit = u32::try_from(wanted).unwrap_or(u32::MAX);
-        let ahead =
+        let window =
             i64::try_from(inner.clock.clock_ms(ahead_real.saturating_mul(2))).unwrap_or(i64::MAX);
         let claimed = match inner
             .store
             .claim_jobs_due_by(
                 &inner.config.owner,
                 now,
-                now.saturating_add(ahead),
+                now.saturating_add(window),
                 inner.config.lease_ms,
                 limit,
             )
@@ -636,9 +636,9 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         };
         // Jobs due later than now (claimed ahead) wait for their instant, each with its slot.
         let now = inner.clock.now_ms();
-        let (claimed, ahead): (Vec<JobRecord>, Vec<JobRecord>) =
+        let (claimed, later): (Vec<JobRecord>, Vec<JobRecord>) =
             claimed.into_iter().partition(|j| j.due_ms <= now);
-        let waiting: Vec<(JobRecord, OwnedSemaphorePermit)> = ahead
+        let waiting: Vec<(JobRecord, OwnedSemaphorePermit)> = later
             .into_iter()
             .filter_map(|job| slot(&job).map(|permit| (job, permit)))
             .collect();
