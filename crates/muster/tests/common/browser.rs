@@ -339,15 +339,19 @@ pub async fn screenshot(b: &Browser, name: &str) {
     println!("screenshot: {}", path.display());
 }
 
-/// The text of the first element `css` finds.
+/// The text of the first element `css` finds. Pages that refresh parts of themselves
+/// (htmx swaps) can replace the element between the find and the read: then it is found
+/// again.
 pub async fn text_of(b: &Browser, css: &str) -> String {
-    b.c()
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    for _ in 0..50 {
+        let found = b.c().find(Locator::Css(css)).await.unwrap();
+        match found.text().await {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() => continue,
+            Err(e) => panic!("the text of {css}: {e}"),
+        }
+    }
+    panic!("{css} was replaced 50 times in a row while being read");
 }
 
 /// The path (and query) the browser shows.
