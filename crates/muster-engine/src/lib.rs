@@ -540,8 +540,12 @@ struct Inner {
     dispatch_slots: Arc<Semaphore>,
     /// `true` once the engine is stopping.
     stop: watch::Receiver<bool>,
-    /// While the poll loop pauses until a job is due: that job's due time (clock ms);
-    /// `i64::MIN` otherwise (it is claiming, or pausing for another reason).
+    /// A due time (clock ms) such that the poll loop is sure to read the jobs table again,
+    /// after any enqueue that sees this value, in time for a job due then or later: set when
+    /// it pauses until that job is due, and kept through the claim that ends the pause
+    /// (which, or the read of the next due time after it, sees such a job) until just before
+    /// it reads the next due time. `i64::MIN` when no read is planned that way (reading the
+    /// next due time, or pausing for another reason): every enqueue wakes it then.
     planned: AtomicI64,
 }
 
@@ -613,6 +617,7 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             Ok(claimed) => claimed,
             Err(e) => {
                 error!(error = %e, "cannot claim jobs");
+                inner.planned.store(i64::MIN, Ordering::SeqCst);
                 drop(permits);
                 if pause(&inner, &mut stop, idle).await {
                     break;
@@ -653,6 +658,8 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             // Maybe more are due.
             continue;
         }
+        // From here until the pause, a job enqueued wakes the engine: this read may miss it.
+        inner.planned.store(i64::MIN, Ordering::SeqCst);
         let (wait_ms, next_due) = match inner.store.next_due_ms().await {
             // Due times are clock time; the pause is real time, and ends the claim-ahead
             // stretch before the due time.
@@ -678,8 +685,9 @@ async fn poll_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             if let Some(due) = next_due {
                 inner.planned.store(due, Ordering::SeqCst);
             }
+            // `planned` stays set through the claim this pause ends in: an enqueue during it
+            // is read by that claim or by the next due time's read after it.
             let stopping = pause(&inner, &mut stop, wait_ms).await;
-            inner.planned.store(i64::MIN, Ordering::SeqCst);
             if stopping {
                 break;
             }
