@@ -87,7 +87,11 @@ impl SqliteStore {
             // not in temporary files.
             .pragma("temp_store", "MEMORY")
             .pragma("wal_autocheckpoint", SQLITE_WRITER_AUTOCHECKPOINT);
+        // No ping before handing out a connection (sqlx's default): a SQLite connection is a
+        // handle in this process, not a socket that can go away, and the ping is one more
+        // round trip to its worker thread per transaction.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -106,6 +110,7 @@ impl SqliteStore {
                 std::sync::Arc::downgrade(&alive),
             ));
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(SQLITE_READERS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))

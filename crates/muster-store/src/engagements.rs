@@ -675,6 +675,31 @@ store_methods! {
             Backend::notify_jobs(&mut *conn, &new_jobs).await?;
             Ok(())
         }
+
+        /// The portable body of [`Store::write_batch`](crate::Store::write_batch), inside the
+        /// caller's transaction (PostgreSQL runs it; SQLite has `direct.rs`).
+        pub(super) async fn write_batch_tx(
+            conn: &mut Conn,
+            batch: &WriteBatch<'_>,
+        ) -> Result<WriteBatchResult, StoreError> {
+            let starts = if batch.starts.is_empty() {
+                Vec::new()
+            } else {
+                insert_engagements(&mut *conn, &batch.starts).await?
+            };
+            let all: Vec<&EngagementChange> = batch.changes.iter().flat_map(|g| g.iter()).collect();
+            let mut applied = apply_change_runs(&mut *conn, &all).await?.into_iter();
+            let changes = batch
+                .changes
+                .iter()
+                .map(|g| applied.by_ref().take(g.len()).collect())
+                .collect();
+            let events: Vec<&PageEvents> = batch.events.iter().copied().filter(|e| !e.is_empty()).collect();
+            if !events.is_empty() {
+                write_events(&mut *conn, &events).await?;
+            }
+            Ok(WriteBatchResult { starts, changes })
+        }
     }
 
     /// Starts an engagement: its row, the pages due at once, their send jobs and the step
@@ -716,33 +741,6 @@ store_methods! {
             ..WriteBatch::default()
         };
         Ok(self.write_batch(&batch).await?.starts)
-    }
-
-    /// The hot writes of several callers in one transaction (group commit): new engagements (as
-    /// [`Store::start_engagements`](crate::Store::start_engagements)), groups of changes (each as
-    /// [`Store::change_engagements`](crate::Store::change_engagements), applied in order), and page
-    /// events (as [`Store::record_page_events`](crate::Store::record_page_events)). Any failure
-    /// other than a start's replay or idempotency mismatch fails the whole batch, nothing written.
-    pub async fn write_batch(&self, batch: &WriteBatch<'_>) -> Result<WriteBatchResult, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let starts = if batch.starts.is_empty() {
-            Vec::new()
-        } else {
-            insert_engagements(&mut tx, &batch.starts).await?
-        };
-        let all: Vec<&EngagementChange> = batch.changes.iter().flat_map(|g| g.iter()).collect();
-        let mut applied = apply_change_runs(&mut tx, &all).await?.into_iter();
-        let changes = batch
-            .changes
-            .iter()
-            .map(|g| applied.by_ref().take(g.len()).collect())
-            .collect();
-        let events: Vec<&PageEvents> = batch.events.iter().copied().filter(|e| !e.is_empty()).collect();
-        if !events.is_empty() {
-            write_events(&mut tx, &events).await?;
-        }
-        tx.commit().await?;
-        Ok(WriteBatchResult { starts, changes })
     }
 
     /// The engagement with this id in this account.
@@ -1005,5 +1003,34 @@ store_methods! {
     /// How many engagements are running.
     pub async fn count_running_engagements(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(COUNT_RUNNING).fetch_one(self.reader()).await?)
+    }
+}
+
+impl crate::Store {
+    /// The hot writes of several callers in one transaction (group commit): new engagements (as
+    /// [`Store::start_engagements`](crate::Store::start_engagements)), groups of changes (each as
+    /// [`Store::change_engagements`](crate::Store::change_engagements), applied in order), and page
+    /// events (as [`Store::record_page_events`](crate::Store::record_page_events)). Any failure
+    /// other than a start's replay or idempotency mismatch fails the whole batch, nothing written.
+    pub async fn write_batch(
+        &self,
+        batch: &WriteBatch<'_>,
+    ) -> Result<WriteBatchResult, StoreError> {
+        match self {
+            crate::Store::Sqlite(s) => s.write_batch(batch).await,
+            crate::Store::Postgres(s) => s.write_batch(batch).await,
+        }
+    }
+}
+
+impl crate::backend::PgStore {
+    pub(crate) async fn write_batch(
+        &self,
+        batch: &WriteBatch<'_>,
+    ) -> Result<WriteBatchResult, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let written = postgres::write_batch_tx(&mut tx, batch).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 }

@@ -205,52 +205,6 @@ store_methods! {
         row.as_ref().map(jobs::job_from_row).transpose()
     }
 
-    /// Atomically claims up to `limit` claimable jobs (`due_ms <= now_ms`, and no lease or
-    /// `lease_until_ms <= now_ms`), earliest `due_ms` first (ties by id): leases each to
-    /// `owner` until `now_ms + lease_ms` and increments its `attempts`. Returns them as
-    /// updated, in (due_ms, id) order. Concurrent claims (any process) never return the same
-    /// job while its lease lasts.
-    pub async fn claim_jobs(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        self.claim_jobs_due_by(owner, now_ms, now_ms, lease_ms, limit).await
-    }
-
-    /// [`Store::claim_jobs`](crate::Store::claim_jobs) that also takes the jobs due by
-    /// `due_by_ms`, a little after now: a claimer that starts each at its due instant needs
-    /// one claim for the timers of a stretch of time instead of one per timer.
-    pub async fn claim_jobs_due_by(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        due_by_ms: i64,
-        lease_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(Backend::dialect(CLAIM_SQLITE, CLAIM_POSTGRES))
-            .bind(owner)
-            .bind(now_ms.saturating_add(lease_ms))
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .bind(due_by_ms.max(now_ms))
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        // RETURNING gives no order.
-        let mut claimed = rows.iter().map(jobs::job_from_row).collect::<Result<Vec<_>, _>>()?;
-        // A UUID's byte order is the order of its lower-case hyphenated text (the column).
-        claimed.sort_by_key(|j| (j.due_ms, j.id));
-        Ok(claimed)
-    }
-
     /// Deletes the job, if `owner` still holds its lease (even an expired one nobody took
     /// over). `false` otherwise: the job is gone, or another engine claimed it.
     pub async fn complete_job(&self, id: Uuid, owner: &str) -> Result<bool, StoreError> {
@@ -347,6 +301,75 @@ impl JobWakeups {
 }
 
 impl crate::Store {
+    /// Atomically claims up to `limit` claimable jobs (`due_ms <= now_ms`, and no lease or
+    /// `lease_until_ms <= now_ms`), earliest `due_ms` first (ties by id): leases each to
+    /// `owner` until `now_ms + lease_ms` and increments its `attempts`. Returns them as
+    /// updated, in (due_ms, id) order. Concurrent claims (any process) never return the same
+    /// job while its lease lasts.
+    pub async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        self.claim_jobs_due_by(owner, now_ms, now_ms, lease_ms, limit)
+            .await
+    }
+
+    /// [`Store::claim_jobs`](crate::Store::claim_jobs) that also takes the jobs due by
+    /// `due_by_ms`, a little after now: a claimer that starts each at its due instant needs
+    /// one claim for the timers of a stretch of time instead of one per timer.
+    pub async fn claim_jobs_due_by(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        due_by_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let due_by_ms = due_by_ms.max(now_ms);
+        let until_ms = now_ms.saturating_add(lease_ms);
+        let mut claimed = match self {
+            crate::Store::Sqlite(s) => {
+                s.write_direct(|db| {
+                    let mut stmt = db.prepare_cached(CLAIM_SQLITE)?;
+                    let rows = stmt.query_map(
+                        rusqlite::named_params! {
+                            "$1": owner, "$2": until_ms, "$3": now_ms,
+                            "$4": i64::from(limit), "$5": due_by_ms,
+                        },
+                        crate::direct::job_from_row,
+                    )?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .await?
+            }
+            crate::Store::Postgres(s) => {
+                let mut tx = s.begin_write().await?;
+                let rows = sqlx::query(CLAIM_POSTGRES)
+                    .bind(owner)
+                    .bind(until_ms)
+                    .bind(now_ms)
+                    .bind(i64::from(limit))
+                    .bind(due_by_ms)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows.iter()
+                    .map(in_tx::postgres::job_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        // RETURNING gives no order.
+        // A UUID's byte order is the order of its lower-case hyphenated text (the column).
+        claimed.sort_by_key(|j| (j.due_ms, j.id));
+        Ok(claimed)
+    }
+
     /// On PostgreSQL, starts listening for enqueue notifications on a connection of its own
     /// (taken from the pool for as long as the listener lives). `None` on SQLite, which has no
     /// cross-process notifications: engines there rely on in-process wake-ups and polling.

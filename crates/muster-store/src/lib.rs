@@ -11,7 +11,7 @@
 //!
 //! Durable work is `jobs` rows (see `jobs.rs`): an area that needs a timer or a send inserts
 //! its job with `jobs::insert_in_tx` inside its own write transaction.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod activation;
 mod backend;
@@ -20,6 +20,7 @@ mod common;
 mod consent;
 mod contacts;
 mod deliveries;
+mod direct;
 mod engagements;
 mod error;
 mod feeds;

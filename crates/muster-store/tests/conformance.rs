@@ -4265,8 +4265,16 @@ async fn engagement_start_and_reads(store: Store) {
             idem: None,
         },
     ];
-    assert!(store.start_engagements(&bad).await.is_err());
+    let failed = store.start_engagements(&bad).await;
+    assert!(
+        matches!(failed, Err(StoreError::Conflict(ref m)) if m.contains("exists")),
+        "{failed:?}"
+    );
     assert_eq!(store.get_engagement(ACCT, lone.id).await.unwrap(), None);
+    // The failed batch was rolled back: the writer takes the next one as usual.
+    let results = store.start_engagements(&bad[..1]).await.unwrap();
+    assert!(matches!(results[..], [Ok(Created::New)]), "{results:?}");
+    assert_eq!(store.get_engagement(ACCT, lone.id).await.unwrap(), Some(lone));
 }
 
 /// Listing by start time with the incident and time-range filters, resumable.
