@@ -239,8 +239,14 @@ const OPEN_PAGES_FOR_ADDRESS: &str = "SELECT p.id, p.account, p.engagement_id, p
      p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
      p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms \
      FROM pages p JOIN channels c ON c.id = p.channel_id \
-     WHERE c.address = $1 AND p.sent_ms >= $2 AND p.read_ms IS NULL \
+     WHERE c.address = $1 AND p.created_ms >= $3 AND p.sent_ms >= $2 AND p.read_ms IS NULL \
      ORDER BY p.sent_ms DESC, p.id LIMIT 50";
+/// How long before the sending window [`Store::open_pages_for_address`] looks for the pages'
+/// creation (the index it reads is by channel and creation time): a page first sent more than
+/// this after it was created is not found.
+///
+/// [`Store::open_pages_for_address`]: crate::Store::open_pages_for_address
+pub const OPEN_PAGE_CREATED_SLACK_MS: i64 = 24 * 3600 * 1000;
 /// The pages with their channels and opt-outs; `{ids}` becomes `$1, $2, …`.
 const SEND_CONTEXTS: &str = "SELECT p.id, p.account, p.engagement_id, p.unit, \
      p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
@@ -918,7 +924,9 @@ store_methods! {
     }
 
     /// Pages sent since `since_ms` to channels with this address and not acknowledged,
-    /// newest first (at most 50): what an SMS reply can acknowledge.
+    /// newest first (at most 50): what an SMS reply can acknowledge. Only pages created at most
+    /// [`OPEN_PAGE_CREATED_SLACK_MS`] before `since_ms` are looked at (a page is normally sent
+    /// within seconds of its creation, retries within hours).
     pub async fn open_pages_for_address(
         &self,
         address: &str,
@@ -927,6 +935,7 @@ store_methods! {
         let rows = sqlx::query(OPEN_PAGES_FOR_ADDRESS)
             .bind(address)
             .bind(since_ms)
+            .bind(since_ms.saturating_sub(OPEN_PAGE_CREATED_SLACK_MS))
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(page_from_row).collect()

@@ -2,7 +2,9 @@
 //!
 //! Each query is written once in portable SQL and expanded for both backends by
 //! `store_methods!` (see `backend.rs`), so they cannot drift; the conformance suite
-//! (`tests/conformance.rs`) runs every method on both. Instants are `i64` epoch
+//! (`tests/conformance.rs`) runs every method on both. One exception, for speed: on SQLite
+//! the engine's group commit and job claims run through `direct.rs` (one hand-off for the
+//! whole transaction instead of one per statement), with the same statements. Instants are `i64` epoch
 //! milliseconds UTC, given by the caller: the store never reads a clock.
 //!
 //! Adding an area (rotations, engagements, ...): a module with its SQL constants and one
@@ -35,8 +37,9 @@ mod users;
 pub use backend::{PgStore, SqliteStore};
 pub use deliveries::{DeliveryEvent, DeliveryRecord};
 pub use engagements::{
-    EngagementChange, EngagementRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
-    ReceiptRecord, SendContext, WriteBatch, WriteBatchResult, step_key,
+    EngagementChange, EngagementRecord, NewEngagement, OPEN_PAGE_CREATED_SLACK_MS, PageEvents,
+    PageRecord, PageTime, PagesOf, ReceiptRecord, SendContext, WriteBatch, WriteBatchResult,
+    step_key,
 };
 pub use error::StoreError;
 pub use jobs::{JOBS_CHANNEL, JobWakeups};

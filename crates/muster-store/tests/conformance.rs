@@ -4274,7 +4274,10 @@ async fn engagement_start_and_reads(store: Store) {
     // The failed batch was rolled back: the writer takes the next one as usual.
     let results = store.start_engagements(&bad[..1]).await.unwrap();
     assert!(matches!(results[..], [Ok(Created::New)]), "{results:?}");
-    assert_eq!(store.get_engagement(ACCT, lone.id).await.unwrap(), Some(lone));
+    assert_eq!(
+        store.get_engagement(ACCT, lone.id).await.unwrap(),
+        Some(lone)
+    );
 }
 
 /// Listing by start time with the incident and time-range filters, resumable.
@@ -4612,6 +4615,32 @@ async fn page_events_and_lookups(store: Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+    // Pages are looked for by creation time, a day before the window at most: one created
+    // then and first sent in the window is open; one created a millisecond earlier is not.
+    let day = muster_store::OPEN_PAGE_CREATED_SLACK_MS;
+    let e2 = engagement(ACCT, "ana", T0 - day - 1, None);
+    let edge = page(&e2, "ana", Some(ch.id), T0 - day);
+    let older = page(&e2, "ana", Some(ch.id), T0 - day - 1);
+    store
+        .start_engagement(&e2, &[edge.clone(), older.clone()], &[], None)
+        .await
+        .unwrap();
+    store
+        .record_page_events(&PageEvents {
+            times: vec![
+                PageTime::Sent(edge.id, T0 + 5),
+                PageTime::Sent(older.id, T0 + 5),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let open = store.open_pages_for_address(&ch.address, T0).await.unwrap();
+    assert_eq!(
+        open.iter().map(|x| x.id).collect::<Vec<_>>(),
+        [q.id, edge.id],
+        "newest send first; the page created more than a day before the window is not looked at"
     );
 
     // What sends read: each page with its channel as it is now and the opt-out.
