@@ -44,12 +44,12 @@ pub(crate) fn has_nul(s: &str) -> bool {
     s.contains('\0')
 }
 
-const CLAIM_TOKEN: &str = "INSERT INTO idempotency \
+pub(crate) const CLAIM_TOKEN: &str = "INSERT INTO idempotency \
      (account, operation, token, request_hash, result, created_ms) \
      VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (account, operation, token) DO NOTHING";
 
-const FIRST_USE: &str = "SELECT request_hash, result FROM idempotency \
+pub(crate) const FIRST_USE: &str = "SELECT request_hash, result FROM idempotency \
      WHERE account = $1 AND operation = $2 AND token = $3";
 
 const UPSERT_TAG: &str = "INSERT INTO tags (account, resource, key, value) \

@@ -7,26 +7,23 @@
 //! own SQLite handle (lent by sqlx with `lock_handle`), through `rusqlite` prepared
 //! statements, one row per execution.
 //!
-//! It writes what the portable `write_batch` of `engagements.rs` writes (PostgreSQL runs
-//! that one), statement for statement; the conformance suite runs both.
+//! The job claim runs here too (`jobs.rs`). A batch writes the rows that the portable
+//! `write_batch_tx` of `engagements.rs` writes (PostgreSQL runs that one), one row per
+//! statement; the conformance suite runs both. Statements shared with the portable code have
+//! their `$N` placeholders in order, which SQLite numbers as positions.
 
 use crate::StoreError;
 use crate::backend::SqliteStore;
-use crate::common::id_text;
+use crate::common::{CLAIM_TOKEN, FIRST_USE, id_text};
 use crate::engagements::{
-    EngagementChange, NewEngagement, PageEvents, PageRecord, PageTime, WriteBatch,
-    WriteBatchResult, step_key,
+    EngagementChange, NewEngagement, PageEvents, PageRecord, WriteBatch, WriteBatchResult,
+    page_updates, step_key,
 };
+use crate::jobs::{COMPLETE_JOB, INSERT_JOB};
 use crate::model::{Created, Idempotency, JobRecord};
 use rusqlite::{OptionalExtension as _, params};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
-const INSERT_TOKEN: &str = "INSERT INTO idempotency \
-     (account, operation, token, request_hash, result, created_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account, operation, token) DO NOTHING";
-const FIRST_USE: &str = "SELECT request_hash, result FROM idempotency \
-     WHERE account = ?1 AND operation = ?2 AND token = ?3";
 const INSERT_ENGAGEMENT: &str = "INSERT INTO engagements (id, account, contact_alias, sender, \
      subject, content, public_subject, public_content, incident_id, start_ms, stop_ms, \
      stop_reason, generation, snapshot, state) \
@@ -35,9 +32,6 @@ const INSERT_PAGE: &str = "INSERT INTO pages (id, account, engagement_id, unit, 
      channel_id, channel_arn, stage_index, retry_minutes, path, created_ms, send_rounds, \
      sent_ms, delivery_ms, read_ms) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-const INSERT_JOB: &str = "INSERT INTO jobs (id, kind, payload, due_ms, attempts, lease_owner, \
-     lease_until_ms, created_ms, dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-     ON CONFLICT (dedup_key) DO NOTHING";
 const CHANGE_ENGAGEMENT: &str = "UPDATE engagements SET state = ?3, generation = generation + 1, \
      stop_ms = ?4, stop_reason = ?5 WHERE id = ?1 AND generation = ?2 AND stop_ms IS NULL";
 const DELETE_STEP: &str = "DELETE FROM jobs WHERE dedup_key = ?1";
@@ -50,7 +44,6 @@ const UPDATE_PAGE: &str = "UPDATE pages SET send_rounds = send_rounds + ?2, \
 const INSERT_DELIVERY: &str = "INSERT INTO deliveries (message_id, account, channel_id, kind, \
      provider, provider_message_id, status, sent_ms, updated_ms, page_id) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (message_id) DO NOTHING";
-const DELETE_DONE_JOB: &str = "DELETE FROM jobs WHERE id = ?1 AND lease_owner = ?2";
 
 /// A rusqlite error as the sqlx error the rest of the store handles (so a unique violation
 /// is recognised the same way whichever path wrote the row).
@@ -238,7 +231,7 @@ fn claim_idempotency(
     idem: &Idempotency,
     now_ms: i64,
 ) -> Result<Option<Created>, StoreError> {
-    let inserted = db.prepare_cached(INSERT_TOKEN)?.execute(params![
+    let inserted = db.prepare_cached(CLAIM_TOKEN)?.execute(params![
         account,
         idem.operation,
         idem.token,
@@ -400,30 +393,8 @@ fn write_events(db: &rusqlite::Connection, evs: &[&PageEvents]) -> Result<(), St
             ])
             .map_err(|e| on_unique(e, || format!("receipt {} clashes", r.id)))?;
     }
-    #[derive(Default)]
-    struct PageUpdate {
-        rounds: i64,
-        sent: Option<i64>,
-        delivered: Option<i64>,
-        read: Option<i64>,
-    }
-    let mut updates: BTreeMap<Uuid, PageUpdate> = BTreeMap::new();
-    for t in evs.iter().flat_map(|e| &e.times) {
-        match *t {
-            PageTime::Sent(p, ms) => {
-                updates.entry(p).or_default().sent.get_or_insert(ms);
-            }
-            PageTime::Delivered(p, ms) => {
-                updates.entry(p).or_default().delivered.get_or_insert(ms);
-            }
-            PageTime::Read(p, ms) => {
-                updates.entry(p).or_default().read.get_or_insert(ms);
-            }
-            PageTime::SendRound(p) => updates.entry(p).or_default().rounds += 1,
-        }
-    }
     let mut update = db.prepare_cached(UPDATE_PAGE)?;
-    for (page, u) in &updates {
+    for (page, u) in &page_updates(evs) {
         update.execute(params![
             id_text(*page),
             u.rounds,
@@ -450,7 +421,7 @@ fn write_events(db: &rusqlite::Connection, evs: &[&PageEvents]) -> Result<(), St
             .map_err(|e| on_unique(e, || format!("delivery record {} clashes", d.message_id)))?;
     }
     insert_jobs(db, evs.iter().flat_map(|e| &e.jobs))?;
-    let mut done = db.prepare_cached(DELETE_DONE_JOB)?;
+    let mut done = db.prepare_cached(COMPLETE_JOB)?;
     for (id, owner) in evs.iter().flat_map(|e| &e.done_jobs) {
         done.execute(params![id_text(*id), owner])?;
     }

@@ -182,6 +182,36 @@ impl PageEvents {
     }
 }
 
+/// What page events change on one page: send rounds to add, and times to set if still unset.
+#[derive(Debug, Default)]
+pub(crate) struct PageUpdate {
+    pub(crate) rounds: i64,
+    pub(crate) sent: Option<i64>,
+    pub(crate) delivered: Option<i64>,
+    pub(crate) read: Option<i64>,
+}
+
+/// The page times and send rounds of `evs`, one update per page in page-id order (the first
+/// time of a kind wins, here as against the stored one).
+pub(crate) fn page_updates(evs: &[&PageEvents]) -> Vec<(Uuid, PageUpdate)> {
+    let mut updates: BTreeMap<Uuid, PageUpdate> = BTreeMap::new();
+    for t in evs.iter().flat_map(|e| &e.times) {
+        match *t {
+            PageTime::Sent(p, ms) => {
+                updates.entry(p).or_default().sent.get_or_insert(ms);
+            }
+            PageTime::Delivered(p, ms) => {
+                updates.entry(p).or_default().delivered.get_or_insert(ms);
+            }
+            PageTime::Read(p, ms) => {
+                updates.entry(p).or_default().read.get_or_insert(ms);
+            }
+            PageTime::SendRound(p) => updates.entry(p).or_default().rounds += 1,
+        }
+    }
+    updates.into_iter().collect()
+}
+
 macro_rules! engagement_columns {
     () => {
         "id, account, contact_alias, sender, subject, content, public_subject, public_content, \
@@ -600,31 +630,9 @@ store_methods! {
                 |chunk| format!("one of these {} receipts clashes", chunk.len()),
             )
             .await?;
-            // Page times and send rounds: one row of changes per page (the first time of a
-            // kind wins, here as in the table), written by one statement per chunk.
-            #[derive(Default)]
-            struct PageUpdate {
-                rounds: i64,
-                sent: Option<i64>,
-                delivered: Option<i64>,
-                read: Option<i64>,
-            }
-            let mut updates: BTreeMap<Uuid, PageUpdate> = BTreeMap::new();
-            for t in evs.iter().flat_map(|e| &e.times) {
-                match *t {
-                    PageTime::Sent(p, ms) => {
-                        updates.entry(p).or_default().sent.get_or_insert(ms);
-                    }
-                    PageTime::Delivered(p, ms) => {
-                        updates.entry(p).or_default().delivered.get_or_insert(ms);
-                    }
-                    PageTime::Read(p, ms) => {
-                        updates.entry(p).or_default().read.get_or_insert(ms);
-                    }
-                    PageTime::SendRound(p) => updates.entry(p).or_default().rounds += 1,
-                }
-            }
-            let updates: Vec<(Uuid, PageUpdate)> = updates.into_iter().collect();
+            // Page times and send rounds: one row of changes per page, written by one
+            // statement per chunk.
+            let updates = page_updates(evs);
             for chunk in updates.chunks(ROWS_PER_STATEMENT) {
                 let mut q = sqlx::QueryBuilder::<DB>::new(
                     "UPDATE pages SET send_rounds = send_rounds + v.column2, \

@@ -41,7 +41,7 @@ macro_rules! job_columns {
 }
 
 /// A job whose dedup key is taken inserts nothing; any other uniqueness clash (the id) fails.
-const INSERT_JOB: &str = concat!(
+pub(crate) const INSERT_JOB: &str = concat!(
     "INSERT INTO jobs (",
     job_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedup_key) DO NOTHING"
@@ -73,7 +73,7 @@ const CLAIM_SQLITE: &str = claim!("");
 /// claimer leased after this statement's snapshot is re-checked against the WHERE clause
 /// once locked (READ COMMITTED), so it is not taken twice.
 const CLAIM_POSTGRES: &str = claim!(" FOR UPDATE SKIP LOCKED");
-const COMPLETE_JOB: &str = "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2";
+pub(crate) const COMPLETE_JOB: &str = "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2";
 const RETRY_JOB: &str = "UPDATE jobs SET lease_owner = NULL, lease_until_ms = NULL, due_ms = $3 \
      WHERE id = $1 AND lease_owner = $2";
 /// Undoes a claim whose job never ran: no lease, and the claim's attempt uncounted.
