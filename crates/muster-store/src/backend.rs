@@ -44,6 +44,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SqliteStore {
     write: Pool<Sqlite>,
     read: Pool<Sqlite>,
+    /// The writer connection while the direct path (`direct.rs`) holds it between its
+    /// transactions.
+    pub(crate) held: std::sync::Arc<crate::direct::HeldWriter>,
+    /// Reads share the writer connection (an in-memory database).
+    shared: bool,
     /// Alive while any clone of the store is: the background checkpointer stops when it
     /// cannot upgrade its weak reference.
     _alive: std::sync::Arc<()>,
@@ -119,22 +124,35 @@ impl SqliteStore {
         Ok(SqliteStore {
             write,
             read,
+            held: Default::default(),
+            shared: in_memory,
             _alive: alive,
         })
     }
 
     pub(crate) fn reader(&self) -> &Pool<Sqlite> {
+        if self.shared {
+            self.held.release_soon();
+        }
         &self.read
     }
 
+    /// The writer pool, for a write through sqlx. Its one connection may be held by the
+    /// direct path: that gives it back now if it is idle, else when its transaction ends.
     pub(crate) fn writer(&self) -> &Pool<Sqlite> {
+        self.held.release_soon();
+        &self.write
+    }
+
+    /// The writer pool itself, for the direct path that holds its connection.
+    pub(crate) fn write_pool(&self) -> &Pool<Sqlite> {
         &self.write
     }
 
     /// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a
     /// transaction that reads and then writes never fails on a lock upgrade.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer().begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Serialises writers of one logical key for the rest of the transaction. SQLite
@@ -158,13 +176,13 @@ impl SqliteStore {
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        SQLITE_MIGRATIONS.run(&self.write).await?;
+        SQLITE_MIGRATIONS.run(self.writer()).await?;
         Ok(())
     }
 
     pub(crate) async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        self.writer().close().await;
     }
 }
 

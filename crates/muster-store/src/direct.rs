@@ -22,6 +22,10 @@ use crate::engagements::{
 use crate::jobs::{COMPLETE_JOB, INSERT_JOB};
 use crate::model::{Created, Idempotency, JobRecord};
 use rusqlite::{OptionalExtension as _, params};
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::LockedSqliteHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 
 const INSERT_ENGAGEMENT: &str = "INSERT INTO engagements (id, account, contact_alias, sender, \
@@ -124,35 +128,148 @@ fn on_unique(e: rusqlite::Error, msg: impl FnOnce() -> String) -> StoreError {
     StoreError::on_unique(db_error(e), msg)
 }
 
+/// The writer pool's one connection, kept by the direct path from one transaction to the
+/// next with its SQLite handle locked away from sqlx's worker thread and a rusqlite wrapper
+/// with its prepared statements. Giving the connection back to sqlx costs a round trip to
+/// that thread to take the lock back, and another (sqlx pings it) to return it to the pool,
+/// each a thread wake-up: under load about 3 ms per transaction on the path of every write.
+/// sqlx writes get it back through [`SqliteStore::writer`].
+#[derive(Default)]
+pub(crate) struct HeldWriter {
+    slot: tokio::sync::Mutex<Option<Lent>>,
+    /// A sqlx write wants the connection: the transaction in progress gives it back.
+    wanted: AtomicBool,
+}
+
+impl std::fmt::Debug for HeldWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldWriter")
+            .field("wanted", &self.wanted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeldWriter {
+    /// Gives the connection back to the pool now if no transaction is using it, else when
+    /// the one in progress ends. Until then the sqlx write waits in the pool's queue.
+    pub(crate) fn release_soon(&self) {
+        // Set first: a transaction that takes the connection from the pool after the
+        // check below still gives it back when it ends.
+        self.wanted.store(true, Ordering::Release);
+        if let Ok(mut held) = self.slot.try_lock() {
+            held.take();
+        }
+    }
+}
+
+/// A pool connection on the heap at a fixed address, so that its lock (which borrows it)
+/// can be kept beside it; freed (back to the pool) when dropped.
+struct Boxed(std::ptr::NonNull<PoolConnection<Sqlite>>);
+
+// SAFETY: it owns the `PoolConnection` (which is `Send`) as a `Box` would.
+#[allow(unsafe_code)]
+unsafe impl Send for Boxed {}
+
+impl Drop for Boxed {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::into_raw` in `Lent::new` and is freed only
+        // here; `Lent` drops the borrows of it (`db`, `handle`) before this field.
+        #[allow(unsafe_code)]
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// The writer connection as the direct path keeps it. Fields drop in order: the rusqlite
+/// wrapper finalizes its statements, the lock goes back to sqlx's worker, then the
+/// connection goes back to the pool.
+struct Lent {
+    db: rusqlite::Connection,
+    _handle: LockedSqliteHandle<'static>,
+    _conn: Boxed,
+}
+
+impl Lent {
+    /// Closes the connection instead of giving it back to the pool.
+    fn discard(self) {
+        let Lent { db, _handle, _conn } = self;
+        drop(db);
+        drop(_handle);
+        // SAFETY: the borrows of the connection (`db`, `_handle`) are gone and `_conn` owns
+        // it until the end of this function.
+        #[allow(unsafe_code)]
+        unsafe { &mut *_conn.0.as_ptr() }.close_on_drop();
+    }
+
+    async fn new(conn: PoolConnection<Sqlite>) -> Result<Lent, StoreError> {
+        let boxed = Boxed(std::ptr::NonNull::from(Box::leak(Box::new(conn))));
+        // SAFETY: the connection stays at this address until `boxed` is dropped, which
+        // `Lent` does after `handle` (the only borrow); if this function returns early or
+        // is cancelled, the borrow ends before `boxed` (declared first) is dropped.
+        #[allow(unsafe_code)]
+        let conn: &'static mut PoolConnection<Sqlite> = unsafe { &mut *boxed.0.as_ptr() };
+        let mut handle = conn.lock_handle().await?;
+        // SAFETY: `handle` lends us the connection's SQLite handle until it is dropped, and
+        // sqlx's worker makes no call on it meanwhile; the wrapper is dropped before it (field
+        // order) and does not own the handle: it does not close it, only finalizes the
+        // statements it prepared.
+        #[allow(unsafe_code)]
+        let db = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) }?;
+        db.set_prepared_statement_cache_capacity(32);
+        Ok(Lent {
+            db,
+            _handle: handle,
+            _conn: boxed,
+        })
+    }
+}
+
 impl SqliteStore {
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer connection, committed if
     /// it returns `Ok` and rolled back otherwise, without a hand-off per statement.
     pub(crate) async fn write_direct<T>(
         &self,
+        sync: Durability,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.writer().acquire().await?;
-        let mut handle = conn.lock_handle().await?;
-        let raw = handle.as_raw_handle();
-        let run = || {
-            // SAFETY: `handle` lends this thread the connection's SQLite handle until it is
-            // dropped (after `run` returns): sqlx's worker makes no call on it meanwhile. The
-            // rusqlite wrapper does not own the handle (it does not close it on drop) and
-            // lives only inside `run`; it finalizes the statements it prepared when dropped.
-            #[allow(unsafe_code)]
-            let db = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }?;
-            in_transaction(&db, work)
+        let mut held = self.held.slot.lock().await;
+        let lent = match held.take() {
+            Some(lent) => lent,
+            // Not through `writer()`, which would ask for the connection back at once.
+            None => Lent::new(self.write_pool().acquire().await?).await?,
+        };
+        // The transaction's result, and whether the connection is back to a durable commit.
+        let run = || match sync {
+            Durability::Full => (in_transaction(&lent.db, work), Ok(())),
+            Durability::Wal => {
+                if let Err(e) = lent.db.execute_batch("PRAGMA synchronous = NORMAL") {
+                    return (Err(e.into()), Ok(()));
+                }
+                let written = in_transaction(&lent.db, work);
+                (written, lent.db.execute_batch("PRAGMA synchronous = FULL"))
+            }
         };
         // The work is a few milliseconds of SQLite at most; on a multi-threaded runtime the
         // other tasks of this worker move to another thread meanwhile.
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let result = if multi_thread {
+        let (result, durable) = if multi_thread {
             tokio::task::block_in_place(run)
         } else {
             run()
         };
-        drop(handle);
+        if let Err(e) = durable {
+            // The connection would commit without an fsync from now on: closed, not reused
+            // (the pool opens another). The transaction itself may have committed.
+            tracing::error!(error = %e, "cannot restore synchronous = FULL on the writer connection; closing it");
+            lent.discard();
+            return Err(e.into());
+        }
+        // Kept unless a sqlx write asked for it, or a transaction is left open (a failed
+        // rollback: the pool tests the connection when it comes back).
+        let clean = lent.db.is_autocommit();
+        if !self.held.wanted.swap(false, Ordering::AcqRel) && clean {
+            *held = Some(lent);
+        }
         result
     }
 
@@ -162,8 +279,21 @@ impl SqliteStore {
         &self,
         batch: &WriteBatch<'_>,
     ) -> Result<WriteBatchResult, StoreError> {
-        self.write_direct(|db| write_all(db, batch)).await
+        self.write_direct(Durability::Full, |db| write_all(db, batch))
+            .await
     }
+}
+
+/// How a [`SqliteStore::write_direct`] transaction reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Durable when committed: the WAL is fsynced at the commit (the connection's setting).
+    Full,
+    /// Committed to the WAL without an fsync of its own (`synchronous = NORMAL` for this
+    /// transaction): a crash of the process loses nothing, a power cut may lose it, and the
+    /// next `Full` commit makes it durable with everything before it (the WAL is synced as
+    /// a whole). For writes whose loss only repeats work, such as a job claim's lease.
+    Wal,
 }
 
 /// Runs `work` between `BEGIN IMMEDIATE` and `COMMIT`; rolls back if anything fails.
@@ -426,4 +556,40 @@ fn write_events(db: &rusqlite::Connection, evs: &[&PageEvents]) -> Result<(), St
         done.execute(params![id_text(*id), owner])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(store: &SqliteStore, d: Durability) -> i64 {
+        store
+            .write_direct(d, |db| {
+                Ok(db.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A `Wal` transaction commits without an fsync of its own, and the connection is back
+    /// to `synchronous = FULL` (2) for the next one, which must be durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relaxed_durability_is_per_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect_path(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        assert_eq!(synchronous(&store, Durability::Full).await, 2);
+        assert_eq!(synchronous(&store, Durability::Wal).await, 1);
+        assert_eq!(synchronous(&store, Durability::Full).await, 2);
+        // Also when the relaxed transaction fails.
+        let failed = store
+            .write_direct(Durability::Wal, |db| {
+                db.execute_batch("SELECT * FROM no_such_table")?;
+                Ok(())
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store, Durability::Full).await, 2);
+    }
 }

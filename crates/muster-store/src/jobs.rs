@@ -335,7 +335,7 @@ impl crate::Store {
         let until_ms = now_ms.saturating_add(lease_ms);
         let mut claimed = match self {
             crate::Store::Sqlite(s) => {
-                s.write_direct(|db| {
+                s.write_direct(crate::direct::Durability::Wal, |db| {
                     let mut stmt = db.prepare_cached(CLAIM_SQLITE)?;
                     let rows = stmt.query_map(
                         rusqlite::named_params! {

@@ -45,6 +45,7 @@ conformance!(
     engagement_listing,
     engagement_changes_are_fenced,
     write_batches_group_writes,
+    grouped_and_single_writes_interleave,
     page_events_and_lookups,
     basics,
     deliveries_and_status_callbacks,
@@ -5035,6 +5036,82 @@ async fn concurrent_login_attempts(store: Store) {
 /// One transaction for several callers' writes: each start, each group of changes and the
 /// events get their own results (a later group sees what an earlier one wrote); a failing
 /// part writes nothing of the others.
+/// The group commit and the job claim keep the SQLite writer connection between their
+/// transactions; every other write must still get it at once, whether the connection is
+/// idle or in use, and while they keep coming. A write left waiting would fail after the
+/// pool's 30 s acquire timeout: each step here has 10 s.
+async fn grouped_and_single_writes_interleave(store: Store) {
+    use std::time::Duration;
+    const LIMIT: Duration = Duration::from_secs(10);
+    let start = |alias: &str| {
+        let e = engagement(ACCT, alias, T0, None);
+        NewEngagement {
+            pages: vec![page(&e, alias, None, T0)],
+            jobs: vec![JobRecord::new("page.send", "{}", T0, T0)],
+            engagement: e,
+            idem: None,
+        }
+    };
+    // Idle: a group commit, then a single write.
+    let first = start("ana");
+    let batch = WriteBatch {
+        starts: vec![&first],
+        ..WriteBatch::default()
+    };
+    tokio::time::timeout(LIMIT, store.write_batch(&batch))
+        .await
+        .expect("group commit in time")
+        .unwrap();
+    tokio::time::timeout(
+        LIMIT,
+        store.insert_access_key(&key("AKIAINTERLEAVEFIRST0", ACCT, T0)),
+    )
+    .await
+    .expect("a single write after a group commit, in time")
+    .unwrap();
+    // Busy: group commits and claims back to back while single writes come in.
+    let grouped = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let s = start(&format!("bo{i}"));
+                let batch = WriteBatch {
+                    starts: vec![&s],
+                    ..WriteBatch::default()
+                };
+                store.write_batch(&batch).await.unwrap();
+                store
+                    .claim_jobs_due_by("w1", T0, T0, 30_000, 5)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for i in 0..20 {
+        let id = format!("AKIAINTERLEAVE{i:06}");
+        tokio::time::timeout(LIMIT, store.insert_access_key(&key(&id, ACCT, T0 + 1)))
+            .await
+            .expect("a single write among group commits, in time")
+            .unwrap();
+    }
+    tokio::time::timeout(LIMIT, grouped)
+        .await
+        .expect("group commits in time")
+        .unwrap();
+    assert_eq!(store.count_running_engagements().await.unwrap(), 41);
+    let keys = store.list_access_keys(Some(ACCT)).await.unwrap();
+    assert_eq!(keys.len(), 21);
+    // Every send job was claimed once, by w1.
+    assert_eq!(
+        store
+            .claim_jobs_due_by("w2", T0, T0, 30_000, 100)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
 async fn write_batches_group_writes(store: Store) {
     let e = engagement(ACCT, "ana", T0, None);
     store
