@@ -21,7 +21,7 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a SQLite connection waits for a lock before failing with "database is locked".
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of the SQLite backend (WAL lets them read while the writer writes).
 const SQLITE_READERS: u32 = 4;
 /// Page cache of the SQLite writer, in KiB (SQLite's default is 2 MiB): the indexes that
@@ -47,6 +47,8 @@ pub struct SqliteStore {
     /// The writer connection while the direct path (`direct.rs`) holds it between its
     /// transactions.
     pub(crate) held: std::sync::Arc<crate::direct::HeldWriter>,
+    /// Read connections of the direct path (`direct.rs`).
+    pub(crate) direct_readers: std::sync::Arc<crate::direct::Readers>,
     /// Reads share the writer connection (an in-memory database).
     shared: bool,
     /// Alive while any clone of the store is: the background checkpointer stops when it
@@ -76,6 +78,7 @@ impl SqliteStore {
     }
 
     async fn open(base: SqliteConnectOptions, in_memory: bool) -> Result<Self, StoreError> {
+        let file = base.get_filename().to_path_buf();
         let base = base.foreign_keys(true).busy_timeout(SQLITE_BUSY_TIMEOUT);
         let write_options = base
             .clone()
@@ -125,6 +128,9 @@ impl SqliteStore {
             write,
             read,
             held: Default::default(),
+            direct_readers: std::sync::Arc::new(crate::direct::Readers::new(
+                (!in_memory).then(|| file.clone()),
+            )),
             shared: in_memory,
             _alive: alive,
         })
@@ -240,6 +246,14 @@ impl PgStore {
 
     pub(crate) fn reader(&self) -> &Pool<Postgres> {
         &self.pool
+    }
+
+    /// The SQLite direct path's reads (`direct.rs`): none here, the caller reads through sqlx.
+    pub(crate) fn read_direct<T>(
+        &self,
+        _read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        None
     }
 
     pub(crate) fn writer(&self) -> &Pool<Postgres> {

@@ -28,6 +28,50 @@ where
         .map_err(|e: T::Err| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// A column type that both drivers decode: sqlx (SQLite and PostgreSQL) and rusqlite (the
+/// SQLite direct path, `direct.rs`).
+pub(crate) trait Col:
+    rusqlite::types::FromSql
+    + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+    + sqlx::Type<sqlx::Sqlite>
+    + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+{
+}
+
+impl<T> Col for T where
+    T: rusqlite::types::FromSql
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+{
+}
+
+/// A row read by either driver, so that one function turns it into a record.
+pub(crate) trait Cols {
+    /// The value of the column with this name.
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError>;
+}
+
+impl Cols for sqlx::sqlite::SqliteRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+}
+
+impl Cols for sqlx::postgres::PgRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError> {
+        Ok(self.get(name)?)
+    }
+}
+
 /// The resource key of a contact's tags (the resource part of its ARN).
 pub(crate) fn contact_resource(alias: &str) -> String {
     format!("contact/{alias}")

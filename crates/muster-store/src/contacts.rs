@@ -2,7 +2,7 @@
 
 use crate::StoreError;
 use crate::backend::store_methods;
-use crate::common::{contact_resource, has_nul, id_text, parse_enum, parse_id};
+use crate::common::{Cols, contact_resource, has_nul, id_text, parse_enum, parse_id};
 use crate::error::is_foreign_key_violation;
 use crate::model::{After, ContactRecord, Created, Idempotency, Tag};
 use muster_core::{ContactType, Plan};
@@ -79,23 +79,23 @@ fn plan_json(plan: &Plan) -> Result<String, StoreError> {
 
 store_methods! {
     helpers {
-        fn contact_from_row(row: &Row) -> Result<ContactRecord, StoreError> {
-            let id: String = row.try_get("id")?;
-            let contact_type: String = row.try_get("contact_type")?;
-            let plan: String = row.try_get("plan")?;
+        fn contact_from_row(row: &impl Cols) -> Result<ContactRecord, StoreError> {
+            let id: String = row.col("id")?;
+            let contact_type: String = row.col("contact_type")?;
+            let plan: String = row.col("plan")?;
             let plan = serde_json::from_str(&plan).map_err(|e| {
                 StoreError::Corrupt(format!("plan of contact {id} does not decode: {e}"))
             })?;
             Ok(ContactRecord {
                 id: parse_id(&id, "contact id")?,
-                account: row.try_get("account")?,
-                alias: row.try_get("alias")?,
-                display_name: row.try_get("display_name")?,
+                account: row.col("account")?,
+                alias: row.col("alias")?,
+                display_name: row.col("display_name")?,
                 contact_type: parse_enum(&contact_type, "contact type")?,
                 plan,
-                policy: row.try_get("policy")?,
-                created_ms: row.try_get("created_ms")?,
-                updated_ms: row.try_get("updated_ms")?,
+                policy: row.col("policy")?,
+                created_ms: row.col("created_ms")?,
+                updated_ms: row.col("updated_ms")?,
             })
         }
     }
@@ -150,6 +150,14 @@ store_methods! {
         account: &str,
         alias: &str,
     ) -> Result<Option<ContactRecord>, StoreError> {
+        // Every StartEngagement reads its contact: on SQLite without a thread hand-off.
+        if let Some(read) = self.read_direct(|db| {
+            let mut stmt = db.prepare_cached(GET_CONTACT)?;
+            let mut rows = stmt.query([account, alias])?;
+            rows.next()?.map(contact_from_row).transpose()
+        }) {
+            return read;
+        }
         let row = sqlx::query(GET_CONTACT)
             .bind(account)
             .bind(alias)

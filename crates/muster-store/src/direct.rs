@@ -162,6 +162,72 @@ impl HeldWriter {
     }
 }
 
+/// Read connections of the direct path, owned by rusqlite: a read runs on the caller's thread,
+/// with prepared statements kept, instead of a round trip to a sqlx worker thread (two thread
+/// wake-ups: under load most of the cost of a point lookup). For the per-request lookups
+/// (the access key of every signed request, the contact of every StartEngagement).
+#[derive(Debug)]
+pub(crate) struct Readers {
+    /// The database file; `None` for an in-memory database (only its writer sees it).
+    file: Option<std::path::PathBuf>,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Idle read connections kept; more are opened when reads overlap, and closed after.
+const DIRECT_READERS_KEPT: usize = 8;
+
+impl Readers {
+    pub(crate) fn new(file: Option<std::path::PathBuf>) -> Readers {
+        Readers {
+            file,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(file: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+        use rusqlite::OpenFlags;
+        let db = rusqlite::Connection::open_with_flags(
+            file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        db.busy_timeout(crate::backend::SQLITE_BUSY_TIMEOUT)?;
+        db.execute_batch("PRAGMA query_only = ON")?;
+        db.set_prepared_statement_cache_capacity(32);
+        Ok(db)
+    }
+}
+
+impl SqliteStore {
+    /// Runs `read` (point lookups: it runs on the caller's thread) on a direct read
+    /// connection, outside any explicit transaction. `None` when there are none (an
+    /// in-memory database): the caller reads through sqlx.
+    pub(crate) fn read_direct<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        let readers = &self.direct_readers;
+        let file = readers.file.as_deref()?;
+        let idle = readers.idle.lock().map(|mut idle| idle.pop());
+        let db = match idle {
+            Ok(Some(db)) => db,
+            _ => match Readers::open(file) {
+                Ok(db) => db,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let result = read(&db);
+        // Kept unless `read` left a transaction open (its snapshot would hold the WAL back);
+        // rusqlite resets a statement when its rows are dropped.
+        if db.is_autocommit()
+            && let Ok(mut idle) = readers.idle.lock()
+            && idle.len() < DIRECT_READERS_KEPT
+        {
+            idle.push(db);
+        }
+        Some(result)
+    }
+}
+
 /// A pool connection on the heap at a fixed address, so that its lock (which borrows it)
 /// can be kept beside it; freed (back to the pool) when dropped.
 struct Boxed(std::ptr::NonNull<PoolConnection<Sqlite>>);

@@ -2,6 +2,7 @@
 
 use crate::StoreError;
 use crate::backend::store_methods;
+use crate::common::Cols;
 use crate::model::AccessKeyRecord;
 
 macro_rules! key_columns {
@@ -31,13 +32,13 @@ const COUNT_KEYS: &str = "SELECT COUNT(*) FROM access_keys";
 
 store_methods! {
     helpers {
-        fn key_from_row(row: &Row) -> Result<AccessKeyRecord, StoreError> {
+        fn key_from_row(row: &impl Cols) -> Result<AccessKeyRecord, StoreError> {
             Ok(AccessKeyRecord {
-                access_key_id: row.try_get("access_key_id")?,
-                account: row.try_get("account")?,
-                secret_sealed: row.try_get("secret_sealed")?,
-                created_ms: row.try_get("created_ms")?,
-                revoked_ms: row.try_get("revoked_ms")?,
+                access_key_id: row.col("access_key_id")?,
+                account: row.col("account")?,
+                secret_sealed: row.col("secret_sealed")?,
+                created_ms: row.col("created_ms")?,
+                revoked_ms: row.col("revoked_ms")?,
             })
         }
     }
@@ -65,6 +66,14 @@ store_methods! {
         &self,
         access_key_id: &str,
     ) -> Result<Option<AccessKeyRecord>, StoreError> {
+        // Every signed request reads its key: on SQLite without a thread hand-off.
+        if let Some(read) = self.read_direct(|db| {
+            let mut stmt = db.prepare_cached(GET_KEY)?;
+            let mut rows = stmt.query([access_key_id])?;
+            rows.next()?.map(key_from_row).transpose()
+        }) {
+            return read;
+        }
         let row = sqlx::query(GET_KEY)
             .bind(access_key_id)
             .fetch_optional(self.reader())
