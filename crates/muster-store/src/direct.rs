@@ -658,4 +658,51 @@ mod tests {
         assert!(failed.is_err());
         assert_eq!(synchronous(&store, Durability::Full).await, 2);
     }
+
+    fn key(id: &str) -> crate::AccessKeyRecord {
+        crate::AccessKeyRecord {
+            access_key_id: id.into(),
+            account: "111122223333".into(),
+            secret_sealed: vec![1, 2, 3],
+            created_ms: 1_000,
+            revoked_ms: None,
+        }
+    }
+
+    /// A key revoked by another process (another store on the file) is seen as revoked by
+    /// the next read of the direct path, whose connection read the key before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_reads_see_other_writers_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let a = crate::Store::connect(&url).await.unwrap();
+        a.migrate().await.unwrap();
+        let b = crate::Store::connect(&url).await.unwrap();
+        a.insert_access_key(&key("AKIADIRECT")).await.unwrap();
+        let crate::Store::Sqlite(sa) = &a else {
+            unreachable!("a SQLite URL")
+        };
+        // The lookup went through the direct path and kept its connection.
+        let first = a.get_access_key("AKIADIRECT").await.unwrap().unwrap();
+        assert_eq!(first.revoked_ms, None);
+        assert_eq!(sa.direct_readers.idle.lock().unwrap().len(), 1);
+        assert!(b.revoke_access_key("AKIADIRECT", 2_000).await.unwrap());
+        let again = a.get_access_key("AKIADIRECT").await.unwrap().unwrap();
+        assert_eq!(again.revoked_ms, Some(2_000));
+        assert_eq!(a.get_access_key("AKIANONE").await.unwrap(), None);
+    }
+
+    /// An in-memory database has no direct readers: its reads go through sqlx.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_memory_reads_through_sqlx() {
+        let store = crate::Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let crate::Store::Sqlite(s) = &store else {
+            unreachable!("a SQLite URL")
+        };
+        assert!(s.read_direct(|_| Ok(())).is_none());
+        store.insert_access_key(&key("AKIAMEMORY")).await.unwrap();
+        let got = store.get_access_key("AKIAMEMORY").await.unwrap().unwrap();
+        assert_eq!(got.secret_sealed, vec![1, 2, 3]);
+    }
 }
