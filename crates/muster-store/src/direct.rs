@@ -238,8 +238,8 @@ unsafe impl Send for Boxed {}
 
 impl Drop for Boxed {
     fn drop(&mut self) {
-        // SAFETY: the pointer came from `Box::into_raw` in `Lent::new` and is freed only
-        // here; `Lent` drops the borrows of it (`db`, `handle`) before this field.
+        // SAFETY: the pointer came from `Box::leak` in `Lent::new` and is freed only
+        // here; `Lent` drops the borrows of it (`db`, `_handle`) before this field.
         #[allow(unsafe_code)]
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
