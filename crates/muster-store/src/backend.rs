@@ -188,6 +188,7 @@ impl SqliteStore {
 
     pub(crate) async fn close(&self) {
         self.read.close().await;
+        self.direct_readers.close();
         self.writer().close().await;
     }
 }

@@ -171,6 +171,8 @@ pub(crate) struct Readers {
     /// The database file; `None` for an in-memory database (only its writer sees it).
     file: Option<std::path::PathBuf>,
     idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+    /// The store was closed: reads go to sqlx, whose closed pools say so.
+    closed: AtomicBool,
 }
 
 /// Idle read connections kept; more are opened when reads overlap, and closed after.
@@ -181,6 +183,16 @@ impl Readers {
         Readers {
             file,
             idle: std::sync::Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the idle connections; a read in progress closes its own when it ends, and
+    /// later reads go through sqlx.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
         }
     }
 
@@ -206,6 +218,9 @@ impl SqliteStore {
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Option<Result<T, StoreError>> {
         let readers = &self.direct_readers;
+        if readers.closed.load(Ordering::Acquire) {
+            return None;
+        }
         let file = readers.file.as_deref()?;
         let idle = readers.idle.lock().map(|mut idle| idle.pop());
         let db = match idle {
@@ -221,6 +236,7 @@ impl SqliteStore {
         if db.is_autocommit()
             && let Ok(mut idle) = readers.idle.lock()
             && idle.len() < DIRECT_READERS_KEPT
+            && !readers.closed.load(Ordering::Acquire)
         {
             idle.push(db);
         }
@@ -690,6 +706,10 @@ mod tests {
         let again = a.get_access_key("AKIADIRECT").await.unwrap().unwrap();
         assert_eq!(again.revoked_ms, Some(2_000));
         assert_eq!(a.get_access_key("AKIANONE").await.unwrap(), None);
+        // Closed: no connection kept, and reads fail as the closed pools do.
+        a.close().await;
+        assert!(sa.direct_readers.idle.lock().unwrap().is_empty());
+        assert!(a.get_access_key("AKIADIRECT").await.is_err());
     }
 
     /// An in-memory database has no direct readers: its reads go through sqlx.
