@@ -26,7 +26,6 @@ use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::LockedSqliteHandle;
 use std::sync::atomic::{AtomicBool, Ordering};
-use uuid::Uuid;
 
 const INSERT_ENGAGEMENT: &str = "INSERT INTO engagements (id, account, contact_alias, sender, \
      subject, content, public_subject, public_content, incident_id, start_ms, stop_ms, \
@@ -395,24 +394,6 @@ fn in_transaction<T>(
         }
     }
     written
-}
-
-/// A `jobs` row selected with the columns of `jobs.rs`, in their order.
-pub(crate) fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
-    let id: String = row.get(0)?;
-    Ok(JobRecord {
-        id: Uuid::parse_str(&id).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?,
-        kind: row.get(1)?,
-        payload: row.get(2)?,
-        due_ms: row.get(3)?,
-        attempts: row.get(4)?,
-        lease_owner: row.get(5)?,
-        lease_until_ms: row.get(6)?,
-        created_ms: row.get(7)?,
-        dedup_key: row.get(8)?,
-    })
 }
 
 fn write_all(

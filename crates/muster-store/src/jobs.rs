@@ -159,18 +159,18 @@ pub(crate) mod in_tx {
             Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
         }
 
-        pub(crate) fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
-            let id: String = row.try_get("id")?;
+        pub(crate) fn job_from_row(row: &impl crate::common::Cols) -> Result<JobRecord, StoreError> {
+            let id: String = row.col("id")?;
             Ok(JobRecord {
                 id: parse_id(&id, "job id")?,
-                kind: row.try_get("kind")?,
-                payload: row.try_get("payload")?,
-                due_ms: row.try_get("due_ms")?,
-                attempts: row.try_get("attempts")?,
-                lease_owner: row.try_get("lease_owner")?,
-                lease_until_ms: row.try_get("lease_until_ms")?,
-                created_ms: row.try_get("created_ms")?,
-                dedup_key: row.try_get("dedup_key")?,
+                kind: row.col("kind")?,
+                payload: row.col("payload")?,
+                due_ms: row.col("due_ms")?,
+                attempts: row.col("attempts")?,
+                lease_owner: row.col("lease_owner")?,
+                lease_until_ms: row.col("lease_until_ms")?,
+                created_ms: row.col("created_ms")?,
+                dedup_key: row.col("dedup_key")?,
             })
         }
     }
@@ -337,14 +337,15 @@ impl crate::Store {
             crate::Store::Sqlite(s) => {
                 s.write_direct(crate::direct::Durability::Wal, |db| {
                     let mut stmt = db.prepare_cached(CLAIM_SQLITE)?;
-                    let rows = stmt.query_map(
-                        rusqlite::named_params! {
-                            "$1": owner, "$2": until_ms, "$3": now_ms,
-                            "$4": i64::from(limit), "$5": due_by_ms,
-                        },
-                        crate::direct::job_from_row,
-                    )?;
-                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    let mut rows = stmt.query(rusqlite::named_params! {
+                        "$1": owner, "$2": until_ms, "$3": now_ms,
+                        "$4": i64::from(limit), "$5": due_by_ms,
+                    })?;
+                    let mut claimed = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        claimed.push(in_tx::sqlite::job_from_row(row)?);
+                    }
+                    Ok(claimed)
                 })
                 .await?
             }
