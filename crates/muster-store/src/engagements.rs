@@ -265,14 +265,31 @@ const PAGES_BY_CONTACT: &str = concat!(
     " AND ($3 IS NULL OR created_ms > $3 OR (created_ms = $3 AND id > $4))",
     " ORDER BY created_ms, id LIMIT $5"
 );
-const OPEN_PAGES_FOR_ADDRESS: &str = "SELECT p.id, p.account, p.engagement_id, p.unit, \
-     p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
-     p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms \
-     FROM pages p JOIN channels c ON c.id = p.channel_id \
-     WHERE c.address = $1 AND p.created_ms >= $3 AND p.sent_ms >= $2 AND p.read_ms IS NULL \
-     ORDER BY p.sent_ms DESC, p.id LIMIT 50";
+/// Open pages to channels with the address $1: the channel's contact's pages (by contact and
+/// creation time, created since $3), sent since $2 and not read. On PostgreSQL the channel's
+/// columns are compared in the collation of the pages' (`COLLATE "C"`), or the comparison
+/// could not use `pages_by_contact`.
+macro_rules! open_pages_for_address {
+    ($collate:literal) => {
+        concat!(
+            "SELECT p.id, p.account, p.engagement_id, p.unit, \
+             p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, \
+             p.path, p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms \
+             FROM channels c JOIN pages p ON p.account = c.account",
+            $collate,
+            " AND p.contact_alias = c.contact_alias",
+            $collate,
+            " AND p.channel_id = c.id \
+             WHERE c.address = $1 AND p.created_ms >= $3 AND p.sent_ms >= $2 \
+             AND p.read_ms IS NULL \
+             ORDER BY p.sent_ms DESC, p.id LIMIT 50"
+        )
+    };
+}
+const OPEN_PAGES_FOR_ADDRESS_SQLITE: &str = open_pages_for_address!("");
+const OPEN_PAGES_FOR_ADDRESS_POSTGRES: &str = open_pages_for_address!(" COLLATE \"C\"");
 /// How long before the sending window [`Store::open_pages_for_address`] looks for the pages'
-/// creation (the index it reads is by channel and creation time): a page first sent more than
+/// creation (the index it reads is by contact and creation time): a page first sent more than
 /// this after it was created is not found.
 ///
 /// [`Store::open_pages_for_address`]: crate::Store::open_pages_for_address
@@ -940,7 +957,10 @@ store_methods! {
         address: &str,
         since_ms: i64,
     ) -> Result<Vec<PageRecord>, StoreError> {
-        let rows = sqlx::query(OPEN_PAGES_FOR_ADDRESS)
+        let rows = sqlx::query(Backend::dialect(
+            OPEN_PAGES_FOR_ADDRESS_SQLITE,
+            OPEN_PAGES_FOR_ADDRESS_POSTGRES,
+        ))
             .bind(address)
             .bind(since_ms)
             .bind(since_ms.saturating_sub(OPEN_PAGE_CREATED_SLACK_MS))
