@@ -404,3 +404,48 @@ macro_rules! store_methods {
     };
 }
 pub(crate) use store_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 0011 moves the snapshots of engagements started before it into
+    /// `engagement_snapshots`: a database at 0010 with an engagement reads it back whole.
+    #[tokio::test]
+    async fn snapshots_move_to_their_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect_path(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        let mut before = Migrator {
+            migrations: SQLITE_MIGRATIONS.migrations.clone(),
+            ..Migrator::DEFAULT
+        };
+        before.migrations = before
+            .migrations
+            .iter()
+            .filter(|m| m.version < 11)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        assert!(before.migrations.len() < SQLITE_MIGRATIONS.migrations.len());
+        before.run(store.writer()).await.unwrap();
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
+             start_ms, generation, snapshot, state) \
+             VALUES (?, '000000000000', 'ana', 'ops', 's', 'c', 5, 1, '{\"plan\":1}', '{}')",
+        )
+        .bind(crate::common::id_text(id))
+        .execute(store.writer())
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let e = store.get_engagement_by_id(id).await.unwrap().unwrap();
+        assert_eq!(
+            (e.snapshot.as_str(), e.state.as_str()),
+            ("{\"plan\":1}", "{}")
+        );
+        assert_eq!(e.start_ms, 5);
+    }
+}

@@ -29,8 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const INSERT_ENGAGEMENT: &str = "INSERT INTO engagements (id, account, contact_alias, sender, \
      subject, content, public_subject, public_content, incident_id, start_ms, stop_ms, \
-     stop_reason, generation, snapshot, state) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     stop_reason, generation, state) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+const INSERT_SNAPSHOT: &str =
+    "INSERT INTO engagement_snapshots (engagement_id, snapshot) VALUES (?1, ?2)";
 const INSERT_PAGE: &str = "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, \
      channel_id, channel_arn, stage_index, retry_minutes, path, created_ms, send_rounds, \
      sent_ms, delivery_ms, read_ms) \
@@ -486,10 +488,11 @@ fn insert_engagements(
                 e.stop_ms,
                 e.stop_reason,
                 e.generation,
-                e.snapshot,
                 e.state
             ])
             .map_err(|err| on_unique(err, || format!("engagement {} exists", e.id)))?;
+        db.prepare_cached(INSERT_SNAPSHOT)?
+            .execute(params![id_text(e.id), e.snapshot])?;
         insert_pages(db, &n.pages)?;
         insert_jobs(db, &n.jobs)?;
         out.push(Ok(Created::New));

@@ -212,10 +212,18 @@ pub(crate) fn page_updates(evs: &[&PageEvents]) -> Vec<(Uuid, PageUpdate)> {
     updates.into_iter().collect()
 }
 
+/// What a read of engagements selects (`e`: engagements, `s`: their snapshots)...
 macro_rules! engagement_columns {
     () => {
-        "id, account, contact_alias, sender, subject, content, public_subject, public_content, \
-         incident_id, start_ms, stop_ms, stop_reason, generation, snapshot, state"
+        "e.id, e.account, e.contact_alias, e.sender, e.subject, e.content, e.public_subject, \
+         e.public_content, e.incident_id, e.start_ms, e.stop_ms, e.stop_reason, e.generation, \
+         s.snapshot, e.state"
+    };
+}
+/// ...from these.
+macro_rules! engagements_from {
+    () => {
+        " FROM engagements e JOIN engagement_snapshots s ON s.engagement_id = e.id"
     };
 }
 macro_rules! page_columns {
@@ -228,22 +236,25 @@ macro_rules! page_columns {
 const GET_ENGAGEMENT: &str = concat!(
     "SELECT ",
     engagement_columns!(),
-    " FROM engagements WHERE account = $1 AND id = $2"
+    engagements_from!(),
+    " WHERE e.account = $1 AND e.id = $2"
 );
 const GET_ENGAGEMENT_BY_ID: &str = concat!(
     "SELECT ",
     engagement_columns!(),
-    " FROM engagements WHERE id = $1"
+    engagements_from!(),
+    " WHERE e.id = $1"
 );
 /// $2/$3: resume after (start_ms, id); $4: incident filter; $5/$6: started in [from, to].
 const LIST_ENGAGEMENTS: &str = concat!(
     "SELECT ",
     engagement_columns!(),
-    " FROM engagements WHERE account = $1",
-    " AND ($2 IS NULL OR start_ms > $2 OR (start_ms = $2 AND id > $3))",
-    " AND ($4 IS NULL OR incident_id = $4)",
-    " AND ($5 IS NULL OR start_ms >= $5) AND ($6 IS NULL OR start_ms <= $6)",
-    " ORDER BY start_ms, id LIMIT $7"
+    engagements_from!(),
+    " WHERE e.account = $1",
+    " AND ($2 IS NULL OR e.start_ms > $2 OR (e.start_ms = $2 AND e.id > $3))",
+    " AND ($4 IS NULL OR e.incident_id = $4)",
+    " AND ($5 IS NULL OR e.start_ms >= $5) AND ($6 IS NULL OR e.start_ms <= $6)",
+    " ORDER BY e.start_ms, e.id LIMIT $7"
 );
 const GET_PAGE: &str = concat!(
     "SELECT ",
@@ -513,7 +524,9 @@ store_methods! {
             }
             insert_rows(
                 &mut *conn,
-                concat!("INSERT INTO engagements (", engagement_columns!(), ") "),
+                "INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
+                 public_subject, public_content, incident_id, start_ms, stop_ms, stop_reason, \
+                 generation, state) ",
                 "",
                 &new,
                 |row, n| {
@@ -531,13 +544,24 @@ store_methods! {
                         .push_bind(e.stop_ms)
                         .push_bind(e.stop_reason.clone())
                         .push_bind(e.generation)
-                        .push_bind(e.snapshot.clone())
                         .push_bind(e.state.clone());
                 },
                 |chunk| match chunk {
                     [one] => format!("engagement {} exists", one.engagement.id),
                     _ => format!("one of these {} engagements exists", chunk.len()),
                 },
+            )
+            .await?;
+            insert_rows(
+                &mut *conn,
+                "INSERT INTO engagement_snapshots (engagement_id, snapshot) ",
+                "",
+                &new,
+                |row, n| {
+                    row.push_bind(id_text(n.engagement.id))
+                        .push_bind(n.engagement.snapshot.clone());
+                },
+                |chunk| format!("the snapshot of one of these {} engagements exists", chunk.len()),
             )
             .await?;
             let pages: Vec<&PageRecord> = new.iter().flat_map(|n| &n.pages).collect();
@@ -811,7 +835,8 @@ store_methods! {
             let mut q = sqlx::QueryBuilder::<DB>::new(concat!(
                 "SELECT ",
                 engagement_columns!(),
-                " FROM engagements WHERE id IN ("
+                engagements_from!(),
+                " WHERE e.id IN ("
             ));
             let mut list = q.separated(", ");
             for id in chunk {
