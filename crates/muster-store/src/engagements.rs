@@ -13,7 +13,7 @@
 
 use crate::StoreError;
 use crate::backend::store_methods;
-use crate::common::{ROWS_PER_STATEMENT, id_text, parse_id};
+use crate::common::{Cols, ROWS_PER_STATEMENT, id_text, parse_id};
 use crate::deliveries::DeliveryRecord;
 use crate::model::{After, Created, Idempotency, JobRecord};
 use std::collections::BTreeMap;
@@ -305,18 +305,37 @@ const OPEN_PAGES_FOR_ADDRESS_POSTGRES: &str = open_pages_for_address!(" COLLATE 
 ///
 /// [`Store::open_pages_for_address`]: crate::Store::open_pages_for_address
 pub const OPEN_PAGE_CREATED_SLACK_MS: i64 = 24 * 3600 * 1000;
-/// The pages with their channels and opt-outs; `{ids}` becomes `$1, $2, …`.
-const SEND_CONTEXTS: &str = "SELECT p.id, p.account, p.engagement_id, p.unit, \
-     p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
-     p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms, \
-     c.id AS c_id, c.contact_id AS c_contact_id, c.contact_alias AS c_contact_alias, \
-     c.name AS c_name, c.channel_type AS c_channel_type, c.address AS c_address, \
-     c.activation AS c_activation, c.created_ms AS c_created_ms, c.updated_ms AS c_updated_ms, \
-     o.address AS opted_out \
-     FROM pages p \
-     LEFT JOIN channels c ON c.id = p.channel_id AND c.account = p.account \
-     LEFT JOIN opt_outs o ON o.address = c.address \
-     WHERE p.id IN ({ids})";
+/// The pages with ids in `$ids` (a list or a subquery), with their channels and opt-outs.
+macro_rules! send_contexts {
+    ($ids:literal) => {
+        concat!(
+            "SELECT p.id, p.account, p.engagement_id, p.unit, \
+             p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
+             p.created_ms, p.send_rounds, p.sent_ms, p.delivery_ms, p.read_ms, \
+             c.id AS c_id, c.contact_id AS c_contact_id, c.contact_alias AS c_contact_alias, \
+             c.name AS c_name, c.channel_type AS c_channel_type, c.address AS c_address, \
+             c.activation AS c_activation, c.created_ms AS c_created_ms, \
+             c.updated_ms AS c_updated_ms, o.address AS opted_out \
+             FROM pages p \
+             LEFT JOIN channels c ON c.id = p.channel_id AND c.account = p.account \
+             LEFT JOIN opt_outs o ON o.address = c.address \
+             WHERE p.id IN (",
+            $ids,
+            ")"
+        )
+    };
+}
+/// `{ids}` becomes `$1, $2, …`.
+const SEND_CONTEXTS: &str = send_contexts!("{ids}");
+/// The SQLite direct read: the ids as a JSON array in ?1.
+const SEND_CONTEXTS_DIRECT: &str = send_contexts!("SELECT value FROM json_each(?1)");
+/// The SQLite direct read of engagements by id: the ids as a JSON array in ?1.
+const ENGAGEMENTS_BY_IDS_DIRECT: &str = concat!(
+    "SELECT ",
+    engagement_columns!(),
+    engagements_from!(),
+    " WHERE e.id IN (SELECT value FROM json_each(?1))"
+);
 const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
 const LIST_RECEIPTS: &str = "SELECT id, page_id, channel_arn, receipt_type, info, time_ms \
      FROM receipts WHERE page_id = $1 \
@@ -344,6 +363,22 @@ const SCAN_RUNNING_SQLITE: &str = scan_running!("'step:' || e.id");
 const SCAN_RUNNING_POSTGRES: &str = scan_running!("('step:' || e.id) COLLATE \"default\"");
 const COUNT_RUNNING: &str = "SELECT COUNT(*) FROM engagements WHERE stop_ms IS NULL";
 
+/// Ids as a JSON array of their text form, for `json_each` (SQLite direct reads).
+fn id_list_json(ids: &[Uuid]) -> String {
+    let mut out = String::with_capacity(2 + ids.len() * 39);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(&id_text(*id));
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
 fn after_key(after: &After) -> Result<(Option<i64>, Option<String>), StoreError> {
     match after {
         After::Start => Ok((None, None)),
@@ -356,74 +391,74 @@ fn after_key(after: &After) -> Result<(Option<i64>, Option<String>), StoreError>
 
 store_methods! {
     helpers {
-        fn engagement_from_row(row: &Row) -> Result<EngagementRecord, StoreError> {
-            let id: String = row.try_get("id")?;
+        fn engagement_from_row(row: &impl Cols) -> Result<EngagementRecord, StoreError> {
+            let id: String = row.col("id")?;
             Ok(EngagementRecord {
                 id: parse_id(&id, "engagement id")?,
-                account: row.try_get("account")?,
-                contact_alias: row.try_get("contact_alias")?,
-                sender: row.try_get("sender")?,
-                subject: row.try_get("subject")?,
-                content: row.try_get("content")?,
-                public_subject: row.try_get("public_subject")?,
-                public_content: row.try_get("public_content")?,
-                incident_id: row.try_get("incident_id")?,
-                start_ms: row.try_get("start_ms")?,
-                stop_ms: row.try_get("stop_ms")?,
-                stop_reason: row.try_get("stop_reason")?,
-                generation: row.try_get("generation")?,
-                snapshot: row.try_get("snapshot")?,
-                state: row.try_get("state")?,
+                account: row.col("account")?,
+                contact_alias: row.col("contact_alias")?,
+                sender: row.col("sender")?,
+                subject: row.col("subject")?,
+                content: row.col("content")?,
+                public_subject: row.col("public_subject")?,
+                public_content: row.col("public_content")?,
+                incident_id: row.col("incident_id")?,
+                start_ms: row.col("start_ms")?,
+                stop_ms: row.col("stop_ms")?,
+                stop_reason: row.col("stop_reason")?,
+                generation: row.col("generation")?,
+                snapshot: row.col("snapshot")?,
+                state: row.col("state")?,
             })
         }
 
-        fn page_from_row(row: &Row) -> Result<PageRecord, StoreError> {
-            let id: String = row.try_get("id")?;
-            let engagement: String = row.try_get("engagement_id")?;
-            let channel: Option<String> = row.try_get("channel_id")?;
+        fn page_from_row(row: &impl Cols) -> Result<PageRecord, StoreError> {
+            let id: String = row.col("id")?;
+            let engagement: String = row.col("engagement_id")?;
+            let channel: Option<String> = row.col("channel_id")?;
             Ok(PageRecord {
                 id: parse_id(&id, "page id")?,
-                account: row.try_get("account")?,
+                account: row.col("account")?,
                 engagement_id: parse_id(&engagement, "engagement id")?,
-                unit: row.try_get("unit")?,
-                contact_alias: row.try_get("contact_alias")?,
+                unit: row.col("unit")?,
+                contact_alias: row.col("contact_alias")?,
                 channel_id: channel.map(|c| parse_id(&c, "channel id")).transpose()?,
-                channel_arn: row.try_get("channel_arn")?,
-                stage_index: row.try_get("stage_index")?,
-                retry_minutes: row.try_get("retry_minutes")?,
-                path: row.try_get("path")?,
-                created_ms: row.try_get("created_ms")?,
-                send_rounds: row.try_get("send_rounds")?,
-                sent_ms: row.try_get("sent_ms")?,
-                delivery_ms: row.try_get("delivery_ms")?,
-                read_ms: row.try_get("read_ms")?,
+                channel_arn: row.col("channel_arn")?,
+                stage_index: row.col("stage_index")?,
+                retry_minutes: row.col("retry_minutes")?,
+                path: row.col("path")?,
+                created_ms: row.col("created_ms")?,
+                send_rounds: row.col("send_rounds")?,
+                sent_ms: row.col("sent_ms")?,
+                delivery_ms: row.col("delivery_ms")?,
+                read_ms: row.col("read_ms")?,
             })
         }
 
-        fn send_context_from_row(row: &Row) -> Result<SendContext, StoreError> {
+        fn send_context_from_row(row: &impl Cols) -> Result<SendContext, StoreError> {
             let page = page_from_row(row)?;
-            let channel_id: Option<String> = row.try_get("c_id")?;
+            let channel_id: Option<String> = row.col("c_id")?;
             let channel = match channel_id {
                 None => None,
                 Some(id) => {
-                    let contact_id: String = row.try_get("c_contact_id")?;
-                    let channel_type: String = row.try_get("c_channel_type")?;
-                    let activation: String = row.try_get("c_activation")?;
+                    let contact_id: String = row.col("c_contact_id")?;
+                    let channel_type: String = row.col("c_channel_type")?;
+                    let activation: String = row.col("c_activation")?;
                     Some(crate::model::ChannelRecord {
                         id: parse_id(&id, "channel id")?,
                         account: page.account.clone(),
                         contact_id: parse_id(&contact_id, "contact id")?,
-                        contact_alias: row.try_get("c_contact_alias")?,
-                        name: row.try_get("c_name")?,
+                        contact_alias: row.col("c_contact_alias")?,
+                        name: row.col("c_name")?,
                         channel_type: crate::common::parse_enum(&channel_type, "channel type")?,
-                        address: row.try_get("c_address")?,
+                        address: row.col("c_address")?,
                         activation: crate::common::parse_enum(&activation, "channel activation")?,
-                        created_ms: row.try_get("c_created_ms")?,
-                        updated_ms: row.try_get("c_updated_ms")?,
+                        created_ms: row.col("c_created_ms")?,
+                        updated_ms: row.col("c_updated_ms")?,
                     })
                 }
             };
-            let opted_out: Option<String> = row.try_get("opted_out")?;
+            let opted_out: Option<String> = row.col("opted_out")?;
             Ok(SendContext {
                 page,
                 channel,
@@ -431,16 +466,16 @@ store_methods! {
             })
         }
 
-        fn receipt_from_row(row: &Row) -> Result<ReceiptRecord, StoreError> {
-            let id: String = row.try_get("id")?;
-            let page: String = row.try_get("page_id")?;
+        fn receipt_from_row(row: &impl Cols) -> Result<ReceiptRecord, StoreError> {
+            let id: String = row.col("id")?;
+            let page: String = row.col("page_id")?;
             Ok(ReceiptRecord {
                 id: parse_id(&id, "receipt id")?,
                 page_id: parse_id(&page, "page id")?,
-                channel_arn: row.try_get("channel_arn")?,
-                receipt_type: row.try_get("receipt_type")?,
-                info: row.try_get("info")?,
-                time_ms: row.try_get("time_ms")?,
+                channel_arn: row.col("channel_arn")?,
+                receipt_type: row.col("receipt_type")?,
+                info: row.col("info")?,
+                time_ms: row.col("time_ms")?,
             })
         }
 
@@ -830,6 +865,18 @@ store_methods! {
         &self,
         ids: &[Uuid],
     ) -> Result<Vec<EngagementRecord>, StoreError> {
+        // The engine reads a batch's engagements: on SQLite without a thread hand-off.
+        if let Some(read) = self.read_direct(|db| {
+            let mut stmt = db.prepare_cached(ENGAGEMENTS_BY_IDS_DIRECT)?;
+            let mut rows = stmt.query([id_list_json(ids)])?;
+            let mut out = Vec::with_capacity(ids.len());
+            while let Some(row) = rows.next()? {
+                out.push(engagement_from_row(row)?);
+            }
+            Ok(out)
+        }) {
+            return read;
+        }
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<DB>::new(concat!(
@@ -998,6 +1045,18 @@ store_methods! {
     /// channel as it is now and whether its address opted out: what the sends of a batch
     /// need, read in a few queries.
     pub async fn send_contexts(&self, ids: &[Uuid]) -> Result<Vec<SendContext>, StoreError> {
+        // Every batch of sends reads these: on SQLite without a thread hand-off.
+        if let Some(read) = self.read_direct(|db| {
+            let mut stmt = db.prepare_cached(SEND_CONTEXTS_DIRECT)?;
+            let mut rows = stmt.query([id_list_json(ids)])?;
+            let mut out = Vec::with_capacity(ids.len());
+            while let Some(row) = rows.next()? {
+                out.push(send_context_from_row(row)?);
+            }
+            Ok(out)
+        }) {
+            return read;
+        }
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(SEND_CONTEXT_CHUNK) {
             let placeholders = (1..=chunk.len())

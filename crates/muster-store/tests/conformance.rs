@@ -4148,6 +4148,15 @@ async fn engagement_start_and_reads(store: Store) {
         store.get_engagement_by_id(e.id).await.unwrap(),
         Some(e.clone())
     );
+    // The engine's batch read: those that exist, whole (snapshot included).
+    assert_eq!(
+        store
+            .get_engagements_by_ids(&[Uuid::new_v4(), e.id])
+            .await
+            .unwrap(),
+        std::slice::from_ref(&e)
+    );
+    assert!(store.get_engagements_by_ids(&[]).await.unwrap().is_empty());
     assert_eq!(store.get_page(ACCT, p1.id).await.unwrap(), Some(p1.clone()));
     assert_eq!(store.get_page(OTHER, p1.id).await.unwrap(), None);
     assert_eq!(store.get_page_by_id(p2.id).await.unwrap(), Some(p2.clone()));
