@@ -363,7 +363,24 @@ const SCAN_RUNNING_SQLITE: &str = scan_running!("'step:' || e.id");
 const SCAN_RUNNING_POSTGRES: &str = scan_running!("('step:' || e.id) COLLATE \"default\"");
 const COUNT_RUNNING: &str = "SELECT COUNT(*) FROM engagements WHERE stop_ms IS NULL";
 
-/// Ids as a JSON array of their text form, for `json_each` (SQLite direct reads).
+/// A SQLite direct read of the rows with these ids: `sql` takes them as a JSON array in ?1
+/// (`json_each`), so one prepared statement serves any number of ids.
+fn read_by_ids<T>(
+    db: &rusqlite::Connection,
+    sql: &str,
+    ids: &[Uuid],
+    decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = db.prepare_cached(sql)?;
+    let mut rows = stmt.query([id_list_json(ids)])?;
+    let mut out = Vec::with_capacity(ids.len());
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// Ids as a JSON array of their text form, for `json_each`.
 fn id_list_json(ids: &[Uuid]) -> String {
     let mut out = String::with_capacity(2 + ids.len() * 39);
     out.push('[');
@@ -866,15 +883,10 @@ store_methods! {
         ids: &[Uuid],
     ) -> Result<Vec<EngagementRecord>, StoreError> {
         // The engine reads a batch's engagements: on SQLite without a thread hand-off.
-        if let Some(read) = self.read_direct(|db| {
-            let mut stmt = db.prepare_cached(ENGAGEMENTS_BY_IDS_DIRECT)?;
-            let mut rows = stmt.query([id_list_json(ids)])?;
-            let mut out = Vec::with_capacity(ids.len());
-            while let Some(row) = rows.next()? {
-                out.push(engagement_from_row(row)?);
-            }
-            Ok(out)
-        }) {
+        let direct = self.read_direct(|db| {
+            read_by_ids(db, ENGAGEMENTS_BY_IDS_DIRECT, ids, |r| engagement_from_row(r))
+        });
+        if let Some(read) = direct {
             return read;
         }
         let mut out = Vec::with_capacity(ids.len());
@@ -1046,15 +1058,10 @@ store_methods! {
     /// need, read in a few queries.
     pub async fn send_contexts(&self, ids: &[Uuid]) -> Result<Vec<SendContext>, StoreError> {
         // Every batch of sends reads these: on SQLite without a thread hand-off.
-        if let Some(read) = self.read_direct(|db| {
-            let mut stmt = db.prepare_cached(SEND_CONTEXTS_DIRECT)?;
-            let mut rows = stmt.query([id_list_json(ids)])?;
-            let mut out = Vec::with_capacity(ids.len());
-            while let Some(row) = rows.next()? {
-                out.push(send_context_from_row(row)?);
-            }
-            Ok(out)
-        }) {
+        let direct = self.read_direct(|db| {
+            read_by_ids(db, SEND_CONTEXTS_DIRECT, ids, |r| send_context_from_row(r))
+        });
+        if let Some(read) = direct {
             return read;
         }
         let mut out = Vec::with_capacity(ids.len());
