@@ -1049,7 +1049,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
         }
         v
     };
-    assert_eq!(outbox(&s).len(), 3, "one code per channel");
+    assert_eq!(s.outbox().len(), 3, "one code per channel");
 
     // The activation page: a code field, Activate and Send new code per channel; Finish.
     let (status, html, _) = get(&b, &loc, Some(&me.cookie)).await;
@@ -1101,7 +1101,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     )
     .await;
     assert_eq!(status, 403);
-    assert_eq!(outbox(&s).len(), 3);
+    assert_eq!(s.outbox().len(), 3);
 
     // Send new code: another code goes out; the old one no longer works, the new one does.
     let sms = &chans[1].0;
@@ -1114,7 +1114,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     .await;
     assert_eq!(status, 303);
     assert_eq!(loc, format!("/contacts/details/akuam/activate?sent={sms}"));
-    assert_eq!(outbox(&s).len(), 4);
+    assert_eq!(s.outbox().len(), 4);
     let new_code = activation_code(&s, "+12065550100").await;
     let path = format!("/contacts/details/akuam/channels/{sms}/activate");
     if new_code != codes[1] {
@@ -1225,7 +1225,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
 
     // Update with a new channel and a changed address: both get codes, and the activation
     // page follows.
-    let before = outbox(&s).len();
+    let before = s.outbox().len();
     let update = contact_form(
         "akuam",
         "Akua Mansa-Ofori",
@@ -1240,7 +1240,7 @@ async fn contact_create_activate_edit_remove(s: TestServer) {
     let (status, html, loc) = post_owned(&b, "/contacts/details/akuam/edit", &me, &update).await;
     assert_eq!(status, 303, "{html}");
     assert_eq!(loc, "/contacts/details/akuam/activate?updated=1");
-    assert_eq!(outbox(&s).len(), before + 2);
+    assert_eq!(s.outbox().len(), before + 2);
     activation_code(&s, "akua.m@example.com").await;
     activation_code(&s, "akua@home.example").await;
     let after = api_channels(&s, "akuam").await;
@@ -1620,7 +1620,7 @@ async fn seed_contact_workflow_in_chromium() {
     // Send new code (to the desk phone), then Activate each channel with its code.
     let desk = chans[2].0.clone();
     let first_code = activation_code(&s, "+12065550101").await;
-    let sent_before = outbox(&s).len();
+    let sent_before = s.outbox().len();
     click_to_load(
         &b,
         Locator::Css(&format!(
@@ -1628,7 +1628,7 @@ async fn seed_contact_workflow_in_chromium() {
         )),
     )
     .await;
-    assert_eq!(outbox(&s).len(), sent_before + 1);
+    assert_eq!(s.outbox().len(), sent_before + 1);
     let new_code = activation_code(&s, "+12065550101").await;
     if new_code != first_code {
         fill(&b, &format!("code-{desk}"), &first_code).await;

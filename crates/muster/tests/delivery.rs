@@ -18,14 +18,6 @@ async fn start(backend: Backend, clock: ManualClock, twilio: &FakeTwilio) -> Opt
     common::twilio::start(backend, Arc::new(clock), twilio).await
 }
 
-fn outbox(s: &TestServer) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(s.data_dir().join("outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("outbox lines are JSON"))
-        .collect()
-}
-
 async fn contact(s: &TestServer, alias: &str) -> String {
     s.client
         .create_contact()
@@ -108,7 +100,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         false,
     )
     .await;
-    let lines = outbox(&s);
+    let lines = s.outbox();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let msg = &lines[0];
     assert_eq!(msg["kind"], "activation");
@@ -158,7 +150,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let new_code = outbox(&s).last().unwrap()["activation_code"]
+    let new_code = s.outbox().last().unwrap()["activation_code"]
         .as_str()
         .unwrap()
         .to_string();
@@ -185,7 +177,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let code3 = outbox(&s).last().unwrap()["activation_code"]
+    let code3 = s.outbox().last().unwrap()["activation_code"]
         .as_str()
         .unwrap()
         .to_string();
@@ -203,7 +195,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         true,
     )
     .await;
-    let before = outbox(&s).len();
+    let before = s.outbox().len();
     for _ in 0..5 {
         s.client
             .send_activation_code()
@@ -221,7 +213,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         .unwrap_err();
     assert_eq!(code(&err), "ServiceQuotaExceededException");
     assert_eq!(
-        outbox(&s).len(),
+        s.outbox().len(),
         before + 5,
         "the refused send sent nothing"
     );
@@ -234,7 +226,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         .unwrap();
 
     // One-click unsubscribe from the e-mail link: GET shows a page, POST opts out.
-    let link = outbox(&s).last().unwrap()["unsubscribe_url"]
+    let link = s.outbox().last().unwrap()["unsubscribe_url"]
         .as_str()
         .unwrap()
         .replace(PUBLIC, &format!("http://{}", s.addr));
@@ -475,7 +467,7 @@ async fn email_replies(backend: Backend) {
         false,
     )
     .await;
-    let the_code = outbox(&s)[0]["activation_code"]
+    let the_code = s.outbox()[0]["activation_code"]
         .as_str()
         .unwrap()
         .to_string();
@@ -494,7 +486,7 @@ async fn email_replies(backend: Backend) {
     let resp = post("mail-hook-secret").await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
-    assert_eq!(outbox(&s).last().unwrap()["kind"], "opt_out_confirmation");
+    assert_eq!(s.outbox().last().unwrap()["kind"], "opt_out_confirmation");
 
     // The consent history, as an operator sees it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))

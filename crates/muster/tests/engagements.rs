@@ -117,16 +117,9 @@ impl Env {
         }
     }
 
-    fn outbox(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.s.data_dir().join("outbox.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("outbox lines are JSON"))
-            .collect()
-    }
-
     fn pages(&self) -> Vec<serde_json::Value> {
-        self.outbox()
+        self.s
+            .outbox()
             .into_iter()
             .filter(|m| m["kind"] == "page")
             .collect()
@@ -223,6 +216,7 @@ impl Env {
     fn activation_code(&self, t: &ChannelType, addr: &str) -> String {
         match t {
             ChannelType::Email => self
+                .s
                 .outbox()
                 .iter()
                 .rev()

@@ -479,15 +479,6 @@ pub async fn post_raw(
     (status, r.text().await.unwrap(), loc)
 }
 
-/// The messages written to the outbox file (`<data-dir>/outbox.jsonl`), oldest first.
-pub fn outbox(s: &TestServer) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(s.data_dir().join("outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("outbox lines are JSON"))
-        .collect()
-}
-
 /// Waits (up to 10 s) for a message of `kind` (`activation`, `page`, ...) to `address` in the
 /// outbox; returns the newest.
 pub async fn outbox_message(s: &TestServer, kind: &str, address: &str) -> serde_json::Value {
@@ -495,7 +486,8 @@ pub async fn outbox_message(s: &TestServer, kind: &str, address: &str) -> serde_
     eventually(
         &format!("a {kind} message to {address} in the outbox"),
         || {
-            found = outbox(s)
+            found = s
+                .outbox()
                 .into_iter()
                 .rfind(|m| m["kind"] == kind && m["address"] == address);
             std::future::ready(found.is_some())

@@ -179,6 +179,19 @@ impl TestServer {
         self.dir.path().to_path_buf()
     }
 
+    /// The messages written to the outbox file (`<data-dir>/outbox.jsonl`), oldest first. A
+    /// last line without its newline is still being appended (the server writes while tests
+    /// read) and is left for the next read.
+    pub fn outbox(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.data_dir().join("outbox.jsonl")).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("outbox lines are JSON"))
+            .collect()
+    }
+
     pub fn arn(&self, resource: &str) -> String {
         format!("arn:aws:ssm-contacts:us-east-1:000000000000:{resource}")
     }
