@@ -409,8 +409,9 @@ pub(crate) use store_methods;
 mod tests {
     use super::*;
 
-    /// Migration 0011 moves the snapshots of engagements started before it into
-    /// `engagement_snapshots`: a database at 0010 with an engagement reads it back whole.
+    /// Migrations 0011 and 0012 move the snapshots of engagements started before them into a
+    /// table of their own (`snapshots` since 0012): a database at 0010 with an engagement
+    /// reads it back whole.
     #[tokio::test]
     async fn snapshots_move_to_their_table() {
         let dir = tempfile::tempdir().unwrap();
@@ -447,5 +448,12 @@ mod tests {
             ("{\"plan\":1}", "{}")
         );
         assert_eq!(e.start_ms, 5);
+        // Migration 0012 keyed its snapshot by its id; new engagements share theirs by digest.
+        let key: String = sqlx::query_scalar("SELECT snapshot_key FROM engagements WHERE id = ?")
+            .bind(crate::common::id_text(id))
+            .fetch_one(store.writer())
+            .await
+            .unwrap();
+        assert_eq!(key, crate::common::id_text(id));
     }
 }

@@ -17,7 +17,7 @@ use crate::backend::SqliteStore;
 use crate::common::{CLAIM_TOKEN, FIRST_USE, id_text};
 use crate::engagements::{
     EngagementChange, NewEngagement, PageEvents, PageRecord, WriteBatch, WriteBatchResult,
-    page_updates, step_key,
+    page_updates, snapshot_key, step_key,
 };
 use crate::jobs::{COMPLETE_JOB, INSERT_JOB};
 use crate::model::{Created, Idempotency, JobRecord};
@@ -29,10 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const INSERT_ENGAGEMENT: &str = "INSERT INTO engagements (id, account, contact_alias, sender, \
      subject, content, public_subject, public_content, incident_id, start_ms, stop_ms, \
-     stop_reason, generation, state) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     stop_reason, generation, state, snapshot_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const INSERT_SNAPSHOT: &str =
-    "INSERT INTO engagement_snapshots (engagement_id, snapshot) VALUES (?1, ?2)";
+    "INSERT INTO snapshots (key, snapshot) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING";
 const INSERT_PAGE: &str = "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, \
      channel_id, channel_arn, stage_index, retry_minutes, path, created_ms, send_rounds, \
      sent_ms, delivery_ms, read_ms) \
@@ -473,6 +473,7 @@ fn insert_engagements(
                 Err(other) => return Err(other),
             }
         }
+        let key = snapshot_key(&e.snapshot);
         db.prepare_cached(INSERT_ENGAGEMENT)?
             .execute(params![
                 id_text(e.id),
@@ -488,11 +489,12 @@ fn insert_engagements(
                 e.stop_ms,
                 e.stop_reason,
                 e.generation,
-                e.state
+                e.state,
+                key
             ])
             .map_err(|err| on_unique(err, || format!("engagement {} exists", e.id)))?;
         db.prepare_cached(INSERT_SNAPSHOT)?
-            .execute(params![id_text(e.id), e.snapshot])?;
+            .execute(params![key, e.snapshot])?;
         insert_pages(db, &n.pages)?;
         insert_jobs(db, &n.jobs)?;
         out.push(Ok(Created::New));

@@ -212,6 +212,13 @@ pub(crate) fn page_updates(evs: &[&PageEvents]) -> Vec<(Uuid, PageUpdate)> {
     updates.into_iter().collect()
 }
 
+/// The key an engagement's snapshot is stored under (`snapshots`, migration 0012): the
+/// SHA-256 of its text in lowercase hex, so engagements with the same snapshot share one row.
+pub(crate) fn snapshot_key(snapshot: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(snapshot.as_bytes()))
+}
+
 /// What a read of engagements selects (`e`: engagements, `s`: their snapshots)...
 macro_rules! engagement_columns {
     () => {
@@ -223,7 +230,7 @@ macro_rules! engagement_columns {
 /// ...from these.
 macro_rules! engagements_from {
     () => {
-        " FROM engagements e JOIN engagement_snapshots s ON s.engagement_id = e.id"
+        " FROM engagements e JOIN snapshots s ON s.key = e.snapshot_key"
     };
 }
 macro_rules! page_columns {
@@ -578,7 +585,7 @@ store_methods! {
                 &mut *conn,
                 "INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
                  public_subject, public_content, incident_id, start_ms, stop_ms, stop_reason, \
-                 generation, state) ",
+                 generation, state, snapshot_key) ",
                 "",
                 &new,
                 |row, n| {
@@ -596,7 +603,8 @@ store_methods! {
                         .push_bind(e.stop_ms)
                         .push_bind(e.stop_reason.clone())
                         .push_bind(e.generation)
-                        .push_bind(e.state.clone());
+                        .push_bind(e.state.clone())
+                        .push_bind(snapshot_key(&e.snapshot));
                 },
                 |chunk| match chunk {
                     [one] => format!("engagement {} exists", one.engagement.id),
@@ -604,16 +612,21 @@ store_methods! {
                 },
             )
             .await?;
+            let mut snapshots: Vec<(String, &str)> = new
+                .iter()
+                .map(|n| (snapshot_key(&n.engagement.snapshot), n.engagement.snapshot.as_str()))
+                .collect();
+            snapshots.sort_unstable();
+            snapshots.dedup();
             insert_rows(
                 &mut *conn,
-                "INSERT INTO engagement_snapshots (engagement_id, snapshot) ",
-                "",
-                &new,
-                |row, n| {
-                    row.push_bind(id_text(n.engagement.id))
-                        .push_bind(n.engagement.snapshot.clone());
+                "INSERT INTO snapshots (key, snapshot) ",
+                " ON CONFLICT (key) DO NOTHING",
+                &snapshots,
+                |row, (key, snapshot)| {
+                    row.push_bind(key.clone()).push_bind(snapshot.to_string());
                 },
-                |chunk| format!("the snapshot of one of these {} engagements exists", chunk.len()),
+                |chunk| format!("one of these {} snapshots clashed", chunk.len()),
             )
             .await?;
             let pages: Vec<&PageRecord> = new.iter().flat_map(|n| &n.pages).collect();

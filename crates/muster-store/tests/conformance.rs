@@ -4288,6 +4288,45 @@ async fn engagement_start_and_reads(store: Store) {
         store.get_engagement(ACCT, lone.id).await.unwrap(),
         Some(lone)
     );
+
+    // Engagements with one snapshot share its stored copy (in one batch and across batches);
+    // each reads back its own, whichever it shares with.
+    let with_snapshot = |alias: &str, snapshot: &str| {
+        let mut e = engagement(ACCT, alias, T0, None);
+        e.snapshot = snapshot.into();
+        NewEngagement {
+            engagement: e,
+            pages: vec![],
+            jobs: vec![],
+            idem: None,
+        }
+    };
+    let first = [
+        with_snapshot("ana", r#"{"plan":"a"}"#),
+        with_snapshot("bo", r#"{"plan":"b"}"#),
+        with_snapshot("ana", r#"{"plan":"a"}"#),
+    ];
+    let second = [
+        with_snapshot("bo", r#"{"plan":"b"}"#),
+        with_snapshot("cy", r#"{"plan":"c"}"#),
+    ];
+    for b in [&first[..], &second[..]] {
+        let results = store.start_engagements(b).await.unwrap();
+        assert!(
+            results.iter().all(|r| matches!(r, Ok(Created::New))),
+            "{results:?}"
+        );
+    }
+    let mut want: Vec<EngagementRecord> = first
+        .iter()
+        .chain(&second)
+        .map(|n| n.engagement.clone())
+        .collect();
+    let ids: Vec<Uuid> = want.iter().map(|e| e.id).collect();
+    let mut got = store.get_engagements_by_ids(&ids).await.unwrap();
+    got.sort_by_key(|e| e.id);
+    want.sort_by_key(|e| e.id);
+    assert_eq!(got, want);
 }
 
 /// Listing by start time with the incident and time-range filters, resumable.
