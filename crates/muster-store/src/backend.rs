@@ -411,7 +411,7 @@ mod tests {
 
     /// Migrations 0011 and 0012 move the snapshots of engagements started before them into a
     /// table of their own (`snapshots` since 0012): a database at 0010 with an engagement
-    /// reads it back whole.
+    /// reads it back whole; 0013 keeps its idempotency tokens.
     #[tokio::test]
     async fn snapshots_move_to_their_table() {
         let dir = tempfile::tempdir().unwrap();
@@ -441,6 +441,13 @@ mod tests {
         .execute(store.writer())
         .await
         .unwrap();
+        sqlx::query(
+            "INSERT INTO idempotency (account, operation, token, request_hash, result, \
+             created_ms) VALUES ('000000000000', 'StartEngagement', 'tok', 'h', 'arn-old', 5)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
         store.migrate().await.unwrap();
         let e = store.get_engagement_by_id(id).await.unwrap().unwrap();
         assert_eq!(
@@ -455,5 +462,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(key, crate::common::id_text(id));
+        // Migration 0013 keeps the tokens used before it: a retry is still a replay.
+        let mut again = e.clone();
+        again.id = uuid::Uuid::now_v7();
+        let token = crate::model::Idempotency {
+            operation: "StartEngagement".into(),
+            token: "tok".into(),
+            request_hash: "h".into(),
+            result: "arn-new".into(),
+        };
+        assert_eq!(
+            store
+                .start_engagement(&again, &[], &[], Some(&token))
+                .await
+                .unwrap(),
+            crate::model::Created::Replay("arn-old".into())
+        );
     }
 }
