@@ -68,8 +68,24 @@ impl Cols for sqlx::postgres::PgRow {
 
 impl Cols for rusqlite::Row<'_> {
     fn col<T: Col>(&self, name: &str) -> Result<T, StoreError> {
-        Ok(self.get(name)?)
+        Ok(self.get(column_index(self.as_ref(), name)?)?)
     }
+}
+
+/// The position of the column `name` in `stmt`'s results. The decoders read columns in the
+/// order their queries select them, so the column after the last one found (on this thread)
+/// is tried first; rusqlite's own lookup by name compares from the first column every time,
+/// which was ~3% of serve's CPU in the throughput benchmark.
+fn column_index(stmt: &rusqlite::Statement<'_>, name: &str) -> rusqlite::Result<usize> {
+    thread_local!(static NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
+    let guess = NEXT.get();
+    let i = if stmt.column_name(guess).is_ok_and(|n| n == name) {
+        guess
+    } else {
+        stmt.column_index(name)?
+    };
+    NEXT.set(i + 1);
+    Ok(i)
 }
 
 /// The resource key of a contact's tags (the resource part of its ARN).
@@ -246,5 +262,35 @@ per_backend! {
             .execute(&mut *conn)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Columns read by name come right in any order: the guess of the next column is only a
+    /// guess.
+    #[test]
+    fn rusqlite_columns_by_name_in_any_order() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let mut stmt = db.prepare("SELECT 1 AS a, 'two' AS b, 3 AS c").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let row = rows.next().unwrap().unwrap();
+        for _ in 0..2 {
+            let (a, b, c): (i64, String, i64) = (
+                row.col("a").unwrap(),
+                row.col("b").unwrap(),
+                row.col("c").unwrap(),
+            );
+            assert_eq!((a, b.as_str(), c), (1, "two", 3));
+            let (c, a, b): (i64, i64, String) = (
+                row.col("c").unwrap(),
+                row.col("a").unwrap(),
+                row.col("b").unwrap(),
+            );
+            assert_eq!((a, b.as_str(), c), (1, "two", 3));
+        }
+        assert!(row.col::<i64>("missing").is_err());
     }
 }
