@@ -415,9 +415,9 @@ mod tests {
 
     /// Migrations 0011 and 0012 move the snapshots of engagements started before them into a
     /// table of their own (`snapshots` since 0012): a database at 0010 with an engagement
-    /// reads it back whole; 0013 keeps its idempotency tokens.
+    /// reads it back whole; 0013 keeps its idempotency tokens, 0014 its receipts.
     #[tokio::test]
-    async fn snapshots_move_to_their_table() {
+    async fn migrations_since_0010_keep_the_data() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::connect_path(&dir.path().join("t.db"))
             .await
@@ -452,6 +452,26 @@ mod tests {
         .execute(store.writer())
         .await
         .unwrap();
+        let page = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, channel_arn, \
+             stage_index, retry_minutes, path, created_ms) \
+             VALUES (?, '000000000000', ?, 0, 'ana', 'arn-ch', 0, 0, '[]', 5)",
+        )
+        .bind(crate::common::id_text(page))
+        .bind(crate::common::id_text(id))
+        .execute(store.writer())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) \
+             VALUES (?, ?, 'arn-ch', 'SENT', 'by outbox', 6)",
+        )
+        .bind(crate::common::id_text(uuid::Uuid::now_v7()))
+        .bind(crate::common::id_text(page))
+        .execute(store.writer())
+        .await
+        .unwrap();
         store.migrate().await.unwrap();
         let e = store.get_engagement_by_id(id).await.unwrap().unwrap();
         assert_eq!(
@@ -482,5 +502,15 @@ mod tests {
                 .unwrap(),
             crate::model::Created::Replay("arn-old".into())
         );
+        // Migration 0014 keeps the receipts written before it.
+        let receipts = store
+            .list_receipts(page, &crate::model::After::Start, 10)
+            .await
+            .unwrap();
+        let got: Vec<(&str, Option<&str>, i64)> = receipts
+            .iter()
+            .map(|r| (r.receipt_type.as_str(), r.info.as_deref(), r.time_ms))
+            .collect();
+        assert_eq!(got, [("SENT", Some("by outbox"), 6)]);
     }
 }

@@ -42,7 +42,7 @@ const CHANGE_ENGAGEMENT: &str = "UPDATE engagements SET state = ?3, generation =
 const DELETE_STEP: &str = "DELETE FROM jobs WHERE dedup_key = ?1";
 const INSERT_RECEIPT: &str = "INSERT INTO receipts \
      (id, page_id, channel_arn, receipt_type, info, time_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (page_id, time_ms, id) DO NOTHING";
 const UPDATE_PAGE: &str = "UPDATE pages SET send_rounds = send_rounds + ?2, \
      sent_ms = COALESCE(sent_ms, ?3), delivery_ms = COALESCE(delivery_ms, ?4), \
      read_ms = COALESCE(read_ms, ?5) WHERE id = ?1";

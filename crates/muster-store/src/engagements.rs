@@ -723,7 +723,7 @@ store_methods! {
             insert_rows(
                 &mut *conn,
                 "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) ",
-                " ON CONFLICT (id) DO NOTHING",
+                " ON CONFLICT (page_id, time_ms, id) DO NOTHING",
                 &receipts,
                 |row, r| {
                     row.push_bind(id_text(r.id))

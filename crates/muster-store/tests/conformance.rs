@@ -4602,6 +4602,17 @@ async fn page_events_and_lookups(store: Store) {
         .await
         .unwrap();
     assert_eq!(kinds(&rest), ["READ"]);
+    // A receipt reads back whole, and written again (a retried write) is not doubled.
+    assert_eq!(all[0], ev.receipts[0]);
+    store
+        .record_page_events(&PageEvents {
+            receipts: vec![ev.receipts[0].clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let again = store.list_receipts(p.id, &After::Start, 10).await.unwrap();
+    assert_eq!(again, all);
     // Jobs: the owned one is done, the other still leased, the retry added.
     assert_eq!(store.get_job(send.id).await.unwrap(), None);
     assert!(store.get_job(other_send.id).await.unwrap().is_some());
