@@ -312,7 +312,6 @@ fn receipt(
     ReceiptRecord {
         id: Uuid::now_v7(),
         page_id: page.id,
-        channel_arn: page.channel_arn.clone(),
         receipt_type: kind.as_str().to_string(),
         info: Some(info.into()),
         time_ms: at,
@@ -960,7 +959,7 @@ impl ContactsApi {
             receipts: Some(
                 rows.into_iter()
                     .map(|r| w::Receipt {
-                        contact_channel_arn: Some(r.channel_arn),
+                        contact_channel_arn: Some(p.channel_arn.clone()),
                         receipt_type: w::ReceiptType::from_value(&r.receipt_type),
                         receipt_info: r.info,
                         receipt_time: Some(EpochSeconds::from_millis(r.time_ms)),

@@ -40,9 +40,8 @@ const INSERT_PAGE: &str = "INSERT INTO pages (id, account, engagement_id, unit, 
 const CHANGE_ENGAGEMENT: &str = "UPDATE engagements SET state = ?3, generation = generation + 1, \
      stop_ms = ?4, stop_reason = ?5 WHERE id = ?1 AND generation = ?2 AND stop_ms IS NULL";
 const DELETE_STEP: &str = "DELETE FROM jobs WHERE dedup_key = ?1";
-const INSERT_RECEIPT: &str = "INSERT INTO receipts \
-     (id, page_id, channel_arn, receipt_type, info, time_ms) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (page_id, time_ms, id) DO NOTHING";
+const INSERT_RECEIPT: &str = "INSERT INTO receipts (id, page_id, receipt_type, info, time_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (page_id, time_ms, id) DO NOTHING";
 const UPDATE_PAGE: &str = "UPDATE pages SET send_rounds = send_rounds + ?2, \
      sent_ms = COALESCE(sent_ms, ?3), delivery_ms = COALESCE(delivery_ms, ?4), \
      read_ms = COALESCE(read_ms, ?5) WHERE id = ?1";
@@ -584,7 +583,6 @@ fn write_events(db: &rusqlite::Connection, evs: &[&PageEvents]) -> Result<(), St
             .execute(params![
                 id_text(r.id),
                 id_text(r.page_id),
-                r.channel_arn,
                 r.receipt_type,
                 r.info,
                 r.time_ms

@@ -75,8 +75,8 @@ pub struct PageRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptRecord {
     pub id: Uuid,
+    /// The page's channel is the receipt's (`ContactChannelArn`): the page has it.
     pub page_id: Uuid,
-    pub channel_arn: String,
     /// SENT, DELIVERED, READ, ERROR or STOP.
     pub receipt_type: String,
     pub info: Option<String>,
@@ -344,7 +344,7 @@ const ENGAGEMENTS_BY_IDS_DIRECT: &str = concat!(
     " WHERE e.id IN (SELECT value FROM json_each(?1))"
 );
 const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
-const LIST_RECEIPTS: &str = "SELECT id, page_id, channel_arn, receipt_type, info, time_ms \
+const LIST_RECEIPTS: &str = "SELECT id, page_id, receipt_type, info, time_ms \
      FROM receipts WHERE page_id = $1 \
      AND ($2 IS NULL OR time_ms > $2 OR (time_ms = $2 AND id > $3)) \
      ORDER BY time_ms, id LIMIT $4";
@@ -496,7 +496,6 @@ store_methods! {
             Ok(ReceiptRecord {
                 id: parse_id(&id, "receipt id")?,
                 page_id: parse_id(&page, "page id")?,
-                channel_arn: row.col("channel_arn")?,
                 receipt_type: row.col("receipt_type")?,
                 info: row.col("info")?,
                 time_ms: row.col("time_ms")?,
@@ -722,13 +721,12 @@ store_methods! {
             let receipts: Vec<&ReceiptRecord> = evs.iter().flat_map(|e| &e.receipts).collect();
             insert_rows(
                 &mut *conn,
-                "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) ",
+                "INSERT INTO receipts (id, page_id, receipt_type, info, time_ms) ",
                 " ON CONFLICT (page_id, time_ms, id) DO NOTHING",
                 &receipts,
                 |row, r| {
                     row.push_bind(id_text(r.id))
                         .push_bind(id_text(r.page_id))
-                        .push_bind(r.channel_arn.clone())
                         .push_bind(r.receipt_type.clone())
                         .push_bind(r.info.clone())
                         .push_bind(r.time_ms);

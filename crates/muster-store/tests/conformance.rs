@@ -4104,7 +4104,6 @@ fn receipt(p: &PageRecord, kind: &str, ms: i64) -> ReceiptRecord {
     ReceiptRecord {
         id: Uuid::now_v7(),
         page_id: p.id,
-        channel_arn: p.channel_arn.clone(),
         receipt_type: kind.into(),
         info: Some(format!("{kind} info")),
         time_ms: ms,
