@@ -503,7 +503,6 @@ impl ContactsApi {
         account: &str,
         engagement: Uuid,
         snapshot: &Snapshot,
-        state: &State,
         orders: &[muster_core::engagement::PageOrder],
         now: i64,
     ) -> (Vec<PageRecord>, Vec<JobRecord>) {
@@ -523,11 +522,6 @@ impl ContactsApi {
                 .get(&o.contact_arn)
                 .map(|c| c.alias.clone())
                 .unwrap_or_default();
-            let path = state
-                .units
-                .get(o.unit)
-                .map(|u| serde_json::to_string(&u.path).unwrap_or_else(|_| "[]".into()))
-                .unwrap_or_else(|| "[]".into());
             pages.push(PageRecord {
                 id,
                 account: account.to_string(),
@@ -538,7 +532,8 @@ impl ContactsApi {
                 channel_arn: o.channel_arn.clone(),
                 stage_index: i64::from(o.stage_index),
                 retry_minutes: i64::from(o.retry_interval_minutes),
-                path,
+                // The engagement's state has it (ListPageResolutions reads it there).
+                path: String::new(),
                 created_ms: now,
                 send_rounds: 0,
                 sent_ms: None,
@@ -619,8 +614,7 @@ impl ContactsApi {
         let snapshot = self.snapshot(ctx, &contact).await?;
         let mut state = State::start(&snapshot, now);
         let orders = state.advance(&snapshot, now);
-        let (pages, mut jobs) =
-            Self::new_pages(ctx.account.as_str(), id, &snapshot, &state, &orders, now);
+        let (pages, mut jobs) = Self::new_pages(ctx.account.as_str(), id, &snapshot, &orders, now);
         let (stop_ms, stop_reason) = match state.next_wake(&snapshot, now) {
             Some(due) => {
                 jobs.push(step_job(id, 1, due, now));
@@ -975,8 +969,24 @@ impl ContactsApi {
         input: w::ListPageResolutionsRequest,
     ) -> Result<w::ListPageResolutionsResult, ApiError> {
         let p = self.load_page(ctx, &req(input.page_id, "PageId")?).await?;
-        let path: Vec<PathNode> =
-            serde_json::from_str(&p.path).map_err(|e| corrupt("page path", e))?;
+        let path: Vec<PathNode> = if p.path.is_empty() {
+            let e = self
+                .store
+                .get_engagement(&p.account, p.engagement_id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| corrupt("page", "its engagement is missing"))?;
+            let state: State =
+                serde_json::from_str(&e.state).map_err(|e| corrupt("engagement state", e))?;
+            usize::try_from(p.unit)
+                .ok()
+                .and_then(|u| state.units.into_iter().nth(u))
+                .ok_or_else(|| corrupt("page", "its unit is not in the engagement's state"))?
+                .path
+        } else {
+            // Pages written before the path was left to the engagement's state.
+            serde_json::from_str(&p.path).map_err(|e| corrupt("page path", e))?
+        };
         Ok(w::ListPageResolutionsResult {
             // The path is short (at most a few nodes): one page.
             next_token: None,
@@ -1230,7 +1240,7 @@ impl ContactsApi {
         let snapshot: Snapshot = serde_json::from_str(&e.snapshot)?;
         let mut state: State = serde_json::from_str(&e.state)?;
         let orders = state.advance(&snapshot, now);
-        let (pages, jobs) = Self::new_pages(&e.account, e.id, &snapshot, &state, &orders, now);
+        let (pages, jobs) = Self::new_pages(&e.account, e.id, &snapshot, &orders, now);
         let (stop, next_step) = match state.next_wake(&snapshot, now) {
             Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
             // The plan ran out at its end, which is before now if the engine was late.

@@ -63,7 +63,8 @@ pub struct PageRecord {
     pub stage_index: i64,
     /// Minutes between re-sends of a failed send; 0: none.
     pub retry_minutes: i64,
-    /// JSON `[PathNode]`.
+    /// JSON `[PathNode]`; empty for the pages written since the engine stopped copying it (the
+    /// engagement's state has it: `units[unit].path`), which is ~a third of a page row.
     pub path: String,
     pub created_ms: i64,
     pub send_rounds: i64,
