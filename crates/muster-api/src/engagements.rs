@@ -381,6 +381,21 @@ impl ContactsApi {
         format!("arn:aws:ssm-contacts:{}:{account}:{resource}", self.region)
     }
 
+    fn channel_arn_in(&self, account: &str, alias: &str, channel: Uuid) -> String {
+        self.arn(account, &format!("contact-channel/{alias}/{channel}"))
+    }
+
+    /// The ARN of the channel a page was sent to. A page stores it only when it is not the
+    /// one its channel id names (a ~100-byte copy in most page rows otherwise).
+    fn page_channel_arn(&self, p: &PageRecord) -> String {
+        match p.channel_id {
+            Some(c) if p.channel_arn.is_empty() => {
+                self.channel_arn_in(&p.account, &p.contact_alias, c)
+            }
+            _ => p.channel_arn.clone(),
+        }
+    }
+
     pub(crate) fn engagement_arn(&self, e: &EngagementRecord) -> String {
         self.arn(
             &e.account,
@@ -500,6 +515,7 @@ impl ContactsApi {
 
     /// Page rows and send jobs for what `advance` ordered.
     fn new_pages(
+        &self,
         account: &str,
         engagement: Uuid,
         snapshot: &Snapshot,
@@ -522,6 +538,13 @@ impl ContactsApi {
                 .get(&o.contact_arn)
                 .map(|c| c.alias.clone())
                 .unwrap_or_default();
+            // Stored only when it is not the ARN its channel id names (page_channel_arn).
+            let channel_arn = match channel_id {
+                Some(c) if o.channel_arn == self.channel_arn_in(account, &alias, c) => {
+                    String::new()
+                }
+                _ => o.channel_arn.clone(),
+            };
             pages.push(PageRecord {
                 id,
                 account: account.to_string(),
@@ -529,7 +552,7 @@ impl ContactsApi {
                 unit: o.unit as i64,
                 contact_alias: alias,
                 channel_id,
-                channel_arn: o.channel_arn.clone(),
+                channel_arn,
                 stage_index: i64::from(o.stage_index),
                 retry_minutes: i64::from(o.retry_interval_minutes),
                 // The engagement's state has it (ListPageResolutions reads it there).
@@ -614,7 +637,7 @@ impl ContactsApi {
         let snapshot = self.snapshot(ctx, &contact).await?;
         let mut state = State::start(&snapshot, now);
         let orders = state.advance(&snapshot, now);
-        let (pages, mut jobs) = Self::new_pages(ctx.account.as_str(), id, &snapshot, &orders, now);
+        let (pages, mut jobs) = self.new_pages(ctx.account.as_str(), id, &snapshot, &orders, now);
         let (stop_ms, stop_reason) = match state.next_wake(&snapshot, now) {
             Some(due) => {
                 jobs.push(step_job(id, 1, due, now));
@@ -935,6 +958,7 @@ impl ContactsApi {
         input: w::ListPageReceiptsRequest,
     ) -> Result<w::ListPageReceiptsResult, ApiError> {
         let p = self.load_page(ctx, &req(input.page_id, "PageId")?).await?;
+        let channel_arn = self.page_channel_arn(&p);
         let fingerprint = format!("receipts|{}", p.id);
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
@@ -953,7 +977,7 @@ impl ContactsApi {
             receipts: Some(
                 rows.into_iter()
                     .map(|r| w::Receipt {
-                        contact_channel_arn: Some(p.channel_arn.clone()),
+                        contact_channel_arn: Some(channel_arn.clone()),
                         receipt_type: w::ReceiptType::from_value(&r.receipt_type),
                         receipt_info: r.info,
                         receipt_time: Some(EpochSeconds::from_millis(r.time_ms)),
@@ -1019,7 +1043,7 @@ impl ContactsApi {
             ));
         }
         if let Some(channel) = &input.contact_channel_id
-            && channel != &p.channel_arn
+            && channel != &self.page_channel_arn(&p)
             && p.channel_id.map(|c| c.to_string()).as_deref() != Some(channel.as_str())
         {
             return Err(field(
@@ -1240,7 +1264,7 @@ impl ContactsApi {
         let snapshot: Snapshot = serde_json::from_str(&e.snapshot)?;
         let mut state: State = serde_json::from_str(&e.state)?;
         let orders = state.advance(&snapshot, now);
-        let (pages, jobs) = Self::new_pages(&e.account, e.id, &snapshot, &orders, now);
+        let (pages, jobs) = self.new_pages(&e.account, e.id, &snapshot, &orders, now);
         let (stop, next_step) = match state.next_wake(&snapshot, now) {
             Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
             // The plan ran out at its end, which is before now if the engine was late.

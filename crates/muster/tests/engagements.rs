@@ -671,13 +671,28 @@ async fn accept_page_through_the_api(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(common::code(&err), "ValidationException");
-    // DELIVERED: recorded, nothing stops.
+    // A channel the page was not sent to.
+    let err = env
+        .s
+        .client
+        .accept_page()
+        .page_id(page_arn)
+        .accept_type(AcceptType::Delivered)
+        .accept_code(code)
+        .contact_channel_id(&ch[1])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "ValidationException");
+    assert!(format!("{err:?}").contains("ContactChannelId"), "{err:?}");
+    // DELIVERED (naming the page's channel by its ARN): recorded, nothing stops.
     env.s
         .client
         .accept_page()
         .page_id(page_arn)
         .accept_type(AcceptType::Delivered)
         .accept_code(wrong)
+        .contact_channel_id(&ch[0])
         .send()
         .await
         .unwrap();
