@@ -62,6 +62,22 @@ pub(crate) fn store_error(e: StoreError) -> ApiError {
             name: "IdempotencyToken".into(),
             message: "was already used with a different request; use a new token".into(),
         }]),
+        other if other.is_out_of_space() => {
+            tracing::error!(error = %other, "the database has no space left: writes fail until space is freed");
+            ApiError::Internal {
+                message: "The service's database has no space left; nothing was changed. \
+                          Retry once its operator has freed space."
+                    .to_owned(),
+            }
+        }
+        StoreError::Unavailable(why) => {
+            tracing::error!(error = %why, "the database cannot be written");
+            ApiError::Internal {
+                message: "The service cannot write to its database now; nothing was changed. \
+                          The server's log says why."
+                    .to_owned(),
+            }
+        }
         other => {
             tracing::error!(error = %other, "store operation failed");
             ApiError::internal()

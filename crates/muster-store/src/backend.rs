@@ -55,6 +55,10 @@ pub struct SqliteStore {
     pub(crate) direct_readers: std::sync::Arc<crate::direct::Readers>,
     /// Reads share the writer connection (an in-memory database).
     shared: bool,
+    /// The database file as opened (`None` in memory): a file removed or replaced under the
+    /// running server is noticed, and writes refused, instead of answering 200 for data that
+    /// the next start will not find.
+    file: Option<std::sync::Arc<FileIdentity>>,
     /// Alive while any clone of the store is: the background checkpointer stops when it
     /// cannot upgrade its weak reference.
     _alive: std::sync::Arc<()>,
@@ -104,6 +108,26 @@ impl SqliteStore {
         // round trip to its worker thread per transaction.
         let write = SqlitePoolOptions::new()
             .test_before_acquire(false)
+            // A transaction that failed so that SQLite rolled it back by itself (a full disk:
+            // SQLITE_FULL, SQLITE_IOERR) makes sqlx's ROLLBACK fail, and sqlx then counts the
+            // connection as inside a transaction for good: every later `begin_with` fails with
+            // "non-zero transaction depth". Such a connection is closed when it comes back,
+            // and the pool opens a fresh one. The ping first lets the worker run the rollback
+            // that dropping the transaction queued, so that only a failed one closes it.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Connection as _;
+                    conn.ping().await?;
+                    let in_transaction = conn.is_in_transaction();
+                    if in_transaction {
+                        tracing::warn!(
+                            "the SQLite writer connection was left inside a failed transaction; \
+                             opening a new one"
+                        );
+                    }
+                    Ok(!in_transaction)
+                })
+            })
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -111,6 +135,11 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(write_options)
             .await?;
+        let identity = if in_memory {
+            None
+        } else {
+            Some(std::sync::Arc::new(FileIdentity::of(&file)?))
+        };
         // An in-memory database exists only inside its connection: reads share the writer.
         let alive = std::sync::Arc::new(());
         let read = if in_memory {
@@ -119,6 +148,7 @@ impl SqliteStore {
             let checkpointer = base.clone().create_if_missing(false);
             tokio::spawn(checkpoint_in_background(
                 checkpointer,
+                identity.clone(),
                 std::sync::Arc::downgrade(&alive),
             ));
             SqlitePoolOptions::new()
@@ -136,8 +166,46 @@ impl SqliteStore {
                 (!in_memory).then(|| file.clone()),
             )),
             shared: in_memory,
+            file: identity,
             _alive: alive,
         })
+    }
+
+    /// Fails once the database file was removed or replaced since the store opened it.
+    pub(crate) fn check_file(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(file) => file.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// `/readyz` on SQLite: the file is the one opened, its file system has room for a few
+    /// group commits, and a durable write commits.
+    pub(crate) async fn probe(&self) -> Result<(), StoreError> {
+        self.check_file()?;
+        if let Some(file) = &self.file {
+            let dir = file.path.parent().unwrap_or(Path::new("."));
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(fs) = rustix::fs::statvfs(dir) {
+                let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+                if free < SQLITE_MIN_FREE_BYTES {
+                    return Err(StoreError::OutOfSpace(format!(
+                        "{free} bytes free on the file system of {} (at least {SQLITE_MIN_FREE_BYTES} wanted)",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+        self.write_direct(crate::direct::Durability::Full, |db| {
+            db.prepare_cached("UPDATE readiness SET probes = probes + 1 WHERE id = 1")?
+                .execute([])?;
+            Ok(())
+        })
+        .await
     }
 
     pub(crate) fn reader(&self) -> &Pool<Sqlite> {
@@ -162,6 +230,7 @@ impl SqliteStore {
     /// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, so a
     /// transaction that reads and then writes never fails on a lock upgrade.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.check_file()?;
         Ok(self.writer().begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -201,15 +270,30 @@ impl SqliteStore {
 /// of its own, for as long as the store lives. A PASSIVE checkpoint never waits for readers
 /// or the writer, and runs on this task's thread instead of in the writer's commits (which
 /// would otherwise do it every 1,000 pages, holding up every write behind it).
-async fn checkpoint_in_background(options: SqliteConnectOptions, alive: std::sync::Weak<()>) {
+///
+/// It also looks at the database file each time: once it was removed or replaced, it says
+/// so in the log at once and then every minute (no checkpoint could save that data).
+async fn checkpoint_in_background(
+    options: SqliteConnectOptions,
+    file: Option<std::sync::Arc<FileIdentity>>,
+    alive: std::sync::Weak<()>,
+) {
     use sqlx::Connection as _;
     let mut conn: Option<SqliteConnection> = None;
     let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_alarm: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         if alive.upgrade().is_none() {
             break;
+        }
+        if let Some(Err(e)) = file.as_ref().map(|f| f.check()) {
+            if last_alarm.is_none_or(|t| t.elapsed() >= FILE_ALARM_EVERY) {
+                tracing::error!(error = %e, "the database file is gone: writes are refused and /readyz fails");
+                last_alarm = Some(tokio::time::Instant::now());
+            }
+            continue;
         }
         if conn.is_none() {
             match SqliteConnection::connect_with(&options).await {
@@ -231,6 +315,70 @@ async fn checkpoint_in_background(options: SqliteConnectOptions, alive: std::syn
     }
     if let Some(c) = conn {
         let _ = c.close().await;
+    }
+}
+
+/// Free bytes below which `/readyz` calls a SQLite database unable to write: about ten of
+/// the engine's largest group commits.
+const SQLITE_MIN_FREE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How often the checkpointer repeats that the database file is gone.
+const FILE_ALARM_EVERY: Duration = Duration::from_secs(60);
+
+/// The identity (device and inode) of the database file when the store opened it. SQLite
+/// keeps writing to the file it has open, so a file deleted (or replaced by another, as a
+/// careless restore would) under a running server goes unnoticed by SQLite itself: every
+/// write would succeed into a file nobody will open again, and the next start would create
+/// an empty database.
+#[derive(Debug)]
+pub(crate) struct FileIdentity {
+    path: std::path::PathBuf,
+    id: (u64, u64),
+    /// Set once the file was found gone: it stays gone even if a file reappears there.
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl FileIdentity {
+    /// The file's identity now (the pool has just created or opened it).
+    fn of(path: &Path) -> Result<FileIdentity, StoreError> {
+        let id = Self::id(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+        Ok(FileIdentity {
+            path: path.to_path_buf(),
+            id,
+            lost: Default::default(),
+        })
+    }
+
+    #[cfg(unix)]
+    fn id(path: &Path) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok((m.dev(), m.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn id(path: &Path) -> std::io::Result<(u64, u64)> {
+        std::fs::metadata(path).map(|_| (0, 0))
+    }
+
+    /// `Unavailable` once the file at the path is missing or is another file.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let gone = self.lost.load(Ordering::Acquire)
+            || match Self::id(&self.path) {
+                Ok(id) => id != self.id,
+                Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            };
+        if !gone {
+            return Ok(());
+        }
+        self.lost.store(true, Ordering::Release);
+        Err(StoreError::Unavailable(format!(
+            "the database file {} was removed or replaced while Muster was running; \
+             nothing more is written to it. Restore it (or move the new file away) and restart",
+            self.path.display()
+        )))
     }
 }
 

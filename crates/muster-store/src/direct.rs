@@ -313,6 +313,7 @@ impl SqliteStore {
         sync: Durability,
         work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.check_file()?;
         let mut held = self.held.slot.lock().await;
         let lent = match held.take() {
             Some(lent) => lent,
@@ -346,10 +347,17 @@ impl SqliteStore {
             lent.discard();
             return Err(e.into());
         }
-        // Kept unless a sqlx write asked for it, or a transaction is left open (a failed
-        // rollback: the pool tests the connection when it comes back).
-        let clean = lent.db.is_autocommit();
-        if !self.held.wanted.swap(false, Ordering::AcqRel) && clean {
+        // A transaction left open (its rollback failed too, as on a full disk) would make
+        // every later write fail: the connection is closed, and the pool opens a new one.
+        if !lent.db.is_autocommit() {
+            tracing::warn!(
+                "the SQLite writer connection was left inside a failed transaction; opening a new one"
+            );
+            lent.discard();
+            return result;
+        }
+        // Kept unless a sqlx write asked for it.
+        if !self.held.wanted.swap(false, Ordering::AcqRel) {
             *held = Some(lent);
         }
         result

@@ -40,9 +40,32 @@ pub enum StoreError {
     /// went away while shutting down); nothing was written.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The database's file system has (almost) no space left: writes would fail.
+    #[error("no space left: {0}")]
+    OutOfSpace(String),
 }
 
 impl StoreError {
+    /// The database refused a write for want of space: SQLite's `SQLITE_FULL` ("database or
+    /// disk is full", also its answer to a disk that is full), PostgreSQL's class 53
+    /// (`disk_full`, `out_of_memory`…: insufficient resources). The transaction was rolled
+    /// back: nothing was written.
+    pub fn is_out_of_space(&self) -> bool {
+        const SQLITE_FULL: i64 = 13;
+        let db = match self {
+            StoreError::OutOfSpace(_) => return true,
+            StoreError::Database(sqlx::Error::Database(db)) => db,
+            _ => return false,
+        };
+        let Some(code) = db.code() else { return false };
+        match code.parse::<i64>() {
+            // SQLite (sqlx and the direct path give the extended code: its low byte is the code).
+            Ok(n) => n & 0xff == SQLITE_FULL,
+            // A PostgreSQL SQLSTATE.
+            Err(_) => code.starts_with("53"),
+        }
+    }
+
     /// Maps a unique violation to [`StoreError::Conflict`] with `msg`, anything else to
     /// [`StoreError::Database`]. Callers know which statement failed, so they know which
     /// constraint it was: this works alike on both backends, whose constraint names and

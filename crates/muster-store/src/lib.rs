@@ -92,15 +92,19 @@ impl Store {
         Ok(())
     }
 
-    /// Checks that the database answers (`SELECT 1` on the connection writes use), for
-    /// `/readyz`.
+    /// Checks that the database takes a write, for `/readyz`: one durable update of the
+    /// `readiness` row (a database on a full disk, or read-only, still answers a SELECT),
+    /// and on SQLite that the database file is still the one opened.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        const PING: &str = "SELECT 1";
         match self {
-            Store::Sqlite(s) => sqlx::query(PING).execute(s.writer()).await.map(drop)?,
-            Store::Postgres(s) => sqlx::query(PING).execute(s.writer()).await.map(drop)?,
+            Store::Sqlite(s) => s.probe().await,
+            Store::Postgres(s) => {
+                sqlx::query("UPDATE readiness SET probes = probes + 1 WHERE id = 1")
+                    .execute(s.writer())
+                    .await?;
+                Ok(())
+            }
         }
-        Ok(())
     }
 
     /// `"sqlite"` or `"postgres"`.

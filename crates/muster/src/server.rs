@@ -43,7 +43,7 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             ensure_dir(&settings.data_dir)?;
             let key = MasterKey::generate();
-            write_private(&path, &format!("{}\n", key.to_hex()))?;
+            write_new_private(&path, &format!("{}\n", key.to_hex()))?;
             tracing::info!(path = %path.display(), "created a new master key");
             Ok(key)
         }
@@ -51,11 +51,12 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     }
 }
 
-/// Writes a file readable only by its owner.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+/// Writes a new file readable only by its owner; fails if the file exists (never replaces
+/// one, even if it appeared since the caller looked).
+fn write_new_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -63,10 +64,22 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     }
     let mut f = opts
         .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
     Ok(())
+}
+
+/// `path` with the first of `.1`, `.2`, … appended that names no file yet.
+fn free_name(path: &Path) -> std::path::PathBuf {
+    (1u32..)
+        .map(|n| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".{n}"));
+            std::path::PathBuf::from(name)
+        })
+        .find(|p| !p.exists())
+        .expect("some suffix is free")
 }
 
 /// Opens the store named by the settings and brings its schema up to date.
@@ -129,10 +142,23 @@ async fn bootstrap_credentials(
         }
         return Ok(());
     }
-    let (id, secret) = create_access_key(store, master, &settings.account_id, &SystemClock).await?;
     ensure_dir(&settings.data_dir)?;
-    let creds = settings.credentials_path();
-    write_private(
+    let mut creds = settings.credentials_path();
+    let earlier = creds.exists();
+    if earlier {
+        // A database without keys beside a credentials file: the database is new (lost,
+        // moved, or another `--database-url`), and the file may hold the only copy of keys
+        // that still work elsewhere. It is never overwritten.
+        creds = free_name(&creds);
+        tracing::warn!(
+            kept = %settings.credentials_path().display(),
+            "the database has no access keys but a credentials file exists: is this the database \
+             you meant? The file is kept; the new key goes to {}",
+            creds.display()
+        );
+    }
+    let (id, secret) = create_access_key(store, master, &settings.account_id, &SystemClock).await?;
+    write_new_private(
         &creds,
         &format!(
             "# Muster access key for account {}. Keep this file private.\n\
@@ -141,13 +167,16 @@ async fn bootstrap_credentials(
         ),
     )?;
     let config = settings.data_dir.join("config");
-    write_private(
-        &config,
-        &format!(
-            "[default]\nregion = {}\nendpoint_url = http://{listen}\n",
-            settings.region
-        ),
-    )?;
+    // The config file holds no secret; an existing one (perhaps edited) is kept too.
+    if !config.exists() {
+        write_new_private(
+            &config,
+            &format!(
+                "[default]\nregion = {}\nendpoint_url = http://{listen}\n",
+                settings.region
+            ),
+        )?;
+    }
     tracing::info!(
         access_key_id = %id,
         path = %creds.display(),
@@ -188,14 +217,27 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(h): State<Health>) -> (StatusCode, &'static str) {
+async fn readyz(State(h): State<Health>) -> (StatusCode, String) {
     match tokio::time::timeout(Duration::from_secs(2), h.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        Ok(Ok(())) => (StatusCode::OK, "ready\n".into()),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n")
+            tracing::warn!(error = %e, "readiness check: the database cannot write");
+            let why = match e {
+                e if e.is_out_of_space() => "no space left on its disk",
+                muster_store::StoreError::Unavailable(_) => {
+                    "its file was removed or replaced (see the log)"
+                }
+                _ => "unreachable or failing (see the log)",
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("database cannot write: {why}\n"),
+            )
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database did not answer\n"),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database did not answer\n".into(),
+        ),
     }
 }
 

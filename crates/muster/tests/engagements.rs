@@ -83,6 +83,18 @@ impl Env {
         }
     }
 
+    /// On SQLite in `dir` (a file system a test controls).
+    async fn start_in(dir: tempfile::TempDir) -> Env {
+        let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+        let url = format!("sqlite://{}", dir.path().join("muster.db").display());
+        let s = common::start_custom(dir, url, Arc::new(clock.clone()), |_| {}).await;
+        Env {
+            s,
+            clock,
+            twilio: None,
+        }
+    }
+
     /// Stops the server and starts it again on the same data, settings and clock.
     async fn restart(self) -> Env {
         let Env { s, clock, twilio } = self;
@@ -2132,3 +2144,100 @@ both!(
     idempotency_and_listing,
     restart_mid_plan,
 );
+
+/// The data directory's file system fills up (a small tmpfs) under a running server: writes
+/// fail with a clean AWS error, `/readyz` says the database cannot write, and once space is
+/// freed every operation works again without a restart. (Before, one "database or disk is
+/// full" left the SQLite writer connection counted as inside a transaction for good: every
+/// later write through sqlx failed until a restart, while StartEngagement still paged.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_cleanly_and_recovers_without_restart() {
+    let Some(fs) =
+        common::Tmpfs::mount(48, "a_full_disk_fails_cleanly_and_recovers_without_restart")
+    else {
+        return;
+    };
+    let env = Env::start_in(tempfile::tempdir_in(fs.path()).unwrap()).await;
+    let ready = async || {
+        let r = common::get(format!("http://{}/readyz", env.s.addr))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let (ana, ch) = env
+        .person("ana", &[("work", ChannelType::Email, "ana@example.com")])
+        .await;
+    env.personal_plan(&ana, &[(5, vec![&ch[0]])], None).await;
+    let first = env.engage(&ana).await;
+    let page = env.wait_pages(1).await[0].clone();
+    assert_eq!(ready().await.0, 200);
+
+    let filler = fs.fill();
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("space"), "{body}");
+    // The WAL may still have room for a few small writes; bigger ones fail, cleanly.
+    let mut refused = None;
+    for i in 0..2_000 {
+        let created = env
+            .s
+            .client
+            .create_contact()
+            .alias(format!("filler-{i}"))
+            .display_name("x".repeat(200))
+            .r#type(ContactType::Personal)
+            .plan(Plan::builder().set_stages(Some(vec![])).build())
+            .send()
+            .await;
+        if let Err(e) = created {
+            refused = Some(e);
+            break;
+        }
+    }
+    let err = refused.expect("a write failed on the full disk");
+    assert_eq!(common::code(&err), "InternalServerException", "{err:?}");
+    assert!(format!("{err:?}").contains("no space left"), "{err:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    // Every kind of write works again: the API through sqlx and through the group commit,
+    // acknowledgements, stops, and the console's sign-in.
+    env.s
+        .client
+        .create_contact()
+        .alias("after")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .expect("CreateContact after space was freed");
+    env.s
+        .client
+        .accept_page()
+        .page_id(page["page_arn"].as_str().unwrap())
+        .accept_type(AcceptType::Read)
+        .accept_code(page["accept_code"].as_str().unwrap())
+        .accept_code_validation(AcceptCodeValidation::Enforce)
+        .send()
+        .await
+        .expect("AcceptPage after space was freed");
+    env.wait_stopped(&first).await;
+    let second = env.engage(&ana).await;
+    env.wait_pages(2).await;
+    env.s
+        .client
+        .stop_engagement()
+        .engagement_id(&second)
+        .send()
+        .await
+        .expect("StopEngagement after space was freed");
+    assert!(env.stop_ms(&second).await.is_some());
+    common::browser::create_user(&env.s, "ann@example.com", "correct horse battery").await;
+    common::browser::sign_in(
+        &format!("http://{}", env.s.addr),
+        "ann@example.com",
+        "correct horse battery",
+    )
+    .await;
+}

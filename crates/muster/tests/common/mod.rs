@@ -343,3 +343,74 @@ macro_rules! on_both {
         }
     )*};
 }
+
+/// A small tmpfs mounted on a fresh directory, to fill a file system on purpose; unmounted
+/// when dropped. Mounting needs root: elsewhere `None`, with a printed reason, except in CI
+/// (`CI` set), where it must work.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size_mib: u32, test: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size_mib}m,mode=0700"))
+            .arg("tmpfs")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        match status {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
+            other => {
+                let why = match other {
+                    Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{test}: mounting a tmpfs failed in CI: {why}"
+                );
+                eprintln!("skipped: {test} needs to mount a tmpfs (root): {why}");
+                None
+            }
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file of zeros until the file system is full; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        // The last partial blocks too.
+        while let Ok(n) = f.write(&chunk[..512]) {
+            if n == 0 {
+                break;
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
