@@ -604,3 +604,378 @@ async fn users_create_list_disable_and_sign_in() {
         None => muster_store::testing::postgres_skip_note("users_create_list_disable_and_sign_in"),
     }
 }
+
+/// The shell commands of the README's quick start, each a whole command as a user would
+/// paste it: lines joined while a quote is open or a line ends with `\`; comment lines and
+/// blank lines left out.
+fn readme_commands(readme: &str) -> Vec<String> {
+    let start = readme
+        .find("## Quick start with the AWS CLI")
+        .expect("the README has its quick start");
+    let section = &readme[start..];
+    let section = match section[3..].find("\n## ") {
+        Some(end) => &section[..end + 3],
+        None => section,
+    };
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    let mut current = String::new();
+    for line in section.lines() {
+        if line.starts_with("```") {
+            in_block = line.trim() == "```sh" && !in_block;
+            assert!(
+                current.is_empty(),
+                "a command is cut by the end of its block"
+            );
+            continue;
+        }
+        if !in_block
+            || (current.is_empty()
+                && (line.trim().is_empty() || line.trim_start().starts_with('#')))
+        {
+            continue;
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(line);
+        if shell_complete(&current) {
+            commands.push(std::mem::take(&mut current));
+        }
+    }
+    assert!(current.is_empty(), "unterminated command: {current}");
+    commands
+}
+
+/// Whether `text` is a whole shell command: no quote left open, no trailing `\`.
+fn shell_complete(text: &str) -> bool {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for line in text.split('\n') {
+        let mut prev = ' ';
+        let mut continued = false;
+        for c in line.chars() {
+            continued = false;
+            if escaped {
+                escaped = false;
+            } else if single {
+                single = c != '\'';
+            } else if c == '\\' {
+                escaped = true;
+                continued = true;
+            } else if double {
+                double = c != '"';
+            } else if c == '\'' {
+                single = true;
+            } else if c == '"' {
+                double = true;
+            } else if c == '#' && prev.is_whitespace() {
+                break;
+            }
+            prev = c;
+        }
+        if escaped && continued {
+            // A backslash at the end of the line: the command goes on.
+            escaped = false;
+            if line == text.rsplit('\n').next().unwrap() {
+                return false;
+            }
+        }
+    }
+    !single && !double
+}
+
+#[test]
+fn readme_commands_are_split_as_a_shell_would() {
+    let readme = "## Quick start with the AWS CLI\n```sh\nexport A=1 # note\n# a comment\n\
+                  aws x --plan '{\"a\":\n  1}'\naws y \\\n  --z \"it's\"\n```\ntext\n```sh\nls\n```\n## Next\n```sh\nno\n```\n";
+    assert_eq!(
+        readme_commands(readme),
+        vec![
+            "export A=1 # note".to_string(),
+            "aws x --plan '{\"a\":\n  1}'".to_string(),
+            "aws y \\\n  --z \"it's\"".to_string(),
+            "ls".to_string(),
+        ]
+    );
+}
+
+/// Values that the README's `<…>` placeholders stand for, as a user would read them from the
+/// output of earlier commands: JSON of the AWS CLI, or the outbox's JSON lines.
+fn collect_placeholders(output: &str, values: &mut std::collections::HashMap<String, String>) {
+    fn walk(v: &serde_json::Value, values: &mut std::collections::HashMap<String, String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let name = match k.as_str() {
+                        "ContactChannelArn" => Some("channel ARN"),
+                        "EngagementArn" => Some("engagement ARN"),
+                        "activation_code" | "page_arn" | "accept_code" => Some(k.as_str()),
+                        _ => None,
+                    };
+                    if let (Some(name), Some(s)) = (name, v.as_str()) {
+                        values.insert(name.to_string(), s.to_string());
+                    }
+                    walk(v, values);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, values)),
+            _ => {}
+        }
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(output) {
+        return walk(&v, values);
+    }
+    for line in output.lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            walk(&v, values);
+        }
+    }
+}
+
+/// The `<…>` placeholders of a command.
+fn placeholders(command: &str) -> Vec<String> {
+    command
+        .split('<')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>').map(|(name, _)| name))
+        .filter(|name| !name.is_empty() && !name.contains(['\n', '<']))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The README's quick start, run as written against a fresh `muster serve` (started as the
+/// README's first command does, in an empty folder) with the AWS CLI: every command must
+/// succeed, with only its `<…>` placeholders filled from the output of the commands before it.
+/// If a README edit breaks a command, this fails at that command.
+#[test]
+fn readme_quick_start_runs_as_written() {
+    let aws_ok = Command::new("aws")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !aws_ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the AWS CLI (`aws`) is missing in CI: .ci/run installs it"
+        );
+        eprintln!("skipped: the README's quick start needs the AWS CLI (`pip install awscli`)");
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let commands = readme_commands(&readme);
+    assert!(
+        commands.iter().filter(|c| c.starts_with("aws ")).count() >= 8,
+        "the quick start's commands were not found: {commands:#?}"
+    );
+
+    // A fresh folder as the working directory, as on a new machine, and nothing of this
+    // machine's AWS set-up: HOME is the folder (no ~/.aws).
+    let dir = tempfile::tempdir().unwrap();
+    let env = |c: &mut Command| {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k.starts_with("MUSTER_") {
+                c.env_remove(k);
+            }
+        }
+        c.current_dir(dir.path()).env("HOME", dir.path());
+    };
+    // The README's address, unless something else here has it: then another port, with the
+    // address in the commands changed to match (and said so).
+    const README_ADDR: &str = "127.0.0.1:8080";
+    let addr = match std::net::TcpListener::bind(README_ADDR) {
+        Ok(l) => {
+            drop(l);
+            README_ADDR.to_string()
+        }
+        Err(_) => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap().to_string();
+            eprintln!("{README_ADDR} is taken on this machine: the quick start runs on {a}");
+            a
+        }
+    };
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_muster"));
+    env(&mut serve);
+    let mut served = Served(
+        serve
+            .arg("serve")
+            .args(
+                (addr != README_ADDR)
+                    .then_some(["--listen", addr.as_str()])
+                    .into_iter()
+                    .flatten(),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(&addr).is_err()
+        || !dir.path().join("muster-data/credentials").exists()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "serve did not start listening on {addr}"
+        );
+        assert!(served.0.try_wait().unwrap().is_none(), "serve exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut values = std::collections::HashMap::new();
+    // Variables the README sets, given to every later command (as in one terminal).
+    let mut prelude = String::from("set -e\n");
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for command in &commands {
+        let run = |text: &str| {
+            let mut c = Command::new("bash");
+            env(&mut c);
+            let out = c
+                .arg("-c")
+                .arg(format!("{prelude}{}", text.replace(README_ADDR, &addr)))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success(),
+                "README command failed: {text}\nstdout: {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+        };
+        // A value this command needs may come from the previous command's output a moment
+        // later (the page is sent as StartEngagement commits): a user reading the outbox
+        // again would see it. Only a read (`tail`) is run again.
+        let mut tries = 0;
+        while let Some(missing) = placeholders(command)
+            .into_iter()
+            .find(|p| !values.contains_key(p))
+        {
+            let (previous, _) = outputs.last().expect("a placeholder in the first command");
+            assert!(
+                previous.starts_with("tail ") && tries < 100,
+                "placeholder <{missing}> of `{command}` is in no earlier output: {outputs:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+            let again = run(previous);
+            collect_placeholders(&again, &mut values);
+            tries += 1;
+        }
+        let mut filled = command.clone();
+        for p in placeholders(command) {
+            filled = filled.replace(&format!("<{p}>"), &values[&p]);
+        }
+        let stdout = run(&filled);
+        collect_placeholders(&stdout, &mut values);
+        let first = command.split_whitespace().next().unwrap_or("");
+        if first == "export" || (first.contains('=') && !command.contains(' ')) {
+            prelude.push_str(command);
+            prelude.push('\n');
+        }
+        outputs.push((command.clone(), stdout));
+    }
+
+    // What the walk-through promises at its end: the page was read, the engagement stopped.
+    let last = |verb: &str| {
+        outputs
+            .iter()
+            .rev()
+            .find(|(c, _)| c.contains(verb))
+            .map(|(_, out)| serde_json::from_str::<serde_json::Value>(out).unwrap())
+            .unwrap_or_else(|| panic!("the quick start has no `{verb}`"))
+    };
+    let receipts = last("list-page-receipts");
+    assert!(
+        receipts["Receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ReceiptType"] == "READ"),
+        "{receipts}"
+    );
+    let engagement = last("describe-engagement");
+    assert!(engagement["StopTime"].is_number(), "{engagement}");
+    let channels = last("list-contact-channels");
+    assert_eq!(
+        channels["ContactChannels"][0]["ActivationStatus"],
+        "NOT_ACTIVATED"
+    );
+    let contact = last("get-contact");
+    assert_eq!(
+        contact["Plan"]["Stages"].as_array().unwrap().len(),
+        1,
+        "{contact}"
+    );
+    terminate(&mut served);
+}
+
+/// The database file removed under a running server: writes are refused with a clean AWS
+/// error instead of answering 200 for data nobody will see again, `/readyz` fails and the log
+/// says why. On the next start (a new, empty database) the credentials file is kept, and the
+/// new key goes beside it.
+#[tokio::test]
+async fn a_removed_database_is_noticed_and_credentials_are_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, logs) = serve(dir.path());
+    let creds_path = dir.path().join("credentials");
+    let (key_id, secret) = common::read_credentials(&creds_path);
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    let contact = |alias: &'static str| {
+        client
+            .create_contact()
+            .alias(alias)
+            .r#type(aws_sdk_ssmcontacts::types::ContactType::Personal)
+            .plan(
+                aws_sdk_ssmcontacts::types::Plan::builder()
+                    .set_stages(Some(vec![]))
+                    .build(),
+            )
+            .send()
+    };
+    contact("before").await.unwrap();
+    let ready = common::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    for f in ["muster.db", "muster.db-wal", "muster.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    let err = contact("after").await.unwrap_err();
+    assert_eq!(common::code(&err), "InternalServerException", "{err:?}");
+    let ready = common::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(body.contains("removed or replaced"), "{body}");
+    // The checkpointer says so in the log within a second or so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let line = logs
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line about the lost database: {seen:#?}"));
+        if line.contains("\"level\":\"ERROR\"") && line.contains("database file is gone") {
+            break;
+        }
+        seen.push(line);
+    }
+    assert!(terminate(&mut child).success());
+
+    // The next start has an empty database: a new key, written beside the old file.
+    let (mut child, addr, logs, before) = serve_with(dir.path(), &[]);
+    assert_eq!(
+        common::read_credentials(&creds_path),
+        (key_id.clone(), secret.clone()),
+        "the credentials file was overwritten"
+    );
+    let (new_id, new_secret) = common::read_credentials(&dir.path().join("credentials.1"));
+    assert_ne!(new_id, key_id);
+    let client = common::client(addr.parse().unwrap(), &new_id, &new_secret);
+    client.list_contacts().send().await.unwrap();
+    assert!(terminate(&mut child).success());
+    let log: Vec<String> = before.into_iter().chain(logs.try_iter()).collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("\"level\":\"WARN\"") && l.contains("credentials file exists")),
+        "{log:#?}"
+    );
+}
