@@ -963,26 +963,132 @@ async fn hook_handler(
             .unwrap_or("")
             .to_string()
     };
+    // Checked as a receiver written from docs/providers.md would, without Muster's code: a
+    // fresh timestamp, and the signature recomputed over exactly the bytes received.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let ts = h("x-muster-timestamp");
-    if !verify_webhook_signature(st.secret, &ts, &body, &h("x-muster-signature"), now, 300) {
+    let fresh = ts.parse::<i64>().is_ok_and(|t| (now - t).abs() <= 300);
+    if !fresh || h("x-muster-signature") != receiver_signature(st.secret, &ts, &body) {
         return axum::http::StatusCode::UNAUTHORIZED;
     }
-    // The same check by hand, as a receiver in another language would do it.
-    assert_eq!(
-        h("x-muster-signature"),
-        webhook_signature(st.secret, ts.parse().unwrap(), &body)
-    );
     let mut hs = HashMap::new();
-    for n in ["content-type", "idempotency-key", "x-muster-timestamp"] {
+    for n in [
+        "content-type",
+        "idempotency-key",
+        "x-muster-timestamp",
+        "x-muster-signature",
+    ] {
         hs.insert(n.to_string(), h(n));
     }
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     st.got.lock().unwrap().push((hs, json));
     axum::http::StatusCode::NO_CONTENT
+}
+
+/// `X-Muster-Signature` as docs/providers.md defines it, computed here with the `hmac` crate
+/// directly (not with Muster's function): `v1=` and the lowercase hex HMAC-SHA256 keyed with
+/// the secret over the timestamp header, `.`, and the body bytes.
+fn receiver_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+// The test vector of docs/providers.md. The signature was computed outside Muster with
+//   python3 -c 'import hmac,hashlib; print(hmac.new(b"whsec_muster_test_vector",
+//     b"1700000000." + BODY, hashlib.sha256).hexdigest())'
+// and checked with
+//   printf '%s' '1700000000.<BODY>' | openssl dgst -sha256 -hmac whsec_muster_test_vector
+const VECTOR_SECRET: &str = "whsec_muster_test_vector";
+const VECTOR_TIMESTAMP: i64 = 1_700_000_000;
+const VECTOR_BODY: &[u8] =
+    br#"{"message_id":"0190c5a8-0000-7000-8000-000000000001","kind":"page"}"#;
+const VECTOR_SIGNATURE: &str =
+    "v1=d77a4aa004e44deda485b5b76e1aefd9a21bd01f01403bed1b29739e2dcb4103";
+/// The same HMAC over the body alone (Python, as above, without `b"1700000000."`): what a
+/// signature that does not cover the timestamp would be.
+const BODY_ONLY_SIGNATURE: &str =
+    "v1=04898f109885a08e39f3ab7212731e85e1726c4ef3eba6983e519191963eb223";
+
+#[test]
+fn webhook_signature_matches_the_published_vector() {
+    assert_eq!(
+        webhook_signature(VECTOR_SECRET, VECTOR_TIMESTAMP, VECTOR_BODY),
+        VECTOR_SIGNATURE
+    );
+    // The test's own receiver agrees with the vector too.
+    assert_eq!(
+        receiver_signature(VECTOR_SECRET, "1700000000", VECTOR_BODY),
+        VECTOR_SIGNATURE
+    );
+    let verify = |ts: &str, body: &[u8], sig: &str, now: i64| {
+        verify_webhook_signature(VECTOR_SECRET, ts, body, sig, now, 300)
+    };
+    // Accepted up to 300 s either side of the receiver's clock, refused one second further.
+    for now in [
+        VECTOR_TIMESTAMP - 300,
+        VECTOR_TIMESTAMP,
+        VECTOR_TIMESTAMP + 300,
+    ] {
+        assert!(
+            verify("1700000000", VECTOR_BODY, VECTOR_SIGNATURE, now),
+            "{now}"
+        );
+    }
+    for now in [VECTOR_TIMESTAMP - 301, VECTOR_TIMESTAMP + 301] {
+        assert!(
+            !verify("1700000000", VECTOR_BODY, VECTOR_SIGNATURE, now),
+            "{now}"
+        );
+    }
+    // The signature covers the timestamp: replayed with a fresh timestamp, it is refused; a
+    // MAC of the body alone is refused.
+    assert!(!verify(
+        "1700000400",
+        VECTOR_BODY,
+        VECTOR_SIGNATURE,
+        VECTOR_TIMESTAMP + 400
+    ));
+    assert!(!verify(
+        "1700000000",
+        VECTOR_BODY,
+        BODY_ONLY_SIGNATURE,
+        VECTOR_TIMESTAMP
+    ));
+    // Another body, another secret, a malformed value: refused. One good value among
+    // several is enough.
+    assert!(!verify(
+        "1700000000",
+        br#"{"message_id":"0190c5a8-0000-7000-8000-000000000001","kind":"pagE"}"#,
+        VECTOR_SIGNATURE,
+        VECTOR_TIMESTAMP
+    ));
+    assert!(!verify_webhook_signature(
+        "whsec_muster_test_vectoR",
+        "1700000000",
+        VECTOR_BODY,
+        VECTOR_SIGNATURE,
+        VECTOR_TIMESTAMP,
+        300
+    ));
+    assert!(!verify(
+        "1700000000",
+        VECTOR_BODY,
+        &VECTOR_SIGNATURE[3..],
+        VECTOR_TIMESTAMP
+    ));
+    assert!(verify(
+        "1700000000",
+        VECTOR_BODY,
+        &format!("v1={}, {VECTOR_SIGNATURE}", "0".repeat(64)),
+        VECTOR_TIMESTAMP
+    ));
 }
 
 #[tokio::test]
@@ -998,6 +1104,14 @@ async fn webhook_posts_signed_json() {
     let d = n.send(&msg).await.unwrap();
     assert_eq!(d.provider, "hook");
     let (hs, json) = st.got.lock().unwrap()[0].clone();
+    // The receiver recomputed the signature itself; the timestamp is the send time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ts: i64 = hs["x-muster-timestamp"].parse().unwrap();
+    assert!((now - ts).abs() <= 5, "{ts} vs {now}");
+    assert!(hs["x-muster-signature"].starts_with("v1="));
     assert_eq!(hs["content-type"], "application/json");
     assert_eq!(hs["idempotency-key"], msg.id.to_string());
     assert_eq!(json["message_id"], msg.id.to_string());

@@ -1273,6 +1273,21 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     env.wait_twilio(8).await;
     let mail = env.wait_pages(4).await;
     let p4 = arn_of(&mail[3]).to_string();
+    // The token and the accept code are the ones docs/providers.md defines (the link valid
+    // 24 h from the send), computed here from the master key without Muster's code.
+    let master = common::links::master_key(&env.s);
+    let page_id: uuid::Uuid = alias(&p4).parse().unwrap();
+    assert_eq!(
+        mail[3]["ack_url"].as_str().unwrap(),
+        format!(
+            "{PUBLIC}/a/{}",
+            common::links::ack_token(&master, page_id, t4 + 24 * HOUR)
+        )
+    );
+    assert_eq!(
+        mail[3]["accept_code"].as_str().unwrap(),
+        common::links::accept_code(&master, page_id)
+    );
     let link = mail[3]["ack_url"]
         .as_str()
         .unwrap()

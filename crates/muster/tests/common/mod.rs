@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod links;
 pub mod twilio;
 
 use aws_sdk_ssmcontacts::Client;
