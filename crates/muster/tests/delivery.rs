@@ -260,6 +260,157 @@ async fn email_activation_through_the_outbox(backend: Backend) {
     assert_eq!(common::get(&forged).await.unwrap().status(), 404);
 }
 
+async fn send_code(s: &TestServer, ch: &str) -> Result<(), String> {
+    s.client
+        .send_activation_code()
+        .contact_channel_id(ch)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "{}: {:?}",
+                code(&e),
+                e.as_service_error().map(|x| x.to_string())
+            )
+        })
+}
+
+/// The code of the latest activation message to `address` in the outbox.
+fn code_sent_to(s: &TestServer, address: &str) -> String {
+    s.outbox()
+        .iter()
+        .rev()
+        .find(|m| m["kind"] == "activation" && m["address"] == address)
+        .and_then(|m| m["activation_code"].as_str())
+        .unwrap_or_else(|| panic!("no activation code sent to {address}"))
+        .to_string()
+}
+
+/// Another valid-looking code than `code`.
+fn other_than(code: &str) -> String {
+    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+/// The rules of docs/providers.md at their edges, on the injected clock: a code is valid 24
+/// hours (accepted 1 ms before, refused at 24 h); each of 5 wrong tries says how many are
+/// left, 4 leave the code usable and the fifth uses it up even when the right code follows;
+/// at most 5 sends to a channel per hour (the 5th accepted, the 6th refused until exactly
+/// one hour after the oldest send in the window).
+async fn activation_rules_at_their_boundaries(backend: Backend) {
+    const MIN: i64 = 60 * 1000;
+    const HOUR: i64 = 60 * MIN;
+    let twilio = FakeTwilio::start().await;
+    let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("activation_rules_at_their_boundaries");
+    };
+    let c = contact(&s, "yaw").await;
+
+    // Lifetime: two channels get their codes at t0; one is used 1 ms before 24 h, the
+    // other at 24 h.
+    let t0 = clock.now_ms();
+    let (early_addr, late_addr) = ("yaw.early@example.com", "yaw.late@example.com");
+    let early = channel(&s, &c, "early", ChannelType::Email, early_addr, false).await;
+    let late = channel(&s, &c, "late", ChannelType::Email, late_addr, false).await;
+    clock.set_ms(t0 + 24 * HOUR - 1);
+    activate(&s, &early, &code_sent_to(&s, early_addr))
+        .await
+        .unwrap();
+    assert_eq!(status(&s, &early).await, ActivationStatus::Activated);
+    clock.set_ms(t0 + 24 * HOUR);
+    let e = activate(&s, &late, &code_sent_to(&s, late_addr))
+        .await
+        .unwrap_err();
+    assert!(
+        e.starts_with("ValidationException") && e.contains("expired"),
+        "{e}"
+    );
+    assert_eq!(status(&s, &late).await, ActivationStatus::NotActivated);
+
+    // Tries: each wrong one says how many are left; after four the right code still works.
+    let four_addr = "yaw.four@example.com";
+    let four = channel(&s, &c, "four", ChannelType::Email, four_addr, false).await;
+    let right = code_sent_to(&s, four_addr);
+    for left in [4, 3, 2, 1] {
+        let e = activate(&s, &four, &other_than(&right)).await.unwrap_err();
+        assert!(
+            e.starts_with("ValidationException")
+                && e.contains(&format!("wrong code ({left} tries left)")),
+            "{e}"
+        );
+    }
+    activate(&s, &four, &right).await.unwrap();
+    assert_eq!(status(&s, &four).await, ActivationStatus::Activated);
+
+    // The fifth wrong try uses the code up: the right code after it is refused.
+    let five_addr = "yaw.five@example.com";
+    let five = channel(&s, &c, "five", ChannelType::Email, five_addr, false).await;
+    let right = code_sent_to(&s, five_addr);
+    for left in [4, 3, 2, 1] {
+        let e = activate(&s, &five, &other_than(&right)).await.unwrap_err();
+        assert!(e.contains(&format!("({left} tries left)")), "{e}");
+    }
+    let e = activate(&s, &five, &other_than(&right)).await.unwrap_err();
+    assert!(
+        e.starts_with("ValidationException") && e.contains("that was the last try"),
+        "{e}"
+    );
+    let e = activate(&s, &five, &right).await.unwrap_err();
+    assert!(
+        e.starts_with("ValidationException") && e.contains("send a new one"),
+        "{e}"
+    );
+    assert_eq!(status(&s, &five).await, ActivationStatus::NotActivated);
+
+    // Sends: one at t1, four more at t1 + 10 min (the fifth in the hour is accepted), the
+    // sixth refused until t1 + 1 h exactly, when the one sent at t1 leaves the window.
+    let resend_addr = "yaw.resend@example.com";
+    let resend = channel(&s, &c, "resend", ChannelType::Email, resend_addr, true).await;
+    let sent = |s: &TestServer| {
+        s.outbox()
+            .iter()
+            .filter(|m| m["kind"] == "activation" && m["address"] == resend_addr)
+            .count()
+    };
+    assert_eq!(sent(&s), 0, "activation deferred");
+    let t1 = clock.now_ms();
+    send_code(&s, &resend).await.unwrap();
+    clock.set_ms(t1 + 10 * MIN);
+    for n in 2..=5 {
+        send_code(&s, &resend)
+            .await
+            .unwrap_or_else(|e| panic!("send {n} in the hour: {e}"));
+    }
+    assert_eq!(sent(&s), 5);
+    let e = send_code(&s, &resend).await.unwrap_err();
+    assert!(
+        e.starts_with("ServiceQuotaExceededException") && e.contains("try again in 3000 seconds"),
+        "{e}"
+    );
+    clock.set_ms(t1 + HOUR - 1);
+    let e = send_code(&s, &resend).await.unwrap_err();
+    assert!(
+        e.starts_with("ServiceQuotaExceededException") && e.contains("try again in 1 seconds"),
+        "{e}"
+    );
+    assert_eq!(sent(&s), 5, "refused sends send nothing");
+    clock.set_ms(t1 + HOUR);
+    send_code(&s, &resend).await.unwrap();
+    assert_eq!(sent(&s), 6);
+    // The four sent at t1 + 10 min and this one fill the window again.
+    let e = send_code(&s, &resend).await.unwrap_err();
+    assert!(
+        e.starts_with("ServiceQuotaExceededException") && e.contains("try again in 600 seconds"),
+        "{e}"
+    );
+    // The latest code is the one that works.
+    activate(&s, &resend, &code_sent_to(&s, resend_addr))
+        .await
+        .unwrap();
+    assert_eq!(status(&s, &resend).await, ActivationStatus::Activated);
+}
+
 async fn sms_opt_out_and_in_over_twilio(backend: Backend) {
     let twilio = FakeTwilio::start().await;
     let clock = ManualClock::new(muster_core::SystemClock.now_ms());
@@ -530,6 +681,7 @@ macro_rules! both {
 
 both!(
     email_activation_through_the_outbox,
+    activation_rules_at_their_boundaries,
     sms_opt_out_and_in_over_twilio,
     email_replies
 );
