@@ -578,64 +578,121 @@ async fn twilio_fake(fail_with: Option<u16>) -> (SocketAddr, Arc<Mutex<Vec<Twili
     (addr, requests)
 }
 
+/// Twilio's error body (`code`, `message`, `more_info`, `status`) with that HTTP status, and
+/// the `WWW-Authenticate` challenge Twilio sends with a 401.
 fn twilio_error(status: u16, code: u32, message: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (
+    let mut resp = (
         axum::http::StatusCode::from_u16(status).unwrap(),
         axum::Json(serde_json::json!({
-            "code": code, "message": message, "more_info": "https://www.twilio.com/docs/errors", "status": status
+            "code": code, "message": message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status
         })),
     )
-        .into_response()
+        .into_response();
+    if status == 401 {
+        resp.headers_mut().insert(
+            "www-authenticate",
+            axum::http::HeaderValue::from_static("Basic realm=\"Twilio API\""),
+        );
+    }
+    resp
+}
+
+/// HTTP Basic authentication (RFC 7617): the scheme in any case, `SID:TOKEN` in base64.
+fn basic_auth_ok(headers: &axum::http::HeaderMap) -> bool {
+    let Some((scheme, credentials)) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+    else {
+        return false;
+    };
+    let decoded = B64.decode(credentials.trim()).unwrap_or_default();
+    scheme.eq_ignore_ascii_case("basic")
+        && String::from_utf8_lossy(&decoded).split_once(':') == Some((SID, TOKEN))
+}
+
+/// E.164: `+`, a first digit 1-9, at most 15 digits in all.
+fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+').is_some_and(|d| {
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
 }
 
 async fn twilio_handler(
     axum::extract::State(st): axum::extract::State<TwilioFake>,
     axum::extract::Path((sid, resource)): axum::extract::Path<(String, String)>,
     headers: axum::http::HeaderMap,
-    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     // Basic auth with the account SID and auth token, as the real API requires.
-    let expected = format!("Basic {}", B64.encode(format!("{SID}:{TOKEN}")));
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    if !basic_auth_ok(&headers) {
         return twilio_error(401, 20003, "Authenticate");
     }
     if sid != SID {
         return twilio_error(404, 20404, "The requested resource was not found");
     }
-    if headers.get("content-type").and_then(|v| v.to_str().ok())
-        != Some("application/x-www-form-urlencoded")
-    {
-        return twilio_error(400, 20001, "form content type required");
-    }
     if let Some(status) = st.fail_with {
         return twilio_error(status, 20500, "Internal Server Error");
     }
-    let Ok(axum::Form(form)) = form else {
-        return twilio_error(400, 20001, "form body required");
+    // Twilio reads parameters from a form body only: any other content type counts as no
+    // parameters at all (then the first required one is reported missing).
+    let is_form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let form: HashMap<String, String> = if is_form {
+        muster_notify::inbound::twilio::parse_form(&body)
+            .into_iter()
+            .collect()
+    } else {
+        HashMap::new()
     };
     let idempotency = headers
         .get("i-twilio-idempotency-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let required: &[&str] = match resource.as_str() {
-        "Messages.json" => &["To", "From", "Body"],
-        "Calls.json" => &["To", "From", "Twiml"],
+    let required: &[(&str, u32, &str)] = match resource.as_str() {
+        "Messages.json" => &[
+            ("To", 21604, "A 'To' phone number is required."),
+            ("From", 21603, "A 'From' phone number is required."),
+            ("Body", 21602, "Message body is required."),
+        ],
+        "Calls.json" => &[
+            ("To", 21201, "No 'To' number is specified"),
+            ("From", 21603, "A 'From' phone number is required."),
+            ("Twiml", 21205, "Url parameter is required."),
+        ],
         _ => return twilio_error(404, 20404, "The requested resource was not found"),
     };
-    for f in required {
+    for (f, code, message) in required {
         if form.get(*f).is_none_or(|v| v.is_empty()) {
-            return twilio_error(400, 21604, &format!("A '{f}' parameter is required."));
+            return twilio_error(400, *code, message);
         }
     }
-    if !form["To"].starts_with('+') {
+    if !is_e164(&form["To"]) {
         return twilio_error(
             400,
             21211,
             &format!(
                 "The 'To' number {} is not a valid phone number.",
                 form["To"]
+            ),
+        );
+    }
+    if !is_e164(&form["From"]) {
+        return twilio_error(
+            400,
+            21212,
+            &format!(
+                "The 'From' number {} is not a valid phone number, shortcode, or alphanumeric sender ID.",
+                form["From"]
             ),
         );
     }

@@ -668,6 +668,112 @@ async fn email_replies(backend: Backend) {
     assert!(text.contains("Unsubscribe"), "{text}");
 }
 
+/// The Twilio fake refuses what the real API refuses, in Twilio's error shape: a body that is
+/// not a form, numbers that are not E.164, wrong Basic credentials. (Muster's sends in the
+/// other tests pass these checks.)
+#[tokio::test]
+async fn twilio_fake_refuses_what_twilio_refuses() {
+    use common::twilio::{FROM, SID};
+    let twilio = FakeTwilio::start().await;
+    let url = format!("{}/2010-04-01/Accounts/{SID}/Messages.json", twilio.base);
+    let form = |to: &str, from: &str| {
+        format!(
+            "To={}&From={}&Body=hello",
+            common::twilio::enc(to),
+            common::twilio::enc(from)
+        )
+    };
+    let post = async |content_type: &str, body: String, user: &str, pass: &str| {
+        let r = common::http()
+            .post(&url)
+            .basic_auth(user, Some(pass))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let challenge = r
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string());
+        let json: serde_json::Value = r.json().await.unwrap();
+        (status, json, challenge)
+    };
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    // Well-formed: accepted (a charset parameter is fine).
+    let (st, json, _) = post(
+        "application/x-www-form-urlencoded; charset=utf-8",
+        form("+12065550123", FROM),
+        SID,
+        TOKEN,
+    )
+    .await;
+    assert_eq!(st, 201, "{json}");
+    assert!(json["sid"].as_str().unwrap().starts_with("SM"));
+
+    // The same parameters as JSON: Twilio sees no parameters.
+    let (st, json, _) = post(
+        "application/json",
+        serde_json::json!({"To": "+12065550123", "From": FROM, "Body": "hello"}).to_string(),
+        SID,
+        TOKEN,
+    )
+    .await;
+    assert_eq!((st, json["code"].as_u64()), (400, Some(21604)), "{json}");
+    assert_eq!(json["status"], 400);
+    assert_eq!(
+        json["more_info"],
+        "https://www.twilio.com/docs/errors/21604"
+    );
+
+    // Numbers that are not E.164.
+    for to in [
+        "2065550123",
+        "+1 206 555 0123",
+        "+02065550123",
+        "+1206555012345678",
+        "+",
+    ] {
+        let (st, json, _) = post(FORM, form(to, FROM), SID, TOKEN).await;
+        assert_eq!(
+            (st, json["code"].as_u64()),
+            (400, Some(21211)),
+            "{to}: {json}"
+        );
+        assert_eq!(
+            json["message"],
+            format!("The 'To' number {to} is not a valid phone number.")
+        );
+    }
+    let (st, json, _) = post(FORM, form("+12065550123", "15005550006"), SID, TOKEN).await;
+    assert_eq!((st, json["code"].as_u64()), (400, Some(21212)), "{json}");
+
+    // Basic authentication with the account SID and the auth token, nothing else.
+    for (user, pass) in [
+        (SID, "wrong-token"),
+        ("AC00000000000000000000000000000002", TOKEN),
+    ] {
+        let (st, json, challenge) = post(FORM, form("+12065550123", FROM), user, pass).await;
+        assert_eq!((st, json["code"].as_u64()), (401, Some(20003)), "{json}");
+        assert_eq!(challenge.as_deref(), Some("Basic realm=\"Twilio API\""));
+    }
+    let r = common::http()
+        .post(&url)
+        .header("content-type", FORM)
+        .body(form("+12065550123", FROM))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no credentials");
+    assert_eq!(
+        twilio.received().len(),
+        1,
+        "only the well-formed request was taken"
+    );
+}
+
 macro_rules! both {
     ($($name:ident),*) => {$(
         mod $name {

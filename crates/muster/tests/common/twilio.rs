@@ -5,6 +5,7 @@
 use super::{Backend, TestServer};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,36 +120,37 @@ impl FakeTwilio {
             Path((sid, resource)): Path<(String, String)>,
             headers: HeaderMap,
             body: String,
-        ) -> (StatusCode, String) {
-            use base64::Engine;
-            let want = format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{TOKEN}"))
-            );
-            if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    r#"{"code":20003,"message":"Authenticate"}"#.into(),
-                );
+        ) -> axum::response::Response {
+            if !basic_auth_ok(&headers) {
+                return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
             }
             if sid != SID {
-                return (
+                return twilio_error(
                     StatusCode::NOT_FOUND,
-                    r#"{"code":20404,"message":"not found"}"#.into(),
+                    20404,
+                    "The requested resource was not found",
                 );
             }
-            let form = muster_notify::inbound::twilio::parse_form(body.as_bytes());
-            let has = |k: &str| form.iter().any(|(n, v)| n == k && !v.is_empty());
-            let ok = match resource.as_str() {
-                "Messages.json" => has("To") && has("From") && has("Body"),
-                "Calls.json" => has("To") && has("From") && (has("Twiml") || has("Url")),
-                _ => false,
+            let kind = match resource.as_str() {
+                "Messages.json" => "Message",
+                "Calls.json" => "Call",
+                _ => {
+                    return twilio_error(
+                        StatusCode::NOT_FOUND,
+                        20404,
+                        "The requested resource was not found",
+                    );
+                }
             };
-            if !ok {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    r#"{"code":21604,"message":"missing field"}"#.into(),
-                );
+            // Twilio reads parameters from a form body only: a body of any other type
+            // counts as no parameters at all.
+            let form = if is_form(&headers) {
+                muster_notify::inbound::twilio::parse_form(body.as_bytes())
+            } else {
+                Vec::new()
+            };
+            if let Err((code, message)) = check_create(kind, &form) {
+                return twilio_error(StatusCode::BAD_REQUEST, code, &message);
             }
             let to = form
                 .iter()
@@ -159,9 +161,10 @@ impl FakeTwilio {
                 || inner.failing_to.lock().unwrap().contains(&to)
             {
                 inner.refused.lock().unwrap().push(to);
-                return (
+                return twilio_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    r#"{"code":20500,"message":"Internal Server Error","status":500}"#.into(),
+                    20500,
+                    "Internal Server Error",
                 );
             }
             let n = inner.next_sid.fetch_add(1, Ordering::SeqCst) + 1;
@@ -178,8 +181,10 @@ impl FakeTwilio {
             });
             (
                 StatusCode::CREATED,
+                [("content-type", "application/json")],
                 format!(r#"{{"sid":"{message_sid}","status":"queued"}}"#),
             )
+                .into_response()
         }
         let inner: Arc<Inner> = Arc::default();
         let app = axum::Router::new()
@@ -270,6 +275,106 @@ impl FakeTwilio {
             self.base
         );
         toml::from_str::<W>(&text).unwrap().providers
+    }
+}
+
+/// Twilio's error body: `{"code", "message", "more_info", "status"}` with that HTTP status
+/// (and, for 401, the `WWW-Authenticate` challenge Twilio sends).
+fn twilio_error(status: StatusCode, code: u32, message: &str) -> axum::response::Response {
+    let body = serde_json::json!({
+        "code": code,
+        "message": message,
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": status.as_u16(),
+    });
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            "www-authenticate",
+            axum::http::HeaderValue::from_static("Basic realm=\"Twilio API\""),
+        );
+    }
+    resp
+}
+
+/// HTTP Basic authentication (RFC 7617) with the account SID as user name and the auth
+/// token as password: the scheme name in any case, the credentials base64-encoded.
+fn basic_auth_ok(headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, credentials)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim()) else {
+        return false;
+    };
+    let decoded = String::from_utf8_lossy(&decoded);
+    scheme.eq_ignore_ascii_case("basic") && decoded.split_once(':') == Some((SID, TOKEN))
+}
+
+/// Whether the body is declared as `application/x-www-form-urlencoded` (parameters such as
+/// `charset` allowed).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// E.164: `+`, a first digit 1-9, at most 15 digits in all.
+pub fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+').is_some_and(|d| {
+        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
+/// The parameters the Messages and Calls resources require, checked as Twilio does; a
+/// refusal is Twilio's error code and message: a missing `To` is 21604 (messages) or 21201
+/// (calls), an invalid `To` 21211, an invalid `From` 21212, a message without `Body` 21602,
+/// a call without `Twiml`/`Url` 21205.
+fn check_create(kind: &str, form: &[(String, String)]) -> Result<(), (u32, String)> {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let bad = |code: u32, message: String| Err((code, message));
+    let Some(to) = get("To") else {
+        return if kind == "Message" {
+            bad(21604, "A 'To' phone number is required.".into())
+        } else {
+            bad(21201, "No 'To' number is specified".into())
+        };
+    };
+    if !is_e164(to) {
+        return bad(
+            21211,
+            format!("The 'To' number {to} is not a valid phone number."),
+        );
+    }
+    let Some(from) = get("From") else {
+        return bad(21603, "A 'From' phone number is required.".into());
+    };
+    if !is_e164(from) {
+        return bad(
+            21212,
+            format!(
+                "The 'From' number {from} is not a valid phone number, shortcode, or alphanumeric sender ID."
+            ),
+        );
+    }
+    match kind {
+        "Message" if get("Body").is_none() => bad(21602, "Message body is required.".into()),
+        "Call" if get("Twiml").is_none() && get("Url").is_none() => {
+            bad(21205, "Url parameter is required.".into())
+        }
+        _ => Ok(()),
     }
 }
 
