@@ -12,6 +12,7 @@
 //! host = "smtp.example.com"
 //! port = 587                 # default: 465 for tls, 587 for starttls, 25 for none
 //! tls = "starttls"           # none | starttls | tls (default starttls)
+//! tls_ca_file = "/etc/muster/smtp-ca.pem"  # extra trusted roots (PEM), besides the system's
 //! username = "pager"
 //! password = "..."
 //! from = "Muster <pager@example.com>"
@@ -157,6 +158,11 @@ pub struct SmtpConfig {
     pub port: Option<u16>,
     #[serde(default)]
     pub tls: SmtpTls,
+    /// A PEM file of CA certificates to trust for this server besides the system's roots
+    /// (a private CA, a test server). Read when the provider is set up; needs `tls` to be
+    /// `starttls` or `tls`.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
     /// AUTH (PLAIN or LOGIN) is used when a username is set.
     #[serde(default)]
     pub username: Option<String>,
@@ -325,8 +331,8 @@ fn de_channels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChannelType>, D::E
 /// The single-provider setup of the interface contract, from environment variables
 /// (`vars` is `|k| std::env::var(k).ok()` in production):
 /// `MUSTER_SMTP_HOST` (which turns the SMTP provider on), `MUSTER_SMTP_PORT`, `MUSTER_SMTP_TLS`
-/// (`none` | `starttls` | `tls`), `MUSTER_SMTP_USERNAME`, `MUSTER_SMTP_PASSWORD`,
-/// `MUSTER_SMTP_FROM` ⇒ an `smtp` provider named `smtp` for EMAIL;
+/// (`none` | `starttls` | `tls`), `MUSTER_SMTP_CA_FILE`, `MUSTER_SMTP_USERNAME`,
+/// `MUSTER_SMTP_PASSWORD`, `MUSTER_SMTP_FROM` ⇒ an `smtp` provider named `smtp` for EMAIL;
 /// `MUSTER_TWILIO_ACCOUNT_SID` (which turns Twilio on), `MUSTER_TWILIO_AUTH_TOKEN`,
 /// `MUSTER_TWILIO_FROM`, `MUSTER_TWILIO_BASE_URL` ⇒ a `twilio` provider named `twilio` for SMS
 /// and VOICE. Empty values count as unset.
@@ -360,6 +366,7 @@ pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> Result<Vec<ProviderCon
             host,
             port,
             tls,
+            tls_ca_file: get("MUSTER_SMTP_CA_FILE").map(PathBuf::from),
             username: get("MUSTER_SMTP_USERNAME"),
             password: get("MUSTER_SMTP_PASSWORD").map(Secret),
             from: get("MUSTER_SMTP_FROM").unwrap_or_default(),
@@ -434,6 +441,15 @@ pub fn validate(configs: &[ProviderConfig]) -> Result<(), String> {
                         "{who}: from {:?} is not a sender like `Name <user@example.com>`: {e}",
                         s.from
                     ));
+                }
+                if let Some(path) = &s.tls_ca_file {
+                    if s.tls == SmtpTls::None {
+                        errors.push(format!(
+                            "{who}: tls_ca_file needs tls = \"starttls\" or \"tls\" (MUSTER_SMTP_TLS)"
+                        ));
+                    } else if let Err(e) = crate::providers::smtp::load_ca_file(path) {
+                        errors.push(format!("{who}: {e}"));
+                    }
                 }
                 match (&s.username, &s.password) {
                     (None, Some(_)) => {

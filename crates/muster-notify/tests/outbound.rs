@@ -14,9 +14,10 @@ use muster_notify::templates::{Templates, Vars};
 use muster_notify::{Message, MessageKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -117,7 +118,8 @@ async fn closed_port() -> SocketAddr {
 }
 
 // ---------------------------------------------------------------------------------------
-// SMTP sink: a small ESMTP server (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT).
+// SMTP sink: a small ESMTP server (EHLO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET,
+// NOOP, QUIT).
 
 #[derive(Debug, Clone, Default)]
 struct Received {
@@ -126,72 +128,145 @@ struct Received {
     data: Vec<u8>,
     /// (mechanism, user, password) when the client authenticated.
     auth: Option<(String, String, String)>,
+    /// Whether the message came over TLS (after STARTTLS).
+    tls: bool,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct SinkConfig {
     /// Mechanisms advertised, and the only credentials accepted; None: no AUTH.
     auth: Option<(Vec<&'static str>, &'static str, &'static str)>,
     /// Answer RCPT with this reply instead of 250.
     reject_rcpt: Option<&'static str>,
+    /// Offer STARTTLS with this certificate.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Refuse AUTH and MAIL before STARTTLS (as submission servers do).
+    require_tls: bool,
 }
 
 struct Sink {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    /// TLS handshakes after STARTTLS that failed (the client refused the certificate).
+    tls_failures: Arc<AtomicUsize>,
 }
 
 async fn smtp_sink(cfg: SinkConfig) -> Sink {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
-    let rec = received.clone();
+    let tls_failures = Arc::new(AtomicUsize::new(0));
+    let (rec, failures) = (received.clone(), tls_failures.clone());
     tokio::spawn(async move {
         let mut queue = 0u32;
         while let Ok((sock, _)) = l.accept().await {
             queue += 1;
             let cfg = cfg.clone();
             let rec = rec.clone();
+            let failures = failures.clone();
             tokio::spawn(async move {
-                let _ = smtp_session(sock, cfg, rec, queue).await;
+                let _ = smtp_session(sock, cfg, rec, failures, queue).await;
             });
         }
     });
-    Sink { addr, received }
+    Sink {
+        addr,
+        received,
+        tls_failures,
+    }
+}
+
+/// How a run of commands ended: the client left, or asked for STARTTLS (the plain stream
+/// is handed back for the handshake).
+enum SessionEnd<S> {
+    Closed,
+    StartTls(S),
 }
 
 async fn smtp_session(
     sock: tokio::net::TcpStream,
     cfg: SinkConfig,
     rec: Arc<Mutex<Vec<Received>>>,
+    tls_failures: Arc<AtomicUsize>,
     queue: u32,
 ) -> std::io::Result<()> {
-    let (r, mut w) = sock.into_split();
-    let mut r = BufReader::new(r);
+    let sock = match smtp_commands(BufReader::new(sock), &cfg, &rec, queue, false).await? {
+        SessionEnd::Closed => return Ok(()),
+        SessionEnd::StartTls(sock) => sock,
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg.tls.clone().expect("offered with a cert"));
+    match acceptor.accept(sock).await {
+        // RFC 3207: the session starts over (EHLO again, no earlier AUTH).
+        Ok(tls) => smtp_commands(BufReader::new(tls), &cfg, &rec, queue, true)
+            .await
+            .map(|_| ()),
+        Err(e) => {
+            tls_failures.fetch_add(1, Ordering::SeqCst);
+            Err(e)
+        }
+    }
+}
+
+async fn smtp_commands<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: BufReader<S>,
+    cfg: &SinkConfig,
+    rec: &Mutex<Vec<Received>>,
+    queue: u32,
+    tls: bool,
+) -> std::io::Result<SessionEnd<S>> {
+    async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
+        io: &mut BufReader<S>,
+        text: &[u8],
+    ) -> std::io::Result<()> {
+        io.write_all(text).await?;
+        io.flush().await
+    }
     let mut line = String::new();
-    w.write_all(b"220 sink.test ESMTP ready\r\n").await?;
+    if !tls {
+        reply(&mut io, b"220 sink.test ESMTP ready\r\n").await?;
+    }
+    let offer_tls = cfg.tls.is_some() && !tls;
+    let tls_first = cfg.require_tls && !tls;
     let mut cur = Received::default();
     let mut authed: Option<(String, String, String)> = None;
     loop {
         line.clear();
-        if r.read_line(&mut line).await? == 0 {
-            return Ok(());
+        if io.read_line(&mut line).await? == 0 {
+            return Ok(SessionEnd::Closed);
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            let mut reply = String::from("250-sink.test\r\n250-8BITMIME\r\n");
-            if let Some((mechs, _, _)) = &cfg.auth {
-                reply.push_str(&format!("250-AUTH {}\r\n", mechs.join(" ")));
+            let mut text = String::from("250-sink.test\r\n250-8BITMIME\r\n");
+            if offer_tls {
+                text.push_str("250-STARTTLS\r\n");
             }
-            reply.push_str("250 SMTPUTF8\r\n");
-            w.write_all(reply.as_bytes()).await?;
+            if let Some((mechs, _, _)) = &cfg.auth {
+                text.push_str(&format!("250-AUTH {}\r\n", mechs.join(" ")));
+            }
+            text.push_str("250 SMTPUTF8\r\n");
+            reply(&mut io, text.as_bytes()).await?;
+        } else if upper == "STARTTLS" {
+            if !offer_tls {
+                reply(&mut io, b"502 5.5.1 STARTTLS not available\r\n").await?;
+                continue;
+            }
+            reply(&mut io, b"220 2.0.0 Ready to start TLS\r\n").await?;
+            // The client waits for the 220 before its handshake: nothing is buffered.
+            assert!(io.buffer().is_empty(), "pipelined data after STARTTLS");
+            return Ok(SessionEnd::StartTls(io.into_inner()));
+        } else if (upper.starts_with("AUTH") || upper.starts_with("MAIL FROM:")) && tls_first {
+            reply(
+                &mut io,
+                b"530 5.7.0 Must issue a STARTTLS command first\r\n",
+            )
+            .await?;
         } else if upper.starts_with("AUTH PLAIN") {
             let arg = cmd[10..].trim().to_string();
             let arg = if arg.is_empty() {
-                w.write_all(b"334 \r\n").await?;
+                reply(&mut io, b"334 \r\n").await?;
                 line.clear();
-                r.read_line(&mut line).await?;
+                io.read_line(&mut line).await?;
                 line.trim().to_string()
             } else {
                 arg
@@ -205,35 +280,40 @@ async fn smtp_session(
                 parts.get(1).cloned().unwrap_or_default(),
                 parts.get(2).cloned().unwrap_or_default(),
             );
-            authed = check_auth(&cfg, "PLAIN", user, pass);
-            w.write_all(if authed.is_some() {
-                b"235 2.7.0 Authentication successful\r\n"
-            } else {
-                b"535 5.7.8 Authentication credentials invalid\r\n"
-            })
+            authed = check_auth(cfg, "PLAIN", user, pass);
+            reply(
+                &mut io,
+                if authed.is_some() {
+                    b"235 2.7.0 Authentication successful\r\n"
+                } else {
+                    b"535 5.7.8 Authentication credentials invalid\r\n"
+                },
+            )
             .await?;
         } else if upper.starts_with("AUTH LOGIN") {
-            w.write_all(b"334 VXNlcm5hbWU6\r\n").await?;
+            reply(&mut io, b"334 VXNlcm5hbWU6\r\n").await?;
             line.clear();
-            r.read_line(&mut line).await?;
+            io.read_line(&mut line).await?;
             let user =
                 String::from_utf8_lossy(&B64.decode(line.trim()).unwrap_or_default()).into_owned();
-            w.write_all(b"334 UGFzc3dvcmQ6\r\n").await?;
+            reply(&mut io, b"334 UGFzc3dvcmQ6\r\n").await?;
             line.clear();
-            r.read_line(&mut line).await?;
+            io.read_line(&mut line).await?;
             let pass =
                 String::from_utf8_lossy(&B64.decode(line.trim()).unwrap_or_default()).into_owned();
-            authed = check_auth(&cfg, "LOGIN", user, pass);
-            w.write_all(if authed.is_some() {
-                b"235 2.7.0 Authentication successful\r\n"
-            } else {
-                b"535 5.7.8 Authentication credentials invalid\r\n"
-            })
+            authed = check_auth(cfg, "LOGIN", user, pass);
+            reply(
+                &mut io,
+                if authed.is_some() {
+                    b"235 2.7.0 Authentication successful\r\n"
+                } else {
+                    b"535 5.7.8 Authentication credentials invalid\r\n"
+                },
+            )
             .await?;
         } else if upper.starts_with("MAIL FROM:") {
             if cfg.auth.is_some() && authed.is_none() {
-                w.write_all(b"530 5.7.0 Authentication required\r\n")
-                    .await?;
+                reply(&mut io, b"530 5.7.0 Authentication required\r\n").await?;
                 continue;
             }
             cur = Received {
@@ -243,24 +323,24 @@ async fn smtp_session(
                     .unwrap_or("")
                     .to_string(),
                 auth: authed.clone(),
+                tls,
                 ..Received::default()
             };
-            w.write_all(b"250 2.1.0 Ok\r\n").await?;
+            reply(&mut io, b"250 2.1.0 Ok\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            if let Some(reply) = cfg.reject_rcpt {
-                w.write_all(format!("{reply}\r\n").as_bytes()).await?;
+            if let Some(text) = cfg.reject_rcpt {
+                reply(&mut io, format!("{text}\r\n").as_bytes()).await?;
                 continue;
             }
             cur.rcpt_to.push(cmd[8..].trim().to_string());
-            w.write_all(b"250 2.1.5 Ok\r\n").await?;
+            reply(&mut io, b"250 2.1.5 Ok\r\n").await?;
         } else if upper == "DATA" {
-            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                .await?;
+            reply(&mut io, b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
             let mut data = Vec::new();
             loop {
                 let mut l = Vec::new();
-                if r.read_until(b'\n', &mut l).await? == 0 {
-                    return Ok(());
+                if io.read_until(b'\n', &mut l).await? == 0 {
+                    return Ok(SessionEnd::Closed);
                 }
                 if l == b".\r\n" {
                     break;
@@ -273,15 +353,18 @@ async fn smtp_session(
             }
             cur.data = data;
             rec.lock().unwrap().push(std::mem::take(&mut cur));
-            w.write_all(format!("250 2.0.0 Ok: queued as Q{queue:04}\r\n").as_bytes())
-                .await?;
+            reply(
+                &mut io,
+                format!("250 2.0.0 Ok: queued as Q{queue:04}\r\n").as_bytes(),
+            )
+            .await?;
         } else if upper == "RSET" || upper == "NOOP" {
-            w.write_all(b"250 2.0.0 Ok\r\n").await?;
+            reply(&mut io, b"250 2.0.0 Ok\r\n").await?;
         } else if upper == "QUIT" {
-            w.write_all(b"221 2.0.0 Bye\r\n").await?;
-            return Ok(());
+            reply(&mut io, b"221 2.0.0 Bye\r\n").await?;
+            return Ok(SessionEnd::Closed);
         } else {
-            w.write_all(b"502 5.5.2 Command not recognized\r\n").await?;
+            reply(&mut io, b"502 5.5.2 Command not recognized\r\n").await?;
         }
     }
 }
@@ -308,6 +391,7 @@ async fn smtp_delivers_multipart_with_stable_message_id_and_list_unsubscribe() {
     let sink = smtp_sink(SinkConfig {
         auth: None,
         reject_rcpt: None,
+        ..SinkConfig::default()
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -382,6 +466,7 @@ async fn smtp_without_unsubscribe_url_has_no_list_headers_and_html_is_escaped() 
     let sink = smtp_sink(SinkConfig {
         auth: None,
         reject_rcpt: None,
+        ..SinkConfig::default()
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -417,6 +502,7 @@ async fn smtp_auth_plain_and_login_credentials_reach_the_server() {
         let sink = smtp_sink(SinkConfig {
             auth: Some((vec![mech], "pager", "s3cret pw")),
             reject_rcpt: None,
+            ..SinkConfig::default()
         })
         .await;
         let dir = tempfile::tempdir().unwrap();
@@ -466,6 +552,7 @@ async fn smtp_starttls_is_never_downgraded_to_plain() {
     let sink = smtp_sink(SinkConfig {
         auth: None,
         reject_rcpt: None,
+        ..SinkConfig::default()
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -482,16 +569,228 @@ async fn smtp_starttls_is_never_downgraded_to_plain() {
     assert!(sink.received.lock().unwrap().is_empty());
 }
 
+/// A certificate authority made for one test run.
+struct TestCa {
+    /// The CA certificate, PEM (what `tls_ca_file` holds).
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+fn test_ca(name: &str) -> TestCa {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    TestCa {
+        pem: cert.pem(),
+        issuer: rcgen::Issuer::new(params, key),
+    }
+}
+
+/// The sink's TLS setup: a certificate for 127.0.0.1 (and localhost) issued by `ca`.
+fn sink_tls(ca: &TestCa) -> Arc<rustls::ServerConfig> {
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "sink.test");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn smtp_default_tls_mode_is_starttls_verified_with_the_configured_ca() {
+    let ca = test_ca("Muster test CA");
+    // A submission server: STARTTLS first, then AUTH and the message.
+    let sink = smtp_sink(SinkConfig {
+        auth: Some((vec!["PLAIN"], "pager", "s3cret pw")),
+        tls: Some(sink_tls(&ca)),
+        require_tls: true,
+        ..SinkConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("smtp-ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+
+    // From the environment, as the single-provider setup does, with MUSTER_SMTP_TLS unset.
+    let port = sink.addr.port().to_string();
+    let ca_path = ca_file.display().to_string();
+    let env = |k: &str| match k {
+        "MUSTER_SMTP_HOST" => Some("127.0.0.1".to_string()),
+        "MUSTER_SMTP_PORT" => Some(port.clone()),
+        "MUSTER_SMTP_CA_FILE" => Some(ca_path.clone()),
+        "MUSTER_SMTP_USERNAME" => Some("pager".into()),
+        "MUSTER_SMTP_PASSWORD" => Some("s3cret pw".into()),
+        "MUSTER_SMTP_FROM" => Some("Muster Pager <pager@muster.example>".into()),
+        _ => None,
+    };
+    let from_env = muster_notify::config::from_env(env).unwrap();
+    let ProviderConfig::Smtp(smtp) = &from_env[0] else {
+        panic!("{from_env:?}")
+    };
+    assert_eq!(smtp.tls, muster_notify::config::SmtpTls::Starttls);
+    // The same from a configuration file without a `tls` key.
+    let from_file = providers(&format!(
+        "[[providers]]\nname = \"smtp\"\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nport = {port}\ntls_ca_file = {ca_path:?}\nusername = \"pager\"\npassword = \"s3cret pw\"\nfrom = \"Muster Pager <pager@muster.example>\"\n"
+    ));
+    for cfg in [from_env, from_file] {
+        let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+        let d = n
+            .send(&activation(ChannelType::Email, "ana@example.org", "271828"))
+            .await
+            .unwrap();
+        assert_eq!(d.provider, "smtp");
+    }
+    let got = sink.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert!(r.tls, "the message came over TLS");
+        assert_eq!(
+            r.auth,
+            Some(("PLAIN".into(), "pager".into(), "s3cret pw".into()))
+        );
+        let m = MessageParser::default().parse(&r.data).unwrap();
+        assert!(m.body_text(0).unwrap().contains("271828"));
+    }
+    assert_eq!(sink.tls_failures.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn smtp_untrusted_certificate_fails_the_send_and_nothing_goes_in_clear() {
+    let ca = test_ca("Muster test CA");
+    let other = test_ca("Some other CA");
+    // The sink would take mail in clear text too: a fallback would show in `received`.
+    let sink = smtp_sink(SinkConfig {
+        tls: Some(sink_tls(&ca)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let other_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_file, &other.pem).unwrap();
+    let port = sink.addr.port();
+    for (extra, label) in [
+        (
+            format!("tls_ca_file = {:?}\n", other_file.display().to_string()),
+            "another CA",
+        ),
+        (String::new(), "the system roots only"),
+        (
+            format!(
+                "tls = \"starttls\"\ntls_ca_file = {:?}\n",
+                other_file.display().to_string()
+            ),
+            "another CA, starttls written out",
+        ),
+    ] {
+        let cfg = providers(&format!(
+            "[[providers]]\nname = \"mail\"\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nport = {port}\n{extra}from = \"pager@muster.example\"\ntimeout_seconds = 5\n"
+        ));
+        let n = Notifier::new(&cfg, dir.path(), None).unwrap();
+        let before = sink.tls_failures.load(Ordering::SeqCst);
+        let err = n
+            .send(&activation(ChannelType::Email, "ana@example.org", "161803"))
+            .await
+            .unwrap_err();
+        let NotifyError::AllFailed { failures, .. } = &err else {
+            panic!("{label}: {err}")
+        };
+        assert_eq!(failures[0].kind, FailureKind::Transport, "{label}: {err}");
+        assert!(
+            failures[0].message.to_lowercase().contains("certificate"),
+            "{label}: {err}"
+        );
+        // The handshake was tried and refused by Muster (the sink sees the alert a moment
+        // after the client gave up), and nothing was sent after it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.tls_failures.load(Ordering::SeqCst) == before {
+            assert!(Instant::now() < deadline, "{label}: no failed handshake");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(sink.received.lock().unwrap().is_empty(), "{label}");
+    }
+}
+
+#[test]
+fn smtp_ca_file_errors_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let ca = test_ca("Muster test CA");
+    let good = dir.path().join("ca.pem");
+    std::fs::write(&good, &ca.pem).unwrap();
+    let cases = [
+        (
+            format!(
+                "tls = \"none\"\ntls_ca_file = {:?}",
+                good.display().to_string()
+            ),
+            "needs tls",
+        ),
+        (
+            format!(
+                "tls_ca_file = {:?}",
+                dir.path().join("missing.pem").display().to_string()
+            ),
+            "cannot read",
+        ),
+        (
+            format!("tls_ca_file = {:?}", empty.display().to_string()),
+            "no PEM certificate",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let f: ConfigFile = toml::from_str(&format!(
+            "[[providers]]\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nfrom = \"a@b.example\"\n{extra}\n"
+        ))
+        .unwrap();
+        let err = validate(&f.providers).unwrap_err();
+        assert!(err.contains("tls_ca_file") && err.contains(needle), "{err}");
+        let err = Notifier::new(&f.providers, dir.path(), None).unwrap_err();
+        assert!(matches!(err, NotifyError::Config(_)), "{err}");
+    }
+    // The same file with STARTTLS is fine.
+    validate(&providers(&format!(
+        "[[providers]]\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nfrom = \"a@b.example\"\ntls_ca_file = {:?}\n",
+        good.display().to_string()
+    )))
+    .unwrap();
+}
+
 #[tokio::test]
 async fn smtp_rejection_fails_over_to_the_next_smtp_server() {
     let bad = smtp_sink(SinkConfig {
         auth: None,
         reject_rcpt: Some("451 4.3.0 Try again later"),
+        ..SinkConfig::default()
     })
     .await;
     let good = smtp_sink(SinkConfig {
         auth: None,
         reject_rcpt: None,
+        ..SinkConfig::default()
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -516,6 +815,7 @@ async fn smtp_server_that_never_greets_times_out_and_fails_over() {
     let good = smtp_sink(SinkConfig {
         auth: None,
         reject_rcpt: None,
+        ..SinkConfig::default()
     })
     .await;
     let dir = tempfile::tempdir().unwrap();

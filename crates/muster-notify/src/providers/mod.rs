@@ -11,7 +11,7 @@
 //! never bodies, codes, addresses' contents beyond what an error names, passwords or tokens.
 
 mod outbox;
-mod smtp;
+pub(crate) mod smtp;
 mod twilio;
 mod webhook;
 

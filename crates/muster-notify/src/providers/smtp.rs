@@ -1,4 +1,7 @@
-//! E-mail over SMTP with `lettre` (rustls with ring; implicit TLS, STARTTLS or plain).
+//! E-mail over SMTP with `lettre` (rustls with ring; implicit TLS, STARTTLS or plain). The
+//! server's certificate is checked against the system's roots and, when `tls_ca_file` is
+//! set, the CA certificates in that file; a failed check fails the send (never a fallback to
+//! plain text).
 //!
 //! Each message is multipart/alternative (text and HTML), carries a `Message-ID` made from
 //! the message id (stable across retries: receivers and threading see one message), and, when
@@ -12,8 +15,33 @@ use crate::message::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::path::Path;
 use std::time::Duration;
+
+/// Reads a PEM file of CA certificates (`tls_ca_file`): at least one certificate, each
+/// well-formed.
+pub(crate) fn load_ca_file(path: &Path) -> Result<Certificate, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("tls_ca_file {}: cannot read: {e}", path.display()))?;
+    let count = pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+        .count();
+    if count == 0 {
+        return Err(format!(
+            "tls_ca_file {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
+            path.display()
+        ));
+    }
+    Certificate::from_pem(&pem).map_err(|e| {
+        format!(
+            "tls_ca_file {}: not a valid PEM certificate: {e}",
+            path.display()
+        )
+    })
+}
 
 pub(crate) struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -30,14 +58,37 @@ impl Smtp {
             .parse()
             .map_err(|e| format!("provider {:?}: from: {e}", c.name))?;
         let host = c.host.trim();
-        let builder = match c.tls {
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-            SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                host,
-            )),
-        }
-        .map_err(|e| format!("provider {:?}: TLS setup for {host}: {e}", c.name))?;
+        let tls_setup = |e: lettre::transport::smtp::Error| {
+            format!("provider {:?}: TLS setup for {host}: {e}", c.name)
+        };
+        let params = match (&c.tls_ca_file, c.tls) {
+            (_, SmtpTls::None) | (None, _) => None,
+            (Some(path), _) => {
+                let ca = load_ca_file(path).map_err(|e| format!("provider {:?}: {e}", c.name))?;
+                Some(
+                    TlsParameters::builder(host.to_string())
+                        .add_root_certificate(ca)
+                        .build_rustls()
+                        .map_err(tls_setup)?,
+                )
+            }
+        };
+        let builder = match (c.tls, params) {
+            (SmtpTls::None, _) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            // Required: no STARTTLS offered, or a failed handshake, fails the send.
+            (SmtpTls::Starttls, Some(p)) => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(Tls::Required(p))
+            }
+            (SmtpTls::Tls, Some(p)) => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(Tls::Wrapper(p))
+            }
+            (SmtpTls::Starttls, None) => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_setup)?
+            }
+            (SmtpTls::Tls, None) => {
+                AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(tls_setup)?
+            }
+        };
         let mut builder = builder.port(c.port()).timeout(Some(timeout));
         if let Some(user) = &c.username {
             let pass = c
