@@ -26,6 +26,12 @@
 //! * The header carrying the time (`x-amz-date` or `date`) need not be among the signed
 //!   headers: the time enters the string to sign anyway. The access key id is not signed
 //!   by SigV4 at all; it only selects the secret.
+//! * A presigned request is valid for `X-Amz-Expires` seconds after `X-Amz-Date`, but never
+//!   longer than the allowed clock skew (15 minutes by default), the same window a request
+//!   signed in its `Authorization` header has. AWS lets `X-Amz-Expires` reach 7 days; a
+//!   presigned URL travels in logs, browser histories and chat, so Muster keeps the window
+//!   short. `X-Amz-Expires` up to 7 days is still accepted as a parameter (SDK presigners
+//!   may default to an hour), it just does not extend the window.
 //! * Only the headers listed in `SignedHeaders` are covered; `host` must be among them.
 //!   A signed header missing from the request makes the signature fail. For HTTP/2
 //!   requests the caller must put the `:authority` into a `host` header first.
@@ -41,7 +47,8 @@ use subtle::ConstantTimeEq;
 
 /// The only signing algorithm accepted.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// Longest validity of a presigned request (`X-Amz-Expires`), 7 days as at AWS.
+/// Largest `X-Amz-Expires` accepted as a parameter, 7 days as at AWS. A presigned request
+/// is valid for at most the allowed clock skew anyway (see the module documentation).
 pub const MAX_PRESIGNED_EXPIRES: Duration = Duration::from_secs(604_800);
 
 const TERMINATOR: &str = "aws4_request";
@@ -169,14 +176,17 @@ pub enum AuthError {
         now: String,
         skew: String,
     },
-    /// A presigned request used after `X-Amz-Date + X-Amz-Expires`.
+    /// A presigned request used after `X-Amz-Date + min(X-Amz-Expires, allowed skew)`.
     #[error(
         "Request has expired: the presigned request was valid until {expired_at} \
-         ({request_time} + {expires} sec.), and it is now {now}."
+         ({request_time} + {valid_for} sec.{limit}), and it is now {now}."
     )]
     PresignedExpired {
         request_time: String,
-        expires: u64,
+        /// Seconds the request was valid for after its time.
+        valid_for: u64,
+        /// Why `valid_for` is less than `X-Amz-Expires`, if it is.
+        limit: String,
         expired_at: String,
         now: String,
     },
@@ -604,7 +614,8 @@ fn format_amz_date(ts: jiff::Timestamp) -> String {
 // ---------------------------------------------------------------------------------------
 
 /// Verifies the signature with the key's secret. `now` is injected (tests). `max_skew` =
-/// 15 minutes normally. `auth` must come from [`parse`] of the same request.
+/// 15 minutes normally: how far the request time may be from `now`, and how long a presigned
+/// request stays valid at most. `auth` must come from [`parse`] of the same request.
 pub fn verify(
     req: &RequestParts,
     auth: &ParsedAuth,
@@ -708,12 +719,23 @@ fn check_time(
             }
         }
         AuthLocation::Query { expires } => {
-            let expires = expires.as_secs();
-            let expired_at = req_s.saturating_add(i64::try_from(expires).unwrap_or(i64::MAX));
+            // Never longer than a header-signed request may be old: see the module docs.
+            let expires = i64::try_from(expires.as_secs()).unwrap_or(i64::MAX);
+            let valid_for = expires.min(skew);
+            let expired_at = req_s.saturating_add(valid_for);
             if now_s > expired_at {
+                let limit = if valid_for < expires {
+                    format!(
+                        "; X-Amz-Expires was {expires} sec., but this server accepts presigned \
+                         requests for at most {skew_text} after X-Amz-Date"
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(AuthError::PresignedExpired {
                     request_time: auth.amz_date.clone(),
-                    expires,
+                    valid_for: u64::try_from(valid_for).unwrap_or(0),
+                    limit,
                     expired_at: fmt(expired_at),
                     now: fmt(now_s),
                 });

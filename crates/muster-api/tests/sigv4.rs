@@ -77,6 +77,8 @@ struct Opts {
     excluded: Vec<&'static str>,
     extra_headers: Vec<(&'static str, &'static str)>,
     time: i64,
+    /// `X-Amz-Expires` of a presigned request (seconds).
+    expires: u64,
 }
 
 impl Default for Opts {
@@ -91,6 +93,7 @@ impl Default for Opts {
             excluded: Vec::new(),
             extra_headers: Vec::new(),
             time: T0,
+            expires: 900,
         }
     }
 }
@@ -110,7 +113,7 @@ fn signed(opts: Opts) -> Received {
     settings.payload_checksum_kind = opts.checksum;
     settings.signature_location = opts.location;
     if opts.location == SignatureLocation::QueryParams {
-        settings.expires_in = Some(Duration::from_secs(900));
+        settings.expires_in = Some(Duration::from_secs(opts.expires));
     }
     if !opts.excluded.is_empty() {
         let list = settings.excluded_headers.get_or_insert_with(Vec::new);
@@ -347,6 +350,64 @@ fn presigned_requests_verify_and_expire() {
             MISMATCH,
         );
     }
+}
+
+/// A presigned request is valid for `X-Amz-Expires`, but never longer than the allowed skew
+/// (15 minutes): the window docs/api.md promises for every request.
+#[test]
+fn presigned_requests_live_at_most_the_allowed_skew() {
+    // (X-Amz-Expires, the last second it is valid, whether the skew cut it short)
+    for (expires, valid_for, cut) in [
+        (60, 60, false),
+        (899, 899, false),
+        (900, 900, false),
+        (901, 900, true),
+        (3600, 900, true),
+        (604_800, 900, true),
+    ] {
+        let req = signed(Opts {
+            location: SignatureLocation::QueryParams,
+            expires,
+            ..Opts::default()
+        });
+        let query = req.query.clone().unwrap();
+        let param = format!("X-Amz-Expires={expires}");
+        assert!(query.split('&').any(|kv| kv == param), "{query}");
+        req.check(ts(T0 + valid_for))
+            .unwrap_or_else(|e| panic!("X-Amz-Expires={expires} at +{valid_for}s: {e:?}"));
+        let err = req.check(ts(T0 + valid_for + 1)).unwrap_err();
+        assert_eq!(err.aws_type(), "InvalidSignatureException", "{err:?}");
+        assert_eq!(err.status(), 403);
+        let message = err.message();
+        assert!(
+            message.contains(&format!(
+                "valid until {} (20240101T000000Z + {valid_for} sec.",
+                // Computed here, not by the code under test.
+                jiff::Timestamp::from_second(T0 + valid_for)
+                    .unwrap()
+                    .strftime("%Y%m%dT%H%M%SZ")
+            )),
+            "{message}"
+        );
+        assert_eq!(
+            message.contains("at most 15 min after X-Amz-Date"),
+            cut,
+            "{message}"
+        );
+    }
+    // A longer allowed skew lets a longer X-Amz-Expires count, and no more.
+    let req = signed(Opts {
+        location: SignatureLocation::QueryParams,
+        expires: 3600,
+        ..Opts::default()
+    });
+    let parts = req.parts();
+    let auth = sigv4::parse(&parts).unwrap();
+    let hour = Duration::from_secs(3600);
+    let two_hours = Duration::from_secs(7200);
+    sigv4::verify(&parts, &auth, SECRET, SERVICE, ts(T0 + 1800), hour).unwrap();
+    sigv4::verify(&parts, &auth, SECRET, SERVICE, ts(T0 + 3600), two_hours).unwrap();
+    assert!(sigv4::verify(&parts, &auth, SECRET, SERVICE, ts(T0 + 3601), two_hours).is_err());
 }
 
 #[test]
