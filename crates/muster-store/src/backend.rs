@@ -70,6 +70,76 @@ pub struct PgStore {
     pool: Pool<Postgres>,
 }
 
+/// The files of the SQLite database at `db`: the database, its write-ahead log, its
+/// shared-memory index and its rollback journal.
+fn database_files(db: &Path) -> [std::path::PathBuf; 4] {
+    let with = |suffix: &str| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    [
+        db.to_path_buf(),
+        with("-wal"),
+        with("-shm"),
+        with("-journal"),
+    ]
+}
+
+/// Makes the database at `db` private to its owner (it holds password hashes and contact
+/// details). A missing database is created empty with mode 0600 first (SQLite takes an
+/// empty file as a new database), because SQLite creates its `-wal`, `-shm` and journal
+/// files with the database file's mode, whatever the umask allows; existing files that
+/// others may read (made by an earlier version) lose the group's and others' permissions.
+/// Failures are logged: opening the database reports what matters.
+fn private_database_files(db: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if db.as_os_str().is_empty() {
+            return; // a temporary database, deleted when closed
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(db)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                tracing::warn!(path = %db.display(), error = %e, "cannot create the database file");
+                return;
+            }
+        }
+        for file in database_files(db) {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 == 0 {
+                continue;
+            }
+            let private = mode & !0o077;
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(private)) {
+                Ok(()) => tracing::info!(
+                    path = %file.display(),
+                    from = format!("{mode:o}"),
+                    to = format!("{private:o}"),
+                    "made the database file private to its owner"
+                ),
+                Err(e) => tracing::warn!(
+                    path = %file.display(),
+                    error = %e,
+                    "cannot make the database file private to its owner; others may read it"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database named by a `sqlite:` URL
     /// (`sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite::memory:`).
@@ -87,6 +157,9 @@ impl SqliteStore {
 
     async fn open(base: SqliteConnectOptions, in_memory: bool) -> Result<Self, StoreError> {
         let file = base.get_filename().to_path_buf();
+        if !in_memory {
+            private_database_files(&file);
+        }
         let base = base.foreign_keys(true).busy_timeout(SQLITE_BUSY_TIMEOUT);
         let write_options = base
             .clone()

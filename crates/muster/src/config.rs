@@ -361,10 +361,49 @@ impl Settings {
     }
 }
 
-/// Creates `dir` (and parents) if missing.
+/// Creates `dir` (and parents) if missing, and makes it private to its owner (0700): the
+/// data directory holds the database (password hashes, contact details), the master key,
+/// the credentials and the outbox (codes).
 pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    make_private(dir);
+    Ok(())
+}
+
+/// Takes the group's and others' permissions away from `path` (a file or directory), if it
+/// exists and has any; the owner's stay as they are. Files Muster creates are private from
+/// the start; this tightens what an earlier version (or an operator) left open. A failure
+/// (say, a directory owned by another user) is logged, not fatal.
+pub fn make_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let private = mode & !0o077;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(private)) {
+            Ok(()) => tracing::info!(
+                path = %path.display(),
+                from = format!("{mode:o}"),
+                to = format!("{private:o}"),
+                "made private to its owner"
+            ),
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                error = %e,
+                "cannot make private to its owner; others may read it"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[cfg(test)]

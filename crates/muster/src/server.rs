@@ -6,7 +6,7 @@
 //! to the console (`/contacts`, or the sign-in page first). The console's other pages have
 //! paths of their own (`/login`, `/contacts`, `/static/…`), which the AWS API never uses.
 
-use crate::config::{Settings, ensure_dir};
+use crate::config::{Settings, ensure_dir, make_private};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
@@ -82,10 +82,21 @@ fn free_name(path: &Path) -> std::path::PathBuf {
         .expect("some suffix is free")
 }
 
-/// Opens the store named by the settings and brings its schema up to date.
+/// Opens the store named by the settings and brings its schema up to date. First makes the
+/// data directory and the files Muster keeps there private to their owner, if an earlier
+/// version left them readable by others (the SQLite files are the store's to tighten).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.database_url.starts_with("sqlite:") {
         ensure_dir(&settings.data_dir)?;
+    } else if settings.data_dir.exists() {
+        make_private(&settings.data_dir);
+    }
+    for file in [
+        settings.credentials_path(),
+        settings.data_dir.join("config"),
+        settings.master_key_path(),
+    ] {
+        make_private(&file);
     }
     let store = Store::connect(&settings.database_url)
         .await

@@ -157,6 +157,114 @@ async fn serve_bootstraps_credentials_and_health() {
     assert!(terminate(&mut child).success());
 }
 
+/// The permission bits of a file or directory.
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Everything in the data directory is its owner's alone: the directory (created by serve)
+/// 0700, and the SQLite database with its WAL and shared-memory files, the outbox, the
+/// credentials, the config and the master key 0600, with the test's umask of 022 (which
+/// would leave them 0755 and 0644). A data directory an earlier version left open is
+/// tightened at the next start.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let files = [
+        "muster.db",
+        "muster.db-wal",
+        "muster.db-shm",
+        "outbox.jsonl",
+        "credentials",
+        "config",
+        "master.key",
+    ];
+    let (mut child, addr, _logs) = serve(&dir);
+    let (key_id, secret) = common::read_credentials(&dir.join("credentials"));
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    // A channel: its activation code goes to the outbox file.
+    let contact = client
+        .create_contact()
+        .alias("akua")
+        .r#type(aws_sdk_ssmcontacts::types::ContactType::Personal)
+        .plan(
+            aws_sdk_ssmcontacts::types::Plan::builder()
+                .set_stages(Some(vec![]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    client
+        .create_contact_channel()
+        .contact_id(&contact)
+        .name("work")
+        .r#type(aws_sdk_ssmcontacts::types::ChannelType::Email)
+        .delivery_address(
+            aws_sdk_ssmcontacts::types::ContactChannelAddress::builder()
+                .simple_address("akua@example.com")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The umask this test runs with would have left them open: 022 or looser.
+    let probe = parent.path().join("probe");
+    std::fs::write(&probe, "x").unwrap();
+    assert_ne!(mode_of(&probe) & 0o044, 0, "the test's umask hides nothing");
+    assert_eq!(mode_of(&dir), 0o700, "data directory");
+    for f in files {
+        assert_eq!(mode_of(&dir.join(f)), 0o600, "{f} while serving");
+    }
+    assert!(terminate(&mut child).success());
+
+    // An earlier version's data directory: everything readable by all.
+    let open = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    open(&dir, 0o755);
+    let mut present = Vec::new();
+    for f in files {
+        if dir.join(f).exists() {
+            open(&dir.join(f), 0o644);
+            present.push(f);
+        }
+    }
+    for f in [
+        "muster.db",
+        "outbox.jsonl",
+        "credentials",
+        "config",
+        "master.key",
+    ] {
+        assert!(present.contains(&f), "{f} kept after a stop");
+    }
+    let (mut child, addr, logs) = serve(&dir);
+    // Serving (and past installing its SIGTERM handler, which follows the address line).
+    let ready = common::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(mode_of(&dir), 0o700, "data directory after a restart");
+    for f in files {
+        assert_eq!(mode_of(&dir.join(f)), 0o600, "{f} after a restart");
+    }
+    let status = terminate(&mut child);
+    assert!(
+        status.success(),
+        "{status:?}: {:#?}",
+        logs.try_iter().collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn keys_create_list_revoke() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,9 @@
 //! Each line is written with a single `write` on a file opened in append mode, then synced,
 //! under a lock shared by every outbox writing the same file, so concurrent sends produce
 //! whole lines. The file is opened for each message, so an operator may rotate or delete it.
-//! It holds activation and accept codes: it is created readable by its owner only.
+//! It holds activation and accept codes: it is created readable by its owner only, and a
+//! file found readable by others (made by an earlier version, or by hand) is made private
+//! when the outbox is set up and again before each write.
 
 use super::{Failure, FailureKind};
 use crate::message::Message;
@@ -45,6 +47,11 @@ struct Line<'a> {
 
 impl Outbox {
     pub(crate) fn new(path: PathBuf) -> Self {
+        if let Ok(f) = std::fs::File::open(&path)
+            && let Err(e) = make_private(&f)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the outbox file private to its owner");
+        }
         Outbox {
             path: Arc::new(path),
             lock: Arc::new(Mutex::new(())),
@@ -108,9 +115,26 @@ impl Outbox {
             opts.mode(0o600);
         }
         let mut f = opts.open(&*self.path)?;
+        make_private(&f)?;
         f.write_all(bytes)?;
         f.sync_data()
     }
+}
+
+/// Takes the group's and others' permissions away from an open file that has any (its
+/// owner's stay as they are).
+fn make_private(f: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = f.metadata()?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            f.set_permissions(std::fs::Permissions::from_mode(mode & !0o077))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = f;
+    Ok(())
 }
 
 fn this_path_display(p: &Path) -> String {
