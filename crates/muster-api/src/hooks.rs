@@ -409,6 +409,36 @@ pub async fn email_reply(
     axum::Json(serde_json::json!({"action": format!("{outcome:?}")})).into_response()
 }
 
+/// The Content-Security-Policy of the `/a/` and `/u/` pages: no scripts, styles or images at
+/// all, forms only to this origin, and never framed (as the console: `frame-ancestors
+/// 'none'`).
+const LINK_PAGE_CSP: &str =
+    "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The headers every answer of the `/a/` and `/u/` links carries. Their pages hold one
+/// button that acts (acknowledge, unsubscribe): framed by another site, a click could be
+/// stolen (clickjacking), so framing is refused both ways browsers understand
+/// (`X-Frame-Options: DENY`, as the console sends, and CSP `frame-ancestors 'none'`). The
+/// URL carries the link's token: no `Referer` leaves the page, and nothing is cached.
+fn with_page_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(LINK_PAGE_CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 fn invalid_link() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -419,7 +449,11 @@ fn invalid_link() -> Response {
 
 /// `GET /u/{token}`: a confirmation page (a GET must not unsubscribe: mail scanners follow
 /// links). `POST /u/{token}`: unsubscribes (RFC 8058 one-click, or the page's button).
-pub async fn unsubscribe_page(
+pub async fn unsubscribe_page(state: State<Arc<HookState>>, token: Path<String>) -> Response {
+    with_page_headers(unsubscribe_page_body(state, token).await)
+}
+
+async fn unsubscribe_page_body(
     State(state): State<Arc<HookState>>,
     Path(token): Path<String>,
 ) -> Response {
@@ -438,7 +472,11 @@ pub async fn unsubscribe_page(
     .into_response()
 }
 
-pub async fn unsubscribe_post(
+pub async fn unsubscribe_post(state: State<Arc<HookState>>, token: Path<String>) -> Response {
+    with_page_headers(unsubscribe_post_body(state, token).await)
+}
+
+async fn unsubscribe_post_body(
     State(state): State<Arc<HookState>>,
     Path(token): Path<String>,
 ) -> Response {
@@ -505,7 +543,11 @@ async fn ack_link_page(
 
 /// `GET /a/{token}`: the confirmation page of an acknowledgement link (a GET changes
 /// nothing, so link previewers and mail scanners cannot acknowledge).
-pub async fn ack_page(State(state): State<Arc<HookState>>, Path(token): Path<String>) -> Response {
+pub async fn ack_page(state: State<Arc<HookState>>, token: Path<String>) -> Response {
+    with_page_headers(ack_page_body(state, token).await)
+}
+
+async fn ack_page_body(State(state): State<Arc<HookState>>, Path(token): Path<String>) -> Response {
     let p = match ack_link_page(&state.api, &token).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -527,7 +569,11 @@ pub async fn ack_page(State(state): State<Arc<HookState>>, Path(token): Path<Str
 }
 
 /// `POST /a/{token}`: acknowledges the page (once; later uses say it is done).
-pub async fn ack_post(State(state): State<Arc<HookState>>, Path(token): Path<String>) -> Response {
+pub async fn ack_post(state: State<Arc<HookState>>, token: Path<String>) -> Response {
+    with_page_headers(ack_post_body(state, token).await)
+}
+
+async fn ack_post_body(State(state): State<Arc<HookState>>, Path(token): Path<String>) -> Response {
     let p = match ack_link_page(&state.api, &token).await {
         Ok(p) => p,
         Err(r) => return r,

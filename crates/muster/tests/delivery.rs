@@ -235,6 +235,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         .replace(PUBLIC, &format!("http://{}", s.addr));
     let page = common::get(&link).await.unwrap();
     assert_eq!(page.status(), 200);
+    assert_never_framed(&page);
     assert!(page.text().await.unwrap().contains("<form method=post"));
     let resp = common::http()
         .post(&link)
@@ -244,6 +245,7 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    assert_never_framed(&resp);
     let err = s
         .client
         .send_activation_code()
@@ -257,7 +259,23 @@ async fn email_activation_through_the_outbox(backend: Backend) {
         "an unsubscribed address gets no codes"
     );
     let forged = format!("http://{}/u/not-a-token", s.addr);
-    assert_eq!(common::get(&forged).await.unwrap().status(), 404);
+    let refused = common::get(&forged).await.unwrap();
+    assert_eq!(refused.status(), 404);
+    assert_never_framed(&refused);
+}
+
+/// The `/u/` and `/a/` pages hold a button that acts: no other site may frame them
+/// (clickjacking), as the console's pages.
+fn assert_never_framed(r: &reqwest::Response) {
+    let h = r.headers();
+    assert_eq!(h["x-frame-options"], "DENY", "{h:?}");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.split(';').any(|d| d.trim() == "frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(h["referrer-policy"], "no-referrer", "{h:?}");
+    assert_eq!(h["cache-control"], "no-store", "{h:?}");
 }
 
 async fn send_code(s: &TestServer, ch: &str) -> Result<(), String> {

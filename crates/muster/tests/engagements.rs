@@ -1221,6 +1221,7 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     let token = link.rsplit('/').next().unwrap();
     let get = common::get(&link).await.unwrap();
     assert_eq!(get.status(), 200);
+    assert_never_framed(get.headers());
     let html = get.text().await.unwrap();
     assert!(
         html.contains("Acknowledge page") && html.contains("<form method=post"),
@@ -1230,6 +1231,7 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     assert_eq!(env.stop_ms(e_link).await, None);
     let post = async |url: &str| {
         let r = common::http().post(url).send().await.unwrap();
+        assert_never_framed(r.headers());
         (r.status().as_u16(), r.text().await.unwrap())
     };
     for bad in [
@@ -1301,6 +1303,7 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     env.set(t4 + 25 * HOUR);
     let get = common::get(&link).await.unwrap();
     assert_eq!(get.status(), 410);
+    assert_never_framed(get.headers());
     assert!(get.text().await.unwrap().contains("expired"));
     let (st, html) = post(&link).await;
     assert_eq!(st, 410);
@@ -1310,6 +1313,18 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
         !env.receipt_types(&p4).await.contains(&ReceiptType::Read),
         "nothing acknowledged"
     );
+}
+
+/// The `/a/` pages hold a button that acknowledges: no other site may frame them
+/// (clickjacking), as the console's pages.
+fn assert_never_framed(h: &reqwest::header::HeaderMap) {
+    assert_eq!(h["x-frame-options"], "DENY", "{h:?}");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.split(';').any(|d| d.trim() == "frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(h["referrer-policy"], "no-referrer", "{h:?}");
 }
 
 /// Provider status callbacks (signed) add DELIVERED and ERROR receipts to the page of the
