@@ -380,6 +380,22 @@ pub async fn email_reply(
         return axum::Json(serde_json::json!({"action": "ignored", "reason": "automatic message"}))
             .into_response();
     }
+    // Anyone can write any From: with the gateway's authserv-id configured, act only on what
+    // its Authentication-Results vouch for (and answer nothing otherwise: no backscatter).
+    if let Some(gateway) = api.messaging.email_authserv_id.as_deref() {
+        match email_sender_verdict(&mail, gateway) {
+            Ok(how) => tracing::debug!(vouched_by = ?how, "e-mail reply sender authenticated"),
+            Err(why) => {
+                metrics::counter!("muster_replies_unauthenticated_total").increment(1);
+                tracing::warn!(reason = %why, "e-mail reply not acted on: its sender is not authenticated");
+                return axum::Json(serde_json::json!({
+                    "action": "ignored",
+                    "reason": format!("sender not authenticated: {why}"),
+                }))
+                .into_response();
+            }
+        }
+    }
     // The raw message is kept with a consent change (at most 16 KiB of it).
     let raw = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
     let outcome = api
@@ -437,6 +453,17 @@ fn with_page_headers(mut r: Response) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+fn email_sender_verdict(
+    mail: &email::InboundEmail,
+    gateway: &str,
+) -> Result<muster_notify::inbound::auth_results::Vouched, String> {
+    muster_notify::inbound::auth_results::sender_verdict(
+        mail.authentication_results.iter().map(String::as_str),
+        &mail.from,
+        gateway,
+    )
 }
 
 fn invalid_link() -> Response {

@@ -45,6 +45,9 @@ pub struct Messaging {
     pub twilio_auth_tokens: Vec<String>,
     /// Shared secret of `POST /hooks/email`; the hook is off without it.
     pub email_secret: Option<String>,
+    /// The mail gateway's authserv-id: when set, the e-mail hook acts on a reply only if the
+    /// gateway's `Authentication-Results` vouch for its `From` (DMARC, or aligned DKIM/SPF).
+    pub email_authserv_id: Option<String>,
     pub policy: ActivationPolicy,
 }
 
@@ -73,8 +76,15 @@ impl Messaging {
             limiter: ReplyLimiter::default(),
             twilio_auth_tokens,
             email_secret: email_secret.filter(|s| !s.is_empty()),
+            email_authserv_id: None,
             policy: ActivationPolicy::default(),
         }
+    }
+
+    /// Sets the mail gateway's authserv-id (see [`Messaging::email_authserv_id`]).
+    pub fn with_email_authserv_id(mut self, authserv_id: Option<String>) -> Self {
+        self.email_authserv_id = authserv_id.filter(|s| !s.trim().is_empty());
+        self
     }
 
     /// The one-click unsubscribe link for an address (needs a public URL).

@@ -74,6 +74,9 @@ pub struct FileConfig {
     pub max_clock_skew_minutes: Option<u64>,
     /// Shared secret of `POST /hooks/email` (`X-Muster-Secret`); the hook is off without it.
     pub email_webhook_secret: Option<String>,
+    /// The authserv-id of the mail gateway's `Authentication-Results` header: when set, the
+    /// e-mail hook acts on a reply only if that header vouches for its `From` domain.
+    pub email_authserv_id: Option<String>,
     /// Message providers, tried in order per channel type.
     #[serde(default)]
     pub providers: Vec<muster_notify::config::ProviderConfig>,
@@ -98,6 +101,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub max_clock_skew_minutes: u64,
     pub email_webhook_secret: Option<String>,
+    pub email_authserv_id: Option<String>,
     /// From the config file, then the single-provider environment variables
     /// (MUSTER_SMTP_*, MUSTER_TWILIO_*); empty means the outbox serves every channel type.
     pub providers: Vec<muster_notify::config::ProviderConfig>,
@@ -261,6 +265,24 @@ impl Settings {
             std::env::var("MUSTER_EMAIL_WEBHOOK_SECRET").ok(),
             file.email_webhook_secret,
         );
+        let email_authserv_id = pick(
+            &mut sources,
+            "email_authserv_id",
+            std::env::var("MUSTER_EMAIL_AUTHSERV_ID").ok(),
+            file.email_authserv_id,
+        )
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty());
+        if let Some(id) = &email_authserv_id
+            && id
+                .chars()
+                .any(|c| c.is_whitespace() || c == ';' || c == '(' || c == '"')
+        {
+            bail!(
+                "email_authserv_id {id:?} is not an authserv-id (a host name such as \
+                 mx.example.com: no spaces, ';', '(' or quotes)"
+            );
+        }
         let mut providers = file.providers;
         providers.extend(
             muster_notify::config::from_env(|k| std::env::var(k).ok())
@@ -283,6 +305,7 @@ impl Settings {
             public_url,
             max_clock_skew_minutes,
             email_webhook_secret,
+            email_authserv_id,
             providers,
             templates: file.templates,
             sources,
@@ -342,6 +365,12 @@ impl Settings {
                 "(none: e-mail hook off)"
             }
             .into(),
+        );
+        line(
+            "email_authserv_id",
+            self.email_authserv_id
+                .clone()
+                .unwrap_or_else(|| "(none: From is trusted as posted)".into()),
         );
         if self.providers.is_empty() {
             out.push_str(
@@ -459,6 +488,36 @@ mod tests {
             ..Default::default()
         };
         assert!(Settings::resolve(&bad, &ServeArgs::default()).is_err());
+    }
+
+    #[test]
+    fn email_authserv_id_is_one_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let resolve = |value: &str| {
+            std::fs::write(&path, format!("email_authserv_id = {value:?}\n")).unwrap();
+            let common = CommonArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            Settings::resolve(&common, &ServeArgs::default())
+        };
+        let s = resolve(" mx.example.com ").unwrap();
+        assert_eq!(s.email_authserv_id.as_deref(), Some("mx.example.com"));
+        assert!(s.report().contains("mx.example.com"));
+        assert_eq!(resolve("").unwrap().email_authserv_id, None);
+        for bad in [
+            "mx example.com",
+            "mx.example.com;",
+            "mx (gateway)",
+            "\"mx\"",
+        ] {
+            let err = resolve(bad).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("is not an authserv-id"),
+                "{bad}: {err:#}"
+            );
+        }
     }
 
     #[test]

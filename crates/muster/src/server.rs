@@ -273,7 +273,8 @@ pub fn messaging(
         master.code_key(),
         settings.public_url.clone(),
         settings.email_webhook_secret.clone(),
-    ))
+    )
+    .with_email_authserv_id(settings.email_authserv_id.clone()))
 }
 
 /// The SSM Contacts service over `store`, messaging as the settings say.

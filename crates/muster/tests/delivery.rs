@@ -792,6 +792,110 @@ async fn twilio_fake_refuses_what_twilio_refuses() {
     );
 }
 
+/// With the gateway's authserv-id configured, an e-mail reply is acted on only when that
+/// gateway's Authentication-Results vouch for its From: here "Unsubscribe" (which opts the
+/// address out, so the channel needs activating again) from a sender nothing vouches for
+/// changes nothing and is answered nothing; the same reply with an aligned pass acts.
+async fn email_replies_need_an_authenticated_sender(backend: Backend) {
+    let twilio = FakeTwilio::start().await;
+    let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+    let providers = twilio.providers();
+    let Some(s) = common::start_with(backend, Arc::new(clock), move |s| {
+        s.providers = providers;
+        s.public_url = Some(PUBLIC.into());
+        s.email_webhook_secret = Some("mail-hook-secret".into());
+        s.email_authserv_id = Some("mx.muster.test".into());
+    })
+    .await
+    else {
+        return muster_store::testing::postgres_skip_note(
+            "email_replies_need_an_authenticated_sender",
+        );
+    };
+    let c = contact(&s, "efua").await;
+    let ch = channel(
+        &s,
+        &c,
+        "mail",
+        ChannelType::Email,
+        "efua@example.com",
+        false,
+    )
+    .await;
+    let the_code = s.outbox()[0]["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    activate(&s, &ch, &the_code).await.unwrap();
+    let post = async |auth_results: &[&str]| {
+        let mut raw = String::new();
+        for h in auth_results {
+            raw.push_str(&format!("Authentication-Results: {h}\r\n"));
+        }
+        raw.push_str(
+            "From: Efua <efua@example.com>\r\nTo: pager@example.test\r\nSubject: Re: Muster\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nUnsubscribe\r\n",
+        );
+        let resp = common::http()
+            .post(format!("http://{}/hooks/email", s.addr))
+            .header("x-muster-secret", "mail-hook-secret")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<serde_json::Value>().await.unwrap()
+    };
+    let sent_before = s.outbox().len();
+    for (headers, why) in [
+        (
+            vec![],
+            "no Authentication-Results header from mx.muster.test",
+        ),
+        (
+            vec!["evil.example; dmarc=pass header.from=example.com"],
+            "no Authentication-Results header from mx.muster.test",
+        ),
+        (
+            vec!["mx.muster.test; dmarc=fail (p=reject) header.from=example.com"],
+            "dmarc=fail",
+        ),
+        (
+            vec![
+                "mx.muster.test; dkim=pass header.d=evil.example; spf=softfail smtp.mailfrom=example.com",
+            ],
+            "nothing vouches for example.com",
+        ),
+    ] {
+        let answer = post(&headers).await;
+        assert_eq!(answer["action"], "ignored", "{headers:?}: {answer}");
+        let reason = answer["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("sender not authenticated") && reason.contains(why),
+            "{headers:?}: {reason}"
+        );
+        assert_eq!(
+            status(&s, &ch).await,
+            ActivationStatus::Activated,
+            "{headers:?}"
+        );
+    }
+    assert_eq!(s.outbox().len(), sent_before, "nothing answered");
+
+    // The gateway's header, first, with an aligned SPF pass: acted on.
+    let answer = post(&[
+        "mx.muster.test; dkim=none; spf=pass smtp.mailfrom=bounce@example.com",
+        "evil.example; dmarc=fail",
+    ])
+    .await;
+    assert_eq!(
+        answer["action"], "OptedOut { first_time: true }",
+        "{answer}"
+    );
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    assert_eq!(s.outbox().last().unwrap()["kind"], "opt_out_confirmation");
+}
+
 macro_rules! both {
     ($($name:ident),*) => {$(
         mod $name {
@@ -807,5 +911,6 @@ both!(
     email_activation_through_the_outbox,
     activation_rules_at_their_boundaries,
     sms_opt_out_and_in_over_twilio,
-    email_replies
+    email_replies,
+    email_replies_need_an_authenticated_sender
 );

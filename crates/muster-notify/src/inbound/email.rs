@@ -34,6 +34,9 @@ pub struct InboundEmail {
     /// auto_reply, or an `X-Autoreply`/`X-Autorespond` header: a machine wrote this; do not act
     /// on it or answer it. (Also check [`super::keywords::looks_automated`] on the subject.)
     pub auto_submitted: bool,
+    /// The raw values of the `Authentication-Results` headers, in message order (the
+    /// nearest receiving server's first): see [`super::auth_results::sender_verdict`].
+    pub authentication_results: Vec<String>,
 }
 
 impl InboundEmail {
@@ -86,11 +89,18 @@ pub fn parse(raw: &[u8]) -> Result<InboundEmail, EmailError> {
         || header("X-Autoreply").is_some_and(|v| !v.is_empty() && v != "no")
         || header("X-Autorespond").is_some_and(|v| !v.is_empty() && v != "no");
 
+    let authentication_results = message
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .map(|(_, value)| value.to_string())
+        .collect();
+
     Ok(InboundEmail {
         from,
         subject,
         text,
         auto_submitted,
+        authentication_results,
     })
 }
 

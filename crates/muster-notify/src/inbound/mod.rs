@@ -13,6 +13,7 @@
 //! 5. act, and answer only if [`keywords::ReplyLimiter::allow`] says so, so that two machines
 //!    replying to each other cannot loop.
 
+pub mod auth_results;
 pub mod email;
 pub mod keywords;
 pub mod twilio;
