@@ -773,8 +773,18 @@ impl ContactsApi {
         let range = match &input.time_range_value {
             None => None,
             Some(r) => {
-                let from = r.start_time.and_then(|t| t.to_millis()).unwrap_or(i64::MIN);
-                let to = r.end_time.and_then(|t| t.to_millis()).unwrap_or(i64::MAX);
+                // A bound outside the instants Muster represents (years -9999 to 9999, as
+                // every other timestamp of the API) is refused, not read as "no bound".
+                let bound = |t: Option<EpochSeconds>, member: &str| {
+                    t.map(|t| {
+                        t.to_timestamp()
+                            .and_then(|_| t.to_millis())
+                            .ok_or_else(|| field(member, "is not a representable instant"))
+                    })
+                    .transpose()
+                };
+                let from = bound(r.start_time, "TimeRangeValue.StartTime")?.unwrap_or(i64::MIN);
+                let to = bound(r.end_time, "TimeRangeValue.EndTime")?.unwrap_or(i64::MAX);
                 if from > to {
                     return Err(field(
                         "TimeRangeValue.EndTime",
@@ -784,8 +794,10 @@ impl ContactsApi {
                 Some((from, to))
             }
         };
+        // Newest first ("desc"): a token issued when the listing was oldest first names
+        // another listing, and is refused rather than read backwards.
         let fingerprint = format!(
-            "engagements|{}|{:?}",
+            "engagements-desc|{}|{:?}",
             input.incident_id.as_deref().unwrap_or(""),
             range
         );

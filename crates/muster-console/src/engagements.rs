@@ -362,8 +362,8 @@ async fn list(
             None => break,
         }
     }
-    // Oldest first from the API: the newest first here.
-    all.reverse();
+    // Newest first from the API, as here: when there are more than LIST_SCAN, the oldest
+    // are the ones left out.
     let total = all.len();
     let pages = total.div_ceil(LIST_PAGE).max(1);
     let page = q.page.unwrap_or(1).clamp(1, pages);

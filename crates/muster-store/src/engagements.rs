@@ -259,10 +259,10 @@ const LIST_ENGAGEMENTS: &str = concat!(
     engagement_columns!(),
     engagements_from!(),
     " WHERE e.account = $1",
-    " AND ($2 IS NULL OR e.start_ms > $2 OR (e.start_ms = $2 AND e.id > $3))",
+    " AND ($2 IS NULL OR e.start_ms < $2 OR (e.start_ms = $2 AND e.id < $3))",
     " AND ($4 IS NULL OR e.incident_id = $4)",
     " AND ($5 IS NULL OR e.start_ms >= $5) AND ($6 IS NULL OR e.start_ms <= $6)",
-    " ORDER BY e.start_ms, e.id LIMIT $7"
+    " ORDER BY e.start_ms DESC, e.id DESC LIMIT $7"
 );
 const GET_PAGE: &str = concat!(
     "SELECT ",
@@ -921,8 +921,9 @@ store_methods! {
         Ok(out)
     }
 
-    /// Engagements of the account by start time (then id), after `after`; optionally only
-    /// those of an incident and those started in `[from_ms, to_ms]`.
+    /// Engagements of the account newest first: by start time, then id, both descending (as
+    /// AWS lists them), those after `after` in that order (`After::Created` of the last one
+    /// listed); optionally only those of an incident and those started in `[from_ms, to_ms]`.
     pub async fn list_engagements(
         &self,
         account: &str,

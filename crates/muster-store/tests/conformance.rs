@@ -4328,7 +4328,10 @@ async fn engagement_start_and_reads(store: Store) {
     assert_eq!(got, want);
 }
 
-/// Listing by start time with the incident and time-range filters, resumable.
+/// Listing newest first (start time, then id, descending, as AWS lists them) with the
+/// incident and time-range filters, resumable: pages of 3 over engagements of which three
+/// share a start time (the id breaks the tie), and a cursor in the middle of that tie that
+/// stays put when a newer engagement starts.
 async fn engagement_listing(store: Store) {
     let mut all = Vec::new();
     for i in 0..7 {
@@ -4337,6 +4340,14 @@ async fn engagement_listing(store: Store) {
         store.start_engagement(&e, &[], &[], None).await.unwrap();
         all.push(e);
     }
+    // Two more sharing the start time of all[3], the id breaks the tie.
+    for _ in 0..2 {
+        let e = engagement(ACCT, "bo", T0 + 3000, None);
+        store.start_engagement(&e, &[], &[], None).await.unwrap();
+        all.push(e);
+    }
+    // The expected order, computed here: start time descending, then id descending.
+    all.sort_by_key(|e| std::cmp::Reverse((e.start_ms, e.id)));
     store
         .start_engagement(&engagement(OTHER, "ana", T0, None), &[], &[], None)
         .await
@@ -4360,16 +4371,44 @@ async fn engagement_listing(store: Store) {
         seen.extend(ids(&page));
     }
     assert_eq!(seen, ids(&all));
+    let starts: Vec<i64> = all.iter().map(|e| e.start_ms).collect();
+    assert_eq!(
+        starts,
+        [6000, 5000, 4000, 3000, 3000, 3000, 2000, 1000, 0].map(|d| T0 + d)
+    );
     let even = store
         .list_engagements(ACCT, Some("inc-even"), None, &After::Start, 100)
         .await
         .unwrap();
-    assert_eq!(even.len(), 4);
+    let even_starts: Vec<i64> = even.iter().map(|e| e.start_ms).collect();
+    assert_eq!(even_starts, [6000, 4000, 2000, 0].map(|d| T0 + d));
     let ranged = store
         .list_engagements(ACCT, None, Some((T0 + 2000, T0 + 4000)), &After::Start, 100)
         .await
         .unwrap();
-    assert_eq!(ids(&ranged), ids(&all[2..5]));
+    assert_eq!(ids(&ranged), ids(&all[2..7]));
+    // Resuming in the middle of the tie at T0 + 3000 lists the rest of it, then older ones.
+    let after = After::Created {
+        ms: all[3].start_ms,
+        id: all[3].id,
+    };
+    let rest = store
+        .list_engagements(ACCT, None, None, &after, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ids(&all[4..]));
+    // An engagement started later than the cursor (newer) is not listed after it; one as old
+    // as the rest is.
+    let newer = engagement(ACCT, "cy", T0 + 10_000, None);
+    store
+        .start_engagement(&newer, &[], &[], None)
+        .await
+        .unwrap();
+    let rest = store
+        .list_engagements(ACCT, None, None, &after, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ids(&all[4..]));
     assert!(matches!(
         store
             .list_engagements(ACCT, None, None, &After::Alias("x".into()), 1)

@@ -1917,6 +1917,9 @@ async fn idempotency_and_listing(backend: Backend) {
     let arns = |r: Vec<aws_sdk_ssmcontacts::types::Engagement>| {
         r.into_iter().map(|e| e.engagement_arn).collect::<Vec<_>>()
     };
+    // ListEngagements lists newest first, as AWS's published example does.
+    let newest_first =
+        |oldest_first: &[String]| oldest_first.iter().rev().cloned().collect::<Vec<_>>();
     assert_eq!(
         arns(list().send().await.unwrap().engagements),
         [e1.as_str()]
@@ -1972,7 +1975,7 @@ async fn idempotency_and_listing(backend: Backend) {
         .await
         .unwrap()
         .engagements;
-    assert_eq!(arns(got), all[1..4]);
+    assert_eq!(arns(got), newest_first(&all[1..4]));
     let got = list()
         .time_range_value(range(Some(t0 + 10 * MIN + 1), Some(t0 + 30 * MIN - 1)))
         .send()
@@ -1986,7 +1989,7 @@ async fn idempotency_and_listing(backend: Backend) {
         .await
         .unwrap()
         .engagements;
-    assert_eq!(arns(got), all[3..]);
+    assert_eq!(arns(got), newest_first(&all[3..]));
     let got = list()
         .time_range_value(range(None, Some(t0)))
         .send()
@@ -2009,8 +2012,68 @@ async fn idempotency_and_listing(backend: Backend) {
         .unwrap()
         .engagements;
     assert!(got.is_empty());
+    // Bounds must be instants Muster represents (years -9999 to 9999, jiff's range, which
+    // ends at 9999-12-30T22:00:00.999999999Z and begins at -009999-01-02T01:59:59Z); the
+    // last and first whole seconds inside are accepted, the next ones refused naming the
+    // field, as is the 1e16 s that used to be read as no bound at all.
+    let max_s: i64 = 253_402_207_200;
+    let min_s: i64 = -377_705_023_201;
+    let secs_range = |from: Option<i64>, to: Option<i64>| {
+        TimeRange::builder()
+            .set_start_time(from.map(DateTime::from_secs))
+            .set_end_time(to.map(DateTime::from_secs))
+            .build()
+    };
+    let got = list()
+        .time_range_value(secs_range(Some(max_s), None))
+        .send()
+        .await
+        .unwrap()
+        .engagements;
+    assert!(got.is_empty(), "nothing started after 9999");
+    let got = list()
+        .time_range_value(secs_range(Some(min_s), Some(max_s)))
+        .send()
+        .await
+        .unwrap()
+        .engagements;
+    assert_eq!(arns(got), newest_first(&all));
+    for (range, member) in [
+        (
+            secs_range(Some(max_s + 1), None),
+            "TimeRangeValue.StartTime",
+        ),
+        (
+            secs_range(Some(min_s - 1), None),
+            "TimeRangeValue.StartTime",
+        ),
+        (secs_range(None, Some(max_s + 1)), "TimeRangeValue.EndTime"),
+        (
+            secs_range(Some(t0 / 1000), Some(10_000_000_000_000_000)),
+            "TimeRangeValue.EndTime",
+        ),
+        (
+            secs_range(Some(9_300_000_000_000_000), None),
+            "TimeRangeValue.StartTime",
+        ),
+    ] {
+        let err = list().time_range_value(range).send().await.unwrap_err();
+        assert_eq!(common::code(&err), "ValidationException");
+        let text = format!("{err:?}");
+        assert!(
+            text.contains(member) && text.contains("is not a representable instant"),
+            "{text}"
+        );
+    }
 
-    // Pages of two, oldest first; a token is tied to its filters.
+    // `--max-items 1` (one item) is the newest engagement.
+    let r = list().max_results(1).send().await.unwrap();
+    assert_eq!(arns(r.engagements), [all[4].clone()]);
+    assert!(r.next_token.is_some());
+
+    // Pages of two, newest first; a token is tied to its filters, and stays valid while
+    // engagements start: one started between pages is newer than the cursor, so the
+    // listing goes on where it was and does not show it.
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
     let mut sizes = Vec::new();
@@ -2036,10 +2099,16 @@ async fn idempotency_and_listing(backend: Backend) {
                 .await
                 .unwrap_err();
             assert_eq!(common::code(&err), "ValidationException");
+            env.advance(MIN);
+            let late = env.engage(&ana).await;
+            all.push(late);
         }
     }
     assert_eq!(sizes, [2, 2, 1]);
-    assert_eq!(seen, all);
+    assert_eq!(seen, newest_first(&all[..5]));
+    // Listed again from the start, the late one comes first.
+    let got = list().send().await.unwrap().engagements;
+    assert_eq!(arns(got), newest_first(&all));
 }
 
 /// A restart in the middle of a plan: the stage due while the server was down is sent
