@@ -258,10 +258,25 @@ struct SendPayload {
     r: i64,
 }
 
-/// How an acknowledgement came in, for the READ receipt's info.
+/// How an acknowledgement came in.
 #[derive(Debug, Clone)]
 pub struct AckSource {
+    /// The `ReceiptInfo` of the READ receipt (and of the DELIVERED one it implies): as AWS
+    /// records it, the accept code; an `AcceptPage` `Note` when one was given.
     pub info: String,
+    /// The path ("api", "sms", "email", "voice", "link"), for logs (never the code).
+    pub via: String,
+}
+
+impl AckSource {
+    /// An acknowledgement through `via` that carries (or, for a keypress or a link, stands
+    /// for) the page's accept code: the code is the receipts' info.
+    pub fn with_code(api: &ContactsApi, page: Uuid, via: &str) -> AckSource {
+        AckSource {
+            info: api.messaging.code_key.accept_code(page),
+            via: via.to_string(),
+        }
+    }
 }
 
 /// What an acknowledgement did.
@@ -1068,16 +1083,24 @@ impl ContactsApi {
             .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty());
+        // ReceiptInfo is "information provided during the page acknowledgement": AWS records
+        // the AcceptCode given (its published ListPageReceipts example); a Note, whose shape
+        // is ReceiptInfo, is kept instead when there is one (the console's says who).
         let info = match note {
-            // ReceiptInfo is "information provided during the page acknowledgement": the note.
             Some(n) => n.to_string(),
-            None => "accepted through the API".to_string(),
+            None => code.trim().to_string(),
         };
         match accept_type {
             w::AcceptType::Read => {
-                self.acknowledge(p.id, AckSource { info })
-                    .await
-                    .map_err(store_error)?;
+                self.acknowledge(
+                    p.id,
+                    AckSource {
+                        info,
+                        via: "api".into(),
+                    },
+                )
+                .await
+                .map_err(store_error)?;
             }
             w::AcceptType::Delivered => {
                 let now = self.clock.now_ms();
@@ -1101,7 +1124,9 @@ impl ContactsApi {
 
     /// Records that the page was read (acknowledged): a READ receipt and ReadTime, and stops
     /// the paging of its contact in the engagement (and, for an essential contact, the later
-    /// stages of the escalation plan). Acknowledging twice records nothing more.
+    /// stages of the escalation plan). A page that was read was delivered: as AWS does, a
+    /// DELIVERED receipt (and DeliveryTime) at the same instant comes with it, unless one was
+    /// recorded before. Acknowledging twice records nothing more.
     pub async fn acknowledge(
         &self,
         page: Uuid,
@@ -1121,11 +1146,22 @@ impl ContactsApi {
                 )));
             };
             let now = self.clock.now_ms();
-            let events = PageEvents {
-                receipts: vec![receipt(&p, w::ReceiptType::Read, source.info.clone(), now)],
-                times: vec![PageTime::Read(p.id, now)],
-                ..Default::default()
-            };
+            let mut events = PageEvents::default();
+            if p.delivery_ms.is_none() {
+                // Written first, so that at the same instant it lists before READ (receipts
+                // list by time, then by their time-ordered ids).
+                events.receipts.push(receipt(
+                    &p,
+                    w::ReceiptType::Delivered,
+                    source.info.clone(),
+                    now,
+                ));
+                events.times.push(PageTime::Delivered(p.id, now));
+            }
+            events
+                .receipts
+                .push(receipt(&p, w::ReceiptType::Read, source.info.clone(), now));
+            events.times.push(PageTime::Read(p.id, now));
             if !engagement_running(&e) {
                 self.store.record_page_events(&events).await?;
             } else {
@@ -1154,7 +1190,7 @@ impl ContactsApi {
                 self.wake_engine();
             }
             metrics::counter!("muster_pages_acknowledged_total").increment(1);
-            tracing::info!(page = %page, engagement = %p.engagement_id, info = %source.info, "page acknowledged");
+            tracing::info!(page = %page, engagement = %p.engagement_id, via = %source.via, "page acknowledged");
             return Ok(AckOutcome::Acknowledged { page });
         }
         Err(StoreError::Conflict(
@@ -1182,12 +1218,7 @@ impl ContactsApi {
         }
         match found {
             Some(page) => self
-                .acknowledge(
-                    page,
-                    AckSource {
-                        info: format!("acknowledged by {source} reply with the accept code"),
-                    },
-                )
+                .acknowledge(page, AckSource::with_code(self, page, source))
                 .await
                 .map(Some),
             None => Ok(None),
@@ -1485,12 +1516,15 @@ impl ContactsApi {
                     events.times.push(PageTime::SendRound(p.id));
                     match results.remove(&i) {
                         Some(Ok(d)) => {
-                            events.receipts.push(receipt(
-                                p,
-                                w::ReceiptType::Sent,
-                                format!("sent by {}", d.provider),
-                                done_ms,
-                            ));
+                            // As AWS: the SENT receipt's info is the provider's message id
+                            // (Twilio's SID, …); Muster's own message id when it gave none.
+                            let info = d
+                                .provider_message_id
+                                .clone()
+                                .unwrap_or_else(|| msg.id.to_string());
+                            events
+                                .receipts
+                                .push(receipt(p, w::ReceiptType::Sent, info, done_ms));
                             events.times.push(PageTime::Sent(p.id, done_ms));
                             events.deliveries.push(DeliveryRecord {
                                 message_id: msg.id,

@@ -266,9 +266,7 @@ pub async fn twilio_voice(
             .api
             .acknowledge(
                 page,
-                crate::engagements::AckSource {
-                    info: "acknowledged by pressing 1 on the call".into(),
-                },
+                crate::engagements::AckSource::with_code(&state.api, page, "voice"),
             )
             .await
         {
@@ -605,9 +603,7 @@ async fn ack_post_body(State(state): State<Arc<HookState>>, Path(token): Path<St
         Ok(p) => p,
         Err(r) => return r,
     };
-    let source = crate::engagements::AckSource {
-        info: "acknowledged with the link in the message".into(),
-    };
+    let source = crate::engagements::AckSource::with_code(&state.api, p.id, "link");
     match state.api.acknowledge(p.id, source).await {
         Ok(crate::engagements::AckOutcome::Acknowledged { .. }) => ack_html(
             "Acknowledged",

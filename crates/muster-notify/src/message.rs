@@ -60,6 +60,8 @@ pub struct Message {
 pub struct Delivery {
     /// The provider's configured name.
     pub provider: String,
-    /// The provider's own id for the message (Twilio's SID, SMTP queue id), if any.
+    /// The id to look the message up by at the provider: Twilio's SID; the SMTP server's
+    /// queue id (`queued as …`), or else the `Message-ID` Muster gave the e-mail; the `id`
+    /// of a webhook's JSON answer, if it gave one; the outbox line's `message_id`.
     pub provider_message_id: Option<String>,
 }

@@ -1492,6 +1492,112 @@ async fn webhook_posts_signed_json() {
     assert_eq!(failures[0].status, Some(401));
 }
 
+/// The id each provider reports for a message it took (a SENT receipt's info): the webhook
+/// receiver's `id` when it answers JSON with one, nothing otherwise; the outbox line's
+/// `message_id`; an SMTP server's queue id, or, when its answer names none, the Message-ID
+/// the e-mail carried.
+#[tokio::test]
+async fn providers_report_their_id_for_the_message() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    // A receiver that answers per path: /json (an id), /other (JSON without an id), /empty.
+    async fn answer(
+        axum::extract::Path(kind): axum::extract::Path<String>,
+        headers: axum::http::HeaderMap,
+    ) -> axum::response::Response {
+        let key = headers["idempotency-key"].to_str().unwrap().to_string();
+        match kind.as_str() {
+            "json" => axum::Json(serde_json::json!({"id": format!("wh-{key}"), "ok": true}))
+                .into_response(),
+            "other" => axum::Json(serde_json::json!({"status": "queued"})).into_response(),
+            _ => StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+    let app = axum::Router::new().route("/{kind}", axum::routing::post(answer));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    for (path, want) in [("json", true), ("other", false), ("empty", false)] {
+        let n = Notifier::new(
+            &providers(&format!(
+                "[[providers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://{addr}/{path}\"\nsecret = \"s\"\n"
+            )),
+            dir.path(),
+            None,
+        )
+        .unwrap();
+        let msg = page(ChannelType::Email, "ops@example.org");
+        let d = n.send(&msg).await.unwrap();
+        let expected = want.then(|| format!("wh-{}", msg.id));
+        assert_eq!(d.provider_message_id, expected, "{path}");
+    }
+
+    // The outbox: the line's message_id.
+    let n = Notifier::new(&[], dir.path(), None).unwrap();
+    let msg = page(ChannelType::Sms, "+15551230000");
+    let d = n.send(&msg).await.unwrap();
+    assert_eq!(d.provider_message_id, Some(msg.id.to_string()));
+    let line = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    assert_eq!(line["message_id"], msg.id.to_string());
+
+    // An SMTP server whose "250" after DATA names no queue id: the Message-ID it was sent.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smtp = l.local_addr().unwrap();
+    let seen_id = Arc::new(Mutex::new(String::new()));
+    let seen = seen_id.clone();
+    tokio::spawn(async move {
+        let (sock, _) = l.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    w.write_all(b"250 OK\r\n").await.unwrap();
+                } else if line.to_ascii_lowercase().starts_with("message-id:") {
+                    *seen.lock().unwrap() = line["message-id:".len()..].trim().to_string();
+                }
+                continue;
+            }
+            let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" | "HELO" => b"250 sink\r\n",
+                "DATA" => {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                }
+                "QUIT" => {
+                    let _ = w.write_all(b"221 bye\r\n").await;
+                    break;
+                }
+                _ => b"250 OK\r\n",
+            };
+            w.write_all(reply).await.unwrap();
+        }
+    });
+    let n = Notifier::new(
+        &providers(&smtp_provider("mail", smtp, "timeout_seconds = 5")),
+        dir.path(),
+        None,
+    )
+    .unwrap();
+    let msg = activation(ChannelType::Email, "ana@example.org", "739201");
+    let d = n.send(&msg).await.unwrap();
+    // As the e-mail carried it, and as documented: <message id@sender's domain>.
+    assert_eq!(
+        *seen_id.lock().unwrap(),
+        format!("<{}@muster.example>", msg.id)
+    );
+    assert_eq!(
+        d.provider_message_id,
+        Some(format!("<{}@muster.example>", msg.id))
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Outbox
 

@@ -83,7 +83,8 @@ async fn hook(
     Path(sender): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let header = |k: &str| {
         headers
             .get(k)
@@ -107,13 +108,13 @@ async fn hook(
             .lock()
             .unwrap()
             .push(format!("{sender}: bad signature"));
-        return StatusCode::UNAUTHORIZED;
+        return StatusCode::UNAUTHORIZED.into_response();
     }
     let json: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             st.refused.lock().unwrap().push(format!("{sender}: {e}"));
-            return StatusCode::BAD_REQUEST;
+            return StatusCode::BAD_REQUEST.into_response();
         }
     };
     if json["message_id"].as_str() != Some(header("idempotency-key").as_str()) {
@@ -121,8 +122,11 @@ async fn hook(
             .lock()
             .unwrap()
             .push(format!("{sender}: Idempotency-Key is not the message id"));
-        return StatusCode::BAD_REQUEST;
+        return StatusCode::BAD_REQUEST.into_response();
     }
+    // The receiver's id for the message (it becomes the SENT receipt's info): which process
+    // took it, and the message.
+    let id = format!("{sender}/{}", header("idempotency-key"));
     // Taken (recorded) on arrival: a held request still reached the provider.
     st.received.lock().unwrap().push(Received {
         sender: sender.clone(),
@@ -133,7 +137,7 @@ async fn hook(
     if let Some(mut gate) = gate {
         let _ = gate.wait_for(|open| *open).await;
     }
-    StatusCode::OK
+    (StatusCode::OK, axum::Json(serde_json::json!({ "id": id }))).into_response()
 }
 
 impl Inbox {
@@ -865,7 +869,8 @@ async fn sigkill_then_restart(backend: &str, database_url: Option<String>) {
         .min()
         .unwrap();
     // A repeated page was sent before the kill and not recorded: its one SENT receipt is
-    // the second life's (written once that send's batch is recorded).
+    // the second life's (written once that send's batch is recorded), named by the id the
+    // receiver answered it with.
     let receipts = concurrently(repeated.clone(), CLIENTS, {
         let client = client.clone();
         move |arn: String| {
@@ -895,7 +900,13 @@ async fn sigkill_then_restart(backend: &str, database_url: Option<String>) {
     })
     .await;
     for (arn, sent) in receipts {
-        assert_eq!(sent, ["sent by second"], "SENT receipts of {arn}");
+        let second_send = all[&arn].iter().find(|r| r.sender == "second").unwrap();
+        let message_id = second_send.str("message_id");
+        assert_eq!(
+            sent,
+            [format!("second/{message_id}")],
+            "SENT receipts of {arn}"
+        );
     }
     println!(
         "[{backend}] SIGKILL: {KILL_ENGAGEMENTS} engagements ({expected} pages) started in \

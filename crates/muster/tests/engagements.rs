@@ -550,6 +550,28 @@ impl Env {
             .unwrap();
     }
 
+    /// `code` is the page's accept code: AcceptPage with ENFORCE takes it (acknowledging an
+    /// acknowledged page records nothing) and refuses the next code up.
+    async fn assert_accept_code(&self, page_arn: &str, code: &str) {
+        let accept = |code: String| {
+            self.s
+                .client
+                .accept_page()
+                .page_id(page_arn)
+                .accept_type(AcceptType::Read)
+                .accept_code(code)
+                .accept_code_validation(AcceptCodeValidation::Enforce)
+                .send()
+        };
+        assert_eq!(code.len(), 6, "{code:?}");
+        let before = self.receipts(page_arn).await;
+        accept(code.to_string()).await.unwrap();
+        let other = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+        let err = accept(other).await.unwrap_err();
+        assert_eq!(common::code(&err), "ValidationException");
+        assert_eq!(self.receipts(page_arn).await, before);
+    }
+
     /// The outbox page to `addr` among `pages`.
     fn page_to<'a>(pages: &'a [serde_json::Value], addr: &str) -> &'a serde_json::Value {
         pages
@@ -649,8 +671,141 @@ async fn personal_stages_run_at_their_offsets(backend: Backend) {
     assert_eq!(engagements[0].engagement_arn, e);
 }
 
+/// Receipts as AWS records them (its published `list-page-receipts`, `describe-page` and
+/// `list-pages-by-contact` examples): after AcceptPage READ with the accept code, the page
+/// has SENT (info: the provider's message id), DELIVERED and READ (info: the accept code,
+/// both at the acknowledgement's instant), and DescribePage and ListPagesByContact show
+/// SentTime, DeliveryTime and ReadTime. A Note, when given, is the info instead.
+async fn accept_page_receipts_as_aws_records_them(backend: Backend) {
+    let Some(env) = Env::start(backend).await else {
+        return skip("accept_page_receipts_as_aws_records_them");
+    };
+    let (akua, ch) = env
+        .person(
+            "akuam",
+            &[("akuas email", ChannelType::Email, "akuam@example.com")],
+        )
+        .await;
+    env.personal_plan(&akua, &[(5, vec![&ch[0]])], None).await;
+    let t0 = env.now();
+    let e = env.engage(&akua).await;
+    let page = env.wait_pages(1).await[0].clone();
+    let page_arn = page["page_arn"].as_str().unwrap().to_string();
+    let code = page["accept_code"].as_str().unwrap().to_string();
+    env.wait_receipts(&page_arn, 1).await;
+    env.advance(2 * MIN);
+    let t_ack = t0 + 2 * MIN;
+    env.s
+        .client
+        .accept_page()
+        .page_id(&page_arn)
+        .accept_type(AcceptType::Read)
+        .accept_code(&code)
+        .send()
+        .await
+        .unwrap();
+    let receipts = env
+        .s
+        .client
+        .list_page_receipts()
+        .page_id(&page_arn)
+        .send()
+        .await
+        .unwrap()
+        .receipts
+        .unwrap();
+    let got: Vec<(ReceiptType, Option<&str>, Option<&str>, i64)> = receipts
+        .iter()
+        .map(|r| {
+            (
+                r.receipt_type.clone(),
+                r.receipt_info.as_deref(),
+                r.contact_channel_arn.as_deref(),
+                ms(&r.receipt_time),
+            )
+        })
+        .collect();
+    let channel = Some(ch[0].as_str());
+    assert_eq!(
+        got,
+        [
+            (ReceiptType::Sent, page["message_id"].as_str(), channel, t0),
+            (ReceiptType::Delivered, Some(code.as_str()), channel, t_ack),
+            (ReceiptType::Read, Some(code.as_str()), channel, t_ack),
+        ]
+    );
+    let d = env
+        .s
+        .client
+        .describe_page()
+        .page_id(&page_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            d.sent_time.as_ref().map(ms),
+            d.delivery_time.as_ref().map(ms),
+            d.read_time.as_ref().map(ms)
+        ),
+        (Some(t0), Some(t_ack), Some(t_ack))
+    );
+    let listed = env
+        .s
+        .client
+        .list_pages_by_contact()
+        .contact_id(&akua)
+        .send()
+        .await
+        .unwrap()
+        .pages;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].page_arn, page_arn);
+    assert_eq!(listed[0].engagement_arn, e);
+    assert_eq!(
+        (
+            listed[0].sent_time.as_ref().map(ms),
+            listed[0].delivery_time.as_ref().map(ms),
+            listed[0].read_time.as_ref().map(ms)
+        ),
+        (Some(t0), Some(t_ack), Some(t_ack))
+    );
+
+    // With a Note, the note is the acknowledgement's info.
+    env.engage(&akua).await;
+    let page = env.wait_pages(2).await[1].clone();
+    let page_arn = page["page_arn"].as_str().unwrap().to_string();
+    env.wait_receipts(&page_arn, 1).await;
+    env.s
+        .client
+        .accept_page()
+        .page_id(&page_arn)
+        .accept_type(AcceptType::Read)
+        .accept_code(page["accept_code"].as_str().unwrap())
+        .note("  on it, rebooting the primary  ")
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<(ReceiptType, String)> = env
+        .receipts(&page_arn)
+        .await
+        .into_iter()
+        .map(|r| (r.0, r.1))
+        .collect();
+    assert_eq!(
+        got[1..],
+        [
+            (
+                ReceiptType::Delivered,
+                "on it, rebooting the primary".into()
+            ),
+            (ReceiptType::Read, "on it, rebooting the primary".into()),
+        ]
+    );
+}
+
 /// AcceptPage READ stops the contact's paging and ends the engagement; ENFORCE checks the
-/// code; DELIVERED is recorded and stops nothing.
+/// code; DELIVERED is recorded and stops nothing (and READ adds no second DELIVERED).
 async fn accept_page_through_the_api(backend: Backend) {
     let Some(env) = Env::start(backend).await else {
         return muster_store::testing::postgres_skip_note("accept_page_through_the_api");
@@ -1065,8 +1220,10 @@ fn forge(token: &str) -> String {
 }
 
 /// Acknowledgement from a device: an SMS reply with the accept code (a wrong code changes
-/// nothing), voice keypress 1, the signed link. Each records a READ receipt and ReadTime,
-/// and stops the contact's paging (here: the engagement). Links show a confirmation on GET,
+/// nothing), voice keypress 1, the signed link. Each records, as AWS does, a DELIVERED and a
+/// READ receipt at the same instant with the page's accept code as their info (after the
+/// SENT one, whose info is the provider's message id), DeliveryTime and ReadTime, and stops
+/// the contact's paging (here: the engagement). Links show a confirmation on GET,
 /// acknowledge on POST, once; forged and expired links are refused.
 async fn acknowledgement_by_each_device_path(backend: Backend) {
     let Some(env) = Env::with_twilio(backend).await else {
@@ -1162,13 +1319,14 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     assert_eq!(
         env.receipts(&p_sms).await,
         [
-            (ReceiptType::Sent, "sent by twilio".into(), t0),
-            (
-                ReceiptType::Read,
-                "acknowledged by sms reply with the accept code".into(),
-                t_ack
-            ),
+            (ReceiptType::Sent, sms_of(0).sid.clone(), t0),
+            (ReceiptType::Delivered, codes[0].clone(), t_ack),
+            (ReceiptType::Read, codes[0].clone(), t_ack),
         ]
+    );
+    assert_eq!(
+        env.page_times(&p_sms).await,
+        (Some(t0), Some(t_ack), Some(t_ack))
     );
     assert_eq!(env.wait_stopped(e_sms).await, t_ack);
 
@@ -1201,17 +1359,21 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     assert_eq!(st, 200);
     assert!(twiml.contains("The page is acknowledged"), "{twiml}");
     assert_eq!(env.read_ms(&p_voice).await, Some(t_ack));
+    let receipts = env.receipts(&p_voice).await;
+    let voice_code = receipts[2].1.clone();
     assert_eq!(
-        env.receipts(&p_voice).await,
+        receipts,
         [
-            (ReceiptType::Sent, "sent by twilio".into(), t0),
-            (
-                ReceiptType::Read,
-                "acknowledged by pressing 1 on the call".into(),
-                t_ack
-            ),
+            (ReceiptType::Sent, call.sid.clone(), t0),
+            (ReceiptType::Delivered, voice_code.clone(), t_ack),
+            (ReceiptType::Read, voice_code.clone(), t_ack),
         ]
     );
+    assert_eq!(
+        env.page_times(&p_voice).await,
+        (Some(t0), Some(t_ack), Some(t_ack))
+    );
+    env.assert_accept_code(&p_voice, &voice_code).await;
     assert_eq!(env.wait_stopped(e_voice).await, t_ack);
 
     // The link: GET shows a confirmation and changes nothing; POST acknowledges, once.
@@ -1251,16 +1413,19 @@ async fn acknowledgement_by_each_device_path(backend: Backend) {
     let html = common::get(&link).await.unwrap().text().await.unwrap();
     assert!(html.contains("Already acknowledged"), "{html}");
     assert_eq!(env.read_ms(&p_link).await, Some(t_ack));
-    let receipts = env.receipts(&p_link).await;
-    assert_eq!(receipts.len(), 2, "{receipts:?}");
-    assert_eq!(receipts[0].0, ReceiptType::Sent);
+    let link_code = mail[2]["accept_code"].as_str().unwrap().to_string();
     assert_eq!(
-        receipts[1],
-        (
-            ReceiptType::Read,
-            "acknowledged with the link in the message".into(),
-            t_ack
-        )
+        env.receipts(&p_link).await,
+        [
+            // The outbox's id for the message: its line's message_id.
+            (
+                ReceiptType::Sent,
+                mail[2]["message_id"].as_str().unwrap().to_string(),
+                t0
+            ),
+            (ReceiptType::Delivered, link_code.clone(), t_ack),
+            (ReceiptType::Read, link_code, t_ack),
+        ]
     );
     assert_eq!(env.wait_stopped(e_link).await, t_ack);
 
@@ -1357,7 +1522,8 @@ async fn provider_status_callbacks(backend: Backend) {
     let p_sms = env.page_on(&e, &ch[0]).await;
     let p_call = env.page_on(&e, &ch[1]).await;
     let status = "/hooks/twilio/status";
-    let sent = (ReceiptType::Sent, "sent by twilio".to_string(), t0);
+    // The SENT receipt's info is the provider's id for the message: Twilio's SID.
+    let sent = (ReceiptType::Sent, sms.sid.clone(), t0);
 
     // A forged callback is refused and records nothing; "sent" adds nothing new.
     let delivered = [
@@ -1437,7 +1603,7 @@ async fn provider_status_callbacks(backend: Backend) {
     assert_eq!(
         env.receipts(&p_call).await,
         [
-            sent.clone(),
+            (ReceiptType::Sent, call.sid.clone(), t0),
             (
                 ReceiptType::Error,
                 "the provider could not deliver it (error 13224)".into(),
@@ -1616,16 +1782,19 @@ async fn provider_failure_and_retry(backend: Backend) {
     env.advance(1);
     let t2 = t0 + 2 * MIN;
     for p in [ada, cas, eve, dee] {
-        env.wait_receipts(p, if p == dee { 3 } else { 2 }).await;
+        env.wait_receipts(p, if p == dee { 4 } else { 2 }).await;
     }
     assert_eq!(tw.refused(), 8);
     let attempts: Vec<usize> = people.iter().map(|p| tw.refused_to(p.1)).collect();
     assert_eq!(attempts, [2, 1, 2, 1, 2]);
-    // dee's acknowledgement ended her engagement: her retry does not go.
+    // dee's acknowledgement ended her engagement: her retry does not go. (A page that was
+    // read was delivered: DELIVERED comes with READ, even after a failed send.)
     let r = env.receipts(dee).await;
-    assert_eq!(r[1].0, ReceiptType::Read);
+    assert_eq!(r[1].0, ReceiptType::Delivered);
+    assert_eq!(r[2].0, ReceiptType::Read);
+    assert_eq!(r[1].2, r[2].2);
     assert_eq!(
-        r[2],
+        r[3],
         (
             ReceiptType::Stop,
             "retry not sent: the engagement acknowledged".into(),
@@ -1651,10 +1820,10 @@ async fn provider_failure_and_retry(backend: Backend) {
         ]
     );
     assert!(r[1].1.ends_with(retrying), "{}", r[1].1);
-    assert_eq!(r[2].1, "sent by twilio");
     assert_eq!(env.page_times(ada).await, (Some(t4), None, None));
     let sent = env.twilio().pages();
     assert_eq!(sent.len(), 1);
+    assert_eq!(r[2].1, sent[0].sid, "the SENT receipt names Twilio's SID");
     assert_eq!(sent[0].get("To"), people[0].1);
     // A resend adds receipts to the same page; it makes no new page.
     assert_eq!(env.pages_of(&es[0]).await.len(), 1);
@@ -2150,7 +2319,12 @@ async fn restart_mid_plan(backend: Backend) {
     assert_eq!(listed[1].sent_time.as_ref().map(ms), Some(t0 + 7 * MIN));
     assert_eq!(
         env.receipts(&listed[1].page_arn).await,
-        [(ReceiptType::Sent, "sent by outbox".into(), t0 + 7 * MIN)]
+        [(
+            ReceiptType::Sent,
+            // The outbox's id for the message: its line's message_id.
+            pages[1]["message_id"].as_str().unwrap().to_string(),
+            t0 + 7 * MIN
+        )]
     );
     assert_eq!(env.stop_ms(&e).await, None);
     // The plan runs out at 10 minutes, as planned.
@@ -2232,6 +2406,7 @@ both!(
     auditor_repairs_a_missing_step,
     personal_stages_run_at_their_offsets,
     accept_page_through_the_api,
+    accept_page_receipts_as_aws_records_them,
     escalation_essential_and_non_essential,
     on_call_at_the_hand_off,
     acknowledgement_by_each_device_path,

@@ -97,7 +97,8 @@ impl Outbox {
                     format!("writing {}: {e}", this_path_display(&self.path)),
                 )
             })?;
-        Ok(None)
+        // The line's id: what to look for in the file.
+        Ok(Some(msg.id.to_string()))
     }
 
     fn append(&self, bytes: &[u8]) -> std::io::Result<()> {

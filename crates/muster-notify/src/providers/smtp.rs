@@ -171,7 +171,11 @@ impl Smtp {
     pub(crate) async fn send(&self, msg: &Message) -> Result<Option<String>, Failure> {
         let email = self.build(msg)?;
         match self.transport.send(email).await {
-            Ok(resp) => Ok(queue_id(resp.message())),
+            // The server's queue id names the message in its logs; without one, the
+            // Message-ID does (and the recipient's copy carries it too).
+            Ok(resp) => Ok(Some(
+                queue_id(resp.message()).unwrap_or_else(|| message_id(msg, &self.id_domain)),
+            )),
             Err(e) => {
                 let status = e.status().map(u16::from);
                 let kind = if e.is_timeout() {

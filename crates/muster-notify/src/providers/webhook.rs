@@ -2,8 +2,10 @@
 //!
 //! Headers: `X-Muster-Timestamp: <unix seconds>`,
 //! `X-Muster-Signature: v1=<hex HMAC-SHA256(secret, "{timestamp}.{body}")>`,
-//! `Idempotency-Key: <message id>`. Any 2xx answer means the message was taken. Receivers
-//! check the signature with [`verify_webhook_signature`] and reject old timestamps.
+//! `Idempotency-Key: <message id>`. Any 2xx answer means the message was taken; if it is a
+//! JSON object with a string `id` (the receiver's id for the message), that id is the
+//! provider message id. Receivers check the signature with [`verify_webhook_signature`] and
+//! reject old timestamps.
 
 use super::{Failure, FailureKind, http_client, http_failure};
 use crate::config::{Secret, WebhookConfig};
@@ -135,7 +137,7 @@ impl Webhook {
             .map_err(http_failure)?;
         let status = resp.status();
         if status.is_success() {
-            Ok(None)
+            Ok(answer_id(resp).await)
         } else {
             Err(Failure::new(
                 FailureKind::Rejected,
@@ -146,9 +148,64 @@ impl Webhook {
     }
 }
 
+/// Longest answer read for its `id`; a longer one is not looked into.
+const MAX_ANSWER: usize = 16 * 1024;
+/// Longest `id` taken (a receipt's info holds at most 2048 characters).
+const MAX_ID: usize = 256;
+
+/// The `id` of a JSON object answer: a non-empty string of printable characters, at most
+/// [`MAX_ID`] long. Anything else (no body, not JSON, a long or odd id) gives `None`: the
+/// message was taken all the same.
+async fn answer_id(mut resp: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ANSWER {
+            return None;
+        }
+    }
+    id_of_answer(&body)
+}
+
+fn id_of_answer(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let id = value.get("id")?.as_str()?.trim();
+    (!id.is_empty() && id.chars().count() <= MAX_ID && !id.chars().any(char::is_control))
+        .then(|| id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answer_ids() {
+        assert_eq!(id_of_answer(br#"{"id":"wh_123"}"#), Some("wh_123".into()));
+        assert_eq!(
+            id_of_answer(br#"{"id":" wh_1 ","ok":true}"#),
+            Some("wh_1".into())
+        );
+        for none in [
+            &b""[..],
+            b"ok",
+            br#"{"id":17}"#,
+            br#"{"id":""}"#,
+            br#"{"id":"a\nb"}"#,
+            br#"["wh_1"]"#,
+            br#"{"message_id":"x"}"#,
+        ] {
+            assert_eq!(
+                id_of_answer(none),
+                None,
+                "{}",
+                String::from_utf8_lossy(none)
+            );
+        }
+        let long = format!(r#"{{"id":"{}"}}"#, "x".repeat(MAX_ID + 1));
+        assert_eq!(id_of_answer(long.as_bytes()), None);
+        let longest = format!(r#"{{"id":"{}"}}"#, "x".repeat(MAX_ID));
+        assert_eq!(id_of_answer(longest.as_bytes()), Some("x".repeat(MAX_ID)));
+    }
 
     #[test]
     fn signature_round_trip() {
