@@ -1255,6 +1255,9 @@ async fn failover_to_the_outbox_and_all_failed_names_each_provider() {
         .send(&activation(ChannelType::Sms, "+15551230000", "343434"))
         .await
         .unwrap_err();
+    // Refused, hung or failing providers are theirs to fix, even on this machine: not a
+    // local, passing failure that would be retried without a trace.
+    assert!(!err.is_local(), "{err}");
     let text = err.to_string();
     let NotifyError::AllFailed {
         channel_type,
@@ -1868,4 +1871,228 @@ fn unknown_placeholders_and_fields_are_config_errors() {
     assert!(f.templates.validate().is_err());
     assert!(toml::from_str::<ConfigFile>("[templates.page]\nfax = \"x\"\n").is_err());
     assert!(toml::from_str::<ConfigFile>("[templates.pages]\nsms = \"x\"\n").is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Local, passing failures: this machine out of descriptors or disk space
+
+/// The environment variable that makes a test of this binary its own child (below).
+const CHILD: &str = "MUSTER_NOTIFY_TEST_CHILD";
+
+/// Runs test `name` of this binary alone in a child process with [`CHILD`] set, and checks
+/// that it passed and ran its body (it prints `name: done`).
+fn run_in_child(name: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{name}: done")) || stderr.contains(&format!("{name}: done")),
+        "the child did not run the test:\n{stdout}\n{stderr}"
+    );
+}
+
+/// With every file descriptor of the process in use, each provider fails for a local,
+/// passing reason (`Local`, [`NotifyError::is_local`]): the outbox cannot open its file,
+/// SMTP and the webhook cannot open a socket. Once descriptors are free, the same sends go
+/// through. Runs in a child process, whose descriptors alone it uses up.
+#[test]
+fn out_of_descriptors_is_a_local_failure() {
+    const NAME: &str = "out_of_descriptors_is_a_local_failure";
+    if std::env::var_os(CHILD).is_none() {
+        return run_in_child(NAME);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sink = smtp_sink(SinkConfig::default()).await;
+        let (hook, hooked) = webhook_receiver("whsec-fd").await;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Notifier::new(&[], dir.path(), None).unwrap();
+        let smtp = Notifier::new(
+            &providers(&smtp_provider("mail", sink.addr, "timeout_seconds = 5")),
+            dir.path(),
+            None,
+        )
+        .unwrap();
+        let webhook = Notifier::new(
+            &providers(&format!(
+                "[[providers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://{hook}/hook\"\nsecret = \"whsec-fd\"\n"
+            )),
+            dir.path(),
+            None,
+        )
+        .unwrap();
+        let msg = page(ChannelType::Email, "ops@example.org");
+
+        // Use up every descriptor: a low soft limit, then /dev/null until EMFILE.
+        let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        rlimit::Resource::NOFILE.set(soft.min(512), hard).unwrap();
+        let mut hogs = Vec::new();
+        let emfile = loop {
+            match std::fs::File::open("/dev/null") {
+                Ok(f) => hogs.push(f),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(emfile.raw_os_error(), Some(libc::EMFILE), "{emfile}");
+
+        for (notifier, name) in [(&outbox, "outbox"), (&smtp, "mail"), (&webhook, "hook")] {
+            let err = notifier.send(&msg).await.unwrap_err();
+            assert!(err.is_local(), "{name}: {err}");
+            let NotifyError::AllFailed { failures, .. } = &err else {
+                panic!("{err}")
+            };
+            assert_eq!(failures.len(), 1, "{err}");
+            assert_eq!(failures[0].provider, name);
+            assert_eq!(failures[0].kind, FailureKind::Local, "{err}");
+            assert!(err.to_string().contains("local"), "{err}");
+        }
+
+        // The cause clears: the same message goes through each.
+        drop(hogs);
+        for (notifier, name) in [(&outbox, "outbox"), (&smtp, "mail"), (&webhook, "hook")] {
+            let d = notifier.send(&msg).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(d.provider, name);
+        }
+        let text = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert_eq!(sink.received.lock().unwrap().len(), 1);
+        assert_eq!(hooked.got.lock().unwrap().len(), 1);
+    });
+    println!("{NAME}: done");
+}
+
+/// A tmpfs of `size` mounted on a new directory, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("the mount command");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs (as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system of `dir` with a file `filler`, until it has no room left.
+fn fill(dir: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 1024];
+    loop {
+        if let Err(e) = f.write_all(&block) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            break;
+        }
+    }
+}
+
+/// A full disk is a local, passing failure (ENOSPC), and the line it had no room for is cut
+/// off again, so the file keeps whole lines only; with room again the same message is
+/// written once, a whole line. Two ways: a real small file system filled up (the line is
+/// written in part, then the disk is full), and a file that is a link to `/dev/full`. A
+/// failure that is not about room (the outbox's directory is a file) is not local.
+#[tokio::test]
+async fn a_full_disk_is_a_local_failure_and_leaves_no_half_line() {
+    let disk = SmallDisk::mount("16k");
+    let path = disk.path().join("outbox.jsonl");
+    let cfg = providers(&format!(
+        "[[providers]]\nname = \"file\"\ntype = \"outbox\"\npath = \"{}\"\n",
+        path.display()
+    ));
+    let n = Notifier::new(&cfg, disk.path(), None).unwrap();
+    n.send(&page(ChannelType::Email, "ops@example.org"))
+        .await
+        .unwrap();
+    let kept = std::fs::read_to_string(&path).unwrap();
+    fill(disk.path());
+    // Longer than the room left in the file's last block: written in part, then ENOSPC.
+    let msg = Message {
+        body: "x".repeat(8192),
+        ..page(ChannelType::Email, "ops@example.org")
+    };
+    let err = n.send(&msg).await.unwrap_err();
+    assert!(err.is_local(), "{err}");
+    let NotifyError::AllFailed { failures, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failures[0].kind, FailureKind::Local);
+    assert!(failures[0].message.contains("No space left"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), kept);
+
+    // Room again: the retry goes through, a whole line after the earlier one.
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    n.send(&msg).await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(&kept));
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["message_id"], msg.id.to_string());
+
+    // A file that is /dev/full: every write fails with ENOSPC.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("outbox.jsonl")).unwrap();
+    let err = Notifier::new(&[], dir.path(), None)
+        .unwrap()
+        .send(&msg)
+        .await
+        .unwrap_err();
+    assert!(err.is_local(), "{err}");
+
+    // Not about room: a path under a file cannot be created (ENOTDIR), which no retry fixes.
+    let blocked = tempfile::tempdir().unwrap();
+    std::fs::write(blocked.path().join("file"), "x").unwrap();
+    let cfg = providers(&format!(
+        "[[providers]]\nname = \"file\"\ntype = \"outbox\"\npath = \"{}\"\n",
+        blocked.path().join("file").join("outbox.jsonl").display()
+    ));
+    let err = Notifier::new(&cfg, blocked.path(), None)
+        .unwrap()
+        .send(&msg)
+        .await
+        .unwrap_err();
+    assert!(!err.is_local(), "{err}");
+    let NotifyError::AllFailed { failures, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failures[0].kind, FailureKind::Io, "{err}");
 }

@@ -42,6 +42,13 @@ pub enum FailureKind {
     Invalid,
     /// Local I/O (the outbox file).
     Io,
+    /// This machine ran out of something the attempt needed: file descriptors (`EMFILE`,
+    /// `ENFILE`), disk space or quota (`ENOSPC`, `EDQUOT`), socket buffers or memory
+    /// (`ENOBUFS`, `ENOMEM`). Neither the provider's fault nor the message's, and it passes:
+    /// the send is tried again later rather than recorded as failed
+    /// ([`NotifyError::is_local`]). A provider that cannot be reached (connection refused,
+    /// even on this machine) is [`FailureKind::Transport`], not this.
+    Local,
 }
 
 impl FailureKind {
@@ -52,6 +59,7 @@ impl FailureKind {
             FailureKind::Transport => "transport",
             FailureKind::Invalid => "invalid",
             FailureKind::Io => "io",
+            FailureKind::Local => "local",
         }
     }
 }
@@ -94,6 +102,51 @@ pub enum NotifyError {
     },
 }
 
+impl NotifyError {
+    /// Whether the send failed for a local, passing reason: some provider could not try
+    /// because this machine ran out of file descriptors, disk space or memory
+    /// ([`FailureKind::Local`]). Such a send should be tried again shortly (that provider may
+    /// take it once the cause clears), not recorded as failed.
+    pub fn is_local(&self) -> bool {
+        match self {
+            NotifyError::AllFailed { failures, .. } => {
+                failures.iter().any(|f| f.kind == FailureKind::Local)
+            }
+            NotifyError::Config(_) => false,
+        }
+    }
+}
+
+/// Names the local resource `err` (or an error it was caused by) says this machine ran out
+/// of, if any: see [`FailureKind::Local`].
+pub(crate) fn local_exhaustion(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(what) = exhausted(io)
+        {
+            return Some(what);
+        }
+        next = e.source();
+    }
+    None
+}
+
+fn exhausted(e: &std::io::Error) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::StorageFull => return Some("disk space"),
+        ErrorKind::QuotaExceeded => return Some("disk quota"),
+        ErrorKind::OutOfMemory => return Some("memory"),
+        _ => {}
+    }
+    match e.raw_os_error()? {
+        libc::EMFILE | libc::ENFILE => Some("file descriptors"),
+        libc::ENOBUFS => Some("socket buffers"),
+        _ => None,
+    }
+}
+
 fn join_failures(f: &[ProviderFailure]) -> String {
     f.iter()
         .map(|f| f.to_string())
@@ -116,6 +169,20 @@ impl Failure {
             status: None,
             message: message.into(),
         }
+    }
+    /// A failure of kind `kind`, or [`FailureKind::Local`] when `cause` (or what caused it)
+    /// says this machine ran out of a resource.
+    pub(crate) fn caused_by(
+        kind: FailureKind,
+        message: impl Into<String>,
+        cause: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        let kind = if local_exhaustion(cause).is_some() {
+            FailureKind::Local
+        } else {
+            kind
+        };
+        Failure::new(kind, message)
     }
     pub(crate) fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
@@ -455,7 +522,7 @@ pub(crate) fn http_failure(e: reqwest::Error) -> Failure {
         msg.push_str(&s.to_string());
         src = s.source();
     }
-    Failure::new(kind, msg)
+    Failure::caused_by(kind, msg, &e)
 }
 
 /// The scheme and authority of a URL, for display without paths or query strings.

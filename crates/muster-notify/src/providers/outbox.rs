@@ -2,10 +2,12 @@
 //!
 //! Each line is written with a single `write` on a file opened in append mode, then synced,
 //! under a lock shared by every outbox writing the same file, so concurrent sends produce
-//! whole lines. The file is opened for each message, so an operator may rotate or delete it.
-//! It holds activation and accept codes: it is created readable by its owner only, and a
-//! file found readable by others (made by an earlier version, or by hand) is made private
-//! when the outbox is set up and again before each write.
+//! whole lines; a line the disk had no room for is cut off again (the file keeps its
+//! length from before), so a full disk leaves no half line for the retry to follow. The file
+//! is opened for each message, so an operator may rotate or delete it. It holds activation
+//! and accept codes: it is created readable by its owner only, and a file found readable by
+//! others (made by an earlier version, or by hand) is made private when the outbox is set
+//! up and again before each write.
 
 use super::{Failure, FailureKind};
 use crate::message::Message;
@@ -92,9 +94,10 @@ impl Outbox {
             .await
             .map_err(|e| Failure::new(FailureKind::Io, format!("outbox writer: {e}")))?
             .map_err(|e| {
-                Failure::new(
+                Failure::caused_by(
                     FailureKind::Io,
                     format!("writing {}: {e}", this_path_display(&self.path)),
+                    &e,
                 )
             })?;
         // The line's id: what to look for in the file.
@@ -117,8 +120,14 @@ impl Outbox {
         }
         let mut f = opts.open(&*self.path)?;
         make_private(&f)?;
-        f.write_all(bytes)?;
-        f.sync_data()
+        // A write cut short (the disk filled up mid-line) is taken back, so that the file
+        // holds whole lines only and the retry's line starts on a line of its own.
+        let before = f.metadata()?.len();
+        let written = f.write_all(bytes).and_then(|()| f.sync_data());
+        if written.is_err() {
+            let _ = f.set_len(before);
+        }
+        written
     }
 }
 

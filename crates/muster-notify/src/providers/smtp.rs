@@ -192,7 +192,7 @@ impl Smtp {
                     text.push_str(&s.to_string());
                     src = s.source();
                 }
-                let f = Failure::new(kind, text);
+                let f = Failure::caused_by(kind, text, &e);
                 Err(match status {
                     Some(s) => f.with_status(s),
                     None => f,
