@@ -40,6 +40,17 @@ pub const SEND_JOB: &str = "page.send";
 
 /// A failed send is retried at most this many times (every RetryIntervalInMinutes).
 pub const MAX_RETRIES: i64 = 3;
+/// A send that failed for a local, passing reason (this machine out of file descriptors,
+/// disk space or memory: [`is_local`](muster_notify::providers::NotifyError::is_local)) is
+/// tried again, the same round, after 1 s, 2 s, 4 s … at most [`LOCAL_RETRY_MAX_MS`] (clock
+/// time), with no receipt, for this long after its round was scheduled; after that its
+/// failure is recorded (an ERROR receipt, then RetryIntervalInMinutes as for any failure).
+/// The reply window: a page sent later than this could no longer be acknowledged by a reply.
+pub const LOCAL_RETRY_FOR_MS: i64 = REPLY_WINDOW_MS;
+/// The first delay of a local retry (clock ms); it doubles with each attempt.
+pub const LOCAL_RETRY_BASE_MS: i64 = 1_000;
+/// The longest delay between local retries (clock ms).
+pub const LOCAL_RETRY_MAX_MS: i64 = 60_000;
 /// How long an acknowledgement link works after the page is sent.
 pub const ACK_LINK_TTL_MS: i64 = 24 * 3600 * 1000;
 /// How far back an SMS reply's code is looked for among pages sent to that number.
@@ -284,6 +295,18 @@ impl AckSource {
 pub enum AckOutcome {
     Acknowledged { page: Uuid },
     AlreadyAcknowledged { page: Uuid },
+}
+
+/// The delay (clock ms) before trying again a send whose attempt number `attempts` (1 on the
+/// first run) failed for a local reason: [`LOCAL_RETRY_BASE_MS`] doubled per earlier attempt,
+/// at most [`LOCAL_RETRY_MAX_MS`].
+pub fn local_retry_delay_ms(attempts: i32) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
+    LOCAL_RETRY_BASE_MS
+        .saturating_mul(1i64 << doublings)
+        .min(LOCAL_RETRY_MAX_MS)
 }
 
 fn step_job(engagement: Uuid, generation: i64, due_ms: i64, now_ms: i64) -> JobRecord {
@@ -1411,8 +1434,12 @@ impl ContactsApi {
 
     /// Runs a batch of send jobs: checks each page's channel and engagement, sends the
     /// sendable ones concurrently, and writes every outcome (receipts, delivery records,
-    /// retries, and the jobs' completion) in one transaction.
-    async fn run_sends(&self, jobs: &[JobRecord]) -> anyhow::Result<()> {
+    /// retries, and the jobs' completion) in one transaction. Returns each job's outcome, in
+    /// order: `Completed` (deleted in that transaction), or `RetryAt` for a send that failed
+    /// for a local, passing reason
+    /// ([`is_local`](muster_notify::providers::NotifyError::is_local)): no receipt, the same
+    /// round again shortly ([`local_retry_delay_ms`]), until [`LOCAL_RETRY_FOR_MS`] has passed.
+    async fn run_sends(&self, jobs: &[JobRecord]) -> anyhow::Result<Vec<Outcome>> {
         enum Plan {
             Receipt(w::ReceiptType, String),
             Send(Box<Message>),
@@ -1420,22 +1447,20 @@ impl ContactsApi {
         let now = self.clock.now_ms();
         let mut engagements: HashMap<Uuid, (EngagementRecord, State)> = HashMap::new();
         let mut ends: HashMap<Uuid, i64> = HashMap::new();
-        let mut planned: Vec<(PageRecord, i64, Plan)> = Vec::with_capacity(jobs.len());
+        let mut planned: Vec<(PageRecord, i64, Plan, usize)> = Vec::with_capacity(jobs.len());
         let mut events = PageEvents::default();
+        let mut outcomes = vec![Outcome::Completed; jobs.len()];
         let mut payloads = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if let Some(owner) = &job.lease_owner {
-                events.done_jobs.push((job.id, owner.clone()));
-            }
+        for (j, job) in jobs.iter().enumerate() {
             match serde_json::from_str::<SendPayload>(&job.payload) {
-                Ok(payload) => payloads.push(payload),
+                Ok(payload) => payloads.push((j, payload)),
                 Err(_) => {
                     tracing::error!(job = %job.id, "send job with an unreadable payload dropped")
                 }
             }
         }
         // One read for the whole batch: pages, their channels now, opt-outs.
-        let ids: Vec<Uuid> = payloads.iter().map(|p| p.p).collect();
+        let ids: Vec<Uuid> = payloads.iter().map(|(_, p)| p.p).collect();
         let mut contexts: HashMap<Uuid, SendContext> = self
             .store
             .send_contexts(&ids)
@@ -1451,7 +1476,7 @@ impl ContactsApi {
             let state: State = serde_json::from_str(&e.state)?;
             engagements.insert(e.id, (e, state));
         }
-        for payload in payloads {
+        for (j, payload) in payloads {
             let Some(ctx) = contexts.remove(&payload.p) else {
                 continue; // the page is gone (its engagement was deleted)
             };
@@ -1483,11 +1508,11 @@ impl ContactsApi {
                     Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, ch, payload.r, now))),
                 }
             };
-            planned.push((p, payload.r, plan));
+            planned.push((p, payload.r, plan, j));
         }
         // Send concurrently; each provider call has its own timeout.
         let mut sends = tokio::task::JoinSet::new();
-        for (i, (_, _, plan)) in planned.iter().enumerate() {
+        for (i, (_, _, plan, _)) in planned.iter().enumerate() {
             if let Plan::Send(msg) = plan {
                 let messaging = self.messaging.clone();
                 let msg = msg.clone();
@@ -1504,7 +1529,7 @@ impl ContactsApi {
             }
         }
         let done_ms = self.clock.now_ms();
-        for (i, (p, round, plan)) in planned.iter().enumerate() {
+        for (i, (p, round, plan, j)) in planned.iter().enumerate() {
             match plan {
                 Plan::Receipt(kind, why) => {
                     events.receipts.push(receipt(p, *kind, why.clone(), now));
@@ -1513,8 +1538,29 @@ impl ContactsApi {
                     tracing::info!(page = %p.id, receipt = kind.as_str(), why, "page not sent");
                 }
                 Plan::Send(msg) => {
+                    let result = results.remove(&i);
+                    let job = &jobs[*j];
+                    if let Some(Err(e)) = &result
+                        && e.is_local()
+                        && done_ms.saturating_sub(job.created_ms) < LOCAL_RETRY_FOR_MS
+                    {
+                        // This machine ran out of descriptors, disk or memory: not the
+                        // page's failure. The same round again shortly; the plan's stages go
+                        // on meanwhile (they are jobs of their own).
+                        let delay_ms = local_retry_delay_ms(job.attempts);
+                        outcomes[*j] = Outcome::RetryAt(done_ms.saturating_add(delay_ms));
+                        metrics::counter!("muster_pages_deferred_total").increment(1);
+                        tracing::warn!(
+                            page = %p.id,
+                            error = %e,
+                            attempt = job.attempts,
+                            retry_in_ms = delay_ms,
+                            "page send failed for a local, passing reason; trying again"
+                        );
+                        continue;
+                    }
                     events.times.push(PageTime::SendRound(p.id));
-                    match results.remove(&i) {
+                    match result {
                         Some(Ok(d)) => {
                             // As AWS: the SENT receipt's info is the provider's message id
                             // (Twilio's SID, …); Muster's own message id when it gave none.
@@ -1576,12 +1622,18 @@ impl ContactsApi {
                 }
             }
         }
+        // Every job whose outcome is not a retry is deleted with the events it wrote.
+        for (job, outcome) in jobs.iter().zip(&outcomes) {
+            if let (Some(owner), Outcome::Completed) = (&job.lease_owner, outcome) {
+                events.done_jobs.push((job.id, owner.clone()));
+            }
+        }
         if !events.is_empty() {
             self.writes
                 .write(self, |reply| Pending::Events(Box::new(events), reply))
                 .await?;
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     fn render_page(
@@ -1685,7 +1737,7 @@ pub struct SendJobs(pub Arc<ContactsApi>);
 impl BatchHandler for SendJobs {
     async fn run_batch(&self, jobs: &[JobRecord]) -> Vec<anyhow::Result<Outcome>> {
         match self.0.run_sends(jobs).await {
-            Ok(()) => jobs.iter().map(|_| Ok(Outcome::Completed)).collect(),
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::error!(error = %e, jobs = jobs.len(), "page sends not recorded; they run again");
                 jobs.iter().map(|_| Err(anyhow::anyhow!("{e}"))).collect()
@@ -1704,6 +1756,20 @@ pub fn register(engine: muster_engine::Engine, api: &Arc<ContactsApi>) -> muster
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_retries_double_from_a_second_up_to_a_minute() {
+        let delays: Vec<i64> = (1..=9).map(local_retry_delay_ms).collect();
+        assert_eq!(
+            delays,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000
+            ]
+        );
+        assert_eq!(local_retry_delay_ms(0), 1_000);
+        assert_eq!(local_retry_delay_ms(-3), 1_000);
+        assert_eq!(local_retry_delay_ms(i32::MAX), 60_000);
+    }
 
     #[test]
     fn message_ids_are_stable_per_round_and_sort_with_their_pages() {

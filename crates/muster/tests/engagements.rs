@@ -2402,7 +2402,111 @@ async fn auditor_repairs_a_missing_step(backend: Backend) {
     );
 }
 
+/// The first send round's job of a page as the database has it: (attempts, due time, whether
+/// it is leased). Read with a connection of its own, beside the server's.
+async fn send_job_row(env: &Env, page_arn: &str) -> Option<(i64, i64, bool)> {
+    let key = format!("send:{}:0", alias(page_arn));
+    let url = &env.s.database_url;
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let row = sqlx::query_as(
+            "SELECT CAST(attempts AS BIGINT), due_ms, lease_owner IS NOT NULL FROM jobs \
+             WHERE dedup_key = ?",
+        )
+        .bind(&key)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        row
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let row = sqlx::query_as(
+            "SELECT CAST(attempts AS BIGINT), due_ms, lease_owner IS NOT NULL FROM jobs \
+             WHERE dedup_key = $1",
+        )
+        .bind(&key)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        row
+    }
+}
+
+/// A send that fails for a local, passing reason — the outbox's disk is full (its file is a
+/// link to `/dev/full`: every write fails with ENOSPC) — is not recorded as failed: no ERROR
+/// receipt, although the plan has no RetryIntervalInMinutes; the same round is tried again
+/// 1 s, then 2 s later (clock time), and once the disk has room the page goes out, with a
+/// single SENT receipt at that time. The plan's time runs on meanwhile.
+async fn a_full_outbox_disk_defers_the_page_until_it_has_room(backend: Backend) {
+    let Some(env) = Env::start(backend).await else {
+        return skip("a_full_outbox_disk_defers_the_page_until_it_has_room");
+    };
+    let (ana, ch) = env
+        .person("ana", &[("work", ChannelType::Email, "ana@example.com")])
+        .await;
+    env.personal_plan(&ana, &[(5, vec![&ch[0]])], None).await;
+    let outbox = env.s.data_dir().join("outbox.jsonl");
+    let saved = env.s.data_dir().join("outbox.saved");
+    std::fs::rename(&outbox, &saved).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &outbox).unwrap();
+
+    let t0 = env.now();
+    let e = env.engage(&ana).await;
+    let page = env
+        .wait_for("the page", async || {
+            env.pages_of(&e).await.pop().map(|p| p.page_arn)
+        })
+        .await;
+    // Tried once, failed, and put back 1 s (clock time) later.
+    let first = env
+        .wait_for("the first attempt", async || {
+            send_job_row(&env, &page)
+                .await
+                .filter(|(attempts, _, leased)| *attempts == 1 && !leased)
+        })
+        .await;
+    assert_eq!(first.1, t0 + 1_000);
+    assert_eq!(env.receipts(&page).await, []);
+    // Not before its time (the engine may claim it ahead, but it runs at its due instant:
+    // run early, it would be due again 2 s after 999 ms).
+    env.advance(999);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(send_job_row(&env, &page).await.unwrap().1, t0 + 1_000);
+    assert_eq!(env.receipts(&page).await, []);
+    env.advance(1);
+    let second = env
+        .wait_for("the second attempt", async || {
+            send_job_row(&env, &page)
+                .await
+                .filter(|(attempts, _, leased)| *attempts == 2 && !leased)
+        })
+        .await;
+    assert_eq!(second.1, t0 + 1_000 + 2_000);
+    assert_eq!(env.receipts(&page).await, []);
+    assert_eq!(env.page_times(&page).await, (None, None, None));
+
+    // Room again: the next attempt sends it.
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::rename(&saved, &outbox).unwrap();
+    env.advance(2_000);
+    let t_sent = t0 + 3_000;
+    env.wait_pages(1).await;
+    assert_eq!(
+        env.receipts(&page).await,
+        [(ReceiptType::Sent, "sent by outbox".to_string(), t_sent)]
+    );
+    assert_eq!(env.page_times(&page).await, (Some(t_sent), None, None));
+    assert_eq!(send_job_row(&env, &page).await, None);
+    // The plan ended when it was due to, 5 minutes after the start.
+    env.set(t0 + 5 * MIN);
+    assert_eq!(env.wait_stopped(&e).await, t0 + 5 * MIN);
+    env.assert_still(1).await;
+}
+
 both!(
+    a_full_outbox_disk_defers_the_page_until_it_has_room,
     auditor_repairs_a_missing_step,
     personal_stages_run_at_their_offsets,
     accept_page_through_the_api,
