@@ -8,6 +8,7 @@ use muster_core::{AccountId, Region};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Options shared by every command that opens the database.
 #[derive(Debug, Clone, Args, Default)]
@@ -77,6 +78,14 @@ pub struct FileConfig {
     /// The authserv-id of the mail gateway's `Authentication-Results` header: when set, the
     /// e-mail hook acts on a reply only if that header vouches for its `From` domain.
     pub email_authserv_id: Option<String>,
+    /// Most HTTP connections open at once; default: derived from the file-descriptor limit.
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's head (default 10).
+    pub header_timeout_seconds: Option<f64>,
+    /// Seconds a client has to send a request's body, from its head (default 30).
+    pub body_timeout_seconds: Option<f64>,
+    /// Seconds a kept-alive connection may wait for its next request (default 60).
+    pub idle_timeout_seconds: Option<f64>,
     /// Message providers, tried in order per channel type.
     #[serde(default)]
     pub providers: Vec<muster_notify::config::ProviderConfig>,
@@ -102,6 +111,12 @@ pub struct Settings {
     pub max_clock_skew_minutes: u64,
     pub email_webhook_secret: Option<String>,
     pub email_authserv_id: Option<String>,
+    /// The HTTP listener's connection cap and timeouts; `None`: derived from the process's
+    /// file-descriptor limit when the server starts.
+    pub max_connections: Option<usize>,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
     /// From the config file, then the single-provider environment variables
     /// (MUSTER_SMTP_*, MUSTER_TWILIO_*); empty means the outbox serves every channel type.
     pub providers: Vec<muster_notify::config::ProviderConfig>,
@@ -283,6 +298,36 @@ impl Settings {
                  mx.example.com: no spaces, ';', '(' or quotes)"
             );
         }
+        let max_connections = pick(
+            &mut sources,
+            "max_connections",
+            env_parse::<usize>("MUSTER_MAX_CONNECTIONS", "a whole number")?,
+            file.max_connections,
+        );
+        if max_connections == Some(0) {
+            bail!("max_connections must be at least 1");
+        }
+        let header_timeout = seconds(
+            &mut sources,
+            "header_timeout_seconds",
+            "MUSTER_HEADER_TIMEOUT_SECONDS",
+            file.header_timeout_seconds,
+            10.0,
+        )?;
+        let body_timeout = seconds(
+            &mut sources,
+            "body_timeout_seconds",
+            "MUSTER_BODY_TIMEOUT_SECONDS",
+            file.body_timeout_seconds,
+            30.0,
+        )?;
+        let idle_timeout = seconds(
+            &mut sources,
+            "idle_timeout_seconds",
+            "MUSTER_IDLE_TIMEOUT_SECONDS",
+            file.idle_timeout_seconds,
+            60.0,
+        )?;
         let mut providers = file.providers;
         providers.extend(
             muster_notify::config::from_env(|k| std::env::var(k).ok())
@@ -306,6 +351,10 @@ impl Settings {
             max_clock_skew_minutes,
             email_webhook_secret,
             email_authserv_id,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            idle_timeout,
             providers,
             templates: file.templates,
             sources,
@@ -372,6 +421,25 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| "(none: From is trusted as posted)".into()),
         );
+        line(
+            "max_connections",
+            self.max_connections.map_or_else(
+                || "(derived from the file-descriptor limit at start)".into(),
+                |n| n.to_string(),
+            ),
+        );
+        line(
+            "header_timeout_seconds",
+            self.header_timeout.as_secs_f64().to_string(),
+        );
+        line(
+            "body_timeout_seconds",
+            self.body_timeout.as_secs_f64().to_string(),
+        );
+        line(
+            "idle_timeout_seconds",
+            self.idle_timeout.as_secs_f64().to_string(),
+        );
         if self.providers.is_empty() {
             out.push_str(
                 "providers                = (none: every channel type goes to the outbox)\n",
@@ -388,6 +456,40 @@ impl Settings {
         }
         out
     }
+}
+
+/// An environment variable parsed as `T`, if set.
+fn env_parse<T: std::str::FromStr>(name: &str, what: &str) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{name} must be {what}, not {v:?}")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A duration setting in seconds (fractions allowed) from the environment, the file or the
+/// default; it must be positive and at most a day.
+fn seconds(
+    sources: &mut Vec<(&'static str, &'static str)>,
+    name: &'static str,
+    env: &str,
+    file: Option<f64>,
+    default: f64,
+) -> anyhow::Result<Duration> {
+    let secs = pick(
+        sources,
+        name,
+        env_parse::<f64>(env, "a number of seconds")?,
+        file,
+    )
+    .unwrap_or(default);
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        bail!("{name} must be a number of seconds above 0 and at most 86400, not {secs}");
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Creates `dir` (and parents) if missing, and makes it private to its owner (0700): the
@@ -517,6 +619,49 @@ mod tests {
                 format!("{err:#}").contains("is not an authserv-id"),
                 "{bad}: {err:#}"
             );
+        }
+    }
+
+    #[test]
+    fn connection_limits_from_the_file_with_defaults_and_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let common = CommonArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            };
+            Settings::resolve(&common, &ServeArgs::default())
+        };
+        let s = resolve("").unwrap();
+        assert_eq!(s.max_connections, None);
+        assert_eq!(s.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.body_timeout, Duration::from_secs(30));
+        assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        let s = resolve(
+            "max_connections = 1\nheader_timeout_seconds = 0.25\n\
+             body_timeout_seconds = 86400\nidle_timeout_seconds = 5\n",
+        )
+        .unwrap();
+        assert_eq!(s.max_connections, Some(1));
+        assert_eq!(s.header_timeout, Duration::from_millis(250));
+        assert_eq!(s.body_timeout, Duration::from_secs(86_400));
+        assert_eq!(s.idle_timeout, Duration::from_secs(5));
+        assert!(
+            s.report().contains("header_timeout_seconds   = 0.25"),
+            "{}",
+            s.report()
+        );
+        for bad in [
+            "max_connections = 0",
+            "header_timeout_seconds = 0",
+            "body_timeout_seconds = -1",
+            "idle_timeout_seconds = 86400.5",
+        ] {
+            let err = resolve(bad).unwrap_err();
+            let name = bad.split(' ').next().unwrap();
+            assert!(format!("{err:#}").contains(name), "{bad}: {err:#}");
         }
     }
 

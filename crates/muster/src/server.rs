@@ -7,6 +7,10 @@
 //! paths of their own (`/login`, `/contacts`, `/static/…`), which the AWS API never uses.
 
 use crate::config::{Settings, ensure_dir, make_private};
+use crate::connections::{
+    ConnectionLimits, MAX_DERIVED_CONNECTIONS, MIN_RESERVED_DESCRIPTORS, derived_max_connections,
+    raise_descriptor_limit,
+};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
@@ -425,6 +429,38 @@ fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandl
     engine
 }
 
+/// Raises the soft file-descriptor limit to the hard one (the engine, the database and the
+/// providers need descriptors too), and returns the listener's cap and timeouts from the
+/// settings; with no cap set, the cap is derived from that limit.
+fn connection_limits(settings: &Settings) -> ConnectionLimits {
+    let nofile = raise_descriptor_limit();
+    let max_connections = settings.max_connections.unwrap_or_else(|| {
+        nofile.map_or(MAX_DERIVED_CONNECTIONS as usize, derived_max_connections)
+    });
+    if let Some(nofile) = nofile
+        && nofile < 2 * MIN_RESERVED_DESCRIPTORS
+    {
+        tracing::warn!(
+            nofile,
+            "the file-descriptor limit is low: raise it (ulimit -n, LimitNOFILE=) to a few thousand"
+        );
+    }
+    let limits = ConnectionLimits {
+        max_connections,
+        header_timeout: settings.header_timeout,
+        body_timeout: settings.body_timeout,
+        idle_timeout: settings.idle_timeout,
+    };
+    tracing::info!(
+        max_connections,
+        header_timeout_s = limits.header_timeout.as_secs_f64(),
+        body_timeout_s = limits.body_timeout.as_secs_f64(),
+        idle_timeout_s = limits.idle_timeout.as_secs_f64(),
+        "HTTP connection limits"
+    );
+    limits
+}
+
 /// Opens everything and starts serving; returns once the listener is bound.
 pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     if settings.time_scale != 1.0 {
@@ -433,6 +469,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
             "time scale is not 1: the engine clock runs faster than real time (drills only)"
         );
     }
+    let limits = connection_limits(settings);
     let store = open_store(settings).await?;
     let master = load_master_key(settings)?;
     let listener = TcpListener::bind(settings.listen)
@@ -459,16 +496,13 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        // The peer address feeds the console's per-address sign-in limit.
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        // Each request carries the peer's address (ConnectInfo<SocketAddr>), which feeds the
+        // console's per-address sign-in limit.
+        crate::connections::serve(listener, router, limits, async move {
             let _ = rx.await;
         })
-        .await
-        .context("HTTP server failed")
+        .await;
+        Ok(())
     });
     tracing::info!(%addr, backend = store.backend(), "muster is listening");
     Ok(Running {
