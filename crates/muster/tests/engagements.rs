@@ -2492,10 +2492,15 @@ async fn a_full_outbox_disk_defers_the_page_until_it_has_room(backend: Backend) 
     std::fs::rename(&saved, &outbox).unwrap();
     env.advance(2_000);
     let t_sent = t0 + 3_000;
-    env.wait_pages(1).await;
+    let line = env.wait_pages(1).await[0].clone();
+    // One SENT, with the outbox line's id as the provider's message id.
     assert_eq!(
         env.receipts(&page).await,
-        [(ReceiptType::Sent, "sent by outbox".to_string(), t_sent)]
+        [(
+            ReceiptType::Sent,
+            line["message_id"].as_str().unwrap().to_string(),
+            t_sent
+        )]
     );
     assert_eq!(env.page_times(&page).await, (Some(t_sent), None, None));
     assert_eq!(send_job_row(&env, &page).await, None);
