@@ -1678,6 +1678,7 @@ impl ContactsApi {
             accept_code: Some(accept_code),
             unsubscribe_url,
             ack_url,
+            account: Some(e.account.clone()),
         }
     }
 

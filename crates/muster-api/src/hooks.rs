@@ -417,6 +417,7 @@ pub async fn email_reply(
             accept_code: None,
             unsubscribe_url: None,
             ack_url: None,
+            account: None,
         };
         let _ = api.deliver(&msg, None, None).await;
     }

@@ -138,6 +138,7 @@ impl Messaging {
             accept_code: None,
             unsubscribe_url,
             ack_url: None,
+            account: Some(ch.account.clone()),
         }
     }
 

@@ -1,6 +1,13 @@
 //! Settings: access keys (listed for everyone; created and revoked by administrators, the
 //! secret shown once, on the page that answers the creation, and never again), the sender
-//! vCard, the providers, and the outbox's latest messages when the outbox is in use.
+//! vCard, the providers, and — for administrators only — the outbox's latest messages when
+//! the outbox is in use.
+//!
+//! The outbox holds activation codes, page contents and acknowledgement and unsubscribe
+//! links: whoever reads a line can act on it. So only administrators see it, and by default
+//! only the lines of the console's account; `?outbox=all` shows every account's lines and
+//! those that name no account (answers to replies, and lines written before lines named
+//! their account).
 //!
 //! Access keys are not an SSM Contacts resource, so they are written to the store the way
 //! `muster keys create` / `muster keys revoke` do: the secret sealed with the master key
@@ -34,6 +41,8 @@ pub(crate) fn routes() -> SectionRouter {
 
 /// Outbox messages shown, newest first.
 const OUTBOX_LINES: usize = 50;
+/// Lines of the tail looked at to find them (those of other accounts are skipped).
+const OUTBOX_SCANNED_LINES: usize = 5_000;
 /// How much of the end of the outbox file is read to find them.
 const OUTBOX_TAIL_BYTES: u64 = 512 * 1024;
 
@@ -61,6 +70,8 @@ struct ProviderRow {
 struct OutboxLine {
     time: String,
     kind: String,
+    /// The account the message was sent for, if the line names one.
+    account: Option<String>,
     channel_type: String,
     address: String,
     subject: String,
@@ -69,8 +80,18 @@ struct OutboxLine {
     code: Option<(&'static str, String)>,
 }
 
+/// Whose outbox lines are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutboxScope {
+    /// The console's account only (the default).
+    Own,
+    /// Every line: every account's, and those naming none.
+    All,
+}
+
 struct Outbox {
     path: String,
+    all_accounts: bool,
     lines: Vec<OutboxLine>,
     /// Why no line is shown (nothing sent yet, or the file cannot be read).
     note: Option<String>,
@@ -90,12 +111,17 @@ struct SettingsPage {
     error: Option<String>,
     providers: Vec<ProviderRow>,
     outbox: Option<Outbox>,
+    /// The outbox is in use but this user is not an administrator.
+    outbox_hidden: bool,
 }
 
 #[derive(Deserialize, Default)]
 struct SettingsQuery {
     #[serde(default)]
     done: Option<String>,
+    /// `all`: the outbox lines of every account (administrators only).
+    #[serde(default)]
+    outbox: Option<String>,
 }
 
 fn channel_label(t: muster_core::ChannelType) -> &'static str {
@@ -174,11 +200,17 @@ fn outbox_line(line: &str) -> OutboxLine {
             subject: String::new(),
             body: line.to_owned(),
             code: None,
+            account: None,
         };
     }
     OutboxLine {
         time: s("time"),
         kind: s("kind"),
+        account: v
+            .get("account")
+            .and_then(|x| x.as_str())
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
         channel_type: s("channel_type"),
         address: s("address"),
         subject: s("subject"),
@@ -187,29 +219,52 @@ fn outbox_line(line: &str) -> OutboxLine {
     }
 }
 
-async fn outbox(console: &Console) -> Option<Outbox> {
+/// The newest lines shown for `scope`: with [`OutboxScope::Own`], only lines naming
+/// `account` (a line that names no account is shown under [`OutboxScope::All`] only).
+fn visible_lines(lines: &[String], scope: OutboxScope, account: &str) -> Vec<OutboxLine> {
+    lines
+        .iter()
+        .map(|l| outbox_line(l))
+        .filter(|l| scope == OutboxScope::All || l.account.as_deref() == Some(account))
+        .take(OUTBOX_LINES)
+        .collect()
+}
+
+/// The outbox section, for administrators (callers check): `None` when no outbox is in use.
+async fn outbox(console: &Console, scope: OutboxScope) -> Option<Outbox> {
     let path = console.api.messaging.notifier.outbox_path()?;
     let shown = path.display().to_string();
-    let read =
-        tokio::task::spawn_blocking(move || tail_lines(&path, OUTBOX_LINES, OUTBOX_TAIL_BYTES))
-            .await;
+    let read = tokio::task::spawn_blocking(move || {
+        tail_lines(&path, OUTBOX_SCANNED_LINES, OUTBOX_TAIL_BYTES)
+    })
+    .await;
+    let all_accounts = scope == OutboxScope::All;
+    let nothing = if all_accounts {
+        "Nothing has been sent to the outbox yet."
+    } else {
+        "Nothing has been sent to the outbox for this account lately."
+    };
     Some(match read {
-        Ok(Ok(lines)) => Outbox {
-            path: shown,
-            note: lines
-                .is_empty()
-                .then(|| "Nothing has been sent to the outbox yet.".to_owned()),
-            lines: lines.iter().map(|l| outbox_line(l)).collect(),
-        },
+        Ok(Ok(lines)) => {
+            let lines = visible_lines(&lines, scope, &console.account);
+            Outbox {
+                path: shown,
+                all_accounts,
+                note: lines.is_empty().then(|| nothing.to_owned()),
+                lines,
+            }
+        }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Outbox {
             path: shown,
+            all_accounts,
             lines: Vec::new(),
-            note: Some("Nothing has been sent to the outbox yet.".into()),
+            note: Some(nothing.into()),
         },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "console: reading the outbox failed");
             Outbox {
                 path: shown,
+                all_accounts,
                 lines: Vec::new(),
                 note: Some("The outbox file cannot be read; the server's log says why.".into()),
             }
@@ -218,6 +273,7 @@ async fn outbox(console: &Console) -> Option<Outbox> {
             tracing::warn!(error = %e, "console: reading the outbox failed");
             Outbox {
                 path: shown,
+                all_accounts,
                 lines: Vec::new(),
                 note: Some("The outbox file cannot be read.".into()),
             }
@@ -230,6 +286,7 @@ struct Extra {
     new_key: Option<NewKey>,
     done: Option<&'static str>,
     error: Option<String>,
+    outbox: OutboxScope,
 }
 
 async fn settings_page(console: &Console, who: &CurrentUser, extra: Extra) -> Response {
@@ -247,12 +304,19 @@ async fn settings_page(console: &Console, who: &CurrentUser, extra: Extra) -> Re
         })
         .collect();
     keys.reverse();
+    let is_admin = who.user.is_admin;
+    let outbox = if is_admin {
+        outbox(console, extra.outbox).await
+    } else {
+        None
+    };
+    let outbox_hidden = !is_admin && console.api.messaging.notifier.outbox_path().is_some();
     render(
         extra.status,
         &SettingsPage {
             layout: layout("Settings", "settings", who),
             csrf: who.csrf_token().to_owned(),
-            is_admin: who.user.is_admin,
+            is_admin,
             can_create: console.master_key.is_some(),
             account: console.account.clone(),
             keys,
@@ -260,7 +324,8 @@ async fn settings_page(console: &Console, who: &CurrentUser, extra: Extra) -> Re
             done: extra.done,
             error: extra.error,
             providers: providers(console),
-            outbox: outbox(console).await,
+            outbox,
+            outbox_hidden,
         },
     )
 }
@@ -277,11 +342,25 @@ async fn settings(
         }
         _ => None,
     };
+    let outbox = match q.outbox.as_deref() {
+        None => OutboxScope::Own,
+        // Asking for the outbox by URL is refused outright to everyone else.
+        Some(_) if !who.user.is_admin => {
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Administrators only",
+                "Only an administrator can read the outbox.",
+            );
+        }
+        Some("all") => OutboxScope::All,
+        Some(_) => OutboxScope::Own,
+    };
     let extra = Extra {
         status: StatusCode::OK,
         new_key: None,
         done,
         error: None,
+        outbox,
     };
     settings_page(&console, &who, extra).await
 }
@@ -313,6 +392,7 @@ async fn create_key(
                  `muster keys create`."
                     .into(),
             ),
+            outbox: OutboxScope::Own,
         };
         return settings_page(&console, &who, extra).await;
     };
@@ -336,6 +416,7 @@ async fn create_key(
         }),
         done: None,
         error: None,
+        outbox: OutboxScope::Own,
     };
     settings_page(&console, &who, extra).await
 }
@@ -404,6 +485,7 @@ async fn revoke_key(
         new_key: None,
         done: None,
         error: Some(message.to_owned()),
+        outbox: OutboxScope::Own,
     };
     match key {
         Some(k) if k.account == console.account && k.revoked_ms.is_none() => {}
@@ -458,5 +540,33 @@ mod tests {
         assert_eq!(l.subject, "s199");
         assert_eq!(l.code, Some(("Accept code", "000199".into())));
         assert_eq!(outbox_line("not json").kind, "unreadable line");
+    }
+
+    #[test]
+    fn the_outbox_shows_one_account_unless_all_are_asked_for() {
+        let lines: Vec<String> = [
+            r#"{"subject":"b1","account":"222222222222"}"#,
+            r#"{"subject":"a2","account":"111111111111"}"#,
+            r#"{"subject":"none"}"#,
+            r#"{"subject":"empty","account":""}"#,
+            r#"{"subject":"a1","account":"111111111111"}"#,
+            "not json",
+        ]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+        let subjects = |scope| {
+            visible_lines(&lines, scope, "111111111111")
+                .into_iter()
+                .map(|l| l.subject)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(subjects(OutboxScope::Own), ["a2", "a1"]);
+        assert_eq!(
+            subjects(OutboxScope::All),
+            ["b1", "a2", "none", "empty", "a1", ""]
+        );
+        let l = outbox_line(&lines[0]);
+        assert_eq!(l.account.as_deref(), Some("222222222222"));
     }
 }

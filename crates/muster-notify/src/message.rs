@@ -53,6 +53,10 @@ pub struct Message {
     pub unsubscribe_url: Option<String>,
     /// Acknowledge link for pages.
     pub ack_url: Option<String>,
+    /// The account the message is sent for (the channel's or page's account); `None` for
+    /// messages to an address rather than a channel (answers to replies). The outbox records
+    /// it, so the console shows an account its own messages only.
+    pub account: Option<String>,
 }
 
 /// Which provider took a message.

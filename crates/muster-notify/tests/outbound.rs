@@ -52,6 +52,7 @@ fn message(kind: MessageKind, channel_type: ChannelType, address: &str) -> Messa
         accept_code: None,
         unsubscribe_url: None,
         ack_url: None,
+        account: Some("000000000000".into()),
     }
 }
 
@@ -1622,17 +1623,23 @@ async fn outbox_is_the_default_and_lines_follow_the_contract() {
     let a = activation(ChannelType::Sms, "+15551230000", "777888");
     let mut p = page(ChannelType::Email, "ops@example.org");
     p.unsubscribe_url = Some("https://muster.example/u/x".into());
+    p.account = Some("111122223333".into());
+    // An answer to a reply goes to an address, not to an account's channel.
+    let mut answer = message(MessageKind::Help, ChannelType::Sms, "+15551230000");
+    answer.account = None;
     assert_eq!(n.send(&a).await.unwrap().provider, "outbox");
     n.send(&p).await.unwrap();
+    n.send(&answer).await.unwrap();
 
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     let l = &lines[0];
     assert_eq!(l["kind"], "activation");
+    assert_eq!(l["account"], "000000000000");
     assert_eq!(l["channel_type"], "SMS");
     assert_eq!(l["address"], "+15551230000");
     assert_eq!(l["activation_code"], "777888");
@@ -1650,6 +1657,10 @@ async fn outbox_is_the_default_and_lines_follow_the_contract() {
     assert_eq!(l["ack_url"], "https://muster.example/a/pg1");
     assert_eq!(l["unsubscribe_url"], "https://muster.example/u/x");
     assert!(l.get("activation_code").is_none());
+    assert_eq!(l["account"], "111122223333");
+    let l = &lines[2];
+    assert_eq!(l["kind"], "help");
+    assert!(l.get("account").is_none(), "no account: {l}");
 
     #[cfg(unix)]
     {

@@ -695,22 +695,94 @@ fn html_escaped(s: &str) -> String {
 
 async fn outbox_and_providers(mut s: TestServer) {
     let base = base(&s);
+    create_admin(&s, ADMIN).await;
     browser::create_user(&s, RESPONDER, PASSWORD).await;
+    let admin = sign_in(&base, ADMIN, PASSWORD).await;
     let me = sign_in(&base, RESPONDER, PASSWORD).await;
-    let (_, html, _) = get(&base, "/settings", Some(&me.cookie)).await;
+    let (_, html, _) = get(&base, "/settings", Some(&admin.cookie)).await;
     assert!(
         html.contains("id=\"outbox\""),
         "the outbox is in use: {html}"
     );
-    assert!(html.contains("Nothing has been sent to the outbox yet."));
+    assert!(html.contains("Nothing has been sent to the outbox for this account lately."));
     assert!(html.contains("<a href=\"/muster.vcf\" download>"));
     assert!(html.contains("outbox.jsonl"), "the providers' targets");
 
+    // A page of the console's account (engaged by the responder), and the activation code of
+    // a channel of another account, in the same outbox file.
     person(&s, "cy", "Cy Example", "cy@example.com").await;
-    let path = engage(&base, &me, "cy", "Queue <backlog>").await;
+    engage(&base, &me, "cy", "Queue <backlog>").await;
     let page = outbox_message(&s, "page", "cy@example.com").await;
-    let code = page["accept_code"].as_str().unwrap();
-    let (_, html, _) = get(&base, "/settings", Some(&me.cookie)).await;
+    assert_eq!(page["account"], "000000000000");
+    let code = page["accept_code"].as_str().unwrap().to_string();
+    let store = s.running.as_ref().unwrap().store.clone();
+    let master =
+        muster::server::load_master_key(&common::settings_for(&s.data_dir(), &s.database_url))
+            .unwrap();
+    let other = muster_core::AccountId::parse("111122223333").unwrap();
+    let (id, secret) = muster::server::create_access_key(&store, &master, &other, &SystemClock)
+        .await
+        .unwrap();
+    let theirs = common::client(s.addr, &id, &secret);
+    let contact = theirs
+        .create_contact()
+        .alias("dee")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    theirs
+        .create_contact_channel()
+        .contact_id(&contact)
+        .name("Mail")
+        .r#type(ChannelType::Email)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address("dee@elsewhere.example")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let line = outbox_message(&s, "activation", "dee@elsewhere.example").await;
+    assert_eq!(line["account"], "111122223333");
+    let their_code = format!(
+        "Activation code: <code>{}</code>",
+        line["activation_code"].as_str().unwrap()
+    );
+    // A line written before lines named their account.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(s.data_dir().join("outbox.jsonl"))
+            .unwrap();
+        f.write_all(
+            b"{\"time\":\"2026-01-02T03:04:05.000Z\",\"kind\":\"activation\",\"channel_type\":\"EMAIL\",\
+              \"address\":\"legacy@example.com\",\"subject\":\"Legacy\",\"body\":\"old\",\
+              \"activation_code\":\"135790\"}\n",
+        )
+        .unwrap();
+    }
+
+    // A responder sees no outbox, and cannot have it by URL.
+    let (status, html, _) = get(&base, "/settings", Some(&me.cookie)).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("id=\"outbox\""), "{html}");
+    assert!(!html.contains(&format!("Accept code: <code>{code}</code>")));
+    assert!(!html.contains("cy@example.com") && !html.contains("dee@elsewhere.example"));
+    assert!(html.contains("Messages written to the outbox are shown to administrators only."));
+    for path in ["/settings?outbox=all", "/settings?outbox=own"] {
+        let (status, html, _) = get(&base, path, Some(&me.cookie)).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(!html.contains("cy@example.com") && !html.contains(&their_code));
+    }
+
+    // The administrator sees the console account's messages, newest first, and no other
+    // account's.
+    let (_, html, _) = get(&base, "/settings", Some(&admin.cookie)).await;
     let newest = html
         .find("Queue &#60;backlog&#62;")
         .expect("the page is shown");
@@ -721,6 +793,30 @@ async fn outbox_and_providers(mut s: TestServer) {
     assert!(html.contains(&format!("Accept code: <code>{code}</code>")));
     assert!(html.contains("to <span class=\"address\">cy@example.com</span>"));
     assert!(!html.contains("Queue <backlog>"));
+    assert!(
+        !html.contains("dee@elsewhere.example"),
+        "another account's message"
+    );
+    assert!(!html.contains(&their_code));
+    assert!(
+        !html.contains("legacy@example.com"),
+        "a line naming no account"
+    );
+    assert!(html.contains("href=\"/settings?outbox=all#outbox\""));
+
+    // All accounts, on the administrator's choice: each line says whose it is.
+    let (status, html, _) = get(&base, "/settings?outbox=all", Some(&admin.cookie)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&their_code), "{html}");
+    assert!(html.contains("to <span class=\"address\">dee@elsewhere.example</span>"));
+    assert!(html.contains("account <span class=\"alias\">111122223333</span>"));
+    assert!(html.contains("to <span class=\"address\">legacy@example.com</span>"));
+    assert!(html.contains("no account · activation"));
+    assert!(html.contains(&format!("Accept code: <code>{code}</code>")));
+    let legacy = html.find("legacy@example.com").unwrap();
+    let theirs_at = html.find("dee@elsewhere.example").unwrap();
+    assert!(legacy < theirs_at, "newest first");
+
     // The vCard the link points at.
     let r = browser::http()
         .get(format!("{base}/muster.vcf"))
@@ -729,7 +825,6 @@ async fn outbox_and_providers(mut s: TestServer) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().starts_with("BEGIN:VCARD"));
-    let _ = path;
     s.stop().await;
 }
 

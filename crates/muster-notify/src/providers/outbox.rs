@@ -29,6 +29,10 @@ struct Line<'a> {
     /// RFC 3339, UTC.
     time: String,
     kind: &'static str,
+    /// The account the message was sent for; absent for answers to replies (and in lines
+    /// written before it was recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
     channel_type: &'static str,
     address: &'a str,
     subject: &'a str,
@@ -73,6 +77,7 @@ impl Outbox {
         let line = Line {
             time: clock.now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             kind: msg.kind.as_str(),
+            account: msg.account.as_deref(),
             channel_type: msg.channel_type.as_str(),
             address: &msg.address,
             subject: &msg.subject,

@@ -166,6 +166,7 @@ mod tests {
             accept_code: None,
             unsubscribe_url: None,
             ack_url: None,
+            account: None,
         }
     }
 
