@@ -9,7 +9,7 @@ use crate::messaging::Messaging;
 use crate::wire::ssm_contacts as w;
 use muster_core::ActivationStatus;
 use muster_notify::Message;
-use muster_store::{ActivationCodeRecord, ChannelRecord, DeliveryRecord, StoreError};
+use muster_store::{ActivationCodeRecord, ChannelRecord, DeliveryRecord, SendScope, StoreError};
 use uuid::Uuid;
 
 impl ContactsApi {
@@ -41,14 +41,16 @@ impl ContactsApi {
             failed_attempts: 0,
             created_ms: now,
         };
+        let minutes = m.policy.send_window_ms / 60_000;
+        let seconds = |retry_after_ms: i64| (retry_after_ms.max(0) + 999) / 1000;
         match self
             .store
-            .issue_activation_code(
+            .issue_activation_code_to(
                 &ch.account,
                 &rec,
+                Some(&ch.address),
                 now,
-                m.policy.max_sends,
-                m.policy.send_window_ms,
+                &m.policy.send_limits(),
             )
             .await
         {
@@ -56,15 +58,51 @@ impl ContactsApi {
             Err(StoreError::TooManySends { retry_after_ms }) => {
                 return Err(ApiError::ServiceQuotaExceeded {
                     message: format!(
-                        "at most {} activation codes can be sent to a contact channel per {} minutes; try again in {} seconds",
+                        "at most {} activation codes can be sent to a contact channel per {minutes} minutes; try again in {} seconds",
                         m.policy.max_sends,
-                        m.policy.send_window_ms / 60_000,
-                        (retry_after_ms.max(0) + 999) / 1000
+                        seconds(retry_after_ms)
                     ),
                     resource_id: None,
                     resource_type: Some("CONTACT_CHANNEL".into()),
                     quota_code: "activation-codes-per-channel".into(),
                     service_code: "ssm-contacts".into(),
+                });
+            }
+            Err(StoreError::TooManySendsTo {
+                scope,
+                retry_after_ms,
+            }) => {
+                let (limit, whom, quota) = match scope {
+                    SendScope::Address => (
+                        m.policy.max_sends_per_address,
+                        "one delivery address (across all contact channels and accounts)",
+                        "activation-codes-per-address",
+                    ),
+                    SendScope::Account => (
+                        m.policy.max_sends_per_account,
+                        "the contact channels of one account",
+                        "activation-codes-per-account",
+                    ),
+                };
+                return Err(ApiError::ServiceQuotaExceeded {
+                    message: format!(
+                        "at most {limit} activation codes can be sent to {whom} per {minutes} minutes; try again in {} seconds",
+                        seconds(retry_after_ms)
+                    ),
+                    resource_id: None,
+                    resource_type: Some("CONTACT_CHANNEL".into()),
+                    quota_code: quota.into(),
+                    service_code: "ssm-contacts".into(),
+                });
+            }
+            Err(StoreError::AddressChanged) => {
+                return Err(ApiError::Conflict {
+                    message: "the contact channel's delivery address changed while its \
+                              activation code was being sent; send a new code"
+                        .into(),
+                    resource_id: ch.id.to_string(),
+                    resource_type: "CONTACT_CHANNEL".into(),
+                    dependent_entities: vec![],
                 });
             }
             Err(e) => return Err(store_error(e)),

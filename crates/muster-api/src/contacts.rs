@@ -112,6 +112,64 @@ pub(crate) fn page_size(limits: &Limits, max_results: Option<i32>) -> u32 {
 }
 
 impl ContactsApi {
+    /// UpdateContactChannel. A new delivery address makes the channel NOT_ACTIVATED and
+    /// voids its pending code; with `send_code` the new address is sent a code of its own at
+    /// once (as AWS does), else the caller sends it (the console, which reports a code it
+    /// could not send).
+    pub async fn op_update_contact_channel(
+        &self,
+        ctx: &RequestContext,
+        input: w::UpdateContactChannelRequest,
+        send_code: bool,
+    ) -> Result<w::UpdateContactChannelResult, ApiError> {
+        let id = req(input.contact_channel_id, "ContactChannelId")?;
+        let mut ch = self.load_channel(ctx, &id).await?;
+        if let Some(name) = input.name {
+            ch.name = name;
+        }
+        let mut moved = false;
+        if let Some(addr) = input.delivery_address.and_then(|a| a.simple_address) {
+            let address = parse_address(ch.channel_type, &addr)?;
+            if address.as_str() != ch.address {
+                // A new device has not proven it belongs to the contact: the store deletes
+                // the code sent to the old address with the change, and the new address gets
+                // a code of its own, as a new channel does.
+                ch.address = address.to_string();
+                ch.activation = ActivationStatus::NotActivated;
+                moved = true;
+            }
+        }
+        ch.updated_ms = self.clock.now_ms();
+        match self.store.update_channel(&ch).await {
+            Ok(true) => {
+                if moved && send_code {
+                    // The change stands whatever happens to the code (a send limit, an
+                    // opted-out address, a provider failure): it is logged, and
+                    // SendActivationCode sends another.
+                    let name = self
+                        .contact_name(ctx, &ch)
+                        .await
+                        .unwrap_or_else(|_| ch.contact_alias.clone());
+                    if let Err(e) = self.send_activation(&ch, &name).await {
+                        tracing::warn!(channel = %ch.id, error = %e, "activation code not sent after an address change");
+                    }
+                }
+                Ok(w::UpdateContactChannelResult::default())
+            }
+            Ok(false) => Err(ApiError::not_found("CONTACT_CHANNEL", &id)),
+            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
+                message: format!(
+                    "Contact '{}' already has a contact channel named '{}'",
+                    ch.contact_alias, ch.name
+                ),
+                resource_id: id,
+                resource_type: "CONTACT_CHANNEL".into(),
+                dependent_entities: vec![],
+            }),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     pub(crate) fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
         format!(
             "arn:aws:ssm-contacts:{}:{}:contact/{}",
@@ -898,34 +956,7 @@ impl w::SsmContacts for ContactsApi {
         ctx: &RequestContext,
         input: w::UpdateContactChannelRequest,
     ) -> Result<w::UpdateContactChannelResult, ApiError> {
-        let id = req(input.contact_channel_id, "ContactChannelId")?;
-        let mut ch = self.load_channel(ctx, &id).await?;
-        if let Some(name) = input.name {
-            ch.name = name;
-        }
-        if let Some(addr) = input.delivery_address.and_then(|a| a.simple_address) {
-            let address = parse_address(ch.channel_type, &addr)?;
-            if address.as_str() != ch.address {
-                // A new device has not proven it belongs to the contact.
-                ch.address = address.to_string();
-                ch.activation = ActivationStatus::NotActivated;
-            }
-        }
-        ch.updated_ms = self.clock.now_ms();
-        match self.store.update_channel(&ch).await {
-            Ok(true) => Ok(w::UpdateContactChannelResult::default()),
-            Ok(false) => Err(ApiError::not_found("CONTACT_CHANNEL", &id)),
-            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
-                message: format!(
-                    "Contact '{}' already has a contact channel named '{}'",
-                    ch.contact_alias, ch.name
-                ),
-                resource_id: id,
-                resource_type: "CONTACT_CHANNEL".into(),
-                dependent_entities: vec![],
-            }),
-            Err(e) => Err(store_error(e)),
-        }
+        self.op_update_contact_channel(ctx, input, true).await
     }
 
     async fn delete_contact_channel(

@@ -18,6 +18,12 @@ pub struct ActivationPolicy {
     pub max_attempts: i32,
     /// Codes sent to one channel per window, then ServiceQuotaExceededException.
     pub max_sends: u32,
+    /// Codes sent to one destination address per window, across channels and accounts (so
+    /// many channels with one number cannot pump SMS to it), then
+    /// ServiceQuotaExceededException.
+    pub max_sends_per_address: u32,
+    /// Codes sent by one account per window, across its channels.
+    pub max_sends_per_account: u32,
     pub send_window_ms: i64,
 }
 
@@ -27,7 +33,21 @@ impl Default for ActivationPolicy {
             code_ttl_ms: 24 * 3600 * 1000,
             max_attempts: 5,
             max_sends: 5,
+            max_sends_per_address: 5,
+            max_sends_per_account: 50,
             send_window_ms: 3600 * 1000,
+        }
+    }
+}
+
+impl ActivationPolicy {
+    /// The store's form of the send limits.
+    pub fn send_limits(&self) -> muster_store::CodeSendLimits {
+        muster_store::CodeSendLimits {
+            per_channel: self.max_sends,
+            per_address: self.max_sends_per_address,
+            per_account: self.max_sends_per_account,
+            window_ms: self.send_window_ms,
         }
     }
 }

@@ -1372,7 +1372,11 @@ async fn edit_submit(
                             simple_address: Some(c.address.clone()),
                         }),
                     }) {
-                        Ok(input) => api.update_contact_channel(&ctx, input).await.map(|_| ()),
+                        // The code for a new address is sent below, with the new channels'.
+                        Ok(input) => api
+                            .op_update_contact_channel(&ctx, input, false)
+                            .await
+                            .map(|_| ()),
                         Err(e) => Err(e),
                     };
                     if let Err(e) = result {

@@ -2,25 +2,40 @@
 //!
 //! A channel has at most one current code (`activation_codes`, keyed by channel id), stored
 //! only as the caller's keyed hash. Every issued code also records a send
-//! (`activation_sends`), which the resend limit counts. Both go with their channel by
-//! `ON DELETE CASCADE` (and so with its contact).
+//! (`activation_sends`), which the per-channel resend limit counts. Both go with their
+//! channel by `ON DELETE CASCADE` (and so with its contact). Each send is also recorded by
+//! destination address and account (`code_sends`), for the limits across channels; those
+//! rows outlive their channel (deleting and re-creating channels does not reset the counts)
+//! and are pruned once older than the window.
 //!
 //! Races (PostgreSQL; SQLite runs one write transaction at a time): the code row is the
 //! point of serialisation. `consume_activation_code` is one conditional `DELETE`, so of two
 //! concurrent consumes, or a consume racing a wrong try or a new code, the second re-checks
 //! the row after the first commits. Writers that touch both a code and its channel delete
 //! or write the code first, then the channel, so they cannot deadlock. Issues of one
-//! channel are serialised by an advisory lock, so the resend limit cannot be overrun.
+//! channel are serialised by an advisory lock, so the resend limit cannot be overrun; so are
+//! issues of one account and issues to one address (locks taken in that order: channel,
+//! account, address), and an address change of the channel (`update_channel`) takes the
+//! channel's lock too, so a code is never issued for an address the channel no longer has.
 
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{id_text, parse_id};
 use crate::error::is_foreign_key_violation;
-use crate::model::ActivationCodeRecord;
+use crate::model::{ActivationCodeRecord, CodeSendLimits, SendScope};
 use muster_core::ActivationStatus;
 use uuid::Uuid;
 
-const CHANNEL_EXISTS: &str = "SELECT id FROM channels WHERE account = $1 AND id = $2";
+const CHANNEL_ADDRESS: &str = "SELECT address FROM channels WHERE account = $1 AND id = $2";
+/// Sends to one address, or by one account, still inside the window, oldest first.
+const ADDRESS_SENDS_IN_WINDOW: &str = "SELECT sent_ms FROM code_sends \
+     WHERE address = $1 AND sent_ms > $2 ORDER BY sent_ms";
+const ACCOUNT_SENDS_IN_WINDOW: &str = "SELECT sent_ms FROM code_sends \
+     WHERE account = $1 AND sent_ms > $2 ORDER BY sent_ms";
+/// Prunes by age alone (`code_sends_sent`): rows of any address or account past the window.
+const PRUNE_CODE_SENDS: &str = "DELETE FROM code_sends WHERE sent_ms <= $1";
+const INSERT_CODE_SEND: &str =
+    "INSERT INTO code_sends (address, account, sent_ms) VALUES ($1, $2, $3)";
 /// Sends still inside the window (`sent_ms > now - window`), oldest first.
 const SENDS_IN_WINDOW: &str = "SELECT sent_ms FROM activation_sends \
      WHERE channel_id = $1 AND sent_ms > $2 ORDER BY sent_ms";
@@ -93,6 +108,9 @@ store_methods! {
     /// The store does not check opt-outs here (nor in `create_channel`/`update_channel`): the
     /// caller checks `is_opted_out` before it sends anything. A code of an opted-out address
     /// cannot be consumed, though (see `consume_activation_code`).
+    ///
+    /// This applies the per-channel limit only (the sends are still recorded for the other
+    /// limits); `issue_activation_code_to` applies them all.
     pub async fn issue_activation_code(
         &self,
         account: &str,
@@ -101,16 +119,49 @@ store_methods! {
         max_sends: u32,
         window_ms: i64,
     ) -> Result<(), StoreError> {
+        let limits = CodeSendLimits {
+            per_channel: max_sends,
+            per_address: u32::MAX,
+            per_account: u32::MAX,
+            window_ms,
+        };
+        self.issue_activation_code_to(account, c, None, now_ms, &limits).await
+    }
+
+    /// As `issue_activation_code`, under every limit of `limits`: at most `per_channel` codes
+    /// to the channel, `per_address` to its address (across channels and accounts) and
+    /// `per_account` by `account`, each within the last `limits.window_ms` (sends with
+    /// `sent_ms > now_ms - window_ms`). The first limit reached, in that order, refuses the
+    /// code and changes nothing: `TooManySends` for the channel, `TooManySendsTo { scope }`
+    /// for the others, each with the wait until enough of its sends have left the window for
+    /// one more. Sends older than the window are pruned.
+    ///
+    /// With `address`, the code is issued only if the channel's address is still exactly that
+    /// (the address the caller will send the code to): else `AddressChanged`, and nothing
+    /// changes. An address change (`update_channel`) is serialised with issues of the channel.
+    pub async fn issue_activation_code_to(
+        &self,
+        account: &str,
+        c: &ActivationCodeRecord,
+        address: Option<&str>,
+        now_ms: i64,
+        limits: &CodeSendLimits,
+    ) -> Result<(), StoreError> {
         let channel = id_text(c.channel_id);
+        let window_ms = limits.window_ms;
         let mut tx = self.begin_write().await?;
         Backend::lock_key(&mut tx, &format!("activation\n{channel}")).await?;
-        let found: Option<String> = sqlx::query_scalar(CHANNEL_EXISTS)
+        let found: Option<String> = sqlx::query_scalar(CHANNEL_ADDRESS)
             .bind(account)
             .bind(&channel)
             .fetch_optional(&mut *tx)
             .await?;
-        if found.is_none() {
+        let Some(stored_address) = found else {
             return Err(channel_not_found(c.channel_id));
+        };
+        if address.is_some_and(|a| a != stored_address) {
+            tx.rollback().await?;
+            return Err(StoreError::AddressChanged);
         }
         let window_start = now_ms.saturating_sub(window_ms);
         let sends: Vec<i64> = sqlx::query_scalar(SENDS_IN_WINDOW)
@@ -118,9 +169,30 @@ store_methods! {
             .bind(window_start)
             .fetch_all(&mut *tx)
             .await?;
-        if let Some(retry_after_ms) = resend_refusal(&sends, max_sends, now_ms, window_ms) {
+        if let Some(retry_after_ms) =
+            resend_refusal(&sends, limits.per_channel, now_ms, window_ms)
+        {
             tx.rollback().await?;
             return Err(StoreError::TooManySends { retry_after_ms });
+        }
+        Backend::lock_key(&mut tx, &format!("code-sends-account\n{account}")).await?;
+        Backend::lock_key(&mut tx, &format!("code-sends-address\n{stored_address}")).await?;
+        for (scope, query, key, max) in [
+            (SendScope::Address, ADDRESS_SENDS_IN_WINDOW, stored_address.as_str(), limits.per_address),
+            (SendScope::Account, ACCOUNT_SENDS_IN_WINDOW, account, limits.per_account),
+        ] {
+            let sends: Vec<i64> = sqlx::query_scalar(query)
+                .bind(key)
+                .bind(window_start)
+                .fetch_all(&mut *tx)
+                .await?;
+            if let Some(retry_after_ms) = resend_refusal(&sends, max, now_ms, window_ms) {
+                tx.rollback().await?;
+                return Err(StoreError::TooManySendsTo {
+                    scope,
+                    retry_after_ms,
+                });
+            }
         }
         // The channel can vanish between the check and the writes on PostgreSQL.
         let gone = |e: sqlx::Error| {
@@ -150,6 +222,16 @@ store_methods! {
             .execute(&mut *tx)
             .await
             .map_err(gone)?;
+        sqlx::query(PRUNE_CODE_SENDS)
+            .bind(window_start)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(INSERT_CODE_SEND)
+            .bind(&stored_address)
+            .bind(account)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -28,6 +28,8 @@ const GET_CHANNEL: &str = concat!(
 const UPDATE_CHANNEL: &str = "UPDATE channels \
      SET name = $3, address = $4, activation = $5, updated_ms = $6 \
      WHERE account = $1 AND id = $2";
+const CHANNEL_ADDRESS: &str = "SELECT address FROM channels WHERE account = $1 AND id = $2";
+const DELETE_CODE: &str = "DELETE FROM activation_codes WHERE account = $1 AND channel_id = $2";
 const DELETE_CHANNEL: &str = "DELETE FROM channels WHERE account = $1 AND id = $2";
 /// Keyset pagination by (created_ms, id), spelled out rather than as a row-value
 /// comparison so that it reads the same to both planners.
@@ -139,21 +141,46 @@ store_methods! {
 
     /// Writes `name`, `address`, `activation` and `updated_ms` of the channel (`ch.account`,
     /// `ch.id`). `false` if it does not exist; `Conflict` if its contact already has another
-    /// channel with the new name. Nothing else changes: neither here nor in `create_channel`
-    /// does the store look at opt-outs (the caller checks `is_opted_out` before it sends to
-    /// a new address), and a current activation code stays (the caller deletes it, or sets
-    /// the channel NOT_ACTIVATED with `deactivate_channel`, when the address changes).
+    /// channel with the new name (and nothing changes).
+    ///
+    /// When `address` differs from the stored one, the channel's current activation code is
+    /// deleted in the same transaction: a code sent to the old address must not activate the
+    /// new one (the caller sets `activation` NOT_ACTIVATED and sends a new code). This is
+    /// serialised with `issue_activation_code_to` on the channel, so no code issued for the
+    /// old address survives the change. Neither here nor in `create_channel` does the store
+    /// look at opt-outs (the caller checks `is_opted_out` before it sends to a new address).
     pub async fn update_channel(&self, ch: &ChannelRecord) -> Result<bool, StoreError> {
+        let channel = id_text(ch.id);
+        let mut tx = self.begin_write().await?;
+        Backend::lock_key(&mut tx, &format!("activation\n{channel}")).await?;
+        let stored: Option<String> = sqlx::query_scalar(CHANNEL_ADDRESS)
+            .bind(&ch.account)
+            .bind(&channel)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(stored) = stored else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        if stored != ch.address {
+            // The code first, then the channel: the order of the activation writes.
+            sqlx::query(DELETE_CODE)
+                .bind(&ch.account)
+                .bind(&channel)
+                .execute(&mut *tx)
+                .await?;
+        }
         let done = sqlx::query(UPDATE_CHANNEL)
             .bind(&ch.account)
-            .bind(id_text(ch.id))
+            .bind(&channel)
             .bind(&ch.name)
             .bind(&ch.address)
             .bind(ch.activation.as_str())
             .bind(ch.updated_ms)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::on_unique(e, || duplicate_name(&ch.name)))?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

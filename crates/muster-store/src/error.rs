@@ -25,6 +25,17 @@ pub enum StoreError {
     /// send that counts leaves the limit's window.
     #[error("too many activation codes sent; retry in {retry_after_ms} ms")]
     TooManySends { retry_after_ms: i64 },
+    /// Like [`StoreError::TooManySends`], for the limit on codes sent to one address (across
+    /// channels and accounts) or by one account.
+    #[error("too many activation codes sent to this {scope:?}; retry in {retry_after_ms} ms")]
+    TooManySendsTo {
+        scope: crate::model::SendScope,
+        retry_after_ms: i64,
+    },
+    /// The channel's address is no longer the one the caller read (it changed in between):
+    /// the caller reads the channel again.
+    #[error("the contact channel's address changed")]
+    AddressChanged,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -160,6 +160,29 @@ pub struct ActivationCodeRecord {
     pub created_ms: i64,
 }
 
+/// The limits on sending activation codes, each counted over the last `window_ms`
+/// milliseconds (sends with `sent_ms > now_ms - window_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeSendLimits {
+    /// Codes sent to one channel.
+    pub per_channel: u32,
+    /// Codes sent to one destination address, across channels and accounts.
+    pub per_address: u32,
+    /// Codes sent by one account, across its channels.
+    pub per_account: u32,
+    pub window_ms: i64,
+}
+
+/// Which limit on activation-code sends other than the per-channel one was reached (see
+/// [`crate::StoreError::TooManySendsTo`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendScope {
+    /// One destination address, across channels and accounts.
+    Address,
+    /// One account, across its channels.
+    Account,
+}
+
 /// Which way a consent change went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConsentKind {
