@@ -211,6 +211,10 @@ pub async fn twilio_sms(
     if !state.api.twilio_verified(&uri, &headers, &params) {
         return forbidden();
     }
+    // A replayed message (same MessageSid) is answered with no effect (crate::replay).
+    if let Err(answer) = crate::replay::twilio_sms(&state.api, &params).await {
+        return answer;
+    }
     let get = |k: &str| {
         params
             .iter()
@@ -305,6 +309,11 @@ pub async fn twilio_status(
         twilio::DeliveryStatus::Read => "READ",
         twilio::DeliveryStatus::Failed => "FAILED",
     };
+    // A replayed or stale callback is answered with no effect (crate::replay).
+    let claim = match crate::replay::twilio_status(&state.api, &params, sid, status).await {
+        Ok(claim) => claim,
+        Err(answer) => return answer,
+    };
     match state
         .api
         .store
@@ -330,6 +339,7 @@ pub async fn twilio_status(
                     .await
             {
                 tracing::error!(error = %e, "page receipt from a status callback not recorded");
+                claim.release(&state.api).await;
                 return StatusCode::SERVICE_UNAVAILABLE.into_response();
             }
             StatusCode::NO_CONTENT.into_response()
@@ -337,6 +347,7 @@ pub async fn twilio_status(
         Err(e) => {
             // Twilio retries on 5xx: answer so, rather than lose the callback.
             tracing::error!(error = %e, "status callback not recorded");
+            claim.release(&state.api).await;
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
@@ -393,6 +404,10 @@ pub async fn email_reply(
                 .into_response();
             }
         }
+    }
+    // A replayed (same Message-ID) or stale message is ignored (crate::replay).
+    if let Err(answer) = crate::replay::email(api, &body).await {
+        return answer;
     }
     // The raw message is kept with a consent change (at most 16 KiB of it).
     let raw = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();

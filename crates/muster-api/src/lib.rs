@@ -12,6 +12,7 @@ pub mod feeds;
 pub mod hooks;
 pub mod http;
 pub mod messaging;
+pub mod replay;
 pub mod rotations;
 pub mod secrets;
 pub mod sigv4;

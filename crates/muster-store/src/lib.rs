@@ -26,6 +26,7 @@ mod direct;
 mod engagements;
 mod error;
 mod feeds;
+mod inbound;
 mod jobs;
 mod keys;
 pub mod model;

@@ -116,6 +116,20 @@ pub fn verify_secret(expected: &str, given: &str) -> bool {
     a.as_slice().ct_eq(b.as_slice()).into()
 }
 
+/// What tells one raw e-mail from another for replay protection: its `Message-ID` (without
+/// the angle brackets, as given) and its `Date` (epoch seconds), when it has them and they
+/// parse. `None` if the message does not parse at all.
+pub fn replay_identity(raw: &[u8]) -> Option<(Option<String>, Option<i64>)> {
+    let message = MessageParser::default().parse(raw)?;
+    let id = message
+        .message_id()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    let date = message.date().map(|d| d.to_timestamp());
+    Some((id, date))
+}
+
 /// `local@domain` with the domain lower-cased, or `None` if it does not look like an address.
 fn bare_address(address: &str) -> Option<String> {
     let address = address.trim().trim_start_matches('<').trim_end_matches('>');

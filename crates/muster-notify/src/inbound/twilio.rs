@@ -292,6 +292,18 @@ pub fn parse_status(params: &[(String, String)]) -> Option<StatusCallback> {
     })
 }
 
+/// When Twilio says it fired a callback: the `Timestamp` parameter of voice status callbacks
+/// (RFC 2822, e.g. `Mon, 16 Aug 2010 03:45:01 +0000`), as epoch milliseconds. `None` when
+/// absent (message status callbacks and inbound messages carry no time) or not a date.
+pub fn callback_time_ms(params: &[(String, String)]) -> Option<i64> {
+    let value = params
+        .iter()
+        .find(|(k, _)| k == "Timestamp")
+        .map(|(_, v)| v.trim())?;
+    let zoned = jiff::fmt::rfc2822::parse(value).ok()?;
+    Some(zoned.timestamp().as_millisecond())
+}
+
 fn message_status(value: &str) -> Option<DeliveryStatus> {
     Some(
         match value.to_ascii_lowercase().replace('_', "-").as_str() {
@@ -345,6 +357,23 @@ mod tests {
             default_port_variant("https://u:p@h:443/x").as_deref(),
             Some("https://u:p@h/x")
         );
+    }
+
+    #[test]
+    fn callback_times() {
+        let p = |v: &str| vec![("Timestamp".to_string(), v.to_string())];
+        // 2010-08-16T03:45:01Z, computed by hand: 14837 days after 1970-01-01.
+        let want = (14_837 * 86_400 + 3 * 3600 + 45 * 60 + 1) * 1000;
+        assert_eq!(
+            callback_time_ms(&p("Mon, 16 Aug 2010 03:45:01 +0000")),
+            Some(want)
+        );
+        assert_eq!(
+            callback_time_ms(&p("Mon, 16 Aug 2010 05:45:01 +0200")),
+            Some(want)
+        );
+        assert_eq!(callback_time_ms(&p("yesterday")), None);
+        assert_eq!(callback_time_ms(&[]), None);
     }
 
     #[test]
