@@ -6,11 +6,11 @@
 use muster_core::{ActivationStatus, ChannelType, ContactType, Plan, Stage, Target};
 use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
-    AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, ConsentEvent, ConsentKind,
-    ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord, FeedTarget,
-    Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
-    ReceiptRecord, RotationOverrideRecord, RotationRecord, Store, StoreError, Tag, WriteBatch,
-    step_key,
+    AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, CodeSendLimits, ConsentEvent,
+    ConsentKind, ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord,
+    FeedTarget, Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
+    ReceiptRecord, RotationOverrideRecord, RotationRecord, SendScope, Store, StoreError, Tag,
+    WriteBatch, step_key,
 };
 use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
@@ -78,6 +78,9 @@ conformance!(
     concurrent_activation,
     deactivate_channel,
     activation_cascades,
+    activation_limits_across_channels,
+    address_change_voids_the_code,
+    inbound_message_ids,
     opt_out_and_in,
     consent_event_order,
     concurrent_opt_outs,
@@ -5303,4 +5306,404 @@ async fn write_batches_group_writes(store: Store) {
             .len(),
         1
     );
+}
+
+// ---- limits across channels, address changes, inbound ids ------------------------------
+
+fn assert_too_many_sends_to<T: std::fmt::Debug>(
+    r: Result<T, StoreError>,
+    scope: SendScope,
+    retry_after_ms: i64,
+) {
+    match r {
+        Err(StoreError::TooManySendsTo {
+            scope: got_scope,
+            retry_after_ms: got,
+        }) => assert_eq!((got_scope, got), (scope, retry_after_ms)),
+        other => panic!("expected TooManySendsTo({scope:?}, {retry_after_ms}), got {other:?}"),
+    }
+}
+
+async fn activation_limits_across_channels(store: Store) {
+    const PHONE: &str = "+12065550100";
+    let limits = CodeSendLimits {
+        per_channel: 10,
+        per_address: 3,
+        per_account: 5,
+        window_ms: HOUR,
+    };
+    let mine = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("a", ChannelType::Sms, PHONE),
+            ("b", ChannelType::Voice, PHONE),
+            ("c", ChannelType::Sms, PHONE),
+            ("m1", ChannelType::Email, "m1@example.com"),
+            ("m2", ChannelType::Email, "m2@example.com"),
+            ("m3", ChannelType::Email, "m3@example.com"),
+            ("m4", ChannelType::Email, "m4@example.com"),
+        ],
+    )
+    .await;
+    let theirs = with_channels(
+        &store,
+        OTHER,
+        "bo",
+        &[
+            ("p", ChannelType::Sms, PHONE),
+            ("q", ChannelType::Email, "q@example.com"),
+        ],
+    )
+    .await;
+    let send = |ch: &ChannelRecord, hash: &'static str, now: i64| {
+        let (store, ch, limits) = (store.clone(), ch.clone(), limits);
+        async move {
+            store
+                .issue_activation_code_to(
+                    &ch.account,
+                    &code(ch.id, hash, now),
+                    Some(&ch.address),
+                    now,
+                    &limits,
+                )
+                .await
+        }
+    };
+    // Three codes to one number, from two channels of one account and one of another.
+    send(&mine[0], "a", T0).await.unwrap();
+    send(&mine[1], "b", T0 + 1).await.unwrap();
+    send(&theirs[0], "p", T0 + 2).await.unwrap();
+    // A fourth, from a channel that has sent nothing, is refused until the first leaves.
+    assert_too_many_sends_to(
+        send(&mine[2], "c", T0 + 3).await,
+        SendScope::Address,
+        HOUR - 3,
+    );
+    assert_too_many_sends_to(
+        send(&theirs[0], "p2", T0 + 3).await,
+        SendScope::Address,
+        HOUR - 3,
+    );
+    assert_eq!(
+        store.get_activation_code(ACCT, mine[2].id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_activation_code(OTHER, theirs[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .code_hash,
+        "p",
+        "a refused code changes nothing"
+    );
+    // Deleting a channel does not give its sends back.
+    assert!(store.delete_channel(ACCT, mine[1].id).await.unwrap());
+    assert_too_many_sends_to(
+        send(&mine[2], "c", T0 + 4).await,
+        SendScope::Address,
+        HOUR - 4,
+    );
+    // The per-channel limit is still checked first (and answered as before).
+    let tight = CodeSendLimits {
+        per_channel: 1,
+        ..limits
+    };
+    assert_too_many_sends(
+        store
+            .issue_activation_code_to(
+                ACCT,
+                &code(mine[0].id, "x", T0 + 5),
+                Some(PHONE),
+                T0 + 5,
+                &tight,
+            )
+            .await,
+        HOUR - 5,
+    );
+
+    // The account: two sends so far; three more to other addresses make five, the sixth is
+    // refused, and another account is not affected.
+    send(&mine[3], "m1", T0 + 10).await.unwrap();
+    send(&mine[4], "m2", T0 + 11).await.unwrap();
+    send(&mine[5], "m3", T0 + 12).await.unwrap();
+    assert_too_many_sends_to(
+        send(&mine[6], "m4", T0 + 13).await,
+        SendScope::Account,
+        HOUR - 13,
+    );
+    assert_eq!(
+        store.get_activation_code(ACCT, mine[6].id).await.unwrap(),
+        None
+    );
+    send(&theirs[1], "q", T0 + 13).await.unwrap();
+
+    // Both sides of the window's end: at T0 + HOUR the first send (T0) no longer counts.
+    assert_too_many_sends_to(
+        send(&mine[2], "c", T0 + HOUR - 1).await,
+        SendScope::Address,
+        1,
+    );
+    send(&mine[2], "c", T0 + HOUR).await.unwrap();
+    // The account's first send (T0) left too: five again (T0+1 ... T0+12 and T0+HOUR).
+    assert_too_many_sends_to(send(&mine[6], "m4", T0 + HOUR).await, SendScope::Account, 1);
+    send(&mine[6], "m4", T0 + HOUR + 1).await.unwrap();
+
+    // A code is issued only for the address the caller will send it to.
+    let moved = store
+        .issue_activation_code_to(
+            ACCT,
+            &code(mine[3].id, "elsewhere", T0 + 2 * HOUR),
+            Some("m1@elsewhere.example.com"),
+            T0 + 2 * HOUR,
+            &limits,
+        )
+        .await;
+    assert!(
+        matches!(moved, Err(StoreError::AddressChanged)),
+        "{moved:?}"
+    );
+    assert_eq!(
+        store
+            .get_activation_code(ACCT, mine[3].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .code_hash,
+        "m1"
+    );
+    // Concurrent sends to one address from many channels: exactly the limit gets through.
+    let many = with_channels(
+        &store,
+        ACCT,
+        "kofi",
+        &[
+            ("1", ChannelType::Sms, "+12065550177"),
+            ("2", ChannelType::Sms, "+12065550177"),
+            ("3", ChannelType::Sms, "+12065550177"),
+            ("4", ChannelType::Sms, "+12065550177"),
+            ("5", ChannelType::Sms, "+12065550177"),
+            ("6", ChannelType::Voice, "+12065550177"),
+        ],
+    )
+    .await;
+    let later = T0 + 5 * HOUR;
+    let tasks: Vec<_> = many
+        .iter()
+        .enumerate()
+        .map(|(i, ch)| tokio::spawn(send(ch, "race", later + i as i64)))
+        .collect();
+    let mut sent = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => sent += 1,
+            Err(StoreError::TooManySendsTo {
+                scope: SendScope::Address,
+                ..
+            }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(sent, 3);
+}
+
+async fn address_change_voids_the_code(store: Store) {
+    let chans = with_channels(
+        &store,
+        ACCT,
+        "akua",
+        &[
+            ("phone", ChannelType::Sms, "+12065550100"),
+            ("voice", ChannelType::Voice, "+12065550100"),
+        ],
+    )
+    .await;
+    let (ch, other) = (&chans[0], &chans[1]);
+    for c in [ch, other] {
+        store
+            .issue_activation_code(ACCT, &code(c.id, "old", T0 + 10), T0 + 10, 5, HOUR)
+            .await
+            .unwrap();
+    }
+    // A rename keeps the code.
+    let mut renamed = ch.clone();
+    renamed.name = "cell".into();
+    renamed.updated_ms = T0 + 20;
+    assert!(store.update_channel(&renamed).await.unwrap());
+    assert!(
+        store
+            .get_activation_code(ACCT, ch.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A new address voids it, with the change; the other channel's code stays.
+    let mut moved = renamed.clone();
+    moved.address = "+12065550199".into();
+    moved.updated_ms = T0 + 30;
+    assert!(store.update_channel(&moved).await.unwrap());
+    assert_eq!(
+        store.get_channel(ACCT, ch.id).await.unwrap(),
+        Some(moved.clone())
+    );
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    assert!(
+        !store
+            .consume_activation_code(ACCT, ch.id, "old", T0 + 31, 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_activation_code(ACCT, other.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A code for the old address is refused; one for the new address is issued.
+    let limits = CodeSendLimits {
+        per_channel: 5,
+        per_address: 5,
+        per_account: 50,
+        window_ms: HOUR,
+    };
+    let stale = store
+        .issue_activation_code_to(
+            ACCT,
+            &code(ch.id, "late", T0 + 40),
+            Some("+12065550100"),
+            T0 + 40,
+            &limits,
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::AddressChanged)),
+        "{stale:?}"
+    );
+    assert_eq!(store.get_activation_code(ACCT, ch.id).await.unwrap(), None);
+    store
+        .issue_activation_code_to(
+            ACCT,
+            &code(ch.id, "new", T0 + 41),
+            Some("+12065550199"),
+            T0 + 41,
+            &limits,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume_activation_code(ACCT, ch.id, "new", T0 + 42, 5)
+            .await
+            .unwrap()
+    );
+    // Another account cannot move the channel (nor void its code).
+    store
+        .issue_activation_code(ACCT, &code(other.id, "kept", T0 + 50), T0 + 50, 5, HOUR)
+        .await
+        .unwrap();
+    let mut foreign = other.clone();
+    foreign.account = OTHER.into();
+    foreign.address = "+12065550111".into();
+    assert!(!store.update_channel(&foreign).await.unwrap());
+    assert_eq!(
+        store
+            .get_activation_code(ACCT, other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .code_hash,
+        "kept"
+    );
+}
+
+async fn inbound_message_ids(store: Store) {
+    // First receipt acts; a replay does not; another id does.
+    assert!(
+        store
+            .claim_inbound("twilio-sms:SM1", T0, DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_inbound("twilio-sms:SM1", T0 + 1, DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_inbound("twilio-sms:SM2", T0 + 2, DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_inbound("twilio-status:SM1:DELIVERED", T0 + 2, DAY)
+            .await
+            .unwrap()
+    );
+    // Remembered for the retention after the first receipt (replays do not extend it), and
+    // not longer.
+    assert!(
+        !store
+            .claim_inbound("twilio-sms:SM1", T0 + DAY - 1, DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_inbound("twilio-sms:SM1", T0 + DAY, DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_inbound("twilio-sms:SM1", T0 + DAY + 1, DAY)
+            .await
+            .unwrap()
+    );
+    // Released (its handling failed): the retry acts.
+    store.release_inbound("twilio-sms:SM2").await.unwrap();
+    assert!(
+        store
+            .claim_inbound("twilio-sms:SM2", T0 + 3, DAY)
+            .await
+            .unwrap()
+    );
+    store.release_inbound("never-claimed").await.unwrap();
+    // Any text, NUL included, is a key.
+    assert!(
+        store
+            .claim_inbound("email:a\0b", T0 + 4, DAY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_inbound("email:a\0b", T0 + 5, DAY)
+            .await
+            .unwrap()
+    );
+    // Concurrent claims of one key: exactly one acts.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_inbound("twilio-sms:SM3", T0 + 10 + i, DAY)
+                    .await
+            })
+        })
+        .collect();
+    let mut acted = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            acted += 1;
+        }
+    }
+    assert_eq!(acted, 1);
 }

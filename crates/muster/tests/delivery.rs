@@ -9,9 +9,9 @@ use common::code;
 use aws_sdk_ssmcontacts::types::{
     ActivationStatus, ChannelType, ContactChannelAddress, ContactType, Plan,
 };
-use common::twilio::{FakeTwilio, PUBLIC, TOKEN};
+use common::twilio::{FROM, FakeTwilio, PUBLIC, TOKEN, post_params};
 use common::{Backend, TestServer};
-use muster_core::{Clock, ManualClock};
+use muster_core::{Clock, ManualClock, SystemClock};
 use std::sync::Arc;
 
 async fn start(backend: Backend, clock: ManualClock, twilio: &FakeTwilio) -> Option<TestServer> {
@@ -896,6 +896,468 @@ async fn email_replies_need_an_authenticated_sender(backend: Backend) {
     assert_eq!(s.outbox().last().unwrap()["kind"], "opt_out_confirmation");
 }
 
+/// The latest message the fake Twilio accepted for `to`, as an SMS.
+fn last_sms(twilio: &FakeTwilio, to: &str) -> common::twilio::Request {
+    twilio.last_to(to, false).expect("an SMS to the number")
+}
+
+/// UpdateContactChannel with a new address voids the code sent to the old one and sends the
+/// new address a code of its own; an update that keeps the address keeps the code.
+async fn address_change_voids_the_old_code(backend: Backend) {
+    let twilio = FakeTwilio::start().await;
+    let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("address_change_voids_the_old_code");
+    };
+    let (old_num, new_num) = ("+12065550140", "+12065550141");
+    let c = contact(&s, "abena").await;
+    let ch = channel(&s, &c, "cell", ChannelType::Sms, old_num, false).await;
+    let old_code = last_sms(&twilio, old_num).activation_code();
+    let update = |name: &'static str, addr: &'static str| {
+        s.client
+            .update_contact_channel()
+            .contact_channel_id(&ch)
+            .name(name)
+            .delivery_address(
+                ContactChannelAddress::builder()
+                    .simple_address(addr)
+                    .build(),
+            )
+            .send()
+    };
+    // The same address (and a new name): no new code, the old one stays good.
+    let before = twilio.received().len();
+    update("cell phone", old_num).await.unwrap();
+    assert_eq!(
+        twilio.received().len(),
+        before,
+        "no code for an unchanged address"
+    );
+
+    // A new number: a code is sent to it at once, and the old number's code is refused.
+    clock.advance_ms(1_000);
+    update("cell phone", new_num).await.unwrap();
+    assert_eq!(twilio.received().len(), before + 1);
+    let new_code = last_sms(&twilio, new_num).activation_code();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    if old_code != new_code {
+        let e = activate(&s, &ch, &old_code).await.unwrap_err();
+        assert!(
+            e.starts_with("ValidationException") && e.contains("wrong code"),
+            "{e}"
+        );
+        assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    }
+    activate(&s, &ch, &new_code).await.unwrap();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::Activated);
+
+    // Moving an activated channel: NOT_ACTIVATED again, and a code to the new number.
+    update("cell phone", old_num).await.unwrap();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    let back_code = last_sms(&twilio, old_num).activation_code();
+    assert_ne!(
+        twilio.received().last().unwrap().sid,
+        twilio.received()[0].sid,
+        "a new message, not the first code"
+    );
+    // The channel still has its unchanged-address code while renamed only.
+    update("cell", old_num).await.unwrap();
+    activate(&s, &ch, &back_code).await.unwrap();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::Activated);
+}
+
+/// Codes to one number are limited across channels and accounts (an SMS-pumping guard).
+async fn activation_floods_to_one_number(backend: Backend) {
+    let twilio = FakeTwilio::start().await;
+    let t0 = muster_core::SystemClock.now_ms();
+    let clock = ManualClock::new(t0);
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("activation_floods_to_one_number");
+    };
+    let num = "+12065550150";
+    let a = contact(&s, "esi").await;
+    let b = contact(&s, "kojo").await;
+    let mut chans = Vec::new();
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &a } else { &b };
+        let name = format!("cell {i}");
+        chans.push(channel(&s, c, &name, ChannelType::Sms, num, true).await);
+    }
+    // Five codes to the number from five channels (each far under its own limit)...
+    for ch in &chans {
+        s.client
+            .send_activation_code()
+            .contact_channel_id(ch)
+            .send()
+            .await
+            .unwrap();
+    }
+    let to_num = |t: &FakeTwilio| t.received().iter().filter(|r| r.get("To") == num).count();
+    assert_eq!(to_num(&twilio), 5);
+    // ...and no sixth, from a new channel of this account or from another account.
+    let sixth = channel(&s, &a, "cell 5", ChannelType::Sms, num, false).await;
+    assert_eq!(to_num(&twilio), 5, "the new channel's code was not sent");
+    let err = s
+        .client
+        .send_activation_code()
+        .contact_channel_id(&sixth)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ServiceQuotaExceededException");
+    let msg = err
+        .as_service_error()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("at most 5 activation codes can be sent to one delivery address")
+            && msg.contains("try again in 3600 seconds"),
+        "{msg}"
+    );
+    let store = s.running.as_ref().unwrap().store.clone();
+    let master =
+        muster::server::load_master_key(&common::settings_for(&s.data_dir(), &s.database_url))
+            .unwrap();
+    let other = muster_core::AccountId::parse("111122223333").unwrap();
+    let (id, secret) = muster::server::create_access_key(&store, &master, &other, &SystemClock)
+        .await
+        .unwrap();
+    let their_client = common::client(s.addr, &id, &secret);
+    let their_contact = their_client
+        .create_contact()
+        .alias("ama")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let their_channel = their_client
+        .create_contact_channel()
+        .contact_id(&their_contact)
+        .name("cell")
+        .r#type(ChannelType::Sms)
+        .delivery_address(ContactChannelAddress::builder().simple_address(num).build())
+        .defer_activation(true)
+        .send()
+        .await
+        .unwrap()
+        .contact_channel_arn;
+    let err = their_client
+        .send_activation_code()
+        .contact_channel_id(&their_channel)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&err),
+        "ServiceQuotaExceededException",
+        "across accounts"
+    );
+    assert_eq!(to_num(&twilio), 5);
+    // Another number is not affected.
+    let elsewhere = channel(&s, &a, "other", ChannelType::Sms, "+12065550151", true).await;
+    s.client
+        .send_activation_code()
+        .contact_channel_id(&elsewhere)
+        .send()
+        .await
+        .unwrap();
+
+    // Both sides of the hour: refused a millisecond before, sent at the hour.
+    clock.set_ms(t0 + 3_600_000 - 1);
+    let err = s
+        .client
+        .send_activation_code()
+        .contact_channel_id(&sixth)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ServiceQuotaExceededException");
+    clock.set_ms(t0 + 3_600_000);
+    s.client
+        .send_activation_code()
+        .contact_channel_id(&sixth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_num(&twilio), 6);
+}
+
+/// Codes sent by one account are limited across its channels (50 an hour).
+async fn activation_sends_per_account(backend: Backend) {
+    let twilio = FakeTwilio::start().await;
+    let t0 = muster_core::SystemClock.now_ms();
+    let clock = ManualClock::new(t0);
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("activation_sends_per_account");
+    };
+    let c = contact(&s, "yaa").await;
+    let mut chans = Vec::new();
+    for i in 0..52 {
+        let addr = format!("yaa.{i}@example.com");
+        chans.push(
+            channel(
+                &s,
+                &c,
+                &format!("mail {i}"),
+                ChannelType::Email,
+                &addr,
+                true,
+            )
+            .await,
+        );
+    }
+    let send = |ch: &String| {
+        s.client
+            .send_activation_code()
+            .contact_channel_id(ch)
+            .send()
+    };
+    for ch in &chans[..50] {
+        send(ch).await.unwrap();
+    }
+    assert_eq!(s.outbox().len(), 50);
+    let err = send(&chans[50]).await.unwrap_err();
+    assert_eq!(code(&err), "ServiceQuotaExceededException");
+    let msg = err
+        .as_service_error()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains(
+            "at most 50 activation codes can be sent to the contact channels of one account"
+        ),
+        "{msg}"
+    );
+    assert_eq!(s.outbox().len(), 50, "the refused code was not sent");
+    // Another account is not affected.
+    let master =
+        muster::server::load_master_key(&common::settings_for(&s.data_dir(), &s.database_url))
+            .unwrap();
+    let store = s.running.as_ref().unwrap().store.clone();
+    let other = muster_core::AccountId::parse("111122223333").unwrap();
+    let (id, secret) = muster::server::create_access_key(&store, &master, &other, &SystemClock)
+        .await
+        .unwrap();
+    let theirs = common::client(s.addr, &id, &secret);
+    let their_contact = theirs
+        .create_contact()
+        .alias("yaw")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    theirs
+        .create_contact_channel()
+        .contact_id(&their_contact)
+        .name("mail")
+        .r#type(ChannelType::Email)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address("yaw@example.com")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.outbox().len(), 51);
+    // Both sides of the hour.
+    clock.set_ms(t0 + 3_600_000 - 1);
+    assert_eq!(
+        code(&send(&chans[51]).await.unwrap_err()),
+        "ServiceQuotaExceededException"
+    );
+    clock.set_ms(t0 + 3_600_000);
+    send(&chans[51]).await.unwrap();
+    assert_eq!(s.outbox().len(), 52);
+}
+
+/// A replayed SMS (the same signed request, the same MessageSid) is answered 200 with no
+/// effect: no consent change, no reply, no code; another MessageSid acts.
+async fn replayed_sms_replies_act_once(backend: Backend) {
+    let twilio = FakeTwilio::start().await;
+    let t0 = muster_core::SystemClock.now_ms();
+    let clock = ManualClock::new(t0);
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("replayed_sms_replies_act_once");
+    };
+    let num = "+12065550160";
+    let c = contact(&s, "kwesi").await;
+    let ch = channel(&s, &c, "cell", ChannelType::Sms, num, false).await;
+    activate(&s, &ch, &last_sms(&twilio, num).activation_code())
+        .await
+        .unwrap();
+    let store = s.running.as_ref().unwrap().store.clone();
+    let events = || {
+        let store = store.clone();
+        async move { store.consent_events(num, 20).await.unwrap().len() }
+    };
+    let form = |sid: &str, body: &str| -> Vec<(String, String)> {
+        [
+            ("MessageSid", sid),
+            ("From", num),
+            ("To", FROM),
+            ("Body", body),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    let hook = "/hooks/twilio/sms";
+    let stop = form("SM00000000000000000000000000000a01", "STOP");
+    let start_again = form("SM00000000000000000000000000000a02", "START");
+
+    let (st, twiml) = post_params(&s, hook, &stop, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert!(twiml.contains("<Message>"), "{twiml}");
+    assert!(store.is_opted_out(num).await.unwrap());
+    let (st, twiml) = post_params(&s, hook, &start_again, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert!(twiml.contains("<Message>"), "{twiml}");
+    assert!(!store.is_opted_out(num).await.unwrap());
+    assert_eq!(events().await, 2);
+    let sent = twilio.received().len();
+
+    // The captured STOP, replayed: answered, and nothing happens.
+    let (st, twiml) = post_params(&s, hook, &stop, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert!(!twiml.contains("<Message>"), "no second reply: {twiml}");
+    assert!(!store.is_opted_out(num).await.unwrap());
+    assert_eq!(events().await, 2, "no second consent event");
+    // The START replayed: no new code.
+    let (st, twiml) = post_params(&s, hook, &start_again, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert!(!twiml.contains("<Message>"), "{twiml}");
+    assert_eq!(twilio.received().len(), sent, "no second code");
+    activate(&s, &ch, &last_sms(&twilio, num).activation_code())
+        .await
+        .unwrap();
+    assert_eq!(status(&s, &ch).await, ActivationStatus::Activated);
+
+    // The same words with another MessageSid are another message: they act.
+    let stop2 = form("SM00000000000000000000000000000a03", "STOP");
+    let (st, twiml) = post_params(&s, hook, &stop2, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert!(twiml.contains("<Message>"), "{twiml}");
+    assert!(store.is_opted_out(num).await.unwrap());
+    assert_eq!(status(&s, &ch).await, ActivationStatus::NotActivated);
+    assert_eq!(events().await, 3);
+
+    // A request without a MessageSid is not Twilio's: refused, nothing recorded.
+    let (st, _) = post_params(&s, hook, &stop[1..], Some(TOKEN)).await;
+    assert_eq!(st, 400);
+    assert_eq!(events().await, 3);
+    // A forged signature is still refused first (and does not use up the id).
+    let stop4 = form("SM00000000000000000000000000000a04", "STOP");
+    let (st, _) = post_params(&s, hook, &stop4, Some("wrong-token")).await;
+    assert_eq!(st, 403);
+    let (st, _) = post_params(&s, hook, &stop4, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert_eq!(events().await, 4);
+
+    // What bounds a replay of a request with no time of its own: the id is remembered for
+    // the retention, and not longer.
+    let retention = muster_api::replay::INBOUND_RETENTION_MS;
+    clock.set_ms(t0 + retention - 1);
+    post_params(&s, hook, &stop2, Some(TOKEN)).await;
+    assert_eq!(
+        events().await,
+        4,
+        "remembered until the end of the retention"
+    );
+    clock.set_ms(t0 + retention + 60_000);
+    post_params(&s, hook, &stop2, Some(TOKEN)).await;
+    assert_eq!(
+        events().await,
+        5,
+        "forgotten after it (the documented replay window)"
+    );
+}
+
+/// A replayed e-mail (the same Message-ID) changes nothing and is not answered; another
+/// Message-ID acts; a message dated outside the window is ignored.
+async fn replayed_email_replies_act_once(backend: Backend) {
+    let twilio = FakeTwilio::start().await;
+    let t0 = muster_core::SystemClock.now_ms();
+    let clock = ManualClock::new(t0);
+    let Some(s) = start(backend, clock.clone(), &twilio).await else {
+        return muster_store::testing::postgres_skip_note("replayed_email_replies_act_once");
+    };
+    let addr = "adjoa@example.com";
+    let c = contact(&s, "adjoa").await;
+    channel(&s, &c, "mail", ChannelType::Email, addr, false).await;
+    let store = s.running.as_ref().unwrap().store.clone();
+    let date = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .unwrap()
+            .strftime("%a, %d %b %Y %H:%M:%S +0000")
+            .to_string()
+    };
+    let mail = |id: &str, date: &str, body: &str| {
+        format!(
+            "From: Adjoa <{addr}>\r\nTo: pager@example.test\r\nSubject: Re: Muster\r\n\
+             Message-ID: <{id}>\r\nDate: {date}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+    };
+    let post = |raw: String| async move {
+        let r = common::http()
+            .post(format!("http://{}/hooks/email", s.addr))
+            .header("x-muster-secret", "mail-hook-secret")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let events = || {
+        let store = store.clone();
+        async move { store.consent_events(addr, 20).await.unwrap().len() }
+    };
+    let stop = mail("r1@mail.example", &date(t0), "STOP");
+    let answers = |s: &TestServer| {
+        s.outbox()
+            .iter()
+            .filter(|l| l["address"] == addr && l["kind"] != "activation")
+            .count()
+    };
+    let v = post(stop.clone()).await;
+    assert_eq!(v["action"], "OptedOut { first_time: true }", "{v}");
+    assert_eq!(events().await, 1);
+    assert_eq!(answers(&s), 1);
+    let v = post(stop.clone()).await;
+    assert_eq!(v["action"], "ignored", "{v}");
+    assert_eq!(events().await, 1, "no second consent event");
+    assert_eq!(answers(&s), 1, "no second answer");
+    let v = post(mail("r2@mail.example", &date(t0), "START")).await;
+    assert_eq!(
+        v["action"], "OptedIn { was_opted_out: true, codes_sent: 1 }",
+        "{v}"
+    );
+    assert_eq!(events().await, 2);
+
+    // Dated more than 7 days ago, or more than a day ahead: ignored (a second after a
+    // bound); within the bounds (to the second): acted on.
+    let week = 7 * 24 * 3_600_000;
+    let day = 24 * 3_600_000;
+    let v = post(mail("r3@mail.example", &date(t0 - week - 1_000), "STOP")).await;
+    assert_eq!(v["action"], "ignored", "{v}");
+    let v = post(mail("r4@mail.example", &date(t0 + day + 1_000), "STOP")).await;
+    assert_eq!(v["action"], "ignored", "{v}");
+    assert_eq!(events().await, 2);
+    let v = post(mail("r5@mail.example", &date(t0 - week + 1_000), "STOP")).await;
+    assert_eq!(v["action"], "OptedOut { first_time: true }", "{v}");
+    let v = post(mail("r6@mail.example", &date(t0 + day), "START")).await;
+    assert_eq!(
+        v["action"], "OptedIn { was_opted_out: true, codes_sent: 1 }",
+        "{v}"
+    );
+    assert_eq!(events().await, 4);
+}
+
 macro_rules! both {
     ($($name:ident),*) => {$(
         mod $name {
@@ -912,5 +1374,10 @@ both!(
     activation_rules_at_their_boundaries,
     sms_opt_out_and_in_over_twilio,
     email_replies,
-    email_replies_need_an_authenticated_sender
+    email_replies_need_an_authenticated_sender,
+    address_change_voids_the_old_code,
+    activation_floods_to_one_number,
+    activation_sends_per_account,
+    replayed_sms_replies_act_once,
+    replayed_email_replies_act_once
 );

@@ -2335,6 +2335,112 @@ async fn restart_mid_plan(backend: Backend) {
     assert_eq!(env.wait_stopped(&e).await, t0 + 10 * MIN);
 }
 
+/// A replayed status callback (the same signed request) adds no second receipt and records no
+/// second event; a callback dated outside its window does nothing; another status of the
+/// same message acts.
+async fn replayed_status_callbacks_act_once(backend: Backend) {
+    let Some(env) = Env::with_twilio(backend).await else {
+        return skip("replayed_status_callbacks_act_once");
+    };
+    let num = "+12065550102";
+    let (kofi, ch) = env
+        .person(
+            "kofi",
+            &[
+                ("cell", ChannelType::Sms, num),
+                ("cell voice", ChannelType::Voice, num),
+            ],
+        )
+        .await;
+    env.personal_plan(&kofi, &[(30, vec![&ch[0], &ch[1]])], None)
+        .await;
+    let e = env.engage(&kofi).await;
+    env.wait_sent(&e, 2).await;
+    let tw = env.wait_twilio(2).await;
+    let sms = tw.iter().find(|r| r.is_sms()).unwrap();
+    let call = tw.iter().find(|r| r.is_call()).unwrap();
+    let p_sms = env.page_on(&e, &ch[0]).await;
+    let p_call = env.page_on(&e, &ch[1]).await;
+    let status = "/hooks/twilio/status";
+    let params = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let store = env.s.running.as_ref().unwrap().store.clone();
+    let delivered = params(&[
+        ("MessageSid", &sms.sid),
+        ("MessageStatus", "delivered"),
+        ("To", num),
+    ]);
+    env.advance(10_000);
+    let (st, _) = common::twilio::post_params(&env.s, status, &delivered, Some(TOKEN)).await;
+    assert_eq!(st, 204);
+    let count = |of: Vec<(ReceiptType, String, i64)>, t: ReceiptType| {
+        of.iter().filter(|r| r.0 == t).count()
+    };
+    assert_eq!(count(env.receipts(&p_sms).await, ReceiptType::Delivered), 1);
+    // Replayed, now and later: answered as Twilio expects, and nothing more is recorded.
+    for later in [0, 1_000, 60_000] {
+        env.advance(later);
+        let (st, _) = common::twilio::post_params(&env.s, status, &delivered, Some(TOKEN)).await;
+        assert_eq!(st, 204);
+    }
+    assert_eq!(count(env.receipts(&p_sms).await, ReceiptType::Delivered), 1);
+    assert_eq!(store.delivery_events(&sms.sid).await.unwrap().len(), 1);
+    // Another status of the message is another callback.
+    let failed = params(&[
+        ("MessageSid", &sms.sid),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "30003"),
+    ]);
+    let (st, _) = common::twilio::post_params(&env.s, status, &failed, Some(TOKEN)).await;
+    assert_eq!(st, 204);
+    assert_eq!(count(env.receipts(&p_sms).await, ReceiptType::Error), 1);
+    assert_eq!(store.delivery_events(&sms.sid).await.unwrap().len(), 2);
+
+    // A voice callback carries its own time (`Timestamp`, RFC 2822): one older than a day,
+    // or more than 15 minutes ahead, does nothing; within the bounds it acts, once.
+    let rfc2822 = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .unwrap()
+            .strftime("%a, %d %b %Y %H:%M:%S +0000")
+            .to_string()
+    };
+    let now = env.now();
+    let answered = |at: &str| {
+        params(&[
+            ("CallSid", &call.sid),
+            ("CallStatus", "completed"),
+            ("Timestamp", at),
+        ])
+    };
+    for stale in [
+        rfc2822(now - 24 * 3_600_000 - 1_000),
+        rfc2822(now + 15 * 60_000 + 1_000),
+    ] {
+        let (st, _) =
+            common::twilio::post_params(&env.s, status, &answered(&stale), Some(TOKEN)).await;
+        assert_eq!(st, 204);
+    }
+    assert_eq!(
+        count(env.receipts(&p_call).await, ReceiptType::Delivered),
+        0
+    );
+    assert!(store.delivery_events(&call.sid).await.unwrap().is_empty());
+    let fresh = answered(&rfc2822(now - 24 * 3_600_000 + 1_000));
+    for _ in 0..2 {
+        let (st, _) = common::twilio::post_params(&env.s, status, &fresh, Some(TOKEN)).await;
+        assert_eq!(st, 204);
+    }
+    assert_eq!(
+        count(env.receipts(&p_call).await, ReceiptType::Delivered),
+        1
+    );
+    assert_eq!(store.delivery_events(&call.sid).await.unwrap().len(), 1);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -2520,6 +2626,7 @@ both!(
     on_call_at_the_hand_off,
     acknowledgement_by_each_device_path,
     provider_status_callbacks,
+    replayed_status_callbacks_act_once,
     stop_engagement_mid_plan,
     provider_failure_and_retry,
     channels_that_must_not_be_paged,

@@ -396,16 +396,34 @@ pub async fn start(
 
 /// Posts a form to a Twilio webhook path (with its query, if any), signed as Twilio signs
 /// with `sign_with` (or not signed). Returns the status and the body.
+///
+/// Twilio names every message it posts to the SMS hook (`MessageSid`): a form for
+/// `/hooks/twilio/sms` without one gets a fresh one, as each real message would. Posting the
+/// same form with a `MessageSid` twice is a replay of one message.
 pub async fn post(
     s: &TestServer,
     path: &str,
     form: &[(&str, &str)],
     sign_with: Option<&str>,
 ) -> (u16, String) {
-    let params: Vec<(String, String)> = form
+    let mut params: Vec<(String, String)> = form
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    if path.starts_with("/hooks/twilio/sms") && !params.iter().any(|(k, _)| k == "MessageSid") {
+        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+        params.push(("MessageSid".into(), sid));
+    }
+    post_params(s, path, &params, sign_with).await
+}
+
+/// Posts exactly `params` (nothing added), signed with `sign_with` as [`sign`] computes it.
+pub async fn post_params(
+    s: &TestServer,
+    path: &str,
+    params: &[(String, String)],
+    sign_with: Option<&str>,
+) -> (u16, String) {
     let body: String = params
         .iter()
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
@@ -416,12 +434,31 @@ pub async fn post(
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body);
     if let Some(token) = sign_with {
-        let sig =
-            muster_notify::inbound::twilio::signature(token, &format!("{PUBLIC}{path}"), &params);
-        req = req.header("x-twilio-signature", sig);
+        req = req.header(
+            "x-twilio-signature",
+            sign(token, &format!("{PUBLIC}{path}"), params),
+        );
     }
     let resp = req.send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// `X-Twilio-Signature` as Twilio documents it ("Webhooks security"), written here from that
+/// description rather than taken from Muster: the full URL, then each POST parameter's name
+/// and value with no separators, sorted by name; HMAC-SHA1 keyed with the auth token; base64.
+pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_string();
+    for (name, value) in &sorted {
+        data.push_str(name);
+        data.push_str(value);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// Percent-encodes a form value.
