@@ -964,6 +964,40 @@ async fn address_change_voids_the_old_code(backend: Backend) {
     update("cell", old_num).await.unwrap();
     activate(&s, &ch, &back_code).await.unwrap();
     assert_eq!(status(&s, &ch).await, ActivationStatus::Activated);
+
+    // When the new address cannot be sent a code (the channel's hourly limit is reached), the
+    // old address's code is void all the same.
+    let (spare_old, spare_new) = ("+12065550142", "+12065550143");
+    let spare = channel(&s, &c, "spare", ChannelType::Sms, spare_old, false).await;
+    for _ in 0..4 {
+        s.client
+            .send_activation_code()
+            .contact_channel_id(&spare)
+            .send()
+            .await
+            .unwrap();
+    }
+    let spare_code = last_sms(&twilio, spare_old).activation_code();
+    let sent = twilio.received().len();
+    s.client
+        .update_contact_channel()
+        .contact_channel_id(&spare)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address(spare_new)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        twilio.received().len(),
+        sent,
+        "over the limit: no code sent"
+    );
+    let e = activate(&s, &spare, &spare_code).await.unwrap_err();
+    assert!(e.starts_with("ValidationException"), "{e}");
+    assert_eq!(status(&s, &spare).await, ActivationStatus::NotActivated);
 }
 
 /// Codes to one number are limited across channels and accounts (an SMS-pumping guard).
