@@ -176,6 +176,9 @@ pub async fn serve(
     let _ = slots.acquire_many(max).await;
 }
 
+/// How long a connection may take to finish its request once the server is stopping.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// After a failed `accept`: nothing for a client that gave up in the backlog; a pause for
 /// anything else (out of descriptors: `accept` would fail again at once until some close).
 async fn accept_failed(e: io::Error) {
@@ -316,13 +319,20 @@ async fn connection(
         state: state.clone(),
         body_timeout: limits.body_timeout,
     };
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only: every client Muster serves (AWS SDKs and CLI, browsers, Twilio, mail
+    // gateways, Alertmanager) speaks it, and an h2c client could hold a response (and its
+    // connection slot) forever by never opening its flow-control window.
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
     // The watchdog below keeps the header deadline (hyper's own would also cut idle
     // kept-alive connections at the header timeout).
     builder.http1().header_read_timeout(None);
     let mut conn = pin!(builder.serve_connection(io, service));
     let far = Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep(far));
+    // Once the server is stopping, a connection gets this long to finish its request: a
+    // client that never reads its response cannot hold the shutdown up.
+    let mut grace = pin!(tokio::time::sleep(far));
     let mut closing = false;
     loop {
         let deadline = state.deadline(&limits);
@@ -339,6 +349,11 @@ async fn connection(
             _ = close.changed(), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
+                grace.as_mut().reset(Instant::now() + SHUTDOWN_GRACE);
+            }
+            () = &mut grace, if closing => {
+                tracing::debug!(%peer, "closing a connection still busy at the end of the shutdown grace");
+                break;
             }
             () = state.changed.notified() => {}
             () = &mut sleep => {
