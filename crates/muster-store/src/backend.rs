@@ -59,6 +59,9 @@ pub struct SqliteStore {
     /// running server is noticed, and writes refused, instead of answering 200 for data that
     /// the next start will not find.
     file: Option<std::sync::Arc<FileIdentity>>,
+    /// When the last readiness write committed: probes within [`PROBE_WRITE_EVERY`] of it
+    /// skip the write, so a flood of `/readyz` cannot queue ahead of the engine's commits.
+    probed: std::sync::Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
     /// Alive while any clone of the store is: the background checkpointer stops when it
     /// cannot upgrade its weak reference.
     _alive: std::sync::Arc<()>,
@@ -213,6 +216,7 @@ impl SqliteStore {
         } else {
             Some(std::sync::Arc::new(FileIdentity::of(&file)?))
         };
+        let held: std::sync::Arc<crate::direct::HeldWriter> = Default::default();
         // An in-memory database exists only inside its connection: reads share the writer.
         let alive = std::sync::Arc::new(());
         let read = if in_memory {
@@ -221,7 +225,9 @@ impl SqliteStore {
             let checkpointer = base.clone().create_if_missing(false);
             tokio::spawn(checkpoint_in_background(
                 checkpointer,
-                identity.clone(),
+                identity
+                    .clone()
+                    .map(|file| (file, write.clone(), held.clone())),
                 std::sync::Arc::downgrade(&alive),
             ));
             SqlitePoolOptions::new()
@@ -234,12 +240,13 @@ impl SqliteStore {
         Ok(SqliteStore {
             write,
             read,
-            held: Default::default(),
+            held,
             direct_readers: std::sync::Arc::new(crate::direct::Readers::new(
                 (!in_memory).then(|| file.clone()),
             )),
             shared: in_memory,
             file: identity,
+            probed: Default::default(),
             _alive: alive,
         })
     }
@@ -273,12 +280,18 @@ impl SqliteStore {
                 }
             }
         }
+        let mut probed = self.probed.lock().await;
+        if probed.is_some_and(|at| at.elapsed() < PROBE_WRITE_EVERY) {
+            return Ok(());
+        }
         self.write_direct(crate::direct::Durability::Full, |db| {
             db.prepare_cached("UPDATE readiness SET probes = probes + 1 WHERE id = 1")?
                 .execute([])?;
             Ok(())
         })
-        .await
+        .await?;
+        *probed = Some(std::time::Instant::now());
+        Ok(())
     }
 
     pub(crate) fn reader(&self) -> &Pool<Sqlite> {
@@ -344,11 +357,16 @@ impl SqliteStore {
 /// or the writer, and runs on this task's thread instead of in the writer's commits (which
 /// would otherwise do it every 1,000 pages, holding up every write behind it).
 ///
-/// It also looks at the database file each time: once it was removed or replaced, it says
-/// so in the log at once and then every minute (no checkpoint could save that data).
+/// It also looks at the database file each time: once it was removed or replaced, it closes
+/// the writer pool (so that every write fails, those of a single statement too) and says so
+/// in the log at once and then every minute (no checkpoint could save that data).
 async fn checkpoint_in_background(
     options: SqliteConnectOptions,
-    file: Option<std::sync::Arc<FileIdentity>>,
+    file: Option<(
+        std::sync::Arc<FileIdentity>,
+        Pool<Sqlite>,
+        std::sync::Arc<crate::direct::HeldWriter>,
+    )>,
     alive: std::sync::Weak<()>,
 ) {
     use sqlx::Connection as _;
@@ -361,7 +379,13 @@ async fn checkpoint_in_background(
         if alive.upgrade().is_none() {
             break;
         }
-        if let Some(Err(e)) = file.as_ref().map(|f| f.check()) {
+        if let Some((Err(e), write, held)) = file.as_ref().map(|(f, w, h)| (f.check(), w, h)) {
+            if last_alarm.is_none() {
+                // The direct path gives its connection back; the pool closes once it has.
+                held.release_soon();
+                let write = write.clone();
+                tokio::spawn(async move { write.close().await });
+            }
             if last_alarm.is_none_or(|t| t.elapsed() >= FILE_ALARM_EVERY) {
                 tracing::error!(error = %e, "the database file is gone: writes are refused and /readyz fails");
                 last_alarm = Some(tokio::time::Instant::now());
@@ -394,6 +418,10 @@ async fn checkpoint_in_background(
 /// Free bytes below which `/readyz` calls a SQLite database unable to write: about ten of
 /// the engine's largest group commits.
 const SQLITE_MIN_FREE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// At most one readiness write per this long on SQLite (the file and free-space checks run
+/// at every probe).
+const PROBE_WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the checkpointer repeats that the database file is gone.
 const FILE_ALARM_EVERY: Duration = Duration::from_secs(60);

@@ -1066,6 +1066,15 @@ async fn a_removed_database_is_noticed_and_credentials_are_never_overwritten() {
         }
         seen.push(line);
     }
+    // From then on, writes of a single statement fail too (UpdateContact).
+    let err = client
+        .update_contact()
+        .contact_id("arn:aws:ssm-contacts:us-east-1:000000000000:contact/before")
+        .display_name("After")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&err), "InternalServerException", "{err:?}");
     assert!(terminate(&mut child).success());
 
     // The next start has an empty database: a new key, written beside the old file.
