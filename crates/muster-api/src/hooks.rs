@@ -54,6 +54,8 @@ pub enum Outcome {
     Acknowledged,
     CodeNotRecognised,
     Ignored,
+    /// The reply could not be stored (the database failed): not acted on, to be retried.
+    Failed,
 }
 
 impl ContactsApi {
@@ -138,6 +140,7 @@ impl ContactsApi {
                     Outcome::Acknowledged => "acknowledged",
                     Outcome::CodeNotRecognised => "code_not_recognised",
                     Outcome::Ignored => "ignored",
+                    Outcome::Failed => "failed",
                 };
                 metrics::counter!("muster_replies_received_total", "source" => source.to_string(), "outcome" => label)
                     .increment(1);
@@ -146,7 +149,7 @@ impl ContactsApi {
             }
             Err(e) => {
                 tracing::error!(source, error = %e, "inbound reply could not be stored");
-                Outcome::Ignored
+                Outcome::Failed
             }
         }
     }
@@ -194,7 +197,7 @@ impl ContactsApi {
                 "{}: that code does not match an open page. Reply HELP for help.",
                 m.service_name
             ),
-            Outcome::Ignored => return None,
+            Outcome::Ignored | Outcome::Failed => return None,
         };
         m.limiter.allow(address, self.clock.now()).then_some(text)
     }
@@ -212,9 +215,10 @@ pub async fn twilio_sms(
         return forbidden();
     }
     // A replayed message (same MessageSid) is answered with no effect (crate::replay).
-    if let Err(answer) = crate::replay::twilio_sms(&state.api, &params).await {
-        return answer;
-    }
+    let claim = match crate::replay::twilio_sms(&state.api, &params).await {
+        Ok(claim) => claim,
+        Err(answer) => return answer,
+    };
     let get = |k: &str| {
         params
             .iter()
@@ -227,6 +231,11 @@ pub async fn twilio_sms(
         return xml(twilio::twiml_empty());
     }
     let outcome = state.api.handle_reply(&from, &text, &text, "sms").await;
+    if let Outcome::Failed = outcome {
+        // Not acted on: the message id is forgotten so that a retry is.
+        claim.release(&state.api).await;
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment\n").into_response();
+    }
     match state.api.answer_text(&from, &outcome) {
         Some(answer) => xml(twilio::twiml_message(&answer)),
         None => xml(twilio::twiml_empty()),
@@ -406,14 +415,22 @@ pub async fn email_reply(
         }
     }
     // A replayed (same Message-ID) or stale message is ignored (crate::replay).
-    if let Err(answer) = crate::replay::email(api, &body).await {
-        return answer;
-    }
+    let claim = match crate::replay::email(api, &body).await {
+        Ok(claim) => claim,
+        Err(answer) => return answer,
+    };
     // The raw message is kept with a consent change (at most 16 KiB of it).
     let raw = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
     let outcome = api
         .handle_reply(&mail.from, mail.reply_text(), &raw, "email")
         .await;
+    if let Outcome::Failed = outcome {
+        // Not acted on: the message id is forgotten so that the gateway's retry is.
+        if let Some(claim) = claim {
+            claim.release(api).await;
+        }
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment\n").into_response();
+    }
     if let Some(answer) = api.answer_text(&mail.from, &outcome) {
         let msg = Message {
             id: Uuid::new_v4(),

@@ -1415,3 +1415,50 @@ both!(
     replayed_sms_replies_act_once,
     replayed_email_replies_act_once
 );
+
+/// A reply whose effect cannot be stored (the database refuses the write; a trigger injects
+/// the failure) is answered 503 and its MessageSid is forgotten, so that a retry of the same
+/// message acts instead of being taken for a replay.
+#[tokio::test]
+async fn a_reply_that_cannot_be_stored_is_refused_and_its_retry_acts() {
+    let twilio = FakeTwilio::start().await;
+    let clock = ManualClock::new(muster_core::SystemClock.now_ms());
+    let s = start(Backend::Sqlite, clock, &twilio).await.unwrap();
+    let num = "+12065550161";
+    let c = contact(&s, "ama").await;
+    channel(&s, &c, "cell", ChannelType::Sms, num, false).await;
+    let store = s.running.as_ref().unwrap().store.clone();
+    let db = sqlx::SqlitePool::connect(&s.database_url).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON consent_events \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let stop: Vec<(String, String)> = [
+        ("MessageSid", "SM00000000000000000000000000000b01"),
+        ("From", num),
+        ("To", FROM),
+        ("Body", "STOP"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (st, answer) = post_params(&s, "/hooks/twilio/sms", &stop, Some(TOKEN)).await;
+    assert_eq!(st, 503, "{answer}");
+    assert!(!store.is_opted_out(num).await.unwrap());
+
+    sqlx::query("DROP TRIGGER injected_failure")
+        .execute(&db)
+        .await
+        .unwrap();
+    let (st, twiml) = post_params(&s, "/hooks/twilio/sms", &stop, Some(TOKEN)).await;
+    assert_eq!(st, 200);
+    assert!(
+        twiml.contains("<Message>"),
+        "the retry is acted on: {twiml}"
+    );
+    assert!(store.is_opted_out(num).await.unwrap());
+    db.close().await;
+}
