@@ -193,6 +193,10 @@ impl SqliteStore {
             .after_release(|conn, _meta| {
                 Box::pin(async move {
                     use sqlx::Connection as _;
+                    // The usual case (committed, or never in a transaction) costs nothing more.
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
                     conn.ping().await?;
                     let in_transaction = conn.is_in_transaction();
                     if in_transaction {
@@ -262,6 +266,9 @@ impl SqliteStore {
     /// `/readyz` on SQLite: the file is the one opened, its file system has room for a few
     /// group commits, and a durable write commits.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
+        if self.write.is_closed() {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
         self.check_file()?;
         if let Some(file) = &self.file {
             let dir = file.path.parent().unwrap_or(Path::new("."));
