@@ -266,10 +266,12 @@ impl SqliteStore {
     /// `/readyz` on SQLite: the file is the one opened, its file system has room for a few
     /// group commits, and a durable write commits.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
+        // The file first: once it is gone the checkpointer closes the pool too, and the
+        // file is the reason to report.
+        self.check_file()?;
         if self.write.is_closed() {
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
-        self.check_file()?;
         if let Some(file) = &self.file {
             let dir = file.path.parent().unwrap_or(Path::new("."));
             let dir = if dir.as_os_str().is_empty() {
