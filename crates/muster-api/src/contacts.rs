@@ -10,8 +10,8 @@ use crate::tokens;
 use crate::wire::FieldError;
 use crate::wire::ssm_contacts as w;
 use muster_core::{
-    ActivationStatus, Arn, ChannelAddress, ChannelType, Clock, ContactAlias, ContactType, Plan,
-    ResourceRef, Stage, Target,
+    ActivationStatus, Arn, ArnOf, ChannelAddress, ChannelType, Clock, ContactAlias, ContactType,
+    Plan, ResourceRef, Stage, Target,
 };
 use muster_store::{
     After, ChannelRecord, ContactRecord, Created, Idempotency, Store, StoreError, Tag,
@@ -171,17 +171,12 @@ impl ContactsApi {
     }
 
     pub(crate) fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
-        format!(
-            "arn:aws:ssm-contacts:{}:{}:contact/{}",
-            ctx.region, ctx.account, alias
-        )
+        ArnOf::Contact(alias).in_account(ctx.region.as_str(), ctx.account.as_str())
     }
 
     fn channel_arn(ctx: &RequestContext, ch: &ChannelRecord) -> String {
-        format!(
-            "arn:aws:ssm-contacts:{}:{}:contact-channel/{}/{}",
-            ctx.region, ctx.account, ch.contact_alias, ch.id
-        )
+        ArnOf::ContactChannel(&ch.contact_alias, ch.id)
+            .in_account(ctx.region.as_str(), ctx.account.as_str())
     }
 
     /// Parses an ARN that must name a resource of the caller's account and region.
@@ -192,7 +187,7 @@ impl ContactsApi {
         resource_type: &str,
     ) -> Result<ResourceRef, ApiError> {
         match Arn::parse(s) {
-            Ok(arn) if arn.account == ctx.account && arn.region == ctx.region => Ok(arn.resource),
+            Ok(arn) if arn.is_in(&ctx.region, &ctx.account) => Ok(arn.resource),
             _ => Err(ApiError::not_found(resource_type, s)),
         }
     }

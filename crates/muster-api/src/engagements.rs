@@ -19,7 +19,9 @@ use crate::tokens;
 use crate::wire::EpochSeconds;
 use crate::wire::ssm_contacts as w;
 use muster_core::engagement::{PathNode, SnapContact, SnapOverride, SnapRotation, Snapshot, State};
-use muster_core::{ActivationStatus, ChannelType, ContactType, ResourceRef, Target};
+use muster_core::{
+    ActivationStatus, ArnOf, ChannelType, ContactType, ReceiptKind, ResourceRef, StopReason, Target,
+};
 use muster_engine::{BatchHandler, JobDispatcher, JobRecord, Outcome, Reservation};
 use muster_notify::templates::Vars;
 use muster_notify::{Message, MessageKind};
@@ -343,7 +345,7 @@ fn message_id(page: Uuid, round: i64) -> Uuid {
 /// those written in the same millisecond list in the order they were written.
 fn receipt(
     page: &PageRecord,
-    kind: w::ReceiptType,
+    kind: ReceiptKind,
     info: impl Into<String>,
     at: i64,
 ) -> ReceiptRecord {
@@ -380,10 +382,10 @@ fn plan_end(memo: &mut HashMap<Uuid, i64>, e: &EngagementRecord, state: &State) 
 }
 
 /// The channel a page goes to, or why it cannot be paged.
-fn check_channel(ctx: &SendContext) -> Result<&ChannelRecord, (w::ReceiptType, String)> {
+fn check_channel(ctx: &SendContext) -> Result<&ChannelRecord, (ReceiptKind, String)> {
     let Some(ch) = &ctx.channel else {
         return Err((
-            w::ReceiptType::Error,
+            ReceiptKind::Error,
             "not sent: the contact channel was deleted".into(),
         ));
     };
@@ -391,13 +393,13 @@ fn check_channel(ctx: &SendContext) -> Result<&ChannelRecord, (w::ReceiptType, S
     // page says why (a STOP receipt), not merely that the channel is not activated.
     if ctx.opted_out {
         return Err((
-            w::ReceiptType::Stop,
+            ReceiptKind::Stop,
             "not sent: the device opted out (replied STOP or unsubscribed)".into(),
         ));
     }
     if ch.activation != ActivationStatus::Activated {
         return Err((
-            w::ReceiptType::Error,
+            ReceiptKind::Error,
             "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)".into(),
         ));
     }
@@ -407,7 +409,10 @@ fn check_channel(ctx: &SendContext) -> Result<&ChannelRecord, (w::ReceiptType, S
 /// Whether pages of an engagement that ended this way are still sent: an engagement whose
 /// plan ran out still sends what was due before the end.
 fn still_sends(e: &EngagementRecord) -> bool {
-    e.stop_ms.is_none() || e.stop_reason.as_deref() == Some("completed")
+    e.stop_ms.is_none()
+        || e.stop_reason
+            .as_deref()
+            .is_some_and(|r| StopReason::parse(r).keeps_pages_open())
 }
 
 impl ContactsApi {
@@ -415,12 +420,8 @@ impl ContactsApi {
         self.engine.notify();
     }
 
-    fn arn(&self, account: &str, resource: &str) -> String {
-        format!("arn:aws:ssm-contacts:{}:{account}:{resource}", self.region)
-    }
-
     fn channel_arn_in(&self, account: &str, alias: &str, channel: Uuid) -> String {
-        self.arn(account, &format!("contact-channel/{alias}/{channel}"))
+        ArnOf::ContactChannel(alias, channel).in_account(self.region.as_str(), account)
     }
 
     /// The ARN of the channel a page was sent to. A page stores it only when it is not the
@@ -435,14 +436,11 @@ impl ContactsApi {
     }
 
     pub(crate) fn engagement_arn(&self, e: &EngagementRecord) -> String {
-        self.arn(
-            &e.account,
-            &format!("engagement/{}/{}", e.contact_alias, e.id),
-        )
+        ArnOf::Engagement(&e.contact_alias, e.id).in_account(self.region.as_str(), &e.account)
     }
 
     pub(crate) fn page_arn(&self, p: &PageRecord) -> String {
-        self.arn(&p.account, &format!("page/{}/{}", p.contact_alias, p.id))
+        ArnOf::Page(&p.contact_alias, p.id).in_account(self.region.as_str(), &p.account)
     }
 
     /// Everything the plans of `root` can reach: contacts (by ARN) and rotations.
@@ -681,7 +679,7 @@ impl ContactsApi {
                 jobs.push(step_job(id, 1, due, now));
                 (None, None)
             }
-            None => (Some(now), Some("completed".to_string())),
+            None => (Some(now), Some(StopReason::Completed.to_string())),
         };
         let record = EngagementRecord {
             id,
@@ -738,15 +736,7 @@ impl ContactsApi {
     ) -> Result<w::StopEngagementResult, ApiError> {
         let id = req(input.engagement_id, "EngagementId")?;
         let mut e = self.load_engagement(ctx, &id).await?;
-        let reason = match input
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-        {
-            Some(r) => format!("stopped: {r}"),
-            None => "stopped".to_string(),
-        };
+        let reason = StopReason::stopped(input.reason.as_deref()).to_string();
         // Racing steps and acknowledgements move the generation: try again with the new one.
         for _ in 0..10 {
             if !engagement_running(&e) {
@@ -779,7 +769,9 @@ impl ContactsApi {
 
     fn describe(&self, e: &EngagementRecord) -> w::DescribeEngagementResult {
         w::DescribeEngagementResult {
-            contact_arn: Some(self.arn(&e.account, &format!("contact/{}", e.contact_alias))),
+            contact_arn: Some(
+                ArnOf::Contact(&e.contact_alias).in_account(self.region.as_str(), &e.account),
+            ),
             engagement_arn: Some(self.engagement_arn(e)),
             sender: Some(e.sender.clone()),
             subject: Some(e.subject.clone()),
@@ -864,7 +856,8 @@ impl ContactsApi {
                     .map(|e| w::Engagement {
                         engagement_arn: Some(self.engagement_arn(e)),
                         contact_arn: Some(
-                            self.arn(&e.account, &format!("contact/{}", e.contact_alias)),
+                            ArnOf::Contact(&e.contact_alias)
+                                .in_account(self.region.as_str(), &e.account),
                         ),
                         sender: Some(e.sender.clone()),
                         incident_id: e.incident_id.clone(),
@@ -898,7 +891,9 @@ impl ContactsApi {
             out.push(w::Page {
                 page_arn: Some(self.page_arn(p)),
                 engagement_arn: Some(self.engagement_arn(e)),
-                contact_arn: Some(self.arn(&p.account, &format!("contact/{}", p.contact_alias))),
+                contact_arn: Some(
+                    ArnOf::Contact(&p.contact_alias).in_account(self.region.as_str(), &p.account),
+                ),
                 sender: Some(e.sender.clone()),
                 incident_id: e.incident_id.clone(),
                 sent_time: p.sent_ms.map(EpochSeconds::from_millis),
@@ -989,7 +984,9 @@ impl ContactsApi {
         Ok(w::DescribePageResult {
             page_arn: Some(self.page_arn(&p)),
             engagement_arn: Some(self.engagement_arn(&e)),
-            contact_arn: Some(self.arn(&p.account, &format!("contact/{}", p.contact_alias))),
+            contact_arn: Some(
+                ArnOf::Contact(&p.contact_alias).in_account(self.region.as_str(), &p.account),
+            ),
             sender: Some(e.sender.clone()),
             subject: Some(e.subject.clone()),
             content: Some(e.content.clone()),
@@ -1128,7 +1125,7 @@ impl ContactsApi {
             w::AcceptType::Delivered => {
                 let now = self.clock.now_ms();
                 let ev = PageEvents {
-                    receipts: vec![receipt(&p, w::ReceiptType::Delivered, info, now)],
+                    receipts: vec![receipt(&p, ReceiptKind::Delivered, info, now)],
                     times: vec![PageTime::Delivered(p.id, now)],
                     ..Default::default()
                 };
@@ -1175,7 +1172,7 @@ impl ContactsApi {
                 // list by time, then by their time-ordered ids).
                 events.receipts.push(receipt(
                     &p,
-                    w::ReceiptType::Delivered,
+                    ReceiptKind::Delivered,
                     source.info.clone(),
                     now,
                 ));
@@ -1183,7 +1180,7 @@ impl ContactsApi {
             }
             events
                 .receipts
-                .push(receipt(&p, w::ReceiptType::Read, source.info.clone(), now));
+                .push(receipt(&p, ReceiptKind::Read, source.info.clone(), now));
             events.times.push(PageTime::Read(p.id, now));
             if !engagement_running(&e) {
                 self.store.record_page_events(&events).await?;
@@ -1195,7 +1192,7 @@ impl ContactsApi {
                 state.acknowledge(usize::try_from(p.unit).unwrap_or(usize::MAX), now);
                 let (stop, next_step) = match state.next_wake(&snapshot, now) {
                     Some(due) => (None, Some(step_job(e.id, e.generation + 1, due, now))),
-                    None => (Some((now, "acknowledged".to_string())), None),
+                    None => (Some((now, StopReason::Acknowledged.to_string())), None),
                 };
                 let change = EngagementChange {
                     id: e.id,
@@ -1283,7 +1280,7 @@ impl ContactsApi {
             "DELIVERED" | "READ" => PageEvents {
                 receipts: vec![receipt(
                     &p,
-                    w::ReceiptType::Delivered,
+                    ReceiptKind::Delivered,
                     format!("provider status {status}"),
                     now,
                 )],
@@ -1293,7 +1290,7 @@ impl ContactsApi {
             "FAILED" => PageEvents {
                 receipts: vec![receipt(
                     &p,
-                    w::ReceiptType::Error,
+                    ReceiptKind::Error,
                     match error_code {
                         Some(c) => format!("the provider could not deliver it (error {c})"),
                         None => "the provider could not deliver it".to_string(),
@@ -1336,7 +1333,7 @@ impl ContactsApi {
             // The plan ran out at its end, which is before now if the engine was late.
             None => {
                 let end = state.end_ms(&snapshot).unwrap_or(now).min(now);
-                (Some((end, "completed".to_string())), None)
+                (Some((end, StopReason::Completed.to_string())), None)
             }
         };
         let change = EngagementChange {
@@ -1441,7 +1438,7 @@ impl ContactsApi {
     /// round again shortly ([`local_retry_delay_ms`]), until [`LOCAL_RETRY_FOR_MS`] has passed.
     async fn run_sends(&self, jobs: &[JobRecord]) -> anyhow::Result<Vec<Outcome>> {
         enum Plan {
-            Receipt(w::ReceiptType, String),
+            Receipt(ReceiptKind, String),
             Send(Box<Message>),
         }
         let now = self.clock.now_ms();
@@ -1491,7 +1488,7 @@ impl ContactsApi {
                 // Retries end with the engagement (DESIGN.md); a first send due before the
                 // plan ran out still goes.
                 Plan::Receipt(
-                    w::ReceiptType::Stop,
+                    ReceiptKind::Stop,
                     format!(
                         "{what}: the engagement {}",
                         e.stop_reason.as_deref().unwrap_or("ended")
@@ -1499,7 +1496,7 @@ impl ContactsApi {
                 )
             } else if state.halted(usize::try_from(p.unit).unwrap_or(usize::MAX)) {
                 Plan::Receipt(
-                    w::ReceiptType::Stop,
+                    ReceiptKind::Stop,
                     format!("{what}: the contact acknowledged"),
                 )
             } else {
@@ -1570,7 +1567,7 @@ impl ContactsApi {
                                 .unwrap_or_else(|| msg.id.to_string());
                             events
                                 .receipts
-                                .push(receipt(p, w::ReceiptType::Sent, info, done_ms));
+                                .push(receipt(p, ReceiptKind::Sent, info, done_ms));
                             events.times.push(PageTime::Sent(p.id, done_ms));
                             events.deliveries.push(DeliveryRecord {
                                 message_id: msg.id,
@@ -1616,7 +1613,7 @@ impl ContactsApi {
                             }
                             events
                                 .receipts
-                                .push(receipt(p, w::ReceiptType::Error, info, done_ms));
+                                .push(receipt(p, ReceiptKind::Error, info, done_ms));
                         }
                     }
                 }

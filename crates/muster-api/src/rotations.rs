@@ -16,7 +16,7 @@ use muster_core::rotation::{
     self, Cadence, CoverageWindow, DayOfWeek, HandOff, OverrideSpec, Recurrence, RotationSpec,
     Shift, ShiftKind, Weekday,
 };
-use muster_core::{Arn, ContactType, ResourceRef};
+use muster_core::{Arn, ArnOf, ContactType, ResourceRef};
 use muster_store::{
     After, Created, Idempotency, RotationOverrideRecord, RotationRecord, StoreError,
 };
@@ -273,10 +273,7 @@ fn page_of_shifts(
 
 impl ContactsApi {
     pub(crate) fn rotation_arn(ctx: &RequestContext, id: Uuid) -> String {
-        format!(
-            "arn:aws:ssm-contacts:{}:{}:rotation/{id}",
-            ctx.region, ctx.account
-        )
+        ArnOf::Rotation(id).in_account(ctx.region.as_str(), ctx.account.as_str())
     }
 
     fn rotation_id(ctx: &RequestContext, arn: &str) -> Result<Uuid, ApiError> {

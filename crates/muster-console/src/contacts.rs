@@ -84,17 +84,12 @@ fn checked<T: Validate>(input: T) -> Result<T, ApiError> {
 }
 
 fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
-    format!(
-        "arn:aws:ssm-contacts:{}:{}:contact/{alias}",
-        ctx.region, ctx.account
-    )
+    muster_core::ArnOf::Contact(alias).in_account(ctx.region.as_str(), ctx.account.as_str())
 }
 
 fn channel_arn(ctx: &RequestContext, alias: &str, id: Uuid) -> String {
-    format!(
-        "arn:aws:ssm-contacts:{}:{}:contact-channel/{alias}/{id}",
-        ctx.region, ctx.account
-    )
+    muster_core::ArnOf::ContactChannel(alias, id)
+        .in_account(ctx.region.as_str(), ctx.account.as_str())
 }
 
 /// The channel id an ARN names, if it names a channel.

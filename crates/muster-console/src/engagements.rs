@@ -216,17 +216,12 @@ fn api_status(e: &ApiError) -> StatusCode {
 }
 
 fn contact_arn(console: &Console, alias: &str) -> String {
-    format!(
-        "arn:aws:ssm-contacts:{}:{}:contact/{alias}",
-        console.api.region, console.account
-    )
+    muster_core::ArnOf::Contact(alias).in_account(console.api.region.as_str(), &console.account)
 }
 
 fn engagement_arn(console: &Console, alias: &str, id: Uuid) -> String {
-    format!(
-        "arn:aws:ssm-contacts:{}:{}:engagement/{alias}/{id}",
-        console.api.region, console.account
-    )
+    muster_core::ArnOf::Engagement(alias, id)
+        .in_account(console.api.region.as_str(), &console.account)
 }
 
 /// The alias in a contact ARN (`…:contact/<alias>`).
@@ -252,10 +247,11 @@ pub(crate) enum Status {
 
 impl Status {
     fn of(stop_ms: Option<i64>, reason: Option<&str>) -> Status {
-        match (stop_ms, reason) {
+        use muster_core::StopReason;
+        match (stop_ms, reason.map(StopReason::parse)) {
             (None, _) => Status::Engaged,
-            (Some(_), Some("acknowledged")) => Status::Acknowledged,
-            (Some(_), Some(r)) if r.starts_with("stopped") => Status::Stopped,
+            (Some(_), Some(StopReason::Acknowledged)) => Status::Acknowledged,
+            (Some(_), Some(StopReason::Stopped(_))) => Status::Stopped,
             _ => Status::Completed,
         }
     }
@@ -284,10 +280,10 @@ async fn stored_status(console: &Console, id: Uuid) -> (Status, Option<String>) 
     match console.store.get_engagement(&console.account, id).await {
         Ok(Some(e)) => (
             Status::of(e.stop_ms, e.stop_reason.as_deref()),
-            e.stop_reason
-                .as_deref()
-                .and_then(|r| r.strip_prefix("stopped: "))
-                .map(str::to_owned),
+            match e.stop_reason.as_deref().map(muster_core::StopReason::parse) {
+                Some(muster_core::StopReason::Stopped(why)) => why,
+                _ => None,
+            },
         ),
         Ok(None) => (Status::Completed, None),
         Err(e) => {

@@ -105,17 +105,11 @@ pub(crate) fn request_context(
 }
 
 pub(crate) fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
-    format!(
-        "arn:aws:ssm-contacts:{}:{}:contact/{alias}",
-        ctx.region, ctx.account
-    )
+    muster_core::ArnOf::Contact(alias).in_account(ctx.region.as_str(), ctx.account.as_str())
 }
 
 pub(crate) fn rotation_arn(ctx: &RequestContext, id: uuid::Uuid) -> String {
-    format!(
-        "arn:aws:ssm-contacts:{}:{}:rotation/{id}",
-        ctx.region, ctx.account
-    )
+    muster_core::ArnOf::Rotation(id).in_account(ctx.region.as_str(), ctx.account.as_str())
 }
 
 /// Errors of a form: messages next to fields (by form key) and messages for the whole form.

@@ -10,12 +10,14 @@ pub mod engagement;
 pub mod ical;
 pub mod ids;
 pub mod rotation;
+pub mod status;
 
-pub use arn::{Arn, ResourceRef};
+pub use arn::{Arn, ArnOf, ResourceRef, Service};
 pub use channel::{ActivationStatus, ChannelAddress, ChannelType};
 pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use contact::{ContactType, Plan, Stage, Target};
 pub use ids::{AccountId, ContactAlias, Region};
+pub use status::{ReceiptKind, StopReason};
 
 /// A value that failed to parse, with a message a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
