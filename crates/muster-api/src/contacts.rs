@@ -48,7 +48,7 @@ pub struct ContactsApi {
     pub region: muster_core::Region,
     /// The local engine (set once it runs): poked after a commit that wrote jobs, and handed
     /// the jobs due at once directly.
-    pub engine: crate::engagements::EngineLink,
+    pub engine: muster_jobs::JobLink,
     /// Group commit of the engagement writes (starts, steps, page outcomes).
     pub writes: crate::engagements::WriteQueue,
 }

@@ -22,7 +22,7 @@ use muster_core::engagement::{PathNode, SnapContact, SnapOverride, SnapRotation,
 use muster_core::{
     ActivationStatus, ArnOf, ChannelType, ContactType, ReceiptKind, ResourceRef, StopReason, Target,
 };
-use muster_engine::{BatchHandler, JobDispatcher, JobRecord, Outcome, Reservation};
+use muster_jobs::{BatchHandler, JobLink, JobRecord, Outcome};
 use muster_notify::templates::Vars;
 use muster_notify::{Message, MessageKind};
 use muster_store::{
@@ -59,62 +59,6 @@ pub const ACK_LINK_TTL_MS: i64 = 24 * 3600 * 1000;
 pub const REPLY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Most contacts an engagement's snapshot may reach (escalation plans and schedules).
 const MAX_SNAPSHOT_CONTACTS: usize = 1000;
-
-/// The engine of this process, once it runs (unset in a server without one): woken after a
-/// commit that wrote jobs, and handed the jobs due at once so they run without a claim.
-#[derive(Debug, Clone, Default)]
-pub struct EngineLink(Arc<std::sync::OnceLock<JobDispatcher>>);
-
-impl EngineLink {
-    /// Connects the engine (once; later calls change nothing).
-    pub fn set(&self, dispatcher: JobDispatcher) {
-        let _ = self.0.set(dispatcher);
-    }
-
-    /// Wakes the engine to claim due jobs.
-    pub fn notify(&self) {
-        if let Some(d) = self.0.get() {
-            d.notify();
-        }
-    }
-
-    /// Leases to the engine, before they are written, as many of `jobs` due by `now_ms` as it
-    /// has free slots for. Once the write commits, [`EngineLink::written`] the jobs
-    /// that were written; the others are claimed as usual.
-    fn lease_due<'a>(
-        &self,
-        jobs: impl IntoIterator<Item = &'a mut JobRecord>,
-        now_ms: i64,
-    ) -> Option<Reservation> {
-        let mut due: Vec<&mut JobRecord> =
-            jobs.into_iter().filter(|j| j.due_ms <= now_ms).collect();
-        let reservation = self.0.get()?.reserve(due.len())?;
-        for job in due.iter_mut().take(reservation.len()) {
-            reservation.lease(job, now_ms);
-        }
-        Some(reservation)
-    }
-
-    /// After the commit that wrote `written`: runs at once those that
-    /// [`EngineLink::lease_due`] leased, and wakes the engine if another is due before it
-    /// would look again.
-    fn written<'a>(
-        &self,
-        reservation: Option<Reservation>,
-        written: impl IntoIterator<Item = &'a JobRecord>,
-    ) {
-        let (leased, unleased): (Vec<&JobRecord>, Vec<&JobRecord>) =
-            written.into_iter().partition(|j| j.lease_owner.is_some());
-        if let Some(due) = unleased.iter().map(|j| j.due_ms).min()
-            && let Some(d) = self.0.get()
-        {
-            d.notify_due(due);
-        }
-        if let Some(r) = reservation {
-            r.run(leased.into_iter().cloned().collect());
-        }
-    }
-}
 
 /// Group commit of the engagement writes: StartEngagement's new engagements, and the engine's stage
 /// steps and page outcomes, wait in one queue, and a writer task writes all that are waiting in one
@@ -188,7 +132,7 @@ impl WriteQueue {
 async fn write_queued(
     store: muster_store::Store,
     clock: Arc<dyn muster_core::Clock>,
-    engine: EngineLink,
+    engine: JobLink,
     rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(WRITE_BATCH);
@@ -1745,7 +1689,7 @@ impl BatchHandler for SendJobs {
 }
 
 /// Registers the engagement job handlers on an engine.
-pub fn register(engine: muster_engine::Engine, api: &Arc<ContactsApi>) -> muster_engine::Engine {
+pub fn register(engine: muster_jobs::Engine, api: &Arc<ContactsApi>) -> muster_jobs::Engine {
     engine
         .batch_handler(STEP_JOB, StepJobs(api.clone()))
         .batch_handler(SEND_JOB, SendJobs(api.clone()))

@@ -1,5 +1,5 @@
 //! The jobs queue: durable work (stage timers, page sends, retries) as rows, claimed by the
-//! engine (`muster-engine`) with a lease.
+//! engine (`muster-jobs`) with a lease.
 //!
 //! Enqueue a job in the SAME transaction as the state change that needs it: inside any
 //! `store_methods!` body, `jobs` names this backend's helpers ([`in_tx`]):

@@ -239,7 +239,7 @@ pub struct ConsentEvent {
 }
 
 /// A unit of durable work (a stage timer, a page send, a retry), run by the engine
-/// (`muster-engine`) at or after `due_ms`. Instants are epoch milliseconds UTC.
+/// (`muster-jobs`) at or after `due_ms`. Instants are epoch milliseconds UTC.
 ///
 /// A job is *due* when `due_ms <= now`, and *claimable* when due and not leased
 /// (`lease_until_ms` is `None` or `<= now`). A claim leases it to one engine (`lease_owner`)

@@ -23,7 +23,7 @@ use muster_api::http::{Authenticator, AwsJsonState};
 use muster_api::messaging::Messaging;
 use muster_api::secrets::{MasterKey, generate_access_key};
 use muster_core::{AccountId, Clock, SystemClock};
-use muster_engine::{Engine, EngineConfig, EngineHandle};
+use muster_jobs::{Engine, EngineConfig, EngineHandle};
 use muster_notify::providers::Notifier;
 use muster_store::{AccessKeyRecord, Store};
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 //! effect poll for it with a deadline instead of sleeping a guessed time.
 
 use muster_core::{Clock, ManualClock, SystemClock};
-use muster_engine::{
+use muster_jobs::{
     BatchHandler, Engine, EngineConfig, EngineHandle, JobRecord, Outcome, batch_handler_fn,
     handler_fn,
 };
@@ -153,7 +153,7 @@ async fn no_jobs_left(store: &Store) {
 
 /// Reserves up to `n` slots, waiting while the engine's poll loop holds the free ones for
 /// a claim in progress.
-async fn reserve(d: &muster_engine::JobDispatcher, n: usize) -> muster_engine::Reservation {
+async fn reserve(d: &muster_jobs::JobDispatcher, n: usize) -> muster_jobs::Reservation {
     let deadline = Instant::now() + LONG;
     loop {
         if let Some(r) = d.reserve(n) {
@@ -242,7 +242,7 @@ fn recording_engine(
 fn gated(
     tx: mpsc::UnboundedSender<(JobRecord, Instant)>,
     gate: Arc<Semaphore>,
-) -> impl muster_engine::JobHandler {
+) -> impl muster_jobs::JobHandler {
     handler_fn(move |job| {
         let tx = tx.clone();
         let gate = gate.clone();
@@ -290,7 +290,7 @@ async fn rescheduled(store: &Store, id: Uuid, due_ms: i64, attempts: i32) {
     .await
 }
 
-/// The warnings and errors the engine (`muster_engine::*`) logs on this thread while
+/// The warnings and errors the engine (`muster_jobs::*`) logs on this thread while
 /// collecting ([`Complaints::collect`]).
 #[derive(Clone, Default)]
 struct Complaints(Arc<Mutex<Vec<String>>>);
@@ -310,7 +310,7 @@ impl tracing::Subscriber for Complaints {
     fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
         meta.is_event()
             && *meta.level() <= tracing::Level::WARN
-            && meta.target().starts_with("muster_engine")
+            && meta.target().starts_with("muster_jobs")
     }
 
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
@@ -339,7 +339,7 @@ impl tracing::Subscriber for Complaints {
 }
 
 /// Handlers that report `(job, when)` as they start and finish at once.
-fn reporting(tx: mpsc::UnboundedSender<(JobRecord, Instant)>) -> impl muster_engine::JobHandler {
+fn reporting(tx: mpsc::UnboundedSender<(JobRecord, Instant)>) -> impl muster_jobs::JobHandler {
     handler_fn(move |job| {
         let tx = tx.clone();
         async move {

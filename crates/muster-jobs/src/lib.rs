@@ -1126,6 +1126,62 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+/// The engine of this process, once it runs (unset in a server without one): woken after a
+/// commit that wrote jobs, and handed the jobs due at once so they run without a claim.
+#[derive(Debug, Clone, Default)]
+pub struct JobLink(std::sync::Arc<std::sync::OnceLock<JobDispatcher>>);
+
+impl JobLink {
+    /// Connects the engine (once; later calls change nothing).
+    pub fn set(&self, dispatcher: JobDispatcher) {
+        let _ = self.0.set(dispatcher);
+    }
+
+    /// Wakes the engine to claim due jobs.
+    pub fn notify(&self) {
+        if let Some(d) = self.0.get() {
+            d.notify();
+        }
+    }
+
+    /// Leases to the engine, before they are written, as many of `jobs` due by `now_ms` as it
+    /// has free slots for. Once the write commits, [`JobLink::written`] the jobs
+    /// that were written; the others are claimed as usual.
+    pub fn lease_due<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a mut JobRecord>,
+        now_ms: i64,
+    ) -> Option<Reservation> {
+        let mut due: Vec<&mut JobRecord> =
+            jobs.into_iter().filter(|j| j.due_ms <= now_ms).collect();
+        let reservation = self.0.get()?.reserve(due.len())?;
+        for job in due.iter_mut().take(reservation.len()) {
+            reservation.lease(job, now_ms);
+        }
+        Some(reservation)
+    }
+
+    /// After the commit that wrote `written`: runs at once those that
+    /// [`JobLink::lease_due`] leased, and wakes the engine if another is due before it
+    /// would look again.
+    pub fn written<'a>(
+        &self,
+        reservation: Option<Reservation>,
+        written: impl IntoIterator<Item = &'a JobRecord>,
+    ) {
+        let (leased, unleased): (Vec<&JobRecord>, Vec<&JobRecord>) =
+            written.into_iter().partition(|j| j.lease_owner.is_some());
+        if let Some(due) = unleased.iter().map(|j| j.due_ms).min()
+            && let Some(d) = self.0.get()
+        {
+            d.notify_due(due);
+        }
+        if let Some(r) = reservation {
+            r.run(leased.into_iter().cloned().collect());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
