@@ -96,6 +96,43 @@ pub enum ApiError {
     },
 }
 
+/// The AWS rendering of an application error. Messages are the application's own: an
+/// invalid member keeps its path as the field name, so what the API said before the
+/// application layer existed it says byte for byte.
+impl From<muster_app::AppError> for ApiError {
+    fn from(e: muster_app::AppError) -> ApiError {
+        use muster_app::AppError;
+        match e {
+            AppError::Invalid(issues) => ApiError::validation(
+                issues
+                    .into_iter()
+                    .map(|i| FieldError {
+                        name: i.path,
+                        message: i.message,
+                    })
+                    .collect(),
+            ),
+            AppError::NotFound { kind, id } => ApiError::not_found(kind, id),
+            AppError::Conflict { kind, id, message } => ApiError::conflict(kind, id, message),
+            AppError::Quota {
+                message,
+                kind,
+                id,
+                quota,
+            } => ApiError::ServiceQuotaExceeded {
+                message,
+                resource_id: id,
+                resource_type: kind,
+                quota_code: quota,
+                service_code: "ssm-contacts".into(),
+            },
+            // A device that opted out is a request AWS would refuse as invalid, not a fault.
+            AppError::OptedOut { message } => ApiError::other(message),
+            AppError::Internal { message } => ApiError::Internal { message },
+        }
+    }
+}
+
 impl ApiError {
     /// A `ValidationException` (`FIELD_VALIDATION_FAILED`) listing `fields`, with AWS's message:
     /// `2 validation errors detected: Value at 'Alias' failed to satisfy constraint: ...; Value at ...`.

@@ -212,8 +212,8 @@ impl ContactsApi {
         let mut names = std::collections::HashMap::new();
         let mut events = Vec::new();
         for r in rotations {
-            let spec = self.spec_of(ctx, r)?;
-            let overrides = self.overrides_of(ctx, r.id).await?;
+            let spec = self.spec_of(&ctx.caller(), r)?;
+            let overrides = self.overrides_of(&ctx.caller(), r.id).await?;
             for s in rotation::shifts(&spec, &overrides, from, to) {
                 if let Some(m) = only_member
                     && !s.members.iter().any(|x| x == m)

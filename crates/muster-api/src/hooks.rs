@@ -279,7 +279,7 @@ pub async fn twilio_voice(
             .api
             .acknowledge(
                 page,
-                crate::engagements::AckSource::with_code(&state.api, page, "voice"),
+                muster_app::engagements::AckSource::with_code(&state.api, page, "voice"),
             )
             .await
         {
@@ -636,13 +636,13 @@ async fn ack_post_body(State(state): State<Arc<HookState>>, Path(token): Path<St
         Ok(p) => p,
         Err(r) => return r,
     };
-    let source = crate::engagements::AckSource::with_code(&state.api, p.id, "link");
+    let source = muster_app::engagements::AckSource::with_code(&state.api, p.id, "link");
     match state.api.acknowledge(p.id, source).await {
-        Ok(crate::engagements::AckOutcome::Acknowledged { .. }) => ack_html(
+        Ok(muster_app::engagements::AckOutcome::Acknowledged { .. }) => ack_html(
             "Acknowledged",
             "<p>The page is acknowledged. Thank you.</p>",
         ),
-        Ok(crate::engagements::AckOutcome::AlreadyAcknowledged { .. }) => ack_html(
+        Ok(muster_app::engagements::AckOutcome::AlreadyAcknowledged { .. }) => ack_html(
             "Already acknowledged",
             "<p>This page had already been acknowledged. Nothing more to do.</p>",
         ),

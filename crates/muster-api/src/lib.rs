@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod activation;
-pub mod codes;
 pub mod contacts;
 pub mod context;
 pub mod engagements;
@@ -11,10 +10,11 @@ pub mod error;
 pub mod feeds;
 pub mod hooks;
 pub mod http;
-pub mod messaging;
 pub mod replay;
 pub mod rotations;
-pub mod secrets;
 pub mod sigv4;
 pub mod tokens;
 pub mod wire;
+
+// Moved to the application layer; re-exported while adapters move over.
+pub use muster_app::{codes, keys as secrets, messaging};

@@ -214,10 +214,6 @@ fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
-fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
-}
-
 fn shift_to_wire(s: &Shift) -> w::RotationShift {
     w::RotationShift {
         contact_ids: Some(s.members.clone()),
@@ -338,63 +334,12 @@ impl ContactsApi {
         Ok(aliases)
     }
 
-    pub(crate) fn spec_of(
-        &self,
-        ctx: &RequestContext,
-        r: &RotationRecord,
-    ) -> Result<RotationSpec, ApiError> {
-        let recurrence: Recurrence = serde_json::from_str(&r.recurrence_json).map_err(|e| {
-            tracing::error!(rotation = %r.id, error = %e, "stored recurrence does not decode");
-            ApiError::internal()
-        })?;
-        let tz = rotation::time_zone(&r.time_zone).ok_or_else(|| {
-            tracing::error!(rotation = %r.id, zone = %r.time_zone, "stored time zone unknown");
-            ApiError::internal()
-        })?;
-        Ok(RotationSpec {
-            start: ts(r.start_ms),
-            time_zone: tz,
-            members: r
-                .members
-                .iter()
-                .map(|a| Self::contact_arn(ctx, a))
-                .collect(),
-            recurrence,
-        })
-    }
-
-    pub(crate) async fn overrides_of(
-        &self,
-        ctx: &RequestContext,
-        rotation: Uuid,
-    ) -> Result<Vec<OverrideSpec>, ApiError> {
-        let all = self
-            .store
-            .all_overrides(ctx.account.as_str(), rotation)
-            .await
-            .map_err(store_error)?;
-        Ok(all
-            .into_iter()
-            .map(|o| OverrideSpec {
-                id: o.id.to_string(),
-                members: o
-                    .members
-                    .iter()
-                    .map(|a| Self::contact_arn(ctx, a))
-                    .collect(),
-                start: ts(o.start_ms),
-                end: ts(o.end_ms),
-                created: ts(o.created_ms),
-            })
-            .collect())
-    }
-
     fn rotation_to_wire(
         &self,
         ctx: &RequestContext,
         r: &RotationRecord,
     ) -> Result<w::Rotation, ApiError> {
-        let spec = self.spec_of(ctx, r)?;
+        let spec = self.spec_of(&ctx.caller(), r)?;
         Ok(w::Rotation {
             rotation_arn: Some(Self::rotation_arn(ctx, r.id)),
             name: Some(r.name.clone()),
@@ -759,8 +704,8 @@ impl ContactsApi {
     ) -> Result<w::ListRotationShiftsResult, ApiError> {
         let arn = req(input.rotation_id, "RotationId")?;
         let r = self.load_rotation(ctx, &arn).await?;
-        let spec = self.spec_of(ctx, &r)?;
-        let overrides = self.overrides_of(ctx, r.id).await?;
+        let spec = self.spec_of(&ctx.caller(), &r)?;
+        let overrides = self.overrides_of(&ctx.caller(), r.id).await?;
         let from = instant(input.start_time, "StartTime")?.unwrap_or_else(|| self.clock.now());
         let to = req(instant(input.end_time, "EndTime")?, "EndTime")?;
         if to <= from {

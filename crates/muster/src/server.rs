@@ -16,12 +16,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use muster_api::contacts::{ContactsApi, Limits};
+use muster_api::contacts::ContactsApi;
 use muster_api::feeds::FeedState;
 use muster_api::hooks::{self, HookState};
 use muster_api::http::{Authenticator, AwsJsonState};
 use muster_api::messaging::Messaging;
 use muster_api::secrets::{MasterKey, generate_access_key};
+use muster_app::App;
 use muster_core::{AccountId, Clock, SystemClock};
 use muster_jobs::{Engine, EngineConfig, EngineHandle};
 use muster_notify::providers::Notifier;
@@ -288,15 +289,13 @@ pub fn contacts_api(
     master: &MasterKey,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<ContactsApi> {
-    Ok(ContactsApi {
+    let messaging = Arc::new(messaging(settings, master, clock.clone())?);
+    Ok(ContactsApi::new(Arc::new(App::new(
         store,
-        messaging: Arc::new(messaging(settings, master, clock.clone())?),
         clock,
-        limits: Limits::default(),
-        region: settings.region.clone(),
-        engine: Default::default(),
-        writes: Default::default(),
-    })
+        messaging,
+        settings.region.clone(),
+    ))))
 }
 
 /// The base URL people and providers reach this server at.
@@ -424,8 +423,8 @@ fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandl
     let lease_real_ms = (config.lease_ms as f64 / settings.time_scale).max(1.0);
     config.renew_every_ms = Some(((lease_real_ms / 3.0) as u64).max(1));
     let engine = Engine::new(contacts.store.clone(), contacts.clock.clone(), config);
-    let engine = muster_api::engagements::register(engine, contacts).start();
-    contacts.engine.set(engine.dispatcher());
+    let engine = muster_app::engagements::register(engine, &contacts.app).start();
+    contacts.jobs.set(engine.dispatcher());
     engine
 }
 

@@ -124,7 +124,7 @@ impl Env {
     }
 
     fn wake(&self) {
-        if let Some(w) = self.s.running.as_ref().map(|r| &r.contacts.engine) {
+        if let Some(w) = self.s.running.as_ref().map(|r| &r.contacts.jobs) {
             w.notify();
         }
     }
