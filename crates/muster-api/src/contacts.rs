@@ -110,7 +110,7 @@ impl ContactsApi {
                     // opted-out address, a provider failure): it is logged, and
                     // SendActivationCode sends another.
                     let name = self
-                        .contact_name(ctx, &ch)
+                        .contact_name(&ctx.caller(), &ch)
                         .await
                         .unwrap_or_else(|_| ch.contact_alias.clone());
                     if let Err(e) = self.send_activation(&ch, &name).await {
@@ -160,14 +160,7 @@ impl ContactsApi {
         ctx: &RequestContext,
         id: &str,
     ) -> Result<ContactRecord, ApiError> {
-        let ResourceRef::Contact { alias } = Self::own_arn(ctx, id, "CONTACT")? else {
-            return Err(ApiError::not_found("CONTACT", id));
-        };
-        self.store
-            .get_contact(ctx.account.as_str(), alias.as_str())
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found("CONTACT", id))
+        Ok(self.app.load_contact(&ctx.caller(), id).await?)
     }
 
     pub(crate) async fn load_channel(
@@ -175,20 +168,7 @@ impl ContactsApi {
         ctx: &RequestContext,
         id: &str,
     ) -> Result<ChannelRecord, ApiError> {
-        let ResourceRef::ContactChannel { alias, id: uuid } =
-            Self::own_arn(ctx, id, "CONTACT_CHANNEL")?
-        else {
-            return Err(ApiError::not_found("CONTACT_CHANNEL", id));
-        };
-        match self
-            .store
-            .get_channel(ctx.account.as_str(), uuid)
-            .await
-            .map_err(store_error)?
-        {
-            Some(ch) if ch.contact_alias == alias.as_str() => Ok(ch),
-            _ => Err(ApiError::not_found("CONTACT_CHANNEL", id)),
-        }
+        Ok(self.app.load_channel(&ctx.caller(), id).await?)
     }
 
     /// Checks that everything a plan names exists and may be named by this contact.

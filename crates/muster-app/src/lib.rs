@@ -20,15 +20,16 @@
 //! | [`messaging`] | the providers, templates and identity messages go out with |
 #![forbid(unsafe_code)]
 
-// pub mod activation;
+pub mod activation;
 pub mod caller;
 pub mod codes;
+pub mod contacts;
 pub mod engagements;
 pub mod error;
-// pub mod feeds;
+pub mod feeds;
 pub mod keys;
 pub mod messaging;
-// pub mod replies;
+pub mod replies;
 pub mod rotations;
 
 pub use caller::{Caller, Principal};

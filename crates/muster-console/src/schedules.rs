@@ -1776,7 +1776,7 @@ async fn create_feed(
     };
     let token = match console.api.create_feed(&ctx.account, feed_target).await {
         Ok((_, token)) => token,
-        Err(e) => return internal(api_message(&e)),
+        Err(e) => return internal(api_message(&e.into())),
     };
     let host = headers
         .get(header::HOST)

@@ -320,17 +320,15 @@ async fn feeds(
                     }
                 ),
             };
-            let master = server::load_master_key(settings)?;
-            let api = server::contacts_api(
-                settings,
-                store.clone(),
-                &master,
-                std::sync::Arc::new(SystemClock),
-            )?;
-            let (rec, token) = api
-                .create_feed(&account, target)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // A feed is a row: no message provider is built to write it.
+            let (rec, token) = muster_app::feeds::create_feed(
+                &store,
+                &account,
+                target,
+                muster_core::Clock::now_ms(&SystemClock),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             let base = base_url
                 .map(|u| u.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| server::public_base(settings, settings.listen));

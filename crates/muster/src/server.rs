@@ -17,13 +17,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use muster_api::contacts::ContactsApi;
-use muster_api::feeds::FeedState;
-use muster_api::hooks::{self, HookState};
 use muster_api::http::{Authenticator, AwsJsonState};
 use muster_api::messaging::Messaging;
 use muster_api::secrets::{MasterKey, generate_access_key};
 use muster_app::App;
 use muster_core::{AccountId, Clock, SystemClock};
+use muster_hooks::feeds::FeedState;
+use muster_hooks::hooks::{self, HookState};
 use muster_jobs::{Engine, EngineConfig, EngineHandle};
 use muster_notify::providers::Notifier;
 use muster_store::{AccessKeyRecord, Store};
@@ -333,9 +333,9 @@ pub fn app(
         .route("/metrics", get(metrics_text))
         .with_state(Health { store });
     let feeds = Router::new()
-        .route("/feeds/{file}", get(muster_api::feeds::serve_feed))
+        .route("/feeds/{file}", get(muster_hooks::feeds::serve_feed))
         .with_state(Arc::new(FeedState {
-            api: contacts.clone(),
+            api: contacts.app.clone(),
             region: settings.region.clone(),
         }));
     let hooks = Router::new()
@@ -350,7 +350,7 @@ pub fn app(
         .route("/muster.vcf", get(hooks::vcard))
         .route("/a/{token}", get(hooks::ack_page).post(hooks::ack_post))
         .with_state(Arc::new(HookState {
-            api: contacts.clone(),
+            api: contacts.app.clone(),
         }));
     // Sessions and sign-in limits run on real time, whatever the engine's clock does.
     let console = Arc::new(

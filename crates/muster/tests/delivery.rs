@@ -1294,7 +1294,7 @@ async fn replayed_sms_replies_act_once(backend: Backend) {
 
     // What bounds a replay of a request with no time of its own: the id is remembered for
     // the retention, and not longer.
-    let retention = muster_api::replay::INBOUND_RETENTION_MS;
+    let retention = muster_hooks::replay::INBOUND_RETENTION_MS;
     clock.set_ms(t0 + retention - 1);
     post_params(&s, hook, &stop2, Some(TOKEN)).await;
     assert_eq!(

@@ -1,25 +1,16 @@
-//! Calendar feeds: an iCalendar (RFC 5545) view of a rotation's shifts, or of one contact's
-//! shifts across every rotation they belong to, at an unguessable URL
-//! (`/feeds/<token>.ics`). The token is 256 random bits; only its SHA-256 is stored, and a
-//! feed can be revoked.
+//! Calendar feeds: a secret URL per rotation or contact, serving its shifts as iCalendar.
+//! Only the token's hash is stored.
 
-use crate::contacts::{ContactsApi, store_error};
-use crate::context::RequestContext;
-use crate::error::ApiError;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use crate::{App, AppError, Caller, Principal};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
 use muster_core::ical::{CalendarEvent, write_calendar};
 use muster_core::rotation::{self, ShiftKind};
-use muster_core::{AccountId, Region};
-use muster_store::{FeedRecord, FeedTarget, RotationRecord};
+use muster_core::{AccountId, ArnOf, Region};
+use muster_store::{FeedRecord, FeedTarget, RotationRecord, Store};
 use rand::RngCore;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Weeks a feed shows when the URL does not say (`?weeks=N`, 1 to 52).
@@ -38,86 +29,36 @@ pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-/// What serving feeds needs.
-pub struct FeedState {
-    pub api: Arc<ContactsApi>,
-    pub region: Region,
-}
-
-#[derive(Deserialize)]
-pub struct FeedQuery {
-    weeks: Option<i64>,
-}
-
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "no such calendar feed\n").into_response()
-}
-
-/// `GET /feeds/{token}.ics`
-pub async fn serve_feed(
-    State(state): State<Arc<FeedState>>,
-    Path(file): Path<String>,
-    Query(q): Query<FeedQuery>,
-) -> Response {
-    let Some(token) = file.strip_suffix(".ics") else {
-        return not_found();
+/// Creates a feed of `target` for `account` at `now_ms`; returns the record and the secret
+/// token (shown once; only its hash is kept). It needs only the store: the command line
+/// creates feeds without building the message providers.
+pub async fn create_feed(
+    store: &Store,
+    account: &AccountId,
+    target: FeedTarget,
+    now_ms: i64,
+) -> Result<(FeedRecord, String), AppError> {
+    let token = new_token();
+    let rec = FeedRecord {
+        id: Uuid::new_v4(),
+        account: account.to_string(),
+        token_hash: token_hash(&token),
+        target,
+        created_ms: now_ms,
+        revoked_ms: None,
     };
-    let weeks = q.weeks.unwrap_or(DEFAULT_WEEKS);
-    if !(1..=MAX_WEEKS).contains(&weeks) {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("weeks must be between 1 and {MAX_WEEKS}\n"),
-        )
-            .into_response();
-    }
-    match state.api.calendar(&state.region, token, weeks).await {
-        Ok(Some((name, body))) => {
-            let mut resp = body.into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/calendar; charset=utf-8"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "inline; filename=\"{}.ics\"",
-                name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
-            )) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=300"),
-            );
-            resp
-        }
-        Ok(None) => not_found(),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the feed could not be built; it has been logged\n",
-        )
-            .into_response(),
-    }
+    store.create_feed(&rec).await?;
+    Ok((rec, token))
 }
 
-impl ContactsApi {
-    /// Creates a feed of `target` for `account`; returns the record and the secret token
-    /// (shown once; only its hash is kept).
+impl App {
+    /// Creates a feed of `target` for `account` (see [`create_feed`]).
     pub async fn create_feed(
         &self,
         account: &AccountId,
         target: FeedTarget,
-    ) -> Result<(FeedRecord, String), ApiError> {
-        let token = new_token();
-        let rec = FeedRecord {
-            id: Uuid::new_v4(),
-            account: account.to_string(),
-            token_hash: token_hash(&token),
-            target,
-            created_ms: self.clock.now_ms(),
-            revoked_ms: None,
-        };
-        self.store.create_feed(&rec).await.map_err(store_error)?;
-        Ok((rec, token))
+    ) -> Result<(FeedRecord, String), AppError> {
+        create_feed(&self.store, account, target, self.clock.now_ms()).await
     }
 
     /// The calendar behind a token: (file name, iCalendar text), or None for an unknown or
@@ -127,12 +68,11 @@ impl ContactsApi {
         region: &Region,
         token: &str,
         weeks: i64,
-    ) -> Result<Option<(String, String)>, ApiError> {
+    ) -> Result<Option<(String, String)>, AppError> {
         let Some(feed) = self
             .store
             .get_feed_by_token_hash(&token_hash(token))
-            .await
-            .map_err(store_error)?
+            .await?
         else {
             return Ok(None);
         };
@@ -142,11 +82,10 @@ impl ContactsApi {
         let Ok(account) = AccountId::parse(&feed.account) else {
             return Ok(None);
         };
-        let ctx = RequestContext {
+        let ctx = Caller {
             account,
             region: region.clone(),
-            request_id: String::new(),
-            access_key_id: String::new(),
+            principal: Principal::Integration("calendar feed".into()),
         };
         let now = self.clock.now();
         let until = now
@@ -154,35 +93,20 @@ impl ContactsApi {
             .unwrap_or(Timestamp::MAX);
         let (name, rotations, only_member) = match &feed.target {
             FeedTarget::Rotation(id) => {
-                let Some(r) = self
-                    .store
-                    .get_rotation(&feed.account, *id)
-                    .await
-                    .map_err(store_error)?
-                else {
+                let Some(r) = self.store.get_rotation(&feed.account, *id).await? else {
                     return Ok(None);
                 };
                 (r.name.clone(), vec![r], None)
             }
             FeedTarget::Contact(alias) => {
-                let Some(c) = self
-                    .store
-                    .get_contact(&feed.account, alias)
-                    .await
-                    .map_err(store_error)?
-                else {
+                let Some(c) = self.store.get_contact(&feed.account, alias).await? else {
                     return Ok(None);
                 };
                 let ids = self
                     .store
                     .rotations_with_member(&feed.account, alias)
-                    .await
-                    .map_err(store_error)?;
-                let rotations = self
-                    .store
-                    .get_rotations(&feed.account, &ids)
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
+                let rotations = self.store.get_rotations(&feed.account, &ids).await?;
                 let who = c
                     .display_name
                     .clone()
@@ -191,7 +115,7 @@ impl ContactsApi {
                 (
                     format!("{who} on call"),
                     rotations,
-                    Some(Self::contact_arn(&ctx, alias)),
+                    Some(ctx.arn(ArnOf::Contact(alias))),
                 )
             }
         };
@@ -203,17 +127,17 @@ impl ContactsApi {
 
     async fn events(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller,
         rotations: &[RotationRecord],
         only_member: Option<&str>,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<CalendarEvent>, ApiError> {
+    ) -> Result<Vec<CalendarEvent>, AppError> {
         let mut names = std::collections::HashMap::new();
         let mut events = Vec::new();
         for r in rotations {
-            let spec = self.spec_of(&ctx.caller(), r)?;
-            let overrides = self.overrides_of(&ctx.caller(), r.id).await?;
+            let spec = self.spec_of(ctx, r)?;
+            let overrides = self.overrides_of(ctx, r.id).await?;
             for s in rotation::shifts(&spec, &overrides, from, to) {
                 if let Some(m) = only_member
                     && !s.members.iter().any(|x| x == m)
@@ -238,7 +162,7 @@ impl ContactsApi {
                     description: Some(format!(
                         "Rotation {} ({})",
                         r.name,
-                        Self::rotation_arn(ctx, r.id)
+                        ctx.arn(ArnOf::Rotation(r.id))
                     )),
                 });
             }
@@ -249,10 +173,10 @@ impl ContactsApi {
 
     async fn display_name(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller,
         arn: &str,
         cache: &mut std::collections::HashMap<String, String>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, AppError> {
         if let Some(n) = cache.get(arn) {
             return Ok(n.clone());
         }
@@ -260,8 +184,7 @@ impl ContactsApi {
         let name = self
             .store
             .get_contact(ctx.account.as_str(), &alias)
-            .await
-            .map_err(store_error)?
+            .await?
             .and_then(|c| c.display_name.filter(|n| !n.is_empty()))
             .unwrap_or(alias);
         cache.insert(arn.to_string(), name.clone());

@@ -8,13 +8,14 @@
 //! back in and send new activation codes, HELP says who is sending. Automatic answers are
 //! capped per address so two machines cannot keep replying to each other.
 
-use crate::contacts::ContactsApi;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use muster_app::App;
+use muster_app::replies::Outcome;
 use muster_core::ChannelType;
-use muster_notify::inbound::keywords::{Reply, classify_keypress, classify_text, looks_automated};
+use muster_notify::inbound::keywords::{Reply, classify_keypress};
 use muster_notify::inbound::{email, twilio};
 use muster_notify::templates::html_escape;
 use muster_notify::{Message, MessageKind};
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 /// What the hooks need.
 pub struct HookState {
-    pub api: Arc<ContactsApi>,
+    pub api: Arc<App>,
 }
 
 fn xml(body: String) -> Response {
@@ -39,168 +40,35 @@ fn forbidden() -> Response {
     (StatusCode::FORBIDDEN, "signature check failed\n").into_response()
 }
 
-/// What an inbound reply did, for the caller's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    OptedOut {
-        first_time: bool,
-    },
-    OptedIn {
-        was_opted_out: bool,
-        codes_sent: usize,
-    },
-    Help,
-    /// The reply carried the accept code of an open page: acknowledged.
-    Acknowledged,
-    CodeNotRecognised,
-    Ignored,
-    /// The reply could not be stored (the database failed): not acted on, to be retried.
-    Failed,
-}
-
-impl ContactsApi {
-    /// Verifies a Twilio request against every configured Twilio auth token. Without a
-    /// public URL nothing can be verified, so nothing is accepted.
-    fn twilio_verified(
-        &self,
-        uri: &axum::http::Uri,
-        headers: &HeaderMap,
-        params: &[(String, String)],
-    ) -> bool {
-        let Some(base) = self.messaging.public_url.as_deref() else {
-            tracing::warn!(
-                "Twilio webhook refused: MUSTER_PUBLIC_URL is not set, so signatures cannot be checked"
-            );
-            return false;
-        };
-        let Some(sig) = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-        else {
-            return false;
-        };
-        let path_and_query = uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or(uri.path());
-        let url = format!("{}{}", base.trim_end_matches('/'), path_and_query);
-        self.messaging
-            .twilio_auth_tokens
-            .iter()
-            .any(|token| twilio::verify(token, &url, params, sig))
-    }
-
-    /// Acts on a reply from a device (`source` is "sms", "voice" or "email"); `text` is
-    /// what is classified, `raw` the message as received, kept with a consent change.
-    pub async fn handle_reply(
-        &self,
-        address: &str,
-        text: &str,
-        raw: &str,
-        source: &str,
-    ) -> Outcome {
-        let reply = classify_text(text);
-        let result = match reply {
-            Reply::OptOut => self
-                .store
-                .opt_out(address, source, Some(raw), self.clock.now_ms())
-                .await
-                .map(|first_time| Outcome::OptedOut { first_time }),
-            Reply::OptIn => match self
-                .store
-                .opt_in(address, source, Some(raw), self.clock.now_ms())
-                .await
-            {
-                Ok(was_opted_out) => Ok(Outcome::OptedIn {
-                    was_opted_out,
-                    codes_sent: if was_opted_out {
-                        self.reactivation_codes(address).await
-                    } else {
-                        0
-                    },
-                }),
-                Err(e) => Err(e),
-            },
-            Reply::Help => Ok(Outcome::Help),
-            // Replies from devices are always checked against the page's code (ENFORCE).
-            Reply::Code(code) => match self.acknowledge_by_code(address, &code, source).await {
-                Ok(Some(_)) => Ok(Outcome::Acknowledged),
-                Ok(None) => Ok(Outcome::CodeNotRecognised),
-                Err(e) => Err(e),
-            },
-            _ if looks_automated(text) => Ok(Outcome::Ignored),
-            _ => Ok(Outcome::Help),
-        };
-        match result {
-            Ok(o) => {
-                let label = match o {
-                    Outcome::OptedOut { .. } => "opt_out",
-                    Outcome::OptedIn { .. } => "opt_in",
-                    Outcome::Help => "help",
-                    Outcome::Acknowledged => "acknowledged",
-                    Outcome::CodeNotRecognised => "code_not_recognised",
-                    Outcome::Ignored => "ignored",
-                    Outcome::Failed => "failed",
-                };
-                metrics::counter!("muster_replies_received_total", "source" => source.to_string(), "outcome" => label)
-                    .increment(1);
-                tracing::info!(source, outcome = ?o, "inbound reply handled");
-                o
-            }
-            Err(e) => {
-                tracing::error!(source, error = %e, "inbound reply could not be stored");
-                Outcome::Failed
-            }
-        }
-    }
-
-    /// After START: a new activation code to every channel with this address.
-    async fn reactivation_codes(&self, address: &str) -> usize {
-        let channels = match self.store.channels_by_address(address).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list channels for re-activation");
-                return 0;
-            }
-        };
-        let mut sent = 0;
-        for ch in channels {
-            let name = self
-                .store
-                .get_contact(&ch.account, &ch.contact_alias)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|c| c.display_name.filter(|n| !n.is_empty()))
-                .unwrap_or_else(|| ch.contact_alias.clone());
-            match self.send_activation(&ch, &name).await {
-                Ok(()) => sent += 1,
-                Err(e) => {
-                    tracing::warn!(channel = %ch.id, error = %e, "re-activation code not sent")
-                }
-            }
-        }
-        sent
-    }
-
-    /// The text answering a reply, if one should be sent (at most a few per address per
-    /// hour, and never to automated messages).
-    fn answer_text(&self, address: &str, outcome: &Outcome) -> Option<String> {
-        let m = &self.messaging;
-        let text = match outcome {
-            Outcome::OptedOut { first_time: true } => m.text(MessageKind::OptOutConfirmation),
-            Outcome::OptedOut { first_time: false } => return None,
-            Outcome::OptedIn { .. } => m.text(MessageKind::OptInConfirmation),
-            Outcome::Help => m.text(MessageKind::Help),
-            Outcome::Acknowledged => format!("{}: page acknowledged. Thank you.", m.service_name),
-            Outcome::CodeNotRecognised => format!(
-                "{}: that code does not match an open page. Reply HELP for help.",
-                m.service_name
-            ),
-            Outcome::Ignored | Outcome::Failed => return None,
-        };
-        m.limiter.allow(address, self.clock.now()).then_some(text)
-    }
+/// Verifies a Twilio request against every configured Twilio auth token. Without a
+/// public URL nothing can be verified, so nothing is accepted.
+fn twilio_verified(
+    app: &App,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> bool {
+    let Some(base) = app.messaging.public_url.as_deref() else {
+        tracing::warn!(
+            "Twilio webhook refused: MUSTER_PUBLIC_URL is not set, so signatures cannot be checked"
+        );
+        return false;
+    };
+    let Some(sig) = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
+    let url = format!("{}{}", base.trim_end_matches('/'), path_and_query);
+    app.messaging
+        .twilio_auth_tokens
+        .iter()
+        .any(|token| twilio::verify(token, &url, params, sig))
 }
 
 /// `POST /hooks/twilio/sms`
@@ -211,7 +79,7 @@ pub async fn twilio_sms(
     body: Bytes,
 ) -> Response {
     let params = twilio::parse_form(&body);
-    if !state.api.twilio_verified(&uri, &headers, &params) {
+    if !twilio_verified(&state.api, &uri, &headers, &params) {
         return forbidden();
     }
     // A replayed message (same MessageSid) is answered with no effect (crate::replay).
@@ -251,7 +119,7 @@ pub async fn twilio_voice(
     body: Bytes,
 ) -> Response {
     let params = twilio::parse_form(&body);
-    if !state.api.twilio_verified(&uri, &headers, &params) {
+    if !twilio_verified(&state.api, &uri, &headers, &params) {
         return forbidden();
     }
     let digits = params
@@ -302,7 +170,7 @@ pub async fn twilio_status(
     body: Bytes,
 ) -> Response {
     let params = twilio::parse_form(&body);
-    if !state.api.twilio_verified(&uri, &headers, &params) {
+    if !twilio_verified(&state.api, &uri, &headers, &params) {
         return forbidden();
     }
     let Some(cb) = twilio::parse_status(&params) else {
@@ -572,10 +440,7 @@ fn ack_html(title: &str, body: &str) -> Response {
 }
 
 /// The page an acknowledgement link names, if the link is genuine and not expired.
-async fn ack_link_page(
-    api: &ContactsApi,
-    token: &str,
-) -> Result<muster_store::PageRecord, Response> {
+async fn ack_link_page(api: &App, token: &str) -> Result<muster_store::PageRecord, Response> {
     let Some((page, expires_ms)) = api.messaging.code_key.open_ack_token(token) else {
         return Err(invalid_link());
     };

@@ -27,9 +27,9 @@
 //! answers), with no effect: no consent event, no receipt, no reply message. If acting on a
 //! status callback fails, its id is released so that Twilio's retry acts.
 
-use crate::contacts::ContactsApi;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use muster_app::App;
 use muster_notify::inbound::{email, twilio};
 use sha2::{Digest, Sha256};
 
@@ -53,7 +53,7 @@ pub(crate) struct Claim(String);
 
 impl Claim {
     /// Forgets the message, after its handling failed, so the provider's retry is acted on.
-    pub(crate) async fn release(self, api: &ContactsApi) {
+    pub(crate) async fn release(self, api: &App) {
         if let Err(e) = api.store.release_inbound(&self.0).await {
             tracing::error!(error = %e, "inbound message id not released; a retry of it will be ignored");
         }
@@ -92,40 +92,38 @@ enum Refusal {
     Unavailable,
 }
 
-impl ContactsApi {
-    /// Checks the message's own time (`sent_ms`, if it has one) against `max_age_ms` and
-    /// `max_ahead_ms`, then claims `key`.
-    async fn admit(
-        &self,
-        hook: &'static str,
-        key: String,
-        sent_ms: Option<i64>,
-        max_age_ms: i64,
-        max_ahead_ms: i64,
-    ) -> Result<Claim, Refusal> {
-        let now = self.clock.now_ms();
-        if let Some(why) = out_of_window(now, sent_ms, max_age_ms, max_ahead_ms) {
-            metrics::counter!("muster_inbound_refused_total", "hook" => hook, "reason" => "out_of_window")
+/// Checks the message's own time (`sent_ms`, if it has one) against `max_age_ms` and
+/// `max_ahead_ms`, then claims `key`.
+async fn admit(
+    app: &App,
+    hook: &'static str,
+    key: String,
+    sent_ms: Option<i64>,
+    max_age_ms: i64,
+    max_ahead_ms: i64,
+) -> Result<Claim, Refusal> {
+    let now = app.clock.now_ms();
+    if let Some(why) = out_of_window(now, sent_ms, max_age_ms, max_ahead_ms) {
+        metrics::counter!("muster_inbound_refused_total", "hook" => hook, "reason" => "out_of_window")
+            .increment(1);
+        tracing::warn!(hook, reason = %why, "inbound message not acted on: out of its time window");
+        return Err(Refusal::OutOfWindow(why));
+    }
+    match app
+        .store
+        .claim_inbound(&key, now, INBOUND_RETENTION_MS)
+        .await
+    {
+        Ok(true) => Ok(Claim(key)),
+        Ok(false) => {
+            metrics::counter!("muster_inbound_refused_total", "hook" => hook, "reason" => "replay")
                 .increment(1);
-            tracing::warn!(hook, reason = %why, "inbound message not acted on: out of its time window");
-            return Err(Refusal::OutOfWindow(why));
+            tracing::warn!(hook, "inbound message already acted on: replay ignored");
+            Err(Refusal::Replay)
         }
-        match self
-            .store
-            .claim_inbound(&key, now, INBOUND_RETENTION_MS)
-            .await
-        {
-            Ok(true) => Ok(Claim(key)),
-            Ok(false) => {
-                metrics::counter!("muster_inbound_refused_total", "hook" => hook, "reason" => "replay")
-                    .increment(1);
-                tracing::warn!(hook, "inbound message already acted on: replay ignored");
-                Err(Refusal::Replay)
-            }
-            Err(e) => {
-                tracing::error!(hook, error = %e, "inbound message id not recorded");
-                Err(Refusal::Unavailable)
-            }
+        Err(e) => {
+            tracing::error!(hook, error = %e, "inbound message id not recorded");
+            Err(Refusal::Unavailable)
         }
     }
 }
@@ -170,10 +168,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// An inbound SMS (`/hooks/twilio/sms`, signature already verified): `Ok` to act on it, else
 /// the answer to give (empty TwiML for a replay, so Twilio sends no reply and does not retry).
-pub(crate) async fn twilio_sms(
-    api: &ContactsApi,
-    params: &[(String, String)],
-) -> Result<Claim, Response> {
+pub(crate) async fn twilio_sms(api: &App, params: &[(String, String)]) -> Result<Claim, Response> {
     let Some(sid) = param(params, "MessageSid")
         .or_else(|| param(params, "SmsMessageSid"))
         .or_else(|| param(params, "SmsSid"))
@@ -185,15 +180,15 @@ pub(crate) async fn twilio_sms(
             .into_response());
     };
     let key = message_key("twilio-sms", &[sid]);
-    match api
-        .admit(
-            "twilio_sms",
-            key,
-            None,
-            MAX_CALLBACK_AGE_MS,
-            MAX_CLOCK_AHEAD_MS,
-        )
-        .await
+    match admit(
+        api,
+        "twilio_sms",
+        key,
+        None,
+        MAX_CALLBACK_AGE_MS,
+        MAX_CLOCK_AHEAD_MS,
+    )
+    .await
     {
         Ok(claim) => Ok(claim),
         Err(Refusal::Replay | Refusal::OutOfWindow(_)) => {
@@ -212,22 +207,22 @@ pub(crate) async fn twilio_sms(
 /// call it names, `status` the status Muster records. `Ok` to act on it (releasing the claim
 /// if that fails), else the answer to give (204 for a replay or a stale callback).
 pub(crate) async fn twilio_status(
-    api: &ContactsApi,
+    api: &App,
     params: &[(String, String)],
     sid: &str,
     status: &str,
 ) -> Result<Claim, Response> {
     let key = message_key("twilio-status", &[sid, status]);
     let sent = twilio::callback_time_ms(params);
-    match api
-        .admit(
-            "twilio_status",
-            key,
-            sent,
-            MAX_CALLBACK_AGE_MS,
-            MAX_CLOCK_AHEAD_MS,
-        )
-        .await
+    match admit(
+        api,
+        "twilio_status",
+        key,
+        sent,
+        MAX_CALLBACK_AGE_MS,
+        MAX_CLOCK_AHEAD_MS,
+    )
+    .await
     {
         Ok(claim) => Ok(claim),
         Err(Refusal::Replay | Refusal::OutOfWindow(_)) => {
@@ -239,7 +234,7 @@ pub(crate) async fn twilio_status(
 
 /// A raw e-mail (`/hooks/email`, secret verified): `Ok` to act on it, else the JSON answer
 /// saying why it was ignored. A message without a `Message-ID` is acted on (`Ok(None)`).
-pub(crate) async fn email(api: &ContactsApi, raw: &[u8]) -> Result<Option<Claim>, Response> {
+pub(crate) async fn email(api: &App, raw: &[u8]) -> Result<Option<Claim>, Response> {
     let (id, date_s) = email::replay_identity(raw).unwrap_or((None, None));
     let sent = date_s.map(|s| s.saturating_mul(1000));
     let Some(id) = id else {
@@ -251,9 +246,15 @@ pub(crate) async fn email(api: &ContactsApi, raw: &[u8]) -> Result<Option<Claim>
         };
     };
     let key = message_key("email", &[id.as_str()]);
-    match api
-        .admit("email", key, sent, MAX_EMAIL_AGE_MS, MAX_EMAIL_AHEAD_MS)
-        .await
+    match admit(
+        api,
+        "email",
+        key,
+        sent,
+        MAX_EMAIL_AGE_MS,
+        MAX_EMAIL_AHEAD_MS,
+    )
+    .await
     {
         Ok(claim) => Ok(Some(claim)),
         Err(Refusal::Replay) => Err(ignored(
