@@ -1,4 +1,4 @@
-//! The committed `muster-api/src/wire/ssm_contacts.rs` is exactly what the generator makes of
+//! The committed `muster-aws/src/wire/ssm_contacts.rs` is exactly what the generator makes of
 //! the model, formatted the same way (`generate_formatted` is what the CLI writes).
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ const MODEL: &str = "ssm-contacts-2021-05-03.smithy.json";
 fn generated_wire_types_are_up_to_date() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let model_path: PathBuf = root.join("../shared/spec/aws-models/smithy").join(MODEL);
-    let output_path = root.join("crates/muster-api/src/wire/ssm_contacts.rs");
+    let output_path = root.join("crates/muster-aws/src/wire/ssm_contacts.rs");
 
     if !model_path.exists() {
         let in_ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");

@@ -23,10 +23,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Form};
-use muster_api::context::RequestContext;
-use muster_api::error::ApiError;
-use muster_api::wire::ssm_contacts::{self as w, SsmContacts};
-use muster_api::wire::{FieldError, Validate};
+use muster_aws::context::RequestContext;
+use muster_aws::error::ApiError;
+use muster_aws::wire::ssm_contacts::{self as w, SsmContacts};
+use muster_aws::wire::{FieldError, Validate};
 use muster_core::{
     AccountId, ActivationStatus, Arn, ChannelAddress, ChannelType, ContactType, Plan, ResourceRef,
     Target,
@@ -1154,7 +1154,7 @@ fn wire_channel_type(t: ChannelType) -> w::ChannelType {
 }
 
 async fn send_activation_code(
-    api: &muster_api::contacts::ContactsApi,
+    api: &muster_aws::contacts::ContactsApi,
     ctx: &RequestContext,
     channel_arn: &str,
 ) -> Result<(), ApiError> {

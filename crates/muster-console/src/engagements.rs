@@ -17,10 +17,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form};
-use muster_api::context::RequestContext;
-use muster_api::error::ApiError;
-use muster_api::wire::Validate;
-use muster_api::wire::ssm_contacts::{self as w, SsmContacts};
+use muster_aws::context::RequestContext;
+use muster_aws::error::ApiError;
+use muster_aws::wire::Validate;
+use muster_aws::wire::ssm_contacts::{self as w, SsmContacts};
 use muster_core::AccountId;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -102,7 +102,7 @@ pub(crate) fn when(ms: i64) -> When {
     }
 }
 
-fn when_secs(t: Option<muster_api::wire::EpochSeconds>) -> Option<When> {
+fn when_secs(t: Option<muster_aws::wire::EpochSeconds>) -> Option<When> {
     t.and_then(|t| t.to_millis()).map(when)
 }
 
@@ -1241,8 +1241,8 @@ mod tests {
     #[test]
     fn api_errors_go_beside_their_fields() {
         let e = ApiError::validation(vec![
-            muster_api::wire::FieldError::new("Subject", "must be at least 1 character long"),
-            muster_api::wire::FieldError::new("Sender", "is required"),
+            muster_aws::wire::FieldError::new("Subject", "must be at least 1 character long"),
+            muster_aws::wire::FieldError::new("Sender", "is required"),
         ]);
         let f = FormErrors::from_api(&e, ENGAGE_FIELDS);
         assert_eq!(

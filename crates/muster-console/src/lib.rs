@@ -68,7 +68,7 @@ pub struct Console {
     pub store: Store,
     /// The SSM Contacts service (the same object the AWS API uses): pages change data
     /// through it, so the console and the API apply the same checks.
-    pub api: Arc<muster_api::contacts::ContactsApi>,
+    pub api: Arc<muster_aws::contacts::ContactsApi>,
     /// Real time (sessions and limits are about people's time, not the engine's drills).
     pub clock: Arc<dyn Clock>,
     /// The account whose contacts the console shows (the default account).
@@ -78,13 +78,13 @@ pub struct Console {
     pub limits: ConsoleLimits,
     /// The key that seals access-key secrets, so Settings can create access keys. Without it
     /// (see [`Console::with_master_key`]) keys are listed and revoked, not created.
-    pub master_key: Option<muster_api::secrets::MasterKey>,
+    pub master_key: Option<muster_aws::secrets::MasterKey>,
 }
 
 impl Console {
     /// A console over `store` for `account`; cookies are Secure when `public_url` is https.
     pub fn new(
-        api: Arc<muster_api::contacts::ContactsApi>,
+        api: Arc<muster_aws::contacts::ContactsApi>,
         clock: Arc<dyn Clock>,
         account: impl Into<String>,
         public_url: Option<&str>,
@@ -102,7 +102,7 @@ impl Console {
     }
 
     /// Lets Settings create access keys, sealed with `key` (the server's master key).
-    pub fn with_master_key(mut self, key: muster_api::secrets::MasterKey) -> Console {
+    pub fn with_master_key(mut self, key: muster_aws::secrets::MasterKey) -> Console {
         self.master_key = Some(key);
         self
     }

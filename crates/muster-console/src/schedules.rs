@@ -31,10 +31,10 @@ use axum::{Extension, Form};
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use muster_api::context::RequestContext;
-use muster_api::error::ApiError;
-use muster_api::wire::ssm_contacts::{self as w, SsmContacts};
-use muster_api::wire::{EpochSeconds, Validate};
+use muster_aws::context::RequestContext;
+use muster_aws::error::ApiError;
+use muster_aws::wire::ssm_contacts::{self as w, SsmContacts};
+use muster_aws::wire::{EpochSeconds, Validate};
 use muster_core::ContactType;
 use muster_core::rotation::{self, Cadence, OverrideSpec, Recurrence, RotationSpec, ShiftKind};
 use muster_store::{After, ContactRecord, FeedTarget, RotationOverrideRecord, RotationRecord};
@@ -97,7 +97,7 @@ fn day_name(code: &str) -> &'static str {
         .unwrap_or("Monday")
 }
 
-// ---- reading rotations (as crates/muster-api/src/rotations.rs spec_of / overrides_of) ----
+// ---- reading rotations (as crates/muster-aws/src/rotations.rs spec_of / overrides_of) ----
 
 /// The rotation's shift specification, members by alias.
 fn spec_of(r: &RotationRecord) -> Option<RotationSpec> {

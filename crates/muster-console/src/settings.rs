@@ -396,7 +396,7 @@ async fn create_key(
         };
         return settings_page(&console, &who, extra).await;
     };
-    let key = muster_api::secrets::generate_access_key();
+    let key = muster_aws::secrets::generate_access_key();
     let record = AccessKeyRecord {
         access_key_id: key.access_key_id.clone(),
         account: console.account.clone(),

@@ -16,8 +16,8 @@ use aws_sdk_ssmcontacts::types::{
 };
 use muster::config::{CommonArgs, ServeArgs, Settings};
 use muster::server;
-use muster_api::context::RequestContext;
-use muster_api::wire::ssm_contacts::{Operation, dispatch};
+use muster_aws::context::RequestContext;
+use muster_aws::wire::ssm_contacts::{Operation, dispatch};
 use std::time::{Duration, Instant};
 
 const WARMUP: usize = 100;

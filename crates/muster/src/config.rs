@@ -230,7 +230,7 @@ impl Settings {
             file.master_key,
         );
         if let Some(k) = &master_key {
-            muster_api::secrets::MasterKey::from_hex(k)
+            muster_aws::secrets::MasterKey::from_hex(k)
                 .map_err(|e| anyhow::anyhow!("master_key: {e}"))?;
         }
         let time_scale = pick(

@@ -16,11 +16,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use muster_api::contacts::ContactsApi;
-use muster_api::http::{Authenticator, AwsJsonState};
-use muster_api::messaging::Messaging;
-use muster_api::secrets::{MasterKey, generate_access_key};
 use muster_app::App;
+use muster_aws::contacts::ContactsApi;
+use muster_aws::http::{Authenticator, AwsJsonState};
+use muster_aws::messaging::Messaging;
+use muster_aws::secrets::{MasterKey, generate_access_key};
 use muster_core::{AccountId, Clock, SystemClock};
 use muster_hooks::feeds::FeedState;
 use muster_hooks::hooks::{self, HookState};
@@ -366,9 +366,9 @@ pub fn app(
     Ok(Router::new()
         .route(
             "/",
-            get(muster_console::root).post(muster_api::http::handle::<ContactsApi>),
+            get(muster_console::root).post(muster_aws::http::handle::<ContactsApi>),
         )
-        .fallback(muster_api::http::fallback)
+        .fallback(muster_aws::http::fallback)
         .with_state(aws)
         .merge(health)
         .merge(feeds)

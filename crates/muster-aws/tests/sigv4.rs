@@ -7,7 +7,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use muster_api::sigv4::{self, AuthError, AuthLocation, RequestParts};
+use muster_aws::sigv4::{self, AuthError, AuthLocation, RequestParts};
 use proptest::prelude::*;
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
