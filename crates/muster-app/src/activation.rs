@@ -94,6 +94,7 @@ impl App {
                         .into(),
                     id: ch.id.to_string(),
                     kind: "CONTACT_CHANNEL".into(),
+                    dependents: vec![],
                 });
             }
             Err(e) => return Err(e.into()),

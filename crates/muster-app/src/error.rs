@@ -33,6 +33,15 @@ impl FieldIssue {
     }
 }
 
+/// Resources that depend on the one a conflict is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    /// How they depend on it (`ROTATION_MEMBER`, `STAGE`, …).
+    pub relation: String,
+    /// Their ARNs.
+    pub ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
     Invalid(Vec<FieldIssue>),
@@ -46,6 +55,8 @@ pub enum AppError {
         kind: String,
         id: String,
         message: String,
+        /// What depends on the resource and stands in the way (empty when nothing does).
+        dependents: Vec<Dependent>,
     },
     Quota {
         message: String,
@@ -67,6 +78,20 @@ impl AppError {
     /// One invalid member.
     pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> AppError {
         AppError::Invalid(vec![FieldIssue::new(path, message)])
+    }
+
+    /// A conflict about `id` (of `kind`) with nothing depending on it.
+    pub fn conflict(
+        kind: impl Into<String>,
+        id: impl Into<String>,
+        message: impl Into<String>,
+    ) -> AppError {
+        AppError::Conflict {
+            kind: kind.into(),
+            id: id.into(),
+            message: message.into(),
+            dependents: Vec::new(),
+        }
     }
 
     pub fn not_found(kind: impl Into<String>, id: impl Into<String>) -> AppError {

@@ -33,7 +33,7 @@ pub mod replies;
 pub mod rotations;
 
 pub use caller::{Caller, Principal};
-pub use error::{AppError, FieldIssue};
+pub use error::{AppError, Dependent, FieldIssue};
 
 use muster_core::{Clock, Region};
 use muster_jobs::JobLink;

@@ -12,11 +12,8 @@ impl ContactsApi {
         ctx: &RequestContext,
         input: w::SendActivationCodeRequest,
     ) -> Result<w::SendActivationCodeResult, ApiError> {
-        let ch = self
-            .load_channel(ctx, &req(input.contact_channel_id, "ContactChannelId")?)
-            .await?;
-        let name = self.contact_name(&ctx.caller(), &ch).await?;
-        self.send_activation(&ch, &name).await?;
+        let id = req(input.contact_channel_id, "ContactChannelId")?;
+        self.app.send_activation_code(&ctx.caller(), &id).await?;
         Ok(w::SendActivationCodeResult::default())
     }
 

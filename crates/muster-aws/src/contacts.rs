@@ -10,14 +10,14 @@ use crate::tokens;
 use crate::wire::FieldError;
 use crate::wire::ssm_contacts as w;
 use muster_app::App;
+use muster_app::contacts::{NewChannel, NewContact};
 use muster_core::{
-    ActivationStatus, Arn, ArnOf, ChannelAddress, ChannelType, ContactAlias, ContactType, Plan,
-    ResourceRef, Stage, Target,
+    ActivationStatus, Arn, ArnOf, ChannelType, ContactAlias, ContactType, Plan, ResourceRef, Stage,
+    Target,
 };
-use muster_store::{After, ChannelRecord, ContactRecord, Created, Idempotency, StoreError, Tag};
+use muster_store::{After, ChannelRecord, ContactRecord, Idempotency, StoreError, Tag};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use uuid::Uuid;
 
 pub use muster_app::Limits;
 
@@ -86,51 +86,11 @@ impl ContactsApi {
         send_code: bool,
     ) -> Result<w::UpdateContactChannelResult, ApiError> {
         let id = req(input.contact_channel_id, "ContactChannelId")?;
-        let mut ch = self.load_channel(ctx, &id).await?;
-        if let Some(name) = input.name {
-            ch.name = name;
-        }
-        let mut moved = false;
-        if let Some(addr) = input.delivery_address.and_then(|a| a.simple_address) {
-            let address = parse_address(ch.channel_type, &addr)?;
-            if address.as_str() != ch.address {
-                // A new device has not proven it belongs to the contact: the store deletes
-                // the code sent to the old address with the change, and the new address gets
-                // a code of its own, as a new channel does.
-                ch.address = address.to_string();
-                ch.activation = ActivationStatus::NotActivated;
-                moved = true;
-            }
-        }
-        ch.updated_ms = self.clock.now_ms();
-        match self.store.update_channel(&ch).await {
-            Ok(true) => {
-                if moved && send_code {
-                    // The change stands whatever happens to the code (a send limit, an
-                    // opted-out address, a provider failure): it is logged, and
-                    // SendActivationCode sends another.
-                    let name = self
-                        .contact_name(&ctx.caller(), &ch)
-                        .await
-                        .unwrap_or_else(|_| ch.contact_alias.clone());
-                    if let Err(e) = self.send_activation(&ch, &name).await {
-                        tracing::warn!(channel = %ch.id, error = %e, "activation code not sent after an address change");
-                    }
-                }
-                Ok(w::UpdateContactChannelResult::default())
-            }
-            Ok(false) => Err(ApiError::not_found("CONTACT_CHANNEL", &id)),
-            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
-                message: format!(
-                    "Contact '{}' already has a contact channel named '{}'",
-                    ch.contact_alias, ch.name
-                ),
-                resource_id: id,
-                resource_type: "CONTACT_CHANNEL".into(),
-                dependent_entities: vec![],
-            }),
-            Err(e) => Err(store_error(e)),
-        }
+        let address = input.delivery_address.and_then(|a| a.simple_address);
+        self.app
+            .update_channel(&ctx.caller(), &id, input.name, address, send_code)
+            .await?;
+        Ok(w::UpdateContactChannelResult::default())
     }
 
     pub(crate) fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
@@ -169,103 +129,6 @@ impl ContactsApi {
         id: &str,
     ) -> Result<ChannelRecord, ApiError> {
         Ok(self.app.load_channel(&ctx.caller(), id).await?)
-    }
-
-    /// Checks that everything a plan names exists and may be named by this contact.
-    /// `owner` is the contact itself (None while it is being created).
-    async fn check_plan_references(
-        &self,
-        ctx: &RequestContext,
-        owner_alias: &str,
-        owner: Option<&ContactRecord>,
-        plan: &Plan,
-    ) -> Result<(), ApiError> {
-        let mut errors = Vec::new();
-        for (i, stage) in plan.stages.iter().enumerate() {
-            for (j, target) in stage.targets.iter().enumerate() {
-                match target {
-                    Target::Channel { channel_arn, .. } => {
-                        let name = format!(
-                            "Plan.Stages[{i}].Targets[{j}].ChannelTargetInfo.ContactChannelId"
-                        );
-                        let ok = match (owner, Self::own_arn(ctx, channel_arn, "CONTACT_CHANNEL")) {
-                            (Some(owner), Ok(ResourceRef::ContactChannel { alias, id }))
-                                if alias.as_str() == owner.alias =>
-                            {
-                                matches!(
-                                    self.store.get_channel(ctx.account.as_str(), id).await.map_err(store_error)?,
-                                    Some(ch) if ch.contact_id == owner.id
-                                )
-                            }
-                            _ => false,
-                        };
-                        if !ok {
-                            errors.push(FieldError {
-                                name,
-                                message: format!(
-                                    "{channel_arn} is not a contact channel of contact '{owner_alias}'"
-                                ),
-                            });
-                        }
-                    }
-                    Target::Contact { contact_arn, .. } => {
-                        let name =
-                            format!("Plan.Stages[{i}].Targets[{j}].ContactTargetInfo.ContactId");
-                        let message = match Self::own_arn(ctx, contact_arn, "CONTACT") {
-                            Ok(ResourceRef::Contact { alias }) if alias.as_str() == owner_alias => {
-                                Some("an escalation plan cannot engage itself".to_string())
-                            }
-                            Ok(ResourceRef::Contact { alias }) => {
-                                match self
-                                    .store
-                                    .get_contact(ctx.account.as_str(), alias.as_str())
-                                    .await
-                                    .map_err(store_error)?
-                                {
-                                    None => Some(format!("contact {contact_arn} does not exist")),
-                                    Some(c) if c.contact_type == ContactType::Escalation => Some(
-                                        "an escalation plan engages personal contacts and on-call schedules, not other escalation plans".to_string(),
-                                    ),
-                                    Some(_) => None,
-                                }
-                            }
-                            _ => Some(format!(
-                                "{contact_arn} is not a contact of this account and region"
-                            )),
-                        };
-                        if let Some(message) = message {
-                            errors.push(FieldError { name, message });
-                        }
-                    }
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
-        for (k, rotation) in plan.rotation_ids.iter().enumerate() {
-            let name = format!("Plan.RotationIds[{k}]");
-            match Self::own_arn(ctx, rotation, "ROTATION") {
-                Ok(ResourceRef::Rotation { id }) => {
-                    if self
-                        .store
-                        .get_rotation(ctx.account.as_str(), id)
-                        .await
-                        .map_err(store_error)?
-                        .is_none()
-                    {
-                        return Err(ApiError::not_found("ROTATION", rotation));
-                    }
-                }
-                _ => {
-                    return Err(field(
-                        name,
-                        format!("{rotation} is not a rotation ARN of this account and region"),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -396,15 +259,6 @@ fn activation_to_wire(a: ActivationStatus) -> w::ActivationStatus {
         ActivationStatus::Activated => w::ActivationStatus::Activated,
         ActivationStatus::NotActivated => w::ActivationStatus::NotActivated,
     }
-}
-
-fn check_shape(plan: &Plan, t: ContactType) -> Result<(), ApiError> {
-    plan.check_shape(t)
-        .map_err(|(name, message)| field(name, message))
-}
-
-fn parse_address(t: ChannelType, s: &str) -> Result<ChannelAddress, ApiError> {
-    ChannelAddress::parse(t, s).map_err(|e| field("DeliveryAddress.SimpleAddress", e.0))
 }
 
 pub(crate) fn tags_from_wire(tags: &[w::Tag]) -> Result<Vec<Tag>, ApiError> {
@@ -626,11 +480,7 @@ impl w::SsmContacts for ContactsApi {
                 .as_ref()
                 .ok_or_else(|| field("Plan", "is required"))?,
         )?;
-        check_shape(&plan, contact_type)?;
-        self.check_plan_references(ctx, alias.as_str(), None, &plan)
-            .await?;
         let tags = tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
-        let arn = Self::contact_arn(ctx, alias.as_str());
         let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
             operation: "CreateContact".into(),
             token: token.clone(),
@@ -638,39 +488,19 @@ impl w::SsmContacts for ContactsApi {
                 idempotency_token: None,
                 ..input.clone()
             }),
-            result: arn.clone(),
+            result: String::new(),
         });
-        let now = self.clock.now_ms();
-        let record = ContactRecord {
-            id: Uuid::new_v4(),
-            account: ctx.account.to_string(),
-            alias: alias.to_string(),
-            display_name: input.display_name.clone(),
+        let new = NewContact {
+            alias,
+            display_name: input.display_name,
             contact_type,
             plan,
-            policy: None,
-            created_ms: now,
-            updated_ms: now,
+            tags,
         };
-        match self
-            .store
-            .create_contact(&record, &tags, idem.as_ref())
-            .await
-        {
-            Ok(Created::New) => Ok(w::CreateContactResult {
-                contact_arn: Some(arn),
-            }),
-            Ok(Created::Replay(previous)) => Ok(w::CreateContactResult {
-                contact_arn: Some(previous),
-            }),
-            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
-                message: format!("A contact with alias '{alias}' already exists"),
-                resource_id: arn,
-                resource_type: "CONTACT".into(),
-                dependent_entities: vec![],
-            }),
-            Err(e) => Err(store_error(e)),
-        }
+        let made = self.app.create_contact(&ctx.caller(), new, idem).await?;
+        Ok(w::CreateContactResult {
+            contact_arn: Some(made.arn),
+        })
     }
 
     async fn get_contact(
@@ -696,21 +526,10 @@ impl w::SsmContacts for ContactsApi {
         input: w::UpdateContactRequest,
     ) -> Result<w::UpdateContactResult, ApiError> {
         let id = req(input.contact_id, "ContactId")?;
-        let mut c = self.load_contact(ctx, &id).await?;
-        if let Some(p) = &input.plan {
-            let plan = plan_from_wire(p)?;
-            check_shape(&plan, c.contact_type)?;
-            self.check_plan_references(ctx, &c.alias.clone(), Some(&c), &plan)
-                .await?;
-            c.plan = plan;
-        }
-        if let Some(name) = input.display_name {
-            c.display_name = Some(name);
-        }
-        c.updated_ms = self.clock.now_ms();
-        if !self.store.update_contact(&c).await.map_err(store_error)? {
-            return Err(ApiError::not_found("CONTACT", &id));
-        }
+        let plan = input.plan.as_ref().map(plan_from_wire).transpose()?;
+        self.app
+            .update_contact(&ctx.caller(), &id, input.display_name, plan)
+            .await?;
         Ok(w::UpdateContactResult::default())
     }
 
@@ -720,21 +539,8 @@ impl w::SsmContacts for ContactsApi {
         input: w::DeleteContactRequest,
     ) -> Result<w::DeleteContactResult, ApiError> {
         let id = req(input.contact_id, "ContactId")?;
-        let c = self.load_contact(ctx, &id).await?;
-        match self
-            .store
-            .delete_contact(ctx.account.as_str(), &c.alias)
-            .await
-        {
-            Ok(true) => Ok(w::DeleteContactResult::default()),
-            Ok(false) => Err(ApiError::not_found("CONTACT", &id)),
-            Err(StoreError::InUse { rotations }) => Err(Self::contact_in_use(
-                ctx,
-                &Self::contact_arn(ctx, &c.alias),
-                &rotations,
-            )),
-            Err(e) => Err(store_error(e)),
-        }
+        self.app.delete_contact(&ctx.caller(), &id).await?;
+        Ok(w::DeleteContactResult::default())
     }
 
     async fn list_contacts(
@@ -785,43 +591,16 @@ impl w::SsmContacts for ContactsApi {
         ctx: &RequestContext,
         input: w::CreateContactChannelRequest,
     ) -> Result<w::CreateContactChannelResult, ApiError> {
-        let contact = self
-            .load_contact(ctx, &req(input.contact_id.clone(), "ContactId")?)
-            .await?;
-        if contact.contact_type != ContactType::Personal {
-            return Err(field(
-                "ContactId",
-                format!(
-                    "contact '{}' is {}; only PERSONAL contacts have contact channels",
-                    contact.alias, contact.contact_type
-                ),
-            ));
-        }
+        let contact_id = req(input.contact_id.clone(), "ContactId")?;
         let name = req(input.name.clone(), "Name")?;
         let channel_type = channel_type_from_wire(req(input.r#type, "Type")?);
-        let address_s = req(
+        let address = req(
             input
                 .delivery_address
                 .as_ref()
                 .and_then(|a| a.simple_address.clone()),
             "DeliveryAddress.SimpleAddress",
         )?;
-        let address = parse_address(channel_type, &address_s)?;
-        let now = self.clock.now_ms();
-        let record = ChannelRecord {
-            // Time-ordered: channels created in the same millisecond list in creation order.
-            id: Uuid::now_v7(),
-            account: ctx.account.to_string(),
-            contact_id: contact.id,
-            contact_alias: contact.alias.clone(),
-            name: name.clone(),
-            channel_type,
-            address: address.to_string(),
-            activation: ActivationStatus::NotActivated,
-            created_ms: now,
-            updated_ms: now,
-        };
-        let arn = Self::channel_arn(ctx, &record);
         let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
             operation: "CreateContactChannel".into(),
             token: token.clone(),
@@ -829,44 +608,26 @@ impl w::SsmContacts for ContactsApi {
                 idempotency_token: None,
                 ..input.clone()
             }),
-            result: arn.clone(),
+            result: String::new(),
         });
-        match self.store.create_channel(&record, idem.as_ref()).await {
-            Ok(Created::New) => {
-                // The channel exists now whatever happens to the code: a failed send is
-                // logged, and SendActivationCode sends another.
-                if input.defer_activation != Some(true) {
-                    let name = contact
-                        .display_name
-                        .clone()
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| contact.alias.clone());
-                    if let Err(e) = self.send_activation(&record, &name).await {
-                        tracing::warn!(channel = %record.id, error = %e, "activation code not sent at creation");
-                    }
-                }
-                Ok(w::CreateContactChannelResult {
-                    contact_channel_arn: Some(arn),
-                })
-            }
-            Ok(Created::Replay(previous)) => Ok(w::CreateContactChannelResult {
-                contact_channel_arn: Some(previous),
-            }),
-            Err(StoreError::Conflict(_)) => Err(ApiError::Conflict {
-                message: format!(
-                    "Contact '{}' already has a contact channel named '{name}'",
-                    contact.alias
-                ),
-                resource_id: Self::contact_arn(ctx, &contact.alias),
-                resource_type: "CONTACT_CHANNEL".into(),
-                dependent_entities: vec![],
-            }),
-            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(
-                "CONTACT",
-                Self::contact_arn(ctx, &contact.alias),
-            )),
-            Err(e) => Err(store_error(e)),
-        }
+        let new = NewChannel {
+            name,
+            channel_type,
+            address,
+        };
+        let made = self
+            .app
+            .create_channel(
+                &ctx.caller(),
+                &contact_id,
+                new,
+                input.defer_activation == Some(true),
+                idem,
+            )
+            .await?;
+        Ok(w::CreateContactChannelResult {
+            contact_channel_arn: Some(made.arn),
+        })
     }
 
     async fn get_contact_channel(
@@ -903,15 +664,7 @@ impl w::SsmContacts for ContactsApi {
         input: w::DeleteContactChannelRequest,
     ) -> Result<w::DeleteContactChannelResult, ApiError> {
         let id = req(input.contact_channel_id, "ContactChannelId")?;
-        let ch = self.load_channel(ctx, &id).await?;
-        if !self
-            .store
-            .delete_channel(ctx.account.as_str(), ch.id)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(ApiError::not_found("CONTACT_CHANNEL", &id));
-        }
+        self.app.delete_channel(&ctx.caller(), &id).await?;
         Ok(w::DeleteContactChannelResult::default())
     }
 

@@ -113,7 +113,23 @@ impl From<muster_app::AppError> for ApiError {
                     .collect(),
             ),
             AppError::NotFound { kind, id } => ApiError::not_found(kind, id),
-            AppError::Conflict { kind, id, message } => ApiError::conflict(kind, id, message),
+            AppError::Conflict {
+                kind,
+                id,
+                message,
+                dependents,
+            } => ApiError::Conflict {
+                message,
+                resource_id: id,
+                resource_type: kind,
+                dependent_entities: dependents
+                    .into_iter()
+                    .map(|d| DependentEntity {
+                        relation_type: d.relation,
+                        dependent_resource_ids: d.ids,
+                    })
+                    .collect(),
+            },
             AppError::Quota {
                 message,
                 kind,

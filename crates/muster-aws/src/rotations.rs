@@ -6,7 +6,7 @@
 
 use crate::contacts::{ContactsApi, field, page_size, req, request_hash, store_error};
 use crate::context::RequestContext;
-use crate::error::{ApiError, DependentEntity};
+use crate::error::ApiError;
 use crate::tokens;
 use crate::wire::EpochSeconds;
 use crate::wire::ssm_contacts as w;
@@ -780,28 +780,5 @@ impl ContactsApi {
             rotation_shifts: Some(shifts),
             next_token,
         })
-    }
-
-    /// The ConflictException for deleting a contact that rotations depend on.
-    pub(crate) fn contact_in_use(
-        ctx: &RequestContext,
-        contact_arn: &str,
-        rotations: &[Uuid],
-    ) -> ApiError {
-        ApiError::Conflict {
-            message: format!(
-                "Contact {contact_arn} is a member of {} rotation(s); remove it from them first",
-                rotations.len()
-            ),
-            resource_id: contact_arn.to_string(),
-            resource_type: "CONTACT".into(),
-            dependent_entities: vec![DependentEntity {
-                relation_type: "ROTATION_MEMBER".into(),
-                dependent_resource_ids: rotations
-                    .iter()
-                    .map(|id| Self::rotation_arn(ctx, *id))
-                    .collect(),
-            }],
-        }
     }
 }
