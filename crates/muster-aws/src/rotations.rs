@@ -12,21 +12,15 @@ use crate::wire::EpochSeconds;
 use crate::wire::ssm_contacts as w;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use muster_app::rotations::{NewRotation, RotationChange};
+use muster_core::ArnOf;
 use muster_core::rotation::{
     self, Cadence, CoverageWindow, DayOfWeek, HandOff, OverrideSpec, Recurrence, RotationSpec,
     Shift, ShiftKind, Weekday,
 };
-use muster_core::{Arn, ArnOf, ContactType, ResourceRef};
-use muster_store::{
-    After, Created, Idempotency, RotationOverrideRecord, RotationRecord, StoreError,
-};
+use muster_store::{After, Idempotency, RotationOverrideRecord, RotationRecord};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// How far ahead an override may start (the user guide: six months).
-const OVERRIDE_MAX_LEAD_DAYS: i64 = 183;
-/// Shortest override (the user guide: 30 minutes).
-const OVERRIDE_MIN_MS: i64 = 30 * 60 * 1000;
 
 fn weekday_from_wire(d: w::DayOfWeek) -> Weekday {
     match d {
@@ -69,6 +63,14 @@ fn hand_off_to_wire(h: HandOff) -> w::HandOffTime {
 
 /// Wire recurrence → domain recurrence, checked.
 pub(crate) fn recurrence_from_wire(r: &w::RecurrenceSettings) -> Result<Recurrence, ApiError> {
+    let rec = recurrence_shape_from_wire(r)?;
+    rec.validate()
+        .map_err(|(name, message)| field(name, message))?;
+    Ok(rec)
+}
+
+/// Wire recurrence → domain recurrence, its shape only (the application checks its rules).
+fn recurrence_shape_from_wire(r: &w::RecurrenceSettings) -> Result<Recurrence, ApiError> {
     let monthly = r.monthly_settings.as_deref().unwrap_or_default();
     let weekly = r.weekly_settings.as_deref().unwrap_or_default();
     let daily = r.daily_settings.as_deref().unwrap_or_default();
@@ -137,8 +139,6 @@ pub(crate) fn recurrence_from_wire(r: &w::RecurrenceSettings) -> Result<Recurren
         multiplier: req(r.recurrence_multiplier, "Recurrence.RecurrenceMultiplier")?.max(0) as u32,
         coverage,
     };
-    rec.validate()
-        .map_err(|(name, message)| field(name, message))?;
     Ok(rec)
 }
 
@@ -272,66 +272,12 @@ impl ContactsApi {
         ArnOf::Rotation(id).in_account(ctx.region.as_str(), ctx.account.as_str())
     }
 
-    fn rotation_id(ctx: &RequestContext, arn: &str) -> Result<Uuid, ApiError> {
-        match Self::own_arn(ctx, arn, "ROTATION")? {
-            ResourceRef::Rotation { id } => Ok(id),
-            _ => Err(ApiError::not_found("ROTATION", arn)),
-        }
-    }
-
     pub(crate) async fn load_rotation(
         &self,
         ctx: &RequestContext,
         arn: &str,
     ) -> Result<RotationRecord, ApiError> {
-        let id = Self::rotation_id(ctx, arn)?;
-        self.store
-            .get_rotation(ctx.account.as_str(), id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found("ROTATION", arn))
-    }
-
-    /// Resolves contact ARNs to aliases of existing PERSONAL contacts, in order, refusing
-    /// duplicates. `member` names the list in errors.
-    async fn rotation_members(
-        &self,
-        ctx: &RequestContext,
-        arns: &[String],
-        member: &str,
-    ) -> Result<Vec<String>, ApiError> {
-        let mut aliases: Vec<String> = Vec::with_capacity(arns.len());
-        for (i, arn) in arns.iter().enumerate() {
-            let ResourceRef::Contact { alias } = Self::own_arn(ctx, arn, "CONTACT")? else {
-                return Err(field(
-                    format!("{member}[{i}]"),
-                    format!("{arn} is not a contact ARN"),
-                ));
-            };
-            let c = self
-                .store
-                .get_contact(ctx.account.as_str(), alias.as_str())
-                .await
-                .map_err(store_error)?
-                .ok_or_else(|| ApiError::not_found("CONTACT", arn))?;
-            if c.contact_type != ContactType::Personal {
-                return Err(field(
-                    format!("{member}[{i}]"),
-                    format!(
-                        "{arn} is {}; rotations take PERSONAL contacts only",
-                        c.contact_type
-                    ),
-                ));
-            }
-            if aliases.contains(&c.alias) {
-                return Err(field(
-                    format!("{member}[{i}]"),
-                    format!("{arn} is listed twice"),
-                ));
-            }
-            aliases.push(c.alias);
-        }
-        Ok(aliases)
+        Ok(self.app.load_rotation(&ctx.caller(), arn).await?)
     }
 
     fn rotation_to_wire(
@@ -356,24 +302,10 @@ impl ContactsApi {
         input: w::CreateRotationRequest,
     ) -> Result<w::CreateRotationResult, ApiError> {
         let name = req(input.name.clone(), "Name")?;
-        let members = self
-            .rotation_members(
-                ctx,
-                input.contact_ids.as_deref().unwrap_or_default(),
-                "ContactIds",
-            )
-            .await?;
-        let tz_name = req(input.time_zone_id.clone(), "TimeZoneId")?;
-        time_zone(&tz_name, "TimeZoneId")?;
-        let recurrence = recurrence_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?;
-        let now = self.clock.now_ms();
-        let start_ms = instant(input.start_time, "StartTime")?
-            .map(ms)
-            .unwrap_or(now);
+        let time_zone = req(input.time_zone_id.clone(), "TimeZoneId")?;
+        let recurrence = recurrence_shape_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?;
+        let start_ms = instant(input.start_time, "StartTime")?.map(ms);
         let tags = crate::contacts::tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
-        // Time-ordered: rotations created in the same millisecond list in creation order.
-        let id = Uuid::now_v7();
-        let arn = Self::rotation_arn(ctx, id);
         let idem = input.idempotency_token.as_ref().map(|token| Idempotency {
             operation: "CreateRotation".into(),
             token: token.clone(),
@@ -381,33 +313,20 @@ impl ContactsApi {
                 idempotency_token: None,
                 ..input.clone()
             }),
-            result: arn.clone(),
+            result: String::new(),
         });
-        let record = RotationRecord {
-            id,
-            account: ctx.account.to_string(),
+        let new = NewRotation {
             name,
+            members: input.contact_ids.unwrap_or_default(),
+            time_zone,
+            recurrence,
             start_ms,
-            time_zone: tz_name,
-            members,
-            recurrence_json: serde_json::to_string(&recurrence).expect("recurrence serialises"),
-            created_ms: now,
-            updated_ms: now,
+            tags,
         };
-        match self
-            .store
-            .create_rotation(&record, &tags, idem.as_ref())
-            .await
-        {
-            Ok(Created::New) => Ok(w::CreateRotationResult {
-                rotation_arn: Some(arn),
-            }),
-            Ok(Created::Replay(previous)) => Ok(w::CreateRotationResult {
-                rotation_arn: Some(previous),
-            }),
-            Err(StoreError::NotFound(what)) => Err(ApiError::not_found("CONTACT", &what)),
-            Err(e) => Err(store_error(e)),
-        }
+        let made = self.app.create_rotation(&ctx.caller(), new, idem).await?;
+        Ok(w::CreateRotationResult {
+            rotation_arn: Some(made.arn),
+        })
     }
 
     pub(crate) async fn op_get_rotation(
@@ -442,26 +361,18 @@ impl ContactsApi {
         input: w::UpdateRotationRequest,
     ) -> Result<w::UpdateRotationResult, ApiError> {
         let arn = req(input.rotation_id.clone(), "RotationId")?;
-        let mut r = self.load_rotation(ctx, &arn).await?;
-        if let Some(ids) = &input.contact_ids {
-            r.members = self.rotation_members(ctx, ids, "ContactIds").await?;
-        }
-        if let Some(tz) = &input.time_zone_id {
-            time_zone(tz, "TimeZoneId")?;
-            r.time_zone = tz.clone();
-        }
-        if let Some(start) = instant(input.start_time, "StartTime")? {
-            r.start_ms = ms(start);
-        }
-        let recurrence = recurrence_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?;
-        r.recurrence_json = serde_json::to_string(&recurrence).expect("recurrence serialises");
-        r.updated_ms = self.clock.now_ms();
-        match self.store.update_rotation(&r).await {
-            Ok(true) => Ok(w::UpdateRotationResult::default()),
-            Ok(false) => Err(ApiError::not_found("ROTATION", &arn)),
-            Err(StoreError::NotFound(what)) => Err(ApiError::not_found("CONTACT", &what)),
-            Err(e) => Err(store_error(e)),
-        }
+        let start_ms = instant(input.start_time, "StartTime")?.map(ms);
+        let recurrence = recurrence_shape_from_wire(req(input.recurrence.as_ref(), "Recurrence")?)?;
+        let change = RotationChange {
+            members: input.contact_ids,
+            time_zone: input.time_zone_id,
+            start_ms,
+            recurrence,
+        };
+        self.app
+            .update_rotation(&ctx.caller(), &arn, change)
+            .await?;
+        Ok(w::UpdateRotationResult::default())
     }
 
     pub(crate) async fn op_delete_rotation(
@@ -470,16 +381,7 @@ impl ContactsApi {
         input: w::DeleteRotationRequest,
     ) -> Result<w::DeleteRotationResult, ApiError> {
         let arn = req(input.rotation_id, "RotationId")?;
-        let id = Self::rotation_id(ctx, &arn)?;
-        let canonical = Self::rotation_arn(ctx, id);
-        if !self
-            .store
-            .delete_rotation(ctx.account.as_str(), id, &canonical, self.clock.now_ms())
-            .await
-            .map_err(store_error)?
-        {
-            return Err(ApiError::not_found("ROTATION", &arn));
-        }
+        self.app.delete_rotation(&ctx.caller(), &arn).await?;
         Ok(w::DeleteRotationResult::default())
     }
 
@@ -518,65 +420,20 @@ impl ContactsApi {
         input: w::CreateRotationOverrideRequest,
     ) -> Result<w::CreateRotationOverrideResult, ApiError> {
         let arn = req(input.rotation_id, "RotationId")?;
-        let r = self.load_rotation(ctx, &arn).await?;
+        // The rotation is looked up first: an unknown one is not found, whatever the times.
+        self.load_rotation(ctx, &arn).await?;
         let start = req(instant(input.start_time, "StartTime")?, "StartTime")?;
         let end = req(instant(input.end_time, "EndTime")?, "EndTime")?;
-        let (start_ms, end_ms) = (ms(start), ms(end));
-        if end_ms - start_ms < OVERRIDE_MIN_MS {
-            return Err(field(
-                "EndTime",
-                "an override lasts at least 30 minutes (EndTime at least 30 minutes after StartTime)",
-            ));
-        }
-        let now = self.clock.now_ms();
-        if start_ms > now + OVERRIDE_MAX_LEAD_DAYS * 24 * 3600 * 1000 {
-            return Err(field(
-                "StartTime",
-                "an override can start at most 6 months from now",
-            ));
-        }
-        let mut members = Vec::new();
-        for (i, c) in input.new_contact_ids.iter().flatten().enumerate() {
-            let alias = match Arn::parse(c) {
-                Ok(Arn {
-                    resource: ResourceRef::Contact { alias },
-                    ..
-                }) if r.members.iter().any(|m| m == alias.as_str()) => alias.to_string(),
-                _ => {
-                    return Err(field(
-                        format!("NewContactIds[{i}]"),
-                        format!(
-                            "{c} is not a member of the rotation; overrides only use rotation members"
-                        ),
-                    ));
-                }
-            };
-            if members.contains(&alias) {
-                return Err(field(
-                    format!("NewContactIds[{i}]"),
-                    format!("{c} is listed twice"),
-                ));
-            }
-            members.push(alias);
-        }
-        // Time-ordered: of overrides created in the same millisecond, the later one wins.
-        let id = Uuid::now_v7();
-        let record = RotationOverrideRecord {
-            id,
-            account: ctx.account.to_string(),
-            rotation_id: r.id,
-            members,
-            start_ms,
-            end_ms,
-            created_ms: now,
-        };
-        self.store
-            .create_override(&record)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => ApiError::not_found("ROTATION", &arn),
-                e => store_error(e),
-            })?;
+        let id = self
+            .app
+            .create_override(
+                &ctx.caller(),
+                &arn,
+                input.new_contact_ids.as_deref().unwrap_or_default(),
+                ms(start),
+                ms(end),
+            )
+            .await?;
         Ok(w::CreateRotationOverrideResult {
             rotation_override_id: Some(id.to_string()),
         })
@@ -588,16 +445,10 @@ impl ContactsApi {
         rotation_arn: &str,
         override_id: &str,
     ) -> Result<(RotationRecord, RotationOverrideRecord), ApiError> {
-        let r = self.load_rotation(ctx, rotation_arn).await?;
-        let missing = || ApiError::not_found("ROTATION_OVERRIDE", override_id);
-        let id = Uuid::parse_str(override_id).map_err(|_| missing())?;
-        let o = self
-            .store
-            .get_override(ctx.account.as_str(), r.id, id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(missing)?;
-        Ok((r, o))
+        Ok(self
+            .app
+            .load_override(&ctx.caller(), rotation_arn, override_id)
+            .await?)
     }
 
     fn override_to_wire(ctx: &RequestContext, o: &RotationOverrideRecord) -> w::RotationOverride {
@@ -644,17 +495,10 @@ impl ContactsApi {
         input: w::DeleteRotationOverrideRequest,
     ) -> Result<w::DeleteRotationOverrideResult, ApiError> {
         let override_id = req(input.rotation_override_id, "RotationOverrideId")?;
-        let (r, o) = self
-            .load_override(ctx, &req(input.rotation_id, "RotationId")?, &override_id)
+        let rotation = req(input.rotation_id, "RotationId")?;
+        self.app
+            .delete_override(&ctx.caller(), &rotation, &override_id)
             .await?;
-        if !self
-            .store
-            .delete_override(ctx.account.as_str(), r.id, o.id)
-            .await
-            .map_err(store_error)?
-        {
-            return Err(ApiError::not_found("ROTATION_OVERRIDE", &override_id));
-        }
         Ok(w::DeleteRotationOverrideResult::default())
     }
 
