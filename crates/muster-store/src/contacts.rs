@@ -98,6 +98,35 @@ store_methods! {
                 updated_ms: row.col("updated_ms")?,
             })
         }
+
+        impl Backend {
+            /// Inserts the contact inside the caller's write transaction: a taken (account,
+            /// alias) is `Conflict`. On PostgreSQL a failure aborts the caller's transaction.
+            pub(crate) async fn insert_contact_in_tx(
+                conn: &mut Conn,
+                c: &ContactRecord,
+            ) -> Result<(), StoreError> {
+                let plan = plan_json(&c.plan)?;
+                sqlx::query(INSERT_CONTACT)
+                    .bind(id_text(c.id))
+                    .bind(&c.account)
+                    .bind(&c.alias)
+                    .bind(&c.display_name)
+                    .bind(c.contact_type.as_str())
+                    .bind(&plan)
+                    .bind(&c.policy)
+                    .bind(c.created_ms)
+                    .bind(c.updated_ms)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        StoreError::on_unique(e, || {
+                            format!("a contact with alias '{}' already exists", c.alias)
+                        })
+                    })?;
+                Ok(())
+            }
+        }
     }
 
     /// Creates the contact, its tags (resource key `contact/<alias>`) and, if given, the
@@ -113,29 +142,12 @@ store_methods! {
         tags: &[Tag],
         idem: Option<&Idempotency>,
     ) -> Result<Created, StoreError> {
-        let plan = plan_json(&c.plan)?;
         let mut tx = self.begin_write().await?;
         if let Some(replay) = claim_idempotency(&mut tx, &c.account, idem, c.created_ms).await? {
             tx.rollback().await?;
             return Ok(replay);
         }
-        sqlx::query(INSERT_CONTACT)
-            .bind(id_text(c.id))
-            .bind(&c.account)
-            .bind(&c.alias)
-            .bind(&c.display_name)
-            .bind(c.contact_type.as_str())
-            .bind(&plan)
-            .bind(&c.policy)
-            .bind(c.created_ms)
-            .bind(c.updated_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                StoreError::on_unique(e, || {
-                    format!("a contact with alias '{}' already exists", c.alias)
-                })
-            })?;
+        Backend::insert_contact_in_tx(&mut tx, c).await?;
         let resource = contact_resource(&c.alias);
         for tag in tags {
             upsert_tag(&mut tx, &c.account, &resource, tag).await?;
