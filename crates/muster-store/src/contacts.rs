@@ -4,7 +4,7 @@ use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{Cols, contact_resource, has_nul, id_text, parse_enum, parse_id};
 use crate::error::is_foreign_key_violation;
-use crate::model::{After, ContactRecord, Created, Idempotency, Tag};
+use crate::model::{After, ChannelRecord, ContactRecord, Created, Idempotency, Tag};
 use muster_core::{ContactType, Plan};
 use uuid::Uuid;
 
@@ -151,6 +151,44 @@ store_methods! {
         let resource = contact_resource(&c.alias);
         for tag in tags {
             upsert_tag(&mut tx, &c.account, &resource, tag).await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New)
+    }
+
+    /// Creates the contact and its channels in one transaction, all or nothing: the
+    /// contact as `create_contact` does (no tags, no idempotency), then each channel in
+    /// order as `create_channel` does, so that these channels are like any other. A taken
+    /// alias, or a channel that `create_channel` would refuse (e.g. two channels of the
+    /// batch with one name: `Conflict`), gives that same error and writes nothing.
+    ///
+    /// The channels must belong to the contact (its `account`, `id` and `alias`), else
+    /// `Corrupt` and nothing is written; the contact's plan may already name their ARNs.
+    pub async fn create_contact_with_channels(
+        &self,
+        contact: &ContactRecord,
+        channels: &[ChannelRecord],
+    ) -> Result<Created, StoreError> {
+        if let Some(ch) = channels.iter().find(|ch| {
+            (ch.account.as_str(), ch.contact_id, ch.contact_alias.as_str())
+                != (contact.account.as_str(), contact.id, contact.alias.as_str())
+        }) {
+            return Err(StoreError::Corrupt(format!(
+                "channel '{}' belongs to contact '{}' ({}) in account {}, not to the new \
+                 contact '{}' ({}) in account {}",
+                ch.name,
+                ch.contact_alias,
+                ch.contact_id,
+                ch.account,
+                contact.alias,
+                contact.id,
+                contact.account
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        Backend::insert_contact_in_tx(&mut tx, contact).await?;
+        for ch in channels {
+            Backend::insert_channel_in_tx(&mut tx, ch).await?;
         }
         tx.commit().await?;
         Ok(Created::New)
