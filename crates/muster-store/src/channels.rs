@@ -71,6 +71,54 @@ store_methods! {
                 updated_ms: row.try_get("updated_ms")?,
             })
         }
+
+        impl Backend {
+            /// Inserts the channel inside the caller's write transaction: all that
+            /// `create_channel` writes but its idempotency row. The contact (`ch.contact_id`
+            /// in `ch.account`) must exist, else `NotFound`; a name already used within that
+            /// contact is `Conflict`. On PostgreSQL a failure aborts the caller's transaction.
+            pub(crate) async fn insert_channel_in_tx(
+                conn: &mut Conn,
+                ch: &ChannelRecord,
+            ) -> Result<(), StoreError> {
+                let not_found = || {
+                    StoreError::NotFound(format!(
+                        "contact '{}' ({}) does not exist",
+                        ch.contact_alias, ch.contact_id
+                    ))
+                };
+                let contact: Option<String> = sqlx::query_scalar(CONTACT_EXISTS)
+                    .bind(id_text(ch.contact_id))
+                    .bind(&ch.account)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if contact.is_none() {
+                    return Err(not_found());
+                }
+                sqlx::query(INSERT_CHANNEL)
+                    .bind(id_text(ch.id))
+                    .bind(&ch.account)
+                    .bind(id_text(ch.contact_id))
+                    .bind(&ch.contact_alias)
+                    .bind(&ch.name)
+                    .bind(ch.channel_type.as_str())
+                    .bind(&ch.address)
+                    .bind(ch.activation.as_str())
+                    .bind(ch.created_ms)
+                    .bind(ch.updated_ms)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        // The contact can vanish between the check and the insert on PostgreSQL.
+                        if is_foreign_key_violation(&e) {
+                            not_found()
+                        } else {
+                            StoreError::on_unique(e, || duplicate_name(&ch.name))
+                        }
+                    })?;
+                Ok(())
+            }
+        }
     }
 
     /// Creates the channel, with the same idempotency rules as `create_contact`. The
@@ -81,46 +129,12 @@ store_methods! {
         ch: &ChannelRecord,
         idem: Option<&Idempotency>,
     ) -> Result<Created, StoreError> {
-        let not_found = || {
-            StoreError::NotFound(format!(
-                "contact '{}' ({}) does not exist",
-                ch.contact_alias, ch.contact_id
-            ))
-        };
         let mut tx = self.begin_write().await?;
         if let Some(replay) = claim_idempotency(&mut tx, &ch.account, idem, ch.created_ms).await? {
             tx.rollback().await?;
             return Ok(replay);
         }
-        let contact: Option<String> = sqlx::query_scalar(CONTACT_EXISTS)
-            .bind(id_text(ch.contact_id))
-            .bind(&ch.account)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if contact.is_none() {
-            return Err(not_found());
-        }
-        sqlx::query(INSERT_CHANNEL)
-            .bind(id_text(ch.id))
-            .bind(&ch.account)
-            .bind(id_text(ch.contact_id))
-            .bind(&ch.contact_alias)
-            .bind(&ch.name)
-            .bind(ch.channel_type.as_str())
-            .bind(&ch.address)
-            .bind(ch.activation.as_str())
-            .bind(ch.created_ms)
-            .bind(ch.updated_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                // The contact can vanish between the check and the insert on PostgreSQL.
-                if is_foreign_key_violation(&e) {
-                    not_found()
-                } else {
-                    StoreError::on_unique(e, || duplicate_name(&ch.name))
-                }
-            })?;
+        Backend::insert_channel_in_tx(&mut tx, ch).await?;
         tx.commit().await?;
         Ok(Created::New)
     }

@@ -4,7 +4,7 @@ use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{Cols, contact_resource, has_nul, id_text, parse_enum, parse_id};
 use crate::error::is_foreign_key_violation;
-use crate::model::{After, ContactRecord, Created, Idempotency, Tag};
+use crate::model::{After, ChannelRecord, ContactRecord, Created, Idempotency, Tag};
 use muster_core::{ContactType, Plan};
 use uuid::Uuid;
 
@@ -98,6 +98,35 @@ store_methods! {
                 updated_ms: row.col("updated_ms")?,
             })
         }
+
+        impl Backend {
+            /// Inserts the contact inside the caller's write transaction: a taken (account,
+            /// alias) is `Conflict`. On PostgreSQL a failure aborts the caller's transaction.
+            pub(crate) async fn insert_contact_in_tx(
+                conn: &mut Conn,
+                c: &ContactRecord,
+            ) -> Result<(), StoreError> {
+                let plan = plan_json(&c.plan)?;
+                sqlx::query(INSERT_CONTACT)
+                    .bind(id_text(c.id))
+                    .bind(&c.account)
+                    .bind(&c.alias)
+                    .bind(&c.display_name)
+                    .bind(c.contact_type.as_str())
+                    .bind(&plan)
+                    .bind(&c.policy)
+                    .bind(c.created_ms)
+                    .bind(c.updated_ms)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        StoreError::on_unique(e, || {
+                            format!("a contact with alias '{}' already exists", c.alias)
+                        })
+                    })?;
+                Ok(())
+            }
+        }
     }
 
     /// Creates the contact, its tags (resource key `contact/<alias>`) and, if given, the
@@ -113,32 +142,53 @@ store_methods! {
         tags: &[Tag],
         idem: Option<&Idempotency>,
     ) -> Result<Created, StoreError> {
-        let plan = plan_json(&c.plan)?;
         let mut tx = self.begin_write().await?;
         if let Some(replay) = claim_idempotency(&mut tx, &c.account, idem, c.created_ms).await? {
             tx.rollback().await?;
             return Ok(replay);
         }
-        sqlx::query(INSERT_CONTACT)
-            .bind(id_text(c.id))
-            .bind(&c.account)
-            .bind(&c.alias)
-            .bind(&c.display_name)
-            .bind(c.contact_type.as_str())
-            .bind(&plan)
-            .bind(&c.policy)
-            .bind(c.created_ms)
-            .bind(c.updated_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                StoreError::on_unique(e, || {
-                    format!("a contact with alias '{}' already exists", c.alias)
-                })
-            })?;
+        Backend::insert_contact_in_tx(&mut tx, c).await?;
         let resource = contact_resource(&c.alias);
         for tag in tags {
             upsert_tag(&mut tx, &c.account, &resource, tag).await?;
+        }
+        tx.commit().await?;
+        Ok(Created::New)
+    }
+
+    /// Creates the contact and its channels in one transaction, all or nothing: the
+    /// contact as `create_contact` does (no tags, no idempotency), then each channel in
+    /// order as `create_channel` does, so that these channels are like any other. A taken
+    /// alias, or a channel that `create_channel` would refuse (e.g. two channels of the
+    /// batch with one name: `Conflict`), gives that same error and writes nothing.
+    ///
+    /// The channels must belong to the contact (its `account`, `id` and `alias`), else
+    /// `Corrupt` and nothing is written; the contact's plan may already name their ARNs.
+    pub async fn create_contact_with_channels(
+        &self,
+        contact: &ContactRecord,
+        channels: &[ChannelRecord],
+    ) -> Result<Created, StoreError> {
+        if let Some(ch) = channels.iter().find(|ch| {
+            (ch.account.as_str(), ch.contact_id, ch.contact_alias.as_str())
+                != (contact.account.as_str(), contact.id, contact.alias.as_str())
+        }) {
+            return Err(StoreError::Corrupt(format!(
+                "channel '{}' belongs to contact '{}' ({}) in account {}, not to the new \
+                 contact '{}' ({}) in account {}",
+                ch.name,
+                ch.contact_alias,
+                ch.contact_id,
+                ch.account,
+                contact.alias,
+                contact.id,
+                contact.account
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        Backend::insert_contact_in_tx(&mut tx, contact).await?;
+        for ch in channels {
+            Backend::insert_channel_in_tx(&mut tx, ch).await?;
         }
         tx.commit().await?;
         Ok(Created::New)

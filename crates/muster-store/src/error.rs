@@ -44,7 +44,8 @@ pub enum StoreError {
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
     /// Stored data that does not decode: a row (bad plan JSON, unknown enum name, bad UUID)
-    /// or a pagination cursor of the wrong kind for the listing.
+    /// or a pagination cursor of the wrong kind for the listing; or records that contradict
+    /// each other (a channel of another contact given to `create_contact_with_channels`).
     #[error("corrupt data: {0}")]
     Corrupt(String),
     /// The write could not be handed to the database (e.g. a writer task of the caller's

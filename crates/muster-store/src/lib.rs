@@ -12,7 +12,9 @@
 //! and `migrations/postgres` (same file name), and scenarios in the conformance suite.
 //!
 //! Durable work is `jobs` rows (see `jobs.rs`): an area that needs a timer or a send inserts
-//! its job with `jobs::insert_in_tx` inside its own write transaction.
+//! its job with `jobs::insert_in_tx` inside its own write transaction. Likewise an area's
+//! insert that another area's transaction reuses is an associated function of `Backend` in
+//! its `helpers { }` block (`Backend::insert_contact_in_tx`, `Backend::insert_channel_in_tx`).
 #![deny(unsafe_code)]
 
 mod activation;

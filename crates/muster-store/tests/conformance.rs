@@ -56,6 +56,8 @@ conformance!(
     channel_crud,
     channel_idempotency,
     concurrent_channel_creates,
+    contact_with_channels_in_one_transaction,
+    concurrent_contacts_with_channels,
     cascade_on_delete,
     contact_pagination_with_inserts,
     channel_pagination_with_inserts,
@@ -713,6 +715,308 @@ async fn concurrent_channel_creates(store: Store) {
             .len(),
         1
     );
+}
+
+/// All the channels of the contact, as `list_channels` gives them.
+async fn channels_of(store: &Store, c: &ContactRecord) -> Vec<ChannelRecord> {
+    store
+        .list_channels(&c.account, c.id, &After::Start, 100)
+        .await
+        .unwrap()
+}
+
+/// `(created_ms, id)` order, the order of `list_channels` and `channels_by_address`.
+fn by_created(chs: &[&ChannelRecord]) -> Vec<ChannelRecord> {
+    let mut out: Vec<ChannelRecord> = chs.iter().map(|ch| (*ch).clone()).collect();
+    out.sort_by_key(|ch| (ch.created_ms, ch.id.hyphenated().to_string()));
+    out
+}
+
+/// Nothing of a refused `create_contact_with_channels` is stored: no contact by its id, none
+/// of its channels.
+async fn assert_nothing_written(store: &Store, c: &ContactRecord, chs: &[&ChannelRecord]) {
+    assert_eq!(
+        store.get_contact_by_id(&c.account, c.id).await.unwrap(),
+        None
+    );
+    assert!(channels_of(store, c).await.is_empty());
+    for ch in chs {
+        assert_eq!(
+            store.get_channel(&ch.account, ch.id).await.unwrap(),
+            None,
+            "channel {}",
+            ch.name
+        );
+    }
+}
+
+async fn contact_with_channels_in_one_transaction(store: Store) {
+    const PHONE: &str = "+12065550100";
+    // Another contact already has a channel with the address: addresses are not unique.
+    let bo = personal("bo");
+    store.create_contact(&bo, &[], None).await.unwrap();
+    let bo_sms = channel(&bo, "sms", T0);
+    store.create_channel(&bo_sms, None).await.unwrap();
+
+    // The contact, with a plan naming two of its channels, and three channels: two created
+    // in the same millisecond (listed by id), one earlier (listed first).
+    let mut c = personal("akua");
+    let mut sms = channel(&c, "sms", T0 + 5);
+    let mut mail = channel(&c, "mail", T0 + 2);
+    mail.channel_type = ChannelType::Email;
+    mail.address = "akua@example.com".into();
+    let mut voice = channel(&c, "voice", T0 + 5);
+    voice.channel_type = ChannelType::Voice;
+    sms.address = PHONE.into();
+    voice.address = PHONE.into();
+    let arn = |ch: &ChannelRecord| {
+        format!(
+            "arn:aws:ssm-contacts:us-east-1:{ACCT}:contact-channel/akua/{}",
+            ch.id.hyphenated()
+        )
+    };
+    c.plan = Plan {
+        stages: vec![
+            Stage {
+                duration_minutes: 5,
+                targets: vec![Target::Channel {
+                    channel_arn: arn(&sms),
+                    retry_interval_minutes: Some(1),
+                }],
+            },
+            Stage {
+                duration_minutes: 10,
+                targets: vec![Target::Channel {
+                    channel_arn: arn(&mail),
+                    retry_interval_minutes: None,
+                }],
+            },
+        ],
+        rotation_ids: vec![],
+    };
+    let plan = c.plan.clone();
+    let batch = [sms.clone(), mail.clone(), voice.clone()];
+    assert_eq!(
+        store
+            .create_contact_with_channels(&c, &batch)
+            .await
+            .unwrap(),
+        Created::New
+    );
+    let got = store.get_contact(ACCT, "akua").await.unwrap().unwrap();
+    assert_eq!(got, c);
+    assert_eq!(got.plan, plan);
+    assert_eq!(
+        store.get_contact_by_id(ACCT, c.id).await.unwrap(),
+        Some(c.clone())
+    );
+    for ch in &batch {
+        assert_eq!(
+            store.get_channel(ACCT, ch.id).await.unwrap(),
+            Some(ch.clone())
+        );
+    }
+    let listed = by_created(&[&sms, &mail, &voice]);
+    assert_eq!(listed[0], mail);
+    assert_eq!(channels_of(&store, &c).await, listed);
+    // Paging goes through them as through channels created one by one.
+    let first = store
+        .list_channels(ACCT, c.id, &After::Start, 2)
+        .await
+        .unwrap();
+    assert_eq!(first, listed[..2]);
+    let cursor = After::Created {
+        ms: first[1].created_ms,
+        id: first[1].id,
+    };
+    assert_eq!(
+        store.list_channels(ACCT, c.id, &cursor, 2).await.unwrap(),
+        listed[2..]
+    );
+    assert_eq!(
+        store.channels_by_address(PHONE).await.unwrap(),
+        by_created(&[&bo_sms, &sms, &voice])
+    );
+    assert!(
+        store
+            .list_tags(ACCT, "contact/akua")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // They are channels like any other: names stay unique with `create_channel`, and
+    // `create_channel` adds to them.
+    assert_conflict(
+        store
+            .create_channel(&channel(&c, "voice", T0 + 9), None)
+            .await,
+        "contact already has a channel named 'voice'",
+    );
+    let pager = channel(&c, "pager", T0 + 9);
+    assert_eq!(
+        store.create_channel(&pager, None).await.unwrap(),
+        Created::New
+    );
+    let listed = by_created(&[&sms, &mail, &voice, &pager]);
+    assert_eq!(channels_of(&store, &c).await, listed);
+
+    // A taken alias: create_contact's conflict, the stored contact untouched, no channel.
+    let mut dup = personal("akua");
+    dup.display_name = Some("Someone else".into());
+    let dup_ch = channel(&dup, "phone", T0 + 20);
+    assert_conflict(
+        store
+            .create_contact_with_channels(&dup, std::slice::from_ref(&dup_ch))
+            .await,
+        "a contact with alias 'akua' already exists",
+    );
+    assert_nothing_written(&store, &dup, &[&dup_ch]).await;
+    assert_eq!(
+        store.get_contact(ACCT, "akua").await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(channels_of(&store, &c).await, listed);
+
+    // Two channels of the batch with one name: create_channel's conflict, and neither the
+    // contact nor the channels before the clash are left behind.
+    let cy = personal("cy");
+    let cy_phone = channel(&cy, "phone", T0 + 30);
+    let mut cy_mail = channel(&cy, "mail", T0 + 31);
+    cy_mail.channel_type = ChannelType::Email;
+    cy_mail.address = "cy@example.com".into();
+    let cy_again = channel(&cy, "phone", T0 + 32);
+    assert_conflict(
+        store
+            .create_contact_with_channels(
+                &cy,
+                &[cy_phone.clone(), cy_mail.clone(), cy_again.clone()],
+            )
+            .await,
+        "contact already has a channel named 'phone'",
+    );
+    assert_nothing_written(&store, &cy, &[&cy_phone, &cy_mail, &cy_again]).await;
+    assert_eq!(store.get_contact(ACCT, "cy").await.unwrap(), None);
+
+    // A channel whose id is taken (by bo's channel): the conflict create_channel gives for
+    // it too, and nothing written.
+    let mut taken = channel(&cy, "landline", T0 + 33);
+    taken.id = bo_sms.id;
+    let mut lone = channel(&bo, "landline", T0 + 33);
+    lone.id = bo_sms.id;
+    assert_conflict(
+        store.create_channel(&lone, None).await,
+        "contact already has a channel named 'landline'",
+    );
+    assert_conflict(
+        store
+            .create_contact_with_channels(&cy, &[cy_phone.clone(), taken])
+            .await,
+        "contact already has a channel named 'landline'",
+    );
+    assert_nothing_written(&store, &cy, &[&cy_phone]).await;
+    assert_eq!(
+        store.get_channel(ACCT, bo_sms.id).await.unwrap(),
+        Some(bo_sms.clone())
+    );
+
+    // Channels of another contact (or account) are refused before anything is written.
+    let mut foreign = channel(&bo, "stray", T0 + 34);
+    foreign.contact_alias = "cy".into();
+    let mut elsewhere = channel(&cy, "stray", T0 + 34);
+    elsewhere.account = OTHER.into();
+    let mut renamed = channel(&cy, "stray", T0 + 34);
+    renamed.contact_alias = "bo".into();
+    for stray in [foreign, elsewhere, renamed] {
+        let got = store
+            .create_contact_with_channels(&cy, &[cy_phone.clone(), stray.clone()])
+            .await;
+        assert!(matches!(got, Err(StoreError::Corrupt(_))), "{got:?}");
+        assert_nothing_written(&store, &cy, &[&cy_phone, &stray]).await;
+    }
+    assert_eq!(channels_of(&store, &bo).await, [bo_sms]);
+
+    // After all those refusals the alias is free, and the batch without the clash goes in.
+    assert_eq!(
+        store
+            .create_contact_with_channels(&cy, &[cy_phone.clone(), cy_mail.clone()])
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.get_contact(ACCT, "cy").await.unwrap(),
+        Some(cy.clone())
+    );
+    assert_eq!(channels_of(&store, &cy).await, [cy_phone, cy_mail]);
+
+    // No channels: just the contact.
+    let dee = contact(ACCT, "dee", ContactType::Escalation, T0 + 40);
+    assert_eq!(
+        store.create_contact_with_channels(&dee, &[]).await.unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.get_contact(ACCT, "dee").await.unwrap(),
+        Some(dee.clone())
+    );
+    assert!(channels_of(&store, &dee).await.is_empty());
+    assert_eq!(
+        aliases(
+            &store
+                .list_contacts(ACCT, None, None, &After::Start, 10)
+                .await
+                .unwrap()
+        ),
+        ["akua", "bo", "cy", "dee"]
+    );
+    // Deleting the contact takes its channels, as for channels created one by one.
+    assert!(store.delete_contact(ACCT, "akua").await.unwrap());
+    for ch in [&sms, &mail, &voice, &pager] {
+        assert_eq!(store.get_channel(ACCT, ch.id).await.unwrap(), None);
+    }
+}
+
+/// Concurrent creates of one alias with channels: one wins, with its channels only.
+async fn concurrent_contacts_with_channels(store: Store) {
+    let mut tasks = Vec::new();
+    let mut batches = Vec::new();
+    for i in 0..6 {
+        let c = personal("akua");
+        let chs = vec![channel(&c, "sms", T0 + i), channel(&c, "voice", T0 + i)];
+        batches.push((c.clone(), chs.clone()));
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.create_contact_with_channels(&c, &chs).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(created) => {
+                assert_eq!(created, Created::New);
+                winners.push(i);
+            }
+            Err(e) => assert!(
+                matches!(&e, StoreError::Conflict(m) if m == "a contact with alias 'akua' already exists"),
+                "{e:?}"
+            ),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (c, chs) = &batches[winners[0]];
+    assert_eq!(
+        store.get_contact(ACCT, "akua").await.unwrap().as_ref(),
+        Some(c)
+    );
+    assert_eq!(
+        channels_of(&store, c).await,
+        by_created(&chs.iter().collect::<Vec<_>>())
+    );
+    for (i, (loser, chs)) in batches.iter().enumerate() {
+        if i != winners[0] {
+            assert_nothing_written(&store, loser, &chs.iter().collect::<Vec<_>>()).await;
+        }
+    }
 }
 
 async fn cascade_on_delete(store: Store) {
