@@ -3,5 +3,7 @@
 //! engine woken after each change of the clock). No HTTP, and no waiting on real time.
 #![forbid(unsafe_code)]
 
+mod activation;
 mod engagements;
 mod harness;
+mod replies;
