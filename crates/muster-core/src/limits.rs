@@ -755,6 +755,8 @@ mod tests {
                 "a\u{200b}", // zero-width space: Cf
                 "\u{feff}",  // Cf
                 "😀",        // So
+                "Ⓐ",         // So, though Alphabetic
+                "\u{93e}",   // Devanagari vowel sign: Mc, though Alphabetic
             ],
         );
         assert!(DisplayName::parse(&n_of("a", 255)).is_ok());
@@ -827,13 +829,7 @@ mod tests {
 
     #[test]
     fn senders_and_incident_ids() {
-        let ok = [
-            "",
-            "ann@example.com",
-            "\\_@#%*+=:?./!-",
-            "a b\tc",
-            "Z",
-        ];
+        let ok = ["", "ann@example.com", "\\_@#%*+=:?./!-", "a b\tc", "Z"];
         let bad = ["o'brien", "a&b", "a$b", "a,b", "é", "a\u{0}b", "a\u{feff}"];
         check(Sender::parse, &ok, &bad);
         check(IncidentId::parse, &ok, &bad);
@@ -880,7 +876,12 @@ mod tests {
     fn idempotency_tokens() {
         check(
             IdempotencyToken::parse,
-            &["", "a", "AZaz09\\/_+=-", "0f8fad5b-d9cb-469f-a165-70867728950e"],
+            &[
+                "",
+                "a",
+                "AZaz09\\/_+=-",
+                "0f8fad5b-d9cb-469f-a165-70867728950e",
+            ],
             &["a b", "a.b", "a:b", "é", "a\u{0}"],
         );
         assert!(IdempotencyToken::parse(&n_of("t", 2048)).is_ok());
@@ -889,7 +890,16 @@ mod tests {
 
     /// `new` accepts exactly `min..=max` among the values around the bounds.
     fn check_range<T: fmt::Debug>(new: fn(i64) -> Result<T, ParseError>, min: i64, max: i64) {
-        for n in [i64::MIN, min - 1, min, min + 1, max - 1, max, max + 1, i64::MAX] {
+        for n in [
+            i64::MIN,
+            min - 1,
+            min,
+            min + 1,
+            max - 1,
+            max,
+            max + 1,
+            i64::MAX,
+        ] {
             assert_eq!(new(n).is_ok(), (min..=max).contains(&n), "{n}");
         }
     }
@@ -905,7 +915,10 @@ mod tests {
         check_range(MinuteOfHour::new, 0, 59);
         assert_eq!(StageMinutes::new(30).unwrap().get(), 30);
         assert_eq!(DayOfMonth::new(31).unwrap().get(), 31u8);
-        assert_eq!(OnCallCount::new(2_147_483_647).unwrap().get(), 2_147_483_647);
+        assert_eq!(
+            OnCallCount::new(2_147_483_647).unwrap().get(),
+            2_147_483_647
+        );
         assert_eq!(RetryMinutes::new(5).unwrap().to_string(), "5");
         assert_eq!(
             (StageMinutes::MIN, StageMinutes::MAX, RetryMinutes::MAX),
@@ -918,7 +931,16 @@ mod tests {
         assert_eq!(StageMinutes::parse("30").map(StageMinutes::get), Ok(30));
         assert_eq!(StageMinutes::parse("+7").map(StageMinutes::get), Ok(7));
         assert_eq!(StageMinutes::parse("007").map(StageMinutes::get), Ok(7));
-        for bad in ["", "31", "-1", "x", " 5", "5 ", "1.5", "99999999999999999999"] {
+        for bad in [
+            "",
+            "31",
+            "-1",
+            "x",
+            " 5",
+            "5 ",
+            "1.5",
+            "99999999999999999999",
+        ] {
             assert!(StageMinutes::parse(bad).is_err(), "{bad:?}");
         }
         assert!(HourOfDay::parse("23").is_ok());
