@@ -66,6 +66,9 @@ impl fmt::Display for Region {
 pub struct ContactAlias(String);
 
 impl ContactAlias {
+    /// The model members (`Shape$Member`) with exactly this rule (see [`crate::limits`]).
+    pub const MEMBERS: &'static [&'static str] = &["CreateContactRequest$Alias"];
+
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let ok = !s.is_empty()
             && s.len() <= 255

@@ -9,6 +9,7 @@ pub mod contact;
 pub mod engagement;
 pub mod ical;
 pub mod ids;
+pub mod limits;
 pub mod rotation;
 pub mod status;
 
@@ -17,6 +18,12 @@ pub use channel::{ActivationStatus, ChannelAddress, ChannelType};
 pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use contact::{ContactType, Plan, Stage, Target};
 pub use ids::{AccountId, ContactAlias, Region};
+pub use limits::{
+    AcceptCode, AcceptNote, ActivationCode, ChannelName, DayOfMonth, DisplayName,
+    EngagementContent, EngagementSubject, HourOfDay, IdempotencyToken, IncidentId, MinuteOfHour,
+    OnCallCount, OverrideMembers, RecurrenceMultiplier, RetryMinutes, RotationMembers,
+    RotationName, Sender, StageMinutes, StopReasonText, TimeZoneId,
+};
 pub use status::{ReceiptKind, StopReason};
 
 /// A value that failed to parse, with a message a user can act on.

@@ -9,6 +9,8 @@
 pub mod ssm_contacts;
 
 #[cfg(test)]
+mod limits_parity;
+#[cfg(test)]
 mod tests;
 
 use crate::error::ApiError;
