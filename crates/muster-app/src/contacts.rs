@@ -124,6 +124,113 @@ impl App {
         }
     }
 
+    /// Creates a personal contact with its channels in one store transaction: all of them
+    /// or nothing. `channels` carry the ids the caller chose (so the plan can name their
+    /// ARNs, [`App::channel_arn`]); the plan may engage only these channels. Channels are not
+    /// activated: the caller sends their codes once the contact exists. Errors name the
+    /// channel's position: `Channels[1].DeliveryAddress.SimpleAddress`.
+    pub async fn create_contact_with_channels(
+        &self,
+        caller: &Caller,
+        new: NewContact,
+        channels: Vec<(Uuid, NewChannel)>,
+    ) -> Result<Made, AppError> {
+        if new.contact_type != ContactType::Personal {
+            return Err(AppError::invalid(
+                "Type",
+                "only PERSONAL contacts have contact channels",
+            ));
+        }
+        check_shape(&new.plan, new.contact_type)?;
+        let alias = new.alias.as_str();
+        let arn = caller.arn(ArnOf::Contact(alias));
+        let now = self.clock.now_ms();
+        let contact = ContactRecord {
+            id: Uuid::new_v4(),
+            account: caller.account.to_string(),
+            alias: alias.to_string(),
+            display_name: new.display_name,
+            contact_type: new.contact_type,
+            plan: new.plan,
+            policy: None,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let mut issues = Vec::new();
+        let mut records = Vec::with_capacity(channels.len());
+        for (i, (id, ch)) in channels.iter().enumerate() {
+            match ChannelAddress::parse(ch.channel_type, &ch.address) {
+                Ok(address) => records.push(ChannelRecord {
+                    id: *id,
+                    account: contact.account.clone(),
+                    contact_id: contact.id,
+                    contact_alias: contact.alias.clone(),
+                    name: ch.name.clone(),
+                    channel_type: ch.channel_type,
+                    address: address.to_string(),
+                    activation: ActivationStatus::NotActivated,
+                    created_ms: now,
+                    updated_ms: now,
+                }),
+                Err(e) => issues.push(FieldIssue::new(
+                    format!("Channels[{i}].DeliveryAddress.SimpleAddress"),
+                    e.0,
+                )),
+            }
+        }
+        if !issues.is_empty() {
+            return Err(AppError::Invalid(issues));
+        }
+        // The plan engages only the new channels (the references check of a new contact).
+        let own: Vec<String> = records
+            .iter()
+            .map(|r| caller.arn(ArnOf::ContactChannel(alias, r.id)))
+            .collect();
+        for (i, stage) in contact.plan.stages.iter().enumerate() {
+            for (j, target) in stage.targets.iter().enumerate() {
+                if let Target::Channel { channel_arn, .. } = target
+                    && !own.contains(channel_arn)
+                {
+                    issues.push(FieldIssue::new(
+                        format!("Plan.Stages[{i}].Targets[{j}].ChannelTargetInfo.ContactChannelId"),
+                        format!("{channel_arn} is not a contact channel of contact '{alias}'"),
+                    ));
+                }
+            }
+        }
+        if !issues.is_empty() {
+            return Err(AppError::Invalid(issues));
+        }
+        match self
+            .store
+            .create_contact_with_channels(&contact, &records)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(contact = %alias, channels = records.len(), by = %caller.who(), "contact created with its channels");
+                Ok(Made { arn, new: true })
+            }
+            Err(StoreError::Conflict(what)) if what.starts_with("a contact with alias") => {
+                Err(AppError::conflict(
+                    "CONTACT",
+                    arn,
+                    format!("A contact with alias '{alias}' already exists"),
+                ))
+            }
+            Err(StoreError::Conflict(_)) => Err(AppError::conflict(
+                "CONTACT_CHANNEL",
+                arn,
+                format!("Contact '{alias}' has two contact channels with the same name"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The ARN of channel `id` of contact `alias`, for the caller.
+    pub fn channel_arn(caller: &Caller, alias: &str, id: Uuid) -> String {
+        caller.arn(ArnOf::ContactChannel(alias, id))
+    }
+
     /// Changes a contact's display name and plan (each when given).
     pub async fn update_contact(
         &self,
@@ -446,5 +553,99 @@ pub fn contact_in_use(caller: &Caller, contact_arn: &str, rotations: &[Uuid]) ->
                 .map(|id| caller.arn(ArnOf::Rotation(*id)))
                 .collect(),
         }],
+    }
+}
+
+impl App {
+    /// The tag key space of a taggable resource of the caller that exists: contacts (and
+    /// escalation plans and on-call schedules, which are contacts) and rotations.
+    pub async fn tag_key(&self, caller: &Caller, arn: &str) -> Result<String, AppError> {
+        match caller.own(arn, "RESOURCE")? {
+            ResourceRef::Contact { alias } => {
+                self.load_contact(caller, arn).await?;
+                Ok(format!("contact/{alias}"))
+            }
+            ResourceRef::Rotation { id } => {
+                self.load_rotation(caller, arn).await?;
+                Ok(format!("rotation/{id}"))
+            }
+            other => Err(AppError::not_found(other.type_name(), arn)),
+        }
+    }
+
+    /// Adds or replaces tags of a taggable resource (at most [`crate::Limits::max_tags`]).
+    pub async fn tag_resource(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        tags: &[Tag],
+    ) -> Result<(), AppError> {
+        let key = self.tag_key(caller, arn).await?;
+        match self
+            .store
+            .tag_resource(caller.account.as_str(), &key, tags, self.limits.max_tags)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::TooManyTags { max }) => Err(AppError::Quota {
+                message: format!("A resource can have at most {max} tags"),
+                id: Some(arn.to_owned()),
+                kind: Some("CONTACT".into()),
+                quota: "tags-per-resource".into(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes tags (by key) of a taggable resource.
+    pub async fn untag_resource(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), AppError> {
+        let key = self.tag_key(caller, arn).await?;
+        Ok(self
+            .store
+            .untag_resource(caller.account.as_str(), &key, keys)
+            .await?)
+    }
+
+    /// The tags of a taggable resource.
+    pub async fn tags_of(&self, caller: &Caller, arn: &str) -> Result<Vec<Tag>, AppError> {
+        let key = self.tag_key(caller, arn).await?;
+        Ok(self.store.list_tags(caller.account.as_str(), &key).await?)
+    }
+
+    /// Sets a contact's resource policy: a JSON policy document (an object).
+    pub async fn put_contact_policy(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        policy: &str,
+    ) -> Result<(), AppError> {
+        match serde_json::from_str::<serde_json::Value>(policy) {
+            Ok(serde_json::Value::Object(_)) => {}
+            _ => {
+                return Err(AppError::invalid(
+                    "Policy",
+                    "must be a JSON policy document (an object with Version and Statement)",
+                ));
+            }
+        }
+        let c = self.load_contact(caller, arn).await?;
+        if !self
+            .store
+            .set_contact_policy(
+                caller.account.as_str(),
+                &c.alias,
+                policy,
+                self.clock.now_ms(),
+            )
+            .await?
+        {
+            return Err(AppError::not_found("CONTACT", arn));
+        }
+        Ok(())
     }
 }

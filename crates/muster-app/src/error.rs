@@ -125,7 +125,9 @@ impl fmt::Display for AppError {
                     .collect();
                 write!(f, "invalid input: {}", parts.join("; "))
             }
-            AppError::NotFound { kind, id } => write!(f, "{kind} {id} does not exist"),
+            AppError::NotFound { kind, id } => {
+                write!(f, "{} {id} does not exist", readable_kind(kind))
+            }
             AppError::Conflict { message, .. }
             | AppError::Quota { message, .. }
             | AppError::OptedOut { message }
@@ -135,6 +137,32 @@ impl fmt::Display for AppError {
 }
 
 impl std::error::Error for AppError {}
+
+/// `CONTACT_CHANNEL` as a sentence says it: `Contact channel`.
+pub fn readable_kind(kind: &str) -> String {
+    if !kind.is_empty()
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+    {
+        let lower = kind.replace('_', " ").to_ascii_lowercase();
+        let mut chars = lower.chars();
+        match chars.next() {
+            Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+            None => lower,
+        }
+    } else {
+        kind.to_owned()
+    }
+}
+
+/// A stable hash of a request (its JSON, without its idempotency token), to tell a retry
+/// from a new request that reuses the token.
+pub fn request_hash<T: serde::Serialize>(input: &T) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(input).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
 
 /// A store failure as the application reports it. Unexpected database errors are logged
 /// here with their detail and reach the caller only as a generic internal error.

@@ -25,7 +25,7 @@ impl ContactsApi {
         let id = req(input.contact_channel_id, "ContactChannelId")?;
         let code = req(input.activation_code, "ActivationCode")?;
         let ch = self.load_channel(ctx, &id).await?;
-        self.activate_channel(&ctx.caller(), &ch, &code).await?;
+        self.app.activate_channel(&ctx.caller(), &ch, &code).await?;
         Ok(w::ActivateContactChannelResult::default())
     }
 
@@ -36,7 +36,7 @@ impl ContactsApi {
     ) -> Result<w::DeactivateContactChannelResult, ApiError> {
         let id = req(input.contact_channel_id, "ContactChannelId")?;
         let ch = self.load_channel(ctx, &id).await?;
-        self.deactivate_channel(&ctx.caller(), &ch, &id).await?;
+        self.app.deactivate_channel(&ctx.caller(), &ch, &id).await?;
         Ok(w::DeactivateContactChannelResult::default())
     }
 }

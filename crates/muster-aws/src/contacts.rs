@@ -12,19 +12,16 @@ use crate::wire::ssm_contacts as w;
 use muster_app::App;
 use muster_app::contacts::{NewChannel, NewContact};
 use muster_core::{
-    ActivationStatus, Arn, ArnOf, ChannelType, ContactAlias, ContactType, Plan, ResourceRef, Stage,
-    Target,
+    ActivationStatus, ArnOf, ChannelType, ContactAlias, ContactType, Plan, Stage, Target,
 };
 use muster_store::{After, ChannelRecord, ContactRecord, Idempotency, StoreError, Tag};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub use muster_app::Limits;
 
-/// The SSM Contacts service: the AWS operations over the application.
-///
-/// It dereferences to [`App`] while the operations move into the application layer one
-/// noun at a time (docs/architecture.md says which have).
+/// The SSM Contacts service: the AWS operations over the application. Each operation reads
+/// its wire input, calls [`App`], and writes the wire output; what an operation does is the
+/// application's.
 pub struct ContactsApi {
     pub app: Arc<App>,
 }
@@ -32,13 +29,6 @@ pub struct ContactsApi {
 impl ContactsApi {
     pub fn new(app: Arc<App>) -> ContactsApi {
         ContactsApi { app }
-    }
-}
-
-impl std::ops::Deref for ContactsApi {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.app
     }
 }
 
@@ -63,8 +53,7 @@ pub(crate) fn req<T>(v: Option<T>, name: &str) -> Result<T, ApiError> {
 /// A stable hash of a request, without its idempotency token, to tell a retry from a new
 /// request that reuses the token.
 pub(crate) fn request_hash<T: serde::Serialize>(input: &T) -> String {
-    let bytes = serde_json::to_vec(input).unwrap_or_default();
-    hex::encode(Sha256::digest(bytes))
+    muster_app::error::request_hash(input)
 }
 
 pub(crate) fn page_size(limits: &Limits, max_results: Option<i32>) -> u32 {
@@ -100,19 +89,6 @@ impl ContactsApi {
     fn channel_arn(ctx: &RequestContext, ch: &ChannelRecord) -> String {
         ArnOf::ContactChannel(&ch.contact_alias, ch.id)
             .in_account(ctx.region.as_str(), ctx.account.as_str())
-    }
-
-    /// Parses an ARN that must name a resource of the caller's account and region.
-    /// Anything else names nothing this caller can see: ResourceNotFound.
-    pub(crate) fn own_arn(
-        ctx: &RequestContext,
-        s: &str,
-        resource_type: &str,
-    ) -> Result<ResourceRef, ApiError> {
-        match Arn::parse(s) {
-            Ok(arn) if arn.is_in(&ctx.region, &ctx.account) => Ok(arn.resource),
-            _ => Err(ApiError::not_found(resource_type, s)),
-        }
     }
 
     pub(crate) async fn load_contact(
@@ -557,8 +533,9 @@ impl w::SsmContacts for ContactsApi {
         );
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
+        let limit = page_size(&self.app.limits, input.max_results);
         let rows = self
+            .app
             .store
             .list_contacts(
                 ctx.account.as_str(),
@@ -679,8 +656,9 @@ impl w::SsmContacts for ContactsApi {
         let fingerprint = format!("channels|{}", contact.alias);
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
+        let limit = page_size(&self.app.limits, input.max_results);
         let rows = self
+            .app
             .store
             .list_channels(ctx.account.as_str(), contact.id, &after, limit + 1)
             .await
@@ -714,23 +692,9 @@ impl w::SsmContacts for ContactsApi {
         input: w::TagResourceRequest,
     ) -> Result<w::TagResourceResult, ApiError> {
         let arn = req(input.resource_arn, "ResourceARN")?;
-        let key = self.taggable(ctx, &arn).await?;
         let tags = tags_from_wire(input.tags.as_deref().unwrap_or_default())?;
-        match self
-            .store
-            .tag_resource(ctx.account.as_str(), &key, &tags, self.limits.max_tags)
-            .await
-        {
-            Ok(()) => Ok(w::TagResourceResult::default()),
-            Err(StoreError::TooManyTags { max }) => Err(ApiError::ServiceQuotaExceeded {
-                message: format!("A resource can have at most {max} tags"),
-                resource_id: Some(arn),
-                resource_type: Some("CONTACT".into()),
-                quota_code: "tags-per-resource".into(),
-                service_code: "ssm-contacts".into(),
-            }),
-            Err(e) => Err(store_error(e)),
-        }
+        self.app.tag_resource(&ctx.caller(), &arn, &tags).await?;
+        Ok(w::TagResourceResult::default())
     }
 
     async fn untag_resource(
@@ -739,15 +703,13 @@ impl w::SsmContacts for ContactsApi {
         input: w::UntagResourceRequest,
     ) -> Result<w::UntagResourceResult, ApiError> {
         let arn = req(input.resource_arn, "ResourceARN")?;
-        let key = self.taggable(ctx, &arn).await?;
-        self.store
+        self.app
             .untag_resource(
-                ctx.account.as_str(),
-                &key,
+                &ctx.caller(),
+                &arn,
                 input.tag_keys.as_deref().unwrap_or_default(),
             )
-            .await
-            .map_err(store_error)?;
+            .await?;
         Ok(w::UntagResourceResult::default())
     }
 
@@ -757,12 +719,7 @@ impl w::SsmContacts for ContactsApi {
         input: w::ListTagsForResourceRequest,
     ) -> Result<w::ListTagsForResourceResult, ApiError> {
         let arn = req(input.resource_arn, "ResourceARN")?;
-        let key = self.taggable(ctx, &arn).await?;
-        let tags = self
-            .store
-            .list_tags(ctx.account.as_str(), &key)
-            .await
-            .map_err(store_error)?;
+        let tags = self.app.tags_of(&ctx.caller(), &arn).await?;
         Ok(w::ListTagsForResourceResult {
             tags: Some(
                 tags.into_iter()
@@ -782,24 +739,9 @@ impl w::SsmContacts for ContactsApi {
     ) -> Result<w::PutContactPolicyResult, ApiError> {
         let arn = req(input.contact_arn, "ContactArn")?;
         let policy = req(input.policy, "Policy")?;
-        match serde_json::from_str::<serde_json::Value>(&policy) {
-            Ok(serde_json::Value::Object(_)) => {}
-            _ => {
-                return Err(field(
-                    "Policy",
-                    "must be a JSON policy document (an object with Version and Statement)",
-                ));
-            }
-        }
-        let c = self.load_contact(ctx, &arn).await?;
-        if !self
-            .store
-            .set_contact_policy(ctx.account.as_str(), &c.alias, &policy, self.clock.now_ms())
-            .await
-            .map_err(store_error)?
-        {
-            return Err(ApiError::not_found("CONTACT", &arn));
-        }
+        self.app
+            .put_contact_policy(&ctx.caller(), &arn, &policy)
+            .await?;
         Ok(w::PutContactPolicyResult::default())
     }
 
@@ -814,23 +756,5 @@ impl w::SsmContacts for ContactsApi {
             contact_arn: Some(Self::contact_arn(ctx, &c.alias)),
             policy: c.policy,
         })
-    }
-}
-
-impl ContactsApi {
-    /// The tag key space of a taggable resource that exists: contacts (and escalation plans
-    /// and on-call schedules, which are contacts) and rotations.
-    async fn taggable(&self, ctx: &RequestContext, arn: &str) -> Result<String, ApiError> {
-        match Self::own_arn(ctx, arn, "RESOURCE")? {
-            ResourceRef::Contact { alias } => {
-                self.load_contact(ctx, arn).await?;
-                Ok(format!("contact/{alias}"))
-            }
-            ResourceRef::Rotation { id } => {
-                self.load_rotation(ctx, arn).await?;
-                Ok(format!("rotation/{id}"))
-            }
-            other => Err(ApiError::not_found(other.type_name(), arn)),
-        }
     }
 }

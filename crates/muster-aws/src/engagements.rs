@@ -17,9 +17,8 @@ use crate::error::ApiError;
 use crate::tokens;
 use crate::wire::EpochSeconds;
 use crate::wire::ssm_contacts as w;
-use muster_app::engagements::{AckSource, Paging};
+use muster_app::engagements::{Accept, Paging};
 use muster_core::ArnOf;
-use muster_core::engagement::{PathNode, State};
 use muster_store::{After, EngagementRecord, Idempotency, PageRecord, PagesOf};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -59,6 +58,7 @@ impl ContactsApi {
             incident_id: input.incident_id,
         };
         let started = self
+            .app
             .start_engagement(&ctx.caller(), &contact, paging, idem)
             .await?;
         Ok(w::StartEngagementResult {
@@ -81,9 +81,9 @@ impl ContactsApi {
     fn describe(&self, e: &EngagementRecord) -> w::DescribeEngagementResult {
         w::DescribeEngagementResult {
             contact_arn: Some(
-                ArnOf::Contact(&e.contact_alias).in_account(self.region.as_str(), &e.account),
+                ArnOf::Contact(&e.contact_alias).in_account(self.app.region.as_str(), &e.account),
             ),
-            engagement_arn: Some(self.engagement_arn(e)),
+            engagement_arn: Some(self.app.engagement_arn(e)),
             sender: Some(e.sender.clone()),
             subject: Some(e.subject.clone()),
             content: Some(e.content.clone()),
@@ -145,8 +145,9 @@ impl ContactsApi {
         );
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
+        let limit = page_size(&self.app.limits, input.max_results);
         let rows = self
+            .app
             .store
             .list_engagements(
                 ctx.account.as_str(),
@@ -166,10 +167,10 @@ impl ContactsApi {
             engagements: Some(
                 rows.iter()
                     .map(|e| w::Engagement {
-                        engagement_arn: Some(self.engagement_arn(e)),
+                        engagement_arn: Some(self.app.engagement_arn(e)),
                         contact_arn: Some(
                             ArnOf::Contact(&e.contact_alias)
-                                .in_account(self.region.as_str(), &e.account),
+                                .in_account(self.app.region.as_str(), &e.account),
                         ),
                         sender: Some(e.sender.clone()),
                         incident_id: e.incident_id.clone(),
@@ -190,10 +191,11 @@ impl ContactsApi {
             }
             let e = &cache[&p.engagement_id];
             out.push(w::Page {
-                page_arn: Some(self.page_arn(p)),
-                engagement_arn: Some(self.engagement_arn(e)),
+                page_arn: Some(self.app.page_arn(p)),
+                engagement_arn: Some(self.app.engagement_arn(e)),
                 contact_arn: Some(
-                    ArnOf::Contact(&p.contact_alias).in_account(self.region.as_str(), &p.account),
+                    ArnOf::Contact(&p.contact_alias)
+                        .in_account(self.app.region.as_str(), &p.account),
                 ),
                 sender: Some(e.sender.clone()),
                 incident_id: e.incident_id.clone(),
@@ -216,8 +218,9 @@ impl ContactsApi {
         max_results: Option<i32>,
     ) -> Result<(Vec<w::Page>, Option<String>), ApiError> {
         let after = tokens::decode(fingerprint, next_token).map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, max_results);
+        let limit = page_size(&self.app.limits, max_results);
         let rows = self
+            .app
             .store
             .list_pages(ctx.account.as_str(), of, &after, limit + 1)
             .await
@@ -287,10 +290,10 @@ impl ContactsApi {
             .await?;
         let e = self.app.engagement_of(&p).await?;
         Ok(w::DescribePageResult {
-            page_arn: Some(self.page_arn(&p)),
-            engagement_arn: Some(self.engagement_arn(&e)),
+            page_arn: Some(self.app.page_arn(&p)),
+            engagement_arn: Some(self.app.engagement_arn(&e)),
             contact_arn: Some(
-                ArnOf::Contact(&p.contact_alias).in_account(self.region.as_str(), &p.account),
+                ArnOf::Contact(&p.contact_alias).in_account(self.app.region.as_str(), &p.account),
             ),
             sender: Some(e.sender.clone()),
             subject: Some(e.subject.clone()),
@@ -313,12 +316,13 @@ impl ContactsApi {
             .app
             .load_page(&ctx.caller(), &req(input.page_id, "PageId")?)
             .await?;
-        let channel_arn = self.page_channel_arn(&p);
+        let channel_arn = self.app.page_channel_arn(&p);
         let fingerprint = format!("receipts|{}", p.id);
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
+        let limit = page_size(&self.app.limits, input.max_results);
         let rows = self
+            .app
             .store
             .list_receipts(p.id, &after, limit + 1)
             .await
@@ -351,36 +355,7 @@ impl ContactsApi {
             .app
             .load_page(&ctx.caller(), &req(input.page_id, "PageId")?)
             .await?;
-        let path: Vec<PathNode> = if p.path.is_empty() {
-            let e = self
-                .store
-                .get_engagement(&p.account, p.engagement_id)
-                .await
-                .map_err(store_error)?
-                .ok_or_else(|| {
-                    ApiError::from(muster_app::AppError::corrupt(
-                        "page",
-                        "its engagement is missing",
-                    ))
-                })?;
-            let state: State = serde_json::from_str(&e.state).map_err(|e| {
-                ApiError::from(muster_app::AppError::corrupt("engagement state", e))
-            })?;
-            usize::try_from(p.unit)
-                .ok()
-                .and_then(|u| state.units.into_iter().nth(u))
-                .ok_or_else(|| {
-                    ApiError::from(muster_app::AppError::corrupt(
-                        "page",
-                        "its unit is not in the engagement's state",
-                    ))
-                })?
-                .path
-        } else {
-            // Pages written before the path was left to the engagement's state.
-            serde_json::from_str(&p.path)
-                .map_err(|e| ApiError::from(muster_app::AppError::corrupt("page path", e)))?
-        };
+        let path = self.app.page_path(&p).await?;
         Ok(w::ListPageResolutionsResult {
             // The path is short (at most a few nodes): one page.
             next_token: None,
@@ -401,55 +376,23 @@ impl ContactsApi {
         ctx: &RequestContext,
         input: w::AcceptPageRequest,
     ) -> Result<w::AcceptPageResult, ApiError> {
-        let p = self
-            .app
-            .load_page(&ctx.caller(), &req(input.page_id, "PageId")?)
-            .await?;
-        let accept_type = req(input.accept_type, "AcceptType")?;
-        let code = req(input.accept_code, "AcceptCode")?;
-        if input.accept_code_validation == Some(w::AcceptCodeValidation::Enforce)
-            && !self.messaging.code_key.accept_matches(p.id, &code)
-        {
-            return Err(field(
-                "AcceptCode",
-                "does not match the code sent with the page",
-            ));
-        }
-        if let Some(channel) = &input.contact_channel_id
-            && channel != &self.page_channel_arn(&p)
-            && p.channel_id.map(|c| c.to_string()).as_deref() != Some(channel.as_str())
-        {
-            return Err(field(
-                "ContactChannelId",
-                "is not the contact channel this page was sent to",
-            ));
-        }
-        let note = input
-            .note
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
-        // ReceiptInfo is "information provided during the page acknowledgement": AWS records
-        // the AcceptCode given (its published ListPageReceipts example); a Note, whose shape
-        // is ReceiptInfo, is kept instead when there is one (the console's says who).
-        let info = match note {
-            Some(n) => n.to_string(),
-            None => code.trim().to_string(),
+        let page = req(input.page_id, "PageId")?;
+        let accept = match req(input.accept_type, "AcceptType")? {
+            w::AcceptType::Read => Accept::Read,
+            w::AcceptType::Delivered => Accept::Delivered,
         };
-        match accept_type {
-            w::AcceptType::Read => {
-                self.acknowledge(
-                    p.id,
-                    AckSource {
-                        info,
-                        via: "api".into(),
-                    },
-                )
-                .await
-                .map_err(store_error)?;
-            }
-            w::AcceptType::Delivered => self.mark_delivered(&p, info).await?,
-        }
+        let code = req(input.accept_code, "AcceptCode")?;
+        self.app
+            .accept_page(
+                &ctx.caller(),
+                &page,
+                accept,
+                &code,
+                input.accept_code_validation == Some(w::AcceptCodeValidation::Enforce),
+                input.contact_channel_id.as_deref(),
+                input.note.as_deref(),
+            )
+            .await?;
         Ok(w::AcceptPageResult::default())
     }
 }

@@ -408,20 +408,7 @@ impl ApiError {
 
 /// `CONTACT_CHANNEL` → `Contact channel`; other spellings are kept as they are.
 fn readable_type(resource_type: &str) -> String {
-    if !resource_type.is_empty()
-        && resource_type
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
-    {
-        let lower = resource_type.replace('_', " ").to_ascii_lowercase();
-        let mut chars = lower.chars();
-        match chars.next() {
-            Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-            None => lower,
-        }
-    } else {
-        resource_type.to_owned()
-    }
+    muster_app::error::readable_kind(resource_type)
 }
 
 impl fmt::Display for ApiError {

@@ -285,7 +285,7 @@ impl ContactsApi {
         ctx: &RequestContext,
         r: &RotationRecord,
     ) -> Result<w::Rotation, ApiError> {
-        let spec = self.spec_of(&ctx.caller(), r)?;
+        let spec = self.app.spec_of(&ctx.caller(), r)?;
         Ok(w::Rotation {
             rotation_arn: Some(Self::rotation_arn(ctx, r.id)),
             name: Some(r.name.clone()),
@@ -394,8 +394,9 @@ impl ContactsApi {
         let fingerprint = format!("rotations|{}", prefix.as_deref().unwrap_or(""));
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
+        let limit = page_size(&self.app.limits, input.max_results);
         let rows = self
+            .app
             .store
             .list_rotations(ctx.account.as_str(), prefix.as_deref(), &after, limit + 1)
             .await
@@ -514,8 +515,9 @@ impl ContactsApi {
         let fingerprint = format!("overrides|{}|{}|{}", r.id, ms(from), ms(to));
         let after = tokens::decode(&fingerprint, input.next_token.as_deref())
             .map_err(|m| field("NextToken", m))?;
-        let limit = page_size(&self.limits, input.max_results);
+        let limit = page_size(&self.app.limits, input.max_results);
         let rows = self
+            .app
             .store
             .list_overrides(
                 ctx.account.as_str(),
@@ -548,9 +550,9 @@ impl ContactsApi {
     ) -> Result<w::ListRotationShiftsResult, ApiError> {
         let arn = req(input.rotation_id, "RotationId")?;
         let r = self.load_rotation(ctx, &arn).await?;
-        let spec = self.spec_of(&ctx.caller(), &r)?;
-        let overrides = self.overrides_of(&ctx.caller(), r.id).await?;
-        let from = instant(input.start_time, "StartTime")?.unwrap_or_else(|| self.clock.now());
+        let spec = self.app.spec_of(&ctx.caller(), &r)?;
+        let overrides = self.app.overrides_of(&ctx.caller(), r.id).await?;
+        let from = instant(input.start_time, "StartTime")?.unwrap_or_else(|| self.app.clock.now());
         let to = req(instant(input.end_time, "EndTime")?, "EndTime")?;
         if to <= from {
             return Err(field("EndTime", "must be after StartTime"));
@@ -561,7 +563,7 @@ impl ContactsApi {
             all,
             &fingerprint,
             input.next_token.as_deref(),
-            page_size(&self.limits, input.max_results),
+            page_size(&self.app.limits, input.max_results),
         )?;
         Ok(w::ListRotationShiftsResult {
             rotation_shifts: Some(shifts),
@@ -574,7 +576,7 @@ impl ContactsApi {
         _ctx: &RequestContext,
         input: w::ListPreviewRotationShiftsRequest,
     ) -> Result<w::ListPreviewRotationShiftsResult, ApiError> {
-        let now = self.clock.now();
+        let now = self.app.clock.now();
         let rotation_start =
             instant(input.rotation_start_time, "RotationStartTime")?.unwrap_or(now);
         let from = instant(input.start_time, "StartTime")?.unwrap_or(rotation_start);
@@ -618,7 +620,7 @@ impl ContactsApi {
             all,
             &fingerprint,
             input.next_token.as_deref(),
-            page_size(&self.limits, input.max_results),
+            page_size(&self.app.limits, input.max_results),
         )?;
         Ok(w::ListPreviewRotationShiftsResult {
             rotation_shifts: Some(shifts),

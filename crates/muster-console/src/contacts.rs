@@ -4,10 +4,11 @@
 //! contact's page (its channels, their consent history, its engagement plan); **Edit**
 //! (**Remove** next to a channel, **Update**) and **Activate devices**.
 //!
-//! Every change goes through [`Console::api`]: the SSM Contacts operations the AWS endpoint
-//! runs, after the same model checks ([`Validate`]), so the console accepts and refuses
-//! exactly what the API does. The API's field errors (`Alias`, `Name`,
-//! `Plan.Stages[0].Targets[1]...`) are shown next to the form fields they came from.
+//! Every change goes through the application ([`Console::app`], as the AWS API's operations
+//! do), after the model's limits (`crate::checks`, held to the AWS validation by a property
+//! test), so the console accepts and refuses exactly what the API does. Field errors
+//! (`Alias`, `Name`, `Plan.Stages[0].Targets[1]...`) are shown next to the form fields they
+//! came from. A new contact and its channels are written in one transaction.
 //!
 //! The forms work without JavaScript: **Add contact channel**, **Remove** and **Add
 //! engagement** are submit buttons whose plain POST re-renders the form with one row more or
@@ -23,13 +24,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Form};
-use muster_aws::context::RequestContext;
-use muster_aws::error::ApiError;
-use muster_aws::wire::ssm_contacts::{self as w, SsmContacts};
-use muster_aws::wire::{FieldError, Validate};
+use muster_app::contacts::{NewChannel, NewContact};
+use muster_app::{App, AppError, Caller, FieldIssue, Principal};
 use muster_core::{
-    AccountId, ActivationStatus, Arn, ChannelAddress, ChannelType, ContactType, Plan, ResourceRef,
-    Target,
+    AccountId, ActivationStatus, Arn, ArnOf, ChannelAddress, ChannelType, ContactType, Plan,
+    ResourceRef, Stage, Target,
 };
 use muster_store::{After, ChannelRecord, ConsentKind, ContactRecord};
 use serde::Deserialize;
@@ -58,38 +57,26 @@ pub(crate) fn routes() -> SectionRouter {
         )
 }
 
-// ---- calling the API ----------------------------------------------------------------------
+// ---- calling the application ----------------------------------------------------------------
 
-/// The console user as an API caller: the console's account, the server's region, and an
-/// access key id naming the user (`console:<email>`) for the logs.
-fn context(console: &Console, who: &CurrentUser) -> Result<RequestContext, String> {
+/// The console user as the application's caller: the console's account, the server's
+/// region, the user.
+fn context(console: &Console, who: &CurrentUser) -> Result<Caller, String> {
     let account = AccountId::parse(&console.account)
         .map_err(|e| format!("the console's account id is invalid: {e}"))?;
-    Ok(RequestContext {
+    Ok(Caller {
         account,
-        region: console.api.region.clone(),
-        request_id: Uuid::new_v4().to_string(),
-        access_key_id: format!("console:{}", who.user.email),
+        region: console.app.region.clone(),
+        principal: Principal::ConsoleUser(who.user.email.clone()),
     })
 }
 
-/// The model's constraints, checked as the AWS endpoint checks them before an operation.
-fn checked<T: Validate>(input: T) -> Result<T, ApiError> {
-    let errors = input.validation_errors();
-    if errors.is_empty() {
-        Ok(input)
-    } else {
-        Err(ApiError::validation(errors))
-    }
+fn contact_arn(ctx: &Caller, alias: &str) -> String {
+    ctx.arn(ArnOf::Contact(alias))
 }
 
-fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
-    muster_core::ArnOf::Contact(alias).in_account(ctx.region.as_str(), ctx.account.as_str())
-}
-
-fn channel_arn(ctx: &RequestContext, alias: &str, id: Uuid) -> String {
-    muster_core::ArnOf::ContactChannel(alias, id)
-        .in_account(ctx.region.as_str(), ctx.account.as_str())
+fn channel_arn(ctx: &Caller, alias: &str, id: Uuid) -> String {
+    App::channel_arn(ctx, alias, id)
 }
 
 /// The channel id an ARN names, if it names a channel.
@@ -100,22 +87,13 @@ fn channel_id_of(arn: &str) -> Option<Uuid> {
     }
 }
 
-/// The HTTP status a refusal of the API is shown with.
-fn status_of(e: &ApiError) -> StatusCode {
-    match e {
-        ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-        ApiError::Conflict { .. } => StatusCode::CONFLICT,
-        ApiError::ServiceQuotaExceeded { .. } | ApiError::Throttling { .. } => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        ApiError::AccessDenied { .. } => StatusCode::FORBIDDEN,
-        ApiError::Internal { .. } | ApiError::Auth { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// The HTTP status a refusal is shown with.
+fn status_of(e: &AppError) -> StatusCode {
+    crate::engagements::app_status(e)
 }
 
 /// A sentence for a field error: `label` names the field in the form ("alias").
-fn friendly(label: &str, fe: &FieldError) -> String {
+fn friendly(label: &str, fe: &FieldIssue) -> String {
     let m = fe.message.trim();
     if m == "is required" || m == "must be at least 1 character long" {
         return format!("Enter the {label}.");
@@ -147,14 +125,14 @@ fn friendly(label: &str, fe: &FieldError) -> String {
 }
 
 /// The message of a refusal that is not about one field.
-fn refusal(e: &ApiError) -> String {
+fn refusal(e: &AppError) -> String {
     match e {
-        ApiError::Validation { fields, .. } if !fields.is_empty() => fields
+        AppError::Invalid(issues) if !issues.is_empty() => issues
             .iter()
-            .map(|f| format!("{}: {}", f.name, f.message))
+            .map(|f| format!("{}: {}", f.path, f.message))
             .collect::<Vec<_>>()
             .join("; "),
-        other => other.message().to_owned(),
+        other => other.to_string(),
     }
 }
 
@@ -631,40 +609,28 @@ struct ReadyChannel {
 struct ReadyEngagement {
     channel: usize,
     minutes: u32,
-    retry: Option<i32>,
+    retry: Option<u32>,
     row: usize,
 }
 
-/// A placeholder ARN, for checking a request's other members before the real one exists.
-const SOME_CONTACT: &str = "arn:aws:ssm-contacts:us-east-1:000000000000:contact/placeholder";
-const SOME_CHANNEL: &str = "arn:aws:ssm-contacts:us-east-1:000000000000:contact-channel/placeholder/00000000-0000-4000-8000-000000000000";
-
 /// Checks the whole form before anything is written, with the API's own checks (the
-/// model's constraints of each request the form will make, and the address rules of
-/// CreateContactChannel), and the form's own (rows filled in, names unique). Marks the
-/// fields; `None` when something is wrong.
+/// model's limits of each member the form sets, and the address rules of a channel's type),
+/// and the form's own (rows filled in, names unique). Marks the fields; `None` when
+/// something is wrong.
 fn check_form(form: &mut ContactForm) -> Option<(Vec<ReadyChannel>, Vec<ReadyEngagement>)> {
     let display_name = (!form.display_name.is_empty()).then(|| form.display_name.clone());
-    let contact_errors = if form.editing {
-        w::UpdateContactRequest {
-            contact_id: Some(SOME_CONTACT.into()),
-            display_name,
-            plan: None,
-        }
-        .validation_errors()
+    let contact_errors: Vec<FieldIssue> = if form.editing {
+        display_name
+            .as_deref()
+            .and_then(crate::checks::display_name)
+            .into_iter()
+            .collect()
     } else {
-        w::CreateContactRequest {
-            alias: Some(form.alias.clone()),
-            display_name,
-            r#type: Some(w::ContactType::Personal),
-            plan: Some(w::Plan {
-                stages: Some(vec![]),
-                rotation_ids: None,
-            }),
-            tags: None,
-            idempotency_token: None,
+        match crate::checks::contact(&form.alias, display_name.as_deref()) {
+            Ok(_) => Vec::new(),
+            Err(AppError::Invalid(issues)) => issues,
+            Err(_) => Vec::new(),
         }
-        .validation_errors()
     };
     for fe in &contact_errors {
         contact_field_error(form, fe);
@@ -676,31 +642,7 @@ fn check_form(form: &mut ContactForm) -> Option<(Vec<ReadyChannel>, Vec<ReadyEng
         if kind.is_none() {
             c.err_kind = Some("Choose the type: Email, SMS or Voice.".into());
         }
-        let address = Some(w::ContactChannelAddress {
-            simple_address: Some(c.address.trim().to_owned()),
-        });
-        let errors = if c.is_new() {
-            w::CreateContactChannelRequest {
-                contact_id: Some(SOME_CONTACT.into()),
-                name: Some(c.name.trim().to_owned()),
-                r#type: Some(match kind {
-                    Some(ChannelType::Sms) => w::ChannelType::Sms,
-                    Some(ChannelType::Voice) => w::ChannelType::Voice,
-                    _ => w::ChannelType::Email,
-                }),
-                delivery_address: address,
-                defer_activation: Some(true),
-                idempotency_token: None,
-            }
-            .validation_errors()
-        } else {
-            w::UpdateContactChannelRequest {
-                contact_channel_id: Some(SOME_CHANNEL.into()),
-                name: Some(c.name.trim().to_owned()),
-                delivery_address: address,
-            }
-            .validation_errors()
-        };
+        let errors = crate::checks::channel(c.name.trim(), c.address.trim());
         for fe in &errors {
             channel_field_error(c, fe);
         }
@@ -708,7 +650,7 @@ fn check_form(form: &mut ContactForm) -> Option<(Vec<ReadyChannel>, Vec<ReadyEng
             && let Some(kind) = kind
             && let Err(e) = ChannelAddress::parse(kind, c.address.trim())
         {
-            c.err_address = Some(friendly("details", &FieldError::new("", e.0)));
+            c.err_address = Some(friendly("details", &FieldIssue::new("", e.0)));
         }
         let name = c.name.trim().to_owned();
         if c.err_name.is_none() && seen_names.contains(&name) {
@@ -772,11 +714,22 @@ fn check_form(form: &mut ContactForm) -> Option<(Vec<ReadyChannel>, Vec<ReadyEng
                 "Enter the minutes to wait as a whole number from 0 to {MAX_MINUTES}."
             ));
         }
+        // A retry interval outside the model's range is refused as the API refuses it.
+        let retry = match e.retry.trim().parse::<i32>().ok() {
+            Some(r) => match crate::checks::retry_minutes(i64::from(r)) {
+                Ok(r) => Some(r),
+                Err(issue) => {
+                    e.err_channel = Some(friendly("contact channel", &issue));
+                    None
+                }
+            },
+            None => None,
+        };
         if let (Some(channel), Some(minutes)) = (channel, minutes) {
             engagements.push(ReadyEngagement {
                 channel,
                 minutes,
-                retry: e.retry.trim().parse::<i32>().ok(),
+                retry,
                 row,
             });
         }
@@ -788,38 +741,55 @@ fn check_form(form: &mut ContactForm) -> Option<(Vec<ReadyChannel>, Vec<ReadyEng
     }
 }
 
-fn contact_field_error(form: &mut ContactForm, fe: &FieldError) {
-    match fe.name.as_str() {
+fn contact_field_error(form: &mut ContactForm, fe: &FieldIssue) {
+    match fe.path.as_str() {
         "Alias" => form.err_alias = Some(friendly("alias", fe)),
         "DisplayName" => form.err_display_name = Some(friendly("full name", fe)),
-        _ => form.errors.push(format!("{}: {}", fe.name, fe.message)),
+        _ => form.errors.push(format!("{}: {}", fe.path, fe.message)),
     }
 }
 
-fn channel_field_error(c: &mut ChannelRow, fe: &FieldError) {
-    match fe.name.as_str() {
+fn channel_field_error(c: &mut ChannelRow, fe: &FieldIssue) {
+    // `Channels[2].Name` (a new contact's channels) is row 2's `Name`.
+    let path = match fe.path.strip_prefix("Channels[") {
+        Some(rest) => rest.split_once("].").map_or(fe.path.as_str(), |(_, p)| p),
+        None => fe.path.as_str(),
+    };
+    match path {
         "Name" => c.err_name = Some(friendly("contact channel name", fe)),
         "Type" => c.err_kind = Some(friendly("type", fe)),
         n if n.starts_with("DeliveryAddress") => {
             c.err_address = Some(friendly("details", fe));
         }
-        _ => c.err_address = Some(format!("{}: {}", fe.name, fe.message)),
+        _ => c.err_address = Some(format!("{}: {}", fe.path, fe.message)),
     }
 }
 
-/// Puts a refusal of CreateContact / UpdateContact on the form.
-fn contact_refused(form: &mut ContactForm, e: &ApiError, plan: &PlanRows) {
+/// Puts a refusal of a contact's creation or update on the form.
+fn contact_refused(form: &mut ContactForm, e: &AppError, plan: &PlanRows) {
     match e {
-        ApiError::Validation { fields, .. } if !fields.is_empty() => {
-            for fe in fields {
-                if fe.name.starts_with("Plan") {
+        AppError::Invalid(issues) if !issues.is_empty() => {
+            for fe in issues {
+                if fe.path.starts_with("Plan") {
                     plan_field_error(form, plan, fe);
+                } else if let Some(i) = channel_row(&fe.path) {
+                    match form.channels.get_mut(i) {
+                        Some(c) => channel_field_error(c, fe),
+                        None => form.errors.push(format!("{}: {}", fe.path, fe.message)),
+                    }
                 } else {
                     contact_field_error(form, fe);
                 }
             }
         }
-        ApiError::Conflict { .. } => {
+        AppError::Conflict { kind, .. } if kind == "CONTACT_CHANNEL" => {
+            form.errors.push(
+                "Two contact channels of this contact have the same name: give each a \
+                 different name."
+                    .into(),
+            );
+        }
+        AppError::Conflict { .. } => {
             form.err_alias = Some(format!(
                 "The alias must be unique: a contact with alias “{}” already exists.",
                 form.alias
@@ -829,19 +799,25 @@ fn contact_refused(form: &mut ContactForm, e: &ApiError, plan: &PlanRows) {
     }
 }
 
-/// Puts a refusal of CreateContactChannel / UpdateContactChannel on channel row `i`.
-fn channel_refused(form: &mut ContactForm, i: usize, e: &ApiError) {
+/// The channel row a `Channels[i]...` path names.
+fn channel_row(path: &str) -> Option<usize> {
+    let rest = path.strip_prefix("Channels[")?;
+    rest[..rest.find(']')?].parse().ok()
+}
+
+/// Puts a refusal of a channel's creation or update on channel row `i`.
+fn channel_refused(form: &mut ContactForm, i: usize, e: &AppError) {
     let Some(c) = form.channels.get_mut(i) else {
         form.errors.push(refusal(e));
         return;
     };
     match e {
-        ApiError::Validation { fields, .. } if !fields.is_empty() => {
-            for fe in fields {
+        AppError::Invalid(issues) if !issues.is_empty() => {
+            for fe in issues {
                 channel_field_error(c, fe);
             }
         }
-        ApiError::Conflict { .. } => {
+        AppError::Conflict { .. } => {
             c.err_name = Some(
                 "Another contact channel of this contact has this name: give each a different \
                  name."
@@ -853,13 +829,13 @@ fn channel_refused(form: &mut ContactForm, i: usize, e: &ApiError) {
 }
 
 /// `Plan.Stages[2].Targets[0]...` → the engagement row it came from.
-fn plan_field_error(form: &mut ContactForm, plan: &PlanRows, fe: &FieldError) {
+fn plan_field_error(form: &mut ContactForm, plan: &PlanRows, fe: &FieldIssue) {
     let index = |s: &str, key: &str| -> Option<usize> {
         let rest = &s[s.find(key)? + key.len()..];
         rest[..rest.find(']')?].parse().ok()
     };
-    let stage = index(&fe.name, "Stages[");
-    let target = index(&fe.name, "Targets[");
+    let stage = index(&fe.path, "Stages[");
+    let target = index(&fe.path, "Targets[");
     let row = match (stage, target) {
         (Some(s), Some(t)) => plan.get(s).and_then(|ts| ts.get(t)).copied(),
         (Some(s), None) => plan.get(s).and_then(|ts| ts.first()).copied(),
@@ -868,7 +844,7 @@ fn plan_field_error(form: &mut ContactForm, plan: &PlanRows, fe: &FieldError) {
     match row.and_then(|r| form.engagements.get_mut(r)) {
         Some(e) if target.is_some() => e.err_channel = Some(friendly("contact channel", fe)),
         Some(e) => e.err_minutes = Some(friendly("minutes", fe)),
-        None => form.errors.push(format!("{}: {}", fe.name, fe.message)),
+        None => form.errors.push(format!("{}: {}", fe.path, fe.message)),
     }
 }
 
@@ -878,10 +854,10 @@ type PlanRows = Vec<Vec<usize>>;
 /// Engagements (channel ARN, minutes from the start, retry, row) → the plan's stages. A stage
 /// engages the channels due at one time and lasts until the next time; waits longer than a
 /// stage may last (30 minutes) become stages without targets.
-fn plan_of(engagements: &[(String, u32, Option<i32>, usize)]) -> (w::Plan, PlanRows) {
-    let mut sorted: Vec<&(String, u32, Option<i32>, usize)> = engagements.iter().collect();
+fn plan_of(engagements: &[(String, u32, Option<u32>, usize)]) -> (Plan, PlanRows) {
+    let mut sorted: Vec<&(String, u32, Option<u32>, usize)> = engagements.iter().collect();
     sorted.sort_by_key(|e| e.1);
-    let mut stages: Vec<w::Stage> = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
     let mut rows: PlanRows = Vec::new();
     let mut now = 0u32;
     let mut i = 0;
@@ -890,14 +866,14 @@ fn plan_of(engagements: &[(String, u32, Option<i32>, usize)]) -> (w::Plan, PlanR
         // Wait until t: the previous stage lasts until then, longer waits are empty stages.
         if let Some(last) = stages.last_mut() {
             let d = (t - now).min(MAX_STAGE_MINUTES);
-            last.duration_in_minutes = Some(d as i32);
+            last.duration_minutes = d;
             now += d;
         }
         while now < t {
             let d = (t - now).min(MAX_STAGE_MINUTES);
-            stages.push(w::Stage {
-                duration_in_minutes: Some(d as i32),
-                targets: Some(vec![]),
+            stages.push(Stage {
+                duration_minutes: d,
+                targets: vec![],
             });
             rows.push(vec![]);
             now += d;
@@ -906,26 +882,23 @@ fn plan_of(engagements: &[(String, u32, Option<i32>, usize)]) -> (w::Plan, PlanR
         let mut from = Vec::new();
         while i < sorted.len() && sorted[i].1 == t {
             let (arn, _, retry, row) = sorted[i];
-            targets.push(w::Target {
-                channel_target_info: Some(w::ChannelTargetInfo {
-                    contact_channel_id: Some(arn.clone()),
-                    retry_interval_in_minutes: *retry,
-                }),
-                contact_target_info: None,
+            targets.push(Target::Channel {
+                channel_arn: arn.clone(),
+                retry_interval_minutes: *retry,
             });
             from.push(*row);
             i += 1;
         }
-        stages.push(w::Stage {
-            duration_in_minutes: Some(0),
-            targets: Some(targets),
+        stages.push(Stage {
+            duration_minutes: 0,
+            targets,
         });
         rows.push(from);
     }
     (
-        w::Plan {
-            stages: Some(stages),
-            rotation_ids: None,
+        Plan {
+            stages,
+            rotation_ids: vec![],
         },
         rows,
     )
@@ -1022,12 +995,9 @@ async fn create_page(Extension(who): Extension<CurrentUser>) -> Response {
     form_page(&who, StatusCode::OK, form)
 }
 
-/// `POST /contacts/create`: a row added or removed (the form again), or **Create**:
-/// CreateContact (with an empty plan: its channels do not exist yet), CreateContactChannel
-/// for each channel (activation deferred), UpdateContact with the plan, then
-/// SendActivationCode to each channel, and on to the activation page. Everything is
-/// checked first; if a step is refused anyway, the contact is deleted again and the form
-/// shows why.
+/// `POST /contacts/create`: the contact, its channels and its plan in one transaction, then
+/// an activation code to each channel, and on to the activation page. Everything is checked
+/// first; a refusal writes nothing and the form shows why.
 async fn create_submit(
     State(console): State<Arc<Console>>,
     Extension(who): Extension<CurrentUser>,
@@ -1044,92 +1014,63 @@ async fn create_submit(
         Ok(c) => c,
         Err(e) => return internal_error(e),
     };
-    let api = &*console.api;
-    let display_name = (!form.display_name.is_empty()).then(|| form.display_name.clone());
-    let created = match checked(w::CreateContactRequest {
-        alias: Some(form.alias.clone()),
-        display_name,
-        r#type: Some(w::ContactType::Personal),
-        plan: Some(w::Plan {
-            stages: Some(vec![]),
-            rotation_ids: None,
-        }),
-        tags: None,
-        idempotency_token: None,
-    }) {
-        Ok(input) => api.create_contact(&ctx, input).await,
-        Err(e) => Err(e),
-    };
-    let contact = match created {
-        Ok(r) => r
-            .contact_arn
-            .unwrap_or_else(|| contact_arn(&ctx, &form.alias)),
+    let alias = match crate::checks::contact(&form.alias, None) {
+        Ok(a) => a,
         Err(e) => {
             contact_refused(&mut form, &e, &vec![]);
             return form_page(&who, status_of(&e), form);
         }
     };
-    // Undoes the contact when a later step is refused: the form is shown again as it was.
-    let undo = async |form: ContactForm, e: &ApiError| {
-        if let Ok(input) = checked(w::DeleteContactRequest {
-            contact_id: Some(contact.clone()),
-        }) && let Err(d) = api.delete_contact(&ctx, input).await
-        {
-            tracing::warn!(error = %d.message(), "console: could not undo a contact half created");
-        }
-        form_page(&who, status_of(e), form)
-    };
-    let mut arns = Vec::new();
-    for (i, c) in channels.iter().enumerate() {
-        let result = match checked(w::CreateContactChannelRequest {
-            contact_id: Some(contact.clone()),
-            name: Some(c.name.clone()),
-            r#type: Some(wire_channel_type(c.kind)),
-            delivery_address: Some(w::ContactChannelAddress {
-                simple_address: Some(c.address.clone()),
-            }),
-            defer_activation: Some(true),
-            idempotency_token: None,
-        }) {
-            Ok(input) => api.create_contact_channel(&ctx, input).await,
-            Err(e) => Err(e),
-        };
-        match result.map(|r| r.contact_channel_arn) {
-            Ok(Some(arn)) => arns.push(arn),
-            Ok(None) => {
-                let e = ApiError::internal();
-                channel_refused(&mut form, i, &e);
-                return undo(form, &e).await;
-            }
-            Err(e) => {
-                channel_refused(&mut form, i, &e);
-                return undo(form, &e).await;
-            }
-        }
-    }
-    let targets: Vec<(String, u32, Option<i32>, usize)> = engagements
+    // The channels' ids are chosen here (time-ordered, in the form's order), so the plan can
+    // name them before they exist.
+    let new_channels: Vec<(Uuid, NewChannel)> = channels
+        .iter()
+        .map(|c| {
+            (
+                Uuid::now_v7(),
+                NewChannel {
+                    name: c.name.clone(),
+                    channel_type: c.kind,
+                    address: c.address.clone(),
+                },
+            )
+        })
+        .collect();
+    let arns: Vec<String> = new_channels
+        .iter()
+        .map(|(id, _)| channel_arn(&ctx, &form.alias, *id))
+        .collect();
+    let targets: Vec<(String, u32, Option<u32>, usize)> = engagements
         .iter()
         .map(|e| (arns[e.channel].clone(), e.minutes, e.retry, e.row))
         .collect();
     let (plan, rows) = plan_of(&targets);
-    let updated = match checked(w::UpdateContactRequest {
-        contact_id: Some(contact.clone()),
-        display_name: None,
-        plan: Some(plan),
-    }) {
-        Ok(input) => api.update_contact(&ctx, input).await,
-        Err(e) => Err(e),
+    let new = NewContact {
+        alias,
+        display_name: (!form.display_name.is_empty()).then(|| form.display_name.clone()),
+        contact_type: ContactType::Personal,
+        plan,
+        tags: Vec::new(),
     };
-    if let Err(e) = updated {
+    let created = match crate::checks::plan(&new.plan) {
+        Err(e) => Err(e),
+        Ok(()) => {
+            console
+                .app
+                .create_contact_with_channels(&ctx, new, new_channels)
+                .await
+        }
+    };
+    if let Err(e) = created {
         contact_refused(&mut form, &e, &rows);
-        return undo(form, &e).await;
+        return form_page(&who, status_of(&e), form);
     }
     // The codes go out once the contact is whole. A refused send (an opted-out device, the
     // send limit) is shown on the activation page, where Send new code tries again.
     let mut unsent = Vec::new();
     for arn in &arns {
-        if let Err(e) = send_activation_code(api, &ctx, arn).await {
-            tracing::info!(channel = %arn, error = %e.message(), "console: activation code not sent");
+        if let Err(e) = console.app.send_activation_code(&ctx, arn).await {
+            tracing::info!(channel = %arn, error = %e, "console: activation code not sent");
             if let Some(id) = channel_id_of(arn) {
                 unsent.push(id.to_string());
             }
@@ -1143,25 +1084,6 @@ async fn create_submit(
         to.push_str(&format!("&unsent={}", unsent.join(",")));
     }
     see_other(&to)
-}
-
-fn wire_channel_type(t: ChannelType) -> w::ChannelType {
-    match t {
-        ChannelType::Email => w::ChannelType::Email,
-        ChannelType::Sms => w::ChannelType::Sms,
-        ChannelType::Voice => w::ChannelType::Voice,
-    }
-}
-
-async fn send_activation_code(
-    api: &muster_aws::contacts::ContactsApi,
-    ctx: &RequestContext,
-    channel_arn: &str,
-) -> Result<(), ApiError> {
-    let input = checked(w::SendActivationCodeRequest {
-        contact_channel_id: Some(channel_arn.to_owned()),
-    })?;
-    api.send_activation_code(ctx, input).await.map(|_| ())
 }
 
 /// A personal contact and its channels (in the order they were created), or the page to
@@ -1348,7 +1270,7 @@ async fn edit_submit(
         Ok(c) => c,
         Err(e) => return internal_error(e),
     };
-    let api = &*console.api;
+    let app = &*console.app;
     let contact_id = contact_arn(&ctx, &contact.alias);
     let by_id: HashMap<Uuid, &ChannelRecord> = stored.iter().map(|c| (c.id, c)).collect();
     let mut arns = Vec::new();
@@ -1360,20 +1282,16 @@ async fn edit_submit(
                 let renamed = old.name != c.name;
                 let moved = old.address != c.address;
                 if renamed || moved {
-                    let result = match checked(w::UpdateContactChannelRequest {
-                        contact_channel_id: Some(arn.clone()),
-                        name: renamed.then(|| c.name.clone()),
-                        delivery_address: moved.then(|| w::ContactChannelAddress {
-                            simple_address: Some(c.address.clone()),
-                        }),
-                    }) {
-                        // The code for a new address is sent below, with the new channels'.
-                        Ok(input) => api
-                            .op_update_contact_channel(&ctx, input, false)
-                            .await
-                            .map(|_| ()),
-                        Err(e) => Err(e),
-                    };
+                    // The code for a new address is sent below, with the new channels'.
+                    let result = app
+                        .update_channel(
+                            &ctx,
+                            &arn,
+                            renamed.then(|| c.name.clone()),
+                            moved.then(|| c.address.clone()),
+                            false,
+                        )
+                        .await;
                     if let Err(e) = result {
                         channel_refused(&mut form, i, &e);
                         return form_page(&who, status_of(&e), form);
@@ -1385,24 +1303,14 @@ async fn edit_submit(
                 arns.push(arn);
             }
             None => {
-                let result = match checked(w::CreateContactChannelRequest {
-                    contact_id: Some(contact_id.clone()),
-                    name: Some(c.name.clone()),
-                    r#type: Some(wire_channel_type(c.kind)),
-                    delivery_address: Some(w::ContactChannelAddress {
-                        simple_address: Some(c.address.clone()),
-                    }),
-                    defer_activation: Some(true),
-                    idempotency_token: None,
-                }) {
-                    Ok(input) => api
-                        .create_contact_channel(&ctx, input)
-                        .await
-                        .and_then(|r| r.contact_channel_arn.ok_or_else(ApiError::internal)),
-                    Err(e) => Err(e),
+                let new = NewChannel {
+                    name: c.name.clone(),
+                    channel_type: c.kind,
+                    address: c.address.clone(),
                 };
-                match result {
-                    Ok(arn) => {
+                match app.create_channel(&ctx, &contact_id, new, true, None).await {
+                    Ok(made) => {
+                        let arn = made.arn;
                         // Later errors show the form again: this row exists now.
                         if let (Some(row), Some(id)) =
                             (form.channels.get_mut(i), channel_id_of(&arn))
@@ -1421,18 +1329,22 @@ async fn edit_submit(
             }
         }
     }
-    let targets: Vec<(String, u32, Option<i32>, usize)> = engagements
+    let targets: Vec<(String, u32, Option<u32>, usize)> = engagements
         .iter()
         .map(|e| (arns[e.channel].clone(), e.minutes, e.retry, e.row))
         .collect();
     let (plan, rows) = plan_of(&targets);
-    let updated = match checked(w::UpdateContactRequest {
-        contact_id: Some(contact_id.clone()),
-        display_name: Some(form.display_name.clone()),
-        plan: Some(plan),
-    }) {
-        Ok(input) => api.update_contact(&ctx, input).await,
+    let updated = match crate::checks::plan(&plan) {
         Err(e) => Err(e),
+        Ok(()) => {
+            app.update_contact(
+                &ctx,
+                &contact_id,
+                Some(form.display_name.clone()),
+                Some(plan),
+            )
+            .await
+        }
     };
     if let Err(e) = updated {
         contact_refused(&mut form, &e, &rows);
@@ -1443,14 +1355,11 @@ async fn edit_submit(
         if channels.iter().any(|c| c.id == Some(old.id)) {
             continue;
         }
-        let result = match checked(w::DeleteContactChannelRequest {
-            contact_channel_id: Some(channel_arn(&ctx, &contact.alias, old.id)),
-        }) {
-            Ok(input) => api.delete_contact_channel(&ctx, input).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
+        let result = app
+            .delete_channel(&ctx, &channel_arn(&ctx, &contact.alias, old.id))
+            .await;
         match result {
-            Ok(()) | Err(ApiError::NotFound { .. }) => {}
+            Ok(()) | Err(AppError::NotFound { .. }) => {}
             Err(e) => {
                 form.errors.push(format!(
                     "The contact channel “{}” could not be removed: {}",
@@ -1467,7 +1376,7 @@ async fn edit_submit(
     }
     let mut unsent = Vec::new();
     for arn in &to_activate {
-        if send_activation_code(api, &ctx, arn).await.is_err()
+        if app.send_activation_code(&ctx, arn).await.is_err()
             && let Some(id) = channel_id_of(arn)
         {
             unsent.push(id.to_string());
@@ -1819,17 +1728,16 @@ async fn activate_channel(
     };
     let code = f.activation_code.trim().to_owned();
     let result = if code.is_empty() {
-        Err(ApiError::field("ActivationCode", "is required"))
+        Err(AppError::invalid("ActivationCode", "is required"))
+    } else if let Some(issue) = crate::checks::activation_code(&code) {
+        Err(AppError::Invalid(vec![issue]))
     } else {
-        match checked(w::ActivateContactChannelRequest {
-            contact_channel_id: Some(channel_arn(&ctx, &alias, id)),
-            activation_code: Some(code),
-        }) {
-            Ok(input) => console
-                .api
-                .activate_contact_channel(&ctx, input)
-                .await
-                .map(|_| ()),
+        match console
+            .app
+            .load_channel(&ctx, &channel_arn(&ctx, &alias, id))
+            .await
+        {
+            Ok(ch) => console.app.activate_channel(&ctx, &ch, &code).await,
             Err(e) => Err(e),
         }
     };
@@ -1859,19 +1767,19 @@ async fn activate_channel(
 }
 
 /// What to say about a refused activation code or send.
-fn code_error(e: &ApiError) -> String {
+fn code_error(e: &AppError) -> String {
     match e {
-        ApiError::Validation { fields, .. } if !fields.is_empty() => fields
+        AppError::Invalid(issues) if !issues.is_empty() => issues
             .iter()
-            .map(|f| match f.name.as_str() {
+            .map(|f| match f.path.as_str() {
                 "ActivationCode" => friendly("activation code", f),
                 "ContactChannelId" => friendly("device", f),
-                _ => format!("{}: {}", f.name, f.message),
+                _ => format!("{}: {}", f.path, f.message),
             })
             .collect::<Vec<_>>()
             .join(" "),
-        ApiError::NotFound { .. } => "This contact channel no longer exists.".into(),
-        other => other.message().to_owned(),
+        AppError::NotFound { .. } => "This contact channel no longer exists.".into(),
+        other => other.to_string(),
     }
 }
 
@@ -1888,7 +1796,11 @@ async fn send_code(
         Ok(c) => c,
         Err(e) => return internal_error(e),
     };
-    match send_activation_code(&console.api, &ctx, &channel_arn(&ctx, &alias, id)).await {
+    match console
+        .app
+        .send_activation_code(&ctx, &channel_arn(&ctx, &alias, id))
+        .await
+    {
         Ok(()) => see_other(&format!(
             "/contacts/details/{}/activate?sent={id}",
             urlencode(&alias)
@@ -1964,56 +1876,37 @@ mod tests {
 
     #[test]
     fn engagements_become_stages_and_back() {
-        let arn = |i: u32| format!("{SOME_CHANNEL}{i}");
+        let arn = |i: u32| {
+            format!(
+                "arn:aws:ssm-contacts:us-east-1:000000000000:contact-channel/placeholder/00000000-0000-4000-8000-00000000000{i}"
+            )
+        };
         let (plan, rows) = plan_of(&[
             (arn(1), 0, None, 0),
             (arn(2), 5, Some(2), 1),
             (arn(3), 5, None, 2),
             (arn(4), 75, None, 3),
         ]);
-        let stages = plan.stages.as_ref().unwrap();
-        let shape: Vec<(i32, usize)> = stages
+        let shape: Vec<(u32, usize)> = plan
+            .stages
             .iter()
-            .map(|s| {
-                (
-                    s.duration_in_minutes.unwrap(),
-                    s.targets.as_ref().unwrap().len(),
-                )
-            })
+            .map(|s| (s.duration_minutes, s.targets.len()))
             .collect();
         assert_eq!(shape, [(5, 1), (30, 2), (30, 0), (10, 0), (0, 1)]);
         assert_eq!(rows, vec![vec![0], vec![1, 2], vec![], vec![], vec![3]]);
+        assert_eq!(
+            plan.stages[1].targets[0],
+            Target::Channel {
+                channel_arn: arn(2),
+                retry_interval_minutes: Some(2)
+            }
+        );
         // Starting later than 0: waiting stages first.
         let (plan, _) = plan_of(&[(arn(1), 40, None, 0)]);
-        let shape: Vec<i32> = plan
-            .stages
-            .unwrap()
-            .iter()
-            .map(|s| s.duration_in_minutes.unwrap())
-            .collect();
+        let shape: Vec<u32> = plan.stages.iter().map(|s| s.duration_minutes).collect();
         assert_eq!(shape, [30, 10, 0]);
         // And back: the minutes from the start.
-        let (plan, _) = plan_of(&[(arn(1), 0, None, 0), (arn(2), 45, None, 1)]);
-        let domain = Plan {
-            stages: plan
-                .stages
-                .unwrap()
-                .into_iter()
-                .map(|s| muster_core::Stage {
-                    duration_minutes: s.duration_in_minutes.unwrap() as u32,
-                    targets: s
-                        .targets
-                        .unwrap()
-                        .into_iter()
-                        .map(|t| Target::Channel {
-                            channel_arn: t.channel_target_info.unwrap().contact_channel_id.unwrap(),
-                            retry_interval_minutes: None,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            rotation_ids: vec![],
-        };
+        let (domain, _) = plan_of(&[(arn(1), 0, None, 0), (arn(2), 45, None, 1)]);
         assert!(domain.check_shape(ContactType::Personal).is_ok());
         let back: Vec<u32> = engagements_of(&domain).iter().map(|e| e.1).collect();
         assert_eq!(back, [0, 45]);
@@ -2098,7 +1991,7 @@ mod tests {
         plan_field_error(
             &mut form,
             &rows,
-            &FieldError::new(
+            &FieldIssue::new(
                 "Plan.Stages[1].Targets[0].ChannelTargetInfo.ContactChannelId",
                 "is not a contact channel of contact 'x'",
             ),
@@ -2108,7 +2001,7 @@ mod tests {
         plan_field_error(
             &mut form,
             &rows,
-            &FieldError::new(
+            &FieldIssue::new(
                 "Plan.Stages[0].DurationInMinutes",
                 "must be between 0 and 30",
             ),
@@ -2196,7 +2089,7 @@ mod tests {
 
     #[test]
     fn friendly_messages() {
-        let fe = |m: &str| FieldError::new("Alias", m);
+        let fe = |m: &str| FieldIssue::new("Alias", m);
         assert_eq!(friendly("alias", &fe("is required")), "Enter the alias.");
         assert_eq!(
             friendly("alias", &fe("must be at most 255 characters long")),

@@ -10,6 +10,7 @@
 pub mod accounts;
 mod assets;
 pub mod auth;
+mod checks;
 mod contacts;
 mod engagements;
 mod error;
@@ -66,9 +67,9 @@ impl Default for ConsoleLimits {
 /// What the console's handlers share.
 pub struct Console {
     pub store: Store,
-    /// The SSM Contacts service (the same object the AWS API uses): pages change data
-    /// through it, so the console and the API apply the same checks.
-    pub api: Arc<muster_aws::contacts::ContactsApi>,
+    /// The application (the same object the AWS API and the hooks use): pages change data
+    /// through it, so the console and the API apply the same rules.
+    pub app: Arc<muster_app::App>,
     /// Real time (sessions and limits are about people's time, not the engine's drills).
     pub clock: Arc<dyn Clock>,
     /// The account whose contacts the console shows (the default account).
@@ -78,20 +79,20 @@ pub struct Console {
     pub limits: ConsoleLimits,
     /// The key that seals access-key secrets, so Settings can create access keys. Without it
     /// (see [`Console::with_master_key`]) keys are listed and revoked, not created.
-    pub master_key: Option<muster_aws::secrets::MasterKey>,
+    pub master_key: Option<muster_app::keys::MasterKey>,
 }
 
 impl Console {
     /// A console over `store` for `account`; cookies are Secure when `public_url` is https.
     pub fn new(
-        api: Arc<muster_aws::contacts::ContactsApi>,
+        app: Arc<muster_app::App>,
         clock: Arc<dyn Clock>,
         account: impl Into<String>,
         public_url: Option<&str>,
     ) -> Console {
         Console {
-            store: api.store.clone(),
-            api,
+            store: app.store.clone(),
+            app,
             clock,
             account: account.into(),
             secure_cookies: public_url
@@ -102,7 +103,7 @@ impl Console {
     }
 
     /// Lets Settings create access keys, sealed with `key` (the server's master key).
-    pub fn with_master_key(mut self, key: muster_aws::secrets::MasterKey) -> Console {
+    pub fn with_master_key(mut self, key: muster_app::keys::MasterKey) -> Console {
         self.master_key = Some(key);
         self
     }

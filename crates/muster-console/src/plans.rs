@@ -1,9 +1,9 @@
 //! Escalation plans: contacts of type ESCALATION, their stages, and the contacts or schedules
 //! each stage engages.
 //!
-//! Every change goes through [`Console::api`] (the same `SsmContacts` implementation the AWS
-//! API dispatches to, after the same model validation), so the console applies the API's
-//! checks; the API's field errors are shown next to the fields they are about.
+//! Every change goes through the application ([`Console::app`], as the AWS API's operations
+//! do), after the model's limits (`crate::checks`), so the console applies the API's checks;
+//! field errors are shown next to the fields they are about.
 //!
 //! The form works without JavaScript: each stage is a fieldset listing every contact and
 //! on-call schedule with an "Engage" checkbox and an "Acknowledgment stops plan progression"
@@ -22,11 +22,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form};
-use muster_aws::context::RequestContext;
-use muster_aws::error::ApiError;
-use muster_aws::wire::Validate;
-use muster_aws::wire::ssm_contacts::{self as w, SsmContacts};
-use muster_core::{AccountId, ContactType, Target};
+use muster_app::contacts::NewContact;
+use muster_app::{AppError, Caller, Principal};
+use muster_core::{AccountId, ArnOf, ContactType, Plan, Stage, Target};
 use muster_store::{After, ContactRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,27 +87,23 @@ pub(crate) fn not_found(what: &str) -> Response {
     )
 }
 
-/// The API caller for the signed-in console user: the console's account, the server's
-/// region, a fresh request id, and the user as the "access key".
-pub(crate) fn request_context(
-    console: &Console,
-    who: &CurrentUser,
-) -> Result<RequestContext, Response> {
+/// The application caller for the signed-in console user: the console's account, the
+/// server's region, the user.
+pub(crate) fn caller(console: &Console, who: &CurrentUser) -> Result<Caller, Response> {
     let account = AccountId::parse(&console.account).map_err(internal)?;
-    Ok(RequestContext {
+    Ok(Caller {
         account,
-        region: console.api.region.clone(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        access_key_id: format!("console:{}", who.user.email),
+        region: console.app.region.clone(),
+        principal: Principal::ConsoleUser(who.user.email.clone()),
     })
 }
 
-pub(crate) fn contact_arn(ctx: &RequestContext, alias: &str) -> String {
-    muster_core::ArnOf::Contact(alias).in_account(ctx.region.as_str(), ctx.account.as_str())
+pub(crate) fn contact_arn(caller: &Caller, alias: &str) -> String {
+    caller.arn(ArnOf::Contact(alias))
 }
 
-pub(crate) fn rotation_arn(ctx: &RequestContext, id: uuid::Uuid) -> String {
-    muster_core::ArnOf::Rotation(id).in_account(ctx.region.as_str(), ctx.account.as_str())
+pub(crate) fn rotation_arn(caller: &Caller, id: uuid::Uuid) -> String {
+    caller.arn(ArnOf::Rotation(id))
 }
 
 /// Errors of a form: messages next to fields (by form key) and messages for the whole form.
@@ -145,26 +139,21 @@ impl FormErrors {
         self.fields.contains_key(key)
     }
 
-    /// Sorts an API error into field messages (through `key_of`, which maps the API's
-    /// member path to a form key, or `None` for the whole form) and general ones.
-    pub fn from_api(e: &ApiError, key_of: impl Fn(&str) -> Option<String>) -> FormErrors {
+    /// Sorts an application error into field messages (through `key_of`, which maps a
+    /// member's path to a form key, or `None` for the whole form) and general ones.
+    pub fn from_app(e: &AppError, key_of: impl Fn(&str) -> Option<String>) -> FormErrors {
         let mut out = FormErrors::default();
         match e {
-            ApiError::Validation {
-                fields, message, ..
-            } => {
-                if fields.is_empty() {
-                    out.general.push(message.clone());
-                }
-                for f in fields {
+            AppError::Invalid(issues) if !issues.is_empty() => {
+                for f in issues {
                     let text = sentence(&f.message);
-                    match key_of(&f.name) {
+                    match key_of(&f.path) {
                         Some(k) => out.add(&k, text),
-                        None => out.general.push(format!("{}: {text}", f.name)),
+                        None => out.general.push(format!("{}: {text}", f.path)),
                     }
                 }
             }
-            other => out.general.push(api_message(other)),
+            other => out.general.push(app_message(other)),
         }
         out
     }
@@ -183,18 +172,9 @@ fn sentence(s: &str) -> String {
     out
 }
 
-/// The message of an API error that is not about one field.
-pub(crate) fn api_message(e: &ApiError) -> String {
-    match e {
-        ApiError::Validation { message, .. }
-        | ApiError::NotFound { message, .. }
-        | ApiError::Conflict { message, .. }
-        | ApiError::ServiceQuotaExceeded { message, .. }
-        | ApiError::AccessDenied { message }
-        | ApiError::Throttling { message, .. }
-        | ApiError::Internal { message }
-        | ApiError::Auth { message, .. } => message.clone(),
-    }
+/// The message of an application error that is not about one field.
+pub(crate) fn app_message(e: &AppError) -> String {
+    e.to_string()
 }
 
 /// The account's contacts of one type (all of them, in alias order).
@@ -548,9 +528,10 @@ async fn new_form(
     render(StatusCode::OK, &page)
 }
 
-/// Turns the posted stages into the API's plan, or field errors (numbers that are not
-/// numbers; everything else is the API's to check).
-fn wire_plan(ctx: &RequestContext, posted: &Posted, errors: &mut FormErrors) -> w::Plan {
+/// Turns the posted stages into a plan, or field errors: numbers that are not numbers, and
+/// the model's limits (minutes 0 to 30), worded as the API words them; what the plan names is
+/// the application's to check.
+fn plan_of_stages(caller: &Caller, posted: &Posted, errors: &mut FormErrors) -> Plan {
     let mut stages = Vec::new();
     for (i, (minutes, engaged, essential)) in posted.stages.iter().enumerate() {
         let m = minutes.trim();
@@ -562,7 +543,13 @@ fn wire_plan(ctx: &RequestContext, posted: &Posted, errors: &mut FormErrors) -> 
             0
         } else {
             match m.parse::<i32>() {
-                Ok(n) => n,
+                Ok(n) => match crate::checks::stage_minutes(i64::from(n)) {
+                    Ok(n) => n,
+                    Err(message) => {
+                        errors.add(&format!("stage{i}"), sentence(&message));
+                        0
+                    }
+                },
                 Err(_) => {
                     errors.add(
                         &format!("stage{i}"),
@@ -583,25 +570,20 @@ fn wire_plan(ctx: &RequestContext, posted: &Posted, errors: &mut FormErrors) -> 
                 );
             }
         }
-        stages.push(w::Stage {
-            duration_in_minutes: Some(duration),
-            targets: Some(
-                engaged
-                    .iter()
-                    .map(|a| w::Target {
-                        channel_target_info: None,
-                        contact_target_info: Some(w::ContactTargetInfo {
-                            contact_id: Some(contact_arn(ctx, a)),
-                            is_essential: Some(essential.contains(a)),
-                        }),
-                    })
-                    .collect(),
-            ),
+        stages.push(Stage {
+            duration_minutes: duration,
+            targets: engaged
+                .iter()
+                .map(|a| Target::Contact {
+                    contact_arn: contact_arn(caller, a),
+                    is_essential: essential.contains(a),
+                })
+                .collect(),
         });
     }
-    w::Plan {
-        stages: Some(stages),
-        rotation_ids: None,
+    Plan {
+        stages,
+        rotation_ids: Vec::new(),
     }
 }
 
@@ -648,7 +630,7 @@ async fn create(
         );
         return render(StatusCode::OK, &page);
     }
-    let ctx = match request_context(&console, &who) {
+    let caller = match caller(&console, &who) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -656,20 +638,26 @@ async fn create(
     if posted.alias.is_empty() {
         errors.add("alias", "Enter a unique alias.");
     }
-    let plan = wire_plan(&ctx, &posted, &mut errors);
+    let plan = plan_of_stages(&caller, &posted, &mut errors);
     if errors.is_empty() {
-        let input = w::CreateContactRequest {
-            alias: Some(posted.alias.clone()),
-            display_name: (!posted.display_name.is_empty()).then(|| posted.display_name.clone()),
-            r#type: Some(w::ContactType::Escalation),
-            plan: Some(plan),
-            ..Default::default()
-        };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console.api.create_contact(&ctx, input).await.map(|_| ())
-        } else {
-            Err(ApiError::validation(checked))
+        let display_name = (!posted.display_name.is_empty()).then(|| posted.display_name.clone());
+        let checked = crate::checks::contact(&posted.alias, display_name.as_deref());
+        let result = match checked {
+            Err(e) => Err(e),
+            Ok(alias) => {
+                let new = NewContact {
+                    alias,
+                    display_name,
+                    contact_type: ContactType::Escalation,
+                    plan,
+                    tags: Vec::new(),
+                };
+                console
+                    .app
+                    .create_contact(&caller, new, None)
+                    .await
+                    .map(|_| ())
+            }
         };
         match result {
             Ok(()) => {
@@ -678,14 +666,14 @@ async fn create(
                     urlencode(&posted.alias)
                 ));
             }
-            Err(ApiError::Conflict { .. }) => errors.add(
+            Err(AppError::Conflict { .. }) => errors.add(
                 "alias",
                 format!(
                     "A contact with the alias {} exists already; choose another alias.",
                     posted.alias
                 ),
             ),
-            Err(e) => errors = FormErrors::from_api(&e, plan_key),
+            Err(e) => errors = FormErrors::from_app(&e, plan_key),
         }
     }
     let page = form_page(
@@ -795,29 +783,32 @@ async fn update(
         );
         return render(StatusCode::OK, &page);
     }
-    let ctx = match request_context(&console, &who) {
+    let caller = match caller(&console, &who) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let mut errors = FormErrors::default();
-    let plan = wire_plan(&ctx, &posted, &mut errors);
+    let plan = plan_of_stages(&caller, &posted, &mut errors);
     if errors.is_empty() {
-        let input = w::UpdateContactRequest {
-            contact_id: Some(contact_arn(&ctx, &alias)),
-            display_name: Some(posted.display_name.clone()),
-            plan: Some(plan),
-        };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console.api.update_contact(&ctx, input).await.map(|_| ())
-        } else {
-            Err(ApiError::validation(checked))
+        let result = match crate::checks::display_name(&posted.display_name) {
+            Some(issue) => Err(AppError::Invalid(vec![issue])),
+            None => {
+                console
+                    .app
+                    .update_contact(
+                        &caller,
+                        &contact_arn(&caller, &alias),
+                        Some(posted.display_name.clone()),
+                        Some(plan),
+                    )
+                    .await
+            }
         };
         match result {
             Ok(()) => {
                 return see_other(&format!("/escalation-plans?updated={}", urlencode(&alias)));
             }
-            Err(e) => errors = FormErrors::from_api(&e, plan_key),
+            Err(e) => errors = FormErrors::from_app(&e, plan_key),
         }
     }
     let page = form_page(
@@ -843,19 +834,20 @@ async fn delete(
         Ok(None) => return not_found(&format!("The escalation plan {alias}")),
         Err(r) => return r,
     }
-    let ctx = match request_context(&console, &who) {
+    let caller = match caller(&console, &who) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let input = w::DeleteContactRequest {
-        contact_id: Some(contact_arn(&ctx, &alias)),
-    };
-    match console.api.delete_contact(&ctx, input).await {
-        Ok(_) => see_other(&format!("/escalation-plans?deleted={}", urlencode(&alias))),
+    match console
+        .app
+        .delete_contact(&caller, &contact_arn(&caller, &alias))
+        .await
+    {
+        Ok(()) => see_other(&format!("/escalation-plans?deleted={}", urlencode(&alias))),
         Err(e) => error_page(
             StatusCode::CONFLICT,
             "The escalation plan was not deleted",
-            &api_message(&e),
+            &app_message(&e),
         ),
     }
 }

@@ -18,8 +18,8 @@
 use crate::auth::CurrentUser;
 use crate::pages::{Layout, error_page, see_other};
 use crate::plans::{
-    FormErrors, all, api_message, arn_tail, contact_arn, contacts_of_type, internal, layout,
-    name_of, not_found, one, render, request_context, rotation_arn, urlencode,
+    FormErrors, all, app_message, arn_tail, caller, contact_arn, contacts_of_type, internal,
+    layout, name_of, not_found, one, render, rotation_arn, urlencode,
 };
 use crate::{Console, SectionRouter};
 use askama::Template;
@@ -31,12 +31,14 @@ use axum::{Extension, Form};
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use muster_aws::context::RequestContext;
-use muster_aws::error::ApiError;
-use muster_aws::wire::ssm_contacts::{self as w, SsmContacts};
-use muster_aws::wire::{EpochSeconds, Validate};
-use muster_core::ContactType;
-use muster_core::rotation::{self, Cadence, OverrideSpec, Recurrence, RotationSpec, ShiftKind};
+use muster_app::contacts::NewContact;
+use muster_app::rotations::{NewRotation, RotationChange};
+use muster_app::{AppError, Caller};
+use muster_core::rotation::{
+    self, Cadence, CoverageWindow, DayOfWeek, HandOff, OverrideSpec, Recurrence, RotationSpec,
+    ShiftKind,
+};
+use muster_core::{ContactType, Plan};
 use muster_store::{After, ContactRecord, FeedTarget, RotationOverrideRecord, RotationRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -649,16 +651,14 @@ async fn new_schedule(
     .await
 }
 
-fn schedule_plan(ctx: &RequestContext, chosen: &[String]) -> w::Plan {
-    w::Plan {
-        stages: Some(vec![]),
-        rotation_ids: Some(
-            chosen
-                .iter()
-                .filter_map(|id| Uuid::parse_str(id).ok())
-                .map(|id| rotation_arn(ctx, id))
-                .collect(),
-        ),
+fn schedule_plan(caller: &Caller, chosen: &[String]) -> Plan {
+    Plan {
+        stages: Vec::new(),
+        rotation_ids: chosen
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .map(|id| rotation_arn(caller, id))
+            .collect(),
     }
 }
 
@@ -674,7 +674,7 @@ async fn create_schedule(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -686,26 +686,34 @@ async fn create_schedule(
         errors.add("rotations", "Choose at least one rotation.");
     }
     if errors.is_empty() {
-        let input = w::CreateContactRequest {
-            alias: Some(alias.clone()),
-            display_name: (!display_name.is_empty()).then(|| display_name.clone()),
-            r#type: Some(w::ContactType::OncallSchedule),
-            plan: Some(schedule_plan(&ctx, &chosen)),
-            ..Default::default()
-        };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console.api.create_contact(&ctx, input).await.map(|_| ())
-        } else {
-            Err(ApiError::validation(checked))
+        let display = (!display_name.is_empty()).then(|| display_name.clone());
+        let plan = schedule_plan(&caller, &chosen);
+        let result = match crate::checks::contact(&alias, display.as_deref())
+            .and_then(|a| crate::checks::plan(&plan).map(|()| a))
+        {
+            Err(e) => Err(e),
+            Ok(alias) => {
+                let new = NewContact {
+                    alias,
+                    display_name: display,
+                    contact_type: ContactType::OncallSchedule,
+                    plan,
+                    tags: Vec::new(),
+                };
+                console
+                    .app
+                    .create_contact(&caller, new, None)
+                    .await
+                    .map(|_| ())
+            }
         };
         match result {
             Ok(()) => return see_other(&format!("/schedules/contacts/{}", urlencode(&alias))),
-            Err(ApiError::Conflict { .. }) => errors.add(
+            Err(AppError::Conflict { .. }) => errors.add(
                 "alias",
                 format!("A contact with the alias {alias} exists already; choose another alias."),
             ),
-            Err(e) => errors = FormErrors::from_api(&e, schedule_key),
+            Err(e) => errors = FormErrors::from_app(&e, schedule_key),
         }
     }
     schedule_page(
@@ -779,7 +787,7 @@ async fn update_schedule(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -787,16 +795,25 @@ async fn update_schedule(
     if chosen.is_empty() {
         errors.add("rotations", "Choose at least one rotation.");
     } else {
-        let input = w::UpdateContactRequest {
-            contact_id: Some(contact_arn(&ctx, &alias)),
-            display_name: Some(display_name.clone()),
-            plan: Some(schedule_plan(&ctx, &chosen)),
-        };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console.api.update_contact(&ctx, input).await.map(|_| ())
+        let plan = schedule_plan(&caller, &chosen);
+        let mut issues: Vec<_> = crate::checks::display_name(&display_name)
+            .into_iter()
+            .collect();
+        if let Err(AppError::Invalid(more)) = crate::checks::plan(&plan) {
+            issues.extend(more);
+        }
+        let result = if issues.is_empty() {
+            console
+                .app
+                .update_contact(
+                    &caller,
+                    &contact_arn(&caller, &alias),
+                    Some(display_name.clone()),
+                    Some(plan),
+                )
+                .await
         } else {
-            Err(ApiError::validation(checked))
+            Err(AppError::Invalid(issues))
         };
         match result {
             Ok(()) => {
@@ -805,7 +822,7 @@ async fn update_schedule(
                     urlencode(&alias)
                 ));
             }
-            Err(e) => errors = FormErrors::from_api(&e, schedule_key),
+            Err(e) => errors = FormErrors::from_app(&e, schedule_key),
         }
     }
     schedule_page(
@@ -831,22 +848,23 @@ async fn delete_schedule(
     if let Err(r) = load_schedule(&console, &alias).await {
         return r;
     }
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let input = w::DeleteContactRequest {
-        contact_id: Some(contact_arn(&ctx, &alias)),
-    };
-    match console.api.delete_contact(&ctx, input).await {
-        Ok(_) => see_other(&format!(
+    match console
+        .app
+        .delete_contact(&caller, &contact_arn(&caller, &alias))
+        .await
+    {
+        Ok(()) => see_other(&format!(
             "/schedules?deleted_schedule={}",
             urlencode(&alias)
         )),
         Err(e) => error_page(
             StatusCode::CONFLICT,
             "The on-call schedule was not deleted",
-            &api_message(&e),
+            &app_message(&e),
         ),
     }
 }
@@ -1010,13 +1028,6 @@ fn parse_hhmm(s: &str) -> Option<(i32, i32)> {
     ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
 }
 
-fn hand_off(h: i32, m: i32) -> w::HandOffTime {
-    w::HandOffTime {
-        hour_of_day: h,
-        minute_of_hour: m,
-    }
-}
-
 fn rotation_key(name: &str) -> Option<String> {
     let key = match name {
         "Name" => "name",
@@ -1041,15 +1052,18 @@ fn rotation_key(name: &str) -> Option<String> {
     Some(key.to_owned())
 }
 
-/// What the form asks the API for: (contact ARNs, start, zone name, recurrence), or field
-/// errors for what cannot even be put into a request (dates and times that do not parse).
+/// What the form asks the application for: (contact ARNs, start, recurrence), or field
+/// errors: for what cannot even be put into a request (dates and times that do not parse),
+/// and the model's limits (worded as the API words them, through [`rotation_key`]).
 fn rotation_request(
-    ctx: &RequestContext,
+    caller: &Caller,
     f: &RotationForm,
     errors: &mut FormErrors,
-) -> (Vec<String>, Option<EpochSeconds>, w::RecurrenceSettings) {
+) -> (Vec<String>, Option<Timestamp>, Option<Recurrence>) {
     if f.name.is_empty() {
         errors.add("name", "Enter a name for the rotation.");
+    } else if let Some(issue) = crate::checks::rotation_name(&f.name) {
+        add_issue(errors, &issue);
     }
     let tz = rotation::time_zone(&f.time_zone);
     if tz.is_none() {
@@ -1057,6 +1071,8 @@ fn rotation_request(
             "time_zone",
             "Enter an IANA time zone name, for example Europe/Berlin or America/New_York.",
         );
+    } else if let Some(issue) = crate::checks::time_zone_id(&f.time_zone) {
+        add_issue(errors, &issue);
     }
     let handoff = parse_hhmm(&f.handoff);
     if handoff.is_none() {
@@ -1070,9 +1086,7 @@ fn rotation_request(
         errors.add("start_date", "Enter the start date as YYYY-MM-DD.");
     }
     let start = match (date, handoff, &tz) {
-        (Some(d), Some((h, m)), Some(tz)) => {
-            local_instant(d.at(h as i8, m as i8, 0, 0), tz).map(EpochSeconds::from_timestamp)
-        }
+        (Some(d), Some((h, m)), Some(tz)) => local_instant(d.at(h as i8, m as i8, 0, 0), tz),
         _ => None,
     };
     let number = |s: &str, key: &str, what: &str, errors: &mut FormErrors| -> Option<i32> {
@@ -1084,45 +1098,53 @@ fn rotation_request(
             }
         }
     };
-    let multiplier = number(&f.multiplier, "multiplier", "the shift length", errors);
-    let on_call = number(&f.on_call, "on_call", "the number on call", errors);
-    let (h, m) = handoff.unwrap_or((0, 0));
-    let mut rec = w::RecurrenceSettings {
-        number_of_on_calls: on_call,
-        recurrence_multiplier: multiplier,
-        ..Default::default()
+    let mut ok = true;
+    let mut checked = |issue: Result<u32, muster_app::FieldIssue>, errors: &mut FormErrors| {
+        issue
+            .map_err(|i| {
+                add_issue(errors, &i);
+                ok = false;
+            })
+            .ok()
     };
-    match f.recurrence.as_str() {
+    let multiplier = number(&f.multiplier, "multiplier", "the shift length", errors)
+        .and_then(|n| checked(crate::checks::multiplier(n), errors));
+    let on_call = number(&f.on_call, "on_call", "the number on call", errors)
+        .and_then(|n| checked(crate::checks::on_calls(n), errors));
+    let (h, m) = handoff.unwrap_or((0, 0));
+    let at = HandOff::new(h as u8, m as u8);
+    let cadence = match f.recurrence.as_str() {
         "weekly" => {
-            let Some(day) = w::DayOfWeek::from_value(&f.weekly_day) else {
+            let Some(day) = DAYS
+                .iter()
+                .find(|(c, _, _)| *c == f.weekly_day)
+                .map(|(_, _, d)| *d)
+            else {
                 errors.add("weekly_day", "Choose the day of the weekly hand-off.");
-                return (vec![], start, rec);
+                return (vec![], start, None);
             };
-            rec.weekly_settings = Some(vec![w::WeeklySetting {
-                day_of_week: Some(day),
-                hand_off_time: Some(hand_off(h, m)),
-            }]);
+            Some(Cadence::Weekly(vec![(day, at)]))
         }
-        "monthly" => {
-            let day = number(
-                &f.monthly_day,
-                "monthly_day",
-                "the day of the month",
-                errors,
-            );
-            rec.monthly_settings = Some(vec![w::MonthlySetting {
-                day_of_month: day,
-                hand_off_time: Some(hand_off(h, m)),
-            }]);
+        "monthly" => number(
+            &f.monthly_day,
+            "monthly_day",
+            "the day of the month",
+            errors,
+        )
+        .and_then(|d| checked(crate::checks::day_of_month(d), errors))
+        .map(|d| Cadence::Monthly(vec![(d as u8, at)])),
+        "daily" => Some(Cadence::Daily(vec![at])),
+        _ => {
+            errors.add("recurrence", "Choose Daily, Weekly or Monthly.");
+            None
         }
-        "daily" => rec.daily_settings = Some(vec![hand_off(h, m)]),
-        _ => errors.add("recurrence", "Choose Daily, Weekly or Monthly."),
-    }
+    };
+    let mut coverage = None;
     if f.coverage == "hours" {
-        let days: Vec<w::DayOfWeek> = f
+        let days: Vec<Weekday> = f
             .days
             .iter()
-            .filter_map(|d| w::DayOfWeek::from_value(d))
+            .filter_map(|d| DAYS.iter().find(|(c, _, _)| c == d).map(|(_, _, w)| *w))
             .collect();
         if days.is_empty() {
             errors.add(
@@ -1138,17 +1160,13 @@ fn rotation_request(
             );
         }
         let ((sh, sm), (eh, em)) = (s.unwrap_or((0, 0)), e.unwrap_or((0, 0)));
-        rec.shift_coverages = Some(
+        let window = CoverageWindow::new(
+            HandOff::new(sh as u8, sm as u8),
+            HandOff::new(eh as u8, em as u8),
+        );
+        coverage = Some(
             days.into_iter()
-                .map(|d| {
-                    (
-                        d,
-                        vec![w::CoverageTime {
-                            start: Some(hand_off(sh, sm)),
-                            end: Some(hand_off(eh, em)),
-                        }],
-                    )
-                })
+                .map(|d| (DayOfWeek(d), vec![window]))
                 .collect(),
         );
     }
@@ -1172,8 +1190,33 @@ fn rotation_request(
             "Give at least one contact a position: the members take turns in that order.",
         );
     }
-    let arns = members.iter().map(|(_, a)| contact_arn(ctx, a)).collect();
-    (arns, start, rec)
+    let arns: Vec<String> = members
+        .iter()
+        .map(|(_, a)| contact_arn(caller, a))
+        .collect();
+    if let Some(issue) = crate::checks::rotation_members(arns.len()) {
+        add_issue(errors, &issue);
+    }
+    let recurrence = match (cadence, on_call, multiplier, ok) {
+        (Some(cadence), Some(number_of_on_calls), Some(multiplier), true) => Some(Recurrence {
+            cadence,
+            number_of_on_calls,
+            multiplier,
+            coverage,
+        }),
+        _ => None,
+    };
+    (arns, start, recurrence)
+}
+
+/// A model limit's issue, on the form field its member belongs to.
+fn add_issue(errors: &mut FormErrors, issue: &muster_app::FieldIssue) {
+    let e = AppError::Invalid(vec![issue.clone()]);
+    let more = FormErrors::from_app(&e, rotation_key);
+    for (k, m) in more.fields {
+        errors.add(&k, m);
+    }
+    errors.general.extend(more.general);
 }
 
 async fn rotation_form_page(
@@ -1268,37 +1311,27 @@ async fn create_rotation(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let f = RotationForm::parse(&fields);
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let mut errors = FormErrors::default();
-    let (members, start, recurrence) = rotation_request(&ctx, &f, &mut errors);
-    if errors.is_empty() {
-        let input = w::CreateRotationRequest {
-            name: Some(f.name.clone()),
-            contact_ids: Some(members),
-            start_time: start,
-            time_zone_id: Some(f.time_zone.clone()),
-            recurrence: Some(recurrence),
-            ..Default::default()
+    let (members, start, recurrence) = rotation_request(&caller, &f, &mut errors);
+    if let (true, Some(recurrence)) = (errors.is_empty(), recurrence) {
+        let new = NewRotation {
+            name: f.name.clone(),
+            members,
+            time_zone: f.time_zone.clone(),
+            recurrence,
+            start_ms: start.map(|t| t.as_millisecond()),
+            tags: Vec::new(),
         };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console.api.create_rotation(&ctx, input).await
-        } else {
-            Err(ApiError::validation(checked))
-        };
-        match result {
-            Ok(out) => {
-                let id = out
-                    .rotation_arn
-                    .as_deref()
-                    .map(arn_tail)
-                    .unwrap_or_default();
+        match console.app.create_rotation(&caller, new, None).await {
+            Ok(made) => {
+                let id = arn_tail(&made.arn);
                 return see_other(&format!("/schedules/rotations/{id}"));
             }
-            Err(e) => errors = FormErrors::from_api(&e, rotation_key),
+            Err(e) => errors = FormErrors::from_app(&e, rotation_key),
         }
     }
     rotation_form_page(
@@ -1348,29 +1381,26 @@ async fn update_rotation(
     let mut f = RotationForm::parse(&fields);
     // UpdateRotation cannot rename; the form keeps the name it has.
     f.name = r.name.clone();
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
     let mut errors = FormErrors::default();
-    let (members, start, recurrence) = rotation_request(&ctx, &f, &mut errors);
-    if errors.is_empty() {
-        let input = w::UpdateRotationRequest {
-            rotation_id: Some(rotation_arn(&ctx, r.id)),
-            contact_ids: Some(members),
-            start_time: start,
-            time_zone_id: Some(f.time_zone.clone()),
-            recurrence: Some(recurrence),
+    let (members, start, recurrence) = rotation_request(&caller, &f, &mut errors);
+    if let (true, Some(recurrence)) = (errors.is_empty(), recurrence) {
+        let change = RotationChange {
+            members: Some(members),
+            time_zone: Some(f.time_zone.clone()),
+            start_ms: start.map(|t| t.as_millisecond()),
+            recurrence,
         };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console.api.update_rotation(&ctx, input).await.map(|_| ())
-        } else {
-            Err(ApiError::validation(checked))
-        };
-        match result {
+        match console
+            .app
+            .update_rotation(&caller, &rotation_arn(&caller, r.id), change)
+            .await
+        {
             Ok(()) => return see_other(&format!("/schedules/rotations/{}?saved=1", r.id)),
-            Err(e) => errors = FormErrors::from_api(&e, rotation_key),
+            Err(e) => errors = FormErrors::from_app(&e, rotation_key),
         }
     }
     rotation_form_page(
@@ -1394,22 +1424,23 @@ async fn delete_rotation(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let input = w::DeleteRotationRequest {
-        rotation_id: Some(rotation_arn(&ctx, r.id)),
-    };
-    match console.api.delete_rotation(&ctx, input).await {
-        Ok(_) => see_other(&format!(
+    match console
+        .app
+        .delete_rotation(&caller, &rotation_arn(&caller, r.id))
+        .await
+    {
+        Ok(()) => see_other(&format!(
             "/schedules?deleted_rotation={}",
             urlencode(&r.name)
         )),
         Err(e) => error_page(
             StatusCode::CONFLICT,
             "The rotation was not deleted",
-            &api_message(&e),
+            &app_message(&e),
         ),
     }
 }
@@ -1645,7 +1676,7 @@ async fn create_override(
             .map(str::to_owned)
             .collect(),
     };
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -1662,28 +1693,27 @@ async fn create_override(
         errors.add("members", "Choose who is on call during the override.");
     }
     if errors.is_empty() {
-        let input = w::CreateRotationOverrideRequest {
-            rotation_id: Some(rotation_arn(&ctx, r.id)),
-            new_contact_ids: Some(o.members.iter().map(|a| contact_arn(&ctx, a)).collect()),
-            start_time: start.map(EpochSeconds::from_timestamp),
-            end_time: end.map(EpochSeconds::from_timestamp),
-            ..Default::default()
-        };
-        let checked = input.validation_errors();
-        let result = if checked.is_empty() {
-            console
-                .api
-                .create_rotation_override(&ctx, input)
+        let members: Vec<String> = o.members.iter().map(|a| contact_arn(&caller, a)).collect();
+        let result = match (start, end, crate::checks::override_members(members.len())) {
+            (_, _, Some(issue)) => Err(AppError::Invalid(vec![issue])),
+            (Some(start), Some(end), None) => console
+                .app
+                .create_override(
+                    &caller,
+                    &rotation_arn(&caller, r.id),
+                    &members,
+                    start.as_millisecond(),
+                    end.as_millisecond(),
+                )
                 .await
-                .map(|_| ())
-        } else {
-            Err(ApiError::validation(checked))
+                .map(|_| ()),
+            _ => Err(AppError::internal()),
         };
         match result {
             Ok(()) => {
                 return see_other(&format!("/schedules/rotations/{}?override_created=1", r.id));
             }
-            Err(e) => errors = FormErrors::from_api(&e, override_key),
+            Err(e) => errors = FormErrors::from_app(&e, override_key),
         }
     }
     rotation_page(
@@ -1709,20 +1739,20 @@ async fn delete_override(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let input = w::DeleteRotationOverrideRequest {
-        rotation_id: Some(rotation_arn(&ctx, r.id)),
-        rotation_override_id: Some(oid),
-    };
-    match console.api.delete_rotation_override(&ctx, input).await {
-        Ok(_) => see_other(&format!("/schedules/rotations/{}?override_deleted=1", r.id)),
+    match console
+        .app
+        .delete_override(&caller, &rotation_arn(&caller, r.id), &oid)
+        .await
+    {
+        Ok(()) => see_other(&format!("/schedules/rotations/{}?override_deleted=1", r.id)),
         Err(e) => error_page(
             StatusCode::NOT_FOUND,
             "The override was not deleted",
-            &api_message(&e),
+            &app_message(&e),
         ),
     }
 }
@@ -1770,13 +1800,13 @@ async fn create_feed(
             "Choose the rotation or one of its members.",
         );
     };
-    let ctx = match request_context(&console, &user) {
+    let caller = match caller(&console, &user) {
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let token = match console.api.create_feed(&ctx.account, feed_target).await {
+    let token = match console.app.create_feed(&caller.account, feed_target).await {
         Ok((_, token)) => token,
-        Err(e) => return internal(api_message(&e.into())),
+        Err(e) => return internal(app_message(&e)),
     };
     let host = headers
         .get(header::HOST)

@@ -134,7 +134,7 @@ fn channel_label(t: muster_core::ChannelType) -> &'static str {
 
 fn providers(console: &Console) -> Vec<ProviderRow> {
     console
-        .api
+        .app
         .messaging
         .notifier
         .describe()
@@ -232,7 +232,7 @@ fn visible_lines(lines: &[String], scope: OutboxScope, account: &str) -> Vec<Out
 
 /// The outbox section, for administrators (callers check): `None` when no outbox is in use.
 async fn outbox(console: &Console, scope: OutboxScope) -> Option<Outbox> {
-    let path = console.api.messaging.notifier.outbox_path()?;
+    let path = console.app.messaging.notifier.outbox_path()?;
     let shown = path.display().to_string();
     let read = tokio::task::spawn_blocking(move || {
         tail_lines(&path, OUTBOX_SCANNED_LINES, OUTBOX_TAIL_BYTES)
@@ -310,7 +310,7 @@ async fn settings_page(console: &Console, who: &CurrentUser, extra: Extra) -> Re
     } else {
         None
     };
-    let outbox_hidden = !is_admin && console.api.messaging.notifier.outbox_path().is_some();
+    let outbox_hidden = !is_admin && console.app.messaging.notifier.outbox_path().is_some();
     render(
         extra.status,
         &SettingsPage {
@@ -396,7 +396,7 @@ async fn create_key(
         };
         return settings_page(&console, &who, extra).await;
     };
-    let key = muster_aws::secrets::generate_access_key();
+    let key = muster_app::keys::generate_access_key();
     let record = AccessKeyRecord {
         access_key_id: key.access_key_id.clone(),
         account: console.account.clone(),

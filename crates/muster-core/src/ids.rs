@@ -68,6 +68,11 @@ pub struct ContactAlias(String);
 impl ContactAlias {
     /// The model members (`Shape$Member`) with exactly this rule (see [`crate::limits`]).
     pub const MEMBERS: &'static [&'static str] = &["CreateContactRequest$Alias"];
+    /// The fewest and most characters the model accepts.
+    pub const MIN_CHARS: usize = 1;
+    pub const MAX_CHARS: usize = 255;
+    /// The model's pattern, as the API quotes it.
+    pub const PATTERN: &'static str = r"^[a-z0-9_\-]*$";
 
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let ok = !s.is_empty()

@@ -72,6 +72,20 @@ impl Chars {
         s.chars().find(|&c| !allowed(c))
     }
 
+    /// The model's pattern, as the model writes it (and as the API quotes it in its
+    /// `must match the pattern …` errors).
+    const fn source(self) -> &'static str {
+        match self {
+            Chars::Any => r"^[.\s\S]*$",
+            Chars::Names => r"^[\p{L}\p{Z}\p{N}_.\-]*$",
+            Chars::RotationName => r"^[a-zA-Z0-9_\-\s\.]*$",
+            Chars::TimeZoneId => r"^[:a-zA-Z0-9_\-\s\.\\/]*$",
+            Chars::Sender => r"^[\\a-zA-Z0-9_@#%*+=:?.\/!\s-]*$",
+            Chars::IdempotencyToken => r"^[\\\/a-zA-Z0-9_+=\-]*$",
+            Chars::Digits => r"^[0-9]*$",
+        }
+    }
+
     /// The allowed characters, for a message.
     fn describe(self) -> &'static str {
         match self {
@@ -268,6 +282,8 @@ macro_rules! text_limit {
             pub const MAX_CHARS: usize = $max;
             /// The model members (`Shape$Member`) with exactly this rule.
             pub const MEMBERS: &'static [&'static str] = &[$($member),+];
+            /// The model's pattern, as the API quotes it.
+            pub const PATTERN: &'static str = Chars::$allowed.source();
 
             const RULE: TextRule = TextRule {
                 label: $label,

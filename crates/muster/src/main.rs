@@ -322,7 +322,7 @@ async fn feeds(
             };
             // A feed is a row: no message provider is built to write it.
             let (rec, token) = muster_app::feeds::create_feed(
-                &store,
+                store,
                 &account,
                 target,
                 muster_core::Clock::now_ms(&SystemClock),

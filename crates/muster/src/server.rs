@@ -282,20 +282,28 @@ pub fn messaging(
     .with_email_authserv_id(settings.email_authserv_id.clone()))
 }
 
-/// The SSM Contacts service over `store`, messaging as the settings say.
+/// The application over `store`, messaging as the settings say: what every adapter (the
+/// AWS API, the hooks, the console) and the job runner of this process share.
+pub fn application(
+    settings: &Settings,
+    store: Store,
+    master: &MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<App> {
+    let messaging = Arc::new(messaging(settings, master, clock.clone())?);
+    Ok(App::new(store, clock, messaging, settings.region.clone()))
+}
+
+/// The SSM Contacts service (the AWS adapter) over a new application.
 pub fn contacts_api(
     settings: &Settings,
     store: Store,
     master: &MasterKey,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<ContactsApi> {
-    let messaging = Arc::new(messaging(settings, master, clock.clone())?);
-    Ok(ContactsApi::new(Arc::new(App::new(
-        store,
-        clock,
-        messaging,
-        settings.region.clone(),
-    ))))
+    Ok(ContactsApi::new(Arc::new(application(
+        settings, store, master, clock,
+    )?)))
 }
 
 /// The base URL people and providers reach this server at.
@@ -312,7 +320,7 @@ pub fn app(
     settings: &Settings,
     store: Store,
     master: MasterKey,
-    contacts: Arc<ContactsApi>,
+    app: Arc<App>,
 ) -> anyhow::Result<Router> {
     prometheus();
     let aws = Arc::new(AwsJsonState {
@@ -325,7 +333,7 @@ pub fn app(
             region: settings.region.clone(),
             max_skew: Duration::from_secs(settings.max_clock_skew_minutes * 60),
         },
-        contacts: contacts.clone(),
+        contacts: Arc::new(ContactsApi::new(app.clone())),
     });
     let health = Router::new()
         .route("/healthz", get(healthz))
@@ -335,7 +343,7 @@ pub fn app(
     let feeds = Router::new()
         .route("/feeds/{file}", get(muster_hooks::feeds::serve_feed))
         .with_state(Arc::new(FeedState {
-            api: contacts.app.clone(),
+            api: app.clone(),
             region: settings.region.clone(),
         }));
     let hooks = Router::new()
@@ -349,13 +357,11 @@ pub fn app(
         )
         .route("/muster.vcf", get(hooks::vcard))
         .route("/a/{token}", get(hooks::ack_page).post(hooks::ack_post))
-        .with_state(Arc::new(HookState {
-            api: contacts.app.clone(),
-        }));
+        .with_state(Arc::new(HookState { api: app.clone() }));
     // Sessions and sign-in limits run on real time, whatever the engine's clock does.
     let console = Arc::new(
         muster_console::Console::new(
-            contacts.clone(),
+            app.clone(),
             Arc::new(SystemClock),
             settings.account_id.to_string(),
             settings.public_url.as_deref(),
@@ -380,8 +386,8 @@ pub fn app(
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Store,
-    /// The service object the server and its engine share.
-    pub contacts: Arc<ContactsApi>,
+    /// The application the server's adapters and its engine share.
+    pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     engine: Option<EngineHandle>,
@@ -410,7 +416,7 @@ const AUDIT_EVERY: Duration = Duration::from_secs(60);
 const AUDIT_FIRST_AFTER: Duration = Duration::from_secs(10);
 
 /// The job engine of this process: engagement steps and page sends.
-fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandle {
+fn start_engine(settings: &Settings, app: &Arc<App>) -> EngineHandle {
     let mut config = EngineConfig {
         concurrency: 512,
         batch: 256,
@@ -422,9 +428,9 @@ fn start_engine(settings: &Settings, contacts: &Arc<ContactsApi>) -> EngineHandl
     // Leases are in (scaled) clock time, renewals in real time: renew well within a lease.
     let lease_real_ms = (config.lease_ms as f64 / settings.time_scale).max(1.0);
     config.renew_every_ms = Some(((lease_real_ms / 3.0) as u64).max(1));
-    let engine = Engine::new(contacts.store.clone(), contacts.clock.clone(), config);
-    let engine = muster_app::engagements::register(engine, &contacts.app).start();
-    contacts.jobs.set(engine.dispatcher());
+    let engine = Engine::new(app.store.clone(), app.clock.clone(), config);
+    let engine = muster_app::engagements::register(engine, app).start();
+    app.jobs.set(engine.dispatcher());
     engine
 }
 
@@ -476,18 +482,18 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     bootstrap_credentials(settings, &store, &master, addr).await?;
-    let contacts = Arc::new(contacts_api(settings, store.clone(), &master, clock)?);
-    let router = app(settings, store.clone(), master, contacts.clone())?;
-    let engine = start_engine(settings, &contacts);
+    let application = Arc::new(application(settings, store.clone(), &master, clock)?);
+    let router = app(settings, store.clone(), master, application.clone())?;
+    let engine = start_engine(settings, &application);
     let auditor = {
-        let contacts = contacts.clone();
+        let app = application.clone();
         tokio::spawn(async move {
             // Not at once: a (re)start is when the engine has the most catching up to do.
             let first = tokio::time::Instant::now() + AUDIT_FIRST_AFTER;
             let mut every = tokio::time::interval_at(first, AUDIT_EVERY);
             loop {
                 every.tick().await;
-                if let Err(e) = contacts.audit_engagements().await {
+                if let Err(e) = app.audit_engagements().await {
                     tracing::warn!(error = %e, "engagement audit failed");
                 }
             }
@@ -507,7 +513,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     Ok(Running {
         addr,
         store,
-        contacts,
+        app: application,
         shutdown: Some(tx),
         task,
         engine: Some(engine),

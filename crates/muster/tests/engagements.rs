@@ -124,7 +124,7 @@ impl Env {
     }
 
     fn wake(&self) {
-        if let Some(w) = self.s.running.as_ref().map(|r| &r.contacts.jobs) {
+        if let Some(w) = self.s.running.as_ref().map(|r| &r.app.jobs) {
             w.notify();
         }
     }
@@ -2473,7 +2473,7 @@ async fn auditor_repairs_a_missing_step(backend: Backend) {
     let e = env.engage(&ana).await;
     env.wait_pages(1).await;
     let running = env.s.running.as_ref().unwrap();
-    let (store, api) = (&running.store, &running.contacts);
+    let (store, api) = (&running.store, &running.app);
     assert_eq!(
         api.audit_engagements().await.unwrap(),
         0,

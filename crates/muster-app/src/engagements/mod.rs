@@ -19,7 +19,7 @@ pub(crate) use write_queue::{Pending, WriteQueue};
 
 use crate::codes::CodeKey;
 use crate::{App, AppError, Caller};
-use muster_core::engagement::{SnapContact, SnapOverride, SnapRotation, Snapshot, State};
+use muster_core::engagement::{PathNode, SnapContact, SnapOverride, SnapRotation, Snapshot, State};
 use muster_core::{
     ActivationStatus, ArnOf, ChannelType, ContactType, ReceiptKind, ResourceRef, StopReason, Target,
 };
@@ -67,6 +67,15 @@ pub struct Paging {
     pub public_subject: Option<String>,
     pub public_content: Option<String>,
     pub incident_id: Option<String>,
+}
+
+/// What AcceptPage records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// The page was read: acknowledged.
+    Read,
+    /// The page was delivered.
+    Delivered,
 }
 
 /// A started engagement: its ARN, and whether this call started it (`false`: a retry with
@@ -576,5 +585,83 @@ impl App {
                 tracing::error!(page = %p.id, "page without its engagement");
                 AppError::internal()
             })
+    }
+
+    /// The escalation path that reached a page's contact (root first), from the
+    /// engagement's state (or, for pages written before that, the page's own copy).
+    pub async fn page_path(&self, p: &PageRecord) -> Result<Vec<PathNode>, AppError> {
+        if !p.path.is_empty() {
+            // Pages written before the path was left to the engagement's state.
+            return serde_json::from_str(&p.path).map_err(|e| AppError::corrupt("page path", e));
+        }
+        let e = self
+            .store
+            .get_engagement(&p.account, p.engagement_id)
+            .await?
+            .ok_or_else(|| AppError::corrupt("page", "its engagement is missing"))?;
+        let state: State =
+            serde_json::from_str(&e.state).map_err(|e| AppError::corrupt("engagement state", e))?;
+        Ok(usize::try_from(p.unit)
+            .ok()
+            .and_then(|u| state.units.into_iter().nth(u))
+            .ok_or_else(|| AppError::corrupt("page", "its unit is not in the engagement's state"))?
+            .path)
+    }
+
+    /// Accepts the page named by the ARN `page_id`: `Read` acknowledges it (every path
+    /// ends in [`App::acknowledge`]), `Delivered` records its delivery. With `enforce_code`
+    /// the code must be the page's accept code; `channel`, when given, must be the channel it
+    /// was sent to. The receipts' info is the note when there is one, else the code given.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn accept_page(
+        &self,
+        caller: &Caller,
+        page_id: &str,
+        accept: Accept,
+        code: &str,
+        enforce_code: bool,
+        channel: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<(), AppError> {
+        let p = self.load_page(caller, page_id).await?;
+        if enforce_code && !self.messaging.code_key.accept_matches(p.id, code) {
+            return Err(AppError::invalid(
+                "AcceptCode",
+                "does not match the code sent with the page",
+            ));
+        }
+        if let Some(channel) = channel
+            && channel != self.page_channel_arn(&p)
+            && p.channel_id.map(|c| c.to_string()).as_deref() != Some(channel)
+        {
+            return Err(AppError::invalid(
+                "ContactChannelId",
+                "is not the contact channel this page was sent to",
+            ));
+        }
+        // ReceiptInfo is "information provided during the page acknowledgement": AWS records
+        // the AcceptCode given (its published ListPageReceipts example); a Note, whose shape
+        // is ReceiptInfo, is kept instead when there is one (the console's says who).
+        let info = match note.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => n.to_string(),
+            None => code.trim().to_string(),
+        };
+        match accept {
+            Accept::Read => {
+                self.acknowledge(
+                    p.id,
+                    AckSource {
+                        info,
+                        via: match caller.principal {
+                            crate::Principal::ConsoleUser(_) => "console".into(),
+                            _ => "api".into(),
+                        },
+                    },
+                )
+                .await?;
+                Ok(())
+            }
+            Accept::Delivered => self.mark_delivered(&p, info).await,
+        }
     }
 }

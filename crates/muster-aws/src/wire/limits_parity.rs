@@ -476,12 +476,13 @@ fn same_verdict(
     Ok(())
 }
 
-/// Every text newtype: its `parse`, its members, its length limits.
+/// Every text newtype: its `parse`, its members, its length limits, its pattern.
 type TextLimit = (
     fn(&str) -> Result<(), ParseError>,
     &'static [&'static str],
     usize,
     usize,
+    &'static str,
 );
 
 macro_rules! text_limit {
@@ -491,18 +492,14 @@ macro_rules! text_limit {
             <$ty>::MEMBERS,
             <$ty>::MIN_CHARS,
             <$ty>::MAX_CHARS,
+            <$ty>::PATTERN,
         )
     };
 }
 
 fn text_limits() -> Vec<TextLimit> {
     vec![
-        (
-            |s: &str| ContactAlias::parse(s).map(drop),
-            ContactAlias::MEMBERS,
-            1,
-            255,
-        ),
+        text_limit!(ContactAlias),
         text_limit!(DisplayName),
         text_limit!(ChannelName),
         text_limit!(RotationName),
@@ -563,9 +560,25 @@ fn check_int(limit: &IntLimit, n: i32) -> Result<(), TestCaseError> {
 }
 
 fn check_text(limit: &TextLimit, s: &str) -> Result<(), TestCaseError> {
-    let (parse, members, _, _) = limit;
+    let (parse, members, _, _, pattern) = limit;
     for id in *members {
-        same_verdict(id, &s, parse(s), &text_errors(id, s))?;
+        let errors = text_errors(id, s);
+        same_verdict(id, &s, parse(s), &errors)?;
+        // The pattern the newtype quotes (the console words its refusals with it) is the one
+        // the API quotes.
+        let quoted = format!("must match the pattern {pattern}");
+        for e in errors
+            .iter()
+            .filter(|e| e.message.starts_with("must match"))
+        {
+            prop_assert_eq!(
+                &e.message,
+                &quoted,
+                "{}: the pattern quoted for {:?}",
+                id,
+                s
+            );
+        }
     }
     Ok(())
 }
@@ -584,7 +597,7 @@ fn must(r: Result<(), TestCaseError>) {
 #[test]
 fn each_member_has_one_newtype() {
     let mut all: Vec<&str> = Vec::new();
-    for (_, members, _, _) in text_limits() {
+    for (_, members, _, _, _) in text_limits() {
         for id in members {
             text_errors(id, "0");
             all.push(id);
@@ -630,7 +643,7 @@ fn the_other_members_are_valid() {
 #[test]
 fn text_lengths_at_the_edges() {
     for limit in text_limits() {
-        let (_, _, min, max) = limit;
+        let (_, _, min, max, _) = limit;
         let lengths = [min.saturating_sub(1), min, min + 1, max - 1, max, max + 1];
         for n in lengths {
             for c in ["0", "é"] {
@@ -651,7 +664,7 @@ fn every_character_on_its_own() {
     let limits = text_limits();
     for c in chars {
         for limit in &limits {
-            let (_, _, min, _) = limit;
+            let (_, _, min, _, _) = limit;
             must(check_text(limit, &c.to_string().repeat((*min).max(1))));
         }
     }
@@ -865,7 +878,7 @@ macro_rules! text_parity {
             $(
                 #[test]
                 fn $test(s in {
-                    let (_, _, min, max) = text_limits()[$index];
+                    let (_, _, min, max, _) = text_limits()[$index];
                     text_around(min, max)
                 }) {
                     check_text(&text_limits()[$index], &s)?;

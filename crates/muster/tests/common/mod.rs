@@ -170,10 +170,10 @@ impl TestServer {
 
     /// The service object of this server's settings and store (for what the AWS API does
     /// not expose, such as calendar feeds).
-    pub fn api(&self) -> muster_aws::contacts::ContactsApi {
+    pub fn api(&self) -> muster_app::App {
         let master = server::load_master_key(&self.settings).unwrap();
         let store = self.running.as_ref().unwrap().store.clone();
-        server::contacts_api(&self.settings, store, &master, server::system_clock()).unwrap()
+        server::application(&self.settings, store, &master, server::system_clock()).unwrap()
     }
 
     pub fn data_dir(&self) -> PathBuf {
