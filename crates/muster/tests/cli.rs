@@ -1096,3 +1096,83 @@ async fn a_removed_database_is_noticed_and_credentials_are_never_overwritten() {
         "{log:#?}"
     );
 }
+
+/// The dependency rule of docs/architecture.md, read from the manifests: each crate of the
+/// workspace names only the Muster crates below it (dependencies of any kind: a dev-dependency
+/// on an adapter would let an adapter's tests reach another adapter too). A new crate must be
+/// given its place here.
+#[test]
+fn the_crates_depend_only_inwards() {
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let allowed: &[(&str, &[&str])] = &[
+        ("muster-core", &[]),
+        ("muster-codegen", &[]),
+        ("muster-store", &["muster-core"]),
+        ("muster-jobs", &["muster-core", "muster-store"]),
+        ("muster-notify", &["muster-core"]),
+        (
+            "muster-app",
+            &[
+                "muster-core",
+                "muster-store",
+                "muster-jobs",
+                "muster-notify",
+            ],
+        ),
+        ("muster-aws", &["muster-core", "muster-store", "muster-app"]),
+        (
+            "muster-hooks",
+            &["muster-core", "muster-store", "muster-app", "muster-notify"],
+        ),
+        (
+            "muster-console",
+            &["muster-core", "muster-store", "muster-app"],
+        ),
+        (
+            "muster",
+            &[
+                "muster-core",
+                "muster-store",
+                "muster-jobs",
+                "muster-notify",
+                "muster-app",
+                "muster-aws",
+                "muster-hooks",
+                "muster-console",
+            ],
+        ),
+    ];
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let dir = entry.unwrap().path();
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        let manifest: toml::Table = toml::from_str(&text).unwrap();
+        let name = manifest["package"]["name"].as_str().unwrap().to_owned();
+        let Some((_, may)) = allowed.iter().find(|(n, _)| *n == name) else {
+            panic!(
+                "{name} has no place in the dependency rule: add it here and to docs/architecture.md"
+            );
+        };
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            let Some(deps) = manifest.get(section).and_then(|d| d.as_table()) else {
+                continue;
+            };
+            for dep in deps.keys().filter(|d| d.starts_with("muster")) {
+                assert!(
+                    may.contains(&dep.as_str()),
+                    "{name} names {dep} in [{section}]: the dependency rule allows only {may:?}"
+                );
+            }
+        }
+        seen.push(name);
+    }
+    // The rule is checked on the real workspace, not on an empty directory.
+    for (name, _) in allowed {
+        assert!(seen.contains(&name.to_string()), "{name} was not found");
+    }
+    // The console reaches the API's rules through the application, never its wire types.
+    let console = std::fs::read_to_string(crates.join("muster-console/Cargo.toml")).unwrap();
+    assert!(!console.contains("muster-aws"), "{console}");
+}
