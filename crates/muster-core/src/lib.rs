@@ -21,8 +21,8 @@ pub use ids::{AccountId, ContactAlias, Region};
 pub use limits::{
     AcceptCode, AcceptNote, ActivationCode, ChannelName, DayOfMonth, DisplayName,
     EngagementContent, EngagementSubject, HourOfDay, IdempotencyToken, IncidentId, MinuteOfHour,
-    OnCallCount, OverrideMembers, RecurrenceMultiplier, RetryMinutes, RotationMembers,
-    RotationName, Sender, StageMinutes, StopReasonText, TimeZoneId,
+    OnCallCount, OverrideMembers, PlanRotations, RecurrenceMultiplier, RetryMinutes,
+    RotationMembers, RotationName, Sender, StageMinutes, StopReasonText, TimeZoneId,
 };
 pub use status::{ReceiptKind, StopReason};
 

@@ -723,6 +723,35 @@ impl<T> OverrideMembers<T> {
     }
 }
 
+/// The rotations a plan names (`Plan$RotationIds`): at most 25. (An on-call schedule may
+/// name fewer: `Plan::check_shape`.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlanRotations<T>(Vec<T>);
+
+impl<T> PlanRotations<T> {
+    /// The most rotations a plan names.
+    pub const MAX_ITEMS: usize = 25;
+    /// The model members (`Shape$Member`) with exactly this rule.
+    pub const MEMBERS: &'static [&'static str] = &["Plan$RotationIds"];
+
+    /// The rotations when there are at most 25, or a sentence saying what to change.
+    pub fn parse(rotations: Vec<T>) -> Result<Self, ParseError> {
+        let n = rotations.len();
+        if n > Self::MAX_ITEMS {
+            return Err(ParseError::new(format!(
+                "A plan can name at most {} rotations; this one names {n}: remove {}.",
+                Self::MAX_ITEMS,
+                n - Self::MAX_ITEMS
+            )));
+        }
+        Ok(PlanRotations(rotations))
+    }
+
+    pub fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

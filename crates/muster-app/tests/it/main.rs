@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod activation;
+mod contacts;
 mod engagements;
 mod harness;
 mod replies;

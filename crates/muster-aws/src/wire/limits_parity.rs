@@ -14,8 +14,8 @@ use super::{FieldError, Validate};
 use muster_core::limits::{
     AcceptCode, AcceptNote, ActivationCode, ChannelName, DayOfMonth, DisplayName,
     EngagementContent, EngagementSubject, HourOfDay, IdempotencyToken, IncidentId, MinuteOfHour,
-    OnCallCount, OverrideMembers, RecurrenceMultiplier, RetryMinutes, RotationMembers,
-    RotationName, Sender, StageMinutes, StopReasonText, TimeZoneId,
+    OnCallCount, OverrideMembers, PlanRotations, RecurrenceMultiplier, RetryMinutes,
+    RotationMembers, RotationName, Sender, StageMinutes, StopReasonText, TimeZoneId,
 };
 use muster_core::{ChannelAddress, ChannelType, ContactAlias, ParseError};
 use proptest::prelude::*;
@@ -441,6 +441,14 @@ fn list_errors(id: &str, n: usize) -> Vec<FieldError> {
                 ..create_override()
             },
         ),
+        "Plan$RotationIds" => errors_of(
+            id,
+            j,
+            w::Plan {
+                stages: Some(vec![]),
+                rotation_ids: Some(list),
+            },
+        ),
         other => panic!("no shape to set list member {other} on: add one here"),
     }
 }
@@ -612,6 +620,7 @@ fn each_member_has_one_newtype() {
     for id in RotationMembers::<String>::MEMBERS
         .iter()
         .chain(OverrideMembers::<String>::MEMBERS)
+        .chain(PlanRotations::<String>::MEMBERS)
     {
         list_errors(id, 1);
         all.push(id);
@@ -697,6 +706,11 @@ fn member_counts() {
         for id in OverrideMembers::<String>::MEMBERS {
             let errors = list_errors(id, n);
             let parsed = OverrideMembers::parse(contacts(n)).map(drop);
+            must(same_verdict(id, &n, parsed, &errors));
+        }
+        for id in PlanRotations::<String>::MEMBERS {
+            let errors = list_errors(id, n);
+            let parsed = PlanRotations::parse(contacts(n)).map(drop);
             must(same_verdict(id, &n, parsed, &errors));
         }
     }
