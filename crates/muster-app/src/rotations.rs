@@ -13,28 +13,46 @@ fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
 }
 
+/// A stored rotation as the spec its shifts are computed from, each member (stored as an
+/// alias) written by `member`: a contact ARN for the API and the feeds, the alias itself for
+/// the console's calendars.
+pub fn rotation_spec(
+    r: &RotationRecord,
+    member: impl Fn(&str) -> String,
+) -> Result<RotationSpec, AppError> {
+    let recurrence: Recurrence = serde_json::from_str(&r.recurrence_json).map_err(|e| {
+        tracing::error!(rotation = %r.id, error = %e, "stored recurrence does not decode");
+        AppError::internal()
+    })?;
+    let tz = rotation::time_zone(&r.time_zone).ok_or_else(|| {
+        tracing::error!(rotation = %r.id, zone = %r.time_zone, "stored time zone unknown");
+        AppError::internal()
+    })?;
+    Ok(RotationSpec {
+        start: ts(r.start_ms),
+        time_zone: tz,
+        members: r.members.iter().map(|a| member(a)).collect(),
+        recurrence,
+    })
+}
+
+/// A stored override as the shift maths takes it, members written by `member` (as in
+/// [`rotation_spec`]).
+pub fn override_spec(o: &RotationOverrideRecord, member: impl Fn(&str) -> String) -> OverrideSpec {
+    OverrideSpec {
+        id: o.id.to_string(),
+        members: o.members.iter().map(|a| member(a)).collect(),
+        start: ts(o.start_ms),
+        end: ts(o.end_ms),
+        created: ts(o.created_ms),
+    }
+}
+
 impl App {
     /// A stored rotation as the spec its shifts are computed from (members as contact ARNs
     /// of `caller`'s account).
     pub fn spec_of(&self, caller: &Caller, r: &RotationRecord) -> Result<RotationSpec, AppError> {
-        let recurrence: Recurrence = serde_json::from_str(&r.recurrence_json).map_err(|e| {
-            tracing::error!(rotation = %r.id, error = %e, "stored recurrence does not decode");
-            AppError::internal()
-        })?;
-        let tz = rotation::time_zone(&r.time_zone).ok_or_else(|| {
-            tracing::error!(rotation = %r.id, zone = %r.time_zone, "stored time zone unknown");
-            AppError::internal()
-        })?;
-        Ok(RotationSpec {
-            start: ts(r.start_ms),
-            time_zone: tz,
-            members: r
-                .members
-                .iter()
-                .map(|a| caller.arn(ArnOf::Contact(a)))
-                .collect(),
-            recurrence,
-        })
+        rotation_spec(r, |a| caller.arn(ArnOf::Contact(a)))
     }
 
     /// Every override of a rotation, as the shift maths takes them.
@@ -48,18 +66,8 @@ impl App {
             .all_overrides(caller.account.as_str(), rotation)
             .await?;
         Ok(all
-            .into_iter()
-            .map(|o| OverrideSpec {
-                id: o.id.to_string(),
-                members: o
-                    .members
-                    .iter()
-                    .map(|a| caller.arn(ArnOf::Contact(a)))
-                    .collect(),
-                start: ts(o.start_ms),
-                end: ts(o.end_ms),
-                created: ts(o.created_ms),
-            })
+            .iter()
+            .map(|o| override_spec(o, |a| caller.arn(ArnOf::Contact(a))))
             .collect())
     }
 }

@@ -99,17 +99,11 @@ fn day_name(code: &str) -> &'static str {
         .unwrap_or("Monday")
 }
 
-// ---- reading rotations (as crates/muster-aws/src/rotations.rs spec_of / overrides_of) ----
+// ---- reading rotations (muster_app::rotations, members by alias) -------------------------
 
 /// The rotation's shift specification, members by alias.
 fn spec_of(r: &RotationRecord) -> Option<RotationSpec> {
-    let recurrence: Recurrence = serde_json::from_str(&r.recurrence_json).ok()?;
-    Some(RotationSpec {
-        start: ts(r.start_ms),
-        time_zone: rotation::time_zone(&r.time_zone)?,
-        members: r.members.clone(),
-        recurrence,
-    })
+    muster_app::rotations::rotation_spec(r, str::to_owned).ok()
 }
 
 fn ts(ms: i64) -> Timestamp {
@@ -129,13 +123,7 @@ async fn overrides_of(
 
 fn override_specs(os: &[RotationOverrideRecord]) -> Vec<OverrideSpec> {
     os.iter()
-        .map(|o| OverrideSpec {
-            id: o.id.to_string(),
-            members: o.members.clone(),
-            start: ts(o.start_ms),
-            end: ts(o.end_ms),
-            created: ts(o.created_ms),
-        })
+        .map(|o| muster_app::rotations::override_spec(o, str::to_owned))
         .collect()
 }
 
