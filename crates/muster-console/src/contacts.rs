@@ -25,10 +25,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Form};
 use muster_app::contacts::{NewChannel, NewContact};
-use muster_app::{App, AppError, Caller, FieldIssue, Principal};
+use muster_app::{App, AppError, Caller, FieldIssue};
 use muster_core::{
-    AccountId, ActivationStatus, Arn, ArnOf, ChannelAddress, ChannelType, ContactType, Plan,
-    ResourceRef, Stage, Target,
+    ActivationStatus, Arn, ArnOf, ChannelAddress, ChannelType, ContactType, Plan, ResourceRef,
+    Stage, Target,
 };
 use muster_store::{After, ChannelRecord, ConsentKind, ContactRecord};
 use serde::Deserialize;
@@ -59,16 +59,9 @@ pub(crate) fn routes() -> SectionRouter {
 
 // ---- calling the application ----------------------------------------------------------------
 
-/// The console user as the application's caller: the console's account, the server's
-/// region, the user.
-fn context(console: &Console, who: &CurrentUser) -> Result<Caller, String> {
-    let account = AccountId::parse(&console.account)
-        .map_err(|e| format!("the console's account id is invalid: {e}"))?;
-    Ok(Caller {
-        account,
-        region: console.app.region.clone(),
-        principal: Principal::ConsoleUser(who.user.email.clone()),
-    })
+/// The console user as the application's caller.
+fn context(console: &Console, who: &CurrentUser) -> Result<Caller, AppError> {
+    console.caller(who)
 }
 
 fn contact_arn(ctx: &Caller, alias: &str) -> String {

@@ -18,8 +18,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form};
 use muster_app::engagements::{Accept, Paging};
-use muster_app::{AppError, Caller, Principal};
-use muster_core::{AccountId, ArnOf, ChannelType, ContactType, ReceiptKind};
+use muster_app::{AppError, Caller};
+use muster_core::{ArnOf, ChannelType, ContactType, ReceiptKind};
 use muster_store::{After, EngagementRecord, Idempotency, PageRecord, PagesOf};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -101,17 +101,9 @@ pub(crate) fn when(ms: i64) -> When {
     }
 }
 
-/// The caller for a console user: the console's account, the server's region, the user.
+/// The caller for a console user.
 pub(crate) fn caller(console: &Console, who: &CurrentUser) -> Result<Caller, AppError> {
-    let account = AccountId::parse(&console.account).map_err(|e| {
-        tracing::error!(error = %e, "console: the configured account id is invalid");
-        AppError::internal()
-    })?;
-    Ok(Caller {
-        account,
-        region: console.app.region.clone(),
-        principal: Principal::ConsoleUser(who.user.email.clone()),
-    })
+    console.caller(who)
 }
 
 /// A refused request as a form shows it: each field's error beside the field (under the

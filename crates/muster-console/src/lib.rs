@@ -108,6 +108,23 @@ impl Console {
         self
     }
 
+    /// The application's caller for a signed-in user: the console's account, the server's
+    /// region, the user.
+    pub(crate) fn caller(
+        &self,
+        who: &auth::CurrentUser,
+    ) -> Result<muster_app::Caller, muster_app::AppError> {
+        let account = muster_core::AccountId::parse(&self.account).map_err(|e| {
+            tracing::error!(error = %e, "console: the configured account id is invalid");
+            muster_app::AppError::internal()
+        })?;
+        Ok(muster_app::Caller {
+            account,
+            region: self.app.region.clone(),
+            principal: muster_app::Principal::ConsoleUser(who.user.email.clone()),
+        })
+    }
+
     /// The session cookie's name.
     pub fn session_cookie(&self) -> &'static str {
         if self.secure_cookies {

@@ -23,8 +23,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form};
 use muster_app::contacts::NewContact;
-use muster_app::{AppError, Caller, Principal};
-use muster_core::{AccountId, ArnOf, ContactType, Plan, Stage, Target};
+use muster_app::{AppError, Caller};
+use muster_core::{ArnOf, ContactType, Plan, Stage, Target};
 use muster_store::{After, ContactRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,15 +87,10 @@ pub(crate) fn not_found(what: &str) -> Response {
     )
 }
 
-/// The application caller for the signed-in console user: the console's account, the
-/// server's region, the user.
+/// The application caller for the signed-in console user (the page to answer with when the
+/// console's account is misconfigured).
 pub(crate) fn caller(console: &Console, who: &CurrentUser) -> Result<Caller, Response> {
-    let account = AccountId::parse(&console.account).map_err(internal)?;
-    Ok(Caller {
-        account,
-        region: console.app.region.clone(),
-        principal: Principal::ConsoleUser(who.user.email.clone()),
-    })
+    console.caller(who).map_err(internal)
 }
 
 pub(crate) fn contact_arn(caller: &Caller, alias: &str) -> String {
