@@ -3,10 +3,9 @@
 //!
 //! Twilio requests are verified with `X-Twilio-Signature` against the configured auth
 //! token and `MUSTER_PUBLIC_URL` (a request failing it gets 403 and changes nothing); the
-//! e-mail hook takes a shared secret. Replies are matched as whole messages,
-//! case-insensitively: STOP words opt the device out (confirmed once), START words opt it
-//! back in and send new activation codes, HELP says who is sending. Automatic answers are
-//! capped per address so two machines cannot keep replying to each other.
+//! e-mail hook takes a shared secret. What a reply does (STOP, START, HELP, an accept code)
+//! is `muster_app::replies`; this module checks the request, keeps a replay from acting
+//! twice (`crate::replay`), calls the application and answers in the provider's format.
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
@@ -110,8 +109,9 @@ pub async fn twilio_sms(
     }
 }
 
-/// `POST /hooks/twilio/voice`: the keypress gathered by a voice page. Pages arrive with
-/// the engagement engine; until then a keypress is thanked and not acted on.
+/// `POST /hooks/twilio/voice`: the keypress gathered by a voice page. The acknowledging key
+/// acknowledges the page the call carried (named by the message id in the keypress URL,
+/// `?m=<message id>`); any other key ends the call.
 pub async fn twilio_voice(
     State(state): State<Arc<HookState>>,
     OriginalUri(uri): OriginalUri,
