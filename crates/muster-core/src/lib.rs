@@ -9,6 +9,7 @@ pub mod contact;
 pub mod engagement;
 pub mod ical;
 pub mod ids;
+pub mod incident;
 pub mod limits;
 pub mod rotation;
 pub mod status;

@@ -558,6 +558,17 @@ store_methods! {
             Ok(affected)
         }
 
+        impl Backend {
+            /// [`insert_engagements`] inside another area's write transaction (an incident
+            /// starts its engagements in its own): one result per engagement.
+            pub(crate) async fn insert_engagements_in_tx(
+                conn: &mut Conn,
+                batch: &[&NewEngagement],
+            ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+                insert_engagements(conn, batch).await
+            }
+        }
+
         /// Writes new engagements with their pages and jobs, after claiming each one's
         /// idempotency token (a replay or a mismatch writes nothing of that engagement):
         /// one result per engagement. Multi-row statements for the rows of all of them.

@@ -29,6 +29,7 @@ mod engagements;
 mod error;
 mod feeds;
 mod inbound;
+mod incidents;
 mod jobs;
 mod keys;
 pub mod model;
@@ -45,6 +46,11 @@ pub use engagements::{
     step_key,
 };
 pub use error::StoreError;
+pub use incidents::{
+    IncidentFilter, IncidentRow, IncidentStart, NewIncident, RelatedItemRecord,
+    ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, TimelineEventRecord,
+    incident_resource, replication_set_resource, response_plan_resource,
+};
 pub use jobs::{JOBS_CHANNEL, JobWakeups};
 pub use model::*;
 
