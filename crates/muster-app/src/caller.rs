@@ -45,6 +45,21 @@ impl Caller {
         }
     }
 
+    /// The caller as an IAM-style principal ARN, for `createdBy` / `lastModifiedBy` of
+    /// incidents: an access key is `user/<key id>`, a console user `user/console/<e-mail>`,
+    /// an integration `role/muster-integration/<name>`, Muster itself `role/muster`.
+    pub fn principal_arn(&self) -> String {
+        let account = self.account.as_str();
+        match &self.principal {
+            Principal::AccessKey(k) => format!("arn:aws:iam::{account}:user/{k}"),
+            Principal::ConsoleUser(u) => format!("arn:aws:iam::{account}:user/console/{u}"),
+            Principal::Integration(i) => {
+                format!("arn:aws:iam::{account}:role/muster-integration/{i}")
+            }
+            Principal::System => format!("arn:aws:iam::{account}:role/muster"),
+        }
+    }
+
     /// Who acted, for logs and receipts: `key AKIA…`, `console ann@…`, `twilio`, `system`.
     pub fn who(&self) -> String {
         match &self.principal {

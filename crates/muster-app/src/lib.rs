@@ -27,6 +27,7 @@ pub mod contacts;
 pub mod engagements;
 pub mod error;
 pub mod feeds;
+pub mod incidents;
 pub mod keys;
 pub mod messaging;
 pub mod replies;

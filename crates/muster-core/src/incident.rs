@@ -26,6 +26,11 @@ pub mod event_type {
     /// A runbook of the plan could not be started (Muster runs no SSM Automation).
     pub const AUTOMATION_FAILURE: &str = "SSM Automation Execution Start Failure for Incident";
 
+    /// A contact of the plan could not be engaged (Muster's own type: it no longer exists).
+    pub const PAGE_FAILURE: &str = "SSM Contacts Page Failure for Incident";
+    /// An integration of the plan (PagerDuty) was not run (Muster's own type).
+    pub const INTEGRATION_FAILURE: &str = "SSM Integration Failure for Incident";
+
     /// Whether users may change or delete events of this type (AWS: only custom events and
     /// notes).
     pub fn is_editable(event_type: &str) -> bool {

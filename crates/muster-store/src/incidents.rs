@@ -159,7 +159,7 @@ pub enum IncidentStart {
     /// The idempotency token was used before with the same request: the ARN then answered.
     Replay(String),
     /// An OPEN incident had the dedupe string: its events were added, nothing else.
-    Duplicate(IncidentRow),
+    Duplicate(Box<IncidentRow>),
 }
 
 /// ListIncidentRecords' filters: each set one ANDs; values inside one OR.
@@ -530,7 +530,7 @@ store_methods! {
                     .await?;
             }
             tx.commit().await?;
-            return Ok(IncidentStart::Duplicate(existing));
+            return Ok(IncidentStart::Duplicate(Box::new(existing)));
         }
         sqlx::query(INSERT_INCIDENT)
             .bind(id_text(i.id))
@@ -801,19 +801,19 @@ store_methods! {
 
     /// Adds `add` (an item with that identity already there is `Conflict`) or removes the
     /// item with identity `remove` (none is `NotFound`), and writes `events`, in one
-    /// transaction. With `idem`, a replay writes nothing.
+    /// transaction. With `claim` (account, token, now), a replay writes nothing.
     pub async fn update_related_items(
         &self,
-        account: &str,
         incident_id: Uuid,
         add: Option<&RelatedItemRecord>,
         remove: Option<&str>,
         events: &[TimelineEventRecord],
-        idem: Option<&Idempotency>,
-        now_ms: i64,
+        claim: Option<(&str, &Idempotency, i64)>,
     ) -> Result<Created, StoreError> {
         let mut tx = self.begin_write().await?;
-        if let Some(replay) = claim_idempotency(&mut tx, account, idem, now_ms).await? {
+        if let Some((account, idem, now_ms)) = claim
+            && let Some(replay) = claim_idempotency(&mut tx, account, Some(idem), now_ms).await?
+        {
             tx.rollback().await?;
             return Ok(replay);
         }

@@ -77,6 +77,9 @@ impl App {
             }
             metrics::counter!("muster_pages_acknowledged_total").increment(1);
             tracing::info!(page = %page, engagement = %p.engagement_id, via = %source.via, "page acknowledged");
+            if e.incident_id.is_some() {
+                self.note_incident_ack(&e, &p, now).await;
+            }
             return Ok(AckOutcome::Acknowledged { page });
         }
         Err(StoreError::Conflict(

@@ -469,6 +469,43 @@ impl App {
         idempotency: Option<Idempotency>,
     ) -> Result<Started, AppError> {
         let now = self.clock.now_ms();
+        let mut new = self
+            .prepare_engagement(caller, contact, paging, now)
+            .await?;
+        let id = new.engagement.id;
+        let arn = self.engagement_arn(&new.engagement);
+        new.idem = idempotency.map(|i| Idempotency {
+            result: arn.clone(),
+            ..i
+        });
+        let n_pages = new.pages.len();
+        let created = self
+            .writes
+            .write(self, |reply| Pending::Start(Box::new(new), reply))
+            .await?;
+        match created {
+            Created::New => {
+                metrics::counter!("muster_engagements_started_total").increment(1);
+                tracing::info!(engagement = %id, contact = %contact.alias, pages = n_pages, by = %caller.who(), "engagement started");
+                Ok(Started { arn, new: true })
+            }
+            Created::Replay(previous) => Ok(Started {
+                arn: previous,
+                new: false,
+            }),
+        }
+    }
+
+    /// A new engagement of `contact` at `now`, not yet written: snapshots what its plans
+    /// reach and begins the stages due now (its pages, their send jobs and the step job).
+    /// Its `idem` is `None`.
+    pub(crate) async fn prepare_engagement(
+        &self,
+        caller: &Caller,
+        contact: &ContactRecord,
+        paging: Paging,
+        now: i64,
+    ) -> Result<NewEngagement, AppError> {
         // Time-ordered, as pages and receipts: a burst of engagements appends to the indexes.
         let id = Uuid::now_v7();
         let snapshot = self.snapshot(caller, contact).await?;
@@ -501,33 +538,12 @@ impl App {
                 .map_err(|e| AppError::corrupt("snapshot", e))?,
             state: serde_json::to_string(&state).map_err(|e| AppError::corrupt("state", e))?,
         };
-        let arn = self.engagement_arn(&record);
-        let idem = idempotency.map(|i| Idempotency {
-            result: arn.clone(),
-            ..i
-        });
-        let n_pages = pages.len();
-        let new = Box::new(NewEngagement {
+        Ok(NewEngagement {
             engagement: record,
             pages,
             jobs,
-            idem,
-        });
-        let created = self
-            .writes
-            .write(self, |reply| Pending::Start(new, reply))
-            .await?;
-        match created {
-            Created::New => {
-                metrics::counter!("muster_engagements_started_total").increment(1);
-                tracing::info!(engagement = %id, contact = %contact.alias, pages = n_pages, by = %caller.who(), "engagement started");
-                Ok(Started { arn, new: true })
-            }
-            Created::Replay(previous) => Ok(Started {
-                arn: previous,
-                new: false,
-            }),
-        }
+            idem: None,
+        })
     }
 
     /// Stops the engagement named by the ARN `id` (with `reason`, blank for none). Stopping
