@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Incidents (the ssm-incidents API has the rest).
+    Incidents {
+        #[command(subcommand)]
+        command: IncidentsCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -122,6 +127,16 @@ enum FeedsCommand {
     List,
     /// Revoke a feed: its URL stops working at once.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum IncidentsCommand {
+    /// Acknowledge an incident: every open page of its engagements is acknowledged and
+    /// their paging stops (the incident stays OPEN; resolve it through the API or console).
+    Ack {
+        /// The incident record's ARN (`arn:aws:ssm-incidents::ACCOUNT:incident-record/PLAN/ID`).
+        arn: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +220,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Incidents { command } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            let store = server::open_store(&settings).await?;
+            let result = incidents(&settings, &store, command).await;
+            store.close().await;
+            result
+        }
         Command::Config {
             command: ConfigCommand::Check { connect },
         } => {
@@ -223,6 +245,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn incidents(
+    settings: &Settings,
+    store: &muster_store::Store,
+    command: IncidentsCommand,
+) -> anyhow::Result<()> {
+    match command {
+        IncidentsCommand::Ack { arn } => {
+            let parsed = muster_core::Arn::parse(&arn).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !matches!(
+                parsed.resource,
+                muster_core::ResourceRef::IncidentRecord { .. }
+            ) {
+                anyhow::bail!("{arn} is not an incident record ARN");
+            }
+            let master = server::load_master_key(settings)?;
+            let app = server::application(
+                settings,
+                store.clone(),
+                &master,
+                std::sync::Arc::new(SystemClock),
+            )?;
+            let caller = app.system(parsed.account);
+            let pages = app
+                .acknowledge_incident(&caller, &arn)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("acknowledged {arn}: {pages} open page(s) acknowledged, its paging stopped");
+        }
+    }
+    Ok(())
 }
 
 async fn keys(
