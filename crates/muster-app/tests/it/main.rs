@@ -7,4 +7,5 @@ mod activation;
 mod contacts;
 mod engagements;
 mod harness;
+mod incidents;
 mod replies;
