@@ -1037,7 +1037,8 @@ impl<'m, 'a> Generator<'m, 'a> {
                     .and_then(Json::as_str)
                     .unwrap_or(UNIT);
                 let key_checks = self.needs_member_checks(key)?;
-                if key_checks || self.needs_member_checks(value)? {
+                let item_checks = self.needs_member_checks(value)?;
+                if key_checks || item_checks {
                     let key_is_enum = self
                         .model
                         .shape(k)
@@ -1050,7 +1051,11 @@ impl<'m, 'a> Generator<'m, 'a> {
                     let key_owner = format!("{}$key", s.id);
                     let value_owner = format!("{}$value", s.id);
                     self.uses.insert("field_path");
-                    let _ = writeln!(out, "for (key{depth}, item{depth}) in {v} {{");
+                    if item_checks {
+                        let _ = writeln!(out, "for (key{depth}, item{depth}) in {v} {{");
+                    } else {
+                        let _ = writeln!(out, "for key{depth} in {v}.keys() {{");
+                    }
                     let _ = writeln!(out, "let p{depth} = field_path({p}, {key_str});");
                     if key_checks {
                         self.value_checks(
@@ -1062,14 +1067,16 @@ impl<'m, 'a> Generator<'m, 'a> {
                             out,
                         )?;
                     }
-                    self.value_checks(
-                        val,
-                        value.map(|m| (value_owner.as_str(), m)),
-                        &format!("item{depth}"),
-                        &format!("&p{depth}"),
-                        depth + 1,
-                        out,
-                    )?;
+                    if item_checks {
+                        self.value_checks(
+                            val,
+                            value.map(|m| (value_owner.as_str(), m)),
+                            &format!("item{depth}"),
+                            &format!("&p{depth}"),
+                            depth + 1,
+                            out,
+                        )?;
+                    }
                     out.push_str("}\n");
                 }
             }
@@ -1160,8 +1167,12 @@ impl<'m, 'a> Generator<'m, 'a> {
             };
             let _ = writeln!(rows, "    ({:?}, {status}),", s.name);
         }
+        let carrier = match self.protocol {
+            Protocol::AwsJson1_1 => "its `__type`",
+            Protocol::RestJson1 => "its `X-Amzn-ErrorType`",
+        };
         Ok(format!(
-            "/// Every error shape of the model (its `__type`) with its HTTP status code.\n\
+            "/// Every error shape of the model ({carrier}) with its HTTP status code.\n\
              pub const ERROR_HTTP_STATUS: &[(&str, u16)] = &[\n{rows}];\n\n"
         ))
     }
@@ -1173,6 +1184,9 @@ impl<'m, 'a> Generator<'m, 'a> {
             input: Option<String>,
             output: Option<String>,
             doc: Option<String>,
+            /// restJson1 only: the `@http` binding and the input members bound to the URI.
+            http: Option<HttpTrait>,
+            bindings: Vec<String>,
         }
         let mut ops = Vec::new();
         for s in self.model.of_kind("operation") {
@@ -1193,20 +1207,34 @@ impl<'m, 'a> Generator<'m, 'a> {
                     }
                 }
             };
+            let (http, bindings) = match self.protocol {
+                Protocol::AwsJson1_1 => (None, Vec::new()),
+                Protocol::RestJson1 => {
+                    let http = HttpTrait::of(s)?;
+                    let bindings = self.http_bindings(s, &http)?;
+                    (Some(http), bindings)
+                }
+            };
             ops.push(Op {
                 name: s.name.to_owned(),
                 method: names::field_ident(s.name),
                 input: io("input")?,
                 output: io("output")?,
                 doc: docs_of(s.json),
+                http,
+                bindings,
             });
         }
         let service_name = service.map_or("Service", |s| s.name);
         let mut out = String::new();
 
         // enum Operation
+        let about_name = match self.protocol {
+            Protocol::AwsJson1_1 => "the name is the part of `X-Amz-Target` after the dot",
+            Protocol::RestJson1 => "each is one HTTP method and URI, see [`ROUTES`]",
+        };
         out.push_str(&format!(
-            "/// The operations of `{service_name}`; the name is the part of `X-Amz-Target` after the dot.\n\
+            "/// The operations of `{service_name}`; {about_name}.\n\
              #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum Operation {{\n"
         ));
         for op in &ops {
@@ -1235,7 +1263,42 @@ impl<'m, 'a> Generator<'m, 'a> {
         for op in &ops {
             let _ = writeln!(out, "            Operation::{} => {:?},", op.name, op.name);
         }
-        out.push_str("        }\n    }\n}\n\n");
+        out.push_str("        }\n    }\n");
+        if self.protocol == Protocol::RestJson1 {
+            out.push_str("\n    /// The operation's HTTP binding (`@http`).\n    pub fn http(&self) -> Route {\n        match self {\n");
+            for (i, op) in ops.iter().enumerate() {
+                let _ = writeln!(out, "            Operation::{} => ROUTES[{i}],", op.name);
+            }
+            out.push_str("        }\n    }\n");
+        }
+        out.push_str("}\n\n");
+        if self.protocol == Protocol::RestJson1 {
+            out.push_str(
+                "/// The HTTP binding (`@http`) of an operation.\n\
+                 #[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
+                 pub struct Route {\n\
+                 \x20   pub operation: Operation,\n\
+                 \x20   /// The HTTP method, e.g. `\"POST\"`.\n\
+                 \x20   pub method: &'static str,\n\
+                 \x20   /// The URI pattern: `/`-separated literal segments and `{label}` segments, each label\n\
+                 \x20   /// the name of an input member bound with `@httpLabel`.\n\
+                 \x20   pub uri: &'static str,\n\
+                 \x20   /// The status code of a successful response.\n\
+                 \x20   pub code: u16,\n}\n\n\
+                 /// Every operation's HTTP binding, in model order.\n\
+                 pub const ROUTES: &[Route] = &[\n",
+            );
+            for op in &ops {
+                if let Some(h) = &op.http {
+                    let _ = writeln!(
+                        out,
+                        "    Route {{ operation: Operation::{}, method: {:?}, uri: {:?}, code: {} }},",
+                        op.name, h.method, h.uri, h.code
+                    );
+                }
+            }
+            out.push_str("];\n\n");
+        }
         out.push_str(
             "impl std::fmt::Display for Operation {\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n        f.write_str(self.name())\n    }\n}\n\n",
         );
@@ -1246,7 +1309,8 @@ impl<'m, 'a> Generator<'m, 'a> {
             "/// The server side of `{service_name}`: one method per operation. Every method has a default\n\
              /// that answers a 400 \"not implemented\" error, so an implementation can grow one\n\
              /// operation at a time. Inputs reaching a method have passed `Validate`.\n\
-             pub trait SsmContacts: Send + Sync {{\n"
+             pub trait {trait_name}: Send + Sync {{\n",
+            trait_name = self.trait_name,
         );
         for op in &ops {
             let input_param = op
@@ -1274,15 +1338,28 @@ impl<'m, 'a> Generator<'m, 'a> {
         }
         out.push_str("}\n\n");
 
+        if self.protocol == Protocol::RestJson1 {
+            self.gen_rest_dispatch(&mut out, ops.iter().map(|op| RestOp {
+                name: &op.name,
+                method: &op.method,
+                input: op.input.as_deref(),
+                has_output: op.output.is_some(),
+                code: op.http.as_ref().map_or(200, |h| h.code),
+                bindings: &op.bindings,
+            }));
+            return Ok(out);
+        }
+
         // dispatch
         out.push_str(
-            "/// Runs one operation: parses `body` (an empty body counts as `{}`), checks types and\n\
+            &"/// Runs one operation: parses `body` (an empty body counts as `{}`), checks types and\n\
              /// constraints, calls `handler` and serialises its result.\n\
              ///\n\
              /// Errors: a body that is not a JSON object is `CANNOT_PARSE`; a member of the wrong type\n\
              /// or an unknown enum value, and every constraint violation, is `FIELD_VALIDATION_FAILED`\n\
              /// with the members' paths (`Plan.Stages[0].DurationInMinutes`).\n\
-             pub async fn dispatch<H: SsmContacts>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    body: &[u8],\n) -> Result<serde_json::Value, ApiError> {\n    match op {\n",
+             pub async fn dispatch<H: {trait_name}>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    body: &[u8],\n) -> Result<serde_json::Value, ApiError> {\n    match op {\n"
+                .replace("{trait_name}", &self.trait_name),
         );
         for op in &ops {
             let call_input = match &op.input {
@@ -1378,4 +1455,248 @@ fn member_default(m: &Json) -> Option<&Json> {
 fn names_code(pattern: &str) -> String {
     let ticks = if pattern.contains('`') { "``" } else { "`" };
     format!("{ticks}{pattern}{ticks}")
+}
+
+/// An operation's `@http` trait.
+struct HttpTrait {
+    method: String,
+    uri: String,
+    code: u16,
+}
+
+impl HttpTrait {
+    fn of(op: &Shape) -> Result<HttpTrait, Error> {
+        let Some(http) = op.trait_("smithy.api#http") else {
+            return err(format!("{}: a restJson1 operation needs @http", op.id));
+        };
+        let method = http
+            .get("method")
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error(format!("{}: @http has no method", op.id)))?;
+        let uri = http
+            .get("uri")
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error(format!("{}: @http has no uri", op.id)))?;
+        let code = match http.get("code").and_then(Json::as_f64) {
+            None => 200,
+            Some(n) if (200.0..300.0).contains(&n) && n.fract() == 0.0 => n as u16,
+            Some(n) => return err(format!("{}: unsupported @http code {n}", op.id)),
+        };
+        if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() {
+            return err(format!("{}: unsupported @http method {method:?}", op.id));
+        }
+        if !uri.starts_with('/') || uri.contains('?') || uri.contains("//") {
+            return err(format!(
+                "{}: unsupported @http uri {uri:?} (a query literal or empty segment)",
+                op.id
+            ));
+        }
+        for segment in uri.split('/').skip(1) {
+            let is_label = segment.starts_with('{') && segment.ends_with('}');
+            if is_label && (segment.len() < 3 || segment.contains('+')) {
+                return err(format!(
+                    "{}: unsupported label {segment} in {uri:?} (greedy or empty)",
+                    op.id
+                ));
+            }
+            if !is_label && (segment.contains('{') || segment.contains('}')) {
+                return err(format!(
+                    "{}: a label must be a whole segment in {uri:?}",
+                    op.id
+                ));
+            }
+        }
+        Ok(HttpTrait {
+            method: method.to_owned(),
+            uri: uri.to_owned(),
+            code,
+        })
+    }
+
+    fn labels(&self) -> impl Iterator<Item = &str> {
+        self.uri
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+}
+
+/// HTTP binding traits this generator does not implement (Muster's restJson1 models bind
+/// members to the URI and the query only).
+const UNSUPPORTED_BINDINGS: &[&str] = &[
+    "smithy.api#httpHeader",
+    "smithy.api#httpPayload",
+    "smithy.api#httpPrefixHeaders",
+    "smithy.api#httpQueryParams",
+    "smithy.api#httpResponseCode",
+];
+
+/// What `gen_rest_dispatch` needs of an operation.
+struct RestOp<'o> {
+    name: &'o str,
+    method: &'o str,
+    input: Option<&'o str>,
+    has_output: bool,
+    code: u16,
+    /// `HttpBinding` expressions for the input members bound to the URI or query.
+    bindings: &'o [String],
+}
+
+impl Generator<'_, '_> {
+    /// The `HttpBinding` expressions of the operation's input members.
+    fn http_bindings(&self, op: &Shape, http: &HttpTrait) -> Result<Vec<String>, Error> {
+        let target_of = |key: &str| {
+            op.json
+                .get(key)
+                .and_then(|j| j.get("target"))
+                .and_then(Json::as_str)
+                .filter(|t| *t != UNIT)
+        };
+        if let Some(output) = target_of("output") {
+            let shape = self.shape(output)?;
+            if http.code == 204 && !shape.members().is_empty() {
+                return err(format!(
+                    "{}: answers 204 (no body) but its output {} has members",
+                    op.id, shape.id
+                ));
+            }
+            for (name, m) in shape.members() {
+                let traits = m.get("traits");
+                for t in UNSUPPORTED_BINDINGS {
+                    if traits.and_then(|tr| tr.get(t)).is_some() {
+                        return err(format!("{}${name}: {t} is not supported", shape.id));
+                    }
+                }
+            }
+        }
+        let mut bindings = Vec::new();
+        let mut labels_bound = BTreeSet::new();
+        if let Some(input) = target_of("input") {
+            let shape = self.shape(input)?;
+            for (name, m) in shape.members() {
+                let traits = m.get("traits");
+                for t in UNSUPPORTED_BINDINGS {
+                    if traits.and_then(|tr| tr.get(t)).is_some() {
+                        return err(format!("{}${name}: {t} is not supported", shape.id));
+                    }
+                }
+                let target = member_target(shape, name, m)?;
+                if traits.and_then(|t| t.get("smithy.api#httpLabel")).is_some() {
+                    if !http.labels().any(|l| l == name) {
+                        return err(format!(
+                            "{}${name} is an @httpLabel but {} has no {{{name}}}",
+                            shape.id, http.uri
+                        ));
+                    }
+                    if !self.is_string_like(target) {
+                        return err(format!(
+                            "{}${name}: only string labels are supported",
+                            shape.id
+                        ));
+                    }
+                    labels_bound.insert(name.clone());
+                    bindings.push(format!("HttpBinding::Label({name:?})"));
+                } else if let Some(q) = traits.and_then(|t| t.get("smithy.api#httpQuery")) {
+                    let Some(query_name) = q.as_str() else {
+                        return err(format!("{}${name}: @httpQuery needs a name", shape.id));
+                    };
+                    let list_item = self
+                        .model
+                        .shape(target)
+                        .filter(|s| s.kind == "list" || s.kind == "set")
+                        .and_then(|s| s.target_of("member"));
+                    match list_item {
+                        Some(item) if self.is_string_like(item) => bindings.push(format!(
+                            "HttpBinding::QueryList {{ member: {name:?}, name: {query_name:?} }}"
+                        )),
+                        None if self.is_string_like(target) => bindings.push(format!(
+                            "HttpBinding::Query {{ member: {name:?}, name: {query_name:?} }}"
+                        )),
+                        _ => {
+                            return err(format!(
+                                "{}${name}: only string (and list of string) query members are supported",
+                                shape.id
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for label in http.labels() {
+            if !labels_bound.contains(label) {
+                return err(format!(
+                    "{}: the label {{{label}}} of {} is bound to no input member",
+                    op.id, http.uri
+                ));
+            }
+        }
+        Ok(bindings)
+    }
+
+    /// A string or an enum (both are JSON strings).
+    fn is_string_like(&self, target: &str) -> bool {
+        target == "smithy.api#String"
+            || self
+                .model
+                .shape(target)
+                .is_some_and(|s| s.kind == "string" || s.kind == "enum")
+    }
+
+    fn gen_rest_dispatch<'o>(&mut self, out: &mut String, ops: impl Iterator<Item = RestOp<'o>>) {
+        let _ = write!(
+            out,
+            "/// Runs one operation: assembles its input from the URI labels (`labels`: name and\n\
+             /// decoded value), the query (`query`: decoded pairs in order, repeated names kept) and\n\
+             /// `body` (a JSON object; empty counts as `{{}}`; a member bound to the URI or the query is\n\
+             /// taken from there only), checks types and constraints, calls `handler` and serialises\n\
+             /// its result with the operation's success status (no body for 204).\n\
+             ///\n\
+             /// Errors: a body that is not a JSON object is `CANNOT_PARSE`; a member of the wrong type,\n\
+             /// an unknown enum value or union member, and every constraint violation, is\n\
+             /// `FIELD_VALIDATION_FAILED` with the members' paths (`incidentTemplate.title`).\n\
+             pub async fn dispatch<H: {}>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    labels: &[(&str, String)],\n    query: &[(String, String)],\n    body: &[u8],\n) -> Result<RestOutput, ApiError> {{\n    match op {{\n",
+            self.trait_name
+        );
+        self.uses.insert("RestOutput");
+        for op in ops {
+            let call_input = match op.input {
+                Some(input) => {
+                    self.uses.insert("decode_rest_input");
+                    if !op.bindings.is_empty() {
+                        self.uses.insert("HttpBinding");
+                    }
+                    format!(
+                        "let input: {input} = decode_rest_input(body, &[{}], labels, query)?;\n",
+                        op.bindings.join(", ")
+                    )
+                }
+                None => {
+                    self.uses.insert("decode_unit");
+                    "decode_unit(body)?;\n".to_owned()
+                }
+            };
+            let args = if op.input.is_some() {
+                "ctx, input"
+            } else {
+                "ctx"
+            };
+            let result = if op.has_output {
+                self.uses.insert("rest_output");
+                format!(
+                    "rest_output({}, &handler.{}({args}).await?)",
+                    op.code, op.method
+                )
+            } else {
+                format!(
+                    "{{\nhandler.{}({args}).await?;\nOk(RestOutput::unit({}))\n}}",
+                    op.method, op.code
+                )
+            };
+            let _ = write!(
+                out,
+                "        Operation::{} => {{\n{call_input}{result}\n}}\n",
+                op.name
+            );
+        }
+        out.push_str("    }\n}\n");
+    }
 }
