@@ -486,7 +486,11 @@ impl<'m, 'a> Generator<'m, 'a> {
                  #[test]\n    fn every_pattern_compiles() {\n",
             );
             for p in &self.patterns {
-                let _ = writeln!(out, "        std::sync::LazyLock::force(&super::{});", p.name);
+                let _ = writeln!(
+                    out,
+                    "        std::sync::LazyLock::force(&super::{});",
+                    p.name
+                );
                 if p.excluded.is_some() {
                     let _ = writeln!(
                         out,
@@ -655,9 +659,7 @@ impl<'m, 'a> Generator<'m, 'a> {
         if let Some(doc) = docs_of(s.json) {
             let _ = writeln!(out, "/// {doc}");
         }
-        out.push_str(
-            "#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]\n",
-        );
+        out.push_str("#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]\n");
         let _ = writeln!(out, "pub enum {} {{", s.name);
         let mut idents = BTreeSet::new();
         let mut arms = String::new();
@@ -837,11 +839,9 @@ impl<'m, 'a> Generator<'m, 'a> {
         let Some(m) = member else {
             return Ok(false);
         };
-        let own = m.get("traits").is_some_and(|t| {
-            CONSTRAINT_TRAITS
-                .iter()
-                .any(|name| t.get(name).is_some())
-        });
+        let own = m
+            .get("traits")
+            .is_some_and(|t| CONSTRAINT_TRAITS.iter().any(|name| t.get(name).is_some()));
         let target = m.get("target").and_then(Json::as_str).unwrap_or(UNIT);
         Ok(own || self.needs_checks(target)?)
     }
@@ -892,11 +892,8 @@ impl<'m, 'a> Generator<'m, 'a> {
         out: &mut String,
     ) -> Result<(), Error> {
         let member_traits = member.and_then(|(_, m)| m.get("traits"));
-        let own_constraints = member_traits.is_some_and(|t| {
-            CONSTRAINT_TRAITS
-                .iter()
-                .any(|name| t.get(name).is_some())
-        });
+        let own_constraints = member_traits
+            .is_some_and(|t| CONSTRAINT_TRAITS.iter().any(|name| t.get(name).is_some()));
         if !own_constraints && !self.needs_checks(target)? {
             return Ok(());
         }
@@ -1339,14 +1336,17 @@ impl<'m, 'a> Generator<'m, 'a> {
         out.push_str("}\n\n");
 
         if self.protocol == Protocol::RestJson1 {
-            self.gen_rest_dispatch(&mut out, ops.iter().map(|op| RestOp {
-                name: &op.name,
-                method: &op.method,
-                input: op.input.as_deref(),
-                has_output: op.output.is_some(),
-                code: op.http.as_ref().map_or(200, |h| h.code),
-                bindings: &op.bindings,
-            }));
+            self.gen_rest_dispatch(
+                &mut out,
+                ops.iter().map(|op| RestOp {
+                    name: &op.name,
+                    method: &op.method,
+                    input: op.input.as_deref(),
+                    has_output: op.output.is_some(),
+                    code: op.http.as_ref().map_or(200, |h| h.code),
+                    bindings: &op.bindings,
+                }),
+            );
             return Ok(out);
         }
 
