@@ -1,6 +1,10 @@
 //! `muster-codegen`: turns a Smithy JSON AST (an AWS service model) into Muster's wire module:
-//! one struct per structure shape, one enum per enum shape, `Validate` impls enforcing the
-//! model's constraint traits, the `Operation` list, the handler trait and `dispatch`.
+//! one struct per structure shape, one enum per enum shape and per union (externally tagged
+//! with the member names), `Validate` impls enforcing the model's constraint traits, the
+//! `Operation` list, the handler trait (named after the service) and `dispatch`. The protocol
+//! comes from the service's traits: `awsJson1_1` dispatches on `X-Amz-Target`; `restJson1`
+//! also gets `ROUTES` (each operation's `@http`) and a `dispatch` that assembles the input
+//! from URI labels, query and body.
 //!
 //! The output is meant to be committed; `check` (and the `up_to_date` test) fail when the
 //! committed file differs from what the model generates.
