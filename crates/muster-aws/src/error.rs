@@ -1,6 +1,8 @@
-//! [`ApiError`]: every failure of an AWS JSON 1.1 request, and the one place that turns it into
-//! the AWS error envelope (`__type`, `Message`, the modelled members, the status code and the
-//! `X-Amzn-ErrorType` header).
+//! [`ApiError`]: every failure of an AWS request, and the one place that turns it into the AWS
+//! error envelope: for AWS JSON 1.1 (SSM Contacts) `__type`, `Message`, the modelled members,
+//! the status code and the `X-Amzn-ErrorType` header ([`ApiError::into_response`]); for
+//! restJson1 (SSM Incidents) the `X-Amzn-ErrorType` header, the status code and a body of
+//! `message` and the modelled members in camelCase ([`ApiError::into_rest_response`]).
 
 use crate::wire::FieldError;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +12,12 @@ use std::fmt;
 
 /// The content type of every AWS JSON 1.1 response.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The content type of a restJson1 response with a body.
+pub const REST_CONTENT_TYPE: &str = "application/json";
+
+/// The `serviceCode` of restJson1 errors: the only value of SSM Incidents' `ServiceCode`.
+pub const REST_SERVICE_CODE: &str = "ssm-incidents";
 
 /// Why a request was rejected as a `ValidationException` (the model's
 /// `ValidationExceptionReason`).
@@ -399,6 +407,107 @@ impl ApiError {
             retry_after_seconds: Some(secs),
             ..
         } = &self
+        {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// The restJson1 `message`. SSM Incidents' `ValidationException` has no field list, so
+    /// for field errors the message names every failing member with its path:
+    /// `2 validation errors detected: incidentTemplate.title: must be at most 200 characters long; impact: is required`.
+    pub fn rest_message(&self) -> String {
+        match self {
+            ApiError::Validation { fields, .. } if !fields.is_empty() => {
+                let n = fields.len();
+                let detail: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name, f.message))
+                    .collect();
+                format!(
+                    "{n} validation error{} detected: {}",
+                    if n == 1 { "" } else { "s" },
+                    detail.join("; ")
+                )
+            }
+            _ => self.message().to_owned(),
+        }
+    }
+
+    /// The restJson1 JSON body: `{"message": ..., <modelled members>}` with SSM Incidents'
+    /// member names; optional members are left out when absent.
+    pub fn rest_body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("message".into(), Value::from(self.rest_message()));
+        match self {
+            ApiError::NotFound {
+                resource_id,
+                resource_type,
+                ..
+            }
+            | ApiError::Conflict {
+                resource_id,
+                resource_type,
+                ..
+            } => {
+                body.insert(
+                    "resourceIdentifier".into(),
+                    Value::from(resource_id.as_str()),
+                );
+                body.insert("resourceType".into(), Value::from(resource_type.as_str()));
+            }
+            ApiError::ServiceQuotaExceeded {
+                resource_id,
+                resource_type,
+                quota_code,
+                ..
+            } => {
+                if let Some(id) = resource_id {
+                    body.insert("resourceIdentifier".into(), Value::from(id.as_str()));
+                }
+                if let Some(t) = resource_type {
+                    body.insert("resourceType".into(), Value::from(t.as_str()));
+                }
+                body.insert("serviceCode".into(), Value::from(REST_SERVICE_CODE));
+                body.insert("quotaCode".into(), Value::from(quota_code.as_str()));
+            }
+            ApiError::Throttling { .. } => {
+                body.insert("serviceCode".into(), Value::from(REST_SERVICE_CODE));
+                // Required by the model; Muster's throttling is not a per-quota limit.
+                body.insert("quotaCode".into(), Value::from(""));
+            }
+            ApiError::Validation { .. }
+            | ApiError::AccessDenied { .. }
+            | ApiError::Internal { .. }
+            | ApiError::Auth { .. } => {}
+        }
+        Value::Object(body)
+    }
+
+    /// The complete restJson1 response: the status, `X-Amzn-ErrorType: <shape name>`,
+    /// `x-amzn-RequestId`, `content-type: application/json` and [`ApiError::rest_body`]
+    /// (`Retry-After` too for a throttling error that has one).
+    pub fn into_rest_response(&self, request_id: &str) -> Response {
+        let status = self.status();
+        let body = self.rest_body().to_string();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(REST_CONTENT_TYPE),
+        );
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert("x-amzn-requestid", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(self.type_name()) {
+            headers.insert("x-amzn-errortype", v);
+        }
+        if let ApiError::Throttling {
+            retry_after_seconds: Some(secs),
+            ..
+        } = self
         {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(*secs));
         }

@@ -1,6 +1,10 @@
 //! `muster-codegen`: turns a Smithy JSON AST (an AWS service model) into Muster's wire module:
-//! one struct per structure shape, one enum per enum shape, `Validate` impls enforcing the
-//! model's constraint traits, the `Operation` list, the handler trait and `dispatch`.
+//! one struct per structure shape, one enum per enum shape and per union (externally tagged
+//! with the member names), `Validate` impls enforcing the model's constraint traits, the
+//! `Operation` list, the handler trait (named after the service) and `dispatch`. The protocol
+//! comes from the service's traits: `awsJson1_1` dispatches on `X-Amz-Target`; `restJson1`
+//! also gets `ROUTES` (each operation's `@http`) and a `dispatch` that assembles the input
+//! from URI labels, query and body.
 //!
 //! The output is meant to be committed; `check` (and the `up_to_date` test) fail when the
 //! committed file differs from what the model generates.
@@ -131,6 +135,45 @@ struct Model<'a> {
 }
 
 const UNIT: &str = "smithy.api#Unit";
+
+/// The wire protocol of the service, from its protocol trait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `aws.protocols#awsJson1_1`: `POST /` with `X-Amz-Target` (also the default when the
+    /// model has no service shape).
+    AwsJson1_1,
+    /// `aws.protocols#restJson1`: one HTTP method and URI per operation (`@http`).
+    RestJson1,
+}
+
+impl Protocol {
+    fn of(service: Option<&Shape>) -> Result<Protocol, Error> {
+        let Some(svc) = service else {
+            return Ok(Protocol::AwsJson1_1);
+        };
+        let json11 = svc.trait_("aws.protocols#awsJson1_1").is_some();
+        let rest = svc.trait_("aws.protocols#restJson1").is_some();
+        match (json11, rest) {
+            (true, false) => Ok(Protocol::AwsJson1_1),
+            (false, true) => Ok(Protocol::RestJson1),
+            (true, true) => err(format!(
+                "service {} has both awsJson1_1 and restJson1; only one protocol is supported",
+                svc.id
+            )),
+            (false, false) => err(format!(
+                "service {} has no supported protocol trait (aws.protocols#awsJson1_1 or aws.protocols#restJson1)",
+                svc.id
+            )),
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Protocol::AwsJson1_1 => "AWS JSON 1.1",
+            Protocol::RestJson1 => "AWS restJson1",
+        }
+    }
+}
 
 impl<'a> Model<'a> {
     fn new(root: &'a Json) -> Result<Self, Error> {
@@ -270,20 +313,39 @@ const RESERVED_TYPE_NAMES: &[&str] = &[
     "ApiError",
     "RequestContext",
     "Operation",
-    "SsmContacts",
     "Regex",
     "LazyLock",
+    "Route",
+    "HttpBinding",
+    "RestOutput",
 ];
+
+/// One `static` regex of the output.
+struct PatternStatic {
+    /// The static's name (`CONTACT_ALIAS_PATTERN`).
+    name: String,
+    /// The model's pattern.
+    original: String,
+    /// The pattern in `regex` syntax (without a leading negative lookahead, if it had one).
+    translated: String,
+    /// `X` of a leading `^(?!X)`, in `regex` syntax: a value must not match `^(?:X)`.
+    excluded: Option<String>,
+}
 
 struct Generator<'m, 'a> {
     model: &'m Model<'a>,
     /// Helper functions and types of `super` that the output uses.
     uses: BTreeSet<&'static str>,
-    /// Pattern statics: (static name, original pattern, translated pattern), first use first.
-    patterns: Vec<(String, String, String)>,
+    /// Pattern statics, first use first.
+    patterns: Vec<PatternStatic>,
     /// Extra `fn default_*` items for members whose default is not Rust's `Default`.
     default_fns: Vec<String>,
     needs_checks_memo: HashMap<String, bool>,
+    protocol: Protocol,
+    /// The generated module's file stem (`ssm_contacts`), from the service name.
+    module: String,
+    /// The handler trait (`SsmContacts`), from the service name.
+    trait_name: String,
 }
 
 impl<'m, 'a> Generator<'m, 'a> {
@@ -294,6 +356,9 @@ impl<'m, 'a> Generator<'m, 'a> {
             patterns: Vec::new(),
             default_fns: Vec::new(),
             needs_checks_memo: HashMap::new(),
+            protocol: Protocol::AwsJson1_1,
+            module: "service".to_owned(),
+            trait_name: "Service".to_owned(),
         }
     }
 
@@ -305,9 +370,15 @@ impl<'m, 'a> Generator<'m, 'a> {
 
     fn run(mut self, source_name: &str) -> Result<String, Error> {
         let model = self.model;
+        let service = model.service();
+        self.protocol = Protocol::of(service)?;
+        if let Some(svc) = service {
+            self.module = names::snake_case(svc.name);
+            self.trait_name = names::variant_ident(&self.module);
+        }
         let mut seen = HashMap::new();
         for s in model.shapes.iter().filter(|s| emits_type(s)) {
-            if RESERVED_TYPE_NAMES.contains(&s.name) {
+            if RESERVED_TYPE_NAMES.contains(&s.name) || s.name == self.trait_name {
                 return err(format!(
                     "shape {} would shadow `{}` in the generated code",
                     s.id, s.name
@@ -321,18 +392,19 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut body = String::new();
 
         // Service-wide constants.
-        let service = model.service();
         if let Some(svc) = service {
             let signing = svc
                 .trait_("aws.auth#sigv4")
                 .and_then(|t| t.get("name"))
                 .and_then(Json::as_str);
-            let _ = writeln!(
-                body,
-                "/// The `X-Amz-Target` header of a request is this prefix followed by the operation name.\n\
-                 pub const TARGET_PREFIX: &str = \"{}.\";\n",
-                svc.name
-            );
+            if self.protocol == Protocol::AwsJson1_1 {
+                let _ = writeln!(
+                    body,
+                    "/// The `X-Amz-Target` header of a request is this prefix followed by the operation name.\n\
+                     pub const TARGET_PREFIX: &str = \"{}.\";\n",
+                    svc.name
+                );
+            }
             if let Some(signing) = signing {
                 let _ = writeln!(
                     body,
@@ -353,6 +425,10 @@ impl<'m, 'a> Generator<'m, 'a> {
             body.push_str(&self.gen_struct(s)?);
             body.push_str(&self.gen_validate(s)?);
         }
+        // Unions (enums with one variant per member) and their validation.
+        for s in model.of_kind("union") {
+            body.push_str(&self.gen_union(s)?);
+        }
         for f in std::mem::take(&mut self.default_fns) {
             body.push_str(&f);
         }
@@ -367,11 +443,13 @@ impl<'m, 'a> Generator<'m, 'a> {
             .unwrap_or("the service");
         let _ = writeln!(
             out,
-            "//! Wire types, validation and dispatch for {title} (AWS JSON 1.1).\n\
+            "//! Wire types, validation and dispatch for {title} ({protocol}).\n\
              //!\n\
              //! @generated by `muster-codegen` from `{source_name}`. Do not edit by hand:\n\
              //! change the generator and run\n\
-             //! `cargo run -p muster-codegen -- generate <model.json> crates/muster-aws/src/wire/ssm_contacts.rs`.\n"
+             //! `cargo run -p muster-codegen -- generate <model.json> crates/muster-aws/src/wire/{module}.rs`.\n",
+            protocol = self.protocol.title(),
+            module = self.module,
         );
         let mut uses: Vec<&str> = self.uses.iter().copied().collect();
         uses.push("Validate");
@@ -384,16 +462,25 @@ impl<'m, 'a> Generator<'m, 'a> {
             out.push_str("use regex::Regex;\nuse std::sync::LazyLock;\n");
         }
         out.push('\n');
-        for (name, original, translated) in &self.patterns {
+        for p in &self.patterns {
+            let name = &p.name;
             let _ = writeln!(
                 out,
                 "/// The model's pattern {}, as written there (ECMA-262 syntax).\n\
                  const {name}_SOURCE: &str = {};\n\
                  static {name}: LazyLock<Regex> = LazyLock::new(|| compile_pattern({}));\n",
-                names_code(original),
-                raw_lit(original),
-                raw_lit(translated)
+                names_code(&p.original),
+                raw_lit(&p.original),
+                raw_lit(&p.translated)
             );
+            if let Some(excluded) = &p.excluded {
+                let _ = writeln!(
+                    out,
+                    "/// What the leading negative lookahead of {name}_SOURCE rules out.\n\
+                     static {name}_EXCLUDED: LazyLock<Regex> = LazyLock::new(|| compile_pattern({}));\n",
+                    raw_lit(&format!("^(?:{excluded})"))
+                );
+            }
         }
         out.push_str(&body);
         if !self.patterns.is_empty() {
@@ -402,8 +489,19 @@ impl<'m, 'a> Generator<'m, 'a> {
                 "    /// Every pattern of the model compiles (they are compiled lazily at first use).\n\
                  #[test]\n    fn every_pattern_compiles() {\n",
             );
-            for (name, _, _) in &self.patterns {
-                let _ = writeln!(out, "        std::sync::LazyLock::force(&super::{name});");
+            for p in &self.patterns {
+                let _ = writeln!(
+                    out,
+                    "        std::sync::LazyLock::force(&super::{});",
+                    p.name
+                );
+                if p.excluded.is_some() {
+                    let _ = writeln!(
+                        out,
+                        "        std::sync::LazyLock::force(&super::{}_EXCLUDED);",
+                        p.name
+                    );
+                }
             }
             out.push_str("    }\n}\n");
         }
@@ -444,7 +542,7 @@ impl<'m, 'a> Generator<'m, 'a> {
             "float" => "f32".to_owned(),
             "double" => "f64".to_owned(),
             "timestamp" => "EpochSeconds".to_owned(),
-            "structure" => s.name.to_owned(),
+            "structure" | "union" => s.name.to_owned(),
             "list" | "set" => {
                 let member = s
                     .target_of("member")
@@ -558,6 +656,78 @@ impl<'m, 'a> Generator<'m, 'a> {
         Ok(out)
     }
 
+    /// A Smithy union as a Rust enum, serialised externally tagged with the member names
+    /// (`{"chatbotSns": [...]}`), and its `Validate` (the chosen variant's checks).
+    fn gen_union(&mut self, s: &Shape) -> Result<String, Error> {
+        let mut out = String::new();
+        if let Some(doc) = docs_of(s.json) {
+            let _ = writeln!(out, "/// {doc}");
+        }
+        out.push_str("#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]\n");
+        let _ = writeln!(out, "pub enum {} {{", s.name);
+        let mut idents = BTreeSet::new();
+        let mut arms = String::new();
+        let mut any_checks = false;
+        if s.members().is_empty() {
+            return err(format!("union {} has no members", s.id));
+        }
+        for (member, m) in s.members() {
+            let ident = names::variant_ident(member);
+            if !idents.insert(ident.clone()) {
+                return err(format!(
+                    "union {}: two members map to the variant {ident}",
+                    s.id
+                ));
+            }
+            let target = member_target(s, member, m)?;
+            if target == UNIT {
+                return err(format!(
+                    "union {}: member {member} targets smithy.api#Unit, which is not supported",
+                    s.id
+                ));
+            }
+            let ty = self.rust_type(target)?;
+            if self.uses_timestamp(&ty) {
+                self.uses.insert("EpochSeconds");
+            }
+            if let Some(doc) = docs_of(m) {
+                let _ = writeln!(out, "    /// {doc}");
+            }
+            let _ = writeln!(out, "    #[serde(rename = {member:?})]\n    {ident}({ty}),");
+            let owner = format!("{}${member}", s.id);
+            let mut checks = String::new();
+            self.value_checks(target, Some((&owner, m)), "v", "&p", 0, &mut checks)?;
+            if checks.is_empty() {
+                let _ = writeln!(arms, "Self::{ident}(_) => {{}}");
+            } else {
+                any_checks = true;
+                self.uses.insert("field_path");
+                let _ = write!(
+                    arms,
+                    "Self::{ident}(v) => {{\nlet p = field_path(path, {member:?});\n{checks}}}\n"
+                );
+            }
+        }
+        out.push_str("}\n\n");
+        if any_checks {
+            let _ = write!(
+                out,
+                "impl Validate for {name} {{\n\
+                 fn validate(&self, path: &str, errors: &mut Vec<FieldError>) {{\n\
+                 match self {{\n{arms}}}\n}}\n}}\n\n",
+                name = s.name
+            );
+        } else {
+            let _ = write!(
+                out,
+                "impl Validate for {name} {{\n\
+                 fn validate(&self, _path: &str, _errors: &mut Vec<FieldError>) {{}}\n}}\n\n",
+                name = s.name
+            );
+        }
+        Ok(out)
+    }
+
     fn uses_timestamp(&self, ty: &str) -> bool {
         ty.contains("EpochSeconds")
     }
@@ -627,13 +797,14 @@ impl<'m, 'a> Generator<'m, 'a> {
                 has_trait("smithy.api#range")
             }
             "list" | "set" => {
-                let member = s.target_of("member").unwrap_or(UNIT);
-                has_trait("smithy.api#length") || self.needs_checks(member)?
+                has_trait("smithy.api#length")
+                    || has_trait("smithy.api#uniqueItems")
+                    || self.needs_member_checks(s.json.get("member"))?
             }
             "map" => {
-                let k = s.target_of("key").unwrap_or(UNIT);
-                let v = s.target_of("value").unwrap_or(UNIT);
-                has_trait("smithy.api#length") || self.needs_checks(k)? || self.needs_checks(v)?
+                has_trait("smithy.api#length")
+                    || self.needs_member_checks(s.json.get("key"))?
+                    || self.needs_member_checks(s.json.get("value"))?
             }
             "structure" => {
                 let mut any = false;
@@ -642,9 +813,19 @@ impl<'m, 'a> Generator<'m, 'a> {
                         .get("traits")
                         .and_then(|t| t.get("smithy.api#required"))
                         .is_some();
+                    member_target(s, name, m)?;
                     if (required && member_default(m).is_none())
-                        || self.needs_checks(member_target(s, name, m)?)?
+                        || self.needs_member_checks(Some(m))?
                     {
+                        any = true;
+                    }
+                }
+                any
+            }
+            "union" => {
+                let mut any = false;
+                for (_, m) in s.members() {
+                    if self.needs_member_checks(Some(m))? {
                         any = true;
                     }
                 }
@@ -656,44 +837,105 @@ impl<'m, 'a> Generator<'m, 'a> {
         Ok(result)
     }
 
-    fn pattern_static(&mut self, s: &Shape, pattern: &str) -> Result<String, Error> {
-        if let Some((name, _, _)) = self.patterns.iter().find(|(_, p, _)| p == pattern) {
-            return Ok(name.clone());
+    /// Whether a member (of a structure, union, list or map) has anything to check: its own
+    /// constraint traits or its target's.
+    fn needs_member_checks(&mut self, member: Option<&Json>) -> Result<bool, Error> {
+        let Some(m) = member else {
+            return Ok(false);
+        };
+        let own = m
+            .get("traits")
+            .is_some_and(|t| CONSTRAINT_TRAITS.iter().any(|name| t.get(name).is_some()));
+        let target = m.get("target").and_then(Json::as_str).unwrap_or(UNIT);
+        Ok(own || self.needs_checks(target)?)
+    }
+
+    /// The static for `pattern` and whether it has an excluded prefix. `owner` names the
+    /// shape (or shape and member) for error messages and the static's name.
+    fn pattern_static(&mut self, owner: &str, pattern: &str) -> Result<(String, bool), Error> {
+        if let Some(p) = self.patterns.iter().find(|p| p.original == pattern) {
+            return Ok((p.name.clone(), p.excluded.is_some()));
         }
-        let translated =
-            pattern::ecma_to_rust(pattern).map_err(|e| Error(format!("{}: {e}", s.id)))?;
-        let mut name = format!("{}_PATTERN", names::screaming_snake(s.name));
-        while self.patterns.iter().any(|(n, _, _)| *n == name) {
+        let translate =
+            |p: &str| pattern::ecma_to_rust(p).map_err(|e| Error(format!("{owner}: {e}")));
+        let (translated, excluded) = match pattern::split_leading_negative_lookahead(pattern) {
+            Some((excluded, rest)) => (translate(&rest)?, Some(translate(&excluded)?)),
+            None => (translate(pattern)?, None),
+        };
+        let short = owner.rsplit_once('#').map_or(owner, |(_, n)| n);
+        let short: String = short
+            .split('$')
+            .map(names::variant_ident)
+            .collect::<Vec<_>>()
+            .concat();
+        let mut name = format!("{}_PATTERN", names::screaming_snake(&short));
+        while self.patterns.iter().any(|p| p.name == name) {
             name.push('_');
         }
-        self.patterns
-            .push((name.clone(), pattern.to_owned(), translated));
-        Ok(name)
+        let has_excluded = excluded.is_some();
+        self.patterns.push(PatternStatic {
+            name: name.clone(),
+            original: pattern.to_owned(),
+            translated,
+            excluded,
+        });
+        Ok((name, has_excluded))
     }
 
     /// Statements checking the value `v` (an expression of type `&T`) of shape `target`,
-    /// reported at path `p` (an expression of type `&str`). `depth` keeps loop variables apart.
+    /// reported at path `p` (an expression of type `&str`). `member` is the member through
+    /// which the value is reached, if any: its constraint traits override the target's.
+    /// `depth` keeps loop variables apart.
     fn value_checks(
         &mut self,
         target: &str,
+        member: Option<(&str, &Json)>,
         v: &str,
         p: &str,
         depth: usize,
         out: &mut String,
     ) -> Result<(), Error> {
-        if !self.needs_checks(target)? {
+        let member_traits = member.and_then(|(_, m)| m.get("traits"));
+        let own_constraints = member_traits
+            .is_some_and(|t| CONSTRAINT_TRAITS.iter().any(|name| t.get(name).is_some()));
+        if !own_constraints && !self.needs_checks(target)? {
             return Ok(());
         }
-        let s = self.shape(target)?;
-        let length = s.trait_("smithy.api#length");
+        let prelude;
+        let s: &Shape = match self.model.shape(target) {
+            Some(s) => s,
+            None if target.starts_with("smithy.api#") => {
+                prelude = prelude_shape(target)?;
+                &prelude
+            }
+            None => return err(format!("shape {target} is referenced but not defined")),
+        };
+        let owner = match member {
+            Some((owner, _)) => owner.to_owned(),
+            None => s.id.to_owned(),
+        };
+        // Statics are named after the shape that carries the pattern.
+        let pattern_owner = if member_traits.is_some_and(|t| t.get("smithy.api#pattern").is_some())
+        {
+            owner.clone()
+        } else {
+            s.id.to_owned()
+        };
+        let trait_of = |name: &str| {
+            member_traits
+                .and_then(|t| t.get(name))
+                .or_else(|| s.trait_(name))
+        };
+        let length = trait_of("smithy.api#length");
         let (min_len, max_len) = match length {
             Some(l) => (
-                int_bound(l.get("min"), s.id)?,
-                int_bound(l.get("max"), s.id)?,
+                int_bound(l.get("min"), &owner)?,
+                int_bound(l.get("max"), &owner)?,
             ),
             None => (None, None),
         };
         match s.kind {
+            _ if enum_values(s).is_some() => {}
             "string" => {
                 if length.is_some() {
                     self.uses.insert("check_chars");
@@ -704,20 +946,28 @@ impl<'m, 'a> Generator<'m, 'a> {
                         opt_lit(max_len)
                     );
                 }
-                if let Some(pattern) = s.trait_("smithy.api#pattern").and_then(Json::as_str) {
-                    let name = self.pattern_static(s, pattern)?;
-                    self.uses.insert("check_pattern");
+                if let Some(pattern) = trait_of("smithy.api#pattern").and_then(Json::as_str) {
+                    let (name, excluded) = self.pattern_static(&pattern_owner, pattern)?;
                     self.uses.insert("compile_pattern");
-                    let _ = writeln!(
-                        out,
-                        "check_pattern({v}, &{name}, {name}_SOURCE, {p}, errors);"
-                    );
+                    if excluded {
+                        self.uses.insert("check_pattern_excluding");
+                        let _ = writeln!(
+                            out,
+                            "check_pattern_excluding({v}, &{name}, &{name}_EXCLUDED, {name}_SOURCE, {p}, errors);"
+                        );
+                    } else {
+                        self.uses.insert("check_pattern");
+                        let _ = writeln!(
+                            out,
+                            "check_pattern({v}, &{name}, {name}_SOURCE, {p}, errors);"
+                        );
+                    }
                 }
             }
             "integer" | "long" | "short" | "byte" => {
-                if let Some(range) = s.trait_("smithy.api#range") {
-                    let min = int_bound(range.get("min"), s.id)?;
-                    let max = int_bound(range.get("max"), s.id)?;
+                if let Some(range) = trait_of("smithy.api#range") {
+                    let min = int_bound(range.get("min"), &owner)?;
+                    let max = int_bound(range.get("max"), &owner)?;
                     self.uses.insert("check_range");
                     let _ = writeln!(
                         out,
@@ -727,10 +977,9 @@ impl<'m, 'a> Generator<'m, 'a> {
                     );
                 }
             }
-            "float" | "double" if s.trait_("smithy.api#range").is_some() => {
+            "float" | "double" if trait_of("smithy.api#range").is_some() => {
                 return err(format!(
-                    "{}: @range on floating point shapes is not supported",
-                    s.id
+                    "{owner}: @range on floating point shapes is not supported"
                 ));
             }
             "list" | "set" => {
@@ -743,13 +992,23 @@ impl<'m, 'a> Generator<'m, 'a> {
                         opt_lit(max_len)
                     );
                 }
-                let member = s.target_of("member").unwrap_or(UNIT);
-                if self.needs_checks(member)? {
+                if s.kind == "set" || trait_of("smithy.api#uniqueItems").is_some() {
+                    self.uses.insert("check_unique");
+                    let _ = writeln!(out, "check_unique({v}, {p}, errors);");
+                }
+                let item = s.json.get("member");
+                let item_target = item
+                    .and_then(|m| m.get("target"))
+                    .and_then(Json::as_str)
+                    .unwrap_or(UNIT);
+                if self.needs_member_checks(item)? {
+                    let item_owner = format!("{}$member", s.id);
                     self.uses.insert("index_path");
                     let _ = writeln!(out, "for (i, item{depth}) in {v}.iter().enumerate() {{");
                     let _ = writeln!(out, "let p{depth} = index_path({p}, i);");
                     self.value_checks(
-                        member,
+                        item_target,
+                        item.map(|m| (item_owner.as_str(), m)),
                         &format!("item{depth}"),
                         &format!("&p{depth}"),
                         depth + 1,
@@ -768,10 +1027,19 @@ impl<'m, 'a> Generator<'m, 'a> {
                         opt_lit(max_len)
                     );
                 }
-                let k = s.target_of("key").unwrap_or(UNIT);
-                let val = s.target_of("value").unwrap_or(UNIT);
-                let key_checks = self.needs_checks(k)?;
-                if key_checks || self.needs_checks(val)? {
+                let key = s.json.get("key");
+                let value = s.json.get("value");
+                let k = key
+                    .and_then(|m| m.get("target"))
+                    .and_then(Json::as_str)
+                    .unwrap_or(UNIT);
+                let val = value
+                    .and_then(|m| m.get("target"))
+                    .and_then(Json::as_str)
+                    .unwrap_or(UNIT);
+                let key_checks = self.needs_member_checks(key)?;
+                let item_checks = self.needs_member_checks(value)?;
+                if key_checks || item_checks {
                     let key_is_enum = self
                         .model
                         .shape(k)
@@ -781,29 +1049,39 @@ impl<'m, 'a> Generator<'m, 'a> {
                     } else {
                         format!("key{depth}")
                     };
+                    let key_owner = format!("{}$key", s.id);
+                    let value_owner = format!("{}$value", s.id);
                     self.uses.insert("field_path");
-                    let _ = writeln!(out, "for (key{depth}, item{depth}) in {v} {{");
+                    if item_checks {
+                        let _ = writeln!(out, "for (key{depth}, item{depth}) in {v} {{");
+                    } else {
+                        let _ = writeln!(out, "for key{depth} in {v}.keys() {{");
+                    }
                     let _ = writeln!(out, "let p{depth} = field_path({p}, {key_str});");
                     if key_checks {
                         self.value_checks(
                             k,
+                            key.map(|m| (key_owner.as_str(), m)),
                             &format!("key{depth}"),
                             &format!("&p{depth}"),
                             depth + 1,
                             out,
                         )?;
                     }
-                    self.value_checks(
-                        val,
-                        &format!("item{depth}"),
-                        &format!("&p{depth}"),
-                        depth + 1,
-                        out,
-                    )?;
+                    if item_checks {
+                        self.value_checks(
+                            val,
+                            value.map(|m| (value_owner.as_str(), m)),
+                            &format!("item{depth}"),
+                            &format!("&p{depth}"),
+                            depth + 1,
+                            out,
+                        )?;
+                    }
                     out.push_str("}\n");
                 }
             }
-            "structure" => {
+            "structure" | "union" => {
                 let _ = writeln!(out, "{v}.validate({p}, errors);");
             }
             _ => {}
@@ -821,7 +1099,8 @@ impl<'m, 'a> Generator<'m, 'a> {
                 .and_then(|t| t.get("smithy.api#required"))
                 .is_some();
             let mut checks = String::new();
-            self.value_checks(target, "v", "&p", 0, &mut checks)?;
+            let owner = format!("{}${member}", s.id);
+            self.value_checks(target, Some((&owner, m)), "v", "&p", 0, &mut checks)?;
             let has_default = member_default(m).is_some();
             if has_default {
                 if !checks.is_empty() {
@@ -889,8 +1168,12 @@ impl<'m, 'a> Generator<'m, 'a> {
             };
             let _ = writeln!(rows, "    ({:?}, {status}),", s.name);
         }
+        let carrier = match self.protocol {
+            Protocol::AwsJson1_1 => "its `__type`",
+            Protocol::RestJson1 => "its `X-Amzn-ErrorType`",
+        };
         Ok(format!(
-            "/// Every error shape of the model (its `__type`) with its HTTP status code.\n\
+            "/// Every error shape of the model ({carrier}) with its HTTP status code.\n\
              pub const ERROR_HTTP_STATUS: &[(&str, u16)] = &[\n{rows}];\n\n"
         ))
     }
@@ -902,6 +1185,9 @@ impl<'m, 'a> Generator<'m, 'a> {
             input: Option<String>,
             output: Option<String>,
             doc: Option<String>,
+            /// restJson1 only: the `@http` binding and the input members bound to the URI.
+            http: Option<HttpTrait>,
+            bindings: Vec<String>,
         }
         let mut ops = Vec::new();
         for s in self.model.of_kind("operation") {
@@ -922,20 +1208,34 @@ impl<'m, 'a> Generator<'m, 'a> {
                     }
                 }
             };
+            let (http, bindings) = match self.protocol {
+                Protocol::AwsJson1_1 => (None, Vec::new()),
+                Protocol::RestJson1 => {
+                    let http = HttpTrait::of(s)?;
+                    let bindings = self.http_bindings(s, &http)?;
+                    (Some(http), bindings)
+                }
+            };
             ops.push(Op {
                 name: s.name.to_owned(),
                 method: names::field_ident(s.name),
                 input: io("input")?,
                 output: io("output")?,
                 doc: docs_of(s.json),
+                http,
+                bindings,
             });
         }
         let service_name = service.map_or("Service", |s| s.name);
         let mut out = String::new();
 
         // enum Operation
+        let about_name = match self.protocol {
+            Protocol::AwsJson1_1 => "the name is the part of `X-Amz-Target` after the dot",
+            Protocol::RestJson1 => "each is one HTTP method and URI, see [`ROUTES`]",
+        };
         out.push_str(&format!(
-            "/// The operations of `{service_name}`; the name is the part of `X-Amz-Target` after the dot.\n\
+            "/// The operations of `{service_name}`; {about_name}.\n\
              #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum Operation {{\n"
         ));
         for op in &ops {
@@ -964,7 +1264,42 @@ impl<'m, 'a> Generator<'m, 'a> {
         for op in &ops {
             let _ = writeln!(out, "            Operation::{} => {:?},", op.name, op.name);
         }
-        out.push_str("        }\n    }\n}\n\n");
+        out.push_str("        }\n    }\n");
+        if self.protocol == Protocol::RestJson1 {
+            out.push_str("\n    /// The operation's HTTP binding (`@http`).\n    pub fn http(&self) -> Route {\n        match self {\n");
+            for (i, op) in ops.iter().enumerate() {
+                let _ = writeln!(out, "            Operation::{} => ROUTES[{i}],", op.name);
+            }
+            out.push_str("        }\n    }\n");
+        }
+        out.push_str("}\n\n");
+        if self.protocol == Protocol::RestJson1 {
+            out.push_str(
+                "/// The HTTP binding (`@http`) of an operation.\n\
+                 #[derive(Debug, Clone, Copy, PartialEq, Eq)]\n\
+                 pub struct Route {\n\
+                 \x20   pub operation: Operation,\n\
+                 \x20   /// The HTTP method, e.g. `\"POST\"`.\n\
+                 \x20   pub method: &'static str,\n\
+                 \x20   /// The URI pattern: `/`-separated literal segments and `{label}` segments, each label\n\
+                 \x20   /// the name of an input member bound with `@httpLabel`.\n\
+                 \x20   pub uri: &'static str,\n\
+                 \x20   /// The status code of a successful response.\n\
+                 \x20   pub code: u16,\n}\n\n\
+                 /// Every operation's HTTP binding, in model order.\n\
+                 pub const ROUTES: &[Route] = &[\n",
+            );
+            for op in &ops {
+                if let Some(h) = &op.http {
+                    let _ = writeln!(
+                        out,
+                        "    Route {{ operation: Operation::{}, method: {:?}, uri: {:?}, code: {} }},",
+                        op.name, h.method, h.uri, h.code
+                    );
+                }
+            }
+            out.push_str("];\n\n");
+        }
         out.push_str(
             "impl std::fmt::Display for Operation {\n    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {\n        f.write_str(self.name())\n    }\n}\n\n",
         );
@@ -975,7 +1310,8 @@ impl<'m, 'a> Generator<'m, 'a> {
             "/// The server side of `{service_name}`: one method per operation. Every method has a default\n\
              /// that answers a 400 \"not implemented\" error, so an implementation can grow one\n\
              /// operation at a time. Inputs reaching a method have passed `Validate`.\n\
-             pub trait SsmContacts: Send + Sync {{\n"
+             pub trait {trait_name}: Send + Sync {{\n",
+            trait_name = self.trait_name,
         );
         for op in &ops {
             let input_param = op
@@ -1003,15 +1339,31 @@ impl<'m, 'a> Generator<'m, 'a> {
         }
         out.push_str("}\n\n");
 
+        if self.protocol == Protocol::RestJson1 {
+            self.gen_rest_dispatch(
+                &mut out,
+                ops.iter().map(|op| RestOp {
+                    name: &op.name,
+                    method: &op.method,
+                    input: op.input.as_deref(),
+                    has_output: op.output.is_some(),
+                    code: op.http.as_ref().map_or(200, |h| h.code),
+                    bindings: &op.bindings,
+                }),
+            );
+            return Ok(out);
+        }
+
         // dispatch
         out.push_str(
-            "/// Runs one operation: parses `body` (an empty body counts as `{}`), checks types and\n\
+            &"/// Runs one operation: parses `body` (an empty body counts as `{}`), checks types and\n\
              /// constraints, calls `handler` and serialises its result.\n\
              ///\n\
              /// Errors: a body that is not a JSON object is `CANNOT_PARSE`; a member of the wrong type\n\
              /// or an unknown enum value, and every constraint violation, is `FIELD_VALIDATION_FAILED`\n\
              /// with the members' paths (`Plan.Stages[0].DurationInMinutes`).\n\
-             pub async fn dispatch<H: SsmContacts>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    body: &[u8],\n) -> Result<serde_json::Value, ApiError> {\n    match op {\n",
+             pub async fn dispatch<H: {trait_name}>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    body: &[u8],\n) -> Result<serde_json::Value, ApiError> {\n    match op {\n"
+                .replace("{trait_name}", &self.trait_name),
         );
         for op in &ops {
             let call_input = match &op.input {
@@ -1051,7 +1403,42 @@ impl<'m, 'a> Generator<'m, 'a> {
 }
 
 fn emits_type(s: &Shape) -> bool {
-    s.kind == "structure" || enum_values(s).is_some()
+    s.kind == "structure" || s.kind == "union" || enum_values(s).is_some()
+}
+
+/// The constraint traits a member may carry itself (overriding its target's).
+const CONSTRAINT_TRAITS: &[&str] = &[
+    "smithy.api#length",
+    "smithy.api#range",
+    "smithy.api#pattern",
+    "smithy.api#uniqueItems",
+];
+
+/// The JSON of a shape without traits (what a prelude shape is, for validation).
+static BARE_SHAPE: Json = Json::Object(Vec::new());
+
+/// A prelude simple shape (`smithy.api#String`) as a [`Shape`], so a member's own constraint
+/// traits can be checked on it.
+fn prelude_shape(id: &str) -> Result<Shape<'static>, Error> {
+    let name = id.strip_prefix("smithy.api#").unwrap_or(id);
+    let kind = match name {
+        "String" => "string",
+        "Boolean" | "PrimitiveBoolean" => "boolean",
+        "Integer" | "PrimitiveInteger" => "integer",
+        "Long" | "PrimitiveLong" => "long",
+        "Short" | "PrimitiveShort" => "short",
+        "Byte" | "PrimitiveByte" => "byte",
+        "Float" | "PrimitiveFloat" => "float",
+        "Double" | "PrimitiveDouble" => "double",
+        "Timestamp" => "timestamp",
+        _ => return err(format!("prelude shape {id} is not supported")),
+    };
+    Ok(Shape {
+        id: "smithy.api#prelude",
+        name: "Prelude",
+        kind,
+        json: &BARE_SHAPE,
+    })
 }
 
 fn member_target<'j>(s: &Shape, name: &str, m: &'j Json) -> Result<&'j str, Error> {
@@ -1072,4 +1459,248 @@ fn member_default(m: &Json) -> Option<&Json> {
 fn names_code(pattern: &str) -> String {
     let ticks = if pattern.contains('`') { "``" } else { "`" };
     format!("{ticks}{pattern}{ticks}")
+}
+
+/// An operation's `@http` trait.
+struct HttpTrait {
+    method: String,
+    uri: String,
+    code: u16,
+}
+
+impl HttpTrait {
+    fn of(op: &Shape) -> Result<HttpTrait, Error> {
+        let Some(http) = op.trait_("smithy.api#http") else {
+            return err(format!("{}: a restJson1 operation needs @http", op.id));
+        };
+        let method = http
+            .get("method")
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error(format!("{}: @http has no method", op.id)))?;
+        let uri = http
+            .get("uri")
+            .and_then(Json::as_str)
+            .ok_or_else(|| Error(format!("{}: @http has no uri", op.id)))?;
+        let code = match http.get("code").and_then(Json::as_f64) {
+            None => 200,
+            Some(n) if (200.0..300.0).contains(&n) && n.fract() == 0.0 => n as u16,
+            Some(n) => return err(format!("{}: unsupported @http code {n}", op.id)),
+        };
+        if !method.bytes().all(|b| b.is_ascii_uppercase()) || method.is_empty() {
+            return err(format!("{}: unsupported @http method {method:?}", op.id));
+        }
+        if !uri.starts_with('/') || uri.contains('?') || uri.contains("//") {
+            return err(format!(
+                "{}: unsupported @http uri {uri:?} (a query literal or empty segment)",
+                op.id
+            ));
+        }
+        for segment in uri.split('/').skip(1) {
+            let is_label = segment.starts_with('{') && segment.ends_with('}');
+            if is_label && (segment.len() < 3 || segment.contains('+')) {
+                return err(format!(
+                    "{}: unsupported label {segment} in {uri:?} (greedy or empty)",
+                    op.id
+                ));
+            }
+            if !is_label && (segment.contains('{') || segment.contains('}')) {
+                return err(format!(
+                    "{}: a label must be a whole segment in {uri:?}",
+                    op.id
+                ));
+            }
+        }
+        Ok(HttpTrait {
+            method: method.to_owned(),
+            uri: uri.to_owned(),
+            code,
+        })
+    }
+
+    fn labels(&self) -> impl Iterator<Item = &str> {
+        self.uri
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+}
+
+/// HTTP binding traits this generator does not implement (Muster's restJson1 models bind
+/// members to the URI and the query only).
+const UNSUPPORTED_BINDINGS: &[&str] = &[
+    "smithy.api#httpHeader",
+    "smithy.api#httpPayload",
+    "smithy.api#httpPrefixHeaders",
+    "smithy.api#httpQueryParams",
+    "smithy.api#httpResponseCode",
+];
+
+/// What `gen_rest_dispatch` needs of an operation.
+struct RestOp<'o> {
+    name: &'o str,
+    method: &'o str,
+    input: Option<&'o str>,
+    has_output: bool,
+    code: u16,
+    /// `HttpBinding` expressions for the input members bound to the URI or query.
+    bindings: &'o [String],
+}
+
+impl Generator<'_, '_> {
+    /// The `HttpBinding` expressions of the operation's input members.
+    fn http_bindings(&self, op: &Shape, http: &HttpTrait) -> Result<Vec<String>, Error> {
+        let target_of = |key: &str| {
+            op.json
+                .get(key)
+                .and_then(|j| j.get("target"))
+                .and_then(Json::as_str)
+                .filter(|t| *t != UNIT)
+        };
+        if let Some(output) = target_of("output") {
+            let shape = self.shape(output)?;
+            if http.code == 204 && !shape.members().is_empty() {
+                return err(format!(
+                    "{}: answers 204 (no body) but its output {} has members",
+                    op.id, shape.id
+                ));
+            }
+            for (name, m) in shape.members() {
+                let traits = m.get("traits");
+                for t in UNSUPPORTED_BINDINGS {
+                    if traits.and_then(|tr| tr.get(t)).is_some() {
+                        return err(format!("{}${name}: {t} is not supported", shape.id));
+                    }
+                }
+            }
+        }
+        let mut bindings = Vec::new();
+        let mut labels_bound = BTreeSet::new();
+        if let Some(input) = target_of("input") {
+            let shape = self.shape(input)?;
+            for (name, m) in shape.members() {
+                let traits = m.get("traits");
+                for t in UNSUPPORTED_BINDINGS {
+                    if traits.and_then(|tr| tr.get(t)).is_some() {
+                        return err(format!("{}${name}: {t} is not supported", shape.id));
+                    }
+                }
+                let target = member_target(shape, name, m)?;
+                if traits.and_then(|t| t.get("smithy.api#httpLabel")).is_some() {
+                    if !http.labels().any(|l| l == name) {
+                        return err(format!(
+                            "{}${name} is an @httpLabel but {} has no {{{name}}}",
+                            shape.id, http.uri
+                        ));
+                    }
+                    if !self.is_string_like(target) {
+                        return err(format!(
+                            "{}${name}: only string labels are supported",
+                            shape.id
+                        ));
+                    }
+                    labels_bound.insert(name.clone());
+                    bindings.push(format!("HttpBinding::Label({name:?})"));
+                } else if let Some(q) = traits.and_then(|t| t.get("smithy.api#httpQuery")) {
+                    let Some(query_name) = q.as_str() else {
+                        return err(format!("{}${name}: @httpQuery needs a name", shape.id));
+                    };
+                    let list_item = self
+                        .model
+                        .shape(target)
+                        .filter(|s| s.kind == "list" || s.kind == "set")
+                        .and_then(|s| s.target_of("member"));
+                    match list_item {
+                        Some(item) if self.is_string_like(item) => bindings.push(format!(
+                            "HttpBinding::QueryList {{ member: {name:?}, name: {query_name:?} }}"
+                        )),
+                        None if self.is_string_like(target) => bindings.push(format!(
+                            "HttpBinding::Query {{ member: {name:?}, name: {query_name:?} }}"
+                        )),
+                        _ => {
+                            return err(format!(
+                                "{}${name}: only string (and list of string) query members are supported",
+                                shape.id
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for label in http.labels() {
+            if !labels_bound.contains(label) {
+                return err(format!(
+                    "{}: the label {{{label}}} of {} is bound to no input member",
+                    op.id, http.uri
+                ));
+            }
+        }
+        Ok(bindings)
+    }
+
+    /// A string or an enum (both are JSON strings).
+    fn is_string_like(&self, target: &str) -> bool {
+        target == "smithy.api#String"
+            || self
+                .model
+                .shape(target)
+                .is_some_and(|s| s.kind == "string" || s.kind == "enum")
+    }
+
+    fn gen_rest_dispatch<'o>(&mut self, out: &mut String, ops: impl Iterator<Item = RestOp<'o>>) {
+        let _ = write!(
+            out,
+            "/// Runs one operation: assembles its input from the URI labels (`labels`: name and\n\
+             /// decoded value), the query (`query`: decoded pairs in order, repeated names kept) and\n\
+             /// `body` (a JSON object; empty counts as `{{}}`; a member bound to the URI or the query is\n\
+             /// taken from there only), checks types and constraints, calls `handler` and serialises\n\
+             /// its result with the operation's success status (no body for 204).\n\
+             ///\n\
+             /// Errors: a body that is not a JSON object is `CANNOT_PARSE`; a member of the wrong type,\n\
+             /// an unknown enum value or union member, and every constraint violation, is\n\
+             /// `FIELD_VALIDATION_FAILED` with the members' paths (`incidentTemplate.title`).\n\
+             pub async fn dispatch<H: {}>(\n    handler: &H,\n    ctx: &RequestContext,\n    op: Operation,\n    labels: &[(&str, String)],\n    query: &[(String, String)],\n    body: &[u8],\n) -> Result<RestOutput, ApiError> {{\n    match op {{\n",
+            self.trait_name
+        );
+        self.uses.insert("RestOutput");
+        for op in ops {
+            let call_input = match op.input {
+                Some(input) => {
+                    self.uses.insert("decode_rest_input");
+                    if !op.bindings.is_empty() {
+                        self.uses.insert("HttpBinding");
+                    }
+                    format!(
+                        "let input: {input} = decode_rest_input(body, &[{}], labels, query)?;\n",
+                        op.bindings.join(", ")
+                    )
+                }
+                None => {
+                    self.uses.insert("decode_unit");
+                    "decode_unit(body)?;\n".to_owned()
+                }
+            };
+            let args = if op.input.is_some() {
+                "ctx, input"
+            } else {
+                "ctx"
+            };
+            let result = if op.has_output {
+                self.uses.insert("rest_output");
+                format!(
+                    "rest_output({}, &handler.{}({args}).await?)",
+                    op.code, op.method
+                )
+            } else {
+                format!(
+                    "{{\nhandler.{}({args}).await?;\nOk(RestOutput::unit({}))\n}}",
+                    op.method, op.code
+                )
+            };
+            let _ = write!(
+                out,
+                "        Operation::{} => {{\n{call_input}{result}\n}}\n",
+                op.name
+            );
+        }
+        out.push_str("    }\n}\n");
+    }
 }

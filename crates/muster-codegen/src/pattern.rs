@@ -49,6 +49,21 @@ pub fn ecma_to_rust(pattern: &str) -> Result<String, String> {
                     }
                 }
             }
+            '(' if !in_class && chars.peek() == Some(&'?') => {
+                let mut ahead = chars.clone();
+                ahead.next();
+                match ahead.next() {
+                    Some('=' | '!') => {
+                        return Err(format!(
+                            "pattern {pattern:?}: lookahead is only supported as a leading `^(?!...)`"
+                        ));
+                    }
+                    Some('<') if matches!(ahead.next(), Some('=' | '!')) => {
+                        return Err(format!("pattern {pattern:?}: lookbehind is not supported"));
+                    }
+                    _ => out.push('('),
+                }
+            }
             '[' if !in_class => {
                 in_class = true;
                 out.push('[');
@@ -74,9 +89,56 @@ pub fn ecma_to_rust(pattern: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// A pattern `^(?!X)Y` (a negative lookahead right after the start anchor, which the regex
+/// crate cannot express) as `(X, ^Y)`: a value matches it exactly when `^(?:X)` does not
+/// match and `^Y` does. `None` when the pattern does not start that way.
+pub fn split_leading_negative_lookahead(pattern: &str) -> Option<(String, String)> {
+    let inner = pattern.strip_prefix("^(?!")?;
+    let mut depth = 0usize;
+    let mut in_class = false;
+    let mut escaped = false;
+    for (i, c) in inner.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class && depth > 0 => depth -= 1,
+            ')' if !in_class => {
+                return Some((inner[..i].to_owned(), format!("^{}", &inner[i + 1..])));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ecma_to_rust;
+    use super::{ecma_to_rust, split_leading_negative_lookahead};
+
+    #[test]
+    fn leading_negative_lookahead_is_split_off() {
+        assert_eq!(
+            split_leading_negative_lookahead(r"^(?!aws:)[A-Za-z0-9 _=@:.+-/]+$"),
+            Some(("aws:".to_owned(), r"^[A-Za-z0-9 _=@:.+-/]+$".to_owned()))
+        );
+        assert_eq!(
+            split_leading_negative_lookahead(r"^(?!a(b)[)]\))x$"),
+            Some((r"a(b)[)]\)".to_owned(), "^x$".to_owned()))
+        );
+        assert_eq!(split_leading_negative_lookahead(r"^(?:a)b"), None);
+        assert_eq!(split_leading_negative_lookahead(r"^(?!unclosed"), None);
+        assert!(ecma_to_rust(r"^(?!aws:)x").is_err());
+        assert!(ecma_to_rust(r"a(?=b)").is_err());
+        assert!(ecma_to_rust(r"(?<!a)b").is_err());
+        assert!(ecma_to_rust(r"(?<=a)b").is_err());
+        assert_eq!(ecma_to_rust(r"(?:a)[(?=]").unwrap(), r"(?:a)[(?=]");
+    }
 
     #[test]
     fn rewrites_perl_classes_to_ascii() {
