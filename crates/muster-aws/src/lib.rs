@@ -24,6 +24,7 @@ pub mod http;
 pub mod rest_json1;
 pub mod rotations;
 pub mod sigv4;
+pub mod ssm_incidents;
 pub mod tokens;
 pub mod wire;
 

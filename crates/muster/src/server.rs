@@ -335,6 +335,18 @@ pub fn app(
         },
         contacts: Arc::new(ContactsApi::new(app.clone())),
     });
+    // ssm-incidents (restJson1) on the same listener, with the same keys.
+    let incidents =
+        muster_aws::rest_json1::router(Arc::new(muster_aws::rest_json1::RestJsonState {
+            auth: Authenticator {
+                store: store.clone(),
+                master_key: aws.auth.master_key.clone(),
+                clock: Arc::new(SystemClock),
+                region: settings.region.clone(),
+                max_skew: Duration::from_secs(settings.max_clock_skew_minutes * 60),
+            },
+            handler: Arc::new(muster_aws::ssm_incidents::IncidentsApi::new(app.clone())),
+        }));
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -376,6 +388,7 @@ pub fn app(
         )
         .fallback(muster_aws::http::fallback)
         .with_state(aws)
+        .merge(incidents)
         .merge(health)
         .merge(feeds)
         .merge(hooks)

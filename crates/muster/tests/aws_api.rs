@@ -918,3 +918,20 @@ on_both!(
     contact_policy,
     data_survives_restart,
 );
+
+/// The ssm-incidents API, in this binary so that the crate's tests link once more, not twice.
+#[path = "aws_api/incidents.rs"]
+mod incidents_api;
+
+mod ssm_incidents {
+    use super::common;
+    use super::incidents_api::*;
+    use super::*;
+    on_both!(
+        replication_set,
+        response_plans,
+        incident_lifecycle,
+        dedupe_under_concurrency,
+        signing_and_errors,
+    );
+}
