@@ -135,7 +135,7 @@ pub async fn replication_set(s: TestServer) {
     );
     assert!(!set.deletion_protected);
     let listed = c.list_replication_sets().send().await.unwrap();
-    assert_eq!(listed.replication_set_arns, [arn.clone()]);
+    assert_eq!(listed.replication_set_arns, std::slice::from_ref(&arn));
     let err = c
         .create_replication_set()
         .regions("eu-west-1", RegionMapInputValue::builder().build())
@@ -199,7 +199,7 @@ pub async fn response_plans(s: TestServer) {
     assert_eq!(arn, iarn("response-plan/db"));
     let got = c.get_response_plan().arn(&arn).send().await.unwrap();
     assert_eq!(got.name, "db");
-    assert_eq!(got.engagements(), [contact.clone()]);
+    assert_eq!(got.engagements(), std::slice::from_ref(&contact));
     assert_eq!(got.incident_template.unwrap().impact, 1);
     let tags = c
         .list_tags_for_resource()
