@@ -817,6 +817,7 @@ fn collect_placeholders(output: &str, values: &mut std::collections::HashMap<Str
                     let name = match k.as_str() {
                         "ContactChannelArn" => Some("channel ARN"),
                         "EngagementArn" => Some("engagement ARN"),
+                        "incidentRecordArn" => Some("incident ARN"),
                         "activation_code" | "page_arn" | "accept_code" => Some(k.as_str()),
                         _ => None,
                     };
@@ -1008,6 +1009,32 @@ fn readme_quick_start_runs_as_written() {
     assert_eq!(
         channels["ContactChannels"][0]["ActivationStatus"],
         "NOT_ACTIVATED"
+    );
+    // The incident: one engagement despite the second start, and resolved.
+    let starts: Vec<&String> = outputs
+        .iter()
+        .filter(|(c, _)| c.contains("start-incident"))
+        .map(|(_, out)| out)
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert_eq!(
+        starts[0], starts[1],
+        "the repeat returned the open incident"
+    );
+    let engaged = last("list-engagements");
+    assert_eq!(
+        engaged["Engagements"].as_array().unwrap().len(),
+        1,
+        "{engaged}"
+    );
+    let incident = last("get-incident-record");
+    assert_eq!(
+        incident["incidentRecord"]["status"], "RESOLVED",
+        "{incident}"
+    );
+    assert!(
+        incident["incidentRecord"]["resolvedTime"].is_number(),
+        "{incident}"
     );
     let contact = last("get-contact");
     assert_eq!(
