@@ -1130,3 +1130,287 @@ async fn two_processes_share_one_postgres_database() {
     );
     b.terminate();
 }
+
+// ---------------------------------------------------------------------------------------
+// 3. StartIncident killed mid-way, and two processes racing one dedupe string.
+// ---------------------------------------------------------------------------------------
+
+fn incidents_client(addr: SocketAddr, key_id: &str, secret: &str) -> aws_sdk_ssmincidents::Client {
+    let creds = aws_credential_types::Credentials::new(key_id, secret, None, None, "muster-test");
+    let conf = aws_sdk_ssmincidents::Config::builder()
+        .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    aws_sdk_ssmincidents::Client::from_conf(conf)
+}
+
+async fn response_plan(
+    c: &aws_sdk_ssmincidents::Client,
+    name: &str,
+    dedupe: Option<&str>,
+    engage: &str,
+) -> String {
+    c.create_response_plan()
+        .name(name)
+        .incident_template(
+            aws_sdk_ssmincidents::types::IncidentTemplate::builder()
+                .title(name)
+                .impact(2)
+                .set_dedupe_string(dedupe.map(String::from))
+                .build()
+                .unwrap(),
+        )
+        .engagements(engage)
+        .send()
+        .await
+        .unwrap()
+        .arn
+}
+
+/// Every incident, through ListIncidentRecords' pages.
+async fn all_incidents(c: &aws_sdk_ssmincidents::Client) -> Vec<(String, String, String)> {
+    let pages: Vec<_> = c
+        .list_incident_records()
+        .max_results(100)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    pages
+        .into_iter()
+        .flat_map(|p| p.incident_record_summaries)
+        .map(|s| (s.arn, s.title, s.status.as_str().to_string()))
+        .collect()
+}
+
+const INCIDENT_STARTS: usize = 240;
+
+/// SIGKILL while StartIncident calls are in flight: after a restart, every incident that was
+/// answered exists, and every incident that exists is whole: its engagement (one per contact
+/// of its plan), its timeline's start and page events, and the engagement's pages sent. No
+/// engagement names an incident that does not exist, and a dedupe string has one open
+/// incident at most.
+async fn sigkill_mid_start_incident(backend: &str, database_url: Option<String>) {
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first_config = inbox.config_file(dir.path(), "first");
+    let second_config = inbox.config_file(dir.path(), "second");
+    let opts = |config| ServeOpts {
+        data_dir: &data,
+        config,
+        database_url: database_url.as_deref(),
+        master_key: None,
+        time_scale: KILL_SCALE,
+    };
+    let mut first = Serve::spawn("first", &opts(&first_config));
+    let addr = first.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "inc", 2).await;
+    let inc = incidents_client(addr, &key_id, &secret);
+    let fire = response_plan(&inc, "fire", None, &people[0].arn).await;
+    let same = response_plan(&inc, "same", Some("one-key"), &people[1].arn).await;
+
+    // Starts in flight from 16 tasks; the process is killed once a third are answered.
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(CLIENTS));
+    for i in 0..INCIDENT_STARTS {
+        let (inc, answered, permits) = (inc.clone(), answered.clone(), permits.clone());
+        let plan = if i % 4 == 0 {
+            same.clone()
+        } else {
+            fire.clone()
+        };
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            if let Ok(out) = inc
+                .start_incident()
+                .response_plan_arn(plan)
+                .title(format!("start #{i}"))
+                .send()
+                .await
+            {
+                answered.lock().unwrap().push(out.incident_record_arn);
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.lock().unwrap().len() < INCIDENT_STARTS / 3 {
+        assert!(
+            Instant::now() < deadline,
+            "StartIncident calls were not answered"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.sigkill();
+    while tasks.join_next().await.is_some() {}
+    let answered: HashSet<String> = answered.lock().unwrap().iter().cloned().collect();
+    assert!(
+        answered.len() < INCIDENT_STARTS,
+        "every start was answered before the kill: nothing was left to prove"
+    );
+
+    let mut second = Serve::spawn("second", &opts(&second_config));
+    let addr = second.ready().await;
+    let client = common::client(addr, &key_id, &secret);
+    let inc = incidents_client(addr, &key_id, &secret);
+    let incidents = all_incidents(&inc).await;
+    let arns: HashSet<String> = incidents.iter().map(|(a, _, _)| a.clone()).collect();
+    for a in &answered {
+        assert!(
+            arns.contains(a),
+            "{a} was answered but is gone after the restart"
+        );
+    }
+    let open_same = incidents
+        .iter()
+        .filter(|(a, _, s)| a.contains("/same/") && s == "OPEN")
+        .count();
+    assert_eq!(open_same, 1, "one open incident for the dedupe string");
+    // Every engagement names an incident that exists, and every incident has exactly one.
+    let mut engagements = Vec::new();
+    let mut next = None;
+    loop {
+        let page = client
+            .list_engagements()
+            .set_next_token(next)
+            .max_results(100)
+            .send()
+            .await
+            .unwrap();
+        engagements.extend(page.engagements);
+        next = page.next_token;
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut per_incident: HashMap<String, Vec<String>> = HashMap::new();
+    for e in &engagements {
+        let incident = e.incident_id.clone().expect("only incidents engage here");
+        assert!(
+            arns.contains(&incident),
+            "{} names a missing incident {incident}",
+            e.engagement_arn
+        );
+        per_incident
+            .entry(incident)
+            .or_default()
+            .push(e.engagement_arn.clone());
+    }
+    for a in &arns {
+        assert_eq!(
+            per_incident.get(a).map_or(0, Vec::len),
+            1,
+            "{a} has no engagement, or more than one"
+        );
+        let events = inc
+            .list_timeline_events()
+            .incident_record_arn(a)
+            .send()
+            .await
+            .unwrap()
+            .event_summaries;
+        let count = |t: &str| events.iter().filter(|e| e.event_type == t).count();
+        assert_eq!(count("SSM Incident Start"), 1, "{a}");
+        assert_eq!(count("SSM Contacts Page for Incident"), 1, "{a}");
+    }
+    // Every engagement's first pages reach the receiver.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    for e in &engagements {
+        let pages = pages_of(&client, &e.engagement_arn).await;
+        assert!(
+            pages.len() >= CHANNELS,
+            "{} has no first pages",
+            e.engagement_arn
+        );
+        while !pages.iter().all(|p| inbox.page_arns().contains(p)) {
+            assert!(
+                Instant::now() < deadline,
+                "{} was never paged",
+                e.engagement_arn
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!(
+        "[{backend}] SIGKILL mid-StartIncident: {} of {INCIDENT_STARTS} starts answered before the \
+         kill; {} incidents after the restart, each whole; {} engagements",
+        answered.len(),
+        arns.len(),
+        engagements.len()
+    );
+    second.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_start_incident_leaves_whole_incidents_sqlite() {
+    sigkill_mid_start_incident("sqlite", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_start_incident_leaves_whole_incidents_postgres() {
+    match muster_store::testing::fresh_postgres_url().await {
+        Some(url) => sigkill_mid_start_incident("postgres", Some(url)).await,
+        None => muster_store::testing::postgres_skip_note("sigkill_mid_start_incident"),
+    }
+}
+
+/// Two `serve` processes on one PostgreSQL database, both asked at once to start incidents
+/// with one dedupe string: one incident, one engagement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_open_one_incident_per_dedupe_string() {
+    let Some(url) = muster_store::testing::fresh_postgres_url().await else {
+        return muster_store::testing::postgres_skip_note(
+            "two_processes_open_one_incident_per_dedupe_string",
+        );
+    };
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_a = dir.path().join("a");
+    let data_b = dir.path().join("b");
+    let config = inbox.config_file(dir.path(), "pair");
+    let key = hex_key();
+    let opts = |data| ServeOpts {
+        data_dir: data,
+        config: &config,
+        database_url: Some(&url),
+        master_key: Some(&key),
+        time_scale: 1.0,
+    };
+    let mut a = Serve::spawn("a", &opts(&data_a));
+    let addr_a = a.ready().await;
+    let mut b = Serve::spawn("b", &opts(&data_b));
+    let addr_b = b.ready().await;
+    let (key_id, secret) = common::read_credentials(&data_a.join("credentials"));
+    let client = common::client(addr_a, &key_id, &secret);
+    let people = people(&client, &inbox, "pair", 1).await;
+    let clients = [
+        incidents_client(addr_a, &key_id, &secret),
+        incidents_client(addr_b, &key_id, &secret),
+    ];
+    let plan = response_plan(&clients[0], "shared", Some("one-key"), &people[0].arn).await;
+    let mut starts = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let c = clients[i % 2].clone();
+        let plan = plan.clone();
+        starts.spawn(async move {
+            c.start_incident()
+                .response_plan_arn(plan)
+                .send()
+                .await
+                .unwrap()
+                .incident_record_arn
+        });
+    }
+    let arns: HashSet<String> = starts.join_all().await.into_iter().collect();
+    assert_eq!(arns.len(), 1, "{arns:?}");
+    assert_eq!(all_incidents(&clients[1]).await.len(), 1);
+    let engagements = client.list_engagements().send().await.unwrap().engagements;
+    assert_eq!(engagements.len(), 1);
+    a.terminate();
+    b.terminate();
+}
