@@ -933,5 +933,6 @@ mod ssm_incidents {
         incident_lifecycle,
         dedupe_under_concurrency,
         signing_and_errors,
+        policies_regions_and_paging,
     );
 }

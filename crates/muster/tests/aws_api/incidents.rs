@@ -556,6 +556,51 @@ pub async fn incident_lifecycle(s: TestServer) {
             .is_empty()
     );
 
+    // Ana acknowledges her page with AcceptPage: the incident's timeline says so.
+    let page = s
+        .outbox()
+        .into_iter()
+        .rev()
+        .find(|m| m["kind"] == "page" && m["address"] == "ana@example.com")
+        .unwrap();
+    s.client
+        .accept_page()
+        .page_id(page["page_arn"].as_str().unwrap())
+        .accept_type(aws_sdk_ssmcontacts::types::AcceptType::Read)
+        .accept_code(page["accept_code"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let acks = c
+        .list_timeline_events()
+        .incident_record_arn(&incident)
+        .filters(
+            Filter::builder()
+                .key("eventType")
+                .condition(Condition::Equals(AttributeValueList::StringValues(vec![
+                    "SSM Contacts Page Acknowledgement for Incident".into(),
+                ])))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .event_summaries;
+    assert_eq!(acks.len(), 1);
+    let ack = c
+        .get_timeline_event()
+        .incident_record_arn(&incident)
+        .event_id(&acks[0].event_id)
+        .send()
+        .await
+        .unwrap()
+        .event
+        .unwrap();
+    let data: serde_json::Value = serde_json::from_str(&ack.event_data).unwrap();
+    assert_eq!(data["pageArn"], page["page_arn"]);
+    assert_eq!(data["contactArn"], contact.as_str());
+
     // Resolve: resolvedTime, the engagement stopped, the OPEN filter leaves it out.
     let open = || {
         Filter::builder()
@@ -684,6 +729,172 @@ pub async fn dedupe_under_concurrency(s: TestServer) {
         .unwrap()
         .engagements;
     assert_eq!(engagements.len(), 1);
+}
+
+/// Resource policies (stored and returned), replication-set regions, findings, and the
+/// related items' paginator.
+pub async fn policies_regions_and_paging(s: TestServer) {
+    let c = incidents_client(&s);
+    let plan = c
+        .create_response_plan()
+        .name("db")
+        .incident_template(template("Database down", None))
+        .send()
+        .await
+        .unwrap()
+        .arn;
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let id = c
+        .put_resource_policy()
+        .resource_arn(&plan)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap()
+        .policy_id;
+    let got = c
+        .get_resource_policies()
+        .resource_arn(&plan)
+        .send()
+        .await
+        .unwrap()
+        .resource_policies;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].policy_id.as_str(), got[0].policy_document.as_str()),
+        (id.as_str(), policy)
+    );
+    c.delete_resource_policy()
+        .resource_arn(&plan)
+        .policy_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .delete_resource_policy()
+        .resource_arn(&plan)
+        .policy_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(icode(&err), "ResourceNotFoundException", "{err:?}");
+
+    let set = c
+        .create_replication_set()
+        .regions("us-east-1", RegionMapInputValue::builder().build())
+        .send()
+        .await
+        .unwrap()
+        .arn;
+    c.update_replication_set()
+        .arn(&set)
+        .actions(inc::types::UpdateReplicationSetAction::AddRegionAction(
+            inc::types::AddRegionAction::builder()
+                .region_name("eu-west-1")
+                .sse_kms_key_id("arn:aws:kms:eu-west-1:000000000000:key/k")
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let regions = c
+        .get_replication_set()
+        .arn(&set)
+        .send()
+        .await
+        .unwrap()
+        .replication_set
+        .unwrap()
+        .region_map;
+    assert_eq!(regions.len(), 2);
+    assert_eq!(
+        regions["eu-west-1"].sse_kms_key_id.as_deref(),
+        Some("arn:aws:kms:eu-west-1:000000000000:key/k")
+    );
+    c.update_replication_set()
+        .arn(&set)
+        .actions(inc::types::UpdateReplicationSetAction::DeleteRegionAction(
+            inc::types::DeleteRegionAction::builder()
+                .region_name("us-east-1")
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .update_replication_set()
+        .arn(&set)
+        .actions(inc::types::UpdateReplicationSetAction::DeleteRegionAction(
+            inc::types::DeleteRegionAction::builder()
+                .region_name("eu-west-1")
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        icode(&err),
+        "ValidationException",
+        "the last region: {err:?}"
+    );
+
+    // Five related items, listed two at a time in the order they were added.
+    let incident = c
+        .start_incident()
+        .response_plan_arn(&plan)
+        .set_related_items(Some(
+            (0..5)
+                .map(|i| {
+                    RelatedItem::builder()
+                        .identifier(
+                            ItemIdentifier::builder()
+                                .r#type(ItemType::Other)
+                                .value(ItemValue::Url(format!("https://example.com/{i}")))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .incident_record_arn;
+    let pages: Vec<_> = c
+        .list_related_items()
+        .incident_record_arn(&incident)
+        .max_results(2)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 3);
+    let urls: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.related_items())
+        .map(
+            |i| match i.identifier.as_ref().unwrap().value.as_ref().unwrap() {
+                ItemValue::Url(u) => u.clone(),
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    let want: Vec<String> = (0..5).map(|i| format!("https://example.com/{i}")).collect();
+    assert_eq!(urls, want);
+    let found = c
+        .batch_get_incident_findings()
+        .incident_record_arn(&incident)
+        .finding_ids("f-1")
+        .send()
+        .await
+        .unwrap();
+    assert!(found.findings.is_empty());
+    assert_eq!(found.errors.len(), 1);
 }
 
 /// Requests signed for ssm-contacts are refused here; unknown routes answer AWS-shaped.
