@@ -179,6 +179,9 @@ impl crate::App {
         // Engage the plan's contacts: one engagement each, written with the incident.
         let mut engagements = Vec::new();
         let mut events = vec![trigger_event(true, id)];
+        // Event ids are time-ordered and break ties of one instant: the start event (written
+        // below, once the engagements are known) lists after the trigger, before the pages.
+        let start_id = Uuid::now_v7();
         let mut page_events = Vec::new();
         let mut items: Vec<RelatedItem> = req.related_items.clone();
         let mut engaged = Vec::new();
@@ -276,7 +279,10 @@ impl crate::App {
                 &incident_ref,
             ));
         }
-        events.push(auto_event(id, now, event_type::START, start, &incident_ref));
+        events.push(TimelineEventRecord {
+            id: start_id,
+            ..auto_event(id, now, event_type::START, start, &incident_ref)
+        });
         events.extend(page_events);
         events.extend(failures);
 

@@ -142,6 +142,16 @@ async fn an_incident_engages_the_plan_and_absorbs_repeats_while_open() {
     assert_eq!(h.paged(), [PHONE]);
 
     let timeline = events(&h, &first.arn).await;
+    let order: Vec<&str> = timeline.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "SSM Incident Trigger",
+            "SSM Incident Start",
+            "SSM Contacts Page for Incident"
+        ],
+        "one instant, in the order they happened"
+    );
     let triggers = of_type(&timeline, "SSM Incident Trigger");
     assert_eq!(triggers.len(), 1);
     assert_eq!(triggers[0]["createdIncident"], true);
