@@ -101,7 +101,12 @@ async fn an_incident_engages_the_plan_and_absorbs_repeats_while_open() {
     let h = Harness::new().await;
     let ana = ana(&h).await;
     let ana_arn = arn(&format!("contact/{}", ana.alias));
-    let plan_arn = make_plan(&h, "db", plan(Some("db-primary"), &[ana_arn.clone()])).await;
+    let plan_arn = make_plan(
+        &h,
+        "db",
+        plan(Some("db-primary"), std::slice::from_ref(&ana_arn)),
+    )
+    .await;
 
     let first = h
         .app
