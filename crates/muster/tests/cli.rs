@@ -1203,3 +1203,168 @@ fn the_crates_depend_only_inwards() {
     let console = std::fs::read_to_string(crates.join("muster-console/Cargo.toml")).unwrap();
     assert!(!console.contains("muster-aws"), "{console}");
 }
+
+/// `muster incidents ack ARN` acknowledges every open page of the incident's engagements
+/// (beside a running `serve`, on its database): the engagement stops, the page has a READ
+/// receipt, the incident stays OPEN; an ARN that is not an incident's is refused.
+#[tokio::test]
+async fn incidents_ack_acknowledges_every_open_page() {
+    use aws_sdk_ssmcontacts::types::{
+        ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactType, Plan, Stage, Target,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _logs) = serve(dir.path());
+    let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
+    let contacts = common::client(addr.parse().unwrap(), &key_id, &secret);
+    let contact = contacts
+        .create_contact()
+        .alias("ana")
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let channel = contacts
+        .create_contact_channel()
+        .contact_id(&contact)
+        .name("mail")
+        .r#type(ChannelType::Email)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address("ana@example.com")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .contact_channel_arn;
+    let outbox = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.path().join("outbox.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let code = outbox()
+        .into_iter()
+        .find(|m| m["kind"] == "activation")
+        .unwrap()["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    contacts
+        .activate_contact_channel()
+        .contact_channel_id(&channel)
+        .activation_code(code)
+        .send()
+        .await
+        .unwrap();
+    let stage = Stage::builder()
+        .duration_in_minutes(10)
+        .targets(
+            Target::builder()
+                .channel_target_info(
+                    ChannelTargetInfo::builder()
+                        .contact_channel_id(&channel)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    contacts
+        .update_contact()
+        .contact_id(&contact)
+        .plan(Plan::builder().stages(stage.clone()).stages(stage).build())
+        .send()
+        .await
+        .unwrap();
+    let creds = aws_credential_types::Credentials::new(&key_id, &secret, None, None, "t");
+    let incidents = aws_sdk_ssmincidents::Client::from_conf(
+        aws_sdk_ssmincidents::Config::builder()
+            .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(format!("http://{addr}"))
+            .build(),
+    );
+    let plan = incidents
+        .create_response_plan()
+        .name("db")
+        .incident_template(
+            aws_sdk_ssmincidents::types::IncidentTemplate::builder()
+                .title("Database down")
+                .impact(1)
+                .build()
+                .unwrap(),
+        )
+        .engagements(&contact)
+        .send()
+        .await
+        .unwrap()
+        .arn;
+    let incident = incidents
+        .start_incident()
+        .response_plan_arn(&plan)
+        .send()
+        .await
+        .unwrap()
+        .incident_record_arn;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !outbox().iter().any(|m| m["kind"] == "page") {
+        assert!(
+            Instant::now() < deadline,
+            "the incident's page never went out"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = muster()
+        .args(["incidents", "ack", &incident, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 open page(s) acknowledged"), "{stdout}");
+    let engagement = &contacts
+        .list_engagements()
+        .incident_id(&incident)
+        .send()
+        .await
+        .unwrap()
+        .engagements[0];
+    assert!(engagement.stop_time.is_some(), "{engagement:?}");
+    let page = &contacts
+        .list_pages_by_engagement()
+        .engagement_id(&engagement.engagement_arn)
+        .send()
+        .await
+        .unwrap()
+        .pages[0];
+    assert!(page.read_time.is_some(), "{page:?}");
+    let record = incidents
+        .get_incident_record()
+        .arn(&incident)
+        .send()
+        .await
+        .unwrap()
+        .incident_record
+        .unwrap();
+    assert_eq!(record.status.as_str(), "OPEN");
+
+    let out = muster()
+        .args(["incidents", "ack", &contact, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not an incident record ARN"), "{stderr}");
+    assert!(terminate(&mut child).success());
+}
