@@ -10,6 +10,11 @@
 //! Documents (a plan, an incident's details, an item, references) are JSON of the
 //! `muster_core::incident` types, opaque here.
 
+// `update_related_items` takes eight arguments (the UpdateRelatedItems request as it comes);
+// `store_methods!` copies no attribute onto the per-backend methods it generates, so the
+// allowance has to cover the module.
+#![allow(clippy::too_many_arguments)]
+
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{has_nul, id_text, parse_id};
@@ -152,6 +157,9 @@ pub struct NewIncident {
 }
 
 /// What [`Store::start_incident`](crate::Store::start_incident) did.
+// One value per StartIncident, returned at once: the size of `Duplicate` costs nothing worth
+// a `Box` in the public type.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncidentStart {
     /// The incident was created with everything it starts.
