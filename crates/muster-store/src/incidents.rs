@@ -462,6 +462,9 @@ store_methods! {
 
     /// Replaces the plan's document; `false` if there is no such plan.
     pub async fn update_response_plan(&self, p: &ResponsePlanRecord) -> Result<bool, StoreError> {
+        if has_nul(&p.name) {
+            return Ok(false);
+        }
         let done = sqlx::query(UPDATE_PLAN)
             .bind(&p.account)
             .bind(&p.name)
@@ -927,6 +930,9 @@ store_methods! {
     /// (`false`: the id names no policy of that resource).
     pub async fn put_resource_policy(&self, p: &ResourcePolicyRecord, replace: bool) -> Result<bool, StoreError> {
         if replace {
+            if has_nul(&p.id) || has_nul(&p.resource_arn) {
+                return Ok(false);
+            }
             let done = sqlx::query(UPDATE_POLICY)
                 .bind(&p.account)
                 .bind(&p.id)
