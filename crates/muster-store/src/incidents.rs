@@ -10,6 +10,11 @@
 //! Documents (a plan, an incident's details, an item, references) are JSON of the
 //! `muster_core::incident` types, opaque here.
 
+// `update_related_items` takes eight arguments (the UpdateRelatedItems request as it comes);
+// `store_methods!` copies no attribute onto the per-backend methods it generates, so the
+// allowance has to cover the module.
+#![allow(clippy::too_many_arguments)]
+
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{has_nul, id_text, parse_id};
@@ -152,6 +157,9 @@ pub struct NewIncident {
 }
 
 /// What [`Store::start_incident`](crate::Store::start_incident) did.
+// One value per StartIncident, returned at once: the size of `Duplicate` costs nothing worth
+// a `Box` in the public type.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncidentStart {
     /// The incident was created with everything it starts.
@@ -454,6 +462,9 @@ store_methods! {
 
     /// Replaces the plan's document; `false` if there is no such plan.
     pub async fn update_response_plan(&self, p: &ResponsePlanRecord) -> Result<bool, StoreError> {
+        if has_nul(&p.name) {
+            return Ok(false);
+        }
         let done = sqlx::query(UPDATE_PLAN)
             .bind(&p.account)
             .bind(&p.name)
@@ -919,6 +930,9 @@ store_methods! {
     /// (`false`: the id names no policy of that resource).
     pub async fn put_resource_policy(&self, p: &ResourcePolicyRecord, replace: bool) -> Result<bool, StoreError> {
         if replace {
+            if has_nul(&p.id) || has_nul(&p.resource_arn) {
+                return Ok(false);
+            }
             let done = sqlx::query(UPDATE_POLICY)
                 .bind(&p.account)
                 .bind(&p.id)

@@ -8,9 +8,11 @@ use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, CodeSendLimits, ConsentEvent,
     ConsentKind, ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord,
-    FeedTarget, Idempotency, JobRecord, NewEngagement, PageEvents, PageRecord, PageTime, PagesOf,
-    ReceiptRecord, RotationOverrideRecord, RotationRecord, SendScope, Store, StoreError, Tag,
-    WriteBatch, step_key,
+    FeedTarget, Idempotency, IncidentFilter, IncidentRow, IncidentStart, JobRecord, NewEngagement,
+    NewIncident, PageEvents, PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord,
+    ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord,
+    RotationRecord, SendScope, Store, StoreError, Tag, TimelineEventRecord, WriteBatch,
+    replication_set_resource, step_key,
 };
 use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
@@ -97,6 +99,18 @@ conformance!(
     sessions,
     login_limits,
     concurrent_login_attempts,
+    response_plans,
+    response_plan_idempotency,
+    incident_start,
+    concurrent_incident_dedupe,
+    incident_updates_are_fenced,
+    incident_listing,
+    incident_filters,
+    incident_delete_cascades,
+    timeline_events,
+    related_items,
+    replication_sets,
+    resource_policies,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -6010,4 +6024,1804 @@ async fn inbound_message_ids(store: Store) {
         }
     }
     assert_eq!(acted, 1);
+}
+
+// ---- incidents: response plans, incident records, timeline, related items, replication
+// ---- set, resource policies -------------------------------------------------------------
+
+fn response_plan(account: &str, name: &str, ms: i64) -> ResponsePlanRecord {
+    ResponsePlanRecord {
+        account: account.into(),
+        name: name.into(),
+        plan: format!(r#"{{"displayName":"{name}"}}"#),
+        created_ms: ms,
+        updated_ms: ms,
+    }
+}
+
+/// An OPEN incident of `plan` with the dedupe hash `hash`, version 1.
+fn incident(account: &str, plan: &str, hash: &str, ms: i64) -> IncidentRow {
+    IncidentRow {
+        id: Uuid::new_v4(),
+        account: account.into(),
+        plan_name: plan.into(),
+        title: format!("title {hash}"),
+        impact: 3,
+        status: "OPEN".into(),
+        dedupe_string: format!("dedupe {hash}"),
+        dedupe_hash: hash.into(),
+        created_by: "arn:aws:iam::111122223333:user/ops".into(),
+        created_ms: ms,
+        updated_ms: ms,
+        updated_by: "arn:aws:iam::111122223333:user/ops".into(),
+        resolved_ms: None,
+        version: 1,
+        details: r#"{"summary":"s"}"#.into(),
+    }
+}
+
+/// The ARN the design names for an incident (computed here, not by `IncidentRow::arn`).
+fn incident_arn_of(i: &IncidentRow) -> String {
+    format!(
+        "arn:aws:ssm-incidents::{}:incident-record/{}/{}",
+        i.account, i.plan_name, i.id
+    )
+}
+
+fn timeline_event(incident_id: Uuid, time_ms: i64, event_type: &str) -> TimelineEventRecord {
+    TimelineEventRecord {
+        incident_id,
+        id: Uuid::new_v4(),
+        event_time_ms: time_ms,
+        updated_ms: time_ms,
+        event_type: event_type.into(),
+        data: format!(r#"{{"at":{time_ms}}}"#),
+        refs: "[]".into(),
+    }
+}
+
+fn related_item(incident_id: Uuid, identity: &str, ms: i64) -> RelatedItemRecord {
+    RelatedItemRecord {
+        incident_id,
+        identity: identity.into(),
+        item: format!(r#"{{"identity":"{identity}","at":{ms}}}"#),
+        created_ms: ms,
+    }
+}
+
+/// Starting `i` alone: no tags, events, items, engagements or token.
+fn bare_start(i: &IncidentRow) -> NewIncident {
+    NewIncident {
+        incident: i.clone(),
+        tags: vec![],
+        events: vec![],
+        items: vec![],
+        engagements: vec![],
+        idem: None,
+        on_duplicate: vec![],
+        duplicate_items: vec![],
+    }
+}
+
+/// An engagement of `alias` for the incident, with one page and one step job.
+fn incident_engagement(i: &IncidentRow, alias: &str) -> NewEngagement {
+    let e = engagement(&i.account, alias, i.created_ms, Some(&incident_arn_of(i)));
+    NewEngagement {
+        pages: vec![page(&e, alias, Some(Uuid::new_v4()), i.created_ms)],
+        jobs: vec![step(&e, 1, i.created_ms + 60_000)],
+        engagement: e,
+        idem: None,
+    }
+}
+
+fn incident_ids(v: &[IncidentRow]) -> Vec<Uuid> {
+    v.iter().map(|i| i.id).collect()
+}
+
+/// The events by event time, then id (as the store promises to list them).
+fn by_event_time(mut v: Vec<TimelineEventRecord>) -> Vec<TimelineEventRecord> {
+    v.sort_by_key(|e| (e.event_time_ms, e.id));
+    v
+}
+
+async fn plan_names(store: &Store, account: &str, after: Option<&str>, limit: u32) -> Vec<String> {
+    store
+        .list_response_plans(account, after, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+}
+
+/// Response plans: create with tags, read, list by name (code-point order) with `after`,
+/// update, delete (with its tags, never its incidents), per account.
+async fn response_plans(store: Store) {
+    let beta = response_plan(ACCT, "beta", T0);
+    assert_eq!(
+        store
+            .create_response_plan(&beta, &[tag("team", "a"), tag("tier", "1")], None)
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.get_response_plan(ACCT, "beta").await.unwrap(),
+        Some(beta.clone())
+    );
+    assert_eq!(store.get_response_plan(OTHER, "beta").await.unwrap(), None);
+    assert_eq!(store.get_response_plan(ACCT, "Beta").await.unwrap(), None);
+    assert_eq!(
+        store.list_tags(ACCT, "response-plan/beta").await.unwrap(),
+        [tag("team", "a"), tag("tier", "1")]
+    );
+    for name in ["gamma", "Zulu", "alpha"] {
+        store
+            .create_response_plan(&response_plan(ACCT, name, T0 + 1), &[], None)
+            .await
+            .unwrap();
+    }
+    let other_beta = response_plan(OTHER, "beta", T0 + 2);
+    // The same name in another account is another plan.
+    store
+        .create_response_plan(&other_beta, &[tag("team", "o")], None)
+        .await
+        .unwrap();
+    store
+        .create_response_plan(&response_plan(OTHER, "delta", T0 + 2), &[], None)
+        .await
+        .unwrap();
+
+    // Code-point order: upper case before lower case.
+    assert_eq!(
+        plan_names(&store, ACCT, None, 10).await,
+        ["Zulu", "alpha", "beta", "gamma"]
+    );
+    assert_eq!(plan_names(&store, ACCT, None, 2).await, ["Zulu", "alpha"]);
+    assert_eq!(
+        plan_names(&store, ACCT, Some("alpha"), 2).await,
+        ["beta", "gamma"]
+    );
+    // `after` need not name a plan.
+    assert_eq!(
+        plan_names(&store, ACCT, Some("b"), 10).await,
+        ["beta", "gamma"]
+    );
+    assert!(plan_names(&store, ACCT, Some("gamma"), 10).await.is_empty());
+    assert_eq!(plan_names(&store, OTHER, None, 10).await, ["beta", "delta"]);
+
+    // A taken name is a conflict and changes nothing.
+    let mut clash = response_plan(ACCT, "beta", T0 + 5);
+    clash.plan = r#"{"displayName":"clash"}"#.into();
+    assert_conflict(
+        store
+            .create_response_plan(&clash, &[tag("team", "clash")], None)
+            .await,
+        "response plan beta exists",
+    );
+    assert_eq!(
+        store.get_response_plan(ACCT, "beta").await.unwrap(),
+        Some(beta.clone())
+    );
+    assert_eq!(
+        store.list_tags(ACCT, "response-plan/beta").await.unwrap(),
+        [tag("team", "a"), tag("tier", "1")]
+    );
+
+    // Update: the document and its time; the creation time stays.
+    let changed = ResponsePlanRecord {
+        plan: r#"{"displayName":"beta v2"}"#.into(),
+        created_ms: T0 + 999,
+        updated_ms: T0 + 10,
+        ..beta.clone()
+    };
+    assert!(store.update_response_plan(&changed).await.unwrap());
+    assert_eq!(
+        store.get_response_plan(ACCT, "beta").await.unwrap(),
+        Some(ResponsePlanRecord {
+            created_ms: T0,
+            ..changed.clone()
+        })
+    );
+    assert_eq!(
+        store.get_response_plan(OTHER, "beta").await.unwrap(),
+        Some(other_beta.clone()),
+        "another account's plan of that name is untouched"
+    );
+    assert!(
+        !store
+            .update_response_plan(&response_plan(ACCT, "missing", T0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_response_plan(&response_plan(OTHER, "alpha", T0))
+            .await
+            .unwrap()
+    );
+
+    // Delete: the plan and its tags; its incidents stay.
+    let started = incident(ACCT, "beta", "h-beta", T0 + 20);
+    assert_eq!(
+        store.start_incident(&bare_start(&started)).await.unwrap(),
+        IncidentStart::New
+    );
+    assert!(store.delete_response_plan(ACCT, "beta").await.unwrap());
+    assert_eq!(store.get_response_plan(ACCT, "beta").await.unwrap(), None);
+    assert!(
+        store
+            .list_tags(ACCT, "response-plan/beta")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_incident(ACCT, started.id).await.unwrap(),
+        Some(started.clone())
+    );
+    assert_eq!(
+        plan_names(&store, ACCT, None, 10).await,
+        ["Zulu", "alpha", "gamma"]
+    );
+    // The other account's plan of that name and its tags stay.
+    assert_eq!(
+        store.get_response_plan(OTHER, "beta").await.unwrap(),
+        Some(other_beta)
+    );
+    assert_eq!(
+        store.list_tags(OTHER, "response-plan/beta").await.unwrap(),
+        [tag("team", "o")]
+    );
+    assert!(!store.delete_response_plan(ACCT, "beta").await.unwrap());
+    assert!(!store.delete_response_plan(OTHER, "alpha").await.unwrap());
+    // Names with NUL (which PostgreSQL cannot hold) name no plan, on both backends alike.
+    assert_eq!(
+        store.get_response_plan(ACCT, "alpha\0").await.unwrap(),
+        None
+    );
+    assert!(
+        !store
+            .update_response_plan(&response_plan(ACCT, "alpha\0", T0))
+            .await
+            .unwrap()
+    );
+    assert!(!store.delete_response_plan(ACCT, "alpha\0").await.unwrap());
+    assert!(plan_names(&store, ACCT, Some("a\0"), 10).await.is_empty());
+    assert!(
+        store
+            .get_response_plan(ACCT, "alpha")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The name is free again.
+    assert_eq!(
+        store
+            .create_response_plan(&response_plan(ACCT, "beta", T0 + 30), &[], None)
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert!(
+        store
+            .list_tags(ACCT, "response-plan/beta")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// CreateResponsePlan's idempotency token: a replay answers the first result and writes
+/// nothing; another request with the token is a mismatch; a failed create does not keep the
+/// token.
+async fn response_plan_idempotency(store: Store) {
+    let first = response_plan(ACCT, "first", T0);
+    let token = idem("CreateResponsePlan", "tok", "h1", "arn-plan-first");
+    assert_eq!(
+        store
+            .create_response_plan(&first, &[tag("k", "v")], Some(&token))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    // The same request again (even the same name: no conflict), and the same token with
+    // another plan: the stored result, nothing written.
+    assert_eq!(
+        store
+            .create_response_plan(&first, &[tag("k", "again")], Some(&token))
+            .await
+            .unwrap(),
+        Created::Replay("arn-plan-first".into())
+    );
+    let second = response_plan(ACCT, "second", T0 + 1);
+    assert_eq!(
+        store
+            .create_response_plan(&second, &[tag("k", "v2")], Some(&token))
+            .await
+            .unwrap(),
+        Created::Replay("arn-plan-first".into())
+    );
+    assert_eq!(store.get_response_plan(ACCT, "second").await.unwrap(), None);
+    assert!(
+        store
+            .list_tags(ACCT, "response-plan/second")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.list_tags(ACCT, "response-plan/first").await.unwrap(),
+        [tag("k", "v")]
+    );
+    assert_eq!(plan_names(&store, ACCT, None, 10).await, ["first"]);
+    // The token with another request.
+    let other = idem("CreateResponsePlan", "tok", "h2", "arn-plan-second");
+    assert!(matches!(
+        store.create_response_plan(&second, &[], Some(&other)).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    assert_eq!(store.get_response_plan(ACCT, "second").await.unwrap(), None);
+    // Tokens are per account: the same token in another account is new.
+    assert_eq!(
+        store
+            .create_response_plan(&response_plan(OTHER, "second", T0), &[], Some(&other))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    // A create that fails (taken name) does not keep its token: it is new next time.
+    let fresh = idem("CreateResponsePlan", "tok-2", "h3", "arn-3");
+    assert_conflict(
+        store
+            .create_response_plan(&response_plan(ACCT, "first", T0 + 2), &[], Some(&fresh))
+            .await,
+        "response plan first exists",
+    );
+    assert_eq!(
+        store
+            .create_response_plan(&second, &[], Some(&fresh))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        plan_names(&store, ACCT, None, 10).await,
+        ["first", "second"]
+    );
+}
+
+/// StartIncident writes the record, its tags, events, items and engagements (pages, jobs)
+/// together; its token replays; a start with the dedupe hash of an OPEN incident of the
+/// account adds to that one and writes nothing else.
+async fn incident_start(store: Store) {
+    let first = incident(ACCT, "plan-a", "h", T0);
+    let first_arn = incident_arn_of(&first);
+    assert_eq!(first.arn(), first_arn);
+    assert_eq!(
+        first.tag_resource(),
+        format!("incident-record/plan-a/{}", first.id)
+    );
+    let trigger = timeline_event(first.id, T0, "SSM Incident Trigger");
+    let start_event = timeline_event(first.id, T0, "SSM Incident Start");
+    let items = vec![
+        related_item(first.id, "z-first", T0),
+        related_item(first.id, "a-second", T0),
+    ];
+    let paged = incident_engagement(&first, "ana");
+    let token = idem("StartIncident", "tok", "h1", &first_arn);
+    let start = NewIncident {
+        incident: first.clone(),
+        tags: vec![tag("team", "a")],
+        events: vec![trigger.clone(), start_event.clone()],
+        items: items.clone(),
+        engagements: vec![paged.clone()],
+        idem: Some(token.clone()),
+        // Only for a duplicate: not written for a new incident.
+        on_duplicate: vec![timeline_event(first.id, T0 + 1, "SSM Incident Trigger")],
+        duplicate_items: vec![related_item(first.id, "dup-only", T0)],
+    };
+    assert_eq!(
+        store.start_incident(&start).await.unwrap(),
+        IncidentStart::New
+    );
+    assert_eq!(
+        store.get_incident(ACCT, first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.get_incident(OTHER, first.id).await.unwrap(), None);
+    assert_eq!(
+        store.list_tags(ACCT, &first.tag_resource()).await.unwrap(),
+        [tag("team", "a")]
+    );
+    assert_eq!(
+        store.list_timeline_events(first.id).await.unwrap(),
+        by_event_time(vec![trigger.clone(), start_event.clone()])
+    );
+    assert_eq!(store.list_related_items(first.id).await.unwrap(), items);
+    assert_eq!(
+        store
+            .get_engagement(ACCT, paged.engagement.id)
+            .await
+            .unwrap(),
+        Some(paged.engagement.clone())
+    );
+    let engaged = store
+        .list_engagements(ACCT, Some(&first_arn), None, &After::Start, 10)
+        .await
+        .unwrap();
+    assert_eq!(engaged, std::slice::from_ref(&paged.engagement));
+    assert_eq!(
+        store.get_page(ACCT, paged.pages[0].id).await.unwrap(),
+        Some(paged.pages[0].clone())
+    );
+    assert_eq!(store.count_jobs().await.unwrap(), 1);
+    assert_eq!(store.count_running_engagements().await.unwrap(), 1);
+
+    // The same token and request: the first result, nothing written (not even as a
+    // duplicate: its hash differs, and a replay is answered before the dedupe check).
+    let again = incident(ACCT, "plan-a", "h-again", T0 + 5);
+    let replay = NewIncident {
+        engagements: vec![incident_engagement(&again, "bo")],
+        events: vec![timeline_event(again.id, T0 + 5, "SSM Incident Trigger")],
+        idem: Some(token.clone()),
+        ..bare_start(&again)
+    };
+    assert_eq!(
+        store.start_incident(&replay).await.unwrap(),
+        IncidentStart::Replay(first_arn.clone())
+    );
+    assert_eq!(store.get_incident(ACCT, again.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_timeline_events(again.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .get_engagement(ACCT, replay.engagements[0].engagement.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.count_jobs().await.unwrap(), 1);
+    // The token with another request.
+    let mismatch = NewIncident {
+        idem: Some(idem("StartIncident", "tok", "h2", "arn-x")),
+        ..bare_start(&again)
+    };
+    assert!(matches!(
+        store.start_incident(&mismatch).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    assert_eq!(store.get_incident(ACCT, again.id).await.unwrap(), None);
+
+    // A duplicate: the same account and hash while `first` is OPEN.
+    let second = incident(ACCT, "plan-b", "h", T0 + 10);
+    let dup_trigger = timeline_event(second.id, T0 + 10, "SSM Incident Trigger");
+    let dup_engagement = incident_engagement(&second, "cy");
+    let dup_token = idem("StartIncident", "tok-dup", "h3", &incident_arn_of(&second));
+    let changed_item = RelatedItemRecord {
+        item: r#"{"changed":true}"#.into(),
+        ..related_item(second.id, "z-first", T0 + 10)
+    };
+    let new_item = related_item(second.id, "m-new", T0 + 10);
+    let duplicate = NewIncident {
+        incident: second.clone(),
+        tags: vec![tag("team", "b")],
+        events: vec![timeline_event(second.id, T0 + 10, "SSM Incident Start")],
+        items: vec![related_item(second.id, "items-of-a-new-one", T0 + 10)],
+        engagements: vec![dup_engagement.clone()],
+        idem: Some(dup_token.clone()),
+        on_duplicate: vec![dup_trigger.clone()],
+        duplicate_items: vec![changed_item, new_item.clone()],
+    };
+    assert_eq!(
+        store.start_incident(&duplicate).await.unwrap(),
+        IncidentStart::Duplicate(first.clone())
+    );
+    // Nothing of the second incident exists.
+    assert_eq!(store.get_incident(ACCT, second.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_tags(ACCT, &second.tag_resource())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_timeline_events(second.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_related_items(second.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .get_engagement(ACCT, dup_engagement.engagement.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .list_engagements(
+                ACCT,
+                Some(&incident_arn_of(&second)),
+                None,
+                &After::Start,
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.count_jobs().await.unwrap(), 1);
+    assert_eq!(store.count_running_engagements().await.unwrap(), 1);
+    // The first one got the duplicate's events (with its own id) and only the item it did
+    // not have (the one it had keeps its content and place).
+    let moved_trigger = TimelineEventRecord {
+        incident_id: first.id,
+        ..dup_trigger.clone()
+    };
+    assert_eq!(
+        store.list_timeline_events(first.id).await.unwrap(),
+        by_event_time(vec![trigger.clone(), start_event.clone(), moved_trigger])
+    );
+    let mut want_items = items.clone();
+    want_items.push(RelatedItemRecord {
+        incident_id: first.id,
+        ..new_item
+    });
+    assert_eq!(
+        store.list_related_items(first.id).await.unwrap(),
+        want_items
+    );
+    assert_eq!(
+        store.get_incident(ACCT, first.id).await.unwrap(),
+        Some(first.clone()),
+        "the record itself is unchanged"
+    );
+    // A replay of the duplicate's token answers the incident it was deduplicated to.
+    assert_eq!(
+        store.start_incident(&duplicate).await.unwrap(),
+        IncidentStart::Replay(first_arn.clone())
+    );
+    assert_eq!(store.list_timeline_events(first.id).await.unwrap().len(), 3);
+    assert_eq!(store.list_related_items(first.id).await.unwrap().len(), 3);
+
+    // The same hash in another account is not a duplicate.
+    let elsewhere = incident(OTHER, "plan-a", "h", T0 + 20);
+    assert_eq!(
+        store.start_incident(&bare_start(&elsewhere)).await.unwrap(),
+        IncidentStart::New
+    );
+    assert_eq!(
+        store.get_incident(OTHER, elsewhere.id).await.unwrap(),
+        Some(elsewhere)
+    );
+    // A RESOLVED incident with a hash is not a duplicate of a new start with it.
+    let resolved = IncidentRow {
+        status: "RESOLVED".into(),
+        resolved_ms: Some(T0 + 31),
+        ..incident(ACCT, "plan-a", "h-resolved", T0 + 30)
+    };
+    assert_eq!(
+        store.start_incident(&bare_start(&resolved)).await.unwrap(),
+        IncidentStart::New
+    );
+    let reopened = incident(ACCT, "plan-a", "h-resolved", T0 + 32);
+    let start_reopened = NewIncident {
+        on_duplicate: vec![timeline_event(reopened.id, T0 + 32, "SSM Incident Trigger")],
+        ..bare_start(&reopened)
+    };
+    assert_eq!(
+        store.start_incident(&start_reopened).await.unwrap(),
+        IncidentStart::New
+    );
+    assert_eq!(
+        store.get_incident(ACCT, reopened.id).await.unwrap(),
+        Some(reopened)
+    );
+    assert!(
+        store
+            .list_timeline_events(resolved.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Concurrent starts with one dedupe hash create exactly one incident; the others are its
+/// duplicates (each adding its trigger event to it, starting nothing). Three rounds of
+/// twenty, each with its own hash, so that a missing serialisation shows on most runs.
+async fn concurrent_incident_dedupe(store: Store) {
+    let mut winners = Vec::new();
+    for round in 0..3_i64 {
+        let hash = format!("same-{round}");
+        // All twenty are built first and released together, so that they overlap.
+        let go = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let (store, go, hash) = (store.clone(), go.clone(), hash.clone());
+                let ms = T0 + round * 1000 + n;
+                tokio::spawn(async move {
+                    let i = incident(ACCT, "plan", &hash, ms);
+                    let start = NewIncident {
+                        events: vec![timeline_event(i.id, ms, "SSM Incident Start")],
+                        on_duplicate: vec![timeline_event(i.id, ms, "SSM Incident Trigger")],
+                        engagements: vec![incident_engagement(&i, "ana")],
+                        ..bare_start(&i)
+                    };
+                    go.wait().await;
+                    (i.id, store.start_incident(&start).await)
+                })
+            })
+            .collect();
+        let mut new = Vec::new();
+        let mut duplicates_of = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (id, Ok(IncidentStart::New)) => new.push(id),
+                (_, Ok(IncidentStart::Duplicate(of))) => duplicates_of.push(of.id),
+                (_, other) => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(new.len(), 1, "exactly one start creates the incident");
+        let winner = new[0];
+        assert_eq!(duplicates_of, vec![winner; 19]);
+        let events = store.list_timeline_events(winner).await.unwrap();
+        let count = |kind: &str| events.iter().filter(|e| e.event_type == kind).count();
+        assert_eq!(count("SSM Incident Trigger"), 19);
+        assert_eq!(count("SSM Incident Start"), 1);
+        assert!(events.iter().all(|e| e.incident_id == winner));
+        winners.push(winner);
+        let open = IncidentFilter {
+            statuses: Some(vec!["OPEN".into()]),
+            ..IncidentFilter::default()
+        };
+        let listed = store
+            .list_incidents(ACCT, &open, &After::Start, 100)
+            .await
+            .unwrap();
+        let mut listed = incident_ids(&listed);
+        listed.sort();
+        let mut want = winners.clone();
+        want.sort();
+        assert_eq!(listed, want, "one incident per round");
+        let started = i64::try_from(winners.len()).unwrap();
+        assert_eq!(store.count_running_engagements().await.unwrap(), started);
+        assert_eq!(store.count_jobs().await.unwrap(), started);
+    }
+}
+
+/// UpdateIncidentRecord is fenced by the version; resolving frees the dedupe hash, and
+/// reopening while another OPEN incident holds it is a conflict.
+async fn incident_updates_are_fenced(store: Store) {
+    let a = incident(ACCT, "plan", "h", T0);
+    store.start_incident(&bare_start(&a)).await.unwrap();
+
+    // The mutable columns are written; the others (as passed here) are not.
+    let edited = IncidentRow {
+        title: "new title".into(),
+        impact: 1,
+        updated_ms: T0 + 10,
+        updated_by: "arn:aws:iam::111122223333:user/editor".into(),
+        details: r#"{"summary":"edited"}"#.into(),
+        created_by: "someone else".into(),
+        created_ms: T0 + 999,
+        dedupe_string: "changed".into(),
+        ..a.clone()
+    };
+    let note = timeline_event(a.id, T0 + 10, "SSM Incident Record Update");
+    assert!(
+        store
+            .update_incident(&edited, std::slice::from_ref(&note))
+            .await
+            .unwrap()
+    );
+    let v2 = IncidentRow {
+        created_by: a.created_by.clone(),
+        created_ms: a.created_ms,
+        dedupe_string: a.dedupe_string.clone(),
+        version: 2,
+        ..edited.clone()
+    };
+    assert_eq!(
+        store.get_incident(ACCT, a.id).await.unwrap(),
+        Some(v2.clone())
+    );
+    assert_eq!(
+        store.list_timeline_events(a.id).await.unwrap(),
+        std::slice::from_ref(&note)
+    );
+
+    // A stale version (1): nothing written, not even its events.
+    let stale = IncidentRow {
+        title: "stale".into(),
+        updated_ms: T0 + 20,
+        ..a.clone()
+    };
+    let lost = timeline_event(a.id, T0 + 20, "SSM Incident Record Update");
+    assert!(!store.update_incident(&stale, &[lost]).await.unwrap());
+    assert_eq!(
+        store.get_incident(ACCT, a.id).await.unwrap(),
+        Some(v2.clone())
+    );
+    assert_eq!(store.list_timeline_events(a.id).await.unwrap().len(), 1);
+    // A missing incident, or another account's: false.
+    assert!(
+        !store
+            .update_incident(&incident(ACCT, "plan", "h-missing", T0), &[])
+            .await
+            .unwrap()
+    );
+    let foreign = IncidentRow {
+        account: OTHER.into(),
+        ..v2.clone()
+    };
+    assert!(!store.update_incident(&foreign, &[]).await.unwrap());
+    assert_eq!(
+        store.get_incident(ACCT, a.id).await.unwrap(),
+        Some(v2.clone())
+    );
+
+    // Resolving frees the hash: a new start with it is a new incident.
+    let resolved = IncidentRow {
+        status: "RESOLVED".into(),
+        resolved_ms: Some(T0 + 30),
+        updated_ms: T0 + 30,
+        ..v2.clone()
+    };
+    assert!(store.update_incident(&resolved, &[]).await.unwrap());
+    let v3 = IncidentRow {
+        version: 3,
+        ..resolved.clone()
+    };
+    assert_eq!(
+        store.get_incident(ACCT, a.id).await.unwrap(),
+        Some(v3.clone())
+    );
+    let b = incident(ACCT, "plan", "h", T0 + 40);
+    assert_eq!(
+        store.start_incident(&bare_start(&b)).await.unwrap(),
+        IncidentStart::New
+    );
+
+    // Reopening `a` while `b` is OPEN with the hash: a conflict, nothing written.
+    let reopen = IncidentRow {
+        status: "OPEN".into(),
+        resolved_ms: None,
+        updated_ms: T0 + 50,
+        ..v3.clone()
+    };
+    let reopen_event = timeline_event(a.id, T0 + 50, "SSM Incident Record Update");
+    assert_conflict(
+        store
+            .update_incident(&reopen, std::slice::from_ref(&reopen_event))
+            .await,
+        "another open incident has this incident's dedupe string",
+    );
+    assert_eq!(
+        store.get_incident(ACCT, a.id).await.unwrap(),
+        Some(v3.clone())
+    );
+    assert_eq!(store.list_timeline_events(a.id).await.unwrap().len(), 1);
+
+    // Once `b` is resolved, `a` reopens, and starts with the hash are its duplicates.
+    let b_resolved = IncidentRow {
+        status: "RESOLVED".into(),
+        resolved_ms: Some(T0 + 60),
+        ..b.clone()
+    };
+    assert!(store.update_incident(&b_resolved, &[]).await.unwrap());
+    assert!(
+        store
+            .update_incident(&reopen, std::slice::from_ref(&reopen_event))
+            .await
+            .unwrap()
+    );
+    let v4 = IncidentRow {
+        version: 4,
+        ..reopen.clone()
+    };
+    assert_eq!(
+        store.get_incident(ACCT, a.id).await.unwrap(),
+        Some(v4.clone())
+    );
+    assert_eq!(store.list_timeline_events(a.id).await.unwrap().len(), 2);
+    let c = incident(ACCT, "plan", "h", T0 + 70);
+    assert_eq!(
+        store.start_incident(&bare_start(&c)).await.unwrap(),
+        IncidentStart::Duplicate(v4)
+    );
+}
+
+/// ListIncidentRecords: newest first (creation time, then id, descending), resumable with a
+/// cursor inside a tie of creation times, per account.
+async fn incident_listing(store: Store) {
+    // Created at T0 + 0 s, 1 s, ... 6 s, and three at T0 + 3 s (the id breaks the tie).
+    let mut all: Vec<IncidentRow> = (0..7)
+        .map(|n| incident(ACCT, "plan", &format!("h{n}"), T0 + n * 1000))
+        .chain((0..2).map(|n| incident(ACCT, "plan", &format!("tie{n}"), T0 + 3000)))
+        .collect();
+    // Started in ascending (time, id) order, the opposite of the listing's: an order that
+    // fell back on insertion order would show.
+    all.sort_by_key(|i| (i.created_ms, i.id));
+    for i in &all {
+        store.start_incident(&bare_start(i)).await.unwrap();
+    }
+    store
+        .start_incident(&bare_start(&incident(OTHER, "plan", "h0", T0)))
+        .await
+        .unwrap();
+    all.sort_by_key(|i| std::cmp::Reverse((i.created_ms, i.id)));
+    let created: Vec<i64> = all.iter().map(|i| i.created_ms).collect();
+    assert_eq!(
+        created,
+        [6000, 5000, 4000, 3000, 3000, 3000, 2000, 1000, 0].map(|d| T0 + d)
+    );
+    let everything = store
+        .list_incidents(ACCT, &IncidentFilter::default(), &After::Start, 100)
+        .await
+        .unwrap();
+    assert_eq!(everything, all);
+    // Pages of 2 (so that a page ends inside the tie).
+    let mut seen = Vec::new();
+    let mut after = After::Start;
+    loop {
+        let page = store
+            .list_incidents(ACCT, &IncidentFilter::default(), &after, 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = After::Created {
+            ms: last.created_ms,
+            id: last.id,
+        };
+        seen.extend(incident_ids(&page));
+    }
+    assert_eq!(seen, incident_ids(&all));
+    // Resuming after the first of the tie lists the rest of it, then older ones; a newer
+    // incident started meanwhile does not appear after the cursor.
+    let cursor = After::Created {
+        ms: all[3].created_ms,
+        id: all[3].id,
+    };
+    let rest = store
+        .list_incidents(ACCT, &IncidentFilter::default(), &cursor, 100)
+        .await
+        .unwrap();
+    assert_eq!(incident_ids(&rest), incident_ids(&all[4..]));
+    store
+        .start_incident(&bare_start(&incident(ACCT, "plan", "newer", T0 + 10_000)))
+        .await
+        .unwrap();
+    let rest = store
+        .list_incidents(ACCT, &IncidentFilter::default(), &cursor, 100)
+        .await
+        .unwrap();
+    assert_eq!(incident_ids(&rest), incident_ids(&all[4..]));
+    assert!(matches!(
+        store
+            .list_incidents(
+                ACCT,
+                &IncidentFilter::default(),
+                &After::Alias("x".into()),
+                10
+            )
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+/// ListIncidentRecords' filters: each one alone (with the time bounds inclusive, tried one
+/// millisecond either side), combined, and empty lists (which match nothing).
+async fn incident_filters(store: Store) {
+    let with =
+        |hash: &str, status: &str, impact: i64, by: &str, created: i64, resolved| IncidentRow {
+            status: status.into(),
+            impact,
+            created_by: by.into(),
+            resolved_ms: resolved,
+            ..incident(ACCT, "plan", hash, T0 + created)
+        };
+    let a = with("a", "OPEN", 1, "alice", 0, None);
+    let b = with("b", "RESOLVED", 2, "bob", 1000, Some(T0 + 5000));
+    let c = with("c", "RESOLVED", 3, "alice", 2000, Some(T0 + 6000));
+    let d = with("d", "OPEN", 2, "carol", 3000, None);
+    for i in [&a, &b, &c, &d] {
+        store.start_incident(&bare_start(i)).await.unwrap();
+    }
+    // Another account's incident matches every filter below but is never listed.
+    store
+        .start_incident(&bare_start(&IncidentRow {
+            status: "RESOLVED".into(),
+            impact: 2,
+            created_by: "alice".into(),
+            resolved_ms: Some(T0 + 5000),
+            ..incident(OTHER, "plan", "b", T0 + 1000)
+        }))
+        .await
+        .unwrap();
+    let list = |f: IncidentFilter| {
+        let store = store.clone();
+        async move {
+            incident_ids(
+                &store
+                    .list_incidents(ACCT, &f, &After::Start, 100)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let none = IncidentFilter::default;
+    assert_eq!(list(none()).await, [d.id, c.id, b.id, a.id]);
+
+    // Statuses.
+    let by_status = |v: &[&str]| IncidentFilter {
+        statuses: strings(v),
+        ..none()
+    };
+    assert_eq!(list(by_status(&["OPEN"])).await, [d.id, a.id]);
+    assert_eq!(list(by_status(&["RESOLVED"])).await, [c.id, b.id]);
+    assert_eq!(
+        list(by_status(&["OPEN", "RESOLVED"])).await,
+        [d.id, c.id, b.id, a.id]
+    );
+    assert!(list(by_status(&[])).await.is_empty());
+    assert!(list(by_status(&["open"])).await.is_empty());
+    assert!(list(by_status(&["OPEN\0"])).await.is_empty());
+
+    // Impacts.
+    let by_impact = |v: &[i64]| IncidentFilter {
+        impacts: Some(v.to_vec()),
+        ..none()
+    };
+    assert_eq!(list(by_impact(&[2])).await, [d.id, b.id]);
+    assert_eq!(list(by_impact(&[1, 3])).await, [c.id, a.id]);
+    assert!(list(by_impact(&[4])).await.is_empty());
+    assert!(list(by_impact(&[])).await.is_empty());
+
+    // Created by.
+    let by_creator = |v: &[&str]| IncidentFilter {
+        created_by: strings(v),
+        ..none()
+    };
+    assert_eq!(list(by_creator(&["alice"])).await, [c.id, a.id]);
+    assert_eq!(
+        list(by_creator(&["alice", "bob"])).await,
+        [c.id, b.id, a.id]
+    );
+    assert!(list(by_creator(&["nobody"])).await.is_empty());
+    assert!(list(by_creator(&["alice", "a\0"])).await.is_empty());
+    assert!(list(by_creator(&[])).await.is_empty());
+
+    // Creation time, inclusive bounds.
+    let created_after = |ms: i64| IncidentFilter {
+        created_after_ms: Some(T0 + ms),
+        ..none()
+    };
+    assert_eq!(list(created_after(999)).await, [d.id, c.id, b.id]);
+    assert_eq!(list(created_after(1000)).await, [d.id, c.id, b.id]);
+    assert_eq!(list(created_after(1001)).await, [d.id, c.id]);
+    let created_before = |ms: i64| IncidentFilter {
+        created_before_ms: Some(T0 + ms),
+        ..none()
+    };
+    assert_eq!(list(created_before(1999)).await, [b.id, a.id]);
+    assert_eq!(list(created_before(2000)).await, [c.id, b.id, a.id]);
+    assert_eq!(list(created_before(2001)).await, [c.id, b.id, a.id]);
+    // Both bounds: a closed range.
+    assert_eq!(
+        list(IncidentFilter {
+            created_after_ms: Some(T0 + 1000),
+            created_before_ms: Some(T0 + 2000),
+            ..none()
+        })
+        .await,
+        [c.id, b.id]
+    );
+
+    // Resolution time, inclusive bounds; unresolved incidents never match.
+    let resolved_after = |ms: i64| IncidentFilter {
+        resolved_after_ms: Some(T0 + ms),
+        ..none()
+    };
+    assert_eq!(list(resolved_after(5999)).await, [c.id]);
+    assert_eq!(list(resolved_after(6000)).await, [c.id]);
+    assert!(list(resolved_after(6001)).await.is_empty());
+    assert_eq!(list(resolved_after(0)).await, [c.id, b.id]);
+    let resolved_before = |ms: i64| IncidentFilter {
+        resolved_before_ms: Some(T0 + ms),
+        ..none()
+    };
+    assert!(list(resolved_before(4999)).await.is_empty());
+    assert_eq!(list(resolved_before(5000)).await, [b.id]);
+    assert_eq!(list(resolved_before(5001)).await, [b.id]);
+    assert_eq!(list(resolved_before(10_000)).await, [c.id, b.id]);
+
+    // Filters AND together.
+    assert_eq!(
+        list(IncidentFilter {
+            statuses: strings(&["RESOLVED"]),
+            created_by: strings(&["alice"]),
+            ..none()
+        })
+        .await,
+        [c.id]
+    );
+    assert!(
+        list(IncidentFilter {
+            statuses: strings(&["OPEN"]),
+            impacts: Some(vec![3]),
+            ..none()
+        })
+        .await
+        .is_empty()
+    );
+    // An empty list empties the result even next to filters that match.
+    assert!(
+        list(IncidentFilter {
+            statuses: strings(&["OPEN", "RESOLVED"]),
+            impacts: Some(vec![]),
+            ..none()
+        })
+        .await
+        .is_empty()
+    );
+    // Paging through a filtered listing.
+    let f = by_impact(&[2]);
+    let first = store
+        .list_incidents(ACCT, &f, &After::Start, 1)
+        .await
+        .unwrap();
+    assert_eq!(incident_ids(&first), [d.id]);
+    let next = After::Created {
+        ms: first[0].created_ms,
+        id: first[0].id,
+    };
+    let second = store.list_incidents(ACCT, &f, &next, 1).await.unwrap();
+    assert_eq!(incident_ids(&second), [b.id]);
+}
+
+/// DeleteIncidentRecord removes the record with its timeline, items and tags (not its
+/// engagements, nor other incidents' rows), and frees its dedupe hash.
+async fn incident_delete_cascades(store: Store) {
+    let doomed = incident(ACCT, "plan", "h", T0);
+    let paged = incident_engagement(&doomed, "ana");
+    let start = NewIncident {
+        tags: vec![tag("k", "v")],
+        events: vec![timeline_event(doomed.id, T0, "SSM Incident Start")],
+        items: vec![related_item(doomed.id, "x", T0)],
+        engagements: vec![paged.clone()],
+        ..bare_start(&doomed)
+    };
+    store.start_incident(&start).await.unwrap();
+    let kept = incident(ACCT, "plan", "h-kept", T0 + 1);
+    let kept_start = NewIncident {
+        tags: vec![tag("k", "kept")],
+        events: vec![timeline_event(kept.id, T0 + 1, "SSM Incident Start")],
+        items: vec![related_item(kept.id, "x", T0 + 1)],
+        ..bare_start(&kept)
+    };
+    store.start_incident(&kept_start).await.unwrap();
+
+    // Another account cannot delete it.
+    assert!(!store.delete_incident(OTHER, doomed.id).await.unwrap());
+    assert!(store.get_incident(ACCT, doomed.id).await.unwrap().is_some());
+
+    assert!(store.delete_incident(ACCT, doomed.id).await.unwrap());
+    assert_eq!(store.get_incident(ACCT, doomed.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_timeline_events(doomed.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_related_items(doomed.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_tags(ACCT, &doomed.tag_resource())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .get_engagement(ACCT, paged.engagement.id)
+            .await
+            .unwrap(),
+        Some(paged.engagement.clone())
+    );
+    assert!(!store.delete_incident(ACCT, doomed.id).await.unwrap());
+    assert!(!store.delete_incident(ACCT, Uuid::new_v4()).await.unwrap());
+
+    // The other incident keeps everything.
+    assert_eq!(
+        store.get_incident(ACCT, kept.id).await.unwrap(),
+        Some(kept.clone())
+    );
+    assert_eq!(
+        store.list_timeline_events(kept.id).await.unwrap(),
+        kept_start.events
+    );
+    assert_eq!(
+        store.list_related_items(kept.id).await.unwrap(),
+        kept_start.items
+    );
+    assert_eq!(
+        store.list_tags(ACCT, &kept.tag_resource()).await.unwrap(),
+        [tag("k", "kept")]
+    );
+    // The hash is free.
+    let again = incident(ACCT, "plan", "h", T0 + 2);
+    assert_eq!(
+        store.start_incident(&bare_start(&again)).await.unwrap(),
+        IncidentStart::New
+    );
+}
+
+/// Timeline events: added in one transaction (a missing incident is NotFound), with an
+/// idempotency token; listed by event time then id; read, updated, deleted.
+async fn timeline_events(store: Store) {
+    let i = incident(ACCT, "plan", "h", T0);
+    store.start_incident(&bare_start(&i)).await.unwrap();
+    let late = timeline_event(i.id, T0 + 300, "Custom Event");
+    let early = timeline_event(i.id, T0 + 100, "Note");
+    // Two at one time, the greater id added first: the id orders them, not the insertion.
+    let (mut tie_a, mut tie_b) = (
+        timeline_event(i.id, T0 + 200, "Custom Event"),
+        timeline_event(i.id, T0 + 200, "Custom Event"),
+    );
+    if tie_a.id < tie_b.id {
+        std::mem::swap(&mut tie_a, &mut tie_b);
+    }
+    assert_eq!(
+        store
+            .add_timeline_events(
+                ACCT,
+                &[late.clone(), early.clone(), tie_a.clone(), tie_b.clone()],
+                None,
+                T0
+            )
+            .await
+            .unwrap(),
+        Created::New
+    );
+    let mut want = by_event_time(vec![
+        late.clone(),
+        early.clone(),
+        tie_a.clone(),
+        tie_b.clone(),
+    ]);
+    assert_eq!(store.list_timeline_events(i.id).await.unwrap(), want);
+    assert_eq!(want[0], early);
+    assert_eq!(want[3], late);
+
+    // A missing incident: NotFound, and the whole call writes nothing.
+    let ghost = Uuid::new_v4();
+    let good = timeline_event(i.id, T0 + 400, "Note");
+    assert_not_found(
+        store
+            .add_timeline_events(
+                ACCT,
+                &[good.clone(), timeline_event(ghost, T0, "Note")],
+                None,
+                T0,
+            )
+            .await,
+        &format!("incident {ghost}"),
+    );
+    assert_eq!(store.get_timeline_event(i.id, good.id).await.unwrap(), None);
+    // A taken event id: a conflict.
+    assert_conflict(
+        store
+            .add_timeline_events(ACCT, std::slice::from_ref(&early), None, T0)
+            .await,
+        &format!("timeline event {} exists", early.id),
+    );
+
+    // Idempotency: a replay answers the first result and writes nothing.
+    let token = idem("CreateTimelineEvent", "tok", "h1", "event-1");
+    let first = timeline_event(i.id, T0 + 500, "Note");
+    assert_eq!(
+        store
+            .add_timeline_events(ACCT, std::slice::from_ref(&first), Some(&token), T0)
+            .await
+            .unwrap(),
+        Created::New
+    );
+    let retry = timeline_event(i.id, T0 + 600, "Note");
+    assert_eq!(
+        store
+            .add_timeline_events(ACCT, std::slice::from_ref(&retry), Some(&token), T0)
+            .await
+            .unwrap(),
+        Created::Replay("event-1".into())
+    );
+    assert!(matches!(
+        store
+            .add_timeline_events(
+                ACCT,
+                std::slice::from_ref(&retry),
+                Some(&idem("CreateTimelineEvent", "tok", "h2", "event-2")),
+                T0
+            )
+            .await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    assert_eq!(
+        store.get_timeline_event(i.id, retry.id).await.unwrap(),
+        None
+    );
+    want.push(first.clone());
+    assert_eq!(store.list_timeline_events(i.id).await.unwrap(), want);
+
+    // Reads are per incident.
+    assert_eq!(
+        store.get_timeline_event(i.id, early.id).await.unwrap(),
+        Some(early.clone())
+    );
+    assert_eq!(
+        store
+            .get_timeline_event(Uuid::new_v4(), early.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Update: time, type, data, references; the list follows the new time.
+    let moved = TimelineEventRecord {
+        event_time_ms: T0 + 450,
+        updated_ms: T0 + 1000,
+        event_type: "Custom Event".into(),
+        data: "moved".into(),
+        refs: r#"[{"resource":"arn:x"}]"#.into(),
+        ..early.clone()
+    };
+    assert!(store.update_timeline_event(&moved).await.unwrap());
+    assert_eq!(
+        store.get_timeline_event(i.id, early.id).await.unwrap(),
+        Some(moved.clone())
+    );
+    let want = by_event_time(vec![
+        moved.clone(),
+        late.clone(),
+        tie_a.clone(),
+        tie_b.clone(),
+        first.clone(),
+    ]);
+    assert_eq!(store.list_timeline_events(i.id).await.unwrap(), want);
+    assert_eq!(want[3], moved);
+    assert!(
+        !store
+            .update_timeline_event(&timeline_event(i.id, T0, "Note"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_timeline_event(&TimelineEventRecord {
+                incident_id: Uuid::new_v4(),
+                ..moved.clone()
+            })
+            .await
+            .unwrap()
+    );
+
+    // Delete.
+    assert!(
+        !store
+            .delete_timeline_event(Uuid::new_v4(), late.id)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_timeline_event(i.id, late.id).await.unwrap());
+    assert!(!store.delete_timeline_event(i.id, late.id).await.unwrap());
+    assert_eq!(store.get_timeline_event(i.id, late.id).await.unwrap(), None);
+    let want: Vec<_> = want.into_iter().filter(|e| e.id != late.id).collect();
+    assert_eq!(store.list_timeline_events(i.id).await.unwrap(), want);
+}
+
+/// UpdateRelatedItems: add (an identity already there is a conflict), remove (a missing one
+/// is NotFound), each with its events in one transaction; listed in the order added.
+async fn related_items(store: Store) {
+    let i = incident(ACCT, "plan", "h", T0);
+    let zed = related_item(i.id, "zed", T0 + 50);
+    store
+        .start_incident(&NewIncident {
+            items: vec![zed.clone()],
+            ..bare_start(&i)
+        })
+        .await
+        .unwrap();
+    // Added later but created "earlier" and sorting before: the order is the order added.
+    let alpha = related_item(i.id, "alpha", T0 + 10);
+    let added = timeline_event(i.id, T0 + 60, "SSM Incident Record Update");
+    assert_eq!(
+        store
+            .update_related_items(
+                ACCT,
+                i.id,
+                Some(&alpha),
+                None,
+                std::slice::from_ref(&added),
+                None,
+                T0 + 60
+            )
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.list_related_items(i.id).await.unwrap(),
+        [zed.clone(), alpha.clone()]
+    );
+    assert_eq!(
+        store.list_timeline_events(i.id).await.unwrap(),
+        std::slice::from_ref(&added)
+    );
+
+    // The same identity again: a conflict; nothing written (not its event either).
+    let again = RelatedItemRecord {
+        item: r#"{"other":"content"}"#.into(),
+        ..zed.clone()
+    };
+    assert_conflict(
+        store
+            .update_related_items(
+                ACCT,
+                i.id,
+                Some(&again),
+                None,
+                &[timeline_event(i.id, T0 + 70, "SSM Incident Record Update")],
+                None,
+                T0 + 70,
+            )
+            .await,
+        "the incident already has this related item",
+    );
+    assert_eq!(
+        store.list_related_items(i.id).await.unwrap(),
+        [zed.clone(), alpha.clone()]
+    );
+    assert_eq!(store.list_timeline_events(i.id).await.unwrap().len(), 1);
+
+    // Remove; removing it again is NotFound and writes nothing.
+    assert_eq!(
+        store
+            .update_related_items(ACCT, i.id, None, Some("zed"), &[], None, T0 + 80)
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.list_related_items(i.id).await.unwrap(),
+        std::slice::from_ref(&alpha)
+    );
+    assert_not_found(
+        store
+            .update_related_items(
+                ACCT,
+                i.id,
+                None,
+                Some("zed"),
+                &[timeline_event(i.id, T0 + 90, "SSM Incident Record Update")],
+                None,
+                T0 + 90,
+            )
+            .await,
+        "related item",
+    );
+    assert_eq!(store.list_timeline_events(i.id).await.unwrap().len(), 1);
+    // Added back, it goes to the end.
+    store
+        .update_related_items(ACCT, i.id, Some(&zed), None, &[], None, T0 + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_related_items(i.id).await.unwrap(),
+        [alpha.clone(), zed.clone()]
+    );
+
+    // Idempotency: a replay writes nothing; another request with the token is a mismatch.
+    let token = idem("UpdateRelatedItems", "tok", "h1", "");
+    let mid = related_item(i.id, "mid", T0 + 110);
+    assert_eq!(
+        store
+            .update_related_items(ACCT, i.id, Some(&mid), None, &[], Some(&token), T0 + 110)
+            .await
+            .unwrap(),
+        Created::New
+    );
+    let other = related_item(i.id, "other", T0 + 120);
+    assert_eq!(
+        store
+            .update_related_items(ACCT, i.id, Some(&other), None, &[], Some(&token), T0 + 120)
+            .await
+            .unwrap(),
+        Created::Replay(String::new())
+    );
+    assert!(matches!(
+        store
+            .update_related_items(
+                ACCT,
+                i.id,
+                Some(&other),
+                None,
+                &[],
+                Some(&idem("UpdateRelatedItems", "tok", "h2", "")),
+                T0 + 120
+            )
+            .await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    assert_eq!(
+        store.list_related_items(i.id).await.unwrap(),
+        [alpha.clone(), zed.clone(), mid.clone()]
+    );
+
+    // A missing incident.
+    let ghost = Uuid::new_v4();
+    assert_not_found(
+        store
+            .update_related_items(
+                ACCT,
+                ghost,
+                Some(&related_item(ghost, "x", T0)),
+                None,
+                &[],
+                None,
+                T0,
+            )
+            .await,
+        &format!("incident {ghost}"),
+    );
+    assert!(store.list_related_items(ghost).await.unwrap().is_empty());
+}
+
+fn replication_set(account: &str, ms: i64) -> ReplicationSetRecord {
+    ReplicationSetRecord {
+        account: account.into(),
+        id: Uuid::new_v4(),
+        regions: r#"[{"region":"us-east-1"}]"#.into(),
+        deletion_protected: true,
+        created_by: "creator".into(),
+        created_ms: ms,
+        updated_by: "creator".into(),
+        updated_ms: ms,
+    }
+}
+
+/// The replication set: one per account (a second is a conflict), read, updated, deleted
+/// with its tags.
+async fn replication_sets(store: Store) {
+    assert_eq!(store.get_replication_set(ACCT).await.unwrap(), None);
+    let set = replication_set(ACCT, T0);
+    let token = idem("CreateReplicationSet", "tok", "h1", "arn-set");
+    assert_eq!(
+        store
+            .create_replication_set(&set, &[tag("k", "v")], Some(&token))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.get_replication_set(ACCT).await.unwrap(),
+        Some(set.clone())
+    );
+    assert_eq!(
+        store
+            .list_tags(ACCT, &format!("replication-set/{}", set.id))
+            .await
+            .unwrap(),
+        [tag("k", "v")]
+    );
+    // A replay is not a conflict; a second set is.
+    assert_eq!(
+        store
+            .create_replication_set(&replication_set(ACCT, T0 + 1), &[], Some(&token))
+            .await
+            .unwrap(),
+        Created::Replay("arn-set".into())
+    );
+    assert!(matches!(
+        store
+            .create_replication_set(
+                &replication_set(ACCT, T0 + 1),
+                &[],
+                Some(&idem("CreateReplicationSet", "tok", "h2", "arn-2"))
+            )
+            .await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    let second = replication_set(ACCT, T0 + 2);
+    assert_conflict(
+        store
+            .create_replication_set(&second, &[tag("k", "second")], None)
+            .await,
+        "the account has a replication set",
+    );
+    assert!(
+        store
+            .list_tags(ACCT, &replication_set_resource(second.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_replication_set(ACCT).await.unwrap(),
+        Some(set.clone())
+    );
+    // Another account has its own.
+    let others = replication_set(OTHER, T0);
+    assert_eq!(
+        store
+            .create_replication_set(&others, &[], None)
+            .await
+            .unwrap(),
+        Created::New
+    );
+
+    // Update: regions, protection, who and when (not who created it, nor when).
+    let changed = ReplicationSetRecord {
+        regions: r#"[{"region":"us-east-1"},{"region":"eu-west-1"}]"#.into(),
+        deletion_protected: false,
+        updated_by: "editor".into(),
+        updated_ms: T0 + 10,
+        created_by: "not written".into(),
+        created_ms: T0 + 999,
+        ..set.clone()
+    };
+    assert!(store.update_replication_set(&changed).await.unwrap());
+    let want = ReplicationSetRecord {
+        created_by: set.created_by.clone(),
+        created_ms: set.created_ms,
+        ..changed.clone()
+    };
+    assert_eq!(
+        store.get_replication_set(ACCT).await.unwrap(),
+        Some(want.clone())
+    );
+    assert_eq!(
+        store.get_replication_set(OTHER).await.unwrap(),
+        Some(others.clone())
+    );
+    assert!(
+        !store
+            .update_replication_set(&ReplicationSetRecord {
+                id: Uuid::new_v4(),
+                ..changed.clone()
+            })
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_replication_set(&replication_set("999999999999", T0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_replication_set(ACCT).await.unwrap(), Some(want));
+
+    // Delete: by id (another id deletes nothing), with its tags.
+    assert!(
+        !store
+            .delete_replication_set(ACCT, Uuid::new_v4())
+            .await
+            .unwrap()
+    );
+    assert!(!store.delete_replication_set(ACCT, others.id).await.unwrap());
+    assert!(store.get_replication_set(ACCT).await.unwrap().is_some());
+    assert!(store.get_replication_set(OTHER).await.unwrap().is_some());
+    assert!(store.delete_replication_set(ACCT, set.id).await.unwrap());
+    assert_eq!(store.get_replication_set(ACCT).await.unwrap(), None);
+    assert!(
+        store
+            .list_tags(ACCT, &replication_set_resource(set.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.delete_replication_set(ACCT, set.id).await.unwrap());
+    assert_eq!(
+        store.get_replication_set(OTHER).await.unwrap(),
+        Some(others)
+    );
+    // The account may create one again.
+    assert_eq!(
+        store
+            .create_replication_set(&second, &[], None)
+            .await
+            .unwrap(),
+        Created::New
+    );
+}
+
+fn policy(account: &str, id: &str, resource: &str, ms: i64) -> ResourcePolicyRecord {
+    ResourcePolicyRecord {
+        account: account.into(),
+        id: id.into(),
+        resource_arn: resource.into(),
+        policy: format!(r#"{{"Statement":"{id}"}}"#),
+        created_ms: ms,
+    }
+}
+
+/// Resource policies: inserted, replaced by id on their resource, listed per resource in
+/// creation order (then id), deleted.
+async fn resource_policies(store: Store) {
+    let plan_a = "arn:aws:ssm-incidents::111122223333:response-plan/a";
+    let plan_b = "arn:aws:ssm-incidents::111122223333:response-plan/b";
+    let p1 = policy(ACCT, "pol-1", plan_a, T0 + 2);
+    let p2 = policy(ACCT, "pol-b", plan_a, T0 + 1);
+    // Ids in code-point order ("P" < "p"), not a linguistic one ("pol-b" < "Pol-z").
+    let p3 = policy(ACCT, "Pol-z", plan_a, T0 + 1);
+    let p4 = policy(ACCT, "pol-4", plan_b, T0);
+    let p5 = policy(OTHER, "pol-5", plan_a, T0);
+    for p in [&p1, &p2, &p3, &p4, &p5] {
+        assert!(store.put_resource_policy(p, false).await.unwrap());
+    }
+    assert_eq!(
+        store.list_resource_policies(ACCT, plan_a).await.unwrap(),
+        [p3.clone(), p2.clone(), p1.clone()]
+    );
+    assert_eq!(
+        store.list_resource_policies(ACCT, plan_b).await.unwrap(),
+        std::slice::from_ref(&p4)
+    );
+    assert_eq!(
+        store.list_resource_policies(OTHER, plan_a).await.unwrap(),
+        std::slice::from_ref(&p5)
+    );
+    assert!(
+        store
+            .list_resource_policies(ACCT, "arn:none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A taken id is a conflict.
+    assert_conflict(
+        store
+            .put_resource_policy(&policy(ACCT, "pol-1", plan_b, T0 + 5), false)
+            .await,
+        "policy pol-1 exists",
+    );
+
+    // Replace: the document only (the creation time, hence the order, stays).
+    let replaced = ResourcePolicyRecord {
+        policy: r#"{"Statement":"replaced"}"#.into(),
+        created_ms: T0 + 100,
+        ..p2.clone()
+    };
+    assert!(store.put_resource_policy(&replaced, true).await.unwrap());
+    let p2_now = ResourcePolicyRecord {
+        created_ms: p2.created_ms,
+        ..replaced.clone()
+    };
+    assert_eq!(
+        store.list_resource_policies(ACCT, plan_a).await.unwrap(),
+        [p3.clone(), p2_now.clone(), p1.clone()]
+    );
+    // An unknown id, an id of another resource, or of another account: false, nothing
+    // written.
+    assert!(
+        !store
+            .put_resource_policy(&policy(ACCT, "pol-x", plan_a, T0), true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_resource_policy(&policy(ACCT, "pol-4", plan_a, T0), true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_resource_policy(&policy(OTHER, "pol-1", plan_a, T0), true)
+            .await
+            .unwrap()
+    );
+    // NUL (which PostgreSQL cannot hold) names nothing, on both backends alike.
+    assert!(
+        !store
+            .put_resource_policy(&policy(ACCT, "pol-1\0", plan_a, T0), true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_resource_policy(&policy(ACCT, "pol-1", "arn\0", T0), true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .list_resource_policies(ACCT, "arn\0")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_resource_policy(ACCT, plan_a, "pol-1\0")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_resource_policy(ACCT, "arn\0", "pol-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.list_resource_policies(ACCT, plan_a).await.unwrap(),
+        [p3.clone(), p2_now.clone(), p1.clone()]
+    );
+    assert_eq!(
+        store.list_resource_policies(ACCT, plan_b).await.unwrap(),
+        std::slice::from_ref(&p4)
+    );
+
+    // Delete: by account, resource and id.
+    assert!(
+        !store
+            .delete_resource_policy(ACCT, plan_b, "pol-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_resource_policy(OTHER, plan_a, "pol-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_resource_policy(ACCT, plan_a, "pol-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_resource_policy(ACCT, plan_a, "pol-1")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.list_resource_policies(ACCT, plan_a).await.unwrap(),
+        [p3, p2_now]
+    );
+    assert_eq!(
+        store.list_resource_policies(OTHER, plan_a).await.unwrap(),
+        [p5]
+    );
+    // The id is free again.
+    assert!(
+        store
+            .put_resource_policy(&policy(ACCT, "pol-1", plan_b, T0 + 3), false)
+            .await
+            .unwrap()
+    );
 }
