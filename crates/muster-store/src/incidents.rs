@@ -10,11 +10,6 @@
 //! Documents (a plan, an incident's details, an item, references) are JSON of the
 //! `muster_core::incident` types, opaque here.
 
-// `update_related_items` takes eight arguments (the UpdateRelatedItems request as it comes);
-// `store_methods!` copies no attribute onto the per-backend methods it generates, so the
-// allowance has to cover the module.
-#![allow(clippy::too_many_arguments)]
-
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{has_nul, id_text, parse_id};
@@ -157,9 +152,6 @@ pub struct NewIncident {
 }
 
 /// What [`Store::start_incident`](crate::Store::start_incident) did.
-// One value per StartIncident, returned at once: the size of `Duplicate` costs nothing worth
-// a `Box` in the public type.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncidentStart {
     /// The incident was created with everything it starts.
@@ -525,6 +517,8 @@ store_methods! {
                 .map(|e| TimelineEventRecord { incident_id: existing.id, ..e.clone() })
                 .collect();
             insert_events(&mut tx, &events).await?;
+            // Items take the next position of their incident: one writer at a time.
+            Backend::lock_key(&mut tx, &format!("items\n{}", id_text(existing.id))).await?;
             let items: Vec<RelatedItemRecord> = n
                 .duplicate_items
                 .iter()
@@ -828,6 +822,7 @@ store_methods! {
             tx.rollback().await?;
             return Ok(replay);
         }
+        Backend::lock_key(&mut tx, &format!("items\n{}", id_text(incident_id))).await?;
         if let Some(item) = add {
             let inserted = insert_items(&mut tx, std::slice::from_ref(item)).await?;
             if inserted.first() != Some(&true) {

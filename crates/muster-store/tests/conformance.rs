@@ -6520,7 +6520,7 @@ async fn incident_start(store: Store) {
     };
     assert_eq!(
         store.start_incident(&duplicate).await.unwrap(),
-        IncidentStart::Duplicate(first.clone())
+        IncidentStart::Duplicate(Box::new(first.clone()))
     );
     // Nothing of the second incident exists.
     assert_eq!(store.get_incident(ACCT, second.id).await.unwrap(), None);
@@ -6842,7 +6842,7 @@ async fn incident_updates_are_fenced(store: Store) {
     let c = incident(ACCT, "plan", "h", T0 + 70);
     assert_eq!(
         store.start_incident(&bare_start(&c)).await.unwrap(),
-        IncidentStart::Duplicate(v4)
+        IncidentStart::Duplicate(Box::new(v4))
     );
 }
 
@@ -7359,15 +7359,7 @@ async fn related_items(store: Store) {
     let added = timeline_event(i.id, T0 + 60, "SSM Incident Record Update");
     assert_eq!(
         store
-            .update_related_items(
-                ACCT,
-                i.id,
-                Some(&alpha),
-                None,
-                std::slice::from_ref(&added),
-                None,
-                T0 + 60
-            )
+            .update_related_items(i.id, Some(&alpha), None, std::slice::from_ref(&added), None)
             .await
             .unwrap(),
         Created::New
@@ -7389,13 +7381,11 @@ async fn related_items(store: Store) {
     assert_conflict(
         store
             .update_related_items(
-                ACCT,
                 i.id,
                 Some(&again),
                 None,
                 &[timeline_event(i.id, T0 + 70, "SSM Incident Record Update")],
                 None,
-                T0 + 70,
             )
             .await,
         "the incident already has this related item",
@@ -7409,7 +7399,7 @@ async fn related_items(store: Store) {
     // Remove; removing it again is NotFound and writes nothing.
     assert_eq!(
         store
-            .update_related_items(ACCT, i.id, None, Some("zed"), &[], None, T0 + 80)
+            .update_related_items(i.id, None, Some("zed"), &[], None)
             .await
             .unwrap(),
         Created::New
@@ -7421,13 +7411,11 @@ async fn related_items(store: Store) {
     assert_not_found(
         store
             .update_related_items(
-                ACCT,
                 i.id,
                 None,
                 Some("zed"),
                 &[timeline_event(i.id, T0 + 90, "SSM Incident Record Update")],
                 None,
-                T0 + 90,
             )
             .await,
         "related item",
@@ -7435,7 +7423,7 @@ async fn related_items(store: Store) {
     assert_eq!(store.list_timeline_events(i.id).await.unwrap().len(), 1);
     // Added back, it goes to the end.
     store
-        .update_related_items(ACCT, i.id, Some(&zed), None, &[], None, T0 + 100)
+        .update_related_items(i.id, Some(&zed), None, &[], None)
         .await
         .unwrap();
     assert_eq!(
@@ -7448,7 +7436,7 @@ async fn related_items(store: Store) {
     let mid = related_item(i.id, "mid", T0 + 110);
     assert_eq!(
         store
-            .update_related_items(ACCT, i.id, Some(&mid), None, &[], Some(&token), T0 + 110)
+            .update_related_items(i.id, Some(&mid), None, &[], Some((ACCT, &token, T0 + 110)))
             .await
             .unwrap(),
         Created::New
@@ -7456,7 +7444,13 @@ async fn related_items(store: Store) {
     let other = related_item(i.id, "other", T0 + 120);
     assert_eq!(
         store
-            .update_related_items(ACCT, i.id, Some(&other), None, &[], Some(&token), T0 + 120)
+            .update_related_items(
+                i.id,
+                Some(&other),
+                None,
+                &[],
+                Some((ACCT, &token, T0 + 120))
+            )
             .await
             .unwrap(),
         Created::Replay(String::new())
@@ -7464,13 +7458,11 @@ async fn related_items(store: Store) {
     assert!(matches!(
         store
             .update_related_items(
-                ACCT,
                 i.id,
                 Some(&other),
                 None,
                 &[],
-                Some(&idem("UpdateRelatedItems", "tok", "h2", "")),
-                T0 + 120
+                Some((ACCT, &idem("UpdateRelatedItems", "tok", "h2", ""), T0 + 120))
             )
             .await,
         Err(StoreError::IdempotencyMismatch)
@@ -7484,15 +7476,7 @@ async fn related_items(store: Store) {
     let ghost = Uuid::new_v4();
     assert_not_found(
         store
-            .update_related_items(
-                ACCT,
-                ghost,
-                Some(&related_item(ghost, "x", T0)),
-                None,
-                &[],
-                None,
-                T0,
-            )
+            .update_related_items(ghost, Some(&related_item(ghost, "x", T0)), None, &[], None)
             .await,
         &format!("incident {ghost}"),
     );
