@@ -149,6 +149,10 @@ pub struct NewIncident {
     /// (those it has already are skipped).
     pub on_duplicate: Vec<TimelineEventRecord>,
     pub duplicate_items: Vec<RelatedItemRecord>,
+    /// Written only as a duplicate: with no OPEN incident to absorb it (resolved since the
+    /// caller looked), nothing is written and the answer is
+    /// [`IncidentStart::NotDuplicate`] (the caller prepared no engagements for it).
+    pub only_if_duplicate: bool,
 }
 
 /// What [`Store::start_incident`](crate::Store::start_incident) did.
@@ -160,6 +164,9 @@ pub enum IncidentStart {
     Replay(String),
     /// An OPEN incident had the dedupe string: its events were added, nothing else.
     Duplicate(Box<IncidentRow>),
+    /// `only_if_duplicate` was set and no OPEN incident had the dedupe string: nothing was
+    /// written.
+    NotDuplicate,
 }
 
 /// ListIncidentRecords' filters: each set one ANDs; values inside one OR.
@@ -537,6 +544,10 @@ store_methods! {
             tx.commit().await?;
             return Ok(IncidentStart::Duplicate(Box::new(existing)));
         }
+        if n.only_if_duplicate {
+            tx.rollback().await?;
+            return Ok(IncidentStart::NotDuplicate);
+        }
         sqlx::query(INSERT_INCIDENT)
             .bind(id_text(i.id))
             .bind(&i.account)
@@ -574,6 +585,23 @@ store_methods! {
         }
         tx.commit().await?;
         Ok(IncidentStart::New)
+    }
+
+    /// The OPEN incident of the account with this dedupe hash, if any.
+    pub async fn open_incident_with_dedupe(
+        &self,
+        account: &str,
+        dedupe_hash: &str,
+    ) -> Result<Option<IncidentRow>, StoreError> {
+        if has_nul(dedupe_hash) {
+            return Ok(None);
+        }
+        let row = sqlx::query(OPEN_DUPLICATE)
+            .bind(account)
+            .bind(dedupe_hash)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(incident_from_row).transpose()
     }
 
     pub async fn get_incident(&self, account: &str, id: Uuid) -> Result<Option<IncidentRow>, StoreError> {

@@ -102,6 +102,7 @@ conformance!(
     response_plans,
     response_plan_idempotency,
     incident_start,
+    incident_start_only_if_duplicate,
     concurrent_incident_dedupe,
     incident_updates_are_fenced,
     incident_listing,
@@ -6092,6 +6093,7 @@ fn related_item(incident_id: Uuid, identity: &str, ms: i64) -> RelatedItemRecord
 /// Starting `i` alone: no tags, events, items, engagements or token.
 fn bare_start(i: &IncidentRow) -> NewIncident {
     NewIncident {
+        only_if_duplicate: false,
         incident: i.clone(),
         tags: vec![],
         events: vec![],
@@ -6394,6 +6396,52 @@ async fn response_plan_idempotency(store: Store) {
 /// StartIncident writes the record, its tags, events, items and engagements (pages, jobs)
 /// together; its token replays; a start with the dedupe hash of an OPEN incident of the
 /// account adds to that one and writes nothing else.
+/// A start prepared as a repeat (no engagements) writes only if an OPEN incident absorbs
+/// it: with none, nothing is written and its token stays unused.
+async fn incident_start_only_if_duplicate(store: Store) {
+    let first = incident(ACCT, "plan-a", "h", T0);
+    let token = idem("StartIncident", "tok", "h1", &first.arn());
+    let repeat = NewIncident {
+        only_if_duplicate: true,
+        idem: Some(token.clone()),
+        on_duplicate: vec![timeline_event(first.id, T0, "SSM Incident Trigger")],
+        ..bare_start(&first)
+    };
+    assert_eq!(
+        store.start_incident(&repeat).await.unwrap(),
+        IncidentStart::NotDuplicate
+    );
+    assert_eq!(store.get_incident(ACCT, first.id).await.unwrap(), None);
+    // The token was not used: a full start with it creates the incident.
+    let full = NewIncident {
+        only_if_duplicate: false,
+        ..repeat.clone()
+    };
+    assert_eq!(
+        store.start_incident(&full).await.unwrap(),
+        IncidentStart::New
+    );
+    assert_eq!(
+        store
+            .open_incident_with_dedupe(ACCT, &first.dedupe_hash)
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    // Now open: a repeat is absorbed.
+    let second = incident(ACCT, "plan-a", "h", T0 + 5);
+    let again = NewIncident {
+        only_if_duplicate: true,
+        on_duplicate: vec![timeline_event(second.id, T0 + 5, "SSM Incident Trigger")],
+        ..bare_start(&second)
+    };
+    assert_eq!(
+        store.start_incident(&again).await.unwrap(),
+        IncidentStart::Duplicate(Box::new(first.clone()))
+    );
+    assert_eq!(store.list_timeline_events(first.id).await.unwrap().len(), 1);
+}
+
 async fn incident_start(store: Store) {
     let first = incident(ACCT, "plan-a", "h", T0);
     let first_arn = incident_arn_of(&first);
@@ -6411,6 +6459,7 @@ async fn incident_start(store: Store) {
     let paged = incident_engagement(&first, "ana");
     let token = idem("StartIncident", "tok", "h1", &first_arn);
     let start = NewIncident {
+        only_if_duplicate: false,
         incident: first.clone(),
         tags: vec![tag("team", "a")],
         events: vec![trigger.clone(), start_event.clone()],
@@ -6509,6 +6558,7 @@ async fn incident_start(store: Store) {
     };
     let new_item = related_item(second.id, "m-new", T0 + 10);
     let duplicate = NewIncident {
+        only_if_duplicate: false,
         incident: second.clone(),
         tags: vec![tag("team", "b")],
         events: vec![timeline_event(second.id, T0 + 10, "SSM Incident Start")],

@@ -129,6 +129,17 @@ impl crate::App {
         caller: &Caller,
         req: StartIncident,
     ) -> Result<Started, AppError> {
+        self.start_incident_once(caller, req, false).await
+    }
+
+    /// [`App::start_incident`]; with `full`, the engagements are prepared even if an open
+    /// incident seems to have the dedupe string.
+    async fn start_incident_once(
+        &self,
+        caller: &Caller,
+        req: StartIncident,
+        full: bool,
+    ) -> Result<Started, AppError> {
         let (plan_name, plan, _) = self
             .load_response_plan(caller, &req.response_plan_arn)
             .await?;
@@ -176,6 +187,17 @@ impl crate::App {
         };
         let incident_ref = [EventReference::Resource(arn.clone())];
 
+        // A repeat while the incident is open (an alert storm) pages nobody: its engagements
+        // are not even prepared. The transaction checks again, under the dedupe lock.
+        let hash = dedupe_hash(&dedupe);
+        let repeat = !full
+            && self
+                .store
+                .open_incident_with_dedupe(caller.account.as_str(), &hash)
+                .await?
+                .is_some();
+        let contacts_to_engage: &[String] = if repeat { &[] } else { &plan.engagements };
+
         // Engage the plan's contacts: one engagement each, written with the incident.
         let mut engagements = Vec::new();
         let mut events = vec![trigger_event(true, id)];
@@ -186,7 +208,7 @@ impl crate::App {
         let mut items: Vec<RelatedItem> = req.related_items.clone();
         let mut engaged = Vec::new();
         let paging = paging_for(&arn, &title, impact, plan.template.summary.as_deref());
-        for contact_arn in &plan.engagements {
+        for contact_arn in contacts_to_engage {
             let contact = match caller.own(contact_arn, "CONTACT") {
                 Ok(ResourceRef::Contact { alias }) => {
                     self.store
@@ -300,7 +322,7 @@ impl crate::App {
             title,
             impact,
             status: IncidentStatus::Open.as_str().to_string(),
-            dedupe_hash: dedupe_hash(&dedupe),
+            dedupe_hash: hash,
             dedupe_string: dedupe,
             created_by: who.clone(),
             created_ms: now,
@@ -339,6 +361,7 @@ impl crate::App {
                 .map(|t| t.claim("StartIncident", arn.clone())),
             on_duplicate: vec![trigger_event(false, id)],
             duplicate_items,
+            only_if_duplicate: repeat,
         };
         let n_engagements = new.engagements.len();
         let mut result = self.store.start_incident(&new).await;
@@ -367,6 +390,10 @@ impl crate::App {
                 arn: previous,
                 created: false,
             }),
+            // Resolved between the look and the transaction: start it in full after all.
+            IncidentStart::NotDuplicate => {
+                Box::pin(self.start_incident_once(caller, req, true)).await
+            }
         }
     }
 
