@@ -394,7 +394,12 @@ async fn start(
                 ),
                 other => errors.general.push(crate::plans::app_message(other)),
             }
-            new_page(&console, &who, app_status(&e), form, errors).await
+            // A plan gone meanwhile is the form's error (422), not a missing page.
+            let status = match e {
+                AppError::NotFound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                ref other => app_status(other),
+            };
+            new_page(&console, &who, status, form, errors).await
         }
     }
 }
@@ -474,9 +479,10 @@ struct DetailQuery {
 fn done_note(done: Option<&str>, pages: Option<usize>) -> Option<String> {
     Some(match done? {
         "started" => "Incident started. Its engagements are on their way.".to_owned(),
-        "deduplicated" => "An open incident with the plan's dedupe string exists: the start \
-                           was merged into it (nobody was paged again), and its timeline \
-                           records the trigger."
+        "deduplicated" => "No new incident was started: this open incident has the plan's \
+                           dedupe string, so the start was merged into it (nobody was paged \
+                           again; its timeline records the trigger), or the form was sent \
+                           twice."
             .to_owned(),
         "acknowledged" => match pages.unwrap_or(0) {
             0 => "Incident acknowledged. No page was waiting; its engagements are stopped."

@@ -362,7 +362,7 @@ fn form_issues(form: &PlanForm) -> (Option<i32>, Vec<FieldIssue>) {
     if form.title.is_empty() {
         issues.push(FieldIssue::new(
             "incidentTemplate.title",
-            "enter the title the plan's incidents get",
+            "enter the title incidents of this plan get",
         ));
     }
     if form.engage.len() > MAX_ENGAGEMENTS {
