@@ -556,11 +556,14 @@ async fn a_dedupe_string_merges_starts(mut s: TestServer) {
     s.stop().await;
 }
 
+/// A form's fields, owned.
+type Fields = Vec<(String, String)>;
+
 async fn form_errors(mut s: TestServer) {
     let base = base(&s);
     create_user(&s, USER, PASSWORD).await;
     let me = sign_in(&base, USER, PASSWORD).await;
-    let ok = |name: &str| -> Vec<(String, String)> {
+    let ok = |name: &str| -> Fields {
         vec![
             ("name".into(), name.into()),
             ("title".into(), "Something broke".into()),
@@ -574,7 +577,8 @@ async fn form_errors(mut s: TestServer) {
         f
     };
     let long = "t".repeat(201);
-    let cases: Vec<(Vec<(String, String)>, &str, &str)> = vec![
+    // (the form's fields, the id of the error shown, its message)
+    let cases: Vec<(Fields, &str, &str)> = vec![
         (
             with("", "name", ""),
             "name-error",
