@@ -214,7 +214,7 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    fn of(stop_ms: Option<i64>, reason: Option<&str>) -> Status {
+    pub(crate) fn of(stop_ms: Option<i64>, reason: Option<&str>) -> Status {
         use muster_core::StopReason;
         match (stop_ms, reason.map(StopReason::parse)) {
             (None, _) => Status::Engaged,
@@ -614,7 +614,7 @@ async fn all_pages(console: &Console, e: &EngagementRecord) -> Result<Vec<PageRe
         .await?)
 }
 
-fn receipt_words(t: Option<ReceiptKind>) -> (&'static str, &'static str) {
+pub(crate) fn receipt_words(t: Option<ReceiptKind>) -> (&'static str, &'static str) {
     match t {
         Some(ReceiptKind::Sent) => ("sent", "Sent"),
         Some(ReceiptKind::Delivered) => ("delivered", "Delivered"),

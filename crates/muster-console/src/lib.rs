@@ -4,7 +4,7 @@
 //!
 //! The console shares the main listener with the AWS API: `GET /` redirects to the console
 //! ([`root`]) while `POST /` stays the AWS JSON API; the console's pages live at their own
-//! paths (`/login`, `/contacts`, ...), which the AWS protocol never uses.
+//! paths (`/login`, `/contacts`, `/incidents`, ...), which the AWS protocols never use.
 #![forbid(unsafe_code)]
 
 pub mod accounts;
@@ -14,8 +14,10 @@ mod checks;
 mod contacts;
 mod engagements;
 mod error;
+mod incidents;
 mod pages;
 mod plans;
+mod response_plans;
 mod schedules;
 mod settings;
 
@@ -154,8 +156,12 @@ pub async fn root() -> Redirect {
 /// headers (CSP allowing only this origin's scripts and styles, no framing, no sniffing).
 pub fn router(console: Arc<Console>) -> Router {
     // Each section owns its routes (contacts.rs; plans.rs: escalation plans;
-    // schedules.rs: on-call schedules; engagements.rs; settings.rs).
+    // schedules.rs: on-call schedules; engagements.rs; settings.rs; incidents.rs and
+    // response_plans.rs: the ssm-incidents side, under /incidents and /response-plans only,
+    // since the restJson1 API owns its modelled paths such as /startIncident).
     let signed_in = Router::new()
+        .merge(incidents::routes())
+        .merge(response_plans::routes())
         .merge(contacts::routes())
         .merge(plans::routes())
         .merge(schedules::routes())

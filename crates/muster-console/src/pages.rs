@@ -23,6 +23,16 @@ pub(crate) struct NavItem {
 /// The left navigation, with the AWS console's labels.
 pub(crate) const NAV: &[NavItem] = &[
     NavItem {
+        key: "incidents",
+        label: "Incidents",
+        href: "/incidents",
+    },
+    NavItem {
+        key: "response-plans",
+        label: "Response plans",
+        href: "/response-plans",
+    },
+    NavItem {
         key: "contacts",
         label: "Contacts",
         href: "/contacts",

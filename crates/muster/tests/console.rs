@@ -646,6 +646,8 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
     assert_eq!(
         nav,
         [
+            "Incidents",
+            "Response plans",
             "Contacts",
             "Escalation plans",
             "On-call schedules",
