@@ -1912,3 +1912,8 @@ async fn contact_form_without_javascript_in_chromium() {
     assert!(api_channels(&s, "bojo").await[0].4);
     b.close().await;
 }
+
+/// The Incidents and Response plans sections, in this binary so the crate links one test
+/// binary fewer.
+#[path = "console/incidents.rs"]
+mod incidents;

@@ -140,6 +140,21 @@ impl crate::App {
         req: StartIncident,
         full: bool,
     ) -> Result<Started, AppError> {
+        let mut issues = Vec::new();
+        if req.title.as_ref().is_some_and(|t| t.chars().count() > 200) {
+            issues.push(crate::FieldIssue::new(
+                "title",
+                "must be at most 200 characters long",
+            ));
+        }
+        if req.impact.is_some_and(|i| {
+            !(muster_core::incident::IMPACT_MIN..=muster_core::incident::IMPACT_MAX).contains(&i)
+        }) {
+            issues.push(crate::FieldIssue::new("impact", "must be between 1 and 5"));
+        }
+        if !issues.is_empty() {
+            return Err(AppError::Invalid(issues));
+        }
         let (plan_name, plan, _) = self
             .load_response_plan(caller, &req.response_plan_arn)
             .await?;

@@ -438,6 +438,24 @@ async fn a_retried_start_pages_once_and_a_reused_token_is_a_conflict() {
             .len(),
         1
     );
+    // The request's own title and impact are checked as the model limits them.
+    for (title, impact, path) in [
+        (Some("t".repeat(201)), None, "title"),
+        (None, Some(0), "impact"),
+        (None, Some(6), "impact"),
+    ] {
+        let mut bad = start(&plan_arn);
+        bad.title = title;
+        bad.impact = impact;
+        match h.app.start_incident(&h.caller, bad).await {
+            Err(AppError::Invalid(issues)) => assert_eq!(issues[0].path, path),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut edge = start(&plan_arn);
+    edge.title = Some("t".repeat(200));
+    edge.impact = Some(5);
+    assert!(h.app.start_incident(&h.caller, edge).await.unwrap().created);
     let mut other = start(&plan_arn);
     other.title = Some("Something else".into());
     other.token = Some(token("h2"));

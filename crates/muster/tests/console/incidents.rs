@@ -6,7 +6,8 @@
 //! (create a plan → start an incident → its page → acknowledge → resolve, also at phone
 //! width), with screenshots in `target/console-screenshots/`.
 
-mod common;
+use crate::common;
+use crate::on_both;
 
 use aws_sdk_ssmcontacts::types::{
     ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactType, Plan, Stage, Target,
