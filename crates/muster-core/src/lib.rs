@@ -2,6 +2,7 @@
 //! types that cannot hold invalid values. No async and no I/O live here.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod arn;
 pub mod channel;
 pub mod clock;
