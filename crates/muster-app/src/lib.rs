@@ -28,6 +28,7 @@ pub mod engagements;
 pub mod error;
 pub mod feeds;
 pub mod incidents;
+pub mod ingest;
 pub mod keys;
 pub mod messaging;
 pub mod replies;

@@ -796,6 +796,7 @@ impl SsmIncidents for IncidentsApi {
                     related_items,
                     trigger,
                     token,
+                    summary: None,
                 },
             )
             .await?;

@@ -298,6 +298,11 @@ pub const DEFAULT_KEY: &str = "DefaultKey";
 pub mod plan_tags {
     /// `false` keeps an incident's engagements running when it is resolved.
     pub const STOP_ON_RESOLVE: &str = "muster:stop-on-resolve";
+    /// `false`: an alert's resolve does not resolve the incident (it is recorded).
+    pub const AUTO_RESOLVE: &str = "muster:auto-resolve";
+    /// `alert`: Alertmanager and Grafana alerts dedupe per alert (`fingerprint`), not per
+    /// group (`groupKey`, the default).
+    pub const DEDUPE: &str = "muster:dedupe";
 
     /// Whether a boolean tag is on: absent → `default`; `true`/`false` (any case) as
     /// written; anything else → `default`.

@@ -30,6 +30,7 @@ mod error;
 mod feeds;
 mod inbound;
 mod incidents;
+mod integrations;
 mod jobs;
 mod keys;
 pub mod model;
@@ -51,6 +52,7 @@ pub use incidents::{
     ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, TimelineEventRecord,
     incident_resource, replication_set_resource, response_plan_resource,
 };
+pub use integrations::{AlertRecord, IntegrationRecord};
 pub use jobs::{JOBS_CHANNEL, JobWakeups};
 pub use model::*;
 

@@ -31,6 +31,8 @@ pub struct StartIncident {
     pub related_items: Vec<RelatedItem>,
     pub trigger: Option<Trigger>,
     pub token: Option<ClientToken>,
+    /// Overrides the template's summary (alerts carry one; the AWS operation has none).
+    pub summary: Option<String>,
 }
 
 /// What StartIncident did.
@@ -222,7 +224,11 @@ impl crate::App {
         let mut page_events = Vec::new();
         let mut items: Vec<RelatedItem> = req.related_items.clone();
         let mut engaged = Vec::new();
-        let paging = paging_for(&arn, &title, impact, plan.template.summary.as_deref());
+        let summary = req
+            .summary
+            .clone()
+            .or_else(|| plan.template.summary.clone());
+        let paging = paging_for(&arn, &title, impact, summary.as_deref());
         for contact_arn in contacts_to_engage {
             let contact = match caller.own(contact_arn, "CONTACT") {
                 Ok(ResourceRef::Contact { alias }) => {
@@ -324,7 +330,7 @@ impl crate::App {
         events.extend(failures);
 
         let details = IncidentDetails {
-            summary: plan.template.summary.clone(),
+            summary,
             source,
             chat_channel: plan.chat_channel.clone(),
             notification_targets: plan.template.notification_targets.clone(),

@@ -8,4 +8,5 @@ mod contacts;
 mod engagements;
 mod harness;
 mod incidents;
+mod ingest;
 mod replies;

@@ -1,0 +1,360 @@
+//! Alerts in: integrations (a secret key, a sender's format, a response plan) and what an
+//! alert does to incidents. docs/ingest.md says what a user sees.
+//!
+//! Per (integration, dedupe key): a trigger starts an incident from the integration's plan,
+//! or adds an `SSM Incident Trigger` event to the one that is open (nobody is paged again);
+//! a resolve resolves the open one (unless the plan's `muster:auto-resolve` is `false`),
+//! which stops its paging; an acknowledge acknowledges it. Incidents of an integration
+//! dedupe on the alert group's trigger ARN ([`alert_group_arn`]) unless the plan's template
+//! sets a dedupe string, which wins (as for StartIncident). A resolved incident never
+//! absorbs a new trigger.
+//!
+//! An alert is answered only once what it did is committed: the incident (with the alert's
+//! payload in its trigger event) and then the alert's own record.
+
+use crate::incidents::{IncidentChange, StartIncident, Trigger, dedupe_hash};
+use crate::{App, AppError, Caller, Principal};
+use muster_core::alert::{AlertAction, AlertEvent, Format, MAX_RAW_CHARS, alert_group_arn, cut};
+use muster_core::incident::{IncidentStatus, RelatedItem, plan_tags};
+use muster_core::{AccountId, ResourceRef};
+use muster_store::{AlertRecord, IntegrationRecord, StoreError};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How long an integration key is (PagerDuty's routing keys are 32 characters).
+pub const KEY_CHARS: usize = 32;
+
+/// An integration as every adapter shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    pub id: Uuid,
+    pub account: AccountId,
+    pub name: String,
+    pub format: Format,
+    pub plan_name: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub last_alert_ms: Option<i64>,
+    pub last_outcome: Option<String>,
+}
+
+/// What one alert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new incident was opened.
+    Opened {
+        incident: String,
+    },
+    /// The open incident took it (a timeline event; nobody paged again).
+    Absorbed {
+        incident: String,
+    },
+    Resolved {
+        incident: String,
+    },
+    /// The open incident was acknowledged (its open pages).
+    Acknowledged {
+        incident: String,
+        pages: usize,
+    },
+    /// A resolve or acknowledge with no open incident for its key: nothing to do.
+    NothingOpen,
+    /// A resolve the plan does not act on (`muster:auto-resolve=false`).
+    Kept {
+        incident: String,
+    },
+}
+
+impl Outcome {
+    /// The incident it concerns.
+    pub fn incident(&self) -> Option<&str> {
+        match self {
+            Outcome::Opened { incident }
+            | Outcome::Absorbed { incident }
+            | Outcome::Resolved { incident }
+            | Outcome::Acknowledged { incident, .. }
+            | Outcome::Kept { incident } => Some(incident),
+            Outcome::NothingOpen => None,
+        }
+    }
+
+    /// In words, for the console and the alert's record.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Opened { .. } => "opened an incident".into(),
+            Outcome::Absorbed { .. } => "added to the open incident".into(),
+            Outcome::Resolved { .. } => "resolved the incident".into(),
+            Outcome::Acknowledged { pages, .. } => {
+                format!("acknowledged the incident ({pages} page(s))")
+            }
+            Outcome::NothingOpen => "no open incident for it".into(),
+            Outcome::Kept { .. } => "left open (muster:auto-resolve=false)".into(),
+        }
+    }
+}
+
+/// The sha256 (hex) a key is stored as.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn integration_of(r: IntegrationRecord) -> Result<Integration, AppError> {
+    Ok(Integration {
+        id: r.id,
+        account: AccountId::parse(&r.account)
+            .map_err(|e| AppError::corrupt("integration account", e))?,
+        format: Format::parse(&r.format)
+            .ok_or_else(|| AppError::corrupt("integration format", &r.format))?,
+        name: r.name,
+        plan_name: r.plan_name,
+        created_ms: r.created_ms,
+        revoked_ms: r.revoked_ms,
+        last_alert_ms: r.last_alert_ms,
+        last_outcome: r.last_outcome,
+    })
+}
+
+/// Integration names: 1–100 letters, digits, `-`, `_`, `.`, spaces.
+fn check_name(name: &str) -> Result<(), AppError> {
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "name",
+            "must be 1 to 100 letters, digits, spaces, '-', '_' or '.'",
+        ))
+    }
+}
+
+impl App {
+    /// Creates an integration feeding the response plan `plan_arn`; it and its key (shown
+    /// once: only its hash is kept).
+    pub async fn create_integration(
+        &self,
+        caller: &Caller,
+        name: &str,
+        format: Format,
+        plan_arn: &str,
+    ) -> Result<(Integration, String), AppError> {
+        check_name(name)?;
+        let (plan_name, _, _) = self.load_response_plan(caller, plan_arn).await?;
+        let key: String = {
+            const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+            let mut rng = rand::rng();
+            (0..KEY_CHARS)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+                .collect()
+        };
+        let record = IntegrationRecord {
+            id: Uuid::new_v4(),
+            account: caller.account.to_string(),
+            name: name.to_string(),
+            format: format.as_str().to_string(),
+            plan_name,
+            key_hash: key_hash(&key),
+            created_ms: self.clock.now_ms(),
+            revoked_ms: None,
+            last_alert_ms: None,
+            last_outcome: None,
+        };
+        match self.store.create_integration(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(AppError::conflict(
+                    "INTEGRATION",
+                    name,
+                    format!("An integration named {name} already exists"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(integration = %record.id, name, format = %format, by = %caller.who(), "integration created");
+        Ok((integration_of(record)?, key))
+    }
+
+    pub async fn list_integrations(&self, caller: &Caller) -> Result<Vec<Integration>, AppError> {
+        self.store
+            .list_integrations(caller.account.as_str())
+            .await?
+            .into_iter()
+            .map(integration_of)
+            .collect()
+    }
+
+    /// Revokes an integration: its key is refused from now on.
+    pub async fn revoke_integration(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
+        let uuid = Uuid::try_parse(id).map_err(|_| AppError::not_found("INTEGRATION", id))?;
+        if !self
+            .store
+            .revoke_integration(caller.account.as_str(), uuid, self.clock.now_ms())
+            .await?
+        {
+            return Err(AppError::not_found("INTEGRATION", id));
+        }
+        tracing::info!(integration = %uuid, by = %caller.who(), "integration revoked");
+        Ok(())
+    }
+
+    /// The integration a key opens, revoked or not (`None`: no such key).
+    pub async fn integration_by_key(&self, key: &str) -> Result<Option<Integration>, AppError> {
+        match self.store.integration_by_key_hash(&key_hash(key)).await? {
+            Some(r) => Ok(Some(integration_of(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The latest alerts that fed an incident, newest first.
+    pub async fn alerts_of_incident(
+        &self,
+        caller: &Caller,
+        incident_arn: &str,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, AppError> {
+        let row = self.load_incident_row(caller, incident_arn).await?;
+        Ok(self.store.alerts_of_incident(row.id, limit).await?)
+    }
+
+    /// Acts on the alerts of one request to an integration, in order, and records them; one
+    /// outcome per event. `raw` is the sender's payload (kept whole in the alert records, its
+    /// first 10,000 characters in each trigger event's `rawData`).
+    pub async fn ingest(
+        &self,
+        integration: &Integration,
+        events: &[AlertEvent],
+        raw: &str,
+    ) -> Result<Vec<Outcome>, AppError> {
+        let caller = Caller {
+            account: integration.account.clone(),
+            region: self.region.clone(),
+            principal: Principal::Integration(integration.name.clone()),
+        };
+        let plan_arn = self.response_plan_arn(&caller, &integration.plan_name);
+        let (_, plan, _) = self.load_response_plan(&caller, &plan_arn).await?;
+        let tags = self
+            .plan_tags(caller.account.as_str(), &integration.plan_name)
+            .await?;
+        let auto_resolve = plan_tags::flag(&tags, plan_tags::AUTO_RESOLVE, true);
+        let source = format!("muster.{}", integration.format);
+        let raw_data = cut(raw, MAX_RAW_CHARS);
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut records = Vec::with_capacity(events.len());
+        for e in events {
+            let now = self.clock.now_ms();
+            let trigger_arn = alert_group_arn(
+                caller.account.as_str(),
+                &integration.id.to_string(),
+                &e.dedupe_key,
+            );
+            // The dedupe string an incident of this alert has (the template's wins).
+            let dedupe = plan
+                .template
+                .dedupe_string
+                .clone()
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| trigger_arn.clone());
+            let outcome = match e.action {
+                AlertAction::Trigger => {
+                    let started = self
+                        .start_incident(
+                            &caller,
+                            StartIncident {
+                                response_plan_arn: plan_arn.clone(),
+                                title: Some(e.title.clone()).filter(|t| !t.trim().is_empty()),
+                                impact: e.impact,
+                                related_items: e
+                                    .links
+                                    .iter()
+                                    .map(|l| RelatedItem {
+                                        item_type: l.item_type.clone(),
+                                        value: l.value.clone(),
+                                        title: l.title.clone(),
+                                        generated_id: None,
+                                    })
+                                    .collect(),
+                                trigger: Some(Trigger {
+                                    source: source.clone(),
+                                    timestamp_ms: e.started_ms.unwrap_or(now),
+                                    trigger_arn: Some(trigger_arn.clone()),
+                                    raw_data: Some(raw_data.clone()),
+                                }),
+                                token: None,
+                                summary: e.summary.clone(),
+                            },
+                        )
+                        .await?;
+                    if started.created {
+                        Outcome::Opened {
+                            incident: started.arn,
+                        }
+                    } else {
+                        Outcome::Absorbed {
+                            incident: started.arn,
+                        }
+                    }
+                }
+                AlertAction::Resolve | AlertAction::Acknowledge => {
+                    match self
+                        .store
+                        .open_incident_with_dedupe(caller.account.as_str(), &dedupe_hash(&dedupe))
+                        .await?
+                    {
+                        None => Outcome::NothingOpen,
+                        Some(open) => {
+                            let incident = open.arn();
+                            if e.action == AlertAction::Acknowledge {
+                                let pages = self.acknowledge_incident(&caller, &incident).await?;
+                                Outcome::Acknowledged { incident, pages }
+                            } else if !auto_resolve {
+                                Outcome::Kept { incident }
+                            } else {
+                                self.update_incident(
+                                    &caller,
+                                    &incident,
+                                    IncidentChange {
+                                        status: Some(IncidentStatus::Resolved),
+                                        ..Default::default()
+                                    },
+                                )
+                                .await?;
+                                Outcome::Resolved { incident }
+                            }
+                        }
+                    }
+                }
+            };
+            records.push(AlertRecord {
+                id: Uuid::now_v7(),
+                integration_id: integration.id,
+                account: caller.account.to_string(),
+                received_ms: now,
+                action: e.action.as_str().to_string(),
+                dedupe_key: cut(&e.dedupe_key, 1000),
+                incident_id: outcome.incident().and_then(incident_id_of),
+                outcome: outcome.describe(),
+                payload: raw.to_string(),
+            });
+            outcomes.push(outcome);
+        }
+        self.store.record_alerts(&records).await?;
+        metrics::counter!("muster_alerts_received_total", "format" => integration.format.as_str())
+            .increment(events.len() as u64);
+        Ok(outcomes)
+    }
+}
+
+/// The id in an incident ARN.
+fn incident_id_of(arn: &str) -> Option<Uuid> {
+    match muster_core::Arn::parse(arn) {
+        Ok(muster_core::Arn {
+            resource: ResourceRef::IncidentRecord { id, .. },
+            ..
+        }) => Some(id),
+        _ => None,
+    }
+}
