@@ -76,7 +76,7 @@ async fn an_alert_opens_absorbs_and_resolves_one_incident() {
     let fire = event(AlertAction::Trigger, "group-a", "Disk full");
     let first = h
         .app
-        .ingest(&i, &[fire.clone()], "{\"raw\":1}")
+        .ingest(&i, std::slice::from_ref(&fire), "{\"raw\":1}")
         .await
         .unwrap();
     let Outcome::Opened { incident } = &first[0] else {
@@ -95,7 +95,7 @@ async fn an_alert_opens_absorbs_and_resolves_one_incident() {
 
     // The same group again, and again: the same incident, nobody paged again.
     for _ in 0..3 {
-        let again = h.app.ingest(&i, &[fire.clone()], "{}").await.unwrap();
+        let again = h.app.ingest(&i, std::slice::from_ref(&fire), "{}").await.unwrap();
         assert_eq!(
             again,
             [Outcome::Absorbed {
