@@ -53,8 +53,10 @@ impl<'a> Alert<'a> {
         let status = req_str(m, "status", &at)?;
         let action = action(status, &format!("{at}.status"))?;
         let labels = string_map(opt_obj(m, "labels", &at)?, &format!("{at}.labels"))?;
-        let annotations =
-            string_map(opt_obj(m, "annotations", &at)?, &format!("{at}.annotations"))?;
+        let annotations = string_map(
+            opt_obj(m, "annotations", &at)?,
+            &format!("{at}.annotations"),
+        )?;
         let started_ms = opt_str(m, "startsAt", &at)?.and_then(parse_time);
         opt_str(m, "endsAt", &at)?;
         Ok(Alert {
@@ -114,8 +116,7 @@ pub(crate) fn parse_value(
         .collect::<Result<Vec<_>, _>>()?;
     let group_labels = string_map(opt_obj(m, "groupLabels", "")?, "groupLabels")?;
     let common_labels = string_map(opt_obj(m, "commonLabels", "")?, "commonLabels")?;
-    let common_annotations =
-        string_map(opt_obj(m, "commonAnnotations", "")?, "commonAnnotations")?;
+    let common_annotations = string_map(opt_obj(m, "commonAnnotations", "")?, "commonAnnotations")?;
     let external_url = opt_str(m, "externalURL", "")?;
     let group_key = opt_str(m, "groupKey", "")?;
     // Grafana's own fields.
@@ -178,7 +179,10 @@ pub(crate) fn parse_value(
         })
         .or_else(|| grafana_title.map(str::to_string))
         .or_else(|| {
-            let all: Vec<String> = group_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let all: Vec<String> = group_labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             (!all.is_empty()).then(|| all.join(", "))
         })
         .or_else(|| {
@@ -201,7 +205,13 @@ pub(crate) fn parse_value(
         });
     d.summary = get(&common_annotations, "description")
         .map(str::to_string)
-        .or_else(|| lines(alerts.iter().filter_map(|a| get(&a.annotations, "description"))))
+        .or_else(|| {
+            lines(
+                alerts
+                    .iter()
+                    .filter_map(|a| get(&a.annotations, "description")),
+            )
+        })
         .or_else(|| grafana_message.map(str::to_string));
     for a in &alerts {
         a.links(&mut d.links);
@@ -243,7 +253,10 @@ mod tests {
             e.dedupe_key,
             r#"{}/{severity="critical"}:{alertname="ProbeFailure"}"#
         );
-        assert_eq!(e.title, "BlackBox Probe Failure: https://server.example.org");
+        assert_eq!(
+            e.title,
+            "BlackBox Probe Failure: https://server.example.org"
+        );
         assert_eq!(e.impact, Some(1));
         assert_eq!(
             e.summary.as_deref(),
@@ -269,7 +282,10 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].dedupe_key, "1a30ba71cca2921f");
         assert_eq!(ev[0].action, AlertAction::Trigger);
-        assert_eq!(ev[0].title, "BlackBox Probe Failure: https://server.example.org");
+        assert_eq!(
+            ev[0].title,
+            "BlackBox Probe Failure: https://server.example.org"
+        );
         assert_eq!(ev[0].impact, Some(1));
     }
 
@@ -371,7 +387,10 @@ mod tests {
         assert_eq!(err(v, false), "alerts[1].labels: expected an object");
         let mut v = two_alerts();
         v["alerts"][0]["labels"]["severity"] = json!(3);
-        assert_eq!(err(v, false), "alerts[0].labels.severity: expected a string");
+        assert_eq!(
+            err(v, false),
+            "alerts[0].labels.severity: expected a string"
+        );
         let mut v = two_alerts();
         v.as_object_mut().unwrap().remove("groupKey");
         assert_eq!(err(v, false), "groupKey: required");
@@ -382,7 +401,10 @@ mod tests {
         v["status"] = json!("pending");
         assert!(err(v, false).starts_with("status: expected \"firing\" or \"resolved\""));
         let mut v = two_alerts();
-        v["alerts"][1].as_object_mut().unwrap().remove("fingerprint");
+        v["alerts"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("fingerprint");
         assert!(err(v, true).starts_with("alerts[1].fingerprint: required"));
         let mut v = two_alerts();
         v.as_object_mut().unwrap().remove("alerts");
@@ -393,7 +415,12 @@ mod tests {
                 .0
                 .starts_with("body: expected an object")
         );
-        assert!(parse(b"{", false).unwrap_err().0.starts_with("body: not valid JSON"));
+        assert!(
+            parse(b"{", false)
+                .unwrap_err()
+                .0
+                .starts_with("body: not valid JSON")
+        );
     }
 
     #[test]

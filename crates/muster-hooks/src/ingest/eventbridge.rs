@@ -1,7 +1,9 @@
 //! CloudWatch alarms as Amazon EventBridge delivers them ("CloudWatch Alarm State Change"
 //! events, through an API destination or any forwarder that posts the event as is).
 
-use super::{BadPayload, Draft, bad, json, nonblank, paragraphs, object, opt_array, opt_obj, req_str};
+use super::{
+    BadPayload, Draft, bad, json, nonblank, object, opt_array, opt_obj, paragraphs, req_str,
+};
 use muster_core::alert::{AlertAction, AlertEvent};
 
 /// The only detail-type understood.
@@ -114,7 +116,13 @@ mod tests {
                 .remove("description");
         })
         .unwrap();
-        assert!(ev[0].summary.as_deref().unwrap().starts_with("Threshold Crossed"));
+        assert!(
+            ev[0]
+                .summary
+                .as_deref()
+                .unwrap()
+                .starts_with("Threshold Crossed")
+        );
     }
 
     #[test]
@@ -122,14 +130,18 @@ mod tests {
         let err = with(|v| v["detail-type"] = json!("EC2 Instance State-change Notification"))
             .unwrap_err();
         assert!(
-            err.0.starts_with("detail-type: \"EC2 Instance State-change Notification\" is not understood")
-                && err.0.contains("\"CloudWatch Alarm State Change\""),
+            err.0.starts_with(
+                "detail-type: \"EC2 Instance State-change Notification\" is not understood"
+            ) && err.0.contains("\"CloudWatch Alarm State Change\""),
             "{err}"
         );
         let err = with(|v| v["resources"] = json!([])).unwrap_err();
         assert_eq!(err.0, "resources[0]: required (the alarm's ARN)");
         let err = with(|v| v["resources"] = json!([""])).unwrap_err();
-        assert!(err.0.starts_with("resources[0]: must not be empty"), "{err}");
+        assert!(
+            err.0.starts_with("resources[0]: must not be empty"),
+            "{err}"
+        );
         let err = with(|v| v["detail"]["state"] = json!(1)).unwrap_err();
         assert_eq!(err.0, "detail.state: expected an object");
         let err = with(|v| {

@@ -79,7 +79,10 @@ pub fn parse(
             .filter(|v| !v.trim().is_empty())
     };
 
-    let action = match get("action").map(|a| a.trim().to_ascii_lowercase()).as_deref() {
+    let action = match get("action")
+        .map(|a| a.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("trigger") => AlertAction::Trigger,
         Some("acknowledge" | "ack") => AlertAction::Acknowledge,
         Some("resolve" | "close") => AlertAction::Resolve,
@@ -155,7 +158,10 @@ mod tests {
         assert_eq!(e.impact, Some(2));
         assert_eq!(e.links.len(), 1);
         assert_eq!(e.links[0].item_type, "OTHER");
-        assert_eq!(e.links[0].value, ItemValue::Url("https://grafana.example/d/1".into()));
+        assert_eq!(
+            e.links[0].value,
+            ItemValue::Url("https://grafana.example/d/1".into())
+        );
     }
 
     #[test]
@@ -173,24 +179,43 @@ mod tests {
         assert_eq!(e.impact, Some(3));
         // The query alone, as GoAlert's curl examples send it.
         let e = parse(b"", None, Some("summary=hi&action=acknowledge&dedup=k")).unwrap();
-        assert_eq!((e.title.as_str(), e.action), ("hi", AlertAction::Acknowledge));
+        assert_eq!(
+            (e.title.as_str(), e.action),
+            ("hi", AlertAction::Acknowledge)
+        );
     }
 
     #[test]
     fn the_key_defaults_to_the_hash_of_title_and_details() {
         // printf 'db down\nprimary gone' | sha256sum
         let want = "51bb33f0a379e95f79f47c0896ccdbd7988bc4765dc54b0d2a7e63cccce8f525";
-        let e = parse(br#"{"title":"db down","details":"primary gone"}"#, JSON, None).unwrap();
+        let e = parse(
+            br#"{"title":"db down","details":"primary gone"}"#,
+            JSON,
+            None,
+        )
+        .unwrap();
         assert_eq!(e.dedupe_key.len(), 64);
         assert_eq!(e.dedupe_key, want);
-        let again = parse(b"title=db+down&details=primary+gone&action=resolve", FORM, None).unwrap();
+        let again = parse(
+            b"title=db+down&details=primary+gone&action=resolve",
+            FORM,
+            None,
+        )
+        .unwrap();
         assert_eq!(again.dedupe_key, want);
         assert_eq!(again.action, AlertAction::Resolve);
     }
 
     #[test]
     fn impacts() {
-        for (i, want) in [("1", 1), ("5", 5), ("critical", 1), ("info", 4), ("none", 5)] {
+        for (i, want) in [
+            ("1", 1),
+            ("5", 5),
+            ("critical", 1),
+            ("info", 4),
+            ("none", 5),
+        ] {
             let e = parse(format!("summary=x&impact={i}").as_bytes(), FORM, None).unwrap();
             assert_eq!(e.impact, Some(want), "{i}");
         }
@@ -204,7 +229,10 @@ mod tests {
     fn title_limit() {
         for (n, want) in [(200, 200), (201, 200)] {
             let body = format!(r#"{{"summary":"{}","dedup":"k"}}"#, "t".repeat(n));
-            assert_eq!(parse(body.as_bytes(), JSON, None).unwrap().title, "t".repeat(want));
+            assert_eq!(
+                parse(body.as_bytes(), JSON, None).unwrap().title,
+                "t".repeat(want)
+            );
         }
     }
 

@@ -145,10 +145,21 @@ mod tests {
         assert_eq!(ev[0].action, AlertAction::Trigger);
         assert_eq!(ev[1].dedupe_key, "bc97ff14869b13e3");
         assert_eq!(ev[1].action, AlertAction::Resolve);
-        let titles: Vec<_> = ev[1].links.iter().map(|l| l.title.clone().unwrap()).collect();
+        let titles: Vec<_> = ev[1]
+            .links
+            .iter()
+            .map(|l| l.title.clone().unwrap())
+            .collect();
         assert_eq!(
             titles,
-            ["Source", "Runbook", "Dashboard", "Panel", "Silence", "Grafana"]
+            [
+                "Source",
+                "Runbook",
+                "Dashboard",
+                "Panel",
+                "Silence",
+                "Grafana"
+            ]
         );
         assert_eq!(
             ev[1].links[2].value,
@@ -172,7 +183,10 @@ mod tests {
                     "http://localhost:3000/d/hZ7BuVbWz/test-dashboard?fullscreen&edit&tab=alert&panelId=2&orgId=1",
                     "Rule"
                 ),
-                url("https://grafana.com/assets/img/blog/mixed_styles.png", "Image"),
+                url(
+                    "https://grafana.com/assets/img/blog/mixed_styles.png",
+                    "Image"
+                ),
             ]
         );
         let mut v: Value = serde_json::from_str(LEGACY).unwrap();

@@ -192,7 +192,8 @@ pub(crate) fn is_model_arn(s: &str) -> bool {
     matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
         && word(service)
         && word(region)
-        && (account.is_empty() || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+        && (account.is_empty()
+            || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
         && !rest.is_empty()
         && !rest.contains(['\n', '\r'])
 }
@@ -205,7 +206,9 @@ impl Links {
     /// An OTHER/url item, when `url` is an http(s) URL that fits the model (anything else is
     /// left out: a `javascript:` link must not reach the console).
     pub(crate) fn url(&mut self, url: Option<&str>, title: &str) {
-        let Some(url) = url.map(str::trim) else { return };
+        let Some(url) = url.map(str::trim) else {
+            return;
+        };
         let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
         let http = lower.starts_with("https://") || lower.starts_with("http://");
         if !http
@@ -350,7 +353,12 @@ pub(crate) mod testutil {
         ];
         let mut out = Vec::new();
         let mut paths: Vec<Vec<serde_json::Value>> = Vec::new();
-        fn walk(v: &serde_json::Value, at: Vec<serde_json::Value>, depth: usize, paths: &mut Vec<Vec<serde_json::Value>>) {
+        fn walk(
+            v: &serde_json::Value,
+            at: Vec<serde_json::Value>,
+            depth: usize,
+            paths: &mut Vec<Vec<serde_json::Value>>,
+        ) {
             if depth > 3 {
                 return;
             }
@@ -401,10 +409,22 @@ mod tests {
     #[test]
     fn times() {
         // 2021-10-12T07:51:03Z = 1634025063 s (date -u -d … +%s).
-        assert_eq!(parse_time("2021-10-12T09:51:03.157076+02:00"), Some(1_634_025_063_157));
-        assert_eq!(parse_time("2021-10-12T07:51:03.157Z"), Some(1_634_025_063_157));
-        assert_eq!(parse_time("2021-10-12T07:51:03.157+0000"), Some(1_634_025_063_157));
-        assert_eq!(parse_time("2021-10-12T09:51:03.157+0200"), Some(1_634_025_063_157));
+        assert_eq!(
+            parse_time("2021-10-12T09:51:03.157076+02:00"),
+            Some(1_634_025_063_157)
+        );
+        assert_eq!(
+            parse_time("2021-10-12T07:51:03.157Z"),
+            Some(1_634_025_063_157)
+        );
+        assert_eq!(
+            parse_time("2021-10-12T07:51:03.157+0000"),
+            Some(1_634_025_063_157)
+        );
+        assert_eq!(
+            parse_time("2021-10-12T09:51:03.157+0200"),
+            Some(1_634_025_063_157)
+        );
         assert_eq!(parse_time("0001-01-01T00:00:00Z"), None);
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("+0000"), None);
@@ -413,13 +433,20 @@ mod tests {
 
     #[test]
     fn arns_follow_the_model_pattern() {
-        assert!(is_model_arn("arn:aws:cloudwatch:us-east-1:123456789012:alarm:X"));
+        assert!(is_model_arn(
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:X"
+        ));
         assert!(is_model_arn("arn:aws-cn:sns:cn-north-1::t"));
-        assert!(!is_model_arn("arn:aws:cloudwatch:us-east-1:12345678901:alarm:X"));
+        assert!(!is_model_arn(
+            "arn:aws:cloudwatch:us-east-1:12345678901:alarm:X"
+        ));
         assert!(!is_model_arn("arn:azure:x:y:123456789012:z"));
         assert!(!is_model_arn("arn:aws:Cloud:us-east-1:123456789012:x"));
         assert!(!is_model_arn("arn:aws:s:r:123456789012:"));
-        assert!(!is_model_arn(&format!("arn:aws:s:r:123456789012:{}", "x".repeat(1000))));
+        assert!(!is_model_arn(&format!(
+            "arn:aws:s:r:123456789012:{}",
+            "x".repeat(1000)
+        )));
     }
 
     #[test]
@@ -432,7 +459,10 @@ mod tests {
         l.url(Some(""), "empty");
         l.url(None, "none");
         l.url(Some("HTTP://b.example/"), "");
-        l.url(Some(&format!("https://c.example/{}", "x".repeat(1000))), "long");
+        l.url(
+            Some(&format!("https://c.example/{}", "x".repeat(1000))),
+            "long",
+        );
         let v = l.into_vec();
         assert_eq!(v.len(), 2, "{v:?}");
         assert_eq!(v[0].value, ItemValue::Url("https://a.example/x".into()));
@@ -448,7 +478,9 @@ mod tests {
         let e = d.finish("x").unwrap();
         assert_eq!(e.title.chars().count(), 200);
         assert_eq!(e.summary.unwrap().chars().count(), 8000);
-        let err = Draft::new(AlertAction::Trigger, " ").finish("dedup").unwrap_err();
+        let err = Draft::new(AlertAction::Trigger, " ")
+            .finish("dedup")
+            .unwrap_err();
         assert!(err.0.starts_with("dedup: "), "{err}");
     }
 }

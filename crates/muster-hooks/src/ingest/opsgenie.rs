@@ -105,7 +105,9 @@ pub fn close_or_acknowledge(
         return Err(bad("action: only close and acknowledge take an identifier"));
     }
     if identifier.trim().is_empty() {
-        return Err(bad("identifier: must not be empty (it is the alert's alias)"));
+        return Err(bad(
+            "identifier: must not be empty (it is the alert's alias)",
+        ));
     }
     check_alias(identifier).map_err(|_| {
         bad(format!(
@@ -201,7 +203,12 @@ mod tests {
     #[test]
     fn priorities() {
         for (p, i) in [("P1", 1), ("P2", 2), ("P3", 3), ("P4", 4), ("P5", 5)] {
-            assert_eq!(create(json!({"message": "m", "priority": p})).unwrap().impact, Some(i));
+            assert_eq!(
+                create(json!({"message": "m", "priority": p}))
+                    .unwrap()
+                    .impact,
+                Some(i)
+            );
         }
         let err = create(json!({"message": "m", "priority": "P6"})).unwrap_err();
         assert!(err.0.starts_with("priority: expected P1"), "{err}");
@@ -219,11 +226,15 @@ mod tests {
             "message: expected a string"
         );
         assert_eq!(
-            create(json!({"message": "m", "tags": ["a", 1]})).unwrap_err().0,
+            create(json!({"message": "m", "tags": ["a", 1]}))
+                .unwrap_err()
+                .0,
             "tags[1]: expected a string"
         );
         assert_eq!(
-            create(json!({"message": "m", "details": []})).unwrap_err().0,
+            create(json!({"message": "m", "details": []}))
+                .unwrap_err()
+                .0,
             "details: expected an object"
         );
     }
@@ -236,14 +247,20 @@ mod tests {
         assert_eq!(e.title, "");
         let e = close_or_acknowledge("a-1", Some("alias"), AlertAction::Acknowledge).unwrap();
         assert_eq!(e.action, AlertAction::Acknowledge);
-        assert!(close_or_acknowledge(&"a".repeat(512), Some("alias"), AlertAction::Resolve).is_ok());
-        let err =
-            close_or_acknowledge(&"a".repeat(513), Some("alias"), AlertAction::Resolve).unwrap_err();
-        assert!(err.0.starts_with("identifier: an alias is at most 512"), "{err}");
+        assert!(
+            close_or_acknowledge(&"a".repeat(512), Some("alias"), AlertAction::Resolve).is_ok()
+        );
+        let err = close_or_acknowledge(&"a".repeat(513), Some("alias"), AlertAction::Resolve)
+            .unwrap_err();
+        assert!(
+            err.0.starts_with("identifier: an alias is at most 512"),
+            "{err}"
+        );
         for t in [None, Some("id"), Some("tiny")] {
             let err = close_or_acknowledge("a-1", t, AlertAction::Resolve).unwrap_err();
             assert!(
-                err.0.starts_with("identifierType: Muster identifies alerts by alias")
+                err.0
+                    .starts_with("identifierType: Muster identifies alerts by alias")
                     && err.0.contains("identifierType=alias"),
                 "{err}"
             );

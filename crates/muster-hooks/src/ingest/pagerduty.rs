@@ -79,8 +79,10 @@ pub fn parse(body: &[u8]) -> Result<Enqueue, PdError> {
             ));
         }
     }
-    if matches!(action, Some(AlertAction::Acknowledge | AlertAction::Resolve))
-        && dedup_key.is_none()
+    if matches!(
+        action,
+        Some(AlertAction::Acknowledge | AlertAction::Resolve)
+    ) && dedup_key.is_none()
         && !errors.iter().any(|e| e.contains("'dedup_key'"))
     {
         errors.push("'dedup_key' is required for acknowledge and resolve events".into());
@@ -195,9 +197,7 @@ pub fn parse(body: &[u8]) -> Result<Enqueue, PdError> {
         d.links.url(href, text);
     }
     d.links.url(client_url, client.unwrap_or("Client"));
-    let event = d
-        .finish("dedup_key")
-        .map_err(|e| invalid(vec![e.0]))?;
+    let event = d.finish("dedup_key").map_err(|e| invalid(vec![e.0]))?;
     Ok(Enqueue {
         routing_key: routing_key.to_string(),
         event,
@@ -316,7 +316,10 @@ mod tests {
         let mut v = trigger();
         v["dedup_key"] = json!("k".repeat(255));
         assert_eq!(
-            parse(&serde_json::to_vec(&v).unwrap()).unwrap().event.dedupe_key,
+            parse(&serde_json::to_vec(&v).unwrap())
+                .unwrap()
+                .event
+                .dedupe_key,
             "k".repeat(255)
         );
         v["dedup_key"] = json!("k".repeat(256));
@@ -336,7 +339,11 @@ mod tests {
         v["payload"]["summary"] = json!("s".repeat(201));
         let e = parse(&serde_json::to_vec(&v).unwrap()).unwrap().event;
         assert_eq!(e.title, "s".repeat(200));
-        assert!(e.summary.unwrap().starts_with(&format!("{}\n\nsource: ", "s".repeat(201))));
+        assert!(
+            e.summary
+                .unwrap()
+                .starts_with(&format!("{}\n\nsource: ", "s".repeat(201)))
+        );
     }
 
     #[test]
@@ -370,7 +377,10 @@ mod tests {
         v["dedup_key"] = json!(7);
         assert_eq!(
             errors(v),
-            ["'dedup_key' must be a string", "'links[0].href' must be a string"]
+            [
+                "'dedup_key' must be a string",
+                "'links[0].href' must be a string"
+            ]
         );
         let e = parse(b"nope").unwrap_err();
         assert!(e.errors[0].starts_with("body: not valid JSON"));
@@ -382,7 +392,10 @@ mod tests {
             let mut v = trigger();
             v["payload"]["severity"] = json!(s);
             assert_eq!(
-                parse(&serde_json::to_vec(&v).unwrap()).unwrap().event.impact,
+                parse(&serde_json::to_vec(&v).unwrap())
+                    .unwrap()
+                    .event
+                    .impact,
                 Some(i)
             );
         }

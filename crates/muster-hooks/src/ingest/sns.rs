@@ -138,9 +138,7 @@ pub fn is_aws_url(url: &str) -> bool {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .bytes()
-            .all(|b| b.is_ascii_digit())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty()
 }
 
@@ -322,7 +320,9 @@ mod tests {
 
     #[test]
     fn the_alarm_inside() {
-        let Envelope::Notification { message, subject, .. } = parse(ALARM.as_bytes()).unwrap()
+        let Envelope::Notification {
+            message, subject, ..
+        } = parse(ALARM.as_bytes()).unwrap()
         else {
             panic!("not a notification")
         };
@@ -484,7 +484,9 @@ mod tests {
         let mut v = c.clone();
         v.as_object_mut().unwrap().remove("Token");
         assert_eq!(
-            string_to_sign(&serde_json::to_vec(&v).unwrap()).unwrap_err().0,
+            string_to_sign(&serde_json::to_vec(&v).unwrap())
+                .unwrap_err()
+                .0,
             "Token: required"
         );
     }
@@ -538,7 +540,10 @@ mod tests {
                 let mut v: Value = serde_json::from_slice(&body).unwrap();
                 v[field] = value.into();
                 let err = verify(&serde_json::to_vec(&v).unwrap(), cert).unwrap_err();
-                assert!(err.0.starts_with("Signature: does not match"), "{field}: {err}");
+                assert!(
+                    err.0.starts_with("Signature: does not match"),
+                    "{field}: {err}"
+                );
             }
             // A Subject removed: refused.
             let mut v: Value = serde_json::from_slice(&body).unwrap();
@@ -564,7 +569,9 @@ mod tests {
         let body = signed(CONFIRMATION, &text, "1");
         assert_eq!(verify(&body, cert), Ok(()));
         let mut v: Value = serde_json::from_slice(&body).unwrap();
-        v["SubscribeURL"] = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=y".into();
+        v["SubscribeURL"] =
+            "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=y"
+                .into();
         assert!(verify(&serde_json::to_vec(&v).unwrap(), cert).is_err());
         let mut v: Value = serde_json::from_slice(&body).unwrap();
         v["Token"] = "0000".into();
@@ -579,20 +586,27 @@ mod tests {
         let other = rcgen::generate_simple_self_signed(vec!["x".to_string()]).unwrap();
         let err = verify(&body, other.cert.pem().as_bytes()).unwrap_err();
         assert_eq!(err.0, "signing certificate: not an RSA key");
-        let err = verify(&body, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-            .unwrap_err();
+        let err = verify(
+            &body,
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap_err();
         assert!(err.0.starts_with("signing certificate: "), "{err}");
         assert!(verify(&body, b"").is_err());
         let mut v: Value = serde_json::from_slice(&body).unwrap();
         v["SignatureVersion"] = "3".into();
         assert_eq!(
-            verify(&serde_json::to_vec(&v).unwrap(), cert).unwrap_err().0,
+            verify(&serde_json::to_vec(&v).unwrap(), cert)
+                .unwrap_err()
+                .0,
             "SignatureVersion: expected 1 or 2, got \"3\""
         );
         v["SignatureVersion"] = "2".into();
         v["Signature"] = "not base64!".into();
         assert_eq!(
-            verify(&serde_json::to_vec(&v).unwrap(), cert).unwrap_err().0,
+            verify(&serde_json::to_vec(&v).unwrap(), cert)
+                .unwrap_err()
+                .0,
             "Signature: not base64"
         );
         v["Signature"] = "AAAA".into();
@@ -627,7 +641,10 @@ mod tests {
         let Envelope::Notification { message, .. } = parse(ALARM.as_bytes()).unwrap() else {
             panic!()
         };
-        for m in mangled(message.as_bytes()).into_iter().chain(retyped(message.as_bytes())) {
+        for m in mangled(message.as_bytes())
+            .into_iter()
+            .chain(retyped(message.as_bytes()))
+        {
             if let Ok(s) = std::str::from_utf8(&m)
                 && let Ok(ev) = alarm_events(s)
             {
