@@ -7,4 +7,5 @@
 
 pub mod feeds;
 pub mod hooks;
+pub mod ingest;
 pub mod replay;
