@@ -2,9 +2,11 @@
 //! `muster-app`: Twilio SMS replies, voice keypresses and status callbacks, raw e-mail
 //! replies ([`hooks`], with replay protection in [`replay`]), the acknowledgement and
 //! unsubscribe links and the sender vCard ([`hooks`]), and calendar feeds ([`feeds`]).
-//! Alert ingestion from monitoring systems lands here too.
+//! Alerts from monitoring: each sender's HTTP contract ([`alerts`]) over its payload's parser
+//! ([`ingest`]).
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod feeds;
 pub mod hooks;
 pub mod ingest;

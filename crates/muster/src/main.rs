@@ -57,6 +57,12 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Alert integrations: keys that monitoring (Alertmanager, Grafana, PagerDuty or
+    /// Opsgenie clients, CloudWatch, webhooks) sends alerts with.
+    Integrations {
+        #[command(subcommand)]
+        command: IntegrationsCommand,
+    },
     /// Incidents (the ssm-incidents API has the rest).
     Incidents {
         #[command(subcommand)]
@@ -127,6 +133,40 @@ enum FeedsCommand {
     List,
     /// Revoke a feed: its URL stops working at once.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum IntegrationsCommand {
+    /// Create an integration and print its URL and key (shown once: only a hash is kept).
+    Create {
+        /// A name for it (letters, digits, spaces, '-', '_', '.').
+        #[arg(long)]
+        name: String,
+        /// alertmanager, grafana, pagerduty, opsgenie, sns, eventbridge or generic.
+        #[arg(long)]
+        format: String,
+        /// The ARN of the response plan its alerts start incidents from.
+        #[arg(long)]
+        response_plan: String,
+        /// Account of the response plan; default: the configured account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Base URL senders reach Muster at; default: the public URL setting, else
+        /// http://<listen address>.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// List integrations (never their keys).
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke an integration: its key is refused from now on.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -220,6 +260,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Integrations { command } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            let store = server::open_store(&settings).await?;
+            let result = integrations(&settings, &store, command).await;
+            store.close().await;
+            result
+        }
         Command::Incidents { command } => {
             let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             let store = server::open_store(&settings).await?;
@@ -245,6 +292,101 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn integrations(
+    settings: &Settings,
+    store: &muster_store::Store,
+    command: IntegrationsCommand,
+) -> anyhow::Result<()> {
+    let account_of = |a: Option<String>| -> anyhow::Result<AccountId> {
+        match a {
+            Some(a) => AccountId::parse(&a).map_err(|e| anyhow::anyhow!("--account: {e}")),
+            None => Ok(settings.account_id.clone()),
+        }
+    };
+    let master = server::load_master_key(settings)?;
+    let app = server::application(
+        settings,
+        store.clone(),
+        &master,
+        std::sync::Arc::new(SystemClock),
+    )?;
+    match command {
+        IntegrationsCommand::Create {
+            name,
+            format,
+            response_plan,
+            account,
+            base_url,
+        } => {
+            let format = muster_core::alert::Format::parse(&format).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--format must be one of {}",
+                    muster_core::alert::Format::ALL
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            let caller = app.system(account_of(account)?);
+            let (i, key) = app
+                .create_integration(&caller, &name, format, &response_plan)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let base = base_url
+                .map(|b| b.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| server::public_base(settings, settings.listen));
+            let endpoint = muster_hooks::alerts::endpoint_of(format);
+            println!("integration {} ({format}) for {response_plan}", i.id);
+            match format {
+                muster_core::alert::Format::PagerDuty => {
+                    println!("URL: {base}/hooks/{endpoint}");
+                    println!("KEY: {key}   (the routing_key)");
+                }
+                muster_core::alert::Format::Opsgenie => {
+                    println!("URL: {base}/hooks/{endpoint}");
+                    println!("KEY: {key}   (send it as Authorization: GenieKey {key})");
+                }
+                _ => {
+                    println!("URL: {base}/hooks/{}", endpoint.replace("<key>", &key));
+                    println!("KEY: {key}");
+                }
+            }
+            eprintln!("the key is shown only now: Muster keeps only its hash");
+        }
+        IntegrationsCommand::List { account } => {
+            let caller = app.system(account_of(account)?);
+            for i in app
+                .list_integrations(&caller)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    i.id,
+                    i.name,
+                    i.format,
+                    i.plan_name,
+                    if i.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    i.last_outcome.as_deref().unwrap_or("no alert yet")
+                );
+            }
+        }
+        IntegrationsCommand::Revoke { id, account } => {
+            let caller = app.system(account_of(account)?);
+            app.revoke_integration(&caller, &id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 async fn incidents(

@@ -389,6 +389,9 @@ pub fn app(
         .fallback(muster_aws::http::fallback)
         .with_state(aws)
         .merge(incidents)
+        .merge(muster_hooks::alerts::router(Arc::new(
+            muster_hooks::alerts::AlertState { app: app.clone() },
+        )))
         .merge(health)
         .merge(feeds)
         .merge(hooks)

@@ -1368,3 +1368,106 @@ async fn incidents_ack_acknowledges_every_open_page() {
     assert!(stderr.contains("is not an incident record ARN"), "{stderr}");
     assert!(terminate(&mut child).success());
 }
+
+/// `muster integrations create` prints a URL and key that a sender can post to at once (a
+/// `serve` runs on the same data), `list` shows its last outcome, `revoke` shuts the key out,
+/// and a format Muster does not know is refused with the list of those it does.
+#[tokio::test]
+async fn integrations_create_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _logs) = serve(dir.path());
+    let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
+    let creds = aws_credential_types::Credentials::new(&key_id, &secret, None, None, "t");
+    let incidents = aws_sdk_ssmincidents::Client::from_conf(
+        aws_sdk_ssmincidents::Config::builder()
+            .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(format!("http://{addr}"))
+            .build(),
+    );
+    let plan = incidents
+        .create_response_plan()
+        .name("web")
+        .incident_template(
+            aws_sdk_ssmincidents::types::IncidentTemplate::builder()
+                .title("Web")
+                .impact(3)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .arn;
+    let run = |args: &[&str]| {
+        let out = muster()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&[
+        "integrations",
+        "create",
+        "--name",
+        "uptime",
+        "--format",
+        "generic",
+        "--response-plan",
+        &plan,
+        "--base-url",
+        &format!("http://{addr}"),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} line in {stdout}"))
+            .trim()
+            .to_string()
+    };
+    let url = line("URL: ");
+    let key = line("KEY: ");
+    assert_eq!(url, format!("http://{addr}/hooks/generic/{key}"));
+    let post = || {
+        common::http()
+            .post(&url)
+            .json(&serde_json::json!({"title": "Site down", "dedup": "site"}))
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 204);
+    let (ok, listed, _) = run(&["integrations", "list"]);
+    assert!(ok);
+    assert!(
+        listed.contains("uptime\tgeneric\tweb\tactive\topened an incident"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "the key is never shown again");
+    let id = listed.split('\t').next().unwrap().to_string();
+    let (ok, _, stderr) = run(&["integrations", "revoke", &id]);
+    assert!(ok, "{stderr}");
+    assert_eq!(post().await.unwrap().status(), 404);
+    let (ok, _, stderr) = run(&[
+        "integrations",
+        "create",
+        "--name",
+        "x",
+        "--format",
+        "nagios",
+        "--response-plan",
+        &plan,
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--format must be one of alertmanager, grafana, pagerduty"),
+        "{stderr}"
+    );
+    assert!(terminate(&mut child).success());
+}

@@ -1462,3 +1462,8 @@ async fn a_reply_that_cannot_be_stored_is_refused_and_its_retry_acts() {
     assert!(store.is_opted_out(num).await.unwrap());
     db.close().await;
 }
+
+/// Alerts in from monitoring (a real Alertmanager, and each other sender's format), in this
+/// binary so the crate links one test binary fewer.
+#[path = "delivery/alerts.rs"]
+mod alerts;

@@ -95,7 +95,11 @@ async fn an_alert_opens_absorbs_and_resolves_one_incident() {
 
     // The same group again, and again: the same incident, nobody paged again.
     for _ in 0..3 {
-        let again = h.app.ingest(&i, std::slice::from_ref(&fire), "{}").await.unwrap();
+        let again = h
+            .app
+            .ingest(&i, std::slice::from_ref(&fire), "{}")
+            .await
+            .unwrap();
         assert_eq!(
             again,
             [Outcome::Absorbed {
