@@ -1414,3 +1414,169 @@ async fn two_processes_open_one_incident_per_dedupe_string() {
     a.terminate();
     b.terminate();
 }
+
+const ALERTS_SENT: usize = 300;
+
+/// SIGKILL while alerts are being posted: after a restart, every alert that was answered 2xx
+/// is in its incident's timeline (its payload in the trigger event), and every incident has
+/// exactly one engagement.
+async fn sigkill_after_alerts_answered(backend: &str, database_url: Option<String>) {
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first_config = inbox.config_file(dir.path(), "first");
+    let second_config = inbox.config_file(dir.path(), "second");
+    let opts = |config| ServeOpts {
+        data_dir: &data,
+        config,
+        database_url: database_url.as_deref(),
+        master_key: None,
+        time_scale: KILL_SCALE,
+    };
+    let mut first = Serve::spawn("first", &opts(&first_config));
+    let addr = first.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "alert", 1).await;
+    let inc = incidents_client(addr, &key_id, &secret);
+    let plan = response_plan(&inc, "alerts", None, &people[0].arn).await;
+    let mut cli = muster();
+    cli.args([
+        "integrations",
+        "create",
+        "--name",
+        "probe",
+        "--format",
+        "generic",
+    ])
+    .args(["--response-plan", &plan, "--data-dir"])
+    .arg(&data);
+    if let Some(url) = &database_url {
+        cli.args(["--database-url", url]);
+    }
+    let out = cli.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let key = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("KEY: "))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let answered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(CLIENTS));
+    let url = format!("http://{addr}/hooks/generic/{key}");
+    for i in 0..ALERTS_SENT {
+        let (answered, permits, url) = (answered.clone(), permits.clone(), url.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let dedup = format!("probe-{}", i % 100);
+            let sent = common::http()
+                .post(&url)
+                .header("accept", "application/json")
+                .json(&serde_json::json!({"title": format!("probe {i}"), "dedup": dedup, "details": format!("alert-{i}-end")}))
+                .send()
+                .await;
+            if let Ok(r) = sent
+                && r.status().is_success()
+                && let Ok(body) = r.json::<serde_json::Value>().await
+            {
+                let arn = body["incidentRecordArn"].as_str().unwrap().to_string();
+                answered.lock().unwrap().push((arn, format!("alert-{i}-end")));
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.lock().unwrap().len() < ALERTS_SENT / 3 {
+        assert!(Instant::now() < deadline, "alerts were not answered");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.sigkill();
+    while tasks.join_next().await.is_some() {}
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() < ALERTS_SENT,
+        "every alert was answered before the kill"
+    );
+
+    let mut second = Serve::spawn("second", &opts(&second_config));
+    let addr = second.ready().await;
+    let client = common::client(addr, &key_id, &secret);
+    let inc = incidents_client(addr, &key_id, &secret);
+    let mut payloads: HashMap<String, Vec<String>> = HashMap::new();
+    for (arn, _) in &answered {
+        if payloads.contains_key(arn) {
+            continue;
+        }
+        let mut seen = Vec::new();
+        let mut next = None;
+        loop {
+            let page = inc
+                .list_timeline_events()
+                .incident_record_arn(arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{arn} was answered but is gone: {e:?}"));
+            for e in page.event_summaries {
+                if e.event_type == "SSM Incident Trigger" {
+                    let full = inc
+                        .get_timeline_event()
+                        .incident_record_arn(arn)
+                        .event_id(&e.event_id)
+                        .send()
+                        .await
+                        .unwrap()
+                        .event
+                        .unwrap();
+                    seen.push(full.event_data);
+                }
+            }
+            next = page.next_token;
+            if next.is_none() {
+                break;
+            }
+        }
+        payloads.insert(arn.clone(), seen);
+    }
+    for (arn, marker) in &answered {
+        assert!(
+            payloads[arn].iter().any(|d| d.contains(marker.as_str())),
+            "{marker}, answered 2xx, is not in {arn}'s timeline"
+        );
+        let engagements = client
+            .list_engagements()
+            .incident_id(arn)
+            .send()
+            .await
+            .unwrap()
+            .engagements;
+        assert_eq!(engagements.len(), 1, "{arn}");
+    }
+    println!(
+        "[{backend}] SIGKILL after alerts: {} of {ALERTS_SENT} alerts answered before the kill, \
+         each in its incident's timeline after the restart ({} incidents)",
+        answered.len(),
+        payloads.len()
+    );
+    second.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_after_alerts_answered_loses_none_sqlite() {
+    sigkill_after_alerts_answered("sqlite", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_after_alerts_answered_loses_none_postgres() {
+    match muster_store::testing::fresh_postgres_url().await {
+        Some(url) => sigkill_after_alerts_answered("postgres", Some(url)).await,
+        None => muster_store::testing::postgres_skip_note("sigkill_after_alerts_answered"),
+    }
+}
