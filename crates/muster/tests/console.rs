@@ -1917,3 +1917,6 @@ async fn contact_form_without_javascript_in_chromium() {
 /// binary fewer.
 #[path = "console/incidents.rs"]
 mod incidents;
+
+#[path = "console/integrations.rs"]
+mod integrations;
