@@ -152,7 +152,8 @@ async fn create_alert_and_revoke(mut s: TestServer) {
     assert_eq!(status, 200);
     assert!(html.contains("<h1>Integrations</h1>"), "{html}");
     assert!(html.contains("href=\"/integrations\" aria-current=\"page\""));
-    let nav = |href: &str| at(&html, &format!("href=\"{href}\""));
+    let side = between(&html, "<nav class=\"side\"", "</nav>");
+    let nav = |href: &str| at(side, &format!("<li><a href=\"{href}\""));
     assert!(nav("/response-plans") < nav("/integrations"));
     assert!(nav("/integrations") < nav("/contacts"));
     assert!(html.contains("No integrations yet."));
@@ -305,62 +306,62 @@ async fn every_sender_gets_its_snippet(mut s: TestServer) {
     for (format, url_of, expected) in [
         (
             "alertmanager",
-            "/hooks/alertmanager/KEY",
+            "/hooks/alertmanager/{key}",
             vec![
-                "receivers:\n- name: muster\n  webhook_configs:\n  - url: URL\n    send_resolved: true\n",
+                "receivers:\n- name: muster\n  webhook_configs:\n  - url: {url}\n    send_resolved: true\n",
             ],
         ),
         (
             "grafana",
-            "/hooks/grafana/KEY",
-            vec!["Integration: Webhook\nURL: URL\n"],
+            "/hooks/grafana/{key}",
+            vec!["Integration: Webhook\nURL: {url}\n"],
         ),
         (
             "pagerduty",
             "/hooks/pagerduty/v2/enqueue",
             vec![
-                "Events API v2 URL: URL\n",
-                "Routing (integration) key: KEY\n",
+                "Events API v2 URL: {url}\n",
+                "Routing (integration) key: {key}\n",
             ],
         ),
         (
             "opsgenie",
             "/hooks/opsgenie",
             vec![
-                "Opsgenie API URL: URL\n",
-                "API key: KEY\n",
-                "Authorization: GenieKey KEY",
+                "Opsgenie API URL: {url}\n",
+                "API key: {key}\n",
+                "Authorization: GenieKey {key}",
             ],
         ),
         (
             "sns",
-            "/hooks/sns/KEY",
-            vec!["--protocol https", "--notification-endpoint 'URL'"],
+            "/hooks/sns/{key}",
+            vec!["--protocol https", "--notification-endpoint '{url}'"],
         ),
         (
             "eventbridge",
-            "/hooks/eventbridge/KEY",
+            "/hooks/eventbridge/{key}",
             vec![
-                "API destination endpoint: URL\n",
-                "--invocation-endpoint 'URL'",
+                "API destination endpoint: {url}\n",
+                "--invocation-endpoint '{url}'",
             ],
         ),
         (
             "generic",
-            "/hooks/generic/KEY",
-            vec!["curl -sS -X POST 'URL'"],
+            "/hooks/generic/{key}",
+            vec!["curl -sS -X POST '{url}'"],
         ),
     ] {
         let (page, key) =
             create_integration(&base, &me, &format!("via {format}"), format, "db").await;
-        let url = format!("{base}{}", url_of.replace("KEY", &key));
+        let url = format!("{base}{}", url_of.replace("{key}", &key));
         assert!(
             page.contains(&format!("<code id=\"integration-url\">{url}</code>")),
             "{format}: {page}"
         );
         let snippet = between(&page, "<pre id=\"snippet\"><code>", "</code></pre>");
         for e in expected {
-            let e = e.replace("URL", &url).replace("KEY", &key);
+            let e = e.replace("{url}", &url).replace("{key}", &key);
             assert!(
                 snippet.contains(&escaped(&e)),
                 "{format}: {e:?} in {snippet}"
