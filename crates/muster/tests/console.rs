@@ -648,6 +648,7 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
         [
             "Incidents",
             "Response plans",
+            "Integrations",
             "Contacts",
             "Escalation plans",
             "On-call schedules",
