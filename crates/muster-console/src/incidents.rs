@@ -56,6 +56,9 @@ const EVENT_LIMIT: usize = 1000;
 const ENGAGEMENT_LIMIT: u32 = 100;
 const PAGE_LIMIT: u32 = 1000;
 const RECEIPT_LIMIT: u32 = 100;
+/// Most alerts the page shows, and the most of each one's payload.
+const ALERT_LIMIT: u32 = 50;
+const PAYLOAD_CHARS: usize = 4000;
 /// The model's limits the application leaves to the adapters.
 const MAX_TITLE: usize = 200;
 /// `eventData` (the note as a JSON string literal, as the AWS console stores it).
@@ -434,6 +437,20 @@ struct EngagementView {
     pages: Vec<PageView>,
 }
 
+/// An alert that fed the incident.
+struct AlertView {
+    received: When,
+    action: String,
+    outcome: String,
+    dedupe_key: String,
+    /// The integration's name (or its id, if it is gone).
+    integration: String,
+    /// The payload (pretty JSON when it is JSON), cut to [`PAYLOAD_CHARS`].
+    payload: String,
+    /// The payload's length when it was cut.
+    cut_from: Option<usize>,
+}
+
 struct ItemView {
     item_type: String,
     title: String,
@@ -465,6 +482,7 @@ struct DetailPage {
     events: Vec<EventRow>,
     engagements: Vec<EngagementView>,
     items: Vec<ItemView>,
+    alerts: Vec<AlertView>,
 }
 
 #[derive(Deserialize, Default)]
@@ -712,6 +730,63 @@ async fn engagement_views(
     Ok(out)
 }
 
+/// The payload as people read it: pretty JSON when it is JSON, cut to `PAYLOAD_CHARS`; and
+/// its length when it was cut.
+fn payload_view(payload: &str) -> (String, Option<usize>) {
+    let text = match serde_json::from_str::<Value>(payload) {
+        Ok(v @ (Value::Object(_) | Value::Array(_))) => {
+            serde_json::to_string_pretty(&v).unwrap_or_else(|_| payload.to_owned())
+        }
+        _ => payload.to_owned(),
+    };
+    let total = text.chars().count();
+    if total > PAYLOAD_CHARS {
+        (muster_core::alert::cut(&text, PAYLOAD_CHARS), Some(total))
+    } else {
+        (text, None)
+    }
+}
+
+/// The alerts that fed the incident, newest first, with their integrations' names.
+async fn alert_views(
+    console: &Console,
+    caller: &Caller,
+    incident_arn: &str,
+) -> Result<Vec<AlertView>, AppError> {
+    let alerts = console
+        .app
+        .alerts_of_incident(caller, incident_arn, ALERT_LIMIT)
+        .await?;
+    if alerts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: std::collections::HashMap<Uuid, String> = console
+        .app
+        .list_integrations(caller)
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i.name))
+        .collect();
+    Ok(alerts
+        .into_iter()
+        .map(|a| {
+            let (payload, cut_from) = payload_view(&a.payload);
+            AlertView {
+                received: when(a.received_ms),
+                integration: names
+                    .get(&a.integration_id)
+                    .cloned()
+                    .unwrap_or_else(|| a.integration_id.to_string()),
+                action: a.action,
+                outcome: a.outcome,
+                dedupe_key: a.dedupe_key,
+                payload,
+                cut_from,
+            }
+        })
+        .collect())
+}
+
 fn no_incident() -> Response {
     error_page(
         StatusCode::NOT_FOUND,
@@ -776,6 +851,10 @@ async fn detail_page(
         Ok(v) => v,
         Err(e) => return internal(e),
     };
+    let alerts = match alert_views(console, &caller, &arn).await {
+        Ok(v) => v,
+        Err(e) => return internal(e),
+    };
     render(
         status,
         &DetailPage {
@@ -798,6 +877,7 @@ async fn detail_page(
             events,
             engagements,
             items,
+            alerts,
         },
     )
 }
@@ -1085,6 +1165,25 @@ mod tests {
         );
         let note = describe_event(&event(event_type::NOTE, Value::String("<b>x</b>".into())));
         assert_eq!(note.note.as_deref(), Some("<b>x</b>"));
+    }
+
+    #[test]
+    fn payloads_are_pretty_and_cut() {
+        assert_eq!(
+            payload_view(r#"{"a":1}"#),
+            ("{\n  \"a\": 1\n}".to_owned(), None)
+        );
+        assert_eq!(
+            payload_view("title=x&dedup=y"),
+            ("title=x&dedup=y".to_owned(), None)
+        );
+        // A JSON string stays as sent.
+        assert_eq!(payload_view("\"s\""), ("\"s\"".to_owned(), None));
+        let long = "é".repeat(PAYLOAD_CHARS + 10);
+        let (text, from) = payload_view(&long);
+        assert_eq!(text.chars().count(), PAYLOAD_CHARS);
+        assert_eq!(from, Some(PAYLOAD_CHARS + 10));
+        assert_eq!(payload_view(&"x".repeat(PAYLOAD_CHARS)).1, None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod contacts;
 mod engagements;
 mod error;
 mod incidents;
+mod integrations;
 mod pages;
 mod plans;
 mod response_plans;
@@ -78,6 +79,10 @@ pub struct Console {
     pub account: String,
     /// Cookies get `Secure` (and the `__Host-` prefix): set when the public URL is https.
     pub secure_cookies: bool,
+    /// The address people and senders reach Muster at (the `public_url` setting, without a
+    /// trailing `/`), for absolute links such as an integration's URL; `None`: the request's
+    /// `Host`, over http.
+    pub public_url: Option<String>,
     pub limits: ConsoleLimits,
     /// The key that seals access-key secrets, so Settings can create access keys. Without it
     /// (see [`Console::with_master_key`]) keys are listed and revoked, not created.
@@ -99,6 +104,9 @@ impl Console {
             account: account.into(),
             secure_cookies: public_url
                 .is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://")),
+            public_url: public_url
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+                .filter(|u| !u.is_empty()),
             limits: ConsoleLimits::default(),
             master_key: None,
         }
@@ -158,10 +166,12 @@ pub fn router(console: Arc<Console>) -> Router {
     // Each section owns its routes (contacts.rs; plans.rs: escalation plans;
     // schedules.rs: on-call schedules; engagements.rs; settings.rs; incidents.rs and
     // response_plans.rs: the ssm-incidents side, under /incidents and /response-plans only,
-    // since the restJson1 API owns its modelled paths such as /startIncident).
+    // since the restJson1 API owns its modelled paths such as /startIncident;
+    // integrations.rs: alert senders' keys, under /integrations).
     let signed_in = Router::new()
         .merge(incidents::routes())
         .merge(response_plans::routes())
+        .merge(integrations::routes())
         .merge(contacts::routes())
         .merge(plans::routes())
         .merge(schedules::routes())

@@ -33,6 +33,11 @@ pub(crate) const NAV: &[NavItem] = &[
         href: "/response-plans",
     },
     NavItem {
+        key: "integrations",
+        label: "Integrations",
+        href: "/integrations",
+    },
+    NavItem {
         key: "contacts",
         label: "Contacts",
         href: "/contacts",

@@ -43,6 +43,20 @@ impl Format {
     pub fn parse(s: &str) -> Option<Format> {
         Format::ALL.iter().copied().find(|f| f.as_str() == s)
     }
+
+    /// Where this format's alerts go, after `/hooks/` (`<key>` stands for the key; the
+    /// PagerDuty and Opsgenie endpoints take it in the body or a header instead).
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            Format::Alertmanager => "alertmanager/<key>",
+            Format::Grafana => "grafana/<key>",
+            Format::PagerDuty => "pagerduty/v2/enqueue",
+            Format::Opsgenie => "opsgenie/v2/alerts",
+            Format::Sns => "sns/<key>",
+            Format::EventBridge => "eventbridge/<key>",
+            Format::Generic => "generic/<key>",
+        }
+    }
 }
 
 impl std::fmt::Display for Format {
@@ -147,6 +161,20 @@ mod tests {
         }
         assert_eq!(Format::parse("Alertmanager"), None);
         assert_eq!(Format::parse("pagerduty-v1"), None);
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(Format::Alertmanager.endpoint(), "alertmanager/<key>");
+        assert_eq!(Format::PagerDuty.endpoint(), "pagerduty/v2/enqueue");
+        assert_eq!(Format::Opsgenie.endpoint(), "opsgenie/v2/alerts");
+        assert_eq!(Format::Generic.endpoint(), "generic/<key>");
+        // Every keyed endpoint is the format's name then the key.
+        for f in Format::ALL {
+            if f.endpoint().ends_with("/<key>") {
+                assert_eq!(f.endpoint(), format!("{}/<key>", f.as_str()));
+            }
+        }
     }
 
     #[test]

@@ -186,17 +186,9 @@ async fn integration(
     Ok(i)
 }
 
-/// Where a format's alerts go, after `/hooks/`.
+/// Where a format's alerts go, after `/hooks/` ([`Format::endpoint`]).
 pub fn endpoint_of(format: Format) -> &'static str {
-    match format {
-        Format::Alertmanager => "alertmanager/<key>",
-        Format::Grafana => "grafana/<key>",
-        Format::PagerDuty => "pagerduty/v2/enqueue",
-        Format::Opsgenie => "opsgenie/v2/alerts",
-        Format::Sns => "sns/<key>",
-        Format::EventBridge => "eventbridge/<key>",
-        Format::Generic => "generic/<key>",
-    }
+    format.endpoint()
 }
 
 /// Whether the integration's plan asks for one incident per alert rather than per group.

@@ -648,6 +648,7 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
         [
             "Incidents",
             "Response plans",
+            "Integrations",
             "Contacts",
             "Escalation plans",
             "On-call schedules",
@@ -1917,3 +1918,6 @@ async fn contact_form_without_javascript_in_chromium() {
 /// binary fewer.
 #[path = "console/incidents.rs"]
 mod incidents;
+
+#[path = "console/integrations.rs"]
+mod integrations;
