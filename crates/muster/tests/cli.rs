@@ -1281,14 +1281,7 @@ async fn incidents_ack_acknowledges_every_open_page() {
         .send()
         .await
         .unwrap();
-    let creds = aws_credential_types::Credentials::new(&key_id, &secret, None, None, "t");
-    let incidents = aws_sdk_ssmincidents::Client::from_conf(
-        aws_sdk_ssmincidents::Config::builder()
-            .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .endpoint_url(format!("http://{addr}"))
-            .build(),
-    );
+    let incidents = common::incidents_client(addr.parse().unwrap(), &key_id, &secret);
     let plan = incidents
         .create_response_plan()
         .name("db")
@@ -1377,14 +1370,7 @@ async fn integrations_create_list_and_revoke() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, _logs) = serve(dir.path());
     let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
-    let creds = aws_credential_types::Credentials::new(&key_id, &secret, None, None, "t");
-    let incidents = aws_sdk_ssmincidents::Client::from_conf(
-        aws_sdk_ssmincidents::Config::builder()
-            .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .endpoint_url(format!("http://{addr}"))
-            .build(),
-    );
+    let incidents = common::incidents_client(addr.parse().unwrap(), &key_id, &secret);
     let plan = incidents
         .create_response_plan()
         .name("web")

@@ -1135,16 +1135,6 @@ async fn two_processes_share_one_postgres_database() {
 // 3. StartIncident killed mid-way, and two processes racing one dedupe string.
 // ---------------------------------------------------------------------------------------
 
-fn incidents_client(addr: SocketAddr, key_id: &str, secret: &str) -> aws_sdk_ssmincidents::Client {
-    let creds = aws_credential_types::Credentials::new(key_id, secret, None, None, "muster-test");
-    let conf = aws_sdk_ssmincidents::Config::builder()
-        .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(format!("http://{addr}"))
-        .build();
-    aws_sdk_ssmincidents::Client::from_conf(conf)
-}
-
 async fn response_plan(
     c: &aws_sdk_ssmincidents::Client,
     name: &str,
@@ -1210,7 +1200,7 @@ async fn sigkill_mid_start_incident(backend: &str, database_url: Option<String>)
     let (key_id, secret) = common::read_credentials(&data.join("credentials"));
     let client = common::client(addr, &key_id, &secret);
     let people = people(&client, &inbox, "inc", 2).await;
-    let inc = incidents_client(addr, &key_id, &secret);
+    let inc = common::incidents_client(addr, &key_id, &secret);
     let fire = response_plan(&inc, "fire", None, &people[0].arn).await;
     let same = response_plan(&inc, "same", Some("one-key"), &people[1].arn).await;
 
@@ -1257,7 +1247,7 @@ async fn sigkill_mid_start_incident(backend: &str, database_url: Option<String>)
     let mut second = Serve::spawn("second", &opts(&second_config));
     let addr = second.ready().await;
     let client = common::client(addr, &key_id, &secret);
-    let inc = incidents_client(addr, &key_id, &secret);
+    let inc = common::incidents_client(addr, &key_id, &secret);
     let incidents = all_incidents(&inc).await;
     let arns: HashSet<String> = incidents.iter().map(|(a, _, _)| a.clone()).collect();
     for a in &answered {
@@ -1389,8 +1379,8 @@ async fn two_processes_open_one_incident_per_dedupe_string() {
     let client = common::client(addr_a, &key_id, &secret);
     let people = people(&client, &inbox, "pair", 1).await;
     let clients = [
-        incidents_client(addr_a, &key_id, &secret),
-        incidents_client(addr_b, &key_id, &secret),
+        common::incidents_client(addr_a, &key_id, &secret),
+        common::incidents_client(addr_b, &key_id, &secret),
     ];
     let plan = response_plan(&clients[0], "shared", Some("one-key"), &people[0].arn).await;
     let mut starts = tokio::task::JoinSet::new();
@@ -1438,7 +1428,7 @@ async fn sigkill_after_alerts_answered(backend: &str, database_url: Option<Strin
     let (key_id, secret) = common::read_credentials(&data.join("credentials"));
     let client = common::client(addr, &key_id, &secret);
     let people = people(&client, &inbox, "alert", 1).await;
-    let inc = incidents_client(addr, &key_id, &secret);
+    let inc = common::incidents_client(addr, &key_id, &secret);
     let plan = response_plan(&inc, "alerts", None, &people[0].arn).await;
     let mut cli = muster();
     cli.args([
@@ -1508,7 +1498,7 @@ async fn sigkill_after_alerts_answered(backend: &str, database_url: Option<Strin
     let mut second = Serve::spawn("second", &opts(&second_config));
     let addr = second.ready().await;
     let client = common::client(addr, &key_id, &secret);
-    let inc = incidents_client(addr, &key_id, &secret);
+    let inc = common::incidents_client(addr, &key_id, &secret);
     let mut payloads: HashMap<String, Vec<String>> = HashMap::new();
     for (arn, _) in &answered {
         if payloads.contains_key(arn) {

@@ -13,19 +13,7 @@ use inc::types::{
 use std::time::{Duration, Instant};
 
 fn incidents_client(s: &TestServer) -> inc::Client {
-    let creds = aws_credential_types::Credentials::new(
-        s.key_id.clone(),
-        s.secret.clone(),
-        None,
-        None,
-        "muster-test",
-    );
-    let conf = inc::Config::builder()
-        .region(inc::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(format!("http://{}", s.addr))
-        .build();
-    inc::Client::from_conf(conf)
+    common::incidents_client(s.addr, &s.key_id, &s.secret)
 }
 
 fn icode<E: inc::error::ProvideErrorMetadata>(err: &inc::error::SdkError<E>) -> String {

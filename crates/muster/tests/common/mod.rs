@@ -80,6 +80,21 @@ pub fn client(addr: SocketAddr, key_id: &str, secret: &str) -> Client {
     Client::from_conf(conf)
 }
 
+/// An `aws-sdk-ssmincidents` client of the server at `addr`, signing with this key.
+pub fn incidents_client(
+    addr: SocketAddr,
+    key_id: &str,
+    secret: &str,
+) -> aws_sdk_ssmincidents::Client {
+    let creds = aws_credential_types::Credentials::new(key_id, secret, None, None, "muster-test");
+    let conf = aws_sdk_ssmincidents::Config::builder()
+        .region(aws_sdk_ssmincidents::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    aws_sdk_ssmincidents::Client::from_conf(conf)
+}
+
 /// Starts a server on a fresh database of the given backend. `None` (with a printed
 /// reason) when PostgreSQL is asked for but not configured.
 pub async fn start(backend: Backend) -> Option<TestServer> {
