@@ -12,12 +12,12 @@
 //! An alert is answered only once what it did is committed: the incident (with the alert's
 //! payload in its trigger event) and then the alert's own record.
 
-use crate::incidents::{IncidentChange, StartIncident, Trigger, dedupe_hash};
+use crate::incidents::{AlertRecords, IncidentChange, StartIncident, Trigger, dedupe_hash};
 use crate::{App, AppError, Caller, Principal};
 use muster_core::alert::{AlertAction, AlertEvent, Format, MAX_RAW_CHARS, alert_group_arn, cut};
 use muster_core::incident::{IncidentStatus, RelatedItem, plan_tags};
 use muster_core::{AccountId, ResourceRef};
-use muster_store::{AlertRecord, IntegrationRecord, StoreError};
+use muster_store::{AlertAbsorb, AlertRecord, IntegrationRecord, OpenIncident, StoreError};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -223,6 +223,10 @@ impl App {
     /// Acts on the alerts of one request to an integration, in order, and records them; one
     /// outcome per event. `raw` is the sender's payload (kept whole in the alert records, its
     /// first 10,000 characters in each trigger event's `rawData`).
+    ///
+    /// A trigger whose incident is open (the common case in an alert storm) goes through the
+    /// alerts' group commit ([`AbsorbQueue`]); one that starts an incident is written with it,
+    /// in StartIncident's transaction. Either way its record commits with what it did.
     pub async fn ingest(
         &self,
         integration: &Integration,
@@ -243,7 +247,8 @@ impl App {
         let source = format!("muster.{}", integration.format);
         let raw_data = cut(raw, MAX_RAW_CHARS);
         let mut outcomes = Vec::with_capacity(events.len());
-        let mut records = Vec::with_capacity(events.len());
+        // Records of the alerts that are not triggers, written at the end.
+        let mut records = Vec::new();
         for e in events {
             let now = self.clock.now_ms();
             let trigger_arn = alert_group_arn(
@@ -258,48 +263,78 @@ impl App {
                 .clone()
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| trigger_arn.clone());
+            let record = |outcome: &Outcome| AlertRecord {
+                id: Uuid::now_v7(),
+                integration_id: integration.id,
+                account: caller.account.to_string(),
+                received_ms: now,
+                action: e.action.as_str().to_string(),
+                dedupe_key: cut(&e.dedupe_key, 1000),
+                incident_id: outcome.incident().and_then(incident_id_of),
+                outcome: outcome.describe(),
+                payload: raw.to_string(),
+            };
             let outcome = match e.action {
                 AlertAction::Trigger => {
-                    let started = self
-                        .start_incident(
-                            &caller,
-                            StartIncident {
-                                response_plan_arn: plan_arn.clone(),
-                                title: Some(e.title.clone()).filter(|t| !t.trim().is_empty()),
-                                impact: e.impact,
-                                related_items: e
-                                    .links
-                                    .iter()
-                                    .map(|l| RelatedItem {
-                                        item_type: l.item_type.clone(),
-                                        value: l.value.clone(),
-                                        title: l.title.clone(),
-                                        generated_id: None,
+                    let req = StartIncident {
+                        response_plan_arn: plan_arn.clone(),
+                        title: Some(e.title.clone()).filter(|t| !t.trim().is_empty()),
+                        impact: e.impact,
+                        related_items: e
+                            .links
+                            .iter()
+                            .map(|l| RelatedItem {
+                                item_type: l.item_type.clone(),
+                                value: l.value.clone(),
+                                title: l.title.clone(),
+                                generated_id: None,
+                            })
+                            .collect(),
+                        trigger: Some(Trigger {
+                            source: source.clone(),
+                            timestamp_ms: e.started_ms.unwrap_or(now),
+                            trigger_arn: Some(trigger_arn.clone()),
+                            raw_data: Some(raw_data.clone()),
+                        }),
+                        token: None,
+                        summary: e.summary.clone(),
+                    };
+                    // Records carry the incident's id, which the store sets.
+                    let absorbed = record(&Outcome::Absorbed {
+                        incident: String::new(),
+                    });
+                    let absorb =
+                        self.absorb_of(&caller, &req, dedupe_hash(&dedupe), absorbed.clone())?;
+                    match self.absorbs.absorb(self, absorb).await? {
+                        Some(open) => Outcome::Absorbed {
+                            incident: open.arn(),
+                        },
+                        None => {
+                            let alert = AlertRecords {
+                                opened: AlertRecord {
+                                    id: Uuid::now_v7(),
+                                    ..record(&Outcome::Opened {
+                                        incident: String::new(),
                                     })
-                                    .collect(),
-                                trigger: Some(Trigger {
-                                    source: source.clone(),
-                                    timestamp_ms: e.started_ms.unwrap_or(now),
-                                    trigger_arn: Some(trigger_arn.clone()),
-                                    raw_data: Some(raw_data.clone()),
-                                }),
-                                token: None,
-                                summary: e.summary.clone(),
-                            },
-                        )
-                        .await?;
-                    if started.created {
-                        Outcome::Opened {
-                            incident: started.arn,
-                        }
-                    } else {
-                        Outcome::Absorbed {
-                            incident: started.arn,
+                                },
+                                absorbed,
+                            };
+                            let started =
+                                self.start_incident_for_alert(&caller, req, alert).await?;
+                            if started.created {
+                                Outcome::Opened {
+                                    incident: started.arn,
+                                }
+                            } else {
+                                Outcome::Absorbed {
+                                    incident: started.arn,
+                                }
+                            }
                         }
                     }
                 }
                 AlertAction::Resolve | AlertAction::Acknowledge => {
-                    match self
+                    let outcome = match self
                         .store
                         .open_incident_with_dedupe(caller.account.as_str(), &dedupe_hash(&dedupe))
                         .await?
@@ -325,26 +360,101 @@ impl App {
                                 Outcome::Resolved { incident }
                             }
                         }
-                    }
+                    };
+                    records.push(record(&outcome));
+                    outcome
                 }
             };
-            records.push(AlertRecord {
-                id: Uuid::now_v7(),
-                integration_id: integration.id,
-                account: caller.account.to_string(),
-                received_ms: now,
-                action: e.action.as_str().to_string(),
-                dedupe_key: cut(&e.dedupe_key, 1000),
-                incident_id: outcome.incident().and_then(incident_id_of),
-                outcome: outcome.describe(),
-                payload: raw.to_string(),
-            });
             outcomes.push(outcome);
         }
         self.store.record_alerts(&records).await?;
         metrics::counter!("muster_alerts_received_total", "format" => integration.format.as_str())
             .increment(events.len() as u64);
         Ok(outcomes)
+    }
+}
+
+/// The alerts' group commit: triggers for open incidents wait in one queue, and a writer task
+/// writes all that are waiting in one transaction ([`muster_store::Store::absorb_alerts`]):
+/// one durable commit for many alerts, which is what an alert storm needs. Started on first
+/// use, with one writer on SQLite (it has one writer connection) and four on PostgreSQL.
+#[derive(Default)]
+pub(crate) struct AbsorbQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<Absorbing>>);
+
+type Absorbing = (
+    AlertAbsorb,
+    tokio::sync::oneshot::Sender<Result<Option<OpenIncident>, StoreError>>,
+);
+
+/// Most alerts per transaction.
+const ABSORB_BATCH: usize = 256;
+
+impl AbsorbQueue {
+    /// Adds the trigger to its open incident (`None`: none is open, nothing was written).
+    async fn absorb(
+        &self,
+        app: &App,
+        absorb: AlertAbsorb,
+    ) -> Result<Option<OpenIncident>, StoreError> {
+        let sender = self.0.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * ABSORB_BATCH);
+            let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+            let writers = if app.store.backend() == "sqlite" {
+                1
+            } else {
+                4
+            };
+            for _ in 0..writers {
+                tokio::spawn(write_absorbs(app.store.clone(), rx.clone()));
+            }
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if sender.send((absorb, reply)).await.is_err() {
+            return Err(StoreError::Unavailable(
+                "the alert write queue is gone".into(),
+            ));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the alert write queue dropped a write".into(),
+            ))
+        })
+    }
+}
+
+/// A writer of the [`AbsorbQueue`]: takes every trigger waiting (up to a batch), writes them
+/// in one transaction and answers each; if the batch fails, writes them one by one, so that
+/// one bad alert cannot fail the others. Ends when the queue's sender is dropped.
+async fn write_absorbs(
+    store: muster_store::Store,
+    rx: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Absorbing>>>,
+) {
+    let mut batch: Vec<Absorbing> = Vec::with_capacity(ABSORB_BATCH);
+    while rx.lock().await.recv_many(&mut batch, ABSORB_BATCH).await > 0 {
+        let (absorbs, replies): (Vec<AlertAbsorb>, Vec<_>) = batch.drain(..).unzip();
+        match store.absorb_alerts(&absorbs).await {
+            Ok(done) => {
+                for (reply, r) in replies.into_iter().zip(done) {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(e) if absorbs.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, alerts = absorbs.len(), "batched alert writes failed; writing them one by one");
+                for (a, reply) in absorbs.into_iter().zip(replies) {
+                    let r = store
+                        .absorb_alerts(std::slice::from_ref(&a))
+                        .await
+                        .map(|mut v| v.pop().flatten());
+                    let _ = reply.send(r);
+                }
+            }
+        }
     }
 }
 

@@ -73,6 +73,8 @@ pub struct App {
     pub jobs: JobLink,
     /// Group commit of the engagement writes (starts, steps, page outcomes).
     pub(crate) writes: engagements::WriteQueue,
+    /// Group commit of the alerts that open incidents absorb.
+    pub(crate) absorbs: ingest::AbsorbQueue,
 }
 
 impl App {
@@ -90,6 +92,7 @@ impl App {
             region,
             jobs: JobLink::default(),
             writes: Default::default(),
+            absorbs: Default::default(),
         }
     }
 

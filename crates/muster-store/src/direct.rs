@@ -19,6 +19,8 @@ use crate::engagements::{
     EngagementChange, NewEngagement, PageEvents, PageRecord, WriteBatch, WriteBatchResult,
     page_updates, snapshot_key, step_key,
 };
+use crate::incidents::{INSERT_EVENT, INSERT_ITEM};
+use crate::integrations::{AlertAbsorb, INSERT_ALERT, OPEN_INCIDENT_OF, OpenIncident};
 use crate::jobs::{COMPLETE_JOB, INSERT_JOB};
 use crate::model::{Created, Idempotency, JobRecord};
 use rusqlite::{OptionalExtension as _, params};
@@ -423,6 +425,64 @@ fn write_all(
         .collect();
     write_events(db, &events)?;
     Ok(WriteBatchResult { starts, changes })
+}
+
+/// [`Store::absorb_alerts`](crate::Store::absorb_alerts) on SQLite, the same rows as the
+/// portable `absorb_tx` (PostgreSQL's), in one hand-off.
+pub(crate) fn absorb_alerts(
+    db: &rusqlite::Connection,
+    batch: &[AlertAbsorb],
+) -> Result<Vec<Option<OpenIncident>>, StoreError> {
+    let mut find = db.prepare_cached(OPEN_INCIDENT_OF)?;
+    let mut event = db.prepare_cached(INSERT_EVENT)?;
+    let mut item = db.prepare_cached(INSERT_ITEM)?;
+    let mut alert = db.prepare_cached(INSERT_ALERT)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for a in batch {
+        let found: Option<(String, String)> = find
+            .query_row(params![a.account, a.dedupe_hash], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((id, plan_name)) = found else {
+            out.push(None);
+            continue;
+        };
+        for e in &a.events {
+            event.execute(params![
+                id,
+                id_text(e.id),
+                e.event_time_ms,
+                e.updated_ms,
+                e.event_type,
+                e.data,
+                e.refs
+            ])?;
+        }
+        for it in &a.items {
+            item.execute(params![id, it.identity, it.item, it.created_ms])?;
+        }
+        let r = &a.alert;
+        alert
+            .execute(params![
+                id_text(r.id),
+                id_text(r.integration_id),
+                r.account,
+                r.received_ms,
+                r.action,
+                r.dedupe_key,
+                id,
+                r.outcome,
+                r.payload
+            ])
+            .map_err(|e| on_unique(e, || format!("alert {} exists", r.id)))?;
+        out.push(Some(OpenIncident {
+            id: crate::common::parse_id(&id, "incident id")?,
+            account: a.account.clone(),
+            plan_name,
+        }));
+    }
+    Ok(out)
 }
 
 /// The first use of each token claims it; a later use (stored, or earlier in this batch)

@@ -15,6 +15,7 @@ use crate::backend::store_methods;
 use crate::common::{has_nul, id_text, parse_id};
 use crate::engagements::NewEngagement;
 use crate::error::is_foreign_key_violation;
+use crate::integrations::AlertRecord;
 use crate::model::{After, Created, Idempotency, Tag};
 use muster_core::ArnOf;
 use uuid::Uuid;
@@ -71,6 +72,17 @@ impl IncidentRow {
 /// The tag key (`resource`) of an incident.
 pub fn incident_resource(plan: &str, id: Uuid) -> String {
     format!("incident-record/{plan}/{}", id_text(id))
+}
+
+/// The per-key lock (PostgreSQL) serialising the writers of one dedupe string of an account.
+pub(crate) fn dedupe_lock(account: &str, dedupe_hash: &str) -> String {
+    format!("dedupe\n{account}\n{dedupe_hash}")
+}
+
+/// The per-key lock serialising the writers of an incident's related items (each takes the
+/// next position).
+pub(crate) fn items_lock(incident: Uuid) -> String {
+    format!("items\n{}", id_text(incident))
 }
 
 /// The tag key of a response plan.
@@ -153,6 +165,10 @@ pub struct NewIncident {
     /// caller looked), nothing is written and the answer is
     /// [`IncidentStart::NotDuplicate`] (the caller prepared no engagements for it).
     pub only_if_duplicate: bool,
+    /// The alert it comes from, recorded with it (its `incident_id` is set to the new
+    /// incident's); and as recorded when it is a duplicate (set to the open one's).
+    pub alert: Option<AlertRecord>,
+    pub alert_on_duplicate: Option<AlertRecord>,
 }
 
 /// What [`Store::start_incident`](crate::Store::start_incident) did.
@@ -222,7 +238,7 @@ const DELETE_INCIDENT: &str = "DELETE FROM incidents WHERE account = $1 AND id =
 const REPLAY_RESULT: &str =
     "UPDATE idempotency SET result = $4 WHERE account = $1 AND operation = $2 AND token = $3";
 
-const INSERT_EVENT: &str = "INSERT INTO timeline_events \
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO timeline_events \
      (incident_id, id, event_time_ms, updated_ms, event_type, data, refs) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 macro_rules! event_select {
@@ -239,7 +255,7 @@ const UPDATE_EVENT: &str = "UPDATE timeline_events SET event_time_ms = $3, updat
      event_type = $5, data = $6, refs = $7 WHERE incident_id = $1 AND id = $2";
 const DELETE_EVENT: &str = "DELETE FROM timeline_events WHERE incident_id = $1 AND id = $2";
 
-const INSERT_ITEM: &str = "INSERT INTO related_items (incident_id, identity, item, created_ms, seq) \
+pub(crate) const INSERT_ITEM: &str = "INSERT INTO related_items (incident_id, identity, item, created_ms, seq) \
      VALUES ($1, $2, $3, $4, \
      (SELECT COALESCE(MAX(seq), 0) + 1 FROM related_items WHERE incident_id = $1)) \
      ON CONFLICT (incident_id, identity) DO NOTHING";
@@ -510,7 +526,7 @@ store_methods! {
             tx.rollback().await?;
             return Ok(IncidentStart::Replay(arn));
         }
-        Backend::lock_key(&mut tx, &format!("dedupe\n{}\n{}", i.account, i.dedupe_hash)).await?;
+        Backend::lock_key(&mut tx, &dedupe_lock(&i.account, &i.dedupe_hash)).await?;
         let open = sqlx::query(OPEN_DUPLICATE)
             .bind(&i.account)
             .bind(&i.dedupe_hash)
@@ -525,13 +541,17 @@ store_methods! {
                 .collect();
             insert_events(&mut tx, &events).await?;
             // Items take the next position of their incident: one writer at a time.
-            Backend::lock_key(&mut tx, &format!("items\n{}", id_text(existing.id))).await?;
+            Backend::lock_key(&mut tx, &items_lock(existing.id)).await?;
             let items: Vec<RelatedItemRecord> = n
                 .duplicate_items
                 .iter()
                 .map(|it| RelatedItemRecord { incident_id: existing.id, ..it.clone() })
                 .collect();
             insert_items(&mut tx, &items).await?;
+            if let Some(a) = &n.alert_on_duplicate {
+                let a = AlertRecord { incident_id: Some(existing.id), ..a.clone() };
+                Backend::insert_alert_in_tx(&mut tx, &a).await?;
+            }
             if let Some(idem) = &n.idem {
                 sqlx::query(REPLAY_RESULT)
                     .bind(&i.account)
@@ -582,6 +602,10 @@ store_methods! {
             for started in Backend::insert_engagements_in_tx(&mut tx, &batch).await? {
                 started?;
             }
+        }
+        if let Some(a) = &n.alert {
+            let a = AlertRecord { incident_id: Some(i.id), ..a.clone() };
+            Backend::insert_alert_in_tx(&mut tx, &a).await?;
         }
         tx.commit().await?;
         Ok(IncidentStart::New)
@@ -850,7 +874,7 @@ store_methods! {
             tx.rollback().await?;
             return Ok(replay);
         }
-        Backend::lock_key(&mut tx, &format!("items\n{}", id_text(incident_id))).await?;
+        Backend::lock_key(&mut tx, &items_lock(incident_id)).await?;
         if let Some(item) = add {
             let inserted = insert_items(&mut tx, std::slice::from_ref(item)).await?;
             if inserted.first() != Some(&true) {

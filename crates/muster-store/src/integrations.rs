@@ -4,6 +4,9 @@
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{has_nul, id_text, parse_id};
+use crate::incidents::{INSERT_EVENT, INSERT_ITEM, dedupe_lock, items_lock};
+use crate::{RelatedItemRecord, TimelineEventRecord};
+use muster_core::ArnOf;
 use uuid::Uuid;
 
 /// An integration of an account.
@@ -19,6 +22,8 @@ pub struct IntegrationRecord {
     pub key_hash: String,
     pub created_ms: i64,
     pub revoked_ms: Option<i64>,
+    /// When the latest alert was received and what became of it (read from the alerts; not
+    /// written).
     pub last_alert_ms: Option<i64>,
     pub last_outcome: Option<String>,
 }
@@ -39,10 +44,46 @@ pub struct AlertRecord {
     pub payload: String,
 }
 
+/// A trigger for an alert group whose incident may be open: what
+/// [`Store::absorb_alerts`](crate::Store::absorb_alerts) adds to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertAbsorb {
+    pub account: String,
+    /// The dedupe hash of the alert group's incidents.
+    pub dedupe_hash: String,
+    /// Timeline events for the open incident (their `incident_id` is replaced by its id).
+    pub events: Vec<TimelineEventRecord>,
+    /// Related items for it (likewise); those it has already are skipped.
+    pub items: Vec<RelatedItemRecord>,
+    /// The alert's record (its `incident_id` is set to the open incident's).
+    pub alert: AlertRecord,
+}
+
+/// The open incident an alert went to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIncident {
+    pub id: Uuid,
+    pub account: String,
+    pub plan_name: String,
+}
+
+impl OpenIncident {
+    pub fn arn(&self) -> String {
+        ArnOf::IncidentRecord(&self.plan_name, self.id).in_account("", &self.account)
+    }
+}
+
+// The latest alert of each integration is read from the alerts, not kept on the integration:
+// a column written by every alert would make concurrent writers wait on that one row.
 macro_rules! integration_select {
     () => {
-        "SELECT id, account, name, format, plan_name, key_hash, created_ms, revoked_ms, \
-         last_alert_ms, last_outcome FROM integrations"
+        "SELECT i.id, i.account, i.name, i.format, i.plan_name, i.key_hash, i.created_ms, \
+         i.revoked_ms, \
+         (SELECT a.received_ms FROM alerts a WHERE a.integration_id = i.id \
+          ORDER BY a.received_ms DESC, a.id DESC LIMIT 1) AS last_alert_ms, \
+         (SELECT a.outcome FROM alerts a WHERE a.integration_id = i.id \
+          ORDER BY a.received_ms DESC, a.id DESC LIMIT 1) AS last_outcome \
+         FROM integrations i"
     };
 }
 
@@ -54,18 +95,20 @@ macro_rules! alert_select {
 }
 
 const INSERT_INTEGRATION: &str = "INSERT INTO integrations (id, account, name, format, \
-     plan_name, key_hash, created_ms, revoked_ms, last_alert_ms, last_outcome) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const BY_KEY_HASH: &str = concat!(integration_select!(), " WHERE key_hash = $1");
-const BY_ID: &str = concat!(integration_select!(), " WHERE account = $1 AND id = $2");
-const LIST: &str = concat!(integration_select!(), " WHERE account = $1 ORDER BY name");
+     plan_name, key_hash, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const BY_KEY_HASH: &str = concat!(integration_select!(), " WHERE i.key_hash = $1");
+const BY_ID: &str = concat!(integration_select!(), " WHERE i.account = $1 AND i.id = $2");
+const LIST: &str = concat!(
+    integration_select!(),
+    " WHERE i.account = $1 ORDER BY i.name"
+);
 const REVOKE: &str = "UPDATE integrations SET revoked_ms = $3 \
      WHERE account = $1 AND id = $2 AND revoked_ms IS NULL";
-const INSERT_ALERT: &str = "INSERT INTO alerts (id, integration_id, account, received_ms, \
+pub(crate) const INSERT_ALERT: &str = "INSERT INTO alerts (id, integration_id, account, received_ms, \
      action, dedupe_key, incident_id, outcome, payload) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-const NOTE_LAST: &str = "UPDATE integrations SET last_alert_ms = $2, last_outcome = $3 \
-     WHERE id = $1 AND (last_alert_ms IS NULL OR last_alert_ms <= $2)";
+pub(crate) const OPEN_INCIDENT_OF: &str = "SELECT id, plan_name FROM incidents \
+     WHERE account = $1 AND dedupe_hash = $2 AND status = 'OPEN'";
 const ALERTS_OF_INCIDENT: &str = concat!(
     alert_select!(),
     " WHERE incident_id = $1 ORDER BY received_ms DESC, id DESC LIMIT $2"
@@ -77,6 +120,98 @@ const ALERTS_OF_INTEGRATION: &str = concat!(
 
 store_methods! {
     helpers {
+        impl Backend {
+            /// Inserts an alert's record inside the caller's write transaction.
+            pub(crate) async fn insert_alert_in_tx(
+                conn: &mut Conn,
+                a: &AlertRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query(INSERT_ALERT)
+                    .bind(id_text(a.id))
+                    .bind(id_text(a.integration_id))
+                    .bind(&a.account)
+                    .bind(a.received_ms)
+                    .bind(&a.action)
+                    .bind(&a.dedupe_key)
+                    .bind(a.incident_id.map(id_text))
+                    .bind(&a.outcome)
+                    .bind(&a.payload)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| StoreError::on_unique(e, || format!("alert {} exists", a.id)))?;
+                Ok(())
+            }
+        }
+
+        /// [`Store::absorb_alerts`](crate::Store::absorb_alerts) inside the caller's write
+        /// transaction (PostgreSQL's; SQLite runs `direct::absorb_alerts`). The dedupe keys are
+        /// locked first, in order, so that concurrent batches cannot deadlock.
+        pub(crate) async fn absorb_tx(
+            conn: &mut Conn,
+            batch: &[AlertAbsorb],
+        ) -> Result<Vec<Option<OpenIncident>>, StoreError> {
+            let mut keys: Vec<String> =
+                batch.iter().map(|a| dedupe_lock(&a.account, &a.dedupe_hash)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for k in &keys {
+                Backend::lock_key(&mut *conn, k).await?;
+            }
+            let mut out = Vec::with_capacity(batch.len());
+            for a in batch {
+                let row = if has_nul(&a.dedupe_hash) {
+                    None
+                } else {
+                    sqlx::query(OPEN_INCIDENT_OF)
+                        .bind(&a.account)
+                        .bind(&a.dedupe_hash)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                };
+                let Some(row) = row else {
+                    out.push(None);
+                    continue;
+                };
+                let id: String = row.try_get("id")?;
+                let open = OpenIncident {
+                    id: parse_id(&id, "incident id")?,
+                    account: a.account.clone(),
+                    plan_name: row.try_get("plan_name")?,
+                };
+                for e in &a.events {
+                    sqlx::query(INSERT_EVENT)
+                        .bind(&id)
+                        .bind(id_text(e.id))
+                        .bind(e.event_time_ms)
+                        .bind(e.updated_ms)
+                        .bind(&e.event_type)
+                        .bind(&e.data)
+                        .bind(&e.refs)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                if !a.items.is_empty() {
+                    Backend::lock_key(&mut *conn, &items_lock(open.id)).await?;
+                    for it in &a.items {
+                        sqlx::query(INSERT_ITEM)
+                            .bind(&id)
+                            .bind(&it.identity)
+                            .bind(&it.item)
+                            .bind(it.created_ms)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                Backend::insert_alert_in_tx(
+                    &mut *conn,
+                    &AlertRecord { incident_id: Some(open.id), ..a.alert.clone() },
+                )
+                .await?;
+                out.push(Some(open));
+            }
+            Ok(out)
+        }
+
         fn integration_from_row(row: &Row) -> Result<IntegrationRecord, StoreError> {
             let id: String = row.try_get("id")?;
             Ok(IntegrationRecord {
@@ -123,8 +258,6 @@ store_methods! {
             .bind(&i.key_hash)
             .bind(i.created_ms)
             .bind(i.revoked_ms)
-            .bind(i.last_alert_ms)
-            .bind(&i.last_outcome)
             .execute(self.writer())
             .await
             .map_err(|e| StoreError::on_unique(e, || format!("an integration named {} exists", i.name)))?;
@@ -169,34 +302,14 @@ store_methods! {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Records the alerts received and notes the last one on their integration, in one
-    /// transaction.
+    /// Records the alerts received, in one transaction.
     pub async fn record_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError> {
         if alerts.is_empty() {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
         for a in alerts {
-            sqlx::query(INSERT_ALERT)
-                .bind(id_text(a.id))
-                .bind(id_text(a.integration_id))
-                .bind(&a.account)
-                .bind(a.received_ms)
-                .bind(&a.action)
-                .bind(&a.dedupe_key)
-                .bind(a.incident_id.map(id_text))
-                .bind(&a.outcome)
-                .bind(&a.payload)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(last) = alerts.last() {
-            sqlx::query(NOTE_LAST)
-                .bind(id_text(last.integration_id))
-                .bind(last.received_ms)
-                .bind(&last.outcome)
-                .execute(&mut *tx)
-                .await?;
+            Backend::insert_alert_in_tx(&mut tx, a).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -220,5 +333,33 @@ store_methods! {
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(alert_from_row).collect()
+    }
+}
+
+impl crate::Store {
+    /// Adds each trigger to the OPEN incident of its account and dedupe hash, in one
+    /// transaction (the alerts' group commit): its events, new related items and alert record;
+    /// `None` (nothing written for it) where no incident is open. A failure writes nothing.
+    pub async fn absorb_alerts(
+        &self,
+        batch: &[AlertAbsorb],
+    ) -> Result<Vec<Option<OpenIncident>>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            crate::Store::Sqlite(s) => {
+                s.write_direct(crate::direct::Durability::Full, |db| {
+                    crate::direct::absorb_alerts(db, batch)
+                })
+                .await
+            }
+            crate::Store::Postgres(s) => {
+                let mut tx = s.begin_write().await?;
+                let absorbed = postgres::absorb_tx(&mut tx, batch).await?;
+                tx.commit().await?;
+                Ok(absorbed)
+            }
+        }
     }
 }

@@ -52,7 +52,7 @@ pub use incidents::{
     ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, TimelineEventRecord,
     incident_resource, replication_set_resource, response_plan_resource,
 };
-pub use integrations::{AlertRecord, IntegrationRecord};
+pub use integrations::{AlertAbsorb, AlertRecord, IntegrationRecord, OpenIncident};
 pub use jobs::{JOBS_CHANNEL, JobWakeups};
 pub use model::*;
 

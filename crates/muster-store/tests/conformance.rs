@@ -6,13 +6,13 @@
 use muster_core::{ActivationStatus, ChannelType, ContactType, Plan, Stage, Target};
 use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
-    AccessKeyRecord, ActivationCodeRecord, After, ChannelRecord, CodeSendLimits, ConsentEvent,
-    ConsentKind, ContactRecord, Created, EngagementChange, EngagementRecord, FeedRecord,
-    FeedTarget, Idempotency, IncidentFilter, IncidentRow, IncidentStart, JobRecord, NewEngagement,
-    NewIncident, PageEvents, PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord,
-    ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord,
-    RotationRecord, SendScope, Store, StoreError, Tag, TimelineEventRecord, WriteBatch,
-    replication_set_resource, step_key,
+    AccessKeyRecord, ActivationCodeRecord, After, AlertAbsorb, AlertRecord, ChannelRecord,
+    CodeSendLimits, ConsentEvent, ConsentKind, ContactRecord, Created, EngagementChange,
+    EngagementRecord, FeedRecord, FeedTarget, Idempotency, IncidentFilter, IncidentRow,
+    IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident, PageEvents,
+    PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord, ReplicationSetRecord,
+    ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord, RotationRecord, SendScope,
+    Store, StoreError, Tag, TimelineEventRecord, WriteBatch, replication_set_resource, step_key,
 };
 use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
@@ -112,6 +112,8 @@ conformance!(
     related_items,
     replication_sets,
     resource_policies,
+    alerts_absorbed_by_open_incidents,
+    concurrent_alert_absorbs,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -6102,6 +6104,8 @@ fn bare_start(i: &IncidentRow) -> NewIncident {
         idem: None,
         on_duplicate: vec![],
         duplicate_items: vec![],
+        alert: None,
+        alert_on_duplicate: None,
     }
 }
 
@@ -6469,6 +6473,8 @@ async fn incident_start(store: Store) {
         // Only for a duplicate: not written for a new incident.
         on_duplicate: vec![timeline_event(first.id, T0 + 1, "SSM Incident Trigger")],
         duplicate_items: vec![related_item(first.id, "dup-only", T0)],
+        alert: None,
+        alert_on_duplicate: None,
     };
     assert_eq!(
         store.start_incident(&start).await.unwrap(),
@@ -6567,6 +6573,8 @@ async fn incident_start(store: Store) {
         idem: Some(dup_token.clone()),
         on_duplicate: vec![dup_trigger.clone()],
         duplicate_items: vec![changed_item, new_item.clone()],
+        alert: None,
+        alert_on_duplicate: None,
     };
     assert_eq!(
         store.start_incident(&duplicate).await.unwrap(),
@@ -7858,4 +7866,226 @@ async fn resource_policies(store: Store) {
             .await
             .unwrap()
     );
+}
+
+// --- alerts -----------------------------------------------------------------------------
+
+fn integration_record(name: &str) -> IntegrationRecord {
+    IntegrationRecord {
+        id: Uuid::new_v4(),
+        account: ACCT.into(),
+        name: name.into(),
+        format: "generic".into(),
+        plan_name: "plan-a".into(),
+        key_hash: format!("hash of {name}"),
+        created_ms: T0,
+        revoked_ms: None,
+        last_alert_ms: None,
+        last_outcome: None,
+    }
+}
+
+fn alert_record(integration: Uuid, key: &str, ms: i64, outcome: &str) -> AlertRecord {
+    AlertRecord {
+        id: Uuid::new_v4(),
+        integration_id: integration,
+        account: ACCT.into(),
+        received_ms: ms,
+        action: "trigger".into(),
+        dedupe_key: key.into(),
+        incident_id: None,
+        outcome: outcome.into(),
+        payload: format!(r#"{{"key":"{key}","at":{ms}}}"#),
+    }
+}
+
+fn absorb(integration: Uuid, hash: &str, ms: i64, items: &[&str]) -> AlertAbsorb {
+    AlertAbsorb {
+        account: ACCT.into(),
+        dedupe_hash: hash.into(),
+        // The incident id is the store's to set.
+        events: vec![timeline_event(Uuid::nil(), ms, "SSM Incident Trigger")],
+        items: items
+            .iter()
+            .map(|i| related_item(Uuid::nil(), i, ms))
+            .collect(),
+        alert: alert_record(integration, hash, ms, "added"),
+    }
+}
+
+/// An alert is recorded in the transaction of what it did: with the incident it starts (or
+/// the open one that takes it), or added to an open incident by `absorb_alerts`, which writes
+/// nothing for a trigger with no open incident (resolved ones included) and nothing at all
+/// when one alert of the batch fails. An integration's last alert is its newest one.
+async fn alerts_absorbed_by_open_incidents(store: Store) {
+    let int = integration_record("alerts");
+    store.create_integration(&int).await.unwrap();
+    let a = incident(ACCT, "plan-a", "ha", T0);
+    let opened = alert_record(int.id, "ha", T0, "opened");
+    let start = NewIncident {
+        alert: Some(opened.clone()),
+        alert_on_duplicate: Some(alert_record(int.id, "ha", T0, "unused")),
+        ..bare_start(&a)
+    };
+    assert_eq!(
+        store.start_incident(&start).await.unwrap(),
+        IncidentStart::New
+    );
+    // The same start again is a duplicate: its duplicate record goes to the open incident.
+    let again = incident(ACCT, "plan-a", "ha", T0 + 1);
+    let dup = alert_record(int.id, "ha", T0 + 1, "absorbed");
+    let repeat = NewIncident {
+        alert: Some(alert_record(int.id, "ha", T0 + 1, "unused")),
+        alert_on_duplicate: Some(dup.clone()),
+        ..bare_start(&again)
+    };
+    assert!(matches!(
+        store.start_incident(&repeat).await.unwrap(),
+        IncidentStart::Duplicate(_)
+    ));
+    let of_a = store.alerts_of_incident(a.id, 10).await.unwrap();
+    assert_eq!(
+        of_a.iter()
+            .map(|r| (r.id, r.incident_id, r.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (dup.id, Some(a.id), "absorbed"),
+            (opened.id, Some(a.id), "opened")
+        ]
+    );
+    assert_eq!(store.get_incident(ACCT, again.id).await.unwrap(), None);
+
+    // A resolved incident absorbs nothing.
+    let mut c = incident(ACCT, "plan-a", "hc", T0);
+    c.status = "RESOLVED".into();
+    c.resolved_ms = Some(T0);
+    store.start_incident(&bare_start(&c)).await.unwrap();
+
+    let events_before = store.list_timeline_events(a.id).await.unwrap().len();
+    let batch = vec![
+        absorb(int.id, "ha", T0 + 10, &["x"]),
+        absorb(int.id, "hb", T0 + 11, &["y"]),
+        absorb(int.id, "hc", T0 + 12, &[]),
+        absorb(int.id, "ha", T0 + 13, &["x", "z"]),
+    ];
+    let done = store.absorb_alerts(&batch).await.unwrap();
+    let into: Vec<Option<(Uuid, String)>> = done
+        .iter()
+        .map(|o| o.as_ref().map(|o| (o.id, o.arn())))
+        .collect();
+    let a_ref = Some((a.id, incident_arn_of(&a)));
+    assert_eq!(into, vec![a_ref.clone(), None, None, a_ref]);
+    let events = store.list_timeline_events(a.id).await.unwrap();
+    assert_eq!(events.len(), events_before + 2);
+    for b in [&batch[0], &batch[3]] {
+        let e = events
+            .iter()
+            .find(|e| e.id == b.events[0].id)
+            .expect("absorbed event");
+        assert_eq!(e.incident_id, a.id);
+        assert_eq!(e.data, b.events[0].data);
+    }
+    let items: Vec<String> = store
+        .list_related_items(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.identity)
+        .collect();
+    assert_eq!(items, vec!["x".to_string(), "z".to_string()]);
+    let of_a = store.alerts_of_incident(a.id, 10).await.unwrap();
+    assert_eq!(
+        of_a.iter()
+            .map(|r| (r.id, r.incident_id))
+            .collect::<Vec<_>>(),
+        vec![
+            (batch[3].alert.id, Some(a.id)),
+            (batch[0].alert.id, Some(a.id)),
+            (dup.id, Some(a.id)),
+            (opened.id, Some(a.id)),
+        ]
+    );
+    // Nothing for the triggers no incident took.
+    let all = store.alerts_of_integration(int.id, 10).await.unwrap();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(store.alerts_of_incident(c.id, 10).await.unwrap().is_empty());
+    assert_eq!(store.absorb_alerts(&[]).await.unwrap(), vec![]);
+
+    // The newest alert is the integration's last one.
+    let listed = store.list_integrations(ACCT).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].last_alert_ms, Some(T0 + 13));
+    assert_eq!(listed[0].last_outcome.as_deref(), Some("added"));
+    let fresh = integration_record("quiet");
+    store.create_integration(&fresh).await.unwrap();
+    let quiet = store
+        .get_integration(ACCT, fresh.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((quiet.last_alert_ms, quiet.last_outcome), (None, None));
+
+    // One failing alert (its record's id is taken) fails the whole batch: nothing written.
+    let mut clash = absorb(int.id, "ha", T0 + 20, &["w"]);
+    clash.alert.id = batch[0].alert.id;
+    let fine = absorb(int.id, "ha", T0 + 21, &["v"]);
+    assert!(store.absorb_alerts(&[fine.clone(), clash]).await.is_err());
+    assert_eq!(
+        store.list_timeline_events(a.id).await.unwrap().len(),
+        events_before + 2
+    );
+    assert_eq!(store.list_related_items(a.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store.alerts_of_integration(int.id, 10).await.unwrap().len(),
+        4
+    );
+    // The store still writes afterwards.
+    assert!(store.absorb_alerts(&[fine]).await.unwrap()[0].is_some());
+}
+
+/// Batches of alerts for the same open incidents, written at once from several tasks (on
+/// PostgreSQL, several transactions lock the same dedupe keys in different orders of
+/// arrival): every alert lands once, with its incident, and none deadlocks.
+async fn concurrent_alert_absorbs(store: Store) {
+    let int = integration_record("storm");
+    store.create_integration(&int).await.unwrap();
+    let hashes = ["s0", "s1", "s2"];
+    let mut ids = Vec::new();
+    for h in hashes {
+        let i = incident(ACCT, "plan-a", h, T0);
+        store.start_incident(&bare_start(&i)).await.unwrap();
+        ids.push(i.id);
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..5 {
+                    // Each task walks the keys from a different start.
+                    let batch: Vec<AlertAbsorb> = (0..hashes.len())
+                        .map(|k| {
+                            let h = hashes[(k + t) % hashes.len()];
+                            absorb(int.id, h, T0 + round, &["shared"])
+                        })
+                        .collect();
+                    let done = store.absorb_alerts(&batch).await.unwrap();
+                    assert!(done.iter().all(Option::is_some));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        tokio::time::timeout(std::time::Duration::from_secs(60), t)
+            .await
+            .expect("no deadlock")
+            .unwrap();
+    }
+    for id in ids {
+        assert_eq!(
+            store.alerts_of_incident(id, 100).await.unwrap().len(),
+            8 * 5
+        );
+        assert_eq!(store.list_timeline_events(id).await.unwrap().len(), 8 * 5);
+        assert_eq!(store.list_related_items(id).await.unwrap().len(), 1);
+    }
 }

@@ -15,6 +15,7 @@ mod records;
 mod timeline;
 
 pub use plans::{PlanSummary, RegionChange, ReplicationSet};
+pub(crate) use records::AlertRecords;
 pub use records::{Incident, IncidentChange, StartIncident, Started as IncidentStarted, Trigger};
 pub use timeline::{EventChange, EventFilter, ItemChange, NewEvent, TimelineEvent};
 

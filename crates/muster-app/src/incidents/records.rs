@@ -7,8 +7,32 @@ use muster_core::incident::{
     ChatChannel, EventReference, IncidentSource, IncidentStatus, ItemValue, MANUAL_SOURCE,
     PlanAction, PlanIntegration, RelatedItem, event_type, impact_name, plan_tags,
 };
-use muster_store::{After, IncidentFilter, IncidentStart, NewIncident, RelatedItemRecord, Tag};
+use muster_store::{
+    After, AlertAbsorb, IncidentFilter, IncidentStart, NewIncident, RelatedItemRecord, Tag,
+};
 use serde_json::json;
+
+/// An alert's record as it is written if it starts an incident, and if an open one takes it.
+#[derive(Debug, Clone)]
+pub(crate) struct AlertRecords {
+    pub opened: muster_store::AlertRecord,
+    pub absorbed: muster_store::AlertRecord,
+}
+
+/// The data of an `SSM Incident Trigger` event.
+fn trigger_data(created: bool, trigger: Option<&Trigger>) -> serde_json::Value {
+    let mut data = json!({
+        "createdIncident": created,
+        "incidentSource": trigger.map_or(MANUAL_SOURCE, |t| t.source.as_str()),
+    });
+    if let Some(t) = trigger.and_then(|t| t.trigger_arn.as_deref()) {
+        data["triggerArn"] = json!(t);
+    }
+    if let Some(r) = trigger.and_then(|t| t.raw_data.as_deref()) {
+        data["rawData"] = json!(r);
+    }
+    data
+}
 
 /// How many times an update is tried again when the record changed under it.
 const UPDATE_TRIES: usize = 10;
@@ -131,7 +155,50 @@ impl crate::App {
         caller: &Caller,
         req: StartIncident,
     ) -> Result<Started, AppError> {
-        self.start_incident_once(caller, req, false).await
+        self.start_incident_once(caller, req, false, None).await
+    }
+
+    /// [`App::start_incident`] for an alert, whose record is written in the same transaction:
+    /// `alert.opened` if it starts the incident, `alert.absorbed` if an open one takes it
+    /// (each gets its incident's id).
+    pub(crate) async fn start_incident_for_alert(
+        &self,
+        caller: &Caller,
+        req: StartIncident,
+        alert: AlertRecords,
+    ) -> Result<Started, AppError> {
+        self.start_incident_once(caller, req, false, Some(alert))
+            .await
+    }
+
+    /// What a trigger adds to the OPEN incident with the dedupe hash `dedupe_hash`, if there
+    /// is one: its `SSM Incident Trigger` event (`createdIncident: false`), its related items
+    /// and the alert's record (see [`muster_store::Store::absorb_alerts`]).
+    pub(crate) fn absorb_of(
+        &self,
+        caller: &Caller,
+        req: &StartIncident,
+        dedupe_hash: String,
+        alert: muster_store::AlertRecord,
+    ) -> Result<AlertAbsorb, AppError> {
+        let now = alert.received_ms;
+        Ok(AlertAbsorb {
+            account: caller.account.to_string(),
+            dedupe_hash,
+            events: vec![auto_event(
+                Uuid::nil(),
+                now,
+                event_type::TRIGGER,
+                trigger_data(false, req.trigger.as_ref()),
+                &[],
+            )],
+            items: req
+                .related_items
+                .iter()
+                .map(|i| item_record(Uuid::nil(), i, now))
+                .collect::<Result<Vec<_>, _>>()?,
+            alert,
+        })
     }
 
     /// [`App::start_incident`]; with `full`, the engagements are prepared even if an open
@@ -141,6 +208,7 @@ impl crate::App {
         caller: &Caller,
         req: StartIncident,
         full: bool,
+        alert: Option<AlertRecords>,
     ) -> Result<Started, AppError> {
         let mut issues = Vec::new();
         if req.title.as_ref().is_some_and(|t| t.chars().count() > 200) {
@@ -187,19 +255,8 @@ impl crate::App {
                 .map(|t| t.source.clone())
                 .unwrap_or_else(|| MANUAL_SOURCE.to_string()),
         };
-        let raw_data = req.trigger.as_ref().and_then(|t| t.raw_data.clone());
-        let source_name = source.source.clone();
         let trigger_event = |created: bool, incident: Uuid| {
-            let mut data = json!({
-                "createdIncident": created,
-                "incidentSource": source_name,
-            });
-            if let Some(t) = &trigger_arn {
-                data["triggerArn"] = json!(t);
-            }
-            if let Some(r) = &raw_data {
-                data["rawData"] = json!(r);
-            }
+            let data = trigger_data(created, req.trigger.as_ref());
             auto_event(incident, now, event_type::TRIGGER, data, &[])
         };
         let incident_ref = [EventReference::Resource(arn.clone())];
@@ -383,6 +440,8 @@ impl crate::App {
             on_duplicate: vec![trigger_event(false, id)],
             duplicate_items,
             only_if_duplicate: repeat,
+            alert: alert.as_ref().map(|a| a.opened.clone()),
+            alert_on_duplicate: alert.as_ref().map(|a| a.absorbed.clone()),
         };
         let n_engagements = new.engagements.len();
         let mut result = self.store.start_incident(&new).await;
@@ -413,7 +472,7 @@ impl crate::App {
             }),
             // Resolved between the look and the transaction: start it in full after all.
             IncidentStart::NotDuplicate => {
-                Box::pin(self.start_incident_once(caller, req, true)).await
+                Box::pin(self.start_incident_once(caller, req, true, alert)).await
             }
         }
     }
