@@ -15,7 +15,7 @@
 use crate::incidents::{AlertRecords, IncidentChange, StartIncident, Trigger, dedupe_hash};
 use crate::{App, AppError, Caller, Principal};
 use muster_core::alert::{AlertAction, AlertEvent, Format, MAX_RAW_CHARS, alert_group_arn, cut};
-use muster_core::incident::{IncidentStatus, RelatedItem, plan_tags};
+use muster_core::incident::{IncidentStatus, RelatedItem, ResponsePlan, plan_tags};
 use muster_core::{AccountId, ResourceRef};
 use muster_store::{AlertAbsorb, AlertRecord, IntegrationRecord, OpenIncident, StoreError};
 use rand::Rng;
@@ -37,6 +37,15 @@ pub struct Integration {
     pub revoked_ms: Option<i64>,
     pub last_alert_ms: Option<i64>,
     pub last_outcome: Option<String>,
+}
+
+/// An integration's response plan as alerts use it.
+#[derive(Debug)]
+pub(crate) struct AlertPlan {
+    pub arn: String,
+    pub plan: ResponsePlan,
+    /// `muster:auto-resolve` (default on).
+    pub auto_resolve: bool,
 }
 
 /// What one alert did.
@@ -197,16 +206,51 @@ impl App {
         {
             return Err(AppError::not_found("INTEGRATION", id));
         }
+        self.integrations.invalidate();
         tracing::info!(integration = %uuid, by = %caller.who(), "integration revoked");
         Ok(())
     }
 
-    /// The integration a key opens, revoked or not (`None`: no such key).
+    /// The integration a key opens, revoked or not (`None`: no such key). Cached briefly
+    /// (`cache.rs`): a revocation through this instance applies at once, through another one
+    /// within a second.
     pub async fn integration_by_key(&self, key: &str) -> Result<Option<Integration>, AppError> {
-        match self.store.integration_by_key_hash(&key_hash(key)).await? {
-            Some(r) => Ok(Some(integration_of(r)?)),
+        let hash = key_hash(key);
+        if let Some(i) = self.integrations.get(&hash) {
+            return Ok(Some(i));
+        }
+        let generation = self.integrations.generation();
+        match self.store.integration_by_key_hash(&hash).await? {
+            Some(r) => {
+                let i = integration_of(r)?;
+                self.integrations.put(hash, i.clone(), generation);
+                Ok(Some(i))
+            }
             None => Ok(None),
         }
+    }
+
+    /// The integration's response plan and settings (cached briefly, like the integration).
+    async fn alert_plan(
+        &self,
+        caller: &Caller,
+        plan_name: &str,
+    ) -> Result<std::sync::Arc<AlertPlan>, AppError> {
+        let key = (caller.account.to_string(), plan_name.to_string());
+        if let Some(p) = self.alert_plans.get(&key) {
+            return Ok(p);
+        }
+        let generation = self.alert_plans.generation();
+        let arn = self.response_plan_arn(caller, plan_name);
+        let (_, plan, _) = self.load_response_plan(caller, &arn).await?;
+        let tags = self.plan_tags(caller.account.as_str(), plan_name).await?;
+        let p = std::sync::Arc::new(AlertPlan {
+            arn,
+            plan,
+            auto_resolve: plan_tags::flag(&tags, plan_tags::AUTO_RESOLVE, true),
+        });
+        self.alert_plans.put(key, p.clone(), generation);
+        Ok(p)
     }
 
     /// The latest alerts that fed an incident, newest first.
@@ -238,12 +282,9 @@ impl App {
             region: self.region.clone(),
             principal: Principal::Integration(integration.name.clone()),
         };
-        let plan_arn = self.response_plan_arn(&caller, &integration.plan_name);
-        let (_, plan, _) = self.load_response_plan(&caller, &plan_arn).await?;
-        let tags = self
-            .plan_tags(caller.account.as_str(), &integration.plan_name)
-            .await?;
-        let auto_resolve = plan_tags::flag(&tags, plan_tags::AUTO_RESOLVE, true);
+        let alert_plan = self.alert_plan(&caller, &integration.plan_name).await?;
+        let (plan_arn, plan, auto_resolve) =
+            (&alert_plan.arn, &alert_plan.plan, alert_plan.auto_resolve);
         let source = format!("muster.{}", integration.format);
         let raw_data = cut(raw, MAX_RAW_CHARS);
         let mut outcomes = Vec::with_capacity(events.len());

@@ -28,6 +28,7 @@ pub mod engagements;
 pub mod error;
 pub mod feeds;
 pub mod incidents;
+mod cache;
 pub mod ingest;
 pub mod keys;
 pub mod messaging;
@@ -75,6 +76,10 @@ pub struct App {
     pub(crate) writes: engagements::WriteQueue,
     /// Group commit of the alerts that open incidents absorb.
     pub(crate) absorbs: ingest::AbsorbQueue,
+    /// Integrations by key hash, and alerts' response plans (with their settings) by account
+    /// and name: what every alert reads.
+    pub(crate) integrations: cache::Cached<String, ingest::Integration>,
+    pub(crate) alert_plans: cache::Cached<(String, String), std::sync::Arc<ingest::AlertPlan>>,
 }
 
 impl App {
@@ -93,6 +98,8 @@ impl App {
             jobs: JobLink::default(),
             writes: Default::default(),
             absorbs: Default::default(),
+            integrations: Default::default(),
+            alert_plans: Default::default(),
         }
     }
 

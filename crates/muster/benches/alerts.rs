@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const GROUPS: usize = 100;
-const ALERTS: usize = 4_000;
+/// Alerts posted (`MUSTER_BENCH_ALERTS` overrides it).
+const ALERTS: usize = 20_000;
 const CLIENTS: usize = 32;
 const BASELINE_COMMITS: usize = 1_000;
 
@@ -179,7 +180,11 @@ fn main() {
 
         let url = Arc::new(format!("http://{addr}/hooks/alertmanager/{key}"));
         let client = reqwest::Client::new();
-        let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(ALERTS)));
+        let alerts: usize = std::env::var("MUSTER_BENCH_ALERTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(ALERTS);
+        let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(alerts)));
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = tokio::task::JoinSet::new();
@@ -189,7 +194,7 @@ fn main() {
             workers.spawn(async move {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= ALERTS {
+                    if i >= alerts {
                         return;
                     }
                     let body = payload(i % GROUPS);
@@ -210,7 +215,7 @@ fn main() {
         let took = started.elapsed();
         let mut l = latencies.lock().unwrap().clone();
         l.sort();
-        let rate = ALERTS as f64 / took.as_secs_f64();
+        let rate = alerts as f64 / took.as_secs_f64();
         let incidents = app
             .list_incidents(&caller, &IncidentFilter::default(), &After::Start, 1000)
             .await
@@ -230,7 +235,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!(
-            "[{backend}] alert storm: {ALERTS} alerts of {GROUPS} groups from {CLIENTS} clients in {:.2} s: \
+            "[{backend}] alert storm: {alerts} alerts of {GROUPS} groups from {CLIENTS} clients in {:.2} s: \
              {rate:.0} alerts/s (target ≥ 5,000/s on SQLite); answers p50 {:.1} ms, p99 {:.1} ms \
              (target ≤ 50 ms); incidents opened {incidents} (want {GROUPS}); pages sent {} (want {GROUPS})",
             took.as_secs_f64(),

@@ -140,6 +140,7 @@ impl crate::App {
             .await
         {
             Ok(muster_store::Created::New) => {
+                self.alert_plans.invalidate();
                 tracing::info!(plan = %name, by = %caller.who(), "response plan created");
                 Ok(arn)
             }
@@ -168,7 +169,9 @@ impl crate::App {
         }
         record.plan = encode("response plan", &plan)?;
         record.updated_ms = self.clock.now_ms();
-        if !self.store.update_response_plan(&record).await? {
+        let updated = self.store.update_response_plan(&record).await?;
+        self.alert_plans.invalidate();
+        if !updated {
             return Err(AppError::not_found(RESPONSE_PLAN, arn));
         }
         tracing::info!(plan = %name, by = %caller.who(), "response plan updated");
@@ -182,11 +185,12 @@ impl crate::App {
             Ok(ResourceRef::ResponsePlan { name }) => name,
             _ => return Ok(()),
         };
-        if self
+        let deleted = self
             .store
             .delete_response_plan(caller.account.as_str(), &name)
-            .await?
-        {
+            .await?;
+        self.alert_plans.invalidate();
+        if deleted {
             tracing::info!(plan = %name, by = %caller.who(), "response plan deleted");
         }
         Ok(())
@@ -455,7 +459,7 @@ impl crate::App {
         tags: BTreeMap<String, String>,
     ) -> Result<(), AppError> {
         let (resource, kind) = self.incidents_tag_resource(caller, arn).await?;
-        match self
+        let tagged = self
             .store
             .tag_resource(
                 caller.account.as_str(),
@@ -463,8 +467,9 @@ impl crate::App {
                 &tag_list(&tags),
                 self.limits.max_tags,
             )
-            .await
-        {
+            .await;
+        self.alert_plans.invalidate();
+        match tagged {
             Ok(()) => Ok(()),
             Err(StoreError::TooManyTags { max }) => Err(AppError::Quota {
                 message: format!("A resource can have at most {max} tags"),
@@ -483,10 +488,12 @@ impl crate::App {
         keys: &[String],
     ) -> Result<(), AppError> {
         let (resource, _) = self.incidents_tag_resource(caller, arn).await?;
-        Ok(self
+        let untagged = self
             .store
             .untag_resource(caller.account.as_str(), &resource, keys)
-            .await?)
+            .await;
+        self.alert_plans.invalidate();
+        Ok(untagged?)
     }
 
     pub async fn list_incidents_tags(
