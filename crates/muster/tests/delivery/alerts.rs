@@ -5,7 +5,6 @@
 
 use crate::common::{self, TestServer};
 use crate::on_both;
-use aws_sdk_ssmcontacts::types::{ChannelType, ContactChannelAddress, ContactType, Plan};
 use muster_app::App;
 use muster_core::alert::Format;
 use muster_core::incident::{IncidentStatus, IncidentTemplate, ResponsePlan};
@@ -20,66 +19,21 @@ fn app(s: &TestServer) -> Arc<App> {
 }
 
 /// Ana with an activated e-mail channel paged at once (and ten minutes later), a response
-/// plan engaging her, and an integration of `format` on it: (key, plan ARN).
+/// plan engaging her, and an integration of `format` on it: its key.
 async fn setup(s: &TestServer, format: Format, tags: &[(&str, &str)]) -> String {
-    let c = &s.client;
-    let contact = c
-        .create_contact()
-        .alias("ana")
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let ch = c
-        .create_contact_channel()
-        .contact_id(&contact)
-        .name("mail")
-        .r#type(ChannelType::Email)
-        .delivery_address(
-            ContactChannelAddress::builder()
-                .simple_address("ana@example.com")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .contact_channel_arn;
-    let code = s
-        .outbox()
-        .iter()
-        .find(|m| m["kind"] == "activation")
-        .unwrap()["activation_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    c.activate_contact_channel()
-        .contact_channel_id(&ch)
-        .activation_code(code)
-        .send()
-        .await
-        .unwrap();
-    let stage = aws_sdk_ssmcontacts::types::Stage::builder()
-        .duration_in_minutes(10)
-        .targets(
-            aws_sdk_ssmcontacts::types::Target::builder()
-                .channel_target_info(
-                    aws_sdk_ssmcontacts::types::ChannelTargetInfo::builder()
-                        .contact_channel_id(&ch)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .build()
-        .unwrap();
-    c.update_contact()
-        .contact_id(&contact)
-        .plan(Plan::builder().stages(stage.clone()).stages(stage).build())
-        .send()
-        .await
-        .unwrap();
+    let plan_arn = plan_paging_ana(s, tags).await;
+    integration(s, "monitoring", format, &plan_arn).await
+}
+
+/// Ana with an activated e-mail channel paged at once (and ten minutes later), and a
+/// response plan `alerts` engaging her, tagged `tags`: the plan's ARN.
+async fn plan_paging_ana(s: &TestServer, tags: &[(&str, &str)]) -> String {
+    let ana = common::PagedPerson {
+        stage_minutes: &[10, 10],
+        ..common::PagedPerson::new("ana", "ana@example.com")
+    }
+    .create(s)
+    .await;
     let app = app(s);
     let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
     let plan = ResponsePlan {
@@ -88,19 +42,24 @@ async fn setup(s: &TestServer, format: Format, tags: &[(&str, &str)]) -> String 
             impact: 3,
             ..Default::default()
         },
-        engagements: vec![contact],
+        engagements: vec![ana.contact],
         ..Default::default()
     };
     let tags = tags
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let plan_arn = app
-        .create_response_plan(&caller, "alerts", plan, tags, None)
+    app.create_response_plan(&caller, "alerts", plan, tags, None)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A new integration `name` of `format` on the plan: its key.
+async fn integration(s: &TestServer, name: &str, format: Format, plan_arn: &str) -> String {
+    let app = app(s);
+    let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
     let (_, key) = app
-        .create_integration(&caller, "monitoring", format, &plan_arn)
+        .create_integration(&caller, name, format, plan_arn)
         .await
         .unwrap();
     key
