@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod links;
+pub mod pg_cluster;
 pub mod twilio;
 
 use aws_sdk_ssmcontacts::Client;

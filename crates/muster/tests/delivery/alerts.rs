@@ -475,3 +475,155 @@ on_both!(
     opsgenie_alert_api,
     generic_and_refusals,
 );
+
+/// How long a sender may wait for its answer while the database is down, at most.
+const OUTAGE_ANSWER_WITHIN: Duration = Duration::from_secs(15);
+
+/// Sends one trigger of `dedup` as `format`'s sender does (Alertmanager's group, a generic
+/// webhook call, a PagerDuty event, an Opsgenie create): its status and how long the answer
+/// took.
+async fn trigger_as(
+    addr: std::net::SocketAddr,
+    format: Format,
+    key: &str,
+    dedup: &str,
+) -> (u16, Duration) {
+    let base = format!("http://{addr}/hooks");
+    let request = match format {
+        Format::Alertmanager => common::http()
+            .post(format!("{base}/alertmanager/{key}"))
+            .json(&json!({
+                "version": "4",
+                "groupKey": dedup,
+                "status": "firing",
+                "receiver": "muster",
+                "groupLabels": {"alertname": dedup},
+                "commonLabels": {"alertname": dedup, "severity": "critical"},
+                "commonAnnotations": {"summary": format!("{dedup} is firing")},
+                "externalURL": "http://alertmanager.example",
+                "alerts": [{
+                    "status": "firing",
+                    "labels": {"alertname": dedup, "severity": "critical"},
+                    "annotations": {"summary": format!("{dedup} is firing")},
+                    "startsAt": rfc3339(-60),
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus.example/graph",
+                    "fingerprint": "0123456789abcdef",
+                }],
+            })),
+        Format::Generic => common::http()
+            .post(format!("{base}/generic/{key}"))
+            .json(&json!({"title": format!("{dedup} is firing"), "dedup": dedup})),
+        Format::PagerDuty => common::http()
+            .post(format!("{base}/pagerduty/v2/enqueue"))
+            .json(&json!({
+                "routing_key": key,
+                "event_action": "trigger",
+                "dedup_key": dedup,
+                "payload": {"summary": format!("{dedup} is firing"), "source": "probe", "severity": "critical"},
+            })),
+        Format::Opsgenie => common::http()
+            .post(format!("{base}/opsgenie/v2/alerts"))
+            .header("authorization", format!("GenieKey {key}"))
+            .json(&json!({"message": format!("{dedup} is firing"), "alias": dedup})),
+        other => unreachable!("no sender of {other} here"),
+    };
+    let started = Instant::now();
+    let status = request.send().await.unwrap().status().as_u16();
+    (status, started.elapsed())
+}
+
+/// The database goes down (PostgreSQL stopped at once, as a crash): every alert endpoint
+/// refuses what it cannot store, so that the sender sends it again, and does so at once: 503
+/// on the webhook endpoints (Alertmanager drops any 4xx), 429 on the PagerDuty and Opsgenie
+/// ones (their clients retry that); never a 500, never a 2xx. Once the database is back the
+/// retries are taken, and nothing of the refused attempts was recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_answered_for_a_retry_and_loses_nothing() {
+    let test = "a_database_outage_is_answered_for_a_retry_and_loses_nothing";
+    let Some(pg) = common::pg_cluster::PgCluster::start(test) else {
+        return;
+    };
+    let mut s = common::start_on(tempfile::tempdir().unwrap(), pg.url()).await;
+    let plan = plan_paging_ana(&s, &[]).await;
+    // Each format, its key, and the status a refused alert gets.
+    let mut senders = Vec::new();
+    for (format, refused) in [
+        (Format::Alertmanager, 503),
+        (Format::Generic, 503),
+        (Format::PagerDuty, 429),
+        (Format::Opsgenie, 429),
+    ] {
+        let key = integration(&s, &format!("via {format}"), format, &plan).await;
+        senders.push((format, key, refused));
+    }
+    let before = |f: Format| format!("{f}-before");
+    let during = |f: Format| format!("{f}-during");
+    for (format, key, _) in &senders {
+        let (status, _) = trigger_as(s.addr, *format, key, &before(*format)).await;
+        assert!((200..300).contains(&status), "{format}: {status}");
+    }
+    assert_eq!(incidents(&s).await.len(), senders.len());
+
+    pg.stop_immediately();
+    // A repeat of each open incident's alert, and an alert of a new key: each refused.
+    let mut attempts = tokio::task::JoinSet::new();
+    for (format, key, refused) in &senders {
+        for dedup in [before(*format), during(*format)] {
+            let (addr, format, key, refused) = (s.addr, *format, key.clone(), *refused);
+            attempts.spawn(async move {
+                let (status, took) = trigger_as(addr, format, &key, &dedup).await;
+                (format, dedup, refused, status, took)
+            });
+        }
+    }
+    let mut slow = Vec::new();
+    for (format, dedup, refused, status, took) in attempts.join_all().await {
+        println!("database down: {format} {dedup} answered {status} after {took:.2?}");
+        assert_eq!(
+            status, refused,
+            "{format} {dedup} while the database is down"
+        );
+        if took >= OUTAGE_ANSWER_WITHIN {
+            slow.push(format!("{format} {dedup} after {took:.2?}"));
+        }
+    }
+
+    pg.start_again();
+    // The senders retry: taken now, into the open incidents and new ones.
+    for (format, key, _) in &senders {
+        for dedup in [before(*format), during(*format)] {
+            let (status, took) = trigger_as(s.addr, *format, key, &dedup).await;
+            assert!(
+                (200..300).contains(&status),
+                "{format} {dedup} once the database is back: {status} after {took:?}"
+            );
+        }
+    }
+    let all = incidents(&s).await;
+    assert_eq!(all.len(), 2 * senders.len(), "one incident per key");
+    assert!(all.iter().all(|i| i.status == IncidentStatus::Open));
+    let app = app(&s);
+    let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
+    // Each key's incident has its alerts that were answered 2xx: the first and the retry
+    // for the keys open before the outage, the retry for the others.
+    let mut recorded = std::collections::BTreeMap::new();
+    for i in &all {
+        let alerts = app.alerts_of_incident(&caller, &i.arn, 100).await.unwrap();
+        let key = alerts[0].dedupe_key.clone();
+        assert!(alerts.iter().all(|a| a.dedupe_key == key), "{}", i.arn);
+        assert!(recorded.insert(key, alerts.len()).is_none(), "{}", i.arn);
+    }
+    let expected: std::collections::BTreeMap<String, usize> = senders
+        .iter()
+        .flat_map(|(format, _, _)| [(before(*format), 2), (during(*format), 1)])
+        .collect();
+    assert_eq!(recorded, expected, "alerts recorded per key");
+    s.stop().await;
+    // Checked last, so that a slow answer does not hide what the rest shows.
+    assert!(
+        slow.is_empty(),
+        "answers kept the sender waiting (over {OUTAGE_ANSWER_WITHIN:?}) while the database \
+         was down: {slow:?}"
+    );
+}
