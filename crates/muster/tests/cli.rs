@@ -1209,36 +1209,10 @@ fn the_crates_depend_only_inwards() {
 /// receipt, the incident stays OPEN; an ARN that is not an incident's is refused.
 #[tokio::test]
 async fn incidents_ack_acknowledges_every_open_page() {
-    use aws_sdk_ssmcontacts::types::{
-        ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactType, Plan, Stage, Target,
-    };
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr, _logs) = serve(dir.path());
     let (key_id, secret) = common::read_credentials(&dir.path().join("credentials"));
     let contacts = common::client(addr.parse().unwrap(), &key_id, &secret);
-    let contact = contacts
-        .create_contact()
-        .alias("ana")
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let channel = contacts
-        .create_contact_channel()
-        .contact_id(&contact)
-        .name("mail")
-        .r#type(ChannelType::Email)
-        .delivery_address(
-            ContactChannelAddress::builder()
-                .simple_address("ana@example.com")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .contact_channel_arn;
     let outbox = || -> Vec<serde_json::Value> {
         std::fs::read_to_string(dir.path().join("outbox.jsonl"))
             .unwrap_or_default()
@@ -1246,41 +1220,21 @@ async fn incidents_ack_acknowledges_every_open_page() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    let code = outbox()
-        .into_iter()
-        .find(|m| m["kind"] == "activation")
-        .unwrap()["activation_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    contacts
-        .activate_contact_channel()
-        .contact_channel_id(&channel)
-        .activation_code(code)
-        .send()
-        .await
-        .unwrap();
-    let stage = Stage::builder()
-        .duration_in_minutes(10)
-        .targets(
-            Target::builder()
-                .channel_target_info(
-                    ChannelTargetInfo::builder()
-                        .contact_channel_id(&channel)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .build()
-        .unwrap();
-    contacts
-        .update_contact()
-        .contact_id(&contact)
-        .plan(Plan::builder().stages(stage.clone()).stages(stage).build())
-        .send()
-        .await
-        .unwrap();
+    let contact = common::PagedPerson {
+        stage_minutes: &[10, 10],
+        ..common::PagedPerson::new("ana", "ana@example.com")
+    }
+    .create_with(&contacts, async |_| {
+        outbox()
+            .into_iter()
+            .find(|m| m["kind"] == "activation")
+            .unwrap()["activation_code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+    .await
+    .contact;
     let incidents = common::incidents_client(addr.parse().unwrap(), &key_id, &secret);
     let plan = incidents
         .create_response_plan()

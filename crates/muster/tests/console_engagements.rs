@@ -9,8 +9,8 @@
 mod common;
 
 use aws_sdk_ssmcontacts::types::{
-    ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactTargetInfo, ContactType, Plan,
-    ReceiptType, Stage, Target,
+    ChannelType, ContactChannelAddress, ContactTargetInfo, ContactType, Plan, ReceiptType, Stage,
+    Target,
 };
 use common::TestServer;
 use common::browser::{
@@ -35,62 +35,14 @@ async fn create_admin(s: &TestServer, email: &str) {
 /// A PERSONAL contact `alias` with one activated e-mail channel (`Work mail`, `addr`) paged
 /// at once by a 10-minute stage. Returns the contact's ARN.
 async fn person(s: &TestServer, alias: &str, name: &str, addr: &str) -> String {
-    let c = &s.client;
-    let contact = c
-        .create_contact()
-        .alias(alias)
-        .display_name(name)
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let channel = c
-        .create_contact_channel()
-        .contact_id(&contact)
-        .name("Work mail")
-        .r#type(ChannelType::Email)
-        .delivery_address(
-            ContactChannelAddress::builder()
-                .simple_address(addr)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .contact_channel_arn;
-    let code = outbox_message(s, "activation", addr).await["activation_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    c.activate_contact_channel()
-        .contact_channel_id(&channel)
-        .activation_code(code)
-        .send()
-        .await
-        .unwrap();
-    let stage = Stage::builder()
-        .duration_in_minutes(10)
-        .targets(
-            Target::builder()
-                .channel_target_info(
-                    ChannelTargetInfo::builder()
-                        .contact_channel_id(&channel)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .build()
-        .unwrap();
-    c.update_contact()
-        .contact_id(&contact)
-        .plan(Plan::builder().stages(stage).build())
-        .send()
-        .await
-        .unwrap();
-    contact
+    common::PagedPerson {
+        display_name: Some(name),
+        channel: "Work mail",
+        ..common::PagedPerson::new(alias, addr)
+    }
+    .create(s)
+    .await
+    .contact
 }
 
 /// Engages `alias` through the console's form; returns the engagement page's path.

@@ -1407,6 +1407,49 @@ async fn two_processes_open_one_incident_per_dedupe_string() {
 
 const ALERTS_SENT: usize = 300;
 
+/// `muster integrations create` (the CLI, beside the running processes) of `format` feeding
+/// `plan`: the key it prints.
+fn integration_by_cli(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    master_key: Option<&str>,
+    format: &str,
+    plan: &str,
+) -> String {
+    let mut cli = muster();
+    cli.args([
+        "integrations",
+        "create",
+        "--name",
+        "probe",
+        "--format",
+        format,
+    ])
+    .args(["--response-plan", plan, "--data-dir"])
+    .arg(data_dir);
+    if let Some(url) = database_url {
+        cli.args(["--database-url", url]);
+    }
+    if let Some(key) = master_key {
+        cli.env("MUSTER_MASTER_KEY", key);
+    }
+    let out = cli.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("KEY: "))
+        .unwrap_or_else(|| panic!("no KEY line in {stdout}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 /// SIGKILL while alerts are being posted: after a restart, every alert that was answered 2xx
 /// is in its incident's timeline (its payload in the trigger event), and every incident has
 /// exactly one engagement.
@@ -1430,33 +1473,7 @@ async fn sigkill_after_alerts_answered(backend: &str, database_url: Option<Strin
     let people = people(&client, &inbox, "alert", 1).await;
     let inc = common::incidents_client(addr, &key_id, &secret);
     let plan = response_plan(&inc, "alerts", None, &people[0].arn).await;
-    let mut cli = muster();
-    cli.args([
-        "integrations",
-        "create",
-        "--name",
-        "probe",
-        "--format",
-        "generic",
-    ])
-    .args(["--response-plan", &plan, "--data-dir"])
-    .arg(&data);
-    if let Some(url) = &database_url {
-        cli.args(["--database-url", url]);
-    }
-    let out = cli.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let key = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("KEY: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let key = integration_by_cli(&data, database_url.as_deref(), None, "generic", &plan);
 
     let answered = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     let mut tasks = tokio::task::JoinSet::new();
@@ -1569,4 +1586,293 @@ async fn sigkill_after_alerts_answered_loses_none_postgres() {
         Some(url) => sigkill_after_alerts_answered("postgres", Some(url)).await,
         None => muster_store::testing::postgres_skip_note("sigkill_after_alerts_answered"),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Alerts into two processes on one PostgreSQL database.
+// ---------------------------------------------------------------------------------------
+
+/// The dedupe keys raced, and how many alerts each gets per round (split between the two
+/// processes): one hot key and a few quiet ones.
+const RACED_KEYS: [(&str, usize); 4] = [
+    ("db-down", 20),
+    ("disk-full", 4),
+    ("api-slow", 3),
+    ("queue-stuck", 2),
+];
+const RACE_ROUNDS: usize = 3;
+
+/// One alert to the generic webhook with `Accept: application/json`: the status and the
+/// answer's JSON (`Null` when it is not JSON).
+async fn generic_alert(
+    addr: SocketAddr,
+    key: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = common::http()
+        .post(format!("http://{addr}/hooks/generic/{key}"))
+        .header("accept", "application/json")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Triggers, one per (dedupe key, details) of `alerts`, all at once, the i-th to
+/// `addrs[i % 2]`: their (dedupe key, details, status, answer).
+async fn fire(
+    addrs: [SocketAddr; 2],
+    key: &str,
+    alerts: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String, u16, serde_json::Value)> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (dedup, details)) in alerts.into_iter().enumerate() {
+        let (addr, key) = (addrs[i % 2], key.to_string());
+        set.spawn(async move {
+            let body = serde_json::json!({
+                "title": format!("{dedup} alert"), "details": details, "dedup": dedup,
+            });
+            let (status, answer) = generic_alert(addr, &key, body).await;
+            (dedup, details, status, answer)
+        });
+    }
+    set.join_all().await
+}
+
+/// Two `serve` processes on one PostgreSQL database take the same alerts at once (rounds of
+/// concurrent alerts of one hot key and a few quiet ones, split between them): one OPEN
+/// incident per key, one page per incident, every alert answered 2xx and recorded with its
+/// incident. Resolved through one process, the key's next trigger through the other opens a
+/// new incident, which the alerts after it (again through both) feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_open_one_incident_per_alert_key() {
+    let Some(url) = muster_store::testing::fresh_postgres_url().await else {
+        return muster_store::testing::postgres_skip_note(
+            "two_processes_open_one_incident_per_alert_key",
+        );
+    };
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let config = inbox.config_file(dir.path(), "pair");
+    let master = hex_key();
+    let opts = |data| ServeOpts {
+        data_dir: data,
+        config: &config,
+        database_url: Some(&url),
+        master_key: Some(&master),
+        time_scale: 1.0,
+    };
+    let mut a = Serve::spawn("a", &opts(&data_a));
+    let addr_a = a.ready().await;
+    let mut b = Serve::spawn("b", &opts(&data_b));
+    let addr_b = b.ready().await;
+    let addrs = [addr_a, addr_b];
+    let (key_id, secret) = common::read_credentials(&data_a.join("credentials"));
+    let client = common::client(addr_a, &key_id, &secret);
+    let ana = common::PagedPerson::new("ana", "ana@example.com")
+        .create_with(&client, async |address| {
+            inbox.activation_code(address).await
+        })
+        .await;
+    let inc = common::incidents_client(addr_b, &key_id, &secret);
+    let plan = response_plan(&inc, "alerts", None, &ana.contact).await;
+    let key = integration_by_cli(&data_a, Some(&url), Some(&master), "generic", &plan);
+
+    let mut answers = Vec::new();
+    for round in 0..RACE_ROUNDS {
+        let alerts = RACED_KEYS
+            .iter()
+            .flat_map(|(dedup, n)| (0..*n).map(move |i| (*dedup, format!("round {round} #{i}"))))
+            .collect();
+        answers.extend(fire(addrs, &key, alerts).await);
+    }
+    let mut arn_of: HashMap<&str, String> = HashMap::new();
+    for (dedup, details, status, answer) in &answers {
+        assert_eq!(*status, 200, "{dedup} {details}: {answer}");
+        assert_eq!(answer["status"], "OPEN", "{dedup} {details}: {answer}");
+        let arn = answer["incidentRecordArn"].as_str().unwrap();
+        let first = arn_of.entry(*dedup).or_insert_with(|| arn.to_string());
+        assert_eq!(first.as_str(), arn, "{dedup}: two incidents");
+    }
+    for (dedup, _) in RACED_KEYS {
+        let opened = answers
+            .iter()
+            .filter(|(d, _, _, answer)| *d == dedup && answer["isNew"] == true)
+            .count();
+        assert_eq!(
+            opened, 1,
+            "{dedup}: {opened} alerts answered that they opened it"
+        );
+    }
+    let distinct: HashSet<&String> = arn_of.values().collect();
+    assert_eq!(distinct.len(), RACED_KEYS.len(), "{arn_of:?}");
+
+    // Behind both processes' backs: the incidents and the alerts' records.
+    let app = {
+        let mut settings = common::settings_for(&dir.path().join("checker"), &url);
+        settings.master_key = Some(master.clone());
+        let store = muster::server::open_store(&settings).await.unwrap();
+        let master = muster::server::load_master_key(&settings).unwrap();
+        muster::server::application(&settings, store, &master, muster::server::system_clock())
+            .unwrap()
+    };
+    let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
+    let incidents = async || {
+        app.list_incidents(
+            &caller,
+            &muster_store::IncidentFilter::default(),
+            &muster_store::After::Start,
+            100,
+        )
+        .await
+        .unwrap()
+    };
+    let all = incidents().await;
+    let listed: HashSet<&String> = all.iter().map(|i| &i.arn).collect();
+    assert_eq!(listed, distinct, "incidents besides the answered ones");
+    assert!(
+        all.iter()
+            .all(|i| i.status == muster_core::incident::IncidentStatus::Open)
+    );
+    // Every alert recorded against its key's incident, each once.
+    let recorded = async |arn: &str| {
+        app.alerts_of_incident(&caller, arn, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let payload: serde_json::Value = serde_json::from_str(&r.payload).unwrap();
+                (
+                    r.dedupe_key,
+                    r.action,
+                    payload["details"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for (dedup, n) in RACED_KEYS {
+        let mut got = recorded(&arn_of[dedup]).await;
+        got.sort();
+        let mut sent: Vec<(String, String, String)> = answers
+            .iter()
+            .filter(|(d, ..)| *d == dedup)
+            .map(|(d, details, ..)| (d.to_string(), "trigger".to_string(), details.clone()))
+            .collect();
+        sent.sort();
+        assert_eq!(sent.len(), n * RACE_ROUNDS);
+        assert_eq!(got, sent, "{dedup}: the alerts recorded");
+    }
+
+    // One engagement per incident, and one page each (its plan has one stage, one channel).
+    let paged = async |arns: &[&String]| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for arn in arns {
+            let engagements = client
+                .list_engagements()
+                .incident_id(*arn)
+                .send()
+                .await
+                .unwrap()
+                .engagements;
+            assert_eq!(engagements.len(), 1, "{arn}");
+            loop {
+                let pages = pages_of(&client, &engagements[0].engagement_arn).await;
+                assert!(pages.len() <= 1, "{arn} paged {pages:?}");
+                if pages.len() == 1 && inbox.page_arns().contains(&pages[0]) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{arn} was never paged");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        // Time for a second send of any of them to arrive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    paged(&distinct.iter().copied().collect::<Vec<_>>()).await;
+    let pages = inbox.pages();
+    assert_eq!(
+        pages.len(),
+        RACED_KEYS.len(),
+        "pages: {:?}",
+        pages.iter().map(|p| p.str("page_arn")).collect::<Vec<_>>()
+    );
+
+    // Resolved through a, triggered again through b: a new incident; the next alerts, through
+    // both at once, feed it.
+    let (hot, hot_alerts) = RACED_KEYS[0];
+    let old = arn_of[hot].clone();
+    let (status, answer) = generic_alert(
+        addr_a,
+        &key,
+        serde_json::json!({"title": "resolved", "dedup": hot, "action": "resolve"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (
+            answer["status"].as_str(),
+            answer["incidentRecordArn"].as_str()
+        ),
+        (Some("RESOLVED"), Some(old.as_str())),
+        "{answer}"
+    );
+    let (status, answer) = generic_alert(
+        addr_b,
+        &key,
+        serde_json::json!({"title": "again", "details": "after the resolve", "dedup": hot}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["isNew"]),
+        (200, &serde_json::json!(true)),
+        "{answer}"
+    );
+    let new = answer["incidentRecordArn"].as_str().unwrap().to_string();
+    assert_ne!(new, old, "a resolved incident absorbed a trigger");
+    let more = (0..10).map(|i| (hot, format!("later #{i}"))).collect();
+    for (_, details, status, answer) in fire(addrs, &key, more).await {
+        assert_eq!(status, 200, "{details}: {answer}");
+        assert_eq!(
+            (answer["incidentRecordArn"].as_str(), &answer["isNew"]),
+            (Some(new.as_str()), &serde_json::json!(false)),
+            "{details}: {answer}"
+        );
+    }
+    let all = incidents().await;
+    assert_eq!(all.len(), RACED_KEYS.len() + 1);
+    let status_of = |arn: &str| all.iter().find(|i| i.arn == arn).unwrap().status;
+    assert_eq!(
+        status_of(&old),
+        muster_core::incident::IncidentStatus::Resolved
+    );
+    assert_eq!(status_of(&new), muster_core::incident::IncidentStatus::Open);
+    let old_alerts = recorded(&old).await;
+    assert_eq!(old_alerts.len(), hot_alerts * RACE_ROUNDS + 1);
+    assert_eq!(
+        old_alerts
+            .iter()
+            .filter(|(_, action, _)| action == "resolve")
+            .count(),
+        1
+    );
+    assert_eq!(recorded(&new).await.len(), 11);
+    paged(&[&new]).await;
+    assert_eq!(inbox.pages().len(), RACED_KEYS.len() + 1);
+    inbox.assert_nothing_refused();
+    println!(
+        "[postgres] two processes, alerts: {} alerts in {RACE_ROUNDS} rounds over {} keys, one \
+         incident and one page per key; after a resolve, a new incident",
+        answers.len(),
+        RACED_KEYS.len()
+    );
+    print_problems(&[&a, &b]);
+    a.terminate();
+    b.terminate();
 }

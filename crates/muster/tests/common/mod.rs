@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod links;
+pub mod pg_cluster;
 pub mod twilio;
 
 use aws_sdk_ssmcontacts::Client;
@@ -249,6 +250,139 @@ impl TestServer {
             t(&mut body, &mut headers);
         }
         send(&url, &headers, body).await
+    }
+}
+
+impl TestServer {
+    /// The latest activation code sent to `address`, from the outbox (waits up to 10 s for
+    /// it to be written).
+    pub async fn activation_code(&self, address: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(m) = self
+                .outbox()
+                .into_iter()
+                .rfind(|m| m["kind"] == "activation" && m["address"] == address)
+            {
+                return m["activation_code"].as_str().unwrap().to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no activation code in the outbox for {address}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Someone to page: a PERSONAL contact with one activated e-mail channel and a plan whose
+/// stages each page that channel at once. Made through the SSM Contacts API, as a user would.
+#[derive(Debug, Clone, Copy)]
+pub struct PagedPerson<'a> {
+    pub alias: &'a str,
+    pub display_name: Option<&'a str>,
+    /// The channel's name.
+    pub channel: &'a str,
+    pub address: &'a str,
+    /// One stage per entry, lasting that many minutes.
+    pub stage_minutes: &'a [i32],
+}
+
+/// What [`PagedPerson`] made: the contact's and the channel's ARNs.
+#[derive(Debug, Clone)]
+pub struct Paged {
+    pub contact: String,
+    pub channel: String,
+}
+
+impl<'a> PagedPerson<'a> {
+    /// `alias` without a display name, a channel `mail` at `address`, one 10-minute stage.
+    pub fn new(alias: &'a str, address: &'a str) -> PagedPerson<'a> {
+        PagedPerson {
+            alias,
+            display_name: None,
+            channel: "mail",
+            address,
+            stage_minutes: &[10],
+        }
+    }
+
+    /// Creates it on the server of `client`; `code_of(address)` reads the activation code
+    /// that server sent to the channel.
+    pub async fn create_with(
+        &self,
+        client: &Client,
+        code_of: impl AsyncFnOnce(&str) -> String,
+    ) -> Paged {
+        use aws_sdk_ssmcontacts::types::{
+            ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactType, Plan, Stage, Target,
+        };
+        let contact = client
+            .create_contact()
+            .alias(self.alias)
+            .set_display_name(self.display_name.map(String::from))
+            .r#type(ContactType::Personal)
+            .plan(Plan::builder().set_stages(Some(vec![])).build())
+            .send()
+            .await
+            .unwrap()
+            .contact_arn;
+        let channel = client
+            .create_contact_channel()
+            .contact_id(&contact)
+            .name(self.channel)
+            .r#type(ChannelType::Email)
+            .delivery_address(
+                ContactChannelAddress::builder()
+                    .simple_address(self.address)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .contact_channel_arn;
+        let code = code_of(self.address).await;
+        client
+            .activate_contact_channel()
+            .contact_channel_id(&channel)
+            .activation_code(code)
+            .send()
+            .await
+            .unwrap();
+        let stage = |minutes: i32| {
+            Stage::builder()
+                .duration_in_minutes(minutes)
+                .targets(
+                    Target::builder()
+                        .channel_target_info(
+                            ChannelTargetInfo::builder()
+                                .contact_channel_id(&channel)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        };
+        client
+            .update_contact()
+            .contact_id(&contact)
+            .plan(
+                Plan::builder()
+                    .set_stages(Some(self.stage_minutes.iter().map(|m| stage(*m)).collect()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        Paged { contact, channel }
+    }
+
+    /// Creates it on `s`, reading the activation code from its outbox.
+    pub async fn create(&self, s: &TestServer) -> Paged {
+        self.create_with(&s.client, async |address| s.activation_code(address).await)
+            .await
     }
 }
 

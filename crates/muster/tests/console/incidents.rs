@@ -9,9 +9,6 @@
 use crate::common;
 use crate::on_both;
 
-use aws_sdk_ssmcontacts::types::{
-    ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactType, Plan, Stage, Target,
-};
 use common::TestServer;
 use common::browser::{
     self, Browser, PASSWORD, Signed, base, click_to_load, create_user, get, hidden, labelled,
@@ -29,61 +26,13 @@ const ACCOUNT: &str = "000000000000";
 /// A PERSONAL contact `alias` with one activated e-mail channel (`Work mail`, `addr`) paged
 /// at once by a 10-minute stage.
 async fn person(s: &TestServer, alias: &str, name: &str, addr: &str) {
-    let c = &s.client;
-    let contact = c
-        .create_contact()
-        .alias(alias)
-        .display_name(name)
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let channel = c
-        .create_contact_channel()
-        .contact_id(&contact)
-        .name("Work mail")
-        .r#type(ChannelType::Email)
-        .delivery_address(
-            ContactChannelAddress::builder()
-                .simple_address(addr)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .contact_channel_arn;
-    let code = outbox_message(s, "activation", addr).await["activation_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    c.activate_contact_channel()
-        .contact_channel_id(&channel)
-        .activation_code(code)
-        .send()
-        .await
-        .unwrap();
-    let stage = Stage::builder()
-        .duration_in_minutes(10)
-        .targets(
-            Target::builder()
-                .channel_target_info(
-                    ChannelTargetInfo::builder()
-                        .contact_channel_id(&channel)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .build()
-        .unwrap();
-    c.update_contact()
-        .contact_id(&contact)
-        .plan(Plan::builder().stages(stage).build())
-        .send()
-        .await
-        .unwrap();
+    common::PagedPerson {
+        display_name: Some(name),
+        channel: "Work mail",
+        ..common::PagedPerson::new(alias, addr)
+    }
+    .create(s)
+    .await;
 }
 
 /// The application's caller for checks behind the console's back.

@@ -5,7 +5,6 @@
 
 use crate::common::{self, TestServer};
 use crate::on_both;
-use aws_sdk_ssmcontacts::types::{ChannelType, ContactChannelAddress, ContactType, Plan};
 use muster_app::App;
 use muster_core::alert::Format;
 use muster_core::incident::{IncidentStatus, IncidentTemplate, ResponsePlan};
@@ -20,66 +19,21 @@ fn app(s: &TestServer) -> Arc<App> {
 }
 
 /// Ana with an activated e-mail channel paged at once (and ten minutes later), a response
-/// plan engaging her, and an integration of `format` on it: (key, plan ARN).
+/// plan engaging her, and an integration of `format` on it: its key.
 async fn setup(s: &TestServer, format: Format, tags: &[(&str, &str)]) -> String {
-    let c = &s.client;
-    let contact = c
-        .create_contact()
-        .alias("ana")
-        .r#type(ContactType::Personal)
-        .plan(Plan::builder().set_stages(Some(vec![])).build())
-        .send()
-        .await
-        .unwrap()
-        .contact_arn;
-    let ch = c
-        .create_contact_channel()
-        .contact_id(&contact)
-        .name("mail")
-        .r#type(ChannelType::Email)
-        .delivery_address(
-            ContactChannelAddress::builder()
-                .simple_address("ana@example.com")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .contact_channel_arn;
-    let code = s
-        .outbox()
-        .iter()
-        .find(|m| m["kind"] == "activation")
-        .unwrap()["activation_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    c.activate_contact_channel()
-        .contact_channel_id(&ch)
-        .activation_code(code)
-        .send()
-        .await
-        .unwrap();
-    let stage = aws_sdk_ssmcontacts::types::Stage::builder()
-        .duration_in_minutes(10)
-        .targets(
-            aws_sdk_ssmcontacts::types::Target::builder()
-                .channel_target_info(
-                    aws_sdk_ssmcontacts::types::ChannelTargetInfo::builder()
-                        .contact_channel_id(&ch)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .build()
-        .unwrap();
-    c.update_contact()
-        .contact_id(&contact)
-        .plan(Plan::builder().stages(stage.clone()).stages(stage).build())
-        .send()
-        .await
-        .unwrap();
+    let plan_arn = plan_paging_ana(s, tags).await;
+    integration(s, "monitoring", format, &plan_arn).await
+}
+
+/// Ana with an activated e-mail channel paged at once (and ten minutes later), and a
+/// response plan `alerts` engaging her, tagged `tags`: the plan's ARN.
+async fn plan_paging_ana(s: &TestServer, tags: &[(&str, &str)]) -> String {
+    let ana = common::PagedPerson {
+        stage_minutes: &[10, 10],
+        ..common::PagedPerson::new("ana", "ana@example.com")
+    }
+    .create(s)
+    .await;
     let app = app(s);
     let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
     let plan = ResponsePlan {
@@ -88,19 +42,24 @@ async fn setup(s: &TestServer, format: Format, tags: &[(&str, &str)]) -> String 
             impact: 3,
             ..Default::default()
         },
-        engagements: vec![contact],
+        engagements: vec![ana.contact],
         ..Default::default()
     };
     let tags = tags
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let plan_arn = app
-        .create_response_plan(&caller, "alerts", plan, tags, None)
+    app.create_response_plan(&caller, "alerts", plan, tags, None)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A new integration `name` of `format` on the plan: its key.
+async fn integration(s: &TestServer, name: &str, format: Format, plan_arn: &str) -> String {
+    let app = app(s);
+    let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
     let (_, key) = app
-        .create_integration(&caller, "monitoring", format, &plan_arn)
+        .create_integration(&caller, name, format, plan_arn)
         .await
         .unwrap();
     key
@@ -516,3 +475,155 @@ on_both!(
     opsgenie_alert_api,
     generic_and_refusals,
 );
+
+/// How long a sender may wait for its answer while the database is down, at most.
+const OUTAGE_ANSWER_WITHIN: Duration = Duration::from_secs(15);
+
+/// Sends one trigger of `dedup` as `format`'s sender does (Alertmanager's group, a generic
+/// webhook call, a PagerDuty event, an Opsgenie create): its status and how long the answer
+/// took.
+async fn trigger_as(
+    addr: std::net::SocketAddr,
+    format: Format,
+    key: &str,
+    dedup: &str,
+) -> (u16, Duration) {
+    let base = format!("http://{addr}/hooks");
+    let request = match format {
+        Format::Alertmanager => common::http()
+            .post(format!("{base}/alertmanager/{key}"))
+            .json(&json!({
+                "version": "4",
+                "groupKey": dedup,
+                "status": "firing",
+                "receiver": "muster",
+                "groupLabels": {"alertname": dedup},
+                "commonLabels": {"alertname": dedup, "severity": "critical"},
+                "commonAnnotations": {"summary": format!("{dedup} is firing")},
+                "externalURL": "http://alertmanager.example",
+                "alerts": [{
+                    "status": "firing",
+                    "labels": {"alertname": dedup, "severity": "critical"},
+                    "annotations": {"summary": format!("{dedup} is firing")},
+                    "startsAt": rfc3339(-60),
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus.example/graph",
+                    "fingerprint": "0123456789abcdef",
+                }],
+            })),
+        Format::Generic => common::http()
+            .post(format!("{base}/generic/{key}"))
+            .json(&json!({"title": format!("{dedup} is firing"), "dedup": dedup})),
+        Format::PagerDuty => common::http()
+            .post(format!("{base}/pagerduty/v2/enqueue"))
+            .json(&json!({
+                "routing_key": key,
+                "event_action": "trigger",
+                "dedup_key": dedup,
+                "payload": {"summary": format!("{dedup} is firing"), "source": "probe", "severity": "critical"},
+            })),
+        Format::Opsgenie => common::http()
+            .post(format!("{base}/opsgenie/v2/alerts"))
+            .header("authorization", format!("GenieKey {key}"))
+            .json(&json!({"message": format!("{dedup} is firing"), "alias": dedup})),
+        other => unreachable!("no sender of {other} here"),
+    };
+    let started = Instant::now();
+    let status = request.send().await.unwrap().status().as_u16();
+    (status, started.elapsed())
+}
+
+/// The database goes down (PostgreSQL stopped at once, as a crash): every alert endpoint
+/// refuses what it cannot store, so that the sender sends it again, and does so at once: 503
+/// on the webhook endpoints (Alertmanager drops any 4xx), 429 on the PagerDuty and Opsgenie
+/// ones (their clients retry that); never a 500, never a 2xx. Once the database is back the
+/// retries are taken, and nothing of the refused attempts was recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_answered_for_a_retry_and_loses_nothing() {
+    let test = "a_database_outage_is_answered_for_a_retry_and_loses_nothing";
+    let Some(pg) = common::pg_cluster::PgCluster::start(test) else {
+        return;
+    };
+    let mut s = common::start_on(tempfile::tempdir().unwrap(), pg.url()).await;
+    let plan = plan_paging_ana(&s, &[]).await;
+    // Each format, its key, and the status a refused alert gets.
+    let mut senders = Vec::new();
+    for (format, refused) in [
+        (Format::Alertmanager, 503),
+        (Format::Generic, 503),
+        (Format::PagerDuty, 429),
+        (Format::Opsgenie, 429),
+    ] {
+        let key = integration(&s, &format!("via {format}"), format, &plan).await;
+        senders.push((format, key, refused));
+    }
+    let before = |f: Format| format!("{f}-before");
+    let during = |f: Format| format!("{f}-during");
+    for (format, key, _) in &senders {
+        let (status, _) = trigger_as(s.addr, *format, key, &before(*format)).await;
+        assert!((200..300).contains(&status), "{format}: {status}");
+    }
+    assert_eq!(incidents(&s).await.len(), senders.len());
+
+    pg.stop_immediately();
+    // A repeat of each open incident's alert, and an alert of a new key: each refused.
+    let mut attempts = tokio::task::JoinSet::new();
+    for (format, key, refused) in &senders {
+        for dedup in [before(*format), during(*format)] {
+            let (addr, format, key, refused) = (s.addr, *format, key.clone(), *refused);
+            attempts.spawn(async move {
+                let (status, took) = trigger_as(addr, format, &key, &dedup).await;
+                (format, dedup, refused, status, took)
+            });
+        }
+    }
+    let mut slow = Vec::new();
+    for (format, dedup, refused, status, took) in attempts.join_all().await {
+        println!("database down: {format} {dedup} answered {status} after {took:.2?}");
+        assert_eq!(
+            status, refused,
+            "{format} {dedup} while the database is down"
+        );
+        if took >= OUTAGE_ANSWER_WITHIN {
+            slow.push(format!("{format} {dedup} after {took:.2?}"));
+        }
+    }
+
+    pg.start_again();
+    // The senders retry: taken now, into the open incidents and new ones.
+    for (format, key, _) in &senders {
+        for dedup in [before(*format), during(*format)] {
+            let (status, took) = trigger_as(s.addr, *format, key, &dedup).await;
+            assert!(
+                (200..300).contains(&status),
+                "{format} {dedup} once the database is back: {status} after {took:?}"
+            );
+        }
+    }
+    let all = incidents(&s).await;
+    assert_eq!(all.len(), 2 * senders.len(), "one incident per key");
+    assert!(all.iter().all(|i| i.status == IncidentStatus::Open));
+    let app = app(&s);
+    let caller = app.system(muster_core::AccountId::parse("000000000000").unwrap());
+    // Each key's incident has its alerts that were answered 2xx: the first and the retry
+    // for the keys open before the outage, the retry for the others.
+    let mut recorded = std::collections::BTreeMap::new();
+    for i in &all {
+        let alerts = app.alerts_of_incident(&caller, &i.arn, 100).await.unwrap();
+        let key = alerts[0].dedupe_key.clone();
+        assert!(alerts.iter().all(|a| a.dedupe_key == key), "{}", i.arn);
+        assert!(recorded.insert(key, alerts.len()).is_none(), "{}", i.arn);
+    }
+    let expected: std::collections::BTreeMap<String, usize> = senders
+        .iter()
+        .flat_map(|(format, _, _)| [(before(*format), 2), (during(*format), 1)])
+        .collect();
+    assert_eq!(recorded, expected, "alerts recorded per key");
+    s.stop().await;
+    // Checked last, so that a slow answer does not hide what the rest shows.
+    assert!(
+        slow.is_empty(),
+        "answers kept the sender waiting (over {OUTAGE_ANSWER_WITHIN:?}) while the database \
+         was down: {slow:?}"
+    );
+}
