@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activation;
+mod cache;
 pub mod caller;
 pub mod codes;
 pub mod contacts;
@@ -28,7 +29,6 @@ pub mod engagements;
 pub mod error;
 pub mod feeds;
 pub mod incidents;
-mod cache;
 pub mod ingest;
 pub mod keys;
 pub mod messaging;

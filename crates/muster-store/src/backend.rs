@@ -38,6 +38,10 @@ const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 const SQLITE_WRITER_AUTOCHECKPOINT: &str = "10000";
 const POSTGRES_POOL_SIZE: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// PostgreSQL's: while the server is down, sqlx keeps trying to connect until this deadline,
+/// so it is how long a request waits before it is answered "unavailable" (a webhook's 503, for
+/// the sender to retry). Ten busy connections for five seconds is an overload too.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The embedded backend: one SQLite file in WAL mode.
 ///
@@ -501,7 +505,7 @@ impl PgStore {
             .application_name("muster");
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(PgStore { pool })
