@@ -480,11 +480,20 @@ async fn write_absorbs(
                     let _ = reply.send(Ok(r));
                 }
             }
+            // The database is down or gone: the same answer for every alert, at once (one by
+            // one, each would wait for the database again).
+            Err(e) if !e.is_about_the_data() && !e.is_out_of_space() => {
+                let why = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
+                }
+            }
             Err(e) if absorbs.len() == 1 => {
                 if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(e));
                 }
             }
+            // One alert (or, on a full disk, the batch's size) may be the culprit: one by one.
             Err(e) => {
                 tracing::warn!(error = %e, alerts = absorbs.len(), "batched alert writes failed; writing them one by one");
                 for (a, reply) in absorbs.into_iter().zip(replies) {

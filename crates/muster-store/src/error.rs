@@ -78,6 +78,20 @@ impl StoreError {
         }
     }
 
+    /// Whether the error is about what was written (a broken rule, a missing or corrupt row,
+    /// a statement the database refused), rather than the database being down, busy, full or
+    /// gone: writing the rest of a failed batch without the culprit may then succeed.
+    pub fn is_about_the_data(&self) -> bool {
+        !self.is_out_of_space()
+            && matches!(
+                self,
+                StoreError::NotFound(_)
+                    | StoreError::Conflict(_)
+                    | StoreError::Corrupt(_)
+                    | StoreError::Database(sqlx::Error::Database(_))
+            )
+    }
+
     /// Maps a unique violation to [`StoreError::Conflict`] with `msg`, anything else to
     /// [`StoreError::Database`]. Callers know which statement failed, so they know which
     /// constraint it was: this works alike on both backends, whose constraint names and

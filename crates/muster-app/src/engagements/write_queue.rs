@@ -119,9 +119,25 @@ async fn write_queued(
                     let _ = reply.send(Ok(()));
                 }
             }
+            Err(e) if !e.is_about_the_data() && !e.is_out_of_space() => {
+                // The database is down or gone: the same answer for every write, at once (one
+                // by one, each would wait for the database again).
+                tracing::warn!(error = %e, starts = starts.len(), changes = changes.len(), events = events.len(), "batched engagement writes failed");
+                engine.written(reservation, std::iter::empty());
+                let shared = || StoreError::Unavailable(e.to_string());
+                for (_, reply) in starts {
+                    let _ = reply.send(Err(shared()));
+                }
+                for (_, reply) in changes {
+                    let _ = reply.send(Err(shared()));
+                }
+                for (_, reply) in events {
+                    let _ = reply.send(Err(shared()));
+                }
+            }
             Err(e) => {
                 // Something in the batch failed: nothing was written. One by one, so one bad
-                // write cannot fail the others.
+                // write (or a big one, on a full disk) cannot fail the others.
                 tracing::warn!(error = %e, starts = starts.len(), changes = changes.len(), events = events.len(), "batched engagement writes failed; writing them one by one");
                 let mut new = Vec::new();
                 for (n, reply) in starts {
