@@ -6,8 +6,13 @@
 //! 1 MiB 413, and nothing is written for any of them. A database that cannot take the write
 //! is a 503 on the webhook endpoints (Alertmanager drops every 4xx, 429 included, and retries
 //! 5xx) and a 429 on the PagerDuty- and Opsgenie-compatible ones, whose senders retry that.
+//!
+//! An SNS message does nothing until its signature is verified with AWS's certificate
+//! ([`SnsCerts`]): 401 when it is not, 503 when AWS cannot be reached (SNS sends it again). A
+//! verified subscription confirmation is confirmed by fetching its `SubscribeURL`.
 
 use crate::ingest::{self, BadPayload};
+use crate::sns_certs::{SnsCerts, SnsError};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -28,6 +33,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct AlertState {
     pub app: Arc<App>,
+    /// Checks SNS signatures and confirms SNS subscriptions ([`SnsCerts::new`] in production).
+    pub sns: SnsCerts,
 }
 
 /// Every alert endpoint.
@@ -65,10 +72,14 @@ enum Refusal {
     NoKey,
     /// 404: no active integration has the key.
     UnknownKey,
+    /// 401: an SNS message whose signature was not verified.
+    Unverified(String),
     /// 413.
     TooLarge,
     /// The store cannot take it now: 503, or 429 for PagerDuty and Opsgenie.
     Unavailable,
+    /// 503: AWS (an SNS signing certificate, a subscription confirmation) cannot be reached.
+    Upstream(String),
 }
 
 impl Refusal {
@@ -77,20 +88,23 @@ impl Refusal {
             Refusal::Bad(_) => StatusCode::BAD_REQUEST,
             Refusal::NoKey => StatusCode::UNAUTHORIZED,
             Refusal::UnknownKey => StatusCode::NOT_FOUND,
+            Refusal::Unverified(_) => StatusCode::UNAUTHORIZED,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Unavailable => busy,
+            Refusal::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn message(&self) -> String {
         match self {
-            Refusal::Bad(m) => m.clone(),
+            Refusal::Bad(m) | Refusal::Unverified(m) => m.clone(),
             Refusal::NoKey => "no integration key: put it in the URL path, or send it as a Bearer \
                  token or the basic-auth password"
                 .into(),
             Refusal::UnknownKey => "no active integration has this key".into(),
             Refusal::TooLarge => format!("the body is larger than {MAX_BODY_BYTES} bytes"),
             Refusal::Unavailable => "Muster cannot store the alert right now; send it again".into(),
+            Refusal::Upstream(m) => format!("{m}; send it again"),
         }
     }
 
@@ -113,6 +127,16 @@ impl Refusal {
 impl From<BadPayload> for Refusal {
     fn from(b: BadPayload) -> Refusal {
         Refusal::Bad(b.0)
+    }
+}
+
+impl From<SnsError> for Refusal {
+    fn from(e: SnsError) -> Refusal {
+        match e {
+            SnsError::Malformed(m) => Refusal::Bad(m),
+            SnsError::Unverified(m) => Refusal::Unverified(m),
+            SnsError::Unavailable(m) => Refusal::Upstream(m),
+        }
     }
 }
 
@@ -219,6 +243,9 @@ fn log_refusal(format: &str, r: &Refusal) {
     match r {
         Refusal::Unavailable => {
             tracing::error!(format, "alert not stored: the database cannot take it now")
+        }
+        Refusal::Upstream(m) => {
+            tracing::warn!(format, refusal = %m, "alert not taken: AWS cannot be reached")
         }
         other => tracing::info!(format, refusal = %other.message(), "alert refused"),
     }
@@ -351,31 +378,46 @@ async fn sns(
     let result = async {
         let body = read_body(body).await?;
         let i = integration(&state.app, key, &[Format::Sns]).await?;
-        match ingest::sns::parse(&body)? {
+        let envelope = ingest::sns::parse(&body)?;
+        // Nothing is done for a message SNS did not sign.
+        state.sns.verify(&body).await?;
+        match envelope {
             ingest::sns::Envelope::Confirmation {
                 topic_arn,
                 subscribe_url,
                 ..
             } => {
-                // Muster fetches no URL on a sender's say-so: an administrator confirms the
-                // subscription (docs/ingest.md), and only an AWS URL is ever shown.
-                let url_ok = ingest::sns::is_aws_url(&subscribe_url);
-                tracing::warn!(
+                // Signed by SNS, so its SubscribeURL is SNS's (and `confirm` fetches only an
+                // AWS URL).
+                tracing::info!(
                     integration = %i.id,
                     topic = %topic_arn,
-                    subscribe_url = if url_ok { subscribe_url.as_str() } else { "(not an AWS URL: ignored)" },
-                    "SNS subscription confirmation received: open its SubscribeURL to confirm it"
+                    "SNS subscription confirmation received: confirming it"
                 );
+                if let Err(e) = state.sns.confirm(&subscribe_url).await {
+                    // SNS sends the confirmation again on a 5xx; if it never gets through, an
+                    // administrator can open the URL.
+                    tracing::warn!(
+                        integration = %i.id,
+                        topic = %topic_arn,
+                        subscribe_url = %subscribe_url,
+                        error = %e,
+                        "SNS subscription not confirmed: SNS will send the confirmation again, \
+                         or open its SubscribeURL to confirm it"
+                    );
+                    return Err(e.into());
+                }
+                tracing::info!(integration = %i.id, topic = %topic_arn, "SNS subscription confirmed");
                 Ok((
                     StatusCode::OK,
-                    axum::Json(json!({
-                        "status": "pending",
-                        "message": "subscription confirmation received; confirm it by opening its SubscribeURL (in Muster's log)",
-                    })),
+                    axum::Json(json!({"status": "ok", "message": "subscription confirmed"})),
                 )
                     .into_response())
             }
-            ingest::sns::Envelope::Unsubscribe { .. } => Ok(StatusCode::OK.into_response()),
+            ingest::sns::Envelope::Unsubscribe { topic_arn, .. } => {
+                tracing::info!(integration = %i.id, topic = %topic_arn, "SNS subscription deleted");
+                Ok(StatusCode::OK.into_response())
+            }
             ingest::sns::Envelope::Notification { message, .. } => {
                 let events = ingest::sns::alarm_events(&message)?;
                 let outcomes = state.app.ingest(&i, &events, &message).await?;
