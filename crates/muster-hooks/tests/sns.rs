@@ -1,20 +1,16 @@
-//! SNS over real HTTP: the alert router served over a real application (SQLite in a
-//! temporary directory), and a fake `sns.us-east-1.amazonaws.com` over TLS (a certificate from
+//! SNS over real HTTP: the alert router served over a real application ([`common`]), and a
+//! fake `sns.us-east-1.amazonaws.com` over TLS (a certificate from
 //! a test CA, reached through the client's DNS override) serving the signing certificate and
 //! answering subscription confirmations. Messages are signed here with an RSA key made for the
 //! run, over the canonical string written out below from AWS's documentation.
 
+mod common;
+
 use base64::Engine;
-use muster_app::App;
-use muster_app::messaging::Messaging;
+use common::Served;
 use muster_core::alert::Format;
-use muster_core::incident::{IncidentStatus, IncidentTemplate, ResponsePlan};
-use muster_core::{AccountId, Clock, Region, SystemClock};
-use muster_hooks::alerts::{AlertState, router};
+use muster_core::incident::IncidentStatus;
 use muster_hooks::sns_certs::SnsCerts;
-use muster_notify::config::{OutboxConfig, ProviderConfig};
-use muster_notify::providers::Notifier;
-use muster_store::{After, IncidentFilter, Store};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use rsa::signature::{SignatureEncoding, Signer};
@@ -31,7 +27,6 @@ const HOST: &str = "sns.us-east-1.amazonaws.com";
 const EVIL: &str = "sns.us-east-1.amazonaws.com.evil.example";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:alarms";
 const ALARM_ARN: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:DiskFull";
-const ACCOUNT: &str = "123456789012";
 
 fn cert_url(path: &str) -> String {
     format!("https://{HOST}{path}")
@@ -302,12 +297,9 @@ async fn fake_aws() -> FakeAws {
 // ---- Muster -----------------------------------------------------------------------------
 
 struct Muster {
-    url: String,
+    served: Served,
     key: String,
-    app: Arc<App>,
-    http: reqwest::Client,
     aws: FakeAws,
-    _dir: tempfile::TempDir,
 }
 
 /// The alert router over a fresh application with an SNS integration, whose SNS client
@@ -320,73 +312,9 @@ async fn muster() -> Muster {
         .resolve(HOST, aws.addr)
         .resolve(EVIL, aws.addr)
         .tls_certs_only([reqwest::Certificate::from_pem(aws.ca_pem.as_bytes()).unwrap()]);
-    let sns = SnsCerts::with_client_builder(builder).unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("muster.db").display()
-    ))
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let providers = [ProviderConfig::Outbox(OutboxConfig {
-        name: "outbox".into(),
-        channels: vec![muster_core::ChannelType::Email],
-        path: Some(dir.path().join("sent.jsonl")),
-        timeout_seconds: None,
-    })];
-    let notifier = Notifier::new(&providers, dir.path(), None)
-        .unwrap()
-        .with_clock(clock.clone());
-    let messaging = Messaging::new(
-        notifier,
-        &providers,
-        Default::default(),
-        muster_app::codes::CodeKey::derive(&[7u8; 32]),
-        None,
-        None,
-    );
-    let app = Arc::new(App::new(
-        store,
-        clock,
-        Arc::new(messaging),
-        Region::parse("us-east-1").unwrap(),
-    ));
-    let caller = app.system(AccountId::parse(ACCOUNT).unwrap());
-    let plan = ResponsePlan {
-        template: IncidentTemplate {
-            title: "From CloudWatch".into(),
-            impact: 3,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let plan_arn = app
-        .create_response_plan(&caller, "alarms", plan, Default::default(), None)
-        .await
-        .unwrap();
-    let (_, key) = app
-        .create_integration(&caller, "cloudwatch", Format::Sns, &plan_arn)
-        .await
-        .unwrap();
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let routes = router(Arc::new(AlertState {
-        app: app.clone(),
-        sns,
-    }));
-    tokio::spawn(async move { axum::serve(listener, routes).await });
-    Muster {
-        url,
-        key,
-        app,
-        http: reqwest::Client::builder().no_proxy().build().unwrap(),
-        aws,
-        _dir: dir,
-    }
+    let served = common::serve(SnsCerts::with_client_builder(builder).unwrap()).await;
+    let key = served.integration(Format::Sns).await;
+    Muster { served, key, aws }
 }
 
 impl Muster {
@@ -397,8 +325,9 @@ impl Muster {
 
     async fn post_to(&self, path: &str, m: &Value) -> (u16, Value) {
         let r = self
+            .served
             .http
-            .post(format!("{}{path}", self.url))
+            .post(format!("{}{path}", self.served.url))
             .header("content-type", "text/plain; charset=UTF-8")
             .header("x-amz-sns-message-type", m["Type"].as_str().unwrap_or(""))
             .body(m.to_string())
@@ -416,11 +345,7 @@ impl Muster {
     }
 
     async fn incidents(&self) -> Vec<muster_app::incidents::Incident> {
-        let caller = self.app.system(AccountId::parse(ACCOUNT).unwrap());
-        self.app
-            .list_incidents(&caller, &IncidentFilter::default(), &After::Start, 100)
-            .await
-            .unwrap()
+        self.served.incidents().await
     }
 }
 
