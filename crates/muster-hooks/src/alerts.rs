@@ -15,7 +15,7 @@ use crate::ingest::{self, BadPayload};
 use crate::sns_certs::{SnsCerts, SnsError};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -252,45 +252,78 @@ fn log_refusal(format: &str, r: &Refusal) {
     metrics::counter!("muster_alerts_refused_total", "format" => format.to_string()).increment(1);
 }
 
-/// The shared path of the webhook formats: key, body, parse, ingest, answer.
-async fn webhook(
-    state: &AlertState,
+/// What a webhook request brings: its key ([`key_of`]: the path's, else a header's, else the
+/// query's), its query string, headers and body.
+struct Hook {
     key: Option<String>,
-    formats: &[Format],
-    body: Body,
-    parse: impl FnOnce(&[u8], bool) -> Result<Vec<AlertEvent>, BadPayload>,
-) -> Result<Response, Refusal> {
-    let body = read_body(body).await?;
-    let i = integration(&state.app, key, formats).await?;
-    let per_alert = per_alert(&state.app, &i).await?;
-    let events = parse(&body, per_alert)?;
-    let raw = String::from_utf8_lossy(&body);
-    let outcomes = state.app.ingest(&i, &events, &raw).await?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(outcomes_json(&events, &outcomes)),
-    )
-        .into_response())
-}
-
-async fn alertmanager(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
+    query: Option<String>,
     headers: HeaderMap,
     body: Body,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Hook {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Hook, Response> {
+        let (mut parts, body) = req.into_parts();
+        let path = Option::<Path<String>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query().map(str::to_string);
+        let key = key_of(
+            path.as_deref().map(String::as_str),
+            &parts.headers,
+            query.as_deref(),
+        );
+        Ok(Hook {
+            key,
+            query,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// A refusal of a webhook endpoint, logged and counted under its format, answered as JSON.
+fn refused(format: Format, r: Refusal) -> Response {
+    log_refusal(format.as_str(), &r);
+    r.webhook_response()
+}
+
+/// The webhook formats' shared path: body, key, parse, ingest, answer. `formats` are the keys
+/// the endpoint takes, its own first (the format its refusals are logged under); `parse`
+/// reads the body (and whether the plan wants one incident per alert).
+async fn webhook(
+    state: &AlertState,
+    hook: Hook,
+    formats: &[Format],
+    parse: impl FnOnce(&[u8], bool) -> Result<Vec<AlertEvent>, BadPayload>,
 ) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+    let result = async {
+        let body = read_body(hook.body).await?;
+        let i = integration(&state.app, hook.key, formats).await?;
+        let per_alert = per_alert(&state.app, &i).await?;
+        let events = parse(&body, per_alert)?;
+        let raw = String::from_utf8_lossy(&body);
+        let outcomes = state.app.ingest(&i, &events, &raw).await?;
+        Ok::<_, Refusal>(
+            (
+                StatusCode::OK,
+                axum::Json(outcomes_json(&events, &outcomes)),
+            )
+                .into_response(),
+        )
+    }
+    .await;
+    result.unwrap_or_else(|r| refused(formats[0], r))
+}
+
+async fn alertmanager(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
     // Grafana's unified alerting sends the same shape (version "1"): both keys work here.
     webhook(
         &state,
-        key,
+        hook,
         &[Format::Alertmanager, Format::Grafana],
-        body,
         |b, per| {
             if is_grafana(b) {
                 ingest::grafana::parse(b, per)
@@ -300,10 +333,6 @@ async fn alertmanager(
         },
     )
     .await
-    .unwrap_or_else(|r| {
-        log_refusal("alertmanager", &r);
-        r.webhook_response()
-    })
 }
 
 /// A Grafana payload (`version` "1", or the legacy one with `ruleId`/`ruleName`).
@@ -315,69 +344,27 @@ fn is_grafana(body: &[u8]) -> bool {
     })
 }
 
-async fn grafana(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+async fn grafana(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
     webhook(
         &state,
-        key,
+        hook,
         &[Format::Grafana, Format::Alertmanager],
-        body,
         ingest::grafana::parse,
     )
     .await
-    .unwrap_or_else(|r| {
-        log_refusal("grafana", &r);
-        r.webhook_response()
-    })
 }
 
-async fn eventbridge(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
-    webhook(&state, key, &[Format::EventBridge], body, |b, _| {
+async fn eventbridge(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
+    webhook(&state, hook, &[Format::EventBridge], |b, _| {
         ingest::eventbridge::parse(b)
     })
     .await
-    .unwrap_or_else(|r| {
-        log_refusal("eventbridge", &r);
-        r.webhook_response()
-    })
 }
 
-async fn sns(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+async fn sns(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
     let result = async {
-        let body = read_body(body).await?;
-        let i = integration(&state.app, key, &[Format::Sns]).await?;
+        let body = read_body(hook.body).await?;
+        let i = integration(&state.app, hook.key, &[Format::Sns]).await?;
         let envelope = ingest::sns::parse(&body)?;
         // Nothing is done for a message SNS did not sign.
         state.sns.verify(&body).await?;
@@ -426,24 +413,16 @@ async fn sns(
         }
     }
     .await;
-    result.unwrap_or_else(|r| {
-        log_refusal("sns", &r);
-        r.webhook_response()
-    })
+    result.unwrap_or_else(|r| refused(Format::Sns, r))
 }
 
-async fn generic(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+async fn generic(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
+    let Hook {
+        key,
+        query,
+        headers,
+        body,
+    } = hook;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -482,10 +461,7 @@ async fn generic(
             .into_response())
     }
     .await;
-    result.unwrap_or_else(|r| {
-        log_refusal("generic", &r);
-        r.webhook_response()
-    })
+    result.unwrap_or_else(|r| refused(Format::Generic, r))
 }
 
 // --- PagerDuty Events API v2 ----------------------------------------------------------------
