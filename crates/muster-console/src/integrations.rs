@@ -115,8 +115,9 @@ fn snippet(format: Format, base: &str, key: &str) -> String {
              -d '{{\"message\": \"Test alert\", \"alias\": \"test\", \"priority\": \"P3\"}}'\n"
         ),
         Format::Sns => format!(
-            "# Subscribe this HTTPS endpoint to the alarm's SNS topic. Muster does not confirm\n\
-             # the subscription itself: it logs the SubscribeURL, which an administrator opens.\n\
+            "# Subscribe this HTTPS endpoint to the alarm's SNS topic. Muster checks each\n\
+             # message's SNS signature and confirms the subscription itself (over HTTPS to\n\
+             # sns.<region>.amazonaws.com).\n\
              aws sns subscribe --topic-arn TOPIC_ARN --protocol https \\\n    \
              --notification-endpoint '{url}'\n"
         ),
@@ -154,7 +155,7 @@ fn snippet_intro(format: Format) -> &'static str {
         }
         Format::Sns => {
             "Subscribe the URL to the alarm's topic over HTTPS (SNS needs an https URL Muster \
-             answers at). The subscription confirmation is logged for an administrator to open:"
+             answers at). Muster checks SNS's signatures and confirms the subscription itself:"
         }
         Format::EventBridge => "Create an EventBridge API destination posting to this URL:",
         Format::Generic => "Post JSON, a form or query parameters to this URL, for example:",

@@ -6,11 +6,16 @@
 //! 1 MiB 413, and nothing is written for any of them. A database that cannot take the write
 //! is a 503 on the webhook endpoints (Alertmanager drops every 4xx, 429 included, and retries
 //! 5xx) and a 429 on the PagerDuty- and Opsgenie-compatible ones, whose senders retry that.
+//!
+//! An SNS message does nothing until its signature is verified with AWS's certificate
+//! ([`SnsCerts`]): 401 when it is not, 503 when AWS cannot be reached (SNS sends it again). A
+//! verified subscription confirmation is confirmed by fetching its `SubscribeURL`.
 
 use crate::ingest::{self, BadPayload};
+use crate::sns_certs::{SnsCerts, SnsError};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,6 +33,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct AlertState {
     pub app: Arc<App>,
+    /// Checks SNS signatures and confirms SNS subscriptions ([`SnsCerts::new`] in production).
+    pub sns: SnsCerts,
 }
 
 /// Every alert endpoint.
@@ -65,10 +72,14 @@ enum Refusal {
     NoKey,
     /// 404: no active integration has the key.
     UnknownKey,
+    /// 401: an SNS message whose signature was not verified.
+    Unverified(String),
     /// 413.
     TooLarge,
     /// The store cannot take it now: 503, or 429 for PagerDuty and Opsgenie.
     Unavailable,
+    /// 503: AWS (an SNS signing certificate, a subscription confirmation) cannot be reached.
+    Upstream(String),
 }
 
 impl Refusal {
@@ -77,20 +88,23 @@ impl Refusal {
             Refusal::Bad(_) => StatusCode::BAD_REQUEST,
             Refusal::NoKey => StatusCode::UNAUTHORIZED,
             Refusal::UnknownKey => StatusCode::NOT_FOUND,
+            Refusal::Unverified(_) => StatusCode::UNAUTHORIZED,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Unavailable => busy,
+            Refusal::Upstream(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn message(&self) -> String {
         match self {
-            Refusal::Bad(m) => m.clone(),
+            Refusal::Bad(m) | Refusal::Unverified(m) => m.clone(),
             Refusal::NoKey => "no integration key: put it in the URL path, or send it as a Bearer \
                  token or the basic-auth password"
                 .into(),
             Refusal::UnknownKey => "no active integration has this key".into(),
             Refusal::TooLarge => format!("the body is larger than {MAX_BODY_BYTES} bytes"),
             Refusal::Unavailable => "Muster cannot store the alert right now; send it again".into(),
+            Refusal::Upstream(m) => format!("{m}; send it again"),
         }
     }
 
@@ -113,6 +127,16 @@ impl Refusal {
 impl From<BadPayload> for Refusal {
     fn from(b: BadPayload) -> Refusal {
         Refusal::Bad(b.0)
+    }
+}
+
+impl From<SnsError> for Refusal {
+    fn from(e: SnsError) -> Refusal {
+        match e {
+            SnsError::Malformed(m) => Refusal::Bad(m),
+            SnsError::Unverified(m) => Refusal::Unverified(m),
+            SnsError::Unavailable(m) => Refusal::Upstream(m),
+        }
     }
 }
 
@@ -220,50 +244,86 @@ fn log_refusal(format: &str, r: &Refusal) {
         Refusal::Unavailable => {
             tracing::error!(format, "alert not stored: the database cannot take it now")
         }
+        Refusal::Upstream(m) => {
+            tracing::warn!(format, refusal = %m, "alert not taken: AWS cannot be reached")
+        }
         other => tracing::info!(format, refusal = %other.message(), "alert refused"),
     }
     metrics::counter!("muster_alerts_refused_total", "format" => format.to_string()).increment(1);
 }
 
-/// The shared path of the webhook formats: key, body, parse, ingest, answer.
-async fn webhook(
-    state: &AlertState,
+/// What a webhook request brings: its key ([`key_of`]: the path's, else a header's, else the
+/// query's), its query string, headers and body.
+struct Hook {
     key: Option<String>,
-    formats: &[Format],
-    body: Body,
-    parse: impl FnOnce(&[u8], bool) -> Result<Vec<AlertEvent>, BadPayload>,
-) -> Result<Response, Refusal> {
-    let body = read_body(body).await?;
-    let i = integration(&state.app, key, formats).await?;
-    let per_alert = per_alert(&state.app, &i).await?;
-    let events = parse(&body, per_alert)?;
-    let raw = String::from_utf8_lossy(&body);
-    let outcomes = state.app.ingest(&i, &events, &raw).await?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(outcomes_json(&events, &outcomes)),
-    )
-        .into_response())
-}
-
-async fn alertmanager(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
+    query: Option<String>,
     headers: HeaderMap,
     body: Body,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Hook {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Hook, Response> {
+        let (mut parts, body) = req.into_parts();
+        let path = Option::<Path<String>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query().map(str::to_string);
+        let key = key_of(
+            path.as_deref().map(String::as_str),
+            &parts.headers,
+            query.as_deref(),
+        );
+        Ok(Hook {
+            key,
+            query,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// A refusal of a webhook endpoint, logged and counted under its format, answered as JSON.
+fn refused(format: Format, r: Refusal) -> Response {
+    log_refusal(format.as_str(), &r);
+    r.webhook_response()
+}
+
+/// The webhook formats' shared path: body, key, parse, ingest, answer. `formats` are the keys
+/// the endpoint takes, its own first (the format its refusals are logged under); `parse`
+/// reads the body (and whether the plan wants one incident per alert).
+async fn webhook(
+    state: &AlertState,
+    hook: Hook,
+    formats: &[Format],
+    parse: impl FnOnce(&[u8], bool) -> Result<Vec<AlertEvent>, BadPayload>,
 ) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+    let result = async {
+        let body = read_body(hook.body).await?;
+        let i = integration(&state.app, hook.key, formats).await?;
+        let per_alert = per_alert(&state.app, &i).await?;
+        let events = parse(&body, per_alert)?;
+        let raw = String::from_utf8_lossy(&body);
+        let outcomes = state.app.ingest(&i, &events, &raw).await?;
+        Ok::<_, Refusal>(
+            (
+                StatusCode::OK,
+                axum::Json(outcomes_json(&events, &outcomes)),
+            )
+                .into_response(),
+        )
+    }
+    .await;
+    result.unwrap_or_else(|r| refused(formats[0], r))
+}
+
+async fn alertmanager(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
     // Grafana's unified alerting sends the same shape (version "1"): both keys work here.
     webhook(
         &state,
-        key,
+        hook,
         &[Format::Alertmanager, Format::Grafana],
-        body,
         |b, per| {
             if is_grafana(b) {
                 ingest::grafana::parse(b, per)
@@ -273,10 +333,6 @@ async fn alertmanager(
         },
     )
     .await
-    .unwrap_or_else(|r| {
-        log_refusal("alertmanager", &r);
-        r.webhook_response()
-    })
 }
 
 /// A Grafana payload (`version` "1", or the legacy one with `ruleId`/`ruleName`).
@@ -288,94 +344,67 @@ fn is_grafana(body: &[u8]) -> bool {
     })
 }
 
-async fn grafana(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+async fn grafana(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
     webhook(
         &state,
-        key,
+        hook,
         &[Format::Grafana, Format::Alertmanager],
-        body,
         ingest::grafana::parse,
     )
     .await
-    .unwrap_or_else(|r| {
-        log_refusal("grafana", &r);
-        r.webhook_response()
-    })
 }
 
-async fn eventbridge(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
-    webhook(&state, key, &[Format::EventBridge], body, |b, _| {
+async fn eventbridge(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
+    webhook(&state, hook, &[Format::EventBridge], |b, _| {
         ingest::eventbridge::parse(b)
     })
     .await
-    .unwrap_or_else(|r| {
-        log_refusal("eventbridge", &r);
-        r.webhook_response()
-    })
 }
 
-async fn sns(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+async fn sns(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
     let result = async {
-        let body = read_body(body).await?;
-        let i = integration(&state.app, key, &[Format::Sns]).await?;
-        match ingest::sns::parse(&body)? {
+        let body = read_body(hook.body).await?;
+        let i = integration(&state.app, hook.key, &[Format::Sns]).await?;
+        let envelope = ingest::sns::parse(&body)?;
+        // Nothing is done for a message SNS did not sign.
+        state.sns.verify(&body).await?;
+        match envelope {
             ingest::sns::Envelope::Confirmation {
                 topic_arn,
                 subscribe_url,
                 ..
             } => {
-                // Muster fetches no URL on a sender's say-so: an administrator confirms the
-                // subscription (docs/ingest.md), and only an AWS URL is ever shown.
-                let url_ok = ingest::sns::is_aws_url(&subscribe_url);
-                tracing::warn!(
+                // Signed by SNS, so its SubscribeURL is SNS's (and `confirm` fetches only an
+                // AWS URL).
+                tracing::info!(
                     integration = %i.id,
                     topic = %topic_arn,
-                    subscribe_url = if url_ok { subscribe_url.as_str() } else { "(not an AWS URL: ignored)" },
-                    "SNS subscription confirmation received: open its SubscribeURL to confirm it"
+                    "SNS subscription confirmation received: confirming it"
                 );
+                if let Err(e) = state.sns.confirm(&subscribe_url).await {
+                    // SNS sends the confirmation again on a 5xx; if it never gets through, an
+                    // administrator can open the URL.
+                    tracing::warn!(
+                        integration = %i.id,
+                        topic = %topic_arn,
+                        subscribe_url = %subscribe_url,
+                        error = %e,
+                        "SNS subscription not confirmed: SNS will send the confirmation again, \
+                         or open its SubscribeURL to confirm it"
+                    );
+                    return Err(e.into());
+                }
+                tracing::info!(integration = %i.id, topic = %topic_arn, "SNS subscription confirmed");
                 Ok((
                     StatusCode::OK,
-                    axum::Json(json!({
-                        "status": "pending",
-                        "message": "subscription confirmation received; confirm it by opening its SubscribeURL (in Muster's log)",
-                    })),
+                    axum::Json(json!({"status": "ok", "message": "subscription confirmed"})),
                 )
                     .into_response())
             }
-            ingest::sns::Envelope::Unsubscribe { .. } => Ok(StatusCode::OK.into_response()),
+            ingest::sns::Envelope::Unsubscribe { topic_arn, .. } => {
+                tracing::info!(integration = %i.id, topic = %topic_arn, "SNS subscription deleted");
+                Ok(StatusCode::OK.into_response())
+            }
             ingest::sns::Envelope::Notification { message, .. } => {
                 let events = ingest::sns::alarm_events(&message)?;
                 let outcomes = state.app.ingest(&i, &events, &message).await?;
@@ -384,24 +413,16 @@ async fn sns(
         }
     }
     .await;
-    result.unwrap_or_else(|r| {
-        log_refusal("sns", &r);
-        r.webhook_response()
-    })
+    result.unwrap_or_else(|r| refused(Format::Sns, r))
 }
 
-async fn generic(
-    State(state): State<Arc<AlertState>>,
-    key: Option<Path<String>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let key = key_of(
-        key.as_deref().map(String::as_str),
-        &headers,
-        query.as_deref(),
-    );
+async fn generic(State(state): State<Arc<AlertState>>, hook: Hook) -> Response {
+    let Hook {
+        key,
+        query,
+        headers,
+        body,
+    } = hook;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -440,10 +461,7 @@ async fn generic(
             .into_response())
     }
     .await;
-    result.unwrap_or_else(|r| {
-        log_refusal("generic", &r);
-        r.webhook_response()
-    })
+    result.unwrap_or_else(|r| refused(Format::Generic, r))
 }
 
 // --- PagerDuty Events API v2 ----------------------------------------------------------------

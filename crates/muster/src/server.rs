@@ -390,7 +390,10 @@ pub fn app(
         .with_state(aws)
         .merge(incidents)
         .merge(muster_hooks::alerts::router(Arc::new(
-            muster_hooks::alerts::AlertState { app: app.clone() },
+            muster_hooks::alerts::AlertState {
+                app: app.clone(),
+                sns: muster_hooks::sns_certs::SnsCerts::new().map_err(anyhow::Error::msg)?,
+            },
         )))
         .merge(health)
         .merge(feeds)

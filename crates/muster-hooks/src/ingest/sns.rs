@@ -196,6 +196,13 @@ pub fn string_to_sign(body: &[u8]) -> Result<String, BadPayload> {
     string_to_sign_of(object(&v, "body")?)
 }
 
+/// The message's `SigningCertURL`: where its signing certificate is. Fetch it only if
+/// [`is_aws_url`] accepts it.
+pub fn signing_cert_url(body: &[u8]) -> Result<String, BadPayload> {
+    let v = json(body)?;
+    Ok(req_str(object(&v, "body")?, "SigningCertURL", "")?.to_string())
+}
+
 /// Checks the message's `Signature` (base64; `SignatureVersion` 1 = SHA1withRSA, 2 =
 /// SHA256withRSA over [`string_to_sign`]) with the public key of `cert_pem`, the PEM
 /// certificate fetched from its `SigningCertURL` (which the caller has checked with
@@ -576,6 +583,26 @@ mod tests {
         let mut v: Value = serde_json::from_slice(&body).unwrap();
         v["Token"] = "0000".into();
         assert!(verify(&serde_json::to_vec(&v).unwrap(), cert).is_err());
+    }
+
+    #[test]
+    fn signing_cert_urls() {
+        let v: Value = serde_json::from_str(NOTIFICATION).unwrap();
+        assert_eq!(
+            signing_cert_url(NOTIFICATION.as_bytes()).unwrap(),
+            "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
+        );
+        let mut v = v;
+        v.as_object_mut().unwrap().remove("SigningCertURL");
+        assert_eq!(
+            signing_cert_url(&serde_json::to_vec(&v).unwrap())
+                .unwrap_err()
+                .0,
+            "SigningCertURL: required"
+        );
+        v["SigningCertURL"] = 7.into();
+        assert!(signing_cert_url(&serde_json::to_vec(&v).unwrap()).is_err());
+        assert!(signing_cert_url(b"[]").is_err());
     }
 
     #[test]

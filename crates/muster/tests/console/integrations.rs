@@ -368,7 +368,7 @@ async fn every_sender_gets_its_snippet(mut s: TestServer) {
             );
         }
         if format == "sns" {
-            assert!(page.contains("confirmation is logged for an administrator"));
+            assert!(page.contains("confirms the subscription itself"));
         }
         keys.push((format, key));
     }
