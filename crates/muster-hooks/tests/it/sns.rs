@@ -4,7 +4,7 @@
 //! answering subscription confirmations. Messages are signed here with an RSA key made for the
 //! run, over the canonical string written out below from AWS's documentation.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::Served;

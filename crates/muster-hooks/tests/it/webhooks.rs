@@ -1,7 +1,7 @@
 //! The webhook endpoints (Alertmanager, Grafana, EventBridge, generic) over real HTTP: where
 //! the key may be, which formats' keys each endpoint takes, and what each refusal answers.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::Served;
@@ -9,9 +9,9 @@ use muster_core::alert::Format;
 use muster_hooks::sns_certs::SnsCerts;
 use serde_json::{Value, json};
 
-const ALERTMANAGER: &str = include_str!("fixtures/alerts/alertmanager-firing.json");
-const GRAFANA: &str = include_str!("fixtures/alerts/grafana-firing.json");
-const EVENTBRIDGE: &str = include_str!("fixtures/alerts/eventbridge-alarm.json");
+const ALERTMANAGER: &str = include_str!("../fixtures/alerts/alertmanager-firing.json");
+const GRAFANA: &str = include_str!("../fixtures/alerts/grafana-firing.json");
+const EVENTBRIDGE: &str = include_str!("../fixtures/alerts/eventbridge-alarm.json");
 
 async fn served() -> Served {
     common::serve(SnsCerts::new().unwrap()).await
