@@ -46,6 +46,8 @@ pub(crate) struct AlertPlan {
     pub plan: ResponsePlan,
     /// `muster:auto-resolve` (default on).
     pub auto_resolve: bool,
+    /// `muster:repage-on-new-alert` (default off).
+    pub repage: bool,
 }
 
 /// What one alert did.
@@ -58,6 +60,12 @@ pub enum Outcome {
     /// The open incident took it (a timeline event; nobody paged again).
     Absorbed {
         incident: String,
+    },
+    /// The open incident took it, and as it brought an alert the incident had not had, the
+    /// plan's contacts were engaged again (`muster:repage-on-new-alert=true`).
+    Repaged {
+        incident: String,
+        engagements: usize,
     },
     Resolved {
         incident: String,
@@ -81,6 +89,7 @@ impl Outcome {
         match self {
             Outcome::Opened { incident }
             | Outcome::Absorbed { incident }
+            | Outcome::Repaged { incident, .. }
             | Outcome::Resolved { incident }
             | Outcome::Acknowledged { incident, .. }
             | Outcome::Kept { incident } => Some(incident),
@@ -93,6 +102,9 @@ impl Outcome {
         match self {
             Outcome::Opened { .. } => "opened an incident".into(),
             Outcome::Absorbed { .. } => "added to the open incident".into(),
+            Outcome::Repaged { engagements, .. } => format!(
+                "added to the open incident, which it paged again (a new alert; {engagements} engagement(s))"
+            ),
             Outcome::Resolved { .. } => "resolved the incident".into(),
             Outcome::Acknowledged { pages, .. } => {
                 format!("acknowledged the incident ({pages} page(s))")
@@ -248,6 +260,7 @@ impl App {
             arn,
             plan,
             auto_resolve: plan_tags::flag(&tags, plan_tags::AUTO_RESOLVE, true),
+            repage: plan_tags::flag(&tags, plan_tags::REPAGE_ON_NEW_ALERT, false),
         });
         self.alert_plans.put(key, p.clone(), generation);
         Ok(p)
@@ -344,9 +357,25 @@ impl App {
                     let absorbed = record(&Outcome::Absorbed {
                         incident: String::new(),
                     });
-                    let absorb =
-                        self.absorb_of(&caller, &req, dedupe_hash(&dedupe), absorbed.clone())?;
+                    let members: Vec<String> = e.members().iter().map(|m| cut(m, 1000)).collect();
+                    let absorb = self.absorb_of(
+                        &caller,
+                        &req,
+                        dedupe_hash(&dedupe),
+                        absorbed.clone(),
+                        members.clone(),
+                    )?;
                     match self.absorbs.absorb(self, absorb).await? {
+                        Some(open) if alert_plan.repage && open.new_alerts > 0 => {
+                            let incident = open.arn();
+                            let engagements = self
+                                .page_incident_again(&caller, &incident, &plan.engagements)
+                                .await?;
+                            Outcome::Repaged {
+                                incident,
+                                engagements,
+                            }
+                        }
                         Some(open) => Outcome::Absorbed {
                             incident: open.arn(),
                         },
@@ -359,6 +388,7 @@ impl App {
                                     })
                                 },
                                 absorbed,
+                                members,
                             };
                             let started =
                                 self.start_incident_for_alert(&caller, req, alert).await?;

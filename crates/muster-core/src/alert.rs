@@ -111,6 +111,21 @@ pub struct AlertEvent {
     pub links: Vec<AlertLink>,
     /// When the sender says it started (ms since the epoch).
     pub started_ms: Option<i64>,
+    /// The alerts it carries, each by its identity, where one event stands for several (an
+    /// Alertmanager or Grafana group: the fingerprints of its firing alerts). Empty: it is one
+    /// alert, its dedupe key.
+    pub alerts: Vec<String>,
+}
+
+impl AlertEvent {
+    /// The identities of the alerts it carries (see [`AlertEvent::alerts`]).
+    pub fn members(&self) -> Vec<String> {
+        if self.alerts.is_empty() {
+            vec![self.dedupe_key.clone()]
+        } else {
+            self.alerts.clone()
+        }
+    }
 }
 
 /// The largest title and summary an incident holds (the model's limits).

@@ -303,6 +303,9 @@ pub mod plan_tags {
     /// `alert`: Alertmanager and Grafana alerts dedupe per alert (`fingerprint`), not per
     /// group (`groupKey`, the default).
     pub const DEDUPE: &str = "muster:dedupe";
+    /// `true`: a trigger that an open incident takes pages the plan's contacts again when it
+    /// brings an alert the incident has not had (default `false`: nobody is paged again).
+    pub const REPAGE_ON_NEW_ALERT: &str = "muster:repage-on-new-alert";
 
     /// Whether a boolean tag is on: absent → `default`; `true`/`false` (any case) as
     /// written; anything else → `default`.

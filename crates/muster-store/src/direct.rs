@@ -20,7 +20,9 @@ use crate::engagements::{
     page_updates, snapshot_key, step_key,
 };
 use crate::incidents::{INSERT_EVENT, INSERT_ITEM};
-use crate::integrations::{AlertAbsorb, INSERT_ALERT, OPEN_INCIDENT_OF, OpenIncident};
+use crate::integrations::{
+    AlertAbsorb, INSERT_ALERT, INSERT_MEMBER, OPEN_INCIDENT_OF, OpenIncident,
+};
 use crate::jobs::{COMPLETE_JOB, INSERT_JOB};
 use crate::model::{Created, Idempotency, JobRecord};
 use rusqlite::{OptionalExtension as _, params};
@@ -437,6 +439,7 @@ pub(crate) fn absorb_alerts(
     let mut event = db.prepare_cached(INSERT_EVENT)?;
     let mut item = db.prepare_cached(INSERT_ITEM)?;
     let mut alert = db.prepare_cached(INSERT_ALERT)?;
+    let mut member = db.prepare_cached(INSERT_MEMBER)?;
     let mut out = Vec::with_capacity(batch.len());
     for a in batch {
         let found: Option<(String, String)> = find
@@ -462,6 +465,10 @@ pub(crate) fn absorb_alerts(
         for it in &a.items {
             item.execute(params![id, it.identity, it.item, it.created_ms])?;
         }
+        let mut new_alerts = 0;
+        for m in &a.members {
+            new_alerts += member.execute(params![id, m, a.alert.received_ms])?;
+        }
         let r = &a.alert;
         alert
             .execute(params![
@@ -480,6 +487,7 @@ pub(crate) fn absorb_alerts(
             id: crate::common::parse_id(&id, "incident id")?,
             account: a.account.clone(),
             plan_name,
+            new_alerts,
         }));
     }
     Ok(out)

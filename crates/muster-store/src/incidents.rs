@@ -169,6 +169,9 @@ pub struct NewIncident {
     /// incident's); and as recorded when it is a duplicate (set to the open one's).
     pub alert: Option<AlertRecord>,
     pub alert_on_duplicate: Option<AlertRecord>,
+    /// The identities of the alerts it comes from, remembered with the incident (new or
+    /// open).
+    pub alert_members: Vec<String>,
 }
 
 /// What [`Store::start_incident`](crate::Store::start_incident) did.
@@ -231,6 +234,7 @@ const OPEN_DUPLICATE: &str = concat!(
     incident_columns!(),
     " FROM incidents WHERE account = $1 AND dedupe_hash = $2 AND status = 'OPEN'"
 );
+const IS_OPEN: &str = "SELECT id FROM incidents WHERE account = $1 AND id = $2 AND status = 'OPEN'";
 const UPDATE_INCIDENT: &str = "UPDATE incidents SET title = $3, impact = $4, status = $5, \
      updated_ms = $6, updated_by = $7, resolved_ms = $8, details = $9, version = version + 1 \
      WHERE account = $1 AND id = $2 AND version = $10";
@@ -552,6 +556,7 @@ store_methods! {
                 let a = AlertRecord { incident_id: Some(existing.id), ..a.clone() };
                 Backend::insert_alert_in_tx(&mut tx, &a).await?;
             }
+            Backend::insert_members_in_tx(&mut tx, existing.id, &n.alert_members, i.created_ms).await?;
             if let Some(idem) = &n.idem {
                 sqlx::query(REPLAY_RESULT)
                     .bind(&i.account)
@@ -607,8 +612,43 @@ store_methods! {
             let a = AlertRecord { incident_id: Some(i.id), ..a.clone() };
             Backend::insert_alert_in_tx(&mut tx, &a).await?;
         }
+        Backend::insert_members_in_tx(&mut tx, i.id, &n.alert_members, i.created_ms).await?;
         tx.commit().await?;
         Ok(IncidentStart::New)
+    }
+
+    /// Adds engagements to the OPEN incident `incident_id` with their timeline events and
+    /// related items (those it has are skipped), in one transaction: `false`, and nothing
+    /// written, if it is not open (resolved or deleted meanwhile).
+    pub async fn engage_for_incident(
+        &self,
+        account: &str,
+        incident_id: Uuid,
+        events: &[TimelineEventRecord],
+        items: &[RelatedItemRecord],
+        engagements: &[NewEngagement],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        Backend::lock_key(&mut tx, &items_lock(incident_id)).await?;
+        let open = sqlx::query(IS_OPEN)
+            .bind(account)
+            .bind(id_text(incident_id))
+            .fetch_optional(&mut *tx)
+            .await?;
+        if open.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_events(&mut tx, events).await?;
+        insert_items(&mut tx, items).await?;
+        if !engagements.is_empty() {
+            let batch: Vec<&NewEngagement> = engagements.iter().collect();
+            for started in Backend::insert_engagements_in_tx(&mut tx, &batch).await? {
+                started?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The OPEN incident of the account with this dedupe hash, if any.

@@ -55,6 +55,8 @@ pub struct AlertAbsorb {
     pub events: Vec<TimelineEventRecord>,
     /// Related items for it (likewise); those it has already are skipped.
     pub items: Vec<RelatedItemRecord>,
+    /// The identities of the alerts it carries, remembered with the incident.
+    pub members: Vec<String>,
     /// The alert's record (its `incident_id` is set to the open incident's).
     pub alert: AlertRecord,
 }
@@ -65,6 +67,8 @@ pub struct OpenIncident {
     pub id: Uuid,
     pub account: String,
     pub plan_name: String,
+    /// How many of the trigger's alerts ([`AlertAbsorb::members`]) it had not had before.
+    pub new_alerts: usize,
 }
 
 impl OpenIncident {
@@ -107,6 +111,8 @@ const REVOKE: &str = "UPDATE integrations SET revoked_ms = $3 \
 pub(crate) const INSERT_ALERT: &str = "INSERT INTO alerts (id, integration_id, account, received_ms, \
      action, dedupe_key, incident_id, outcome, payload) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const INSERT_MEMBER: &str = "INSERT INTO incident_alerts (incident_id, alert, first_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (incident_id, alert) DO NOTHING";
 pub(crate) const OPEN_INCIDENT_OF: &str = "SELECT id, plan_name FROM incidents \
      WHERE account = $1 AND dedupe_hash = $2 AND status = 'OPEN'";
 const ALERTS_OF_INCIDENT: &str = concat!(
@@ -121,6 +127,26 @@ const ALERTS_OF_INTEGRATION: &str = concat!(
 store_methods! {
     helpers {
         impl Backend {
+            /// Remembers the alerts an incident has had; how many it had not.
+            pub(crate) async fn insert_members_in_tx(
+                conn: &mut Conn,
+                incident: Uuid,
+                members: &[String],
+                at_ms: i64,
+            ) -> Result<usize, StoreError> {
+                let mut new = 0;
+                for m in members {
+                    let done = sqlx::query(INSERT_MEMBER)
+                        .bind(id_text(incident))
+                        .bind(m)
+                        .bind(at_ms)
+                        .execute(&mut *conn)
+                        .await?;
+                    new += done.rows_affected() as usize;
+                }
+                Ok(new)
+            }
+
             /// Inserts an alert's record inside the caller's write transaction.
             pub(crate) async fn insert_alert_in_tx(
                 conn: &mut Conn,
@@ -173,11 +199,19 @@ store_methods! {
                     continue;
                 };
                 let id: String = row.try_get("id")?;
-                let open = OpenIncident {
+                let mut open = OpenIncident {
                     id: parse_id(&id, "incident id")?,
                     account: a.account.clone(),
                     plan_name: row.try_get("plan_name")?,
+                    new_alerts: 0,
                 };
+                open.new_alerts = Backend::insert_members_in_tx(
+                    &mut *conn,
+                    open.id,
+                    &a.members,
+                    a.alert.received_ms,
+                )
+                .await?;
                 for e in &a.events {
                     sqlx::query(INSERT_EVENT)
                         .bind(&id)

@@ -6106,6 +6106,7 @@ fn bare_start(i: &IncidentRow) -> NewIncident {
         duplicate_items: vec![],
         alert: None,
         alert_on_duplicate: None,
+        alert_members: vec![],
     }
 }
 
@@ -6475,6 +6476,7 @@ async fn incident_start(store: Store) {
         duplicate_items: vec![related_item(first.id, "dup-only", T0)],
         alert: None,
         alert_on_duplicate: None,
+        alert_members: vec![],
     };
     assert_eq!(
         store.start_incident(&start).await.unwrap(),
@@ -6575,6 +6577,7 @@ async fn incident_start(store: Store) {
         duplicate_items: vec![changed_item, new_item.clone()],
         alert: None,
         alert_on_duplicate: None,
+        alert_members: vec![],
     };
     assert_eq!(
         store.start_incident(&duplicate).await.unwrap(),
@@ -7909,6 +7912,7 @@ fn absorb(integration: Uuid, hash: &str, ms: i64, items: &[&str]) -> AlertAbsorb
             .iter()
             .map(|i| related_item(Uuid::nil(), i, ms))
             .collect(),
+        members: vec![],
         alert: alert_record(integration, hash, ms, "added"),
     }
 }
@@ -7925,6 +7929,7 @@ async fn alerts_absorbed_by_open_incidents(store: Store) {
     let start = NewIncident {
         alert: Some(opened.clone()),
         alert_on_duplicate: Some(alert_record(int.id, "ha", T0, "unused")),
+        alert_members: vec!["fp-1".into(), "fp-2".into()],
         ..bare_start(&a)
     };
     assert_eq!(
@@ -8041,6 +8046,105 @@ async fn alerts_absorbed_by_open_incidents(store: Store) {
     );
     // The store still writes afterwards.
     assert!(store.absorb_alerts(&[fine]).await.unwrap()[0].is_some());
+
+    // The incident remembers the alerts it has had: those it started with, and each new one
+    // once (also within one batch).
+    let with = |members: &[&str], ms: i64| AlertAbsorb {
+        members: members.iter().map(|m| m.to_string()).collect(),
+        ..absorb(int.id, "ha", ms, &[])
+    };
+    let done = store
+        .absorb_alerts(&[
+            with(&["fp-1"], T0 + 30),
+            with(&["fp-2", "fp-3"], T0 + 31),
+            with(&["fp-3", "fp-4", "fp-5"], T0 + 32),
+            with(&[], T0 + 33),
+        ])
+        .await
+        .unwrap();
+    let new: Vec<usize> = done
+        .iter()
+        .map(|o| o.as_ref().unwrap().new_alerts)
+        .collect();
+    assert_eq!(new, vec![0, 1, 2, 0]);
+    // Another incident's alerts are its own.
+    let d = incident(ACCT, "plan-a", "hd", T0);
+    store.start_incident(&bare_start(&d)).await.unwrap();
+    let done = store
+        .absorb_alerts(&[AlertAbsorb {
+            members: vec!["fp-1".into()],
+            ..absorb(int.id, "hd", T0 + 40, &[])
+        }])
+        .await
+        .unwrap();
+    assert_eq!(done[0].as_ref().unwrap().new_alerts, 1);
+
+    // Paging an incident again: engagements with their events and items, only while open.
+    let again = incident_engagement(&a, "ana");
+    let page = timeline_event(a.id, T0 + 50, "SSM Contacts Page for Incident");
+    let item = related_item(a.id, "engagement-2", T0 + 50);
+    assert!(
+        store
+            .engage_for_incident(
+                ACCT,
+                a.id,
+                std::slice::from_ref(&page),
+                std::slice::from_ref(&item),
+                std::slice::from_ref(&again)
+            )
+            .await
+            .unwrap()
+    );
+    let got = store
+        .get_engagement(ACCT, again.engagement.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.incident_id.as_deref(),
+        Some(incident_arn_of(&a).as_str())
+    );
+    assert!(
+        store
+            .list_timeline_events(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == page.id)
+    );
+    assert!(
+        store
+            .list_related_items(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|i| i.identity == "engagement-2")
+    );
+    let late = incident_engagement(&c, "ana");
+    assert!(
+        !store
+            .engage_for_incident(
+                ACCT,
+                c.id,
+                &[timeline_event(
+                    c.id,
+                    T0 + 50,
+                    "SSM Contacts Page for Incident"
+                )],
+                &[],
+                std::slice::from_ref(&late)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_engagement(ACCT, late.engagement.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.list_timeline_events(c.id).await.unwrap().is_empty());
 }
 
 /// Batches of alerts for the same open incidents, written at once from several tasks (on

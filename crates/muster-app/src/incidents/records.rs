@@ -17,6 +17,18 @@ use serde_json::json;
 pub(crate) struct AlertRecords {
     pub opened: muster_store::AlertRecord,
     pub absorbed: muster_store::AlertRecord,
+    /// The identities of the alerts it carries.
+    pub members: Vec<String>,
+}
+
+/// What engaging an incident's contacts prepares: the engagements, their `SSM Contacts Page
+/// for Incident` events (or page failures), their related items, and the contacts engaged
+/// (the start event's `contactsEngage`).
+struct Engaged {
+    engagements: Vec<muster_store::NewEngagement>,
+    events: Vec<TimelineEventRecord>,
+    items: Vec<RelatedItem>,
+    engaged: Vec<serde_json::Value>,
 }
 
 /// The data of an `SSM Incident Trigger` event.
@@ -180,6 +192,7 @@ impl crate::App {
         req: &StartIncident,
         dedupe_hash: String,
         alert: muster_store::AlertRecord,
+        members: Vec<String>,
     ) -> Result<AlertAbsorb, AppError> {
         let now = alert.received_ms;
         Ok(AlertAbsorb {
@@ -197,8 +210,117 @@ impl crate::App {
                 .iter()
                 .map(|i| item_record(Uuid::nil(), i, now))
                 .collect::<Result<Vec<_>, _>>()?,
+            members,
             alert,
         })
+    }
+
+    /// Prepares an engagement of each contact for the incident `id` (`arn`), with its page
+    /// event and related item; a contact that does not exist gets a page failure event.
+    async fn engage_contacts(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        arn: &str,
+        contacts: &[String],
+        paging: Paging,
+        now: i64,
+    ) -> Result<Engaged, AppError> {
+        let incident_ref = [EventReference::Resource(arn.to_string())];
+        let mut out = Engaged {
+            engagements: Vec::new(),
+            events: Vec::new(),
+            items: Vec::new(),
+            engaged: Vec::new(),
+        };
+        for contact_arn in contacts {
+            let contact = match caller.own(contact_arn, "CONTACT") {
+                Ok(ResourceRef::Contact { alias }) => {
+                    self.store
+                        .get_contact(caller.account.as_str(), alias.as_str())
+                        .await?
+                }
+                _ => None,
+            };
+            let Some(contact) = contact else {
+                // A deleted contact does not fail the incident (AWS keeps it in plans).
+                out.events.push(auto_event(
+                    id,
+                    now,
+                    event_type::PAGE_FAILURE,
+                    json!({"contactArn": contact_arn, "reason": "the contact does not exist"}),
+                    &incident_ref,
+                ));
+                continue;
+            };
+            let new = self
+                .prepare_engagement(caller, &contact, paging.clone(), now)
+                .await?;
+            let engagement_arn = self.engagement_arn(&new.engagement);
+            out.events.push(auto_event(
+                id,
+                now,
+                event_type::PAGE,
+                json!({"contactArn": contact_arn, "engagementArn": engagement_arn}),
+                &[EventReference::Resource(engagement_arn.clone())],
+            ));
+            out.items.push(RelatedItem {
+                item_type: "OTHER".into(),
+                value: ItemValue::Arn(engagement_arn),
+                title: Some(format!("Engagement of {}", contact.alias)),
+                generated_id: Some(RelatedItem::generated_id(
+                    "OTHER",
+                    *new.engagement.id.as_bytes(),
+                )),
+            });
+            out.engaged
+                .push(json!({"contactArn": contact_arn, "contactName": contact.alias}));
+            out.engagements.push(new);
+        }
+        Ok(out)
+    }
+
+    /// Engages the contacts of the plan again for the open incident `arn` (a new alert joined
+    /// it and its plan asks for that): new engagements with their page events and related
+    /// items, in one transaction that writes nothing if the incident is no longer open. How
+    /// many engagements started.
+    pub(crate) async fn page_incident_again(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        contacts: &[String],
+    ) -> Result<usize, AppError> {
+        let row = self.load_incident_row(caller, arn).await?;
+        let details = details_of(&row)?;
+        let now = self.clock.now_ms();
+        let paging = paging_for(arn, &row.title, row.impact, details.summary.as_deref());
+        let engaged = self
+            .engage_contacts(caller, row.id, arn, contacts, paging, now)
+            .await?;
+        let items = engaged
+            .items
+            .iter()
+            .map(|i| item_record(row.id, i, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = engaged.engagements.len();
+        let written = self
+            .store
+            .engage_for_incident(
+                caller.account.as_str(),
+                row.id,
+                &engaged.events,
+                &items,
+                &engaged.engagements,
+            )
+            .await?;
+        if !written {
+            return Ok(0);
+        }
+        if n > 0 {
+            self.wake_engine();
+        }
+        tracing::info!(incident = %arn, engagements = n, by = %caller.who(), "incident paged again: a new alert joined it");
+        Ok(n)
     }
 
     /// [`App::start_incident`]; with `full`, the engagements are prepared even if an open
@@ -273,62 +395,25 @@ impl crate::App {
         let contacts_to_engage: &[String] = if repeat { &[] } else { &plan.engagements };
 
         // Engage the plan's contacts: one engagement each, written with the incident.
-        let mut engagements = Vec::new();
         let mut events = vec![trigger_event(true, id)];
         // Event ids are time-ordered and break ties of one instant: the start event (written
         // below, once the engagements are known) lists after the trigger, before the pages.
         let start_id = Uuid::now_v7();
-        let mut page_events = Vec::new();
         let mut items: Vec<RelatedItem> = req.related_items.clone();
-        let mut engaged = Vec::new();
         let summary = req
             .summary
             .clone()
             .or_else(|| plan.template.summary.clone());
         let paging = paging_for(&arn, &title, impact, summary.as_deref());
-        for contact_arn in contacts_to_engage {
-            let contact = match caller.own(contact_arn, "CONTACT") {
-                Ok(ResourceRef::Contact { alias }) => {
-                    self.store
-                        .get_contact(caller.account.as_str(), alias.as_str())
-                        .await?
-                }
-                _ => None,
-            };
-            let Some(contact) = contact else {
-                // A deleted contact does not fail the incident (AWS keeps it in plans).
-                page_events.push(auto_event(
-                    id,
-                    now,
-                    event_type::PAGE_FAILURE,
-                    json!({"contactArn": contact_arn, "reason": "the contact does not exist"}),
-                    &incident_ref,
-                ));
-                continue;
-            };
-            let new = self
-                .prepare_engagement(caller, &contact, paging.clone(), now)
-                .await?;
-            let engagement_arn = self.engagement_arn(&new.engagement);
-            page_events.push(auto_event(
-                id,
-                now,
-                event_type::PAGE,
-                json!({"contactArn": contact_arn, "engagementArn": engagement_arn}),
-                &[EventReference::Resource(engagement_arn.clone())],
-            ));
-            items.push(RelatedItem {
-                item_type: "OTHER".into(),
-                value: ItemValue::Arn(engagement_arn),
-                title: Some(format!("Engagement of {}", contact.alias)),
-                generated_id: Some(RelatedItem::generated_id(
-                    "OTHER",
-                    *new.engagement.id.as_bytes(),
-                )),
-            });
-            engaged.push(json!({"contactArn": contact_arn, "contactName": contact.alias}));
-            engagements.push(new);
-        }
+        let Engaged {
+            engagements,
+            events: page_events,
+            items: engagement_items,
+            engaged,
+        } = self
+            .engage_contacts(caller, id, &arn, contacts_to_engage, paging, now)
+            .await?;
+        items.extend(engagement_items);
         let mut start = json!({
             "incidentTitle": title,
             "contactsEngage": engaged,
@@ -442,6 +527,10 @@ impl crate::App {
             only_if_duplicate: repeat,
             alert: alert.as_ref().map(|a| a.opened.clone()),
             alert_on_duplicate: alert.as_ref().map(|a| a.absorbed.clone()),
+            alert_members: alert
+                .as_ref()
+                .map(|a| a.members.clone())
+                .unwrap_or_default(),
         };
         let n_engagements = new.engagements.len();
         let mut result = self.store.start_incident(&new).await;

@@ -22,6 +22,7 @@ fn event(action: AlertAction, key: &str, title: &str) -> AlertEvent {
         summary: Some("disk full on db-1".into()),
         links: vec![],
         started_ms: None,
+        alerts: vec![],
     }
 }
 
@@ -289,4 +290,104 @@ async fn integrations_are_named_once_and_revoked() {
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::NotFound { .. }), "{err:?}");
+}
+
+/// A group event carrying its firing alerts by fingerprint.
+fn group(fingerprints: &[&str]) -> AlertEvent {
+    AlertEvent {
+        alerts: fingerprints.iter().map(|f| f.to_string()).collect(),
+        ..event(AlertAction::Trigger, "group-a", "Disk full")
+    }
+}
+
+/// `muster:repage-on-new-alert=true`: a trigger the open incident takes pages again only
+/// when it brings an alert the incident has not had; repeats never do. Off (the default),
+/// new alerts page nobody. Turning it on applies to the next alert (the plan cache).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_alert_in_the_group_repages_only_when_the_plan_asks() {
+    let h = Harness::new().await;
+    let (i, _) = setup(&h, &[("muster:repage-on-new-alert", "true")]).await;
+    let first = h.app.ingest(&i, &[group(&["fp-1"])], "{}").await.unwrap();
+    let Outcome::Opened { incident } = first[0].clone() else {
+        panic!("{first:?}")
+    };
+    h.run_due().await;
+    assert_eq!(h.paged(), [PHONE]);
+    // Its engagements, one `SSM Contacts Page for Incident` event each.
+    let id: uuid::Uuid = incident.rsplit('/').next().unwrap().parse().unwrap();
+    let engagements = async || {
+        h.store()
+            .list_timeline_events(id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "SSM Contacts Page for Incident")
+            .count()
+    };
+    assert_eq!(engagements().await, 1);
+
+    // The same alert again: absorbed, nobody paged.
+    let again = h.app.ingest(&i, &[group(&["fp-1"])], "{}").await.unwrap();
+    assert_eq!(
+        again,
+        [Outcome::Absorbed {
+            incident: incident.clone()
+        }]
+    );
+    // A second alert joins the group: the plan's contact is engaged again.
+    let joined = h
+        .app
+        .ingest(&i, &[group(&["fp-1", "fp-2"])], "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        [Outcome::Repaged {
+            incident: incident.clone(),
+            engagements: 1
+        }]
+    );
+    h.run_due().await;
+    assert_eq!(h.paged(), [PHONE, PHONE]);
+    assert_eq!(engagements().await, 2);
+    // Alerts it has had, in any mix: nobody paged.
+    for fps in [&["fp-2"][..], &["fp-2", "fp-1"], &[]] {
+        let out = h.app.ingest(&i, &[group(fps)], "{}").await.unwrap();
+        // No fingerprints: the group is one alert, its key, which is new once.
+        if fps.is_empty() {
+            assert!(matches!(out[0], Outcome::Repaged { .. }), "{out:?}");
+        } else {
+            assert_eq!(
+                out,
+                [Outcome::Absorbed {
+                    incident: incident.clone()
+                }],
+                "{fps:?}"
+            );
+        }
+    }
+    let out = h.app.ingest(&i, &[group(&[])], "{}").await.unwrap();
+    assert_eq!(
+        out,
+        [Outcome::Absorbed {
+            incident: incident.clone()
+        }]
+    );
+
+    // Off: a new alert is absorbed and pages nobody.
+    let plan = h.app.response_plan_arn(&h.caller, "alerts");
+    h.app
+        .untag_incidents_resource(&h.caller, &plan, &["muster:repage-on-new-alert".into()])
+        .await
+        .unwrap();
+    let out = h.app.ingest(&i, &[group(&["fp-9"])], "{}").await.unwrap();
+    assert_eq!(
+        out,
+        [Outcome::Absorbed {
+            incident: incident.clone()
+        }]
+    );
+    h.run_due().await;
+    assert_eq!(h.paged().len(), 3);
+    assert_eq!(engagements().await, 3);
 }

@@ -220,6 +220,20 @@ pub(crate) fn parse_value(
         .url(get(&common_annotations, "runbook_url"), "Runbook");
     d.links.url(external_url, external);
     d.started_ms = alerts.iter().filter_map(|a| a.started_ms).min();
+    // The group's firing alerts, by fingerprint (or, without one, by their labels).
+    d.alerts = alerts
+        .iter()
+        .filter(|a| a.action == AlertAction::Trigger)
+        .map(|a| match a.fingerprint {
+            Some(f) => f.to_string(),
+            None => {
+                let mut labels: Vec<String> =
+                    a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                labels.sort();
+                labels.join(",")
+            }
+        })
+        .collect();
     Ok(vec![d.finish("groupKey")?])
 }
 
@@ -332,6 +346,29 @@ mod tests {
         );
         // 2024-05-01T10:00:00Z = 1714557600 s: the earlier of the two.
         assert_eq!(e.started_ms, Some(1_714_557_600_000));
+        // The group carries its firing alert, not the resolved one.
+        assert_eq!(e.alerts, vec!["aaaa000000000001".to_string()]);
+        assert_eq!(e.members(), e.alerts);
+    }
+
+    #[test]
+    fn a_firing_alert_without_fingerprint_is_known_by_its_labels() {
+        let mut v = two_alerts();
+        let alerts = v["alerts"].as_array_mut().unwrap();
+        alerts[0].as_object_mut().unwrap().remove("fingerprint");
+        alerts[1]["status"] = json!("firing");
+        let e = &parse(&serde_json::to_vec(&v).unwrap(), false).unwrap()[0];
+        assert_eq!(
+            e.alerts,
+            vec![
+                "alertname=DiskFull,instance=a:9100,job=node,severity=warning".to_string(),
+                "aaaa000000000002".to_string(),
+            ]
+        );
+        // One event per alert: each is its own (its dedupe key).
+        let per_alert = parse(&serde_json::to_vec(&two_alerts()).unwrap(), true).unwrap();
+        assert!(per_alert.iter().all(|e| e.alerts.is_empty()));
+        assert_eq!(per_alert[0].members(), vec!["aaaa000000000001".to_string()]);
     }
 
     #[test]

@@ -255,6 +255,7 @@ pub(crate) struct Draft {
     pub summary: Option<String>,
     pub links: Links,
     pub started_ms: Option<i64>,
+    pub alerts: Vec<String>,
 }
 
 impl Draft {
@@ -267,6 +268,7 @@ impl Draft {
             summary: None,
             links: Links::default(),
             started_ms: None,
+            alerts: Vec::new(),
         }
     }
 
@@ -288,6 +290,7 @@ impl Draft {
             summary,
             links: self.links.into_vec(),
             started_ms: self.started_ms,
+            alerts: self.alerts,
         })
     }
 }
