@@ -2,19 +2,24 @@
 //! alert does to incidents. docs/ingest.md says what a user sees.
 //!
 //! Per (integration, dedupe key): a trigger starts an incident from the integration's plan,
-//! or adds an `SSM Incident Trigger` event to the one that is open (nobody is paged again);
-//! a resolve resolves the open one (unless the plan's `muster:auto-resolve` is `false`),
-//! which stops its paging; an acknowledge acknowledges it. Incidents of an integration
-//! dedupe on the alert group's trigger ARN ([`alert_group_arn`]) unless the plan's template
-//! sets a dedupe string, which wins (as for StartIncident). A resolved incident never
-//! absorbs a new trigger.
+//! or adds an `SSM Incident Trigger` event to the one that is open (nobody is paged again,
+//! unless the plan's `muster:repage-on-new-alert` is `true` and the trigger brings an alert
+//! the incident has not had); a resolve resolves the open one (unless the plan's
+//! `muster:auto-resolve` is `false`), which stops its paging; an acknowledge acknowledges it.
+//! Incidents of an integration dedupe on the alert group's trigger ARN ([`alert_group_arn`])
+//! unless the plan's template sets a dedupe string, which wins (as for StartIncident). A
+//! resolved incident never absorbs a new trigger.
 //!
-//! An alert is answered only once what it did is committed: the incident (with the alert's
-//! payload in its trigger event) and then the alert's own record.
+//! An alert is answered only once what it did is committed, and its record commits in the
+//! same transaction: with the incident it starts, or with the trigger event the open
+//! incident takes (the alerts' group commit, [`AbsorbQueue`]). A resolve's or an
+//! acknowledgement's record is written once it is done.
 
 use crate::incidents::{AlertRecords, IncidentChange, StartIncident, Trigger, dedupe_hash};
 use crate::{App, AppError, Caller, Principal};
-use muster_core::alert::{AlertAction, AlertEvent, Format, MAX_RAW_CHARS, alert_group_arn, cut};
+use muster_core::alert::{
+    AlertAction, AlertEvent, Format, MAX_RAW_CHARS, alert_group_arn, cut, without_nul,
+};
 use muster_core::incident::{IncidentStatus, RelatedItem, ResponsePlan, plan_tags};
 use muster_core::{AccountId, ResourceRef};
 use muster_store::{AlertAbsorb, AlertRecord, IntegrationRecord, OpenIncident, StoreError};
@@ -211,14 +216,14 @@ impl App {
     /// Revokes an integration: its key is refused from now on.
     pub async fn revoke_integration(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
         let uuid = Uuid::try_parse(id).map_err(|_| AppError::not_found("INTEGRATION", id))?;
-        if !self
+        let revoked = self
             .store
             .revoke_integration(caller.account.as_str(), uuid, self.clock.now_ms())
-            .await?
-        {
+            .await;
+        self.integrations.invalidate();
+        if !revoked? {
             return Err(AppError::not_found("INTEGRATION", id));
         }
-        self.integrations.invalidate();
         tracing::info!(integration = %uuid, by = %caller.who(), "integration revoked");
         Ok(())
     }
@@ -299,6 +304,7 @@ impl App {
         let (plan_arn, plan, auto_resolve) =
             (&alert_plan.arn, &alert_plan.plan, alert_plan.auto_resolve);
         let source = format!("muster.{}", integration.format);
+        let raw = &without_nul(raw);
         let raw_data = cut(raw, MAX_RAW_CHARS);
         let mut outcomes = Vec::with_capacity(events.len());
         // Records of the alerts that are not triggers, written at the end.
@@ -357,23 +363,37 @@ impl App {
                     let absorbed = record(&Outcome::Absorbed {
                         incident: String::new(),
                     });
-                    let members: Vec<String> = e.members().iter().map(|m| cut(m, 1000)).collect();
+                    let members = member_hashes(e);
+                    // With repaging on, the incident remembers a new alert only together with
+                    // the paging it causes (page_incident_again).
                     let absorb = self.absorb_of(
                         &caller,
                         &req,
                         dedupe_hash(&dedupe),
                         absorbed.clone(),
-                        members.clone(),
+                        if alert_plan.repage {
+                            Vec::new()
+                        } else {
+                            members.clone()
+                        },
                     )?;
                     match self.absorbs.absorb(self, absorb).await? {
-                        Some(open) if alert_plan.repage && open.new_alerts > 0 => {
+                        Some(open) if alert_plan.repage => {
                             let incident = open.arn();
-                            let engagements = self
-                                .page_incident_again(&caller, &incident, &plan.engagements)
-                                .await?;
-                            Outcome::Repaged {
-                                incident,
-                                engagements,
+                            match self
+                                .page_incident_again(
+                                    &caller,
+                                    &incident,
+                                    &plan.engagements,
+                                    &members,
+                                )
+                                .await?
+                            {
+                                0 => Outcome::Absorbed { incident },
+                                engagements => Outcome::Repaged {
+                                    incident,
+                                    engagements,
+                                },
                             }
                         }
                         Some(open) => Outcome::Absorbed {
@@ -381,12 +401,9 @@ impl App {
                         },
                         None => {
                             let alert = AlertRecords {
-                                opened: AlertRecord {
-                                    id: Uuid::now_v7(),
-                                    ..record(&Outcome::Opened {
-                                        incident: String::new(),
-                                    })
-                                },
+                                opened: record(&Outcome::Opened {
+                                    incident: String::new(),
+                                }),
                                 absorbed,
                                 members,
                             };
@@ -512,7 +529,7 @@ async fn write_absorbs(
             }
             // The database is down or gone: the same answer for every alert, at once (one by
             // one, each would wait for the database again).
-            Err(e) if !e.is_about_the_data() && !e.is_out_of_space() => {
+            Err(e) if e.is_unavailable() => {
                 let why = e.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
@@ -526,16 +543,39 @@ async fn write_absorbs(
             // One alert (or, on a full disk, the batch's size) may be the culprit: one by one.
             Err(e) => {
                 tracing::warn!(error = %e, alerts = absorbs.len(), "batched alert writes failed; writing them one by one");
+                let mut down: Option<String> = None;
                 for (a, reply) in absorbs.into_iter().zip(replies) {
-                    let r = store
-                        .absorb_alerts(std::slice::from_ref(&a))
-                        .await
-                        .map(|mut v| v.pop().flatten());
+                    let r = match &down {
+                        // The database went away meanwhile: the rest are answered at once.
+                        Some(why) => Err(StoreError::Unavailable(why.clone())),
+                        None => store
+                            .absorb_alerts(std::slice::from_ref(&a))
+                            .await
+                            .map(|mut v| v.pop().flatten()),
+                    };
+                    if let Err(e) = &r
+                        && e.is_unavailable()
+                    {
+                        down = Some(e.to_string());
+                    }
                     let _ = reply.send(r);
                 }
             }
         }
     }
+}
+
+/// The identities of the alerts an event carries as the store keeps them: the SHA-256 (hex)
+/// of each, sorted, once.
+fn member_hashes(e: &AlertEvent) -> Vec<String> {
+    let mut members: Vec<String> = e
+        .members()
+        .iter()
+        .map(|m| hex::encode(Sha256::digest(m.as_bytes())))
+        .collect();
+    members.sort_unstable();
+    members.dedup();
+    members
 }
 
 /// The id in an incident ARN.

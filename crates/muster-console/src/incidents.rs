@@ -546,7 +546,7 @@ fn describe_event(e: &TimelineEvent) -> EventRow {
     match e.event_type.as_str() {
         event_type::TRIGGER => {
             row.title = if data.get("createdIncident") == Some(&Value::Bool(false)) {
-                "Triggered again: merged into this open incident (nobody paged again)".into()
+                "Triggered again: merged into this open incident".into()
             } else {
                 "Triggered".into()
             };

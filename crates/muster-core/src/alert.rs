@@ -134,6 +134,12 @@ pub const MAX_SUMMARY_CHARS: usize = 8000;
 /// The most of a payload kept in a trigger's `rawData` (the model's limit).
 pub const MAX_RAW_CHARS: usize = 10_000;
 
+/// `s` with each NUL character replaced by U+FFFD: a sender's `\u0000` must not reach the
+/// database (PostgreSQL's text refuses it, and the alert would be refused on every retry).
+pub fn without_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
 /// `s` cut to at most `max` characters (on a character boundary).
 pub fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

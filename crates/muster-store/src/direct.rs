@@ -704,6 +704,31 @@ fn write_events(db: &rusqlite::Connection, evs: &[&PageEvents]) -> Result<(), St
 mod tests {
     use super::*;
 
+    #[test]
+    fn errors_about_the_data_are_told_from_an_unavailable_database() {
+        let sqlite = |code: i32| {
+            StoreError::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        // SQLITE_CONSTRAINT_PRIMARYKEY (1555), SQLITE_MISMATCH, SQLITE_TOOBIG.
+        for code in [1555, 20, 18] {
+            assert!(sqlite(code).is_about_the_data(), "{code}");
+            assert!(!sqlite(code).is_unavailable(), "{code}");
+        }
+        // SQLITE_BUSY, SQLITE_IOERR_WRITE (778), SQLITE_READONLY, SQLITE_CANTOPEN.
+        for code in [5, 778, 8, 14] {
+            assert!(!sqlite(code).is_about_the_data(), "{code}");
+            assert!(sqlite(code).is_unavailable(), "{code}");
+        }
+        // SQLITE_FULL: neither (a smaller write may fit).
+        assert!(!sqlite(13).is_about_the_data() && !sqlite(13).is_unavailable());
+        assert!(StoreError::Conflict("x".into()).is_about_the_data());
+        assert!(StoreError::Unavailable("x".into()).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+    }
+
     async fn synchronous(store: &SqliteStore, d: Durability) -> i64 {
         store
             .write_direct(d, |db| {

@@ -79,17 +79,36 @@ impl StoreError {
     }
 
     /// Whether the error is about what was written (a broken rule, a missing or corrupt row,
-    /// a statement the database refused), rather than the database being down, busy, full or
+    /// a value the database refused), rather than the database being down, busy, full or
     /// gone: writing the rest of a failed batch without the culprit may then succeed.
     pub fn is_about_the_data(&self) -> bool {
-        !self.is_out_of_space()
-            && matches!(
-                self,
-                StoreError::NotFound(_)
-                    | StoreError::Conflict(_)
-                    | StoreError::Corrupt(_)
-                    | StoreError::Database(sqlx::Error::Database(_))
-            )
+        let db = match self {
+            StoreError::NotFound(_) | StoreError::Conflict(_) | StoreError::Corrupt(_) => {
+                return true;
+            }
+            StoreError::Database(sqlx::Error::Database(db)) => db,
+            _ => return false,
+        };
+        let Some(code) = db.code() else { return false };
+        match code.parse::<i64>() {
+            // SQLite's extended code: its low byte is the primary code. A broken constraint
+            // (19), a type mismatch (20), a value too big (18) or out of range (25), an SQL
+            // error (1), or not SQLite's at all (0: a value the direct path could not read).
+            // Busy, locked, I/O, read-only, cannot open, corrupt, full… are the database's.
+            Ok(n) => matches!(n & 0xff, 0 | 1 | 18 | 19 | 20 | 25),
+            // A PostgreSQL SQLSTATE: integrity constraint (23) or data exception (22); not a
+            // connection (08), shutdown (57), system (58), read-only (25006) or resource (53)
+            // problem.
+            Err(_) => code.starts_with("23") || code.starts_with("22"),
+        }
+    }
+
+    /// The database cannot take writes now, whatever they are (down, unreachable, busy, read
+    /// only, gone): a batch that failed so fails at once for every writer waiting, instead of
+    /// one by one (each waiting for the database again). A full disk is not one of them: a
+    /// smaller write may still fit.
+    pub fn is_unavailable(&self) -> bool {
+        !self.is_about_the_data() && !self.is_out_of_space()
     }
 
     /// Maps a unique violation to [`StoreError::Conflict`] with `msg`, anything else to

@@ -143,6 +143,20 @@ pub struct ResourcePolicyRecord {
     pub created_ms: i64,
 }
 
+/// What [`Store::engage_for_incident`](crate::Store::engage_for_incident) writes: an open
+/// incident paged again for a new alert.
+#[derive(Debug, Clone, Copy)]
+pub struct PageAgain<'a> {
+    pub account: &'a str,
+    pub incident_id: Uuid,
+    /// The identities of the trigger's alerts.
+    pub members: &'a [String],
+    pub at_ms: i64,
+    pub events: &'a [TimelineEventRecord],
+    pub items: &'a [RelatedItemRecord],
+    pub engagements: &'a [NewEngagement],
+}
+
 /// What StartIncident writes.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
@@ -234,7 +248,11 @@ const OPEN_DUPLICATE: &str = concat!(
     incident_columns!(),
     " FROM incidents WHERE account = $1 AND dedupe_hash = $2 AND status = 'OPEN'"
 );
-const IS_OPEN: &str = "SELECT id FROM incidents WHERE account = $1 AND id = $2 AND status = 'OPEN'";
+/// Locks an OPEN incident's row until the transaction ends (an update of nothing: portable,
+/// unlike `FOR SHARE`), so that a concurrent resolve waits for it or wins.
+const LOCK_OPEN: &str = "UPDATE incidents SET version = version \
+     WHERE account = $1 AND id = $2 AND status = 'OPEN'";
+const KNOWN_MEMBER: &str = "SELECT 1 FROM incident_alerts WHERE incident_id = $1 AND alert = $2";
 const UPDATE_INCIDENT: &str = "UPDATE incidents SET title = $3, impact = $4, status = $5, \
      updated_ms = $6, updated_by = $7, resolved_ms = $8, details = $9, version = version + 1 \
      WHERE account = $1 AND id = $2 AND version = $10";
@@ -617,28 +635,43 @@ store_methods! {
         Ok(IncidentStart::New)
     }
 
-    /// Adds engagements to the OPEN incident `incident_id` with their timeline events and
-    /// related items (those it has are skipped), in one transaction: `false`, and nothing
-    /// written, if it is not open (resolved or deleted meanwhile).
-    pub async fn engage_for_incident(
-        &self,
-        account: &str,
-        incident_id: Uuid,
-        events: &[TimelineEventRecord],
-        items: &[RelatedItemRecord],
-        engagements: &[NewEngagement],
-    ) -> Result<bool, StoreError> {
+    /// How many of `members` (alert identities) the incident has not had.
+    pub async fn new_alerts_of(&self, incident_id: Uuid, members: &[String]) -> Result<usize, StoreError> {
+        let mut new = 0;
+        for m in members {
+            let known = sqlx::query(KNOWN_MEMBER)
+                .bind(id_text(incident_id))
+                .bind(m)
+                .fetch_optional(self.reader())
+                .await?;
+            new += usize::from(known.is_none());
+        }
+        Ok(new)
+    }
+
+    /// Pages the OPEN incident `incident_id` again for a new alert, in one transaction: the
+    /// incident's row is locked (a resolve waits, or wins and this writes nothing), `members`
+    /// are remembered, and only if some were new, the engagements are written with their
+    /// timeline events and related items (those it has are skipped). `None` if it is not open;
+    /// else how many members were new (0: nothing written).
+    pub async fn engage_for_incident(&self, p: &PageAgain<'_>) -> Result<Option<usize>, StoreError> {
+        let PageAgain { account, incident_id, members, at_ms, events, items, engagements } = *p;
         let mut tx = self.begin_write().await?;
-        Backend::lock_key(&mut tx, &items_lock(incident_id)).await?;
-        let open = sqlx::query(IS_OPEN)
+        let open = sqlx::query(LOCK_OPEN)
             .bind(account)
             .bind(id_text(incident_id))
-            .fetch_optional(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-        if open.is_none() {
+        if open.rows_affected() == 0 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
+        let new = Backend::insert_members_in_tx(&mut tx, incident_id, members, at_ms).await?;
+        if new == 0 {
+            tx.rollback().await?;
+            return Ok(Some(0));
+        }
+        Backend::lock_key(&mut tx, &items_lock(incident_id)).await?;
         insert_events(&mut tx, events).await?;
         insert_items(&mut tx, items).await?;
         if !engagements.is_empty() {
@@ -648,7 +681,7 @@ store_methods! {
             }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(new))
     }
 
     /// The OPEN incident of the account with this dedupe hash, if any.

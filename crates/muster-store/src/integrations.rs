@@ -185,15 +185,11 @@ store_methods! {
             }
             let mut out = Vec::with_capacity(batch.len());
             for a in batch {
-                let row = if has_nul(&a.dedupe_hash) {
-                    None
-                } else {
-                    sqlx::query(OPEN_INCIDENT_OF)
-                        .bind(&a.account)
-                        .bind(&a.dedupe_hash)
-                        .fetch_optional(&mut *conn)
-                        .await?
-                };
+                let row = sqlx::query(OPEN_INCIDENT_OF)
+                    .bind(&a.account)
+                    .bind(&a.dedupe_hash)
+                    .fetch_optional(&mut *conn)
+                    .await?;
                 let Some(row) = row else {
                     out.push(None);
                     continue;

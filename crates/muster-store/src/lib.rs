@@ -48,7 +48,7 @@ pub use engagements::{
 };
 pub use error::StoreError;
 pub use incidents::{
-    IncidentFilter, IncidentRow, IncidentStart, NewIncident, RelatedItemRecord,
+    IncidentFilter, IncidentRow, IncidentStart, NewIncident, PageAgain, RelatedItemRecord,
     ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, TimelineEventRecord,
     incident_resource, replication_set_resource, response_plan_resource,
 };

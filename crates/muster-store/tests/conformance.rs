@@ -9,7 +9,7 @@ use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, AlertAbsorb, AlertRecord, ChannelRecord,
     CodeSendLimits, ConsentEvent, ConsentKind, ContactRecord, Created, EngagementChange,
     EngagementRecord, FeedRecord, FeedTarget, Idempotency, IncidentFilter, IncidentRow,
-    IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident, PageEvents,
+    IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident, PageAgain, PageEvents,
     PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord, ReplicationSetRecord,
     ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord, RotationRecord, SendScope,
     Store, StoreError, Tag, TimelineEventRecord, WriteBatch, replication_set_resource, step_key,
@@ -8079,21 +8079,54 @@ async fn alerts_absorbed_by_open_incidents(store: Store) {
         .unwrap();
     assert_eq!(done[0].as_ref().unwrap().new_alerts, 1);
 
-    // Paging an incident again: engagements with their events and items, only while open.
+    // Paging an incident again for a new alert: the alert remembered, engagements with their
+    // events and items; nothing when it brings no new alert, or the incident is not open.
+    assert_eq!(
+        store
+            .new_alerts_of(a.id, &["fp-1".into(), "fp-6".into()])
+            .await
+            .unwrap(),
+        1
+    );
     let again = incident_engagement(&a, "ana");
     let page = timeline_event(a.id, T0 + 50, "SSM Contacts Page for Incident");
     let item = related_item(a.id, "engagement-2", T0 + 50);
-    assert!(
+    let engage = async |members: &[&str], e: &NewEngagement| {
+        let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
         store
-            .engage_for_incident(
-                ACCT,
-                a.id,
-                std::slice::from_ref(&page),
-                std::slice::from_ref(&item),
-                std::slice::from_ref(&again)
-            )
+            .engage_for_incident(&PageAgain {
+                account: ACCT,
+                incident_id: a.id,
+                members: &members,
+                at_ms: T0 + 50,
+                events: std::slice::from_ref(&page),
+                items: std::slice::from_ref(&item),
+                engagements: std::slice::from_ref(e),
+            })
             .await
             .unwrap()
+    };
+    let known = incident_engagement(&a, "ana");
+    assert_eq!(engage(&["fp-1", "fp-2"], &known).await, Some(0));
+    assert_eq!(
+        store
+            .get_engagement(ACCT, known.engagement.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        !store
+            .list_timeline_events(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == page.id)
+    );
+    assert_eq!(engage(&["fp-1", "fp-6"], &again).await, Some(1));
+    assert_eq!(
+        store.new_alerts_of(a.id, &["fp-6".into()]).await.unwrap(),
+        0
     );
     let got = store
         .get_engagement(ACCT, again.engagement.id)
@@ -8121,22 +8154,23 @@ async fn alerts_absorbed_by_open_incidents(store: Store) {
             .any(|i| i.identity == "engagement-2")
     );
     let late = incident_engagement(&c, "ana");
-    assert!(
-        !store
-            .engage_for_incident(
-                ACCT,
+    let resolved = store
+        .engage_for_incident(&PageAgain {
+            account: ACCT,
+            incident_id: c.id,
+            members: &["fp-new".into()],
+            at_ms: T0 + 50,
+            events: &[timeline_event(
                 c.id,
-                &[timeline_event(
-                    c.id,
-                    T0 + 50,
-                    "SSM Contacts Page for Incident"
-                )],
-                &[],
-                std::slice::from_ref(&late)
-            )
-            .await
-            .unwrap()
-    );
+                T0 + 50,
+                "SSM Contacts Page for Incident",
+            )],
+            items: &[],
+            engagements: std::slice::from_ref(&late),
+        })
+        .await
+        .unwrap();
+    assert_eq!(resolved, None);
     assert_eq!(
         store
             .get_engagement(ACCT, late.engagement.id)
@@ -8145,6 +8179,10 @@ async fn alerts_absorbed_by_open_incidents(store: Store) {
         None
     );
     assert!(store.list_timeline_events(c.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.new_alerts_of(c.id, &["fp-new".into()]).await.unwrap(),
+        1
+    );
 }
 
 /// Batches of alerts for the same open incidents, written at once from several tasks (on

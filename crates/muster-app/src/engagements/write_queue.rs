@@ -119,7 +119,7 @@ async fn write_queued(
                     let _ = reply.send(Ok(()));
                 }
             }
-            Err(e) if !e.is_about_the_data() && !e.is_out_of_space() => {
+            Err(e) if e.is_unavailable() => {
                 // The database is down or gone: the same answer for every write, at once (one
                 // by one, each would wait for the database again).
                 tracing::warn!(error = %e, starts = starts.len(), changes = changes.len(), events = events.len(), "batched engagement writes failed");

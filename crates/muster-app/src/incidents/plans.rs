@@ -169,9 +169,9 @@ impl crate::App {
         }
         record.plan = encode("response plan", &plan)?;
         record.updated_ms = self.clock.now_ms();
-        let updated = self.store.update_response_plan(&record).await?;
+        let updated = self.store.update_response_plan(&record).await;
         self.alert_plans.invalidate();
-        if !updated {
+        if !updated? {
             return Err(AppError::not_found(RESPONSE_PLAN, arn));
         }
         tracing::info!(plan = %name, by = %caller.who(), "response plan updated");
@@ -188,9 +188,9 @@ impl crate::App {
         let deleted = self
             .store
             .delete_response_plan(caller.account.as_str(), &name)
-            .await?;
+            .await;
         self.alert_plans.invalidate();
-        if deleted {
+        if deleted? {
             tracing::info!(plan = %name, by = %caller.who(), "response plan deleted");
         }
         Ok(())

@@ -17,7 +17,7 @@ use serde_json::json;
 pub(crate) struct AlertRecords {
     pub opened: muster_store::AlertRecord,
     pub absorbed: muster_store::AlertRecord,
-    /// The identities of the alerts it carries.
+    /// The identities of the alerts it carries (SHA-256 hex of each, sorted, once).
     pub members: Vec<String>,
 }
 
@@ -280,17 +280,24 @@ impl crate::App {
         Ok(out)
     }
 
-    /// Engages the contacts of the plan again for the open incident `arn` (a new alert joined
-    /// it and its plan asks for that): new engagements with their page events and related
-    /// items, in one transaction that writes nothing if the incident is no longer open. How
-    /// many engagements started.
+    /// Engages `contacts` again for the open incident `arn` if the trigger brings an alert it
+    /// has not had (`members`, see [`AlertRecords::members`]): the alerts are remembered, and
+    /// the new engagements written with their page events and related items, in one
+    /// transaction that writes nothing if the incident is no longer open or has had them all.
+    /// (So a failure leaves the alerts unremembered, and the sender's retry pages.) How many
+    /// engagements started.
     pub(crate) async fn page_incident_again(
         &self,
         caller: &Caller,
         arn: &str,
         contacts: &[String],
+        members: &[String],
     ) -> Result<usize, AppError> {
         let row = self.load_incident_row(caller, arn).await?;
+        // Most repeats bring nothing new: nothing to prepare (the transaction checks again).
+        if self.store.new_alerts_of(row.id, members).await? == 0 {
+            return Ok(0);
+        }
         let details = details_of(&row)?;
         let now = self.clock.now_ms();
         let paging = paging_for(arn, &row.title, row.impact, details.summary.as_deref());
@@ -303,17 +310,19 @@ impl crate::App {
             .map(|i| item_record(row.id, i, now))
             .collect::<Result<Vec<_>, _>>()?;
         let n = engaged.engagements.len();
-        let written = self
+        let new = self
             .store
-            .engage_for_incident(
-                caller.account.as_str(),
-                row.id,
-                &engaged.events,
-                &items,
-                &engaged.engagements,
-            )
+            .engage_for_incident(&muster_store::PageAgain {
+                account: caller.account.as_str(),
+                incident_id: row.id,
+                members,
+                at_ms: now,
+                events: &engaged.events,
+                items: &items,
+                engagements: &engaged.engagements,
+            })
             .await?;
-        if !written {
+        if new.unwrap_or(0) == 0 {
             return Ok(0);
         }
         if n > 0 {

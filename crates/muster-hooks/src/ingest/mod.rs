@@ -13,7 +13,7 @@ pub mod pagerduty;
 pub mod sns;
 
 use muster_core::alert::{
-    AlertAction, AlertEvent, AlertLink, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, cut,
+    AlertAction, AlertEvent, AlertLink, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, cut, without_nul,
 };
 use muster_core::incident::ItemValue;
 use serde_json::{Map, Value};
@@ -232,11 +232,11 @@ impl Links {
         if self.0.iter().any(|l| l.value == value) {
             return;
         }
-        let title = title.trim();
+        let title = without_nul(title.trim());
         self.0.push(AlertLink {
             item_type: item_type.to_string(),
             value,
-            title: (!title.is_empty()).then(|| cut(title, MAX_ITEM_TITLE_CHARS)),
+            title: (!title.is_empty()).then(|| cut(&title, MAX_ITEM_TITLE_CHARS)),
         });
     }
 
@@ -280,17 +280,17 @@ impl Draft {
         }
         let summary = self
             .summary
-            .map(|s| cut(s.trim(), MAX_SUMMARY_CHARS))
+            .map(|s| cut(without_nul(&s).trim(), MAX_SUMMARY_CHARS))
             .filter(|s| !s.is_empty());
         Ok(AlertEvent {
             action: self.action,
-            dedupe_key: self.dedupe_key,
-            title: cut(self.title.trim(), MAX_TITLE_CHARS),
+            dedupe_key: without_nul(&self.dedupe_key),
+            title: cut(without_nul(&self.title).trim(), MAX_TITLE_CHARS),
             impact: self.impact,
             summary,
             links: self.links.into_vec(),
             started_ms: self.started_ms,
-            alerts: self.alerts,
+            alerts: self.alerts.iter().map(|a| without_nul(a)).collect(),
         })
     }
 }
@@ -408,6 +408,21 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_characters_never_reach_the_store() {
+        let mut d = Draft::new(AlertAction::Trigger, "key\0one");
+        d.title = "disk\0full".into();
+        d.summary = Some("a\0b".into());
+        d.alerts = vec!["fp\0".into()];
+        d.links.url(Some("https://example.com/x"), "run\0book");
+        let e = d.finish("dedup").unwrap();
+        assert_eq!(e.dedupe_key, "key\u{FFFD}one");
+        assert_eq!(e.title, "disk\u{FFFD}full");
+        assert_eq!(e.summary.as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(e.alerts, vec!["fp\u{FFFD}".to_string()]);
+        assert_eq!(e.links[0].title.as_deref(), Some("run\u{FFFD}book"));
+    }
 
     #[test]
     fn times() {
