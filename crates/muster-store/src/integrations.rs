@@ -4,7 +4,7 @@
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{has_nul, id_text, parse_id};
-use crate::incidents::{INSERT_EVENT, INSERT_ITEM, dedupe_lock, items_lock};
+use crate::incidents::{INSERT_EVENT, INSERT_ITEM, items_lock};
 use crate::{RelatedItemRecord, TimelineEventRecord};
 use muster_core::ArnOf;
 use uuid::Uuid;
@@ -111,6 +111,7 @@ const REVOKE: &str = "UPDATE integrations SET revoked_ms = $3 \
 pub(crate) const INSERT_ALERT: &str = "INSERT INTO alerts (id, integration_id, account, received_ms, \
      action, dedupe_key, incident_id, outcome, payload) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const ITEM_EXISTS: &str = "SELECT 1 FROM related_items WHERE incident_id = $1 AND identity = $2";
 pub(crate) const INSERT_MEMBER: &str = "INSERT INTO incident_alerts (incident_id, alert, first_ms) \
      VALUES ($1, $2, $3) ON CONFLICT (incident_id, alert) DO NOTHING";
 pub(crate) const OPEN_INCIDENT_OF: &str = "SELECT id, plan_name FROM incidents \
@@ -170,19 +171,13 @@ store_methods! {
         }
 
         /// [`Store::absorb_alerts`](crate::Store::absorb_alerts) inside the caller's write
-        /// transaction (PostgreSQL's; SQLite runs `direct::absorb_alerts`). The dedupe keys are
-        /// locked first, in order, so that concurrent batches cannot deadlock.
+        /// transaction (PostgreSQL's; SQLite runs `direct::absorb_alerts`). No dedupe lock: it
+        /// only adds to an incident that is open, and never opens one (which is what the lock
+        /// guards), so concurrent batches on the same keys do not wait for each other.
         pub(crate) async fn absorb_tx(
             conn: &mut Conn,
             batch: &[AlertAbsorb],
         ) -> Result<Vec<Option<OpenIncident>>, StoreError> {
-            let mut keys: Vec<String> =
-                batch.iter().map(|a| dedupe_lock(&a.account, &a.dedupe_hash)).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for k in &keys {
-                Backend::lock_key(&mut *conn, k).await?;
-            }
             let mut out = Vec::with_capacity(batch.len());
             for a in batch {
                 let row = sqlx::query(OPEN_INCIDENT_OF)
@@ -220,9 +215,22 @@ store_methods! {
                         .execute(&mut *conn)
                         .await?;
                 }
-                if !a.items.is_empty() {
+                // Items take the next position of their incident, one writer at a time; a
+                // repeat's items are there already, and then no lock is taken.
+                let mut missing = Vec::new();
+                for it in &a.items {
+                    let known = sqlx::query(ITEM_EXISTS)
+                        .bind(&id)
+                        .bind(&it.identity)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    if known.is_none() {
+                        missing.push(it);
+                    }
+                }
+                if !missing.is_empty() {
                     Backend::lock_key(&mut *conn, &items_lock(open.id)).await?;
-                    for it in &a.items {
+                    for it in missing {
                         sqlx::query(INSERT_ITEM)
                             .bind(&id)
                             .bind(&it.identity)

@@ -8186,8 +8186,9 @@ async fn alerts_absorbed_by_open_incidents(store: Store) {
 }
 
 /// Batches of alerts for the same open incidents, written at once from several tasks (on
-/// PostgreSQL, several transactions lock the same dedupe keys in different orders of
-/// arrival): every alert lands once, with its incident, and none deadlocks.
+/// PostgreSQL, several transactions add to the same incidents, in different orders, and race
+/// to add the same new related item): every alert lands once, with its incident, the item
+/// once, and none deadlocks.
 async fn concurrent_alert_absorbs(store: Store) {
     let int = integration_record("storm");
     store.create_integration(&int).await.unwrap();
