@@ -360,9 +360,11 @@ impl App {
                         summary: e.summary.clone(),
                     };
                     // Records carry the incident's id, which the store sets.
-                    let absorbed = record(&Outcome::Absorbed {
-                        incident: String::new(),
-                    });
+                    let absorbed = || {
+                        record(&Outcome::Absorbed {
+                            incident: String::new(),
+                        })
+                    };
                     let members = member_hashes(e);
                     // With repaging on, the incident remembers a new alert only together with
                     // the paging it causes (page_incident_again).
@@ -370,7 +372,7 @@ impl App {
                         &caller,
                         &req,
                         dedupe_hash(&dedupe),
-                        absorbed.clone(),
+                        absorbed(),
                         if alert_plan.repage {
                             Vec::new()
                         } else {
@@ -404,7 +406,7 @@ impl App {
                                 opened: record(&Outcome::Opened {
                                     incident: String::new(),
                                 }),
-                                absorbed,
+                                absorbed: absorbed(),
                                 members,
                             };
                             let started =
