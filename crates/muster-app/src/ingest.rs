@@ -467,7 +467,8 @@ impl App {
 /// The alerts' group commit: triggers for open incidents wait in one queue, and a writer task
 /// writes all that are waiting in one transaction ([`muster_store::Store::absorb_alerts`]):
 /// one durable commit for many alerts, which is what an alert storm needs. Started on first
-/// use, with one writer on SQLite (it has one writer connection) and four on PostgreSQL.
+/// use, with one writer on SQLite (it has one writer connection) and four on PostgreSQL. It
+/// holds at most `Limits::alerts_waiting` alerts: beyond, an alert is refused at once.
 #[derive(Default)]
 pub(crate) struct AbsorbQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<Absorbing>>);
 
@@ -480,14 +481,15 @@ type Absorbing = (
 const ABSORB_BATCH: usize = 256;
 
 impl AbsorbQueue {
-    /// Adds the trigger to its open incident (`None`: none is open, nothing was written).
+    /// Adds the trigger to its open incident (`None`: none is open, nothing was written). With
+    /// `Limits::alerts_waiting` alerts already waiting, refused at once as an overload.
     async fn absorb(
         &self,
         app: &App,
         absorb: AlertAbsorb,
-    ) -> Result<Option<OpenIncident>, StoreError> {
+    ) -> Result<Option<OpenIncident>, AppError> {
         let sender = self.0.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::channel(4 * ABSORB_BATCH);
+            let (tx, rx) = tokio::sync::mpsc::channel(app.limits.alerts_waiting.max(1));
             let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
             let writers = if app.store.backend() == "sqlite" {
                 1
@@ -500,16 +502,29 @@ impl AbsorbQueue {
             tx
         });
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if sender.send((absorb, reply)).await.is_err() {
-            return Err(StoreError::Unavailable(
-                "the alert write queue is gone".into(),
-            ));
+        match sender.try_send((absorb, reply)) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("muster_alerts_shed_total").increment(1);
+                tracing::warn!(
+                    waiting = app.limits.alerts_waiting,
+                    "alert refused: too many alerts are waiting to be written (overload)"
+                );
+                return Err(AppError::Internal {
+                    message: "Muster is overloaded: too many alerts are waiting to be written. \
+                              Nothing was recorded; send it again."
+                        .into(),
+                });
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::Unavailable("the alert write queue is gone".into()).into());
+            }
         }
-        answer.await.unwrap_or_else(|_| {
+        Ok(answer.await.unwrap_or_else(|_| {
             Err(StoreError::Unavailable(
                 "the alert write queue dropped a write".into(),
             ))
-        })
+        })?)
     }
 }
 

@@ -50,6 +50,10 @@ pub struct Limits {
     pub default_page_size: u32,
     /// Tags per resource (AWS: 50).
     pub max_tags: usize,
+    /// Alerts waiting to be written beyond which a new one is refused at once as an overload
+    /// (its sender retries: 503, or 429 on the PagerDuty/Opsgenie endpoints), instead of
+    /// waiting behind them.
+    pub alerts_waiting: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +61,7 @@ impl Default for Limits {
         Limits {
             default_page_size: 100,
             max_tags: 50,
+            alerts_waiting: 1024,
         }
     }
 }

@@ -50,6 +50,11 @@ impl Harness {
     /// A fresh application: empty database, the clock at [`T0`], every channel type sent to
     /// an outbox file, no engine (run jobs with [`Harness::run_due`], or start one).
     pub async fn new() -> Harness {
+        Harness::with_limits(muster_app::Limits::default()).await
+    }
+
+    /// [`Harness::new`] with these limits.
+    pub async fn with_limits(limits: muster_app::Limits) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("muster.db").display());
         let store = Store::connect(&url).await.unwrap();
@@ -75,7 +80,9 @@ impl Harness {
             None,
         );
         let region = Region::parse(REGION).unwrap();
-        let app = Arc::new(App::new(store, shared, Arc::new(messaging), region.clone()));
+        let mut app = App::new(store, shared, Arc::new(messaging), region.clone());
+        app.limits = limits;
+        let app = Arc::new(app);
         let caller = Caller {
             account: AccountId::parse(ACCOUNT).unwrap(),
             region,

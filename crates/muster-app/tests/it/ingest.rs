@@ -391,3 +391,68 @@ async fn a_new_alert_in_the_group_repages_only_when_the_plan_asks() {
     assert_eq!(h.paged().len(), 3);
     assert_eq!(engagements().await, 3);
 }
+
+/// An alert storm beyond what can wait to be written: the alerts over the limit are refused at
+/// once (the adapters answer 503/429: the sender retries), nothing of them is recorded, and
+/// every alert accepted is in the incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_beyond_the_queue_are_refused_at_once_and_not_recorded() {
+    let h = Harness::with_limits(muster_app::Limits {
+        alerts_waiting: 1,
+        ..Default::default()
+    })
+    .await;
+    let (i, _) = setup(&h, &[]).await;
+    let fire = event(AlertAction::Trigger, "group-a", "Disk full");
+    let first = h
+        .app
+        .ingest(&i, std::slice::from_ref(&fire), "{}")
+        .await
+        .unwrap();
+    let Outcome::Opened { incident } = first[0].clone() else {
+        panic!("{first:?}")
+    };
+    let storm: Vec<_> = (0..64)
+        .map(|_| {
+            let (app, i, fire) = (h.app.clone(), i.clone(), fire.clone());
+            tokio::spawn(async move { app.ingest(&i, &[fire], "{}").await })
+        })
+        .collect();
+    let (mut accepted, mut refused) = (0, 0);
+    for t in storm {
+        match t.await.unwrap() {
+            Ok(out) => {
+                assert_eq!(
+                    out,
+                    [Outcome::Absorbed {
+                        incident: incident.clone()
+                    }]
+                );
+                accepted += 1;
+            }
+            Err(AppError::Internal { message }) => {
+                assert!(message.contains("overloaded"), "{message}");
+                refused += 1;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "64 alerts at once with room for 1 waiting: some refused"
+    );
+    assert!(accepted > 0);
+    let records = h
+        .app
+        .alerts_of_incident(&h.caller, &incident, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        records.len(),
+        1 + accepted,
+        "the opening alert and each accepted one"
+    );
+    // Once the storm is over, alerts are taken again.
+    let later = h.app.ingest(&i, &[fire], "{}").await.unwrap();
+    assert_eq!(later, [Outcome::Absorbed { incident }]);
+}
