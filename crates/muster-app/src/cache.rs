@@ -1,6 +1,6 @@
-//! Short-lived caches of what every alert reads before it is written: the integration its key
-//! opens, and its response plan's document and `muster:` settings. An alert storm then costs
-//! no read at all per alert.
+//! Short-lived caches of what every alert reads before it is written: its response plan's
+//! document and `muster:` settings. (The integration its key opens is read every time, so
+//! that a revocation applies at once.)
 //!
 //! An entry is used for at most [`TTL`], and not at all once this process has changed what
 //! it holds (the writer calls [`Cached::invalidate`], which outdates every entry): a change

@@ -216,38 +216,27 @@ impl App {
     /// Revokes an integration: its key is refused from now on.
     pub async fn revoke_integration(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
         let uuid = Uuid::try_parse(id).map_err(|_| AppError::not_found("INTEGRATION", id))?;
-        let revoked = self
+        if !self
             .store
             .revoke_integration(caller.account.as_str(), uuid, self.clock.now_ms())
-            .await;
-        self.integrations.invalidate();
-        if !revoked? {
+            .await?
+        {
             return Err(AppError::not_found("INTEGRATION", id));
         }
         tracing::info!(integration = %uuid, by = %caller.who(), "integration revoked");
         Ok(())
     }
 
-    /// The integration a key opens, revoked or not (`None`: no such key). Cached briefly
-    /// (`cache.rs`): a revocation through this instance applies at once, through another one
-    /// within a second.
+    /// The integration a key opens, revoked or not (`None`: no such key). Read every time
+    /// (on SQLite without a thread hand-off): a revocation, by the CLI too, applies at once.
     pub async fn integration_by_key(&self, key: &str) -> Result<Option<Integration>, AppError> {
-        let hash = key_hash(key);
-        if let Some(i) = self.integrations.get(&hash) {
-            return Ok(Some(i));
-        }
-        let generation = self.integrations.generation();
-        match self.store.integration_by_key_hash(&hash).await? {
-            Some(r) => {
-                let i = integration_of(r)?;
-                self.integrations.put(hash, i.clone(), generation);
-                Ok(Some(i))
-            }
+        match self.store.integration_by_key_hash(&key_hash(key)).await? {
+            Some(r) => Ok(Some(integration_of(r)?)),
             None => Ok(None),
         }
     }
 
-    /// The integration's response plan and settings (cached briefly, like the integration).
+    /// The integration's response plan and settings, cached briefly (`cache.rs`).
     async fn alert_plan(
         &self,
         caller: &Caller,

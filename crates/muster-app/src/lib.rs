@@ -81,9 +81,8 @@ pub struct App {
     pub(crate) writes: engagements::WriteQueue,
     /// Group commit of the alerts that open incidents absorb.
     pub(crate) absorbs: ingest::AbsorbQueue,
-    /// Integrations by key hash, and alerts' response plans (with their settings) by account
-    /// and name: what every alert reads.
-    pub(crate) integrations: cache::Cached<String, ingest::Integration>,
+    /// Alerts' response plans (with their settings) by account and name: what every alert
+    /// reads.
     pub(crate) alert_plans: cache::Cached<(String, String), std::sync::Arc<ingest::AlertPlan>>,
 }
 
@@ -103,7 +102,6 @@ impl App {
             jobs: JobLink::default(),
             writes: Default::default(),
             absorbs: Default::default(),
-            integrations: Default::default(),
             alert_plans: Default::default(),
         }
     }

@@ -3,8 +3,8 @@
 
 use crate::StoreError;
 use crate::backend::store_methods;
-use crate::common::{has_nul, id_text, parse_id};
-use crate::incidents::{INSERT_EVENT, INSERT_ITEM, items_lock};
+use crate::common::{Cols, has_nul, id_text, parse_id};
+use crate::incidents::{INSERT_EVENT, INSERT_ITEM, dedupe_lock, items_lock};
 use crate::{RelatedItemRecord, TimelineEventRecord};
 use muster_core::ArnOf;
 use uuid::Uuid;
@@ -171,13 +171,22 @@ store_methods! {
         }
 
         /// [`Store::absorb_alerts`](crate::Store::absorb_alerts) inside the caller's write
-        /// transaction (PostgreSQL's; SQLite runs `direct::absorb_alerts`). No dedupe lock: it
-        /// only adds to an incident that is open, and never opens one (which is what the lock
-        /// guards), so concurrent batches on the same keys do not wait for each other.
+        /// transaction (PostgreSQL's; SQLite runs `direct::absorb_alerts`). The dedupe keys are
+        /// locked first, in order: then an incident's items lock and its new alert identities
+        /// are only ever written by the one transaction holding its key, and concurrent batches
+        /// cannot deadlock. (Without them, two batches adding new items or identities to the
+        /// same incidents in different orders did, in `concurrent_alert_absorbs`.)
         pub(crate) async fn absorb_tx(
             conn: &mut Conn,
             batch: &[AlertAbsorb],
         ) -> Result<Vec<Option<OpenIncident>>, StoreError> {
+            let mut keys: Vec<String> =
+                batch.iter().map(|a| dedupe_lock(&a.account, &a.dedupe_hash)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for k in &keys {
+                Backend::lock_key(&mut *conn, k).await?;
+            }
             let mut out = Vec::with_capacity(batch.len());
             for a in batch {
                 let row = sqlx::query(OPEN_INCIDENT_OF)
@@ -250,19 +259,19 @@ store_methods! {
             Ok(out)
         }
 
-        fn integration_from_row(row: &Row) -> Result<IntegrationRecord, StoreError> {
-            let id: String = row.try_get("id")?;
+        fn integration_from_row(row: &impl Cols) -> Result<IntegrationRecord, StoreError> {
+            let id: String = row.col("id")?;
             Ok(IntegrationRecord {
                 id: parse_id(&id, "integration id")?,
-                account: row.try_get("account")?,
-                name: row.try_get("name")?,
-                format: row.try_get("format")?,
-                plan_name: row.try_get("plan_name")?,
-                key_hash: row.try_get("key_hash")?,
-                created_ms: row.try_get("created_ms")?,
-                revoked_ms: row.try_get("revoked_ms")?,
-                last_alert_ms: row.try_get("last_alert_ms")?,
-                last_outcome: row.try_get("last_outcome")?,
+                account: row.col("account")?,
+                name: row.col("name")?,
+                format: row.col("format")?,
+                plan_name: row.col("plan_name")?,
+                key_hash: row.col("key_hash")?,
+                created_ms: row.col("created_ms")?,
+                revoked_ms: row.col("revoked_ms")?,
+                last_alert_ms: row.col("last_alert_ms")?,
+                last_outcome: row.col("last_outcome")?,
             })
         }
 
@@ -306,6 +315,15 @@ store_methods! {
     pub async fn integration_by_key_hash(&self, key_hash: &str) -> Result<Option<IntegrationRecord>, StoreError> {
         if has_nul(key_hash) {
             return Ok(None);
+        }
+        // Every alert reads its integration: on SQLite without a thread hand-off. Not cached,
+        // so that a revocation (by the CLI too) applies to the very next alert.
+        if let Some(read) = self.read_direct(|db| {
+            let mut stmt = db.prepare_cached(BY_KEY_HASH)?;
+            let mut rows = stmt.query([key_hash])?;
+            rows.next()?.map(integration_from_row).transpose()
+        }) {
+            return read;
         }
         let row = sqlx::query(BY_KEY_HASH)
             .bind(key_hash)
