@@ -1156,6 +1156,10 @@ fn the_crates_depend_only_inwards() {
             &["muster-core", "muster-store", "muster-app"],
         ),
         (
+            "muster-import",
+            &["muster-core", "muster-store", "muster-app"],
+        ),
+        (
             "muster",
             &[
                 "muster-core",
@@ -1166,6 +1170,7 @@ fn the_crates_depend_only_inwards() {
                 "muster-aws",
                 "muster-hooks",
                 "muster-console",
+                "muster-import",
             ],
         ),
     ];
