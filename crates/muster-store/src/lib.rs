@@ -28,6 +28,7 @@ mod direct;
 mod engagements;
 mod error;
 mod feeds;
+mod imports;
 mod inbound;
 mod incidents;
 mod integrations;

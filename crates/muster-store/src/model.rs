@@ -67,6 +67,26 @@ pub enum Created {
     Replay(String),
 }
 
+/// A row of the import map (`muster import`): source entity → Muster resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportMapRow {
+    /// The Muster account imported into.
+    pub account: String,
+    pub source_system: String,
+    pub source_account: String,
+    /// `person`, `rotation`, `override`, `schedule`, `escalation`.
+    pub source_kind: String,
+    pub source_id: String,
+    /// The resource's ARN (an override: the rotation's ARN, `#`, the override's id).
+    pub target_arn: String,
+    /// sha256 hex of the source entity as mapped at the last import.
+    pub source_hash: String,
+    /// sha256 hex of the Muster resource as the last import left it.
+    pub target_hash: String,
+    pub imported_ms: i64,
+    pub tool_version: String,
+}
+
 /// A tag on a resource, keyed by the resource's ARN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {

@@ -9,7 +9,7 @@ use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, AlertAbsorb, AlertRecord, ChannelRecord,
     CodeSendLimits, ConsentEvent, ConsentKind, ContactRecord, Created, EngagementChange,
     EngagementRecord, FeedRecord, FeedTarget, Idempotency, IncidentFilter, IncidentRow,
-    IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident, PageAgain, PageEvents,
+    ImportMapRow, IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident, PageAgain, PageEvents,
     PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord, ReplicationSetRecord,
     ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord, RotationRecord, SendScope,
     Store, StoreError, Tag, TimelineEventRecord, WriteBatch, replication_set_resource, step_key,
@@ -114,6 +114,7 @@ conformance!(
     resource_policies,
     alerts_absorbed_by_open_incidents,
     concurrent_alert_absorbs,
+    import_map_rows,
 );
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -8231,4 +8232,86 @@ async fn concurrent_alert_absorbs(store: Store) {
         assert_eq!(store.list_timeline_events(id).await.unwrap().len(), 8 * 5);
         assert_eq!(store.list_related_items(id).await.unwrap().len(), 1);
     }
+}
+
+/// The import map: rows are listed per (account, source system, source account), in kind and
+/// id order; a put with the same key replaces the row; a delete removes only its row.
+async fn import_map_rows(store: Store) {
+    let row = |kind: &str, id: &str, hash: &str| ImportMapRow {
+        account: ACCT.into(),
+        source_system: "opsgenie".into(),
+        source_account: "api.opsgenie.com".into(),
+        source_kind: kind.into(),
+        source_id: id.into(),
+        target_arn: format!("arn:aws:ssm-contacts:us-east-2:{ACCT}:contact/{id}"),
+        source_hash: hash.into(),
+        target_hash: format!("t-{hash}"),
+        imported_ms: 1_700_000_000_000,
+        tool_version: "0.1.0".into(),
+    };
+    store.put_import_map(&row("person", "u2", "a")).await.unwrap();
+    store.put_import_map(&row("person", "u1", "b")).await.unwrap();
+    store.put_import_map(&row("escalation", "e1", "c")).await.unwrap();
+    // Another source account and another Muster account: never listed with these.
+    let mut elsewhere = row("person", "u1", "z");
+    elsewhere.source_account = "api.eu.opsgenie.com".into();
+    store.put_import_map(&elsewhere).await.unwrap();
+    let mut other = row("person", "u1", "y");
+    other.account = OTHER.into();
+    store.put_import_map(&other).await.unwrap();
+
+    let listed = store
+        .import_map(ACCT, "opsgenie", "api.opsgenie.com")
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed
+        .iter()
+        .map(|r| (r.source_kind.as_str(), r.source_id.as_str(), r.source_hash.as_str()))
+        .collect();
+    assert_eq!(keys, [("escalation", "e1", "c"), ("person", "u1", "b"), ("person", "u2", "a")]);
+    assert_eq!(listed[1], row("person", "u1", "b"));
+
+    // Same key: replaced, not duplicated.
+    let mut changed = row("person", "u1", "b2");
+    changed.target_arn = "arn:aws:ssm-contacts:us-east-2:111122223333:contact/u1-2".into();
+    store.put_import_map(&changed).await.unwrap();
+    let listed = store
+        .import_map(ACCT, "opsgenie", "api.opsgenie.com")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1], changed);
+
+    assert!(
+        store
+            .delete_import_map(ACCT, "opsgenie", "api.opsgenie.com", "person", "u1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_import_map(ACCT, "opsgenie", "api.opsgenie.com", "person", "u1")
+            .await
+            .unwrap()
+    );
+    let listed = store
+        .import_map(ACCT, "opsgenie", "api.opsgenie.com")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    // The other source account and the other Muster account kept their rows.
+    assert_eq!(
+        store
+            .import_map(ACCT, "opsgenie", "api.eu.opsgenie.com")
+            .await
+            .unwrap(),
+        [elsewhere]
+    );
+    assert_eq!(
+        store
+            .import_map(OTHER, "opsgenie", "api.opsgenie.com")
+            .await
+            .unwrap(),
+        [other]
+    );
 }
