@@ -135,6 +135,24 @@ impl App {
         new: NewContact,
         channels: Vec<(Uuid, NewChannel)>,
     ) -> Result<Made, AppError> {
+        let channels = channels
+            .into_iter()
+            .map(|(id, ch)| (id, ch, ActivationStatus::NotActivated))
+            .collect();
+        self.create_contact_with_channels_as(caller, new, channels)
+            .await
+    }
+
+    /// [`App::create_contact_with_channels`] with each channel's activation status chosen by
+    /// the caller: `muster import --activation keep` carries over devices the source had
+    /// verified (the operator's decision, on the operator's own server). Nothing else may
+    /// create a channel activated.
+    pub async fn create_contact_with_channels_as(
+        &self,
+        caller: &Caller,
+        new: NewContact,
+        channels: Vec<(Uuid, NewChannel, ActivationStatus)>,
+    ) -> Result<Made, AppError> {
         if new.contact_type != ContactType::Personal {
             return Err(AppError::invalid(
                 "Type",
@@ -158,7 +176,7 @@ impl App {
         };
         let mut issues = Vec::new();
         let mut records = Vec::with_capacity(channels.len());
-        for (i, (id, ch)) in channels.iter().enumerate() {
+        for (i, (id, ch, activation)) in channels.iter().enumerate() {
             match ChannelAddress::parse(ch.channel_type, &ch.address) {
                 Ok(address) => records.push(ChannelRecord {
                     id: *id,
@@ -168,7 +186,7 @@ impl App {
                     name: ch.name.clone(),
                     channel_type: ch.channel_type,
                     address: address.to_string(),
-                    activation: ActivationStatus::NotActivated,
+                    activation: *activation,
                     created_ms: now,
                     updated_ms: now,
                 }),
@@ -203,7 +221,7 @@ impl App {
         }
         match self
             .store
-            .create_contact_with_channels(&contact, &records)
+            .create_contact_with_channels(&contact, &records, &new.tags)
             .await
         {
             Ok(_) => {

@@ -28,6 +28,7 @@ pub mod contacts;
 pub mod engagements;
 pub mod error;
 pub mod feeds;
+pub mod import;
 pub mod incidents;
 pub mod ingest;
 pub mod keys;

@@ -157,7 +157,7 @@ store_methods! {
     }
 
     /// Creates the contact and its channels in one transaction, all or nothing: the
-    /// contact as `create_contact` does (no tags, no idempotency), then each channel in
+    /// contact as `create_contact` does with its `tags` (no idempotency), then each channel in
     /// order as `create_channel` does, so that these channels are like any other. A taken
     /// alias, or a channel that `create_channel` would refuse (e.g. two channels of the
     /// batch with one name: `Conflict`), gives that same error and writes nothing.
@@ -168,6 +168,7 @@ store_methods! {
         &self,
         contact: &ContactRecord,
         channels: &[ChannelRecord],
+        tags: &[Tag],
     ) -> Result<Created, StoreError> {
         if let Some(ch) = channels.iter().find(|ch| {
             (ch.account.as_str(), ch.contact_id, ch.contact_alias.as_str())
@@ -187,6 +188,10 @@ store_methods! {
         }
         let mut tx = self.begin_write().await?;
         Backend::insert_contact_in_tx(&mut tx, contact).await?;
+        let resource = contact_resource(&contact.alias);
+        for tag in tags {
+            upsert_tag(&mut tx, &contact.account, &resource, tag).await?;
+        }
         for ch in channels {
             Backend::insert_channel_in_tx(&mut tx, ch).await?;
         }

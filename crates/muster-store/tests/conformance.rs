@@ -816,10 +816,15 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     let batch = [sms.clone(), mail.clone(), voice.clone()];
     assert_eq!(
         store
-            .create_contact_with_channels(&c, &batch)
+            .create_contact_with_channels(&c, &batch, &[tag("muster:source", "opsgenie:u1")])
             .await
             .unwrap(),
         Created::New
+    );
+    // Its tags are written with it.
+    assert_eq!(
+        store.list_tags(ACCT, "contact/akua").await.unwrap(),
+        [tag("muster:source", "opsgenie:u1")]
     );
     let got = store.get_contact(ACCT, "akua").await.unwrap().unwrap();
     assert_eq!(got, c);
@@ -884,7 +889,7 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     let dup_ch = channel(&dup, "phone", T0 + 20);
     assert_conflict(
         store
-            .create_contact_with_channels(&dup, std::slice::from_ref(&dup_ch))
+            .create_contact_with_channels(&dup, std::slice::from_ref(&dup_ch), &[])
             .await,
         "a contact with alias 'akua' already exists",
     );
@@ -907,7 +912,7 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
         store
             .create_contact_with_channels(
                 &cy,
-                &[cy_phone.clone(), cy_mail.clone(), cy_again.clone()],
+                &[cy_phone.clone(), cy_mail.clone(), cy_again.clone()], &[],
             )
             .await,
         "contact already has a channel named 'phone'",
@@ -927,7 +932,7 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     );
     assert_conflict(
         store
-            .create_contact_with_channels(&cy, &[cy_phone.clone(), taken])
+            .create_contact_with_channels(&cy, &[cy_phone.clone(), taken], &[])
             .await,
         "contact already has a channel named 'landline'",
     );
@@ -946,7 +951,7 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     renamed.contact_alias = "bo".into();
     for stray in [foreign, elsewhere, renamed] {
         let got = store
-            .create_contact_with_channels(&cy, &[cy_phone.clone(), stray.clone()])
+            .create_contact_with_channels(&cy, &[cy_phone.clone(), stray.clone()], &[])
             .await;
         assert!(matches!(got, Err(StoreError::Corrupt(_))), "{got:?}");
         assert_nothing_written(&store, &cy, &[&cy_phone, &stray]).await;
@@ -956,7 +961,7 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     // After all those refusals the alias is free, and the batch without the clash goes in.
     assert_eq!(
         store
-            .create_contact_with_channels(&cy, &[cy_phone.clone(), cy_mail.clone()])
+            .create_contact_with_channels(&cy, &[cy_phone.clone(), cy_mail.clone()], &[])
             .await
             .unwrap(),
         Created::New
@@ -970,7 +975,7 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     // No channels: just the contact.
     let dee = contact(ACCT, "dee", ContactType::Escalation, T0 + 40);
     assert_eq!(
-        store.create_contact_with_channels(&dee, &[]).await.unwrap(),
+        store.create_contact_with_channels(&dee, &[], &[]).await.unwrap(),
         Created::New
     );
     assert_eq!(
@@ -1004,7 +1009,7 @@ async fn concurrent_contacts_with_channels(store: Store) {
         batches.push((c.clone(), chs.clone()));
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.create_contact_with_channels(&c, &chs).await
+            store.create_contact_with_channels(&c, &chs, &[]).await
         }));
     }
     let mut winners = Vec::new();
