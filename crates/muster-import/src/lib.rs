@@ -44,3 +44,143 @@ impl Default for MapOptions {
 
 /// The equivalence window: four weeks from the moment of the plan.
 pub const EQUIVALENCE_DAYS: i64 = 28;
+
+pub mod aws;
+pub mod engine;
+pub mod equivalence;
+pub mod report;
+pub mod views;
+
+use engine::{Options, Planned};
+use jiff::{SignedDuration, Timestamp};
+use muster_app::{App, Caller};
+use progress::Progress;
+use report::Report;
+use std::path::Path;
+
+/// A source system and how to reach it live.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Aws(aws::Endpoint),
+}
+
+impl Source {
+    pub fn system(&self) -> &'static str {
+        match self {
+            Source::Aws(_) => aws::SYSTEM,
+        }
+    }
+}
+
+/// `capture`: reads the live source and writes its raw data into `out`.
+pub async fn capture(
+    source: &Source,
+    out: &Path,
+    now: Timestamp,
+    options: &MapOptions,
+    progress: &dyn Progress,
+) -> Result<(), ImportError> {
+    match source {
+        Source::Aws(endpoint) => {
+            let raw = aws::fetch(&aws::client(endpoint).await, now, options, progress).await?;
+            aws::write_dir(&raw, out)
+        }
+    }
+}
+
+/// The desired set, from a captured directory (`from`) or the live source.
+pub async fn desired(
+    source: &Source,
+    from: Option<&Path>,
+    now: Timestamp,
+    options: &MapOptions,
+    progress: &dyn Progress,
+) -> Result<Desired, ImportError> {
+    match source {
+        Source::Aws(endpoint) => {
+            let raw = match from {
+                Some(dir) => aws::read_dir(dir)?,
+                None => aws::fetch(&aws::client(endpoint).await, now, options, progress).await?,
+            };
+            Ok(aws::map(&raw, options, now))
+        }
+    }
+}
+
+/// `plan`: what an apply would do, with the equivalence of every schedule as Muster would
+/// compute it from the mapped rotations. Reads only.
+pub async fn plan(
+    app: &App,
+    caller: &Caller,
+    desired: &Desired,
+    options: &Options,
+) -> Result<Planned, ImportError> {
+    let mut planned = engine::plan(app, caller, desired, options).await?;
+    planned.report.equivalence = desired
+        .renderings
+        .iter()
+        .map(|r| {
+            let muster = equivalence::from_desired(desired, &r.schedule, r.from, r.to);
+            equivalence::compare(r, &muster, "plan", desired)
+        })
+        .collect();
+    Ok(planned)
+}
+
+/// `apply`: carries out `planned` (from [`plan`]), unless a schedule would differ from the
+/// source without a reported loss and `options.force` is not set; then the equivalence again,
+/// from what the database now holds.
+pub async fn apply(
+    app: &App,
+    caller: &Caller,
+    desired: &Desired,
+    planned: Planned,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report, ImportError> {
+    let unreported: Vec<String> = planned
+        .report
+        .unreported_differences()
+        .iter()
+        .map(|e| format!("{} ({:.2}% of minutes match)", e.schedule, e.percent))
+        .collect();
+    if !unreported.is_empty() && !options.force {
+        let mut report = planned.report;
+        report.mode = "apply".into();
+        report.refused = Some(format!(
+            "nothing was written: these schedules would page differently from the source and no loss explains it: {}; check the mapping, or run apply --force to import anyway",
+            unreported.join(", ")
+        ));
+        return Ok(report);
+    }
+    let names = planned.names().clone();
+    let mut report = engine::apply(app, caller, desired, planned, options, progress, env!("CARGO_PKG_VERSION")).await?;
+    let names = {
+        // Rotations created by this apply are named in the map now.
+        let mut n = names;
+        for row in app
+            .import_map(caller, &desired.system, &desired.account)
+            .await
+            .map_err(|e| ImportError::Apply { entity: "the import map".into(), message: e.to_string() })?
+        {
+            if row.source_kind == "rotation" {
+                n.rotations.insert(row.source_id, row.target_arn);
+            }
+        }
+        n
+    };
+    let mut after = Vec::new();
+    for r in &desired.renderings {
+        let muster = equivalence::from_database(app, caller, &names, &r.schedule, r.from, r.to)
+            .await
+            .map_err(|e| ImportError::Apply { entity: format!("schedule {}", r.schedule), message: e.to_string() })?;
+        after.push(equivalence::compare(r, &muster, "apply", desired));
+    }
+    report.equivalence = after;
+    Ok(report)
+}
+
+/// The default rendering window: [`EQUIVALENCE_DAYS`] from `now`.
+pub fn window(now: Timestamp) -> (Timestamp, Timestamp) {
+    (now, now + SignedDuration::from_hours(24 * EQUIVALENCE_DAYS))
+}

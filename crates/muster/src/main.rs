@@ -8,6 +8,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod import_cmd;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use muster::config::{CommonArgs, ServeArgs, Settings};
@@ -67,6 +69,14 @@ enum Command {
     Incidents {
         #[command(subcommand)]
         command: IncidentsCommand,
+    },
+    /// Bring a team's on-call set-up over from another paging system: `capture`, `plan`,
+    /// `apply` (docs/import.md).
+    Import {
+        /// aws (an ssm-contacts endpoint: AWS Incident Manager or another Muster).
+        source: String,
+        #[command(subcommand)]
+        command: import_cmd::ImportCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -273,6 +283,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = incidents(&settings, &store, command).await;
             store.close().await;
             result
+        }
+        Command::Import { source, command } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            import_cmd::run(&settings, &source, command).await
         }
         Command::Config {
             command: ConfigCommand::Check { connect },
