@@ -17,8 +17,8 @@ use aws_sdk_ssmcontacts::Client;
 use aws_sdk_ssmcontacts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssmcontacts::primitives::DateTime;
 use jiff::{SignedDuration, Timestamp};
-use muster_core::rotation::{Cadence, CoverageWindow, DayOfWeek, HandOff, Recurrence};
 use muster_core::ChannelType;
+use muster_core::rotation::{Cadence, CoverageWindow, DayOfWeek, HandOff, Recurrence};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -144,7 +144,9 @@ fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<
                 | "AccessDeniedException"
                 | "ExpiredTokenException"
                 | "InvalidClientTokenId"
-                | "SignatureDoesNotMatch" => ImportError::Credentials(format!("{what}: {code}: {message}")),
+                | "SignatureDoesNotMatch" => {
+                    ImportError::Credentials(format!("{what}: {code}: {message}"))
+                }
                 _ => ImportError::Source(format!("{what}: {code}: {message}")),
             }
         }
@@ -165,16 +167,32 @@ fn dt(t: Timestamp) -> DateTime {
     DateTime::from_millis(t.as_millisecond())
 }
 
-fn hand_off(h: Option<&aws_sdk_ssmcontacts::types::HandOffTime>, entity: &str, field: &str) -> Result<HandOff, ImportError> {
+fn hand_off(
+    h: Option<&aws_sdk_ssmcontacts::types::HandOffTime>,
+    entity: &str,
+    field: &str,
+) -> Result<HandOff, ImportError> {
     let h = h.ok_or_else(|| ImportError::unexpected(entity, field, "missing"))?;
     let (hour, minute) = (u8::try_from(h.hour_of_day), u8::try_from(h.minute_of_hour));
     match (hour, minute) {
-        (Ok(hour), Ok(minute)) if HandOff::new(hour, minute).is_valid() => Ok(HandOff::new(hour, minute)),
-        _ => Err(ImportError::unexpected(entity, field, format!("{}:{} is not a time of day", h.hour_of_day, h.minute_of_hour))),
+        (Ok(hour), Ok(minute)) if HandOff::new(hour, minute).is_valid() => {
+            Ok(HandOff::new(hour, minute))
+        }
+        _ => Err(ImportError::unexpected(
+            entity,
+            field,
+            format!(
+                "{}:{} is not a time of day",
+                h.hour_of_day, h.minute_of_hour
+            ),
+        )),
     }
 }
 
-fn recurrence(r: &aws_sdk_ssmcontacts::types::RecurrenceSettings, entity: &str) -> Result<Recurrence, ImportError> {
+fn recurrence(
+    r: &aws_sdk_ssmcontacts::types::RecurrenceSettings,
+    entity: &str,
+) -> Result<Recurrence, ImportError> {
     let cadence = if !r.daily_settings().is_empty() {
         Cadence::Daily(
             r.daily_settings()
@@ -185,29 +203,58 @@ fn recurrence(r: &aws_sdk_ssmcontacts::types::RecurrenceSettings, entity: &str) 
     } else if !r.weekly_settings().is_empty() {
         let mut v = Vec::new();
         for w in r.weekly_settings() {
-            let day = DayOfWeek::from_aws(w.day_of_week.as_str())
-                .ok_or_else(|| ImportError::unexpected(entity, "Recurrence.WeeklySettings.DayOfWeek", w.day_of_week.as_str()))?;
-            v.push((day.0, hand_off(w.hand_off_time.as_ref(), entity, "Recurrence.WeeklySettings.HandOffTime")?));
+            let day = DayOfWeek::from_aws(w.day_of_week.as_str()).ok_or_else(|| {
+                ImportError::unexpected(
+                    entity,
+                    "Recurrence.WeeklySettings.DayOfWeek",
+                    w.day_of_week.as_str(),
+                )
+            })?;
+            v.push((
+                day.0,
+                hand_off(
+                    w.hand_off_time.as_ref(),
+                    entity,
+                    "Recurrence.WeeklySettings.HandOffTime",
+                )?,
+            ));
         }
         Cadence::Weekly(v)
     } else if !r.monthly_settings().is_empty() {
         let mut v = Vec::new();
         for m in r.monthly_settings() {
-            let day = u8::try_from(m.day_of_month)
-                .map_err(|_| ImportError::unexpected(entity, "Recurrence.MonthlySettings.DayOfMonth", m.day_of_month))?;
-            v.push((day, hand_off(m.hand_off_time.as_ref(), entity, "Recurrence.MonthlySettings.HandOffTime")?));
+            let day = u8::try_from(m.day_of_month).map_err(|_| {
+                ImportError::unexpected(
+                    entity,
+                    "Recurrence.MonthlySettings.DayOfMonth",
+                    m.day_of_month,
+                )
+            })?;
+            v.push((
+                day,
+                hand_off(
+                    m.hand_off_time.as_ref(),
+                    entity,
+                    "Recurrence.MonthlySettings.HandOffTime",
+                )?,
+            ));
         }
         Cadence::Monthly(v)
     } else {
-        return Err(ImportError::unexpected(entity, "Recurrence", "no daily, weekly or monthly settings"));
+        return Err(ImportError::unexpected(
+            entity,
+            "Recurrence",
+            "no daily, weekly or monthly settings",
+        ));
     };
     let coverage = match &r.shift_coverages {
         None => None,
         Some(map) => {
             let mut out = BTreeMap::new();
             for (day, windows) in map {
-                let d = DayOfWeek::from_aws(day.as_str())
-                    .ok_or_else(|| ImportError::unexpected(entity, "Recurrence.ShiftCoverages", day.as_str()))?;
+                let d = DayOfWeek::from_aws(day.as_str()).ok_or_else(|| {
+                    ImportError::unexpected(entity, "Recurrence.ShiftCoverages", day.as_str())
+                })?;
                 let ws = windows
                     .iter()
                     .map(|w| {
@@ -238,7 +285,12 @@ fn account_of(arn: &str) -> Option<String> {
 /// Reads the whole set-up: contacts with plans and channels, rotations with their overrides
 /// (from a day ago to `options.horizon_days` ahead) and their shifts over the equivalence
 /// window from `now`.
-pub async fn fetch(client: &Client, now: Timestamp, options: &MapOptions, progress: &dyn Progress) -> Result<Raw, ImportError> {
+pub async fn fetch(
+    client: &Client,
+    now: Timestamp,
+    options: &MapOptions,
+    progress: &dyn Progress,
+) -> Result<Raw, ImportError> {
     let mut summaries = Vec::new();
     let mut token = None;
     loop {
@@ -271,8 +323,13 @@ pub async fn fetch(client: &Client, now: Timestamp, options: &MapOptions, progre
         if let Some(plan) = got.plan() {
             for s in plan.stages() {
                 let mut st = RawStage {
-                    duration_in_minutes: u32::try_from(s.duration_in_minutes)
-                        .map_err(|_| ImportError::unexpected(&entity, "Plan.Stages.DurationInMinutes", s.duration_in_minutes))?,
+                    duration_in_minutes: u32::try_from(s.duration_in_minutes).map_err(|_| {
+                        ImportError::unexpected(
+                            &entity,
+                            "Plan.Stages.DurationInMinutes",
+                            s.duration_in_minutes,
+                        )
+                    })?,
                     channel_targets: vec![],
                     contact_targets: vec![],
                 };
@@ -280,21 +337,28 @@ pub async fn fetch(client: &Client, now: Timestamp, options: &MapOptions, progre
                     if let Some(ch) = &t.channel_target_info {
                         st.channel_targets.push((
                             ch.contact_channel_id.clone(),
-                            ch.retry_interval_in_minutes.and_then(|r| u32::try_from(r).ok()),
+                            ch.retry_interval_in_minutes
+                                .and_then(|r| u32::try_from(r).ok()),
                         ));
                     }
                     if let Some(ct) = &t.contact_target_info {
-                        let id = ct
-                            .contact_id
-                            .clone()
-                            .ok_or_else(|| ImportError::unexpected(&entity, "Plan.Stages.Targets.ContactTargetInfo.ContactId", "missing"))?;
+                        let id = ct.contact_id.clone().ok_or_else(|| {
+                            ImportError::unexpected(
+                                &entity,
+                                "Plan.Stages.Targets.ContactTargetInfo.ContactId",
+                                "missing",
+                            )
+                        })?;
                         st.contact_targets.push((id, ct.is_essential));
                     }
                 }
                 stages.push(st);
             }
         }
-        let rotation_ids = got.plan().map(|p| p.rotation_ids().to_vec()).unwrap_or_default();
+        let rotation_ids = got
+            .plan()
+            .map(|p| p.rotation_ids().to_vec())
+            .unwrap_or_default();
         let mut channels = Vec::new();
         if c.r#type().as_str() == "PERSONAL" {
             let mut token = None;
@@ -310,7 +374,10 @@ pub async fn fetch(client: &Client, now: Timestamp, options: &MapOptions, progre
                     channels.push(RawChannel {
                         contact_channel_arn: ch.contact_channel_arn().to_owned(),
                         name: ch.name().to_owned(),
-                        r#type: ch.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                        r#type: ch
+                            .r#type()
+                            .map(|t| t.as_str().to_owned())
+                            .unwrap_or_default(),
                         simple_address: ch
                             .delivery_address()
                             .and_then(|a| a.simple_address())
@@ -461,7 +528,8 @@ pub async fn fetch(client: &Client, now: Timestamp, options: &MapOptions, progre
 
 /// Writes `raw` into `dir` (created if needed).
 pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
-    std::fs::create_dir_all(dir).map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
     let path = dir.join(CAPTURE_FILE);
     let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
     std::fs::write(&path, json).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
@@ -470,14 +538,20 @@ pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
 /// Reads what [`write_dir`] wrote.
 pub fn read_dir(dir: &Path) -> Result<Raw, ImportError> {
     let path = dir.join(CAPTURE_FILE);
-    let text = std::fs::read(&path).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
-    serde_json::from_slice(&text).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+    let text =
+        std::fs::read(&path).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
 }
 
 /// The desired set: one to one. `now` is unused (the source rendered its own window).
 pub fn map(raw: &Raw, _options: &MapOptions, _now: Timestamp) -> Desired {
     let mut losses = Vec::new();
-    let type_of: HashMap<&str, &str> = raw.contacts.iter().map(|c| (c.contact_arn.as_str(), c.r#type.as_str())).collect();
+    let type_of: HashMap<&str, &str> = raw
+        .contacts
+        .iter()
+        .map(|c| (c.contact_arn.as_str(), c.r#type.as_str()))
+        .collect();
     let mut people = Vec::new();
     let mut schedules = Vec::new();
     let mut escalations = Vec::new();
@@ -489,7 +563,15 @@ pub fn map(raw: &Raw, _options: &MapOptions, _now: Timestamp) -> Desired {
         };
         let entity = format!("{entity_kind}:{}", c.contact_arn);
         if c.tag_count > 0 {
-            losses.push(Loss::new("tags-not-imported", Severity::Info, &entity, format!("{} tag(s) of contact '{}' are not carried over", c.tag_count, c.alias)));
+            losses.push(Loss::new(
+                "tags-not-imported",
+                Severity::Info,
+                &entity,
+                format!(
+                    "{} tag(s) of contact '{}' are not carried over",
+                    c.tag_count, c.alias
+                ),
+            ));
         }
         if c.has_policy {
             losses.push(Loss::new("contact-policy-not-imported", Severity::Info, &entity, format!("the resource policy of contact '{}' (cross-account sharing) is not carried over", c.alias)));
@@ -500,7 +582,15 @@ pub fn map(raw: &Raw, _options: &MapOptions, _now: Timestamp) -> Desired {
                 let mut channels = Vec::new();
                 for ch in &c.channels {
                     let Ok(channel_type) = ch.r#type.parse::<ChannelType>() else {
-                        losses.push(Loss::new("unsupported-channel", Severity::Warn, &entity, format!("channel '{}' of type {} is not imported", ch.name, ch.r#type)));
+                        losses.push(Loss::new(
+                            "unsupported-channel",
+                            Severity::Warn,
+                            &entity,
+                            format!(
+                                "channel '{}' of type {} is not imported",
+                                ch.name, ch.r#type
+                            ),
+                        ));
                         continue;
                     };
                     channels.push(Channel {
@@ -582,7 +672,15 @@ pub fn map(raw: &Raw, _options: &MapOptions, _now: Timestamp) -> Desired {
         .iter()
         .map(|r| {
             if r.tag_count > 0 {
-                losses.push(Loss::new("tags-not-imported", Severity::Info, format!("rotation:{}", r.rotation_arn), format!("{} tag(s) of rotation '{}' are not carried over", r.tag_count, r.name)));
+                losses.push(Loss::new(
+                    "tags-not-imported",
+                    Severity::Info,
+                    format!("rotation:{}", r.rotation_arn),
+                    format!(
+                        "{} tag(s) of rotation '{}' are not carried over",
+                        r.tag_count, r.name
+                    ),
+                ));
             }
             Rotation {
                 id: r.rotation_arn.clone(),

@@ -13,12 +13,12 @@
 //! Every write is one transaction of the application layer, and the map row follows it; a
 //! run interrupted between the two finds the resource by its tag (or content) and adopts it.
 
+use crate::ImportError;
 use crate::model::{ContactRef, Desired, Escalation, Person, Rotation, Schedule};
 use crate::progress::Progress;
 use crate::report::{EntityLine, Report};
 use crate::sanitize::Aliases;
 use crate::views::{self, Names, View, channel_id, contact_arn, hash_of, override_key};
-use crate::ImportError;
 use muster_app::contacts::{NewChannel, NewContact};
 use muster_app::rotations::{NewRotation, RotationChange};
 use muster_app::{App, AppError, Caller};
@@ -108,7 +108,10 @@ fn map_err(entity: &str) -> impl Fn(AppError) -> ImportError + '_ {
 }
 
 /// Every contact alias of the account, with its `muster:source` tag if it has one.
-async fn contacts_of(app: &App, caller: &Caller) -> Result<Vec<(String, Option<String>)>, AppError> {
+async fn contacts_of(
+    app: &App,
+    caller: &Caller,
+) -> Result<Vec<(String, Option<String>)>, AppError> {
     let mut out = Vec::new();
     let mut after = After::Start;
     loop {
@@ -118,7 +121,10 @@ async fn contacts_of(app: &App, caller: &Caller) -> Result<Vec<(String, Option<S
             .await?;
         for c in &page {
             let tags = app.tags_of(caller, &contact_arn(caller, &c.alias)).await?;
-            let source = tags.into_iter().find(|t| t.key == SOURCE_TAG).map(|t| t.value);
+            let source = tags
+                .into_iter()
+                .find(|t| t.key == SOURCE_TAG)
+                .map(|t| t.value);
             out.push((c.alias.clone(), source));
         }
         match page.last() {
@@ -217,7 +223,11 @@ pub async fn plan(
         let arn = rows
             .get(&("rotation".to_owned(), r.id.clone()))
             .map(|row| row.target_arn.clone())
-            .or_else(|| rotations_by_tag.get(&tag_value(desired, "rotation", &r.id)).cloned());
+            .or_else(|| {
+                rotations_by_tag
+                    .get(&tag_value(desired, "rotation", &r.id))
+                    .cloned()
+            });
         if let Some(arn) = arn {
             names.rotations.insert(r.id.clone(), arn);
         }
@@ -225,7 +235,10 @@ pub async fn plan(
     // Rotations an earlier import made that the source dropped still name back.
     for ((kind, id), row) in &rows {
         if kind == "rotation" {
-            names.rotations.entry(id.clone()).or_insert_with(|| row.target_arn.clone());
+            names
+                .rotations
+                .entry(id.clone())
+                .or_insert_with(|| row.target_arn.clone());
         }
     }
 
@@ -247,14 +260,18 @@ pub async fn plan(
             "rotation" => names.rotations.get(id).cloned(),
             _ => match row {
                 Some(r) => Some(r.target_arn.clone()),
-                None => adoptable_override(app, caller, &names, id, want).await.map_err(read)?,
+                None => adoptable_override(app, caller, &names, id, want)
+                    .await
+                    .map_err(read)?,
             },
         };
         let have = match (&target, kind) {
             (None, _) => None,
             (Some(t), "rotation") => views::rotation_view(app, caller, t).await.map_err(read)?,
             (Some(t), "override") => views::override_view(app, caller, t).await.map_err(read)?,
-            (Some(alias), _) => views::contact_view(app, caller, alias, &names).await.map_err(read)?,
+            (Some(alias), _) => views::contact_view(app, caller, alias, &names)
+                .await
+                .map_err(read)?,
         };
         let (action, reason) = match (row, &have) {
             (None, None) => (Action::Create, None),
@@ -294,7 +311,11 @@ pub async fn plan(
         steps.push(Step {
             kind,
             id: id.clone(),
-            action: if options.prune { Action::Delete } else { Action::Keep },
+            action: if options.prune {
+                Action::Delete
+            } else {
+                Action::Keep
+            },
             target: Some(row.target_arn.clone()),
             reason: Some("gone at the source".into()),
         });
@@ -332,7 +353,11 @@ fn display_of(desired: &Desired, names: &Names, kind: &str, id: &str) -> String 
         "person" => names.people.get(id).cloned(),
         "schedule" => names.schedules.get(id).cloned(),
         "escalation" => names.escalations.get(id).cloned(),
-        "rotation" => desired.rotations.iter().find(|r| r.id == id).map(|r| r.name.clone()),
+        "rotation" => desired
+            .rotations
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.clone()),
         _ => None,
     }
     .unwrap_or_else(|| id.to_owned())
@@ -347,7 +372,7 @@ async fn adoptable_override(
     key: &str,
     want: &View,
 ) -> Result<Option<String>, AppError> {
-    let Some((rotation, _)) = key.split_once('/') else {
+    let Some((rotation, _)) = key.rsplit_once('/') else {
         return Ok(None);
     };
     let Some(arn) = names.rotations.get(rotation) else {
@@ -391,10 +416,23 @@ pub async fn apply(
         .count();
     let mut done = 0;
     let mut names = planned.names.clone();
-    let people: HashMap<&str, &Person> = desired.people.iter().map(|p| (p.id.as_str(), p)).collect();
-    let rotations: HashMap<&str, &Rotation> = desired.rotations.iter().map(|r| (r.id.as_str(), r)).collect();
-    let schedules: HashMap<&str, &Schedule> = desired.schedules.iter().map(|s| (s.id.as_str(), s)).collect();
-    let escalations: HashMap<&str, &Escalation> = desired.escalations.iter().map(|e| (e.id.as_str(), e)).collect();
+    let people: HashMap<&str, &Person> =
+        desired.people.iter().map(|p| (p.id.as_str(), p)).collect();
+    let rotations: HashMap<&str, &Rotation> = desired
+        .rotations
+        .iter()
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    let schedules: HashMap<&str, &Schedule> = desired
+        .schedules
+        .iter()
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    let escalations: HashMap<&str, &Escalation> = desired
+        .escalations
+        .iter()
+        .map(|e| (e.id.as_str(), e))
+        .collect();
 
     // Deletions run last and in reverse dependency order; escalations are created in an
     // order where each one's escalation targets exist first.
@@ -406,7 +444,11 @@ pub async fn apply(
     order_escalations(&mut writes, &escalations);
     deletes.reverse();
     for step in writes.iter().chain(deletes.iter()) {
-        let entity = format!("{} {}", step.kind, display_of(desired, &names, step.kind, &step.id));
+        let entity = format!(
+            "{} {}",
+            step.kind,
+            display_of(desired, &names, step.kind, &step.id)
+        );
         let fail = map_err(&entity);
         let source_hash = match step.kind {
             "person" => people.get(step.id.as_str()).map(hash_of),
@@ -424,9 +466,15 @@ pub async fn apply(
             Action::Keep | Action::Skip => continue,
             Action::Delete => {
                 delete(app, caller, step).await.map_err(&fail)?;
-                app.forget_import(caller, &desired.system, &desired.account, step.kind, &step.id)
-                    .await
-                    .map_err(&fail)?;
+                app.forget_import(
+                    caller,
+                    &desired.system,
+                    &desired.account,
+                    step.kind,
+                    &step.id,
+                )
+                .await
+                .map_err(&fail)?;
                 done += 1;
                 progress.step("applied", done, Some(total));
                 continue;
@@ -435,15 +483,21 @@ pub async fn apply(
             Action::Create | Action::Update => Some(match step.kind {
                 "person" => {
                     let p = people[step.id.as_str()];
-                    write_person(app, caller, desired, &names, p, step.action, options).await.map_err(&fail)?
+                    write_person(app, caller, desired, &names, p, step.action, options)
+                        .await
+                        .map_err(&fail)?
                 }
                 "rotation" => {
                     let r = rotations[step.id.as_str()];
-                    let arn = write_rotation(app, caller, desired, &names, r, step).await.map_err(&fail)?;
+                    let arn = write_rotation(app, caller, desired, &names, r, step)
+                        .await
+                        .map_err(&fail)?;
                     names.rotations.insert(r.id.clone(), arn.clone());
                     arn
                 }
-                "override" => write_override(app, caller, desired, &names, step).await.map_err(&fail)?,
+                "override" => write_override(app, caller, desired, &names, step)
+                    .await
+                    .map_err(&fail)?,
                 "schedule" => {
                     let s = schedules[step.id.as_str()];
                     let rotation_ids = s
@@ -451,7 +505,10 @@ pub async fn apply(
                         .iter()
                         .map(|id| {
                             names.rotations.get(id).cloned().ok_or_else(|| {
-                                AppError::invalid("RotationIds", format!("rotation {id} was not imported"))
+                                AppError::invalid(
+                                    "RotationIds",
+                                    format!("rotation {id} was not imported"),
+                                )
                             })
                         })
                         .collect::<Result<Vec<_>, _>>()
@@ -460,9 +517,20 @@ pub async fn apply(
                         stages: vec![],
                         rotation_ids,
                     };
-                    write_contact(app, caller, desired, "schedule", &s.id, &names.schedules[&s.id], &s.display_name, ContactType::OncallSchedule, plan, step.action)
-                        .await
-                        .map_err(&fail)?
+                    write_contact(
+                        app,
+                        caller,
+                        desired,
+                        "schedule",
+                        &s.id,
+                        &names.schedules[&s.id],
+                        &s.display_name,
+                        ContactType::OncallSchedule,
+                        plan,
+                        step.action,
+                    )
+                    .await
+                    .map_err(&fail)?
                 }
                 _ => {
                     let e = escalations[step.id.as_str()];
@@ -470,10 +538,13 @@ pub async fn apply(
                     for s in &e.stages {
                         let mut targets = Vec::new();
                         for t in &s.targets {
-                            let alias = names.alias_of(&t.contact).ok_or_else(|| ImportError::Apply {
-                                entity: entity.clone(),
-                                message: format!("{:?} is not in the import", t.contact),
-                            })?;
+                            let alias =
+                                names
+                                    .alias_of(&t.contact)
+                                    .ok_or_else(|| ImportError::Apply {
+                                        entity: entity.clone(),
+                                        message: format!("{:?} is not in the import", t.contact),
+                                    })?;
                             targets.push(Target::Contact {
                                 contact_arn: contact_arn(caller, alias),
                                 is_essential: t.is_essential,
@@ -488,9 +559,20 @@ pub async fn apply(
                         stages,
                         rotation_ids: vec![],
                     };
-                    write_contact(app, caller, desired, "escalation", &e.id, &names.escalations[&e.id], &e.display_name, ContactType::Escalation, plan, step.action)
-                        .await
-                        .map_err(&fail)?
+                    write_contact(
+                        app,
+                        caller,
+                        desired,
+                        "escalation",
+                        &e.id,
+                        &names.escalations[&e.id],
+                        &e.display_name,
+                        ContactType::Escalation,
+                        plan,
+                        step.action,
+                    )
+                    .await
+                    .map_err(&fail)?
                 }
             }),
         };
@@ -535,7 +617,12 @@ pub async fn apply(
 /// its first write fails naming the missing contact).
 fn order_escalations(steps: &mut [Step], escalations: &HashMap<&str, &Escalation>) {
     let mut rank: HashMap<String, usize> = HashMap::new();
-    fn depth(id: &str, e: &HashMap<&str, &Escalation>, seen: &mut HashSet<String>, rank: &mut HashMap<String, usize>) -> usize {
+    fn depth(
+        id: &str,
+        e: &HashMap<&str, &Escalation>,
+        seen: &mut HashSet<String>,
+        rank: &mut HashMap<String, usize>,
+    ) -> usize {
         if let Some(d) = rank.get(id) {
             return *d;
         }
@@ -570,7 +657,14 @@ fn order_escalations(steps: &mut [Step], escalations: &HashMap<&str, &Escalation
             "schedule" => 3,
             _ => 4,
         };
-        (kind, if s.kind == "escalation" { rank.get(&s.id).copied().unwrap_or(0) } else { 0 })
+        (
+            kind,
+            if s.kind == "escalation" {
+                rank.get(&s.id).copied().unwrap_or(0)
+            } else {
+                0
+            },
+        )
     });
 }
 
@@ -663,7 +757,13 @@ async fn write_person(
         .map(|c| {
             (
                 c.id.as_str(),
-                channel_id(caller.account.as_str(), &desired.system, &desired.account, &p.id, &c.id),
+                channel_id(
+                    caller.account.as_str(),
+                    &desired.system,
+                    &desired.account,
+                    &p.id,
+                    &c.id,
+                ),
             )
         })
         .collect();
@@ -718,7 +818,12 @@ async fn write_person(
             channels,
         )
         .await?;
-        fresh.extend(p.channels.iter().filter(|c| activation_of(options, c.activated) != ActivationStatus::Activated).map(|c| ids[c.id.as_str()]));
+        fresh.extend(
+            p.channels
+                .iter()
+                .filter(|c| activation_of(options, c.activated) != ActivationStatus::Activated)
+                .map(|c| ids[c.id.as_str()]),
+        );
     } else {
         // Channels first (the plan names them), then the plan, then channels dropped.
         let contact = app.load_contact(caller, &arn).await?;
@@ -732,9 +837,19 @@ async fn write_person(
             match existing.iter().find(|e| e.id == id) {
                 Some(e) if e.name == c.name && e.address == c.address => {}
                 Some(e) => {
-                    let activation = if e.address == c.address { e.activation } else { activation };
-                    app.reimport_channel(caller, &App::channel_arn(caller, &alias, id), c.name.clone(), &c.address, activation)
-                        .await?;
+                    let activation = if e.address == c.address {
+                        e.activation
+                    } else {
+                        activation
+                    };
+                    app.reimport_channel(
+                        caller,
+                        &App::channel_arn(caller, &alias, id),
+                        c.name.clone(),
+                        &c.address,
+                        activation,
+                    )
+                    .await?;
                     if e.address != c.address && activation != ActivationStatus::Activated {
                         fresh.push(id);
                     }
@@ -763,13 +878,17 @@ async fn write_person(
             .await?;
         for e in &existing {
             if !ids.values().any(|id| *id == e.id) {
-                app.delete_channel(caller, &App::channel_arn(caller, &alias, e.id)).await?;
+                app.delete_channel(caller, &App::channel_arn(caller, &alias, e.id))
+                    .await?;
             }
         }
     }
     if options.activation == Activation::Send {
         for id in fresh {
-            if let Err(e) = app.send_activation_code(caller, &App::channel_arn(caller, &alias, id)).await {
+            if let Err(e) = app
+                .send_activation_code(caller, &App::channel_arn(caller, &alias, id))
+                .await
+            {
                 tracing::warn!(contact = %alias, error = %e, "activation code not sent during the import");
             }
         }
@@ -794,7 +913,9 @@ async fn write_rotation(
                 .people
                 .get(id)
                 .map(|a| contact_arn(caller, a))
-                .ok_or_else(|| AppError::invalid("ContactIds", format!("person {id} is not in the import")))
+                .ok_or_else(|| {
+                    AppError::invalid("ContactIds", format!("person {id} is not in the import"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     if let (Action::Update, Some(arn)) = (step.action, &step.target) {
@@ -842,11 +963,9 @@ async fn write_override(
         .flat_map(|r| r.overrides.iter().map(move |o| (r, o)))
         .find(|(r, o)| override_key(&r.id, &o.id) == step.id)
         .ok_or_else(|| AppError::not_found("ROTATION_OVERRIDE", &step.id))?;
-    let rotation_arn = names
-        .rotations
-        .get(&r.id)
-        .cloned()
-        .ok_or_else(|| AppError::invalid("RotationId", format!("rotation {} was not imported", r.id)))?;
+    let rotation_arn = names.rotations.get(&r.id).cloned().ok_or_else(|| {
+        AppError::invalid("RotationId", format!("rotation {} was not imported", r.id))
+    })?;
     if let (Action::Update, Some(target)) = (step.action, &step.target)
         && let Some((rotation, id)) = target.split_once('#')
     {
@@ -863,11 +982,19 @@ async fn write_override(
                 .people
                 .get(id)
                 .map(|a| contact_arn(caller, a))
-                .ok_or_else(|| AppError::invalid("NewContactIds", format!("person {id} is not in the import")))
+                .ok_or_else(|| {
+                    AppError::invalid("NewContactIds", format!("person {id} is not in the import"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let id = app
-        .create_override(caller, &rotation_arn, &members, o.start.as_millisecond(), o.end.as_millisecond())
+        .create_override(
+            caller,
+            &rotation_arn,
+            &members,
+            o.start.as_millisecond(),
+            o.end.as_millisecond(),
+        )
         .await?;
     Ok(format!("{rotation_arn}#{id}"))
 }

@@ -51,7 +51,11 @@ impl ScheduleEquivalence {
 }
 
 /// Who is on call at each instant of `[from, to)`, as sorted stretches of constant sets.
-fn stretches(intervals: &[Interval], from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp, BTreeSet<String>)> {
+fn stretches(
+    intervals: &[Interval],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<(Timestamp, Timestamp, BTreeSet<String>)> {
     let mut cuts: BTreeSet<Timestamp> = BTreeSet::from([from, to]);
     for i in intervals {
         for t in [i.start, i.end] {
@@ -74,7 +78,12 @@ fn stretches(intervals: &[Interval], from: Timestamp, to: Timestamp) -> Vec<(Tim
 }
 
 /// Compares the two sides over the rendering's window.
-pub fn compare(rendering: &Rendering, muster: &[Interval], muster_side: &str, desired: &Desired) -> ScheduleEquivalence {
+pub fn compare(
+    rendering: &Rendering,
+    muster: &[Interval],
+    muster_side: &str,
+    desired: &Desired,
+) -> ScheduleEquivalence {
     let (from, to) = (rendering.from, rendering.to);
     let a = stretches(&rendering.intervals, from, to);
     let b = stretches(muster, from, to);
@@ -99,7 +108,8 @@ pub fn compare(rendering: &Rendering, muster: &[Interval], muster_side: &str, de
             same_ms += len;
             continue;
         }
-        let (source, muster): (Vec<String>, Vec<String>) = (x.into_iter().collect(), y.into_iter().collect());
+        let (source, muster): (Vec<String>, Vec<String>) =
+            (x.into_iter().collect(), y.into_iter().collect());
         match differences.last_mut() {
             Some(d) if d.end == w[0] && d.source == source && d.muster == muster => d.end = w[1],
             _ => differences.push(Difference {
@@ -140,12 +150,17 @@ pub fn loss_reported(desired: &Desired, schedule: &str) -> bool {
         .filter(|s| s.id == schedule)
         .flat_map(|s| s.rotations.iter())
         .collect();
-    desired.losses.iter().filter(|l| l.severity >= Severity::Warn).any(|l| {
-        l.entity == format!("schedule:{schedule}")
-            || rotations.iter().any(|r| {
-                l.entity == format!("rotation:{r}") || l.entity.starts_with(&format!("override:{r}/"))
-            })
-    })
+    desired
+        .losses
+        .iter()
+        .filter(|l| l.severity >= Severity::Warn)
+        .any(|l| {
+            l.entity == format!("schedule:{schedule}")
+                || rotations.iter().any(|r| {
+                    l.entity == format!("rotation:{r}")
+                        || l.entity.starts_with(&format!("override:{r}/"))
+                })
+        })
 }
 
 /// Shifts as intervals of person ids.
@@ -161,7 +176,12 @@ fn intervals_of(shifts: Vec<rotation::Shift>, person_of: impl Fn(&str) -> String
 }
 
 /// Muster's side before anything is written: the mapped rotations through the shift engine.
-pub fn from_desired(desired: &Desired, schedule: &str, from: Timestamp, to: Timestamp) -> Vec<Interval> {
+pub fn from_desired(
+    desired: &Desired,
+    schedule: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<Interval> {
     let Some(s) = desired.schedules.iter().find(|s| s.id == schedule) else {
         return Vec::new();
     };
@@ -192,7 +212,10 @@ pub fn from_desired(desired: &Desired, schedule: &str, from: Timestamp, to: Time
                 created: Timestamp::from_second(i as i64).unwrap_or(Timestamp::UNIX_EPOCH),
             })
             .collect();
-        out.extend(intervals_of(rotation::shifts(&spec, &overrides, from, to), |m| m.to_owned()));
+        out.extend(intervals_of(
+            rotation::shifts(&spec, &overrides, from, to),
+            |m| m.to_owned(),
+        ));
     }
     out
 }
@@ -209,7 +232,11 @@ pub async fn from_database(
     let Some(alias) = names.schedules.get(schedule) else {
         return Ok(Vec::new());
     };
-    let Some(contact) = app.store.get_contact(caller.account.as_str(), alias).await? else {
+    let Some(contact) = app
+        .store
+        .get_contact(caller.account.as_str(), alias)
+        .await?
+    else {
         return Ok(Vec::new());
     };
     let person_of: HashMap<&String, &String> = names.people.iter().map(|(id, a)| (a, id)).collect();
@@ -218,10 +245,16 @@ pub async fn from_database(
         let r = app.load_rotation(caller, arn).await?;
         let spec = app.spec_of(caller, &r)?;
         let overrides = app.overrides_of(caller, r.id).await?;
-        out.extend(intervals_of(rotation::shifts(&spec, &overrides, from, to), |m| {
-            let alias = alias_of_arn(m).unwrap_or_else(|| m.to_owned());
-            person_of.get(&alias).map(|s| s.to_string()).unwrap_or(format!("muster:{alias}"))
-        }));
+        out.extend(intervals_of(
+            rotation::shifts(&spec, &overrides, from, to),
+            |m| {
+                let alias = alias_of_arn(m).unwrap_or_else(|| m.to_owned());
+                person_of
+                    .get(&alias)
+                    .map(|s| s.to_string())
+                    .unwrap_or(format!("muster:{alias}"))
+            },
+        ));
     }
     Ok(out)
 }

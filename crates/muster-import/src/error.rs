@@ -30,7 +30,11 @@ pub enum ImportError {
 
 impl ImportError {
     /// `Unexpected` with the entity and the field named.
-    pub fn unexpected(entity: impl std::fmt::Display, field: &str, what: impl std::fmt::Display) -> Self {
+    pub fn unexpected(
+        entity: impl std::fmt::Display,
+        field: &str,
+        what: impl std::fmt::Display,
+    ) -> Self {
         ImportError::Unexpected(format!("{entity}: {field}: {what}"))
     }
 }

@@ -13,10 +13,10 @@
 //!    Muster's own shift computation, before (from the plan) and after (from the database).
 #![forbid(unsafe_code)]
 
-pub mod model;
-pub mod sanitize;
 pub mod error;
+pub mod model;
 pub mod progress;
+pub mod sanitize;
 
 pub use error::ImportError;
 pub use model::Desired;
@@ -154,14 +154,26 @@ pub async fn apply(
         return Ok(report);
     }
     let names = planned.names().clone();
-    let mut report = engine::apply(app, caller, desired, planned, options, progress, env!("CARGO_PKG_VERSION")).await?;
+    let mut report = engine::apply(
+        app,
+        caller,
+        desired,
+        planned,
+        options,
+        progress,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .await?;
     let names = {
         // Rotations created by this apply are named in the map now.
         let mut n = names;
         for row in app
             .import_map(caller, &desired.system, &desired.account)
             .await
-            .map_err(|e| ImportError::Apply { entity: "the import map".into(), message: e.to_string() })?
+            .map_err(|e| ImportError::Apply {
+                entity: "the import map".into(),
+                message: e.to_string(),
+            })?
         {
             if row.source_kind == "rotation" {
                 n.rotations.insert(row.source_id, row.target_arn);
@@ -173,7 +185,10 @@ pub async fn apply(
     for r in &desired.renderings {
         let muster = equivalence::from_database(app, caller, &names, &r.schedule, r.from, r.to)
             .await
-            .map_err(|e| ImportError::Apply { entity: format!("schedule {}", r.schedule), message: e.to_string() })?;
+            .map_err(|e| ImportError::Apply {
+                entity: format!("schedule {}", r.schedule),
+                message: e.to_string(),
+            })?;
         after.push(equivalence::compare(r, &muster, "apply", desired));
     }
     report.equivalence = after;

@@ -100,7 +100,8 @@ pub struct Rotation {
 /// instead of the regular ones in `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
-    /// The source's id (unique within the rotation).
+    /// The source's id (unique within the rotation; no `/`: the import map keys an override
+    /// as `<rotation id>/<override id>`).
     pub id: String,
     /// [`Person::id`]s.
     pub members: Vec<String>,

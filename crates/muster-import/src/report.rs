@@ -75,15 +75,42 @@ impl Report {
     /// The report for a terminal.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{} import from {} ({}):", self.mode, self.system, self.account);
+        let _ = writeln!(
+            out,
+            "{} import from {} ({}):",
+            self.mode, self.system, self.account
+        );
         let counts: Vec<String> = self
             .counts
             .iter()
-            .map(|(a, n)| format!("{n} {}", serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()))
+            .map(|(a, n)| {
+                format!(
+                    "{n} {}",
+                    serde_json::to_value(a)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                )
+            })
             .collect();
-        let _ = writeln!(out, "  entities: {}", if counts.is_empty() { "none".into() } else { counts.join(", ") });
-        for e in self.entities.iter().filter(|e| e.action != Action::Unchanged) {
-            let action = serde_json::to_value(e.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  entities: {}",
+            if counts.is_empty() {
+                "none".into()
+            } else {
+                counts.join(", ")
+            }
+        );
+        for e in self
+            .entities
+            .iter()
+            .filter(|e| e.action != Action::Unchanged)
+        {
+            let action = serde_json::to_value(e.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             let _ = write!(out, "  {action:<9} {:<10} {}", e.kind, e.name);
             if let Some(r) = &e.reason {
                 let _ = write!(out, "  ({r})");
@@ -102,7 +129,11 @@ impl Report {
             }
         }
         if !self.equivalence.is_empty() {
-            let _ = writeln!(out, "who is on call, source vs Muster ({}):", self.equivalence[0].muster_side);
+            let _ = writeln!(
+                out,
+                "who is on call, source vs Muster ({}):",
+                self.equivalence[0].muster_side
+            );
             for e in &self.equivalence {
                 let _ = writeln!(
                     out,
@@ -111,10 +142,20 @@ impl Report {
                     e.percent,
                     e.total_minutes,
                     e.rendered_by,
-                    if e.exact() { "" } else if e.loss_reported { "  [loss reported]" } else { "  [NOT REPORTED]" }
+                    if e.exact() {
+                        ""
+                    } else if e.loss_reported {
+                        "  [loss reported]"
+                    } else {
+                        "  [NOT REPORTED]"
+                    }
                 );
                 for d in &e.differences {
-                    let _ = writeln!(out, "      {} – {}: source {:?}, Muster {:?}", d.start, d.end, d.source, d.muster);
+                    let _ = writeln!(
+                        out,
+                        "      {} – {}: source {:?}, Muster {:?}",
+                        d.start, d.end, d.source, d.muster
+                    );
                 }
             }
         }

@@ -162,7 +162,10 @@ impl Aliases {
         }
         for n in 2.. {
             let suffix = format!("-{n}");
-            let alias = format!("{}{suffix}", cut(wanted.to_owned(), MAX_NAME - suffix.len()));
+            let alias = format!(
+                "{}{suffix}",
+                cut(wanted.to_owned(), MAX_NAME - suffix.len())
+            );
             if self.taken.insert(alias.clone()) {
                 return alias;
             }
@@ -178,7 +181,10 @@ mod tests {
     #[test]
     fn aliases_keep_only_what_the_model_accepts() {
         assert_eq!(alias("Ann.O'Brien", "x"), "ann-o-brien");
-        assert_eq!(alias_of_email("Jürgen.Groß@example.com", "x"), "juergen-gross");
+        assert_eq!(
+            alias_of_email("Jürgen.Groß@example.com", "x"),
+            "juergen-gross"
+        );
         assert_eq!(alias("__ops__", "x"), "__ops__");
         assert_eq!(alias("--", "user-1"), "user-1");
         assert_eq!(alias("李", "user-7"), "user-7");
@@ -198,7 +204,10 @@ mod tests {
     fn rotation_names_are_ascii() {
         assert_eq!(rotation_name("Übergabe (Nacht)", "r"), "Uebergabe Nacht");
         assert_eq!(rotation_name("日本", "rotation-3"), "rotation-3");
-        assert_eq!(rotation_name("primary_on-call.v2", "r"), "primary_on-call.v2");
+        assert_eq!(
+            rotation_name("primary_on-call.v2", "r"),
+            "primary_on-call.v2"
+        );
     }
 
     #[test]

@@ -14,16 +14,18 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+/// Personal-plan stages as a view compares them: (minutes, [(channel name, retry minutes)]).
+pub type PersonalStages = Vec<(u32, Vec<(String, Option<u32>)>)>;
+
 /// What an import controls of one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum View {
     Person {
         display_name: String,
-        /// name → (type, address, activated)
+        /// name → (type, address)
         channels: BTreeMap<String, (String, String)>,
-        /// (minutes, [(channel name, retry)])
-        stages: Vec<(u32, Vec<(String, Option<u32>)>)>,
+        stages: PersonalStages,
     },
     Rotation {
         time_zone: String,
@@ -57,7 +59,13 @@ pub fn hash_of<T: Serialize>(value: &T) -> String {
 
 /// The channel id an import gives a source device: the same on every run (so an interrupted
 /// import finds the channels it made), different per Muster account and source.
-pub fn channel_id(muster_account: &str, system: &str, source_account: &str, person: &str, channel: &str) -> Uuid {
+pub fn channel_id(
+    muster_account: &str,
+    system: &str,
+    source_account: &str,
+    person: &str,
+    channel: &str,
+) -> Uuid {
     let digest = Sha256::digest(
         format!("muster-import\n{muster_account}\n{system}\n{source_account}\n{person}\n{channel}")
             .as_bytes(),
@@ -142,7 +150,11 @@ pub fn wanted(desired: &Desired, names: &Names) -> BTreeMap<(String, String), Vi
                                 .iter()
                                 .map(|t| {
                                     (
-                                        by_id.get(t.channel.as_str()).copied().unwrap_or(&t.channel).to_owned(),
+                                        by_id
+                                            .get(t.channel.as_str())
+                                            .copied()
+                                            .unwrap_or(&t.channel)
+                                            .to_owned(),
                                         t.retry_interval_minutes,
                                     )
                                 })
@@ -153,7 +165,13 @@ pub fn wanted(desired: &Desired, names: &Names) -> BTreeMap<(String, String), Vi
             },
         );
     }
-    let alias_of_person = |id: &String| names.people.get(id).cloned().unwrap_or_else(|| format!("?{id}"));
+    let alias_of_person = |id: &String| {
+        names
+            .people
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("?{id}"))
+    };
     for r in &desired.rotations {
         out.insert(
             ("rotation".into(), r.id.clone()),
@@ -180,7 +198,11 @@ pub fn wanted(desired: &Desired, names: &Names) -> BTreeMap<(String, String), Vi
             ("schedule".into(), s.id.clone()),
             View::Schedule {
                 display_name: s.display_name.clone(),
-                rotations: s.rotations.iter().map(|id| format!("rotation:{id}")).collect(),
+                rotations: s
+                    .rotations
+                    .iter()
+                    .map(|id| format!("rotation:{id}"))
+                    .collect(),
             },
         );
     }
@@ -269,7 +291,10 @@ pub async fn contact_view(
                                         channel_arn,
                                         retry_interval_minutes,
                                     } => Some((
-                                        name_of.get(channel_arn).cloned().unwrap_or_else(|| channel_arn.clone()),
+                                        name_of
+                                            .get(channel_arn)
+                                            .cloned()
+                                            .unwrap_or_else(|| channel_arn.clone()),
                                         *retry_interval_minutes,
                                     )),
                                     Target::Contact { .. } => None,
@@ -282,7 +307,12 @@ pub async fn contact_view(
         }
         ContactType::OncallSchedule => View::Schedule {
             display_name,
-            rotations: c.plan.rotation_ids.iter().map(|a| names.rotation_ref(a)).collect(),
+            rotations: c
+                .plan
+                .rotation_ids
+                .iter()
+                .map(|a| names.rotation_ref(a))
+                .collect(),
         },
         ContactType::Escalation => View::Escalation {
             display_name,
@@ -300,7 +330,8 @@ pub async fn contact_view(
                                     contact_arn,
                                     is_essential,
                                 } => Some((
-                                    alias_of_arn(contact_arn).unwrap_or_else(|| contact_arn.clone()),
+                                    alias_of_arn(contact_arn)
+                                        .unwrap_or_else(|| contact_arn.clone()),
                                     *is_essential,
                                 )),
                                 Target::Channel { .. } => None,
@@ -314,14 +345,18 @@ pub async fn contact_view(
 }
 
 /// The view Muster has of a rotation (`None`: it does not exist).
-pub async fn rotation_view(app: &App, caller: &Caller, arn: &str) -> Result<Option<View>, AppError> {
+pub async fn rotation_view(
+    app: &App,
+    caller: &Caller,
+    arn: &str,
+) -> Result<Option<View>, AppError> {
     let r = match app.load_rotation(caller, arn).await {
         Ok(r) => r,
         Err(AppError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let recurrence: Recurrence = serde_json::from_str(&r.recurrence_json)
-        .map_err(|e| AppError::corrupt("recurrence", e))?;
+    let recurrence: Recurrence =
+        serde_json::from_str(&r.recurrence_json).map_err(|e| AppError::corrupt("recurrence", e))?;
     Ok(Some(View::Rotation {
         time_zone: r.time_zone,
         start_ms: r.start_ms,
@@ -331,7 +366,11 @@ pub async fn rotation_view(app: &App, caller: &Caller, arn: &str) -> Result<Opti
 }
 
 /// The view Muster has of an override, by its map target (`<rotation ARN>#<id>`).
-pub async fn override_view(app: &App, caller: &Caller, target: &str) -> Result<Option<View>, AppError> {
+pub async fn override_view(
+    app: &App,
+    caller: &Caller,
+    target: &str,
+) -> Result<Option<View>, AppError> {
     let Some((rotation, id)) = target.split_once('#') else {
         return Ok(None);
     };

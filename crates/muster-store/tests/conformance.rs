@@ -8,11 +8,12 @@ use muster_store::testing::{fresh_postgres_url, postgres_skip_note};
 use muster_store::{
     AccessKeyRecord, ActivationCodeRecord, After, AlertAbsorb, AlertRecord, ChannelRecord,
     CodeSendLimits, ConsentEvent, ConsentKind, ContactRecord, Created, EngagementChange,
-    EngagementRecord, FeedRecord, FeedTarget, Idempotency, IncidentFilter, IncidentRow,
-    ImportMapRow, IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident, PageAgain, PageEvents,
-    PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord, ReplicationSetRecord,
-    ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord, RotationRecord, SendScope,
-    Store, StoreError, Tag, TimelineEventRecord, WriteBatch, replication_set_resource, step_key,
+    EngagementRecord, FeedRecord, FeedTarget, Idempotency, ImportMapRow, IncidentFilter,
+    IncidentRow, IncidentStart, IntegrationRecord, JobRecord, NewEngagement, NewIncident,
+    PageAgain, PageEvents, PageRecord, PageTime, PagesOf, ReceiptRecord, RelatedItemRecord,
+    ReplicationSetRecord, ResourcePolicyRecord, ResponsePlanRecord, RotationOverrideRecord,
+    RotationRecord, SendScope, Store, StoreError, Tag, TimelineEventRecord, WriteBatch,
+    replication_set_resource, step_key,
 };
 use muster_store::{LoginAttempt, LoginLimits, SessionRecord, UserRecord};
 use std::collections::HashSet;
@@ -912,7 +913,8 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
         store
             .create_contact_with_channels(
                 &cy,
-                &[cy_phone.clone(), cy_mail.clone(), cy_again.clone()], &[],
+                &[cy_phone.clone(), cy_mail.clone(), cy_again.clone()],
+                &[],
             )
             .await,
         "contact already has a channel named 'phone'",
@@ -975,7 +977,10 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
     // No channels: just the contact.
     let dee = contact(ACCT, "dee", ContactType::Escalation, T0 + 40);
     assert_eq!(
-        store.create_contact_with_channels(&dee, &[], &[]).await.unwrap(),
+        store
+            .create_contact_with_channels(&dee, &[], &[])
+            .await
+            .unwrap(),
         Created::New
     );
     assert_eq!(
@@ -8254,9 +8259,18 @@ async fn import_map_rows(store: Store) {
         imported_ms: 1_700_000_000_000,
         tool_version: "0.1.0".into(),
     };
-    store.put_import_map(&row("person", "u2", "a")).await.unwrap();
-    store.put_import_map(&row("person", "u1", "b")).await.unwrap();
-    store.put_import_map(&row("escalation", "e1", "c")).await.unwrap();
+    store
+        .put_import_map(&row("person", "u2", "a"))
+        .await
+        .unwrap();
+    store
+        .put_import_map(&row("person", "u1", "b"))
+        .await
+        .unwrap();
+    store
+        .put_import_map(&row("escalation", "e1", "c"))
+        .await
+        .unwrap();
     // Another source account and another Muster account: never listed with these.
     let mut elsewhere = row("person", "u1", "z");
     elsewhere.source_account = "api.eu.opsgenie.com".into();
@@ -8271,9 +8285,22 @@ async fn import_map_rows(store: Store) {
         .unwrap();
     let keys: Vec<_> = listed
         .iter()
-        .map(|r| (r.source_kind.as_str(), r.source_id.as_str(), r.source_hash.as_str()))
+        .map(|r| {
+            (
+                r.source_kind.as_str(),
+                r.source_id.as_str(),
+                r.source_hash.as_str(),
+            )
+        })
         .collect();
-    assert_eq!(keys, [("escalation", "e1", "c"), ("person", "u1", "b"), ("person", "u2", "a")]);
+    assert_eq!(
+        keys,
+        [
+            ("escalation", "e1", "c"),
+            ("person", "u1", "b"),
+            ("person", "u2", "a")
+        ]
+    );
     assert_eq!(listed[1], row("person", "u1", "b"));
 
     // Same key: replaced, not duplicated.

@@ -158,7 +158,12 @@ pub async fn run(settings: &Settings, name: &str, command: ImportCommand) -> any
     let store = server::open_store(settings).await?;
     let result = async {
         let master = server::load_master_key(settings)?;
-        let app = server::application(settings, store.clone(), &master, std::sync::Arc::new(SystemClock))?;
+        let app = server::application(
+            settings,
+            store.clone(),
+            &master,
+            std::sync::Arc::new(SystemClock),
+        )?;
         let account = match &plan_args.account {
             Some(a) => AccountId::parse(a).map_err(|e| anyhow::anyhow!("--account: {e}"))?,
             None => settings.account_id.clone(),
@@ -192,7 +197,8 @@ pub async fn run(settings: &Settings, name: &str, command: ImportCommand) -> any
                 anyhow::bail!("nothing was written");
             }
         }
-        let report = muster_import::apply(&app, &caller, &desired, planned, &options, &progress).await?;
+        let report =
+            muster_import::apply(&app, &caller, &desired, planned, &options, &progress).await?;
         print!("{}", report.text());
         write_report(plan_args.report.as_deref(), &report)?;
         if let Some(why) = &report.refused {

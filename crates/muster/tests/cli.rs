@@ -1,6 +1,8 @@
 //! The `muster` binary as an operator runs it: `serve`, `keys`, `config check`.
 
 mod common;
+#[path = "cli/import_aws.rs"]
+mod import_aws;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
