@@ -536,6 +536,76 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
     let key = crate::common::read_credentials(&a_dir.path().join("credentials"));
     let a = crate::common::client(a_addr.parse().unwrap(), &key.0, &key.1);
     let seeded = seed(&a).await;
+    // Ann's e-mail is activated at the source (code from A's outbox).
+    let ann_channels = a
+        .list_contact_channels()
+        .contact_id(&seeded[0])
+        .send()
+        .await
+        .unwrap()
+        .contact_channels;
+    let ann_mail = ann_channels
+        .iter()
+        .find(|c| c.name == "work mail")
+        .unwrap()
+        .contact_channel_arn
+        .clone();
+    a.send_activation_code()
+        .contact_channel_id(&ann_mail)
+        .send()
+        .await
+        .unwrap();
+    let code = std::fs::read_to_string(a_dir.path().join("outbox.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|m| m["kind"] == "activation" && m["address"] == "ann@example.com")
+        .last()
+        .unwrap()["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.activate_contact_channel()
+        .contact_channel_id(&ann_mail)
+        .activation_code(code)
+        .send()
+        .await
+        .unwrap();
+
+    // Clear errors, nothing written: an unknown source, a missing capture, a host that
+    // does not answer.
+    let unknown = muster()
+        .arg("--data-dir")
+        .arg(b.path())
+        .args(["import", "jira", "plan"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown source \"jira\""));
+    let missing = import(
+        b.path(),
+        &a_addr,
+        &key,
+        &["plan", "--from", "/nonexistent/capture"],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("/nonexistent/capture/aws-ssm-contacts.json"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let down = import(b.path(), &closed, &key, &["plan"]);
+    assert!(!down.status.success());
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("could not be reached"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
 
     // A wrong key: a clear error naming the credentials, and nothing written.
     let bad = import(
@@ -583,6 +653,8 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
         &[
             "apply",
             "--yes",
+            "--activation",
+            "keep",
             "--from",
             cap.to_str().unwrap(),
             "--report",
@@ -604,6 +676,77 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
     let got = snapshot(&bc, from, to).await;
     assert_eq!(want.len(), 9, "{want:#?}");
     same(&got, &want, "after the first apply");
+    assert!(
+        got[&format!("contact {}", seeded[0])]
+            .contains("work mail Some(Email) ann@example.com Activated"),
+        "{got:#?}"
+    );
+    assert!(got[&format!("contact {}", seeded[1])].contains("bob@example.com NotActivated"));
+    // Nothing was sent to anyone during the import.
+    assert!(!b.path().join("outbox.jsonl").exists());
+
+    // A source rendering that Muster's shifts do not match, and no loss says why: apply
+    // refuses and writes nothing; --force imports anyway.
+    let tampered = b.path().join("tampered");
+    std::fs::create_dir_all(&tampered).unwrap();
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cap.join("aws-ssm-contacts.json")).unwrap()).unwrap();
+    let nights = raw["Rotations"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["Name"] == "nights")
+        .unwrap();
+    nights["Shifts"].as_array_mut().unwrap().remove(3);
+    std::fs::write(
+        tampered.join("aws-ssm-contacts.json"),
+        serde_json::to_vec(&raw).unwrap(),
+    )
+    .unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let refused = import(
+        fresh.path(),
+        &a_addr,
+        &key,
+        &["apply", "--yes", "--from", tampered.to_str().unwrap()],
+    );
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("nothing was written") && said.contains("sre-oncall"),
+        "{said}"
+    );
+    {
+        use sqlx::Connection;
+        let db_url = format!("sqlite://{}", fresh.path().join("muster.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "a refused apply wrote contacts");
+        db.close().await.unwrap();
+    }
+    let forced = b.path().join("forced.json");
+    ok(import(
+        fresh.path(),
+        &a_addr,
+        &key,
+        &[
+            "apply",
+            "--yes",
+            "--force",
+            "--from",
+            tampered.to_str().unwrap(),
+            "--report",
+            forced.to_str().unwrap(),
+        ],
+    ));
+    let forced = report(&forced);
+    assert_eq!(count(&forced, "create"), 10, "{forced:#}");
+    let eq = &forced["equivalence"][0];
+    assert!(eq["percent"].as_f64().unwrap() < 100.0, "{eq:#}");
+    assert!(!eq["differences"].as_array().unwrap().is_empty(), "{eq:#}");
 
     // Again: nothing to do, nothing duplicated.
     ok(import(
