@@ -258,3 +258,93 @@ pub async fn from_database(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Loss, Schedule};
+
+    fn t(min: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + min * 60).unwrap()
+    }
+
+    fn iv(a: i64, b: i64, people: &[&str]) -> Interval {
+        Interval {
+            start: t(a),
+            end: t(b),
+            people: people.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn desired(losses: Vec<Loss>) -> Desired {
+        Desired {
+            system: "test".into(),
+            account: "acct".into(),
+            people: vec![],
+            rotations: vec![],
+            schedules: vec![Schedule {
+                id: "s1".into(),
+                alias: "s1".into(),
+                display_name: "S1".into(),
+                rotations: vec!["r1".into()],
+            }],
+            escalations: vec![],
+            losses,
+            renderings: vec![],
+        }
+    }
+
+    fn rendering(intervals: Vec<Interval>) -> Rendering {
+        Rendering {
+            schedule: "s1".into(),
+            rendered_by: "source".into(),
+            from: t(0),
+            to: t(120),
+            intervals,
+        }
+    }
+
+    #[test]
+    fn minutes_are_counted_where_the_sets_agree() {
+        // Source: a for an hour, then b. Muster hands over 30 minutes late: 90 of 120 match.
+        let r = rendering(vec![iv(0, 60, &["a"]), iv(60, 120, &["b"])]);
+        let e = compare(&r, &[iv(0, 90, &["a"]), iv(90, 120, &["b"])], "plan", &desired(vec![]));
+        assert_eq!((e.total_minutes, e.matching_minutes, e.percent), (120, 90, 75.0));
+        assert_eq!(
+            e.differences,
+            [Difference {
+                start: t(60),
+                end: t(90),
+                source: vec!["b".into()],
+                muster: vec!["a".into()],
+            }]
+        );
+        assert!(!e.exact() && !e.loss_reported);
+    }
+
+    #[test]
+    fn overlapping_intervals_are_a_union_and_gaps_agree_with_gaps() {
+        // Two rotations on call together at the source; one shift of both in Muster; nobody
+        // from 90 on, on both sides; Muster's shift starts before the window (not clipped).
+        let r = rendering(vec![iv(0, 60, &["a"]), iv(0, 60, &["b"]), iv(60, 90, &["c"])]);
+        let e = compare(&r, &[iv(-30, 60, &["b", "a"]), iv(60, 90, &["c"])], "plan", &desired(vec![]));
+        assert_eq!((e.matching_minutes, e.percent), (120, 100.0));
+        assert!(e.exact() && e.differences.is_empty());
+        // Muster has someone where the source has nobody: a difference.
+        let e = compare(&r, &[iv(0, 60, &["a", "b"]), iv(60, 120, &["c"])], "plan", &desired(vec![]));
+        assert_eq!(e.matching_minutes, 90);
+        assert_eq!(e.differences[0].source, Vec::<String>::new());
+    }
+
+    #[test]
+    fn only_warn_or_error_losses_on_the_schedule_or_its_rotations_count_as_reported() {
+        let r = rendering(vec![iv(0, 120, &["a"])]);
+        let reported = |loss: Loss| compare(&r, &[], "plan", &desired(vec![loss])).loss_reported;
+        assert!(reported(Loss::new("x", Severity::Warn, "schedule:s1", "")));
+        assert!(reported(Loss::new("x", Severity::Error, "rotation:r1", "")));
+        assert!(reported(Loss::new("x", Severity::Warn, "override:r1/o1", "")));
+        assert!(!reported(Loss::new("x", Severity::Info, "rotation:r1", "")));
+        assert!(!reported(Loss::new("x", Severity::Warn, "rotation:r2", "")));
+        assert!(!reported(Loss::new("x", Severity::Warn, "override:r10/o1", "")));
+    }
+}
