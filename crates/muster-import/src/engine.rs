@@ -339,6 +339,45 @@ pub async fn plan(
             reason: s.reason.clone(),
         });
     }
+    // A wanted alias already held by a contact this import did not make.
+    let wanted_alias = |kind: &str, id: &str| -> Option<&str> {
+        match kind {
+            "person" => desired
+                .people
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.alias.as_str()),
+            "schedule" => desired
+                .schedules
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.alias.as_str()),
+            "escalation" => desired
+                .escalations
+                .iter()
+                .find(|e| e.id == id)
+                .map(|e| e.alias.as_str()),
+            _ => None,
+        }
+    };
+    for s in steps.iter().filter(|s| s.action == Action::Create) {
+        let given = match s.kind {
+            "person" => names.people.get(&s.id),
+            "schedule" => names.schedules.get(&s.id),
+            "escalation" => names.escalations.get(&s.id),
+            _ => None,
+        };
+        if let (Some(given), Some(wanted)) = (given, wanted_alias(s.kind, &s.id))
+            && given != wanted
+        {
+            report.losses.push(crate::model::Loss::new(
+                "alias-taken",
+                crate::model::Severity::Info,
+                format!("{}:{}", s.kind, s.id),
+                format!("alias '{wanted}' is taken by a contact this import did not make: '{given}' instead"),
+            ));
+        }
+    }
     report.count();
     Ok(Planned {
         report,

@@ -308,8 +308,16 @@ mod tests {
     fn minutes_are_counted_where_the_sets_agree() {
         // Source: a for an hour, then b. Muster hands over 30 minutes late: 90 of 120 match.
         let r = rendering(vec![iv(0, 60, &["a"]), iv(60, 120, &["b"])]);
-        let e = compare(&r, &[iv(0, 90, &["a"]), iv(90, 120, &["b"])], "plan", &desired(vec![]));
-        assert_eq!((e.total_minutes, e.matching_minutes, e.percent), (120, 90, 75.0));
+        let e = compare(
+            &r,
+            &[iv(0, 90, &["a"]), iv(90, 120, &["b"])],
+            "plan",
+            &desired(vec![]),
+        );
+        assert_eq!(
+            (e.total_minutes, e.matching_minutes, e.percent),
+            (120, 90, 75.0)
+        );
         assert_eq!(
             e.differences,
             [Difference {
@@ -326,12 +334,26 @@ mod tests {
     fn overlapping_intervals_are_a_union_and_gaps_agree_with_gaps() {
         // Two rotations on call together at the source; one shift of both in Muster; nobody
         // from 90 on, on both sides; Muster's shift starts before the window (not clipped).
-        let r = rendering(vec![iv(0, 60, &["a"]), iv(0, 60, &["b"]), iv(60, 90, &["c"])]);
-        let e = compare(&r, &[iv(-30, 60, &["b", "a"]), iv(60, 90, &["c"])], "plan", &desired(vec![]));
+        let r = rendering(vec![
+            iv(0, 60, &["a"]),
+            iv(0, 60, &["b"]),
+            iv(60, 90, &["c"]),
+        ]);
+        let e = compare(
+            &r,
+            &[iv(-30, 60, &["b", "a"]), iv(60, 90, &["c"])],
+            "plan",
+            &desired(vec![]),
+        );
         assert_eq!((e.matching_minutes, e.percent), (120, 100.0));
         assert!(e.exact() && e.differences.is_empty());
         // Muster has someone where the source has nobody: a difference.
-        let e = compare(&r, &[iv(0, 60, &["a", "b"]), iv(60, 120, &["c"])], "plan", &desired(vec![]));
+        let e = compare(
+            &r,
+            &[iv(0, 60, &["a", "b"]), iv(60, 120, &["c"])],
+            "plan",
+            &desired(vec![]),
+        );
         assert_eq!(e.matching_minutes, 90);
         assert_eq!(e.differences[0].source, Vec::<String>::new());
     }
@@ -342,9 +364,19 @@ mod tests {
         let reported = |loss: Loss| compare(&r, &[], "plan", &desired(vec![loss])).loss_reported;
         assert!(reported(Loss::new("x", Severity::Warn, "schedule:s1", "")));
         assert!(reported(Loss::new("x", Severity::Error, "rotation:r1", "")));
-        assert!(reported(Loss::new("x", Severity::Warn, "override:r1/o1", "")));
+        assert!(reported(Loss::new(
+            "x",
+            Severity::Warn,
+            "override:r1/o1",
+            ""
+        )));
         assert!(!reported(Loss::new("x", Severity::Info, "rotation:r1", "")));
         assert!(!reported(Loss::new("x", Severity::Warn, "rotation:r2", "")));
-        assert!(!reported(Loss::new("x", Severity::Warn, "override:r10/o1", "")));
+        assert!(!reported(Loss::new(
+            "x",
+            Severity::Warn,
+            "override:r10/o1",
+            ""
+        )));
     }
 }

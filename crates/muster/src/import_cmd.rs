@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use muster::config::Settings;
 use muster::server;
-use muster_core::{AccountId, SystemClock};
+use muster_core::SystemClock;
 use muster_import::engine::{Activation, Options};
 use muster_import::progress::Terminal;
 use muster_import::{MapOptions, Source, aws};
@@ -94,9 +94,6 @@ pub struct PlanArgs {
     /// Delete what an earlier import made that the source no longer has.
     #[arg(long)]
     prune: bool,
-    /// The Muster account to import into (default: the configured account).
-    #[arg(long)]
-    account: Option<String>,
 }
 
 fn source_of(name: &str, args: &SourceArgs) -> anyhow::Result<Source> {
@@ -164,11 +161,8 @@ pub async fn run(settings: &Settings, name: &str, command: ImportCommand) -> any
             &master,
             std::sync::Arc::new(SystemClock),
         )?;
-        let account = match &plan_args.account {
-            Some(a) => AccountId::parse(a).map_err(|e| anyhow::anyhow!("--account: {e}"))?,
-            None => settings.account_id.clone(),
-        };
-        let caller = app.system(account);
+        // The configured account (`--account-id`, MUSTER_ACCOUNT_ID), as for every command.
+        let caller = app.system(settings.account_id.clone());
         let options = Options {
             activation: match plan_args.activation {
                 ActivationArg::Keep => Activation::Keep,

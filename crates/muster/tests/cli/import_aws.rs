@@ -558,9 +558,9 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
     let code = std::fs::read_to_string(a_dir.path().join("outbox.jsonl"))
         .unwrap()
         .lines()
+        .rev()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|m| m["kind"] == "activation" && m["address"] == "ann@example.com")
-        .last()
+        .find(|m| m["kind"] == "activation" && m["address"] == "ann@example.com")
         .unwrap()["activation_code"]
         .as_str()
         .unwrap()
@@ -865,6 +865,46 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
         "after --prune",
     );
     super::terminate(&mut b_served);
+
+    // The same capture into PostgreSQL: everything created, then nothing left to do.
+    match muster_store::testing::fresh_postgres_url().await {
+        None => {
+            muster_store::testing::postgres_skip_note("import_from_another_muster (PostgreSQL)")
+        }
+        Some(url) => {
+            let pg = tempfile::tempdir().unwrap();
+            let r = pg.path().join("r.json");
+            let args = [
+                "--database-url",
+                url.as_str(),
+                "--from",
+                cap.to_str().unwrap(),
+                "--report",
+                r.to_str().unwrap(),
+            ];
+            ok(import(
+                pg.path(),
+                &a_addr,
+                &key,
+                &[&["apply", "--yes", "--activation", "keep"][..], &args[..]].concat(),
+            ));
+            let first = report(&r);
+            assert_eq!(count(&first, "create"), 10, "{first:#}");
+            assert_eq!(
+                first["equivalence"][0]["percent"], 100.0,
+                "{:#}",
+                first["equivalence"]
+            );
+            ok(import(
+                pg.path(),
+                &a_addr,
+                &key,
+                &[&["plan", "--activation", "keep"][..], &args[..]].concat(),
+            ));
+            let second = report(&r);
+            assert_eq!(count(&second, "unchanged"), 10, "{second:#}");
+        }
+    }
 }
 
 /// An apply killed at any moment, run again, ends where an uninterrupted one does: no
