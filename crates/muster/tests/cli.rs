@@ -1159,7 +1159,7 @@ fn the_crates_depend_only_inwards() {
         ),
         (
             "muster-import",
-            &["muster-core", "muster-store", "muster-app"],
+            &["muster-core", "muster-store", "muster-app", "muster-notify"],
         ),
         (
             "muster",
