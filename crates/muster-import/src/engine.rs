@@ -397,6 +397,12 @@ fn display_of(desired: &Desired, names: &Names, kind: &str, id: &str) -> String 
             .iter()
             .find(|r| r.id == id)
             .map(|r| r.name.clone()),
+        "override" => desired
+            .rotations
+            .iter()
+            .flat_map(|r| r.overrides.iter().map(move |o| (r, o)))
+            .find(|(r, o)| override_key(&r.id, &o.id) == id)
+            .map(|(r, o)| format!("{} {} to {}", r.name, o.start, o.end)),
         _ => None,
     }
     .unwrap_or_else(|| id.to_owned())
