@@ -48,6 +48,7 @@ pub const EQUIVALENCE_DAYS: i64 = 28;
 pub mod aws;
 pub mod engine;
 pub mod equivalence;
+pub mod pagerduty;
 pub mod report;
 pub mod views;
 
@@ -62,14 +63,28 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub enum Source {
     Aws(aws::Endpoint),
+    /// `site`: `us`, `eu` or a base URL; `token`: a REST API key (None: only `--from`).
+    PagerDuty {
+        site: String,
+        token: Option<String>,
+    },
 }
 
 impl Source {
     pub fn system(&self) -> &'static str {
         match self {
             Source::Aws(_) => aws::SYSTEM,
+            Source::PagerDuty { .. } => pagerduty::SYSTEM,
         }
     }
+}
+
+fn token_of(token: &Option<String>, system: &str) -> Result<String, ImportError> {
+    token.clone().ok_or_else(|| {
+        ImportError::Credentials(format!(
+            "reading {system} needs its API key: set the environment variable the docs name, or --token-file FILE (or read a capture with --from DIR)"
+        ))
+    })
 }
 
 /// `capture`: reads the live source and writes its raw data into `out`.
@@ -84,6 +99,11 @@ pub async fn capture(
         Source::Aws(endpoint) => {
             let raw = aws::fetch(&aws::client(endpoint).await, now, options, progress).await?;
             aws::write_dir(&raw, out)
+        }
+        Source::PagerDuty { site, token } => {
+            let client = pagerduty::Client::new(site, token_of(token, pagerduty::SYSTEM)?)?;
+            let raw = pagerduty::fetch(&client, now, options, progress).await?;
+            pagerduty::write_dir(&raw, out)
         }
     }
 }
@@ -103,6 +123,16 @@ pub async fn desired(
                 None => aws::fetch(&aws::client(endpoint).await, now, options, progress).await?,
             };
             Ok(aws::map(&raw, options, now))
+        }
+        Source::PagerDuty { site, token } => {
+            let raw = match from {
+                Some(dir) => pagerduty::read_dir(dir)?,
+                None => {
+                    let client = pagerduty::Client::new(site, token_of(token, pagerduty::SYSTEM)?)?;
+                    pagerduty::fetch(&client, now, options, progress).await?
+                }
+            };
+            Ok(pagerduty::map(&raw, options, now))
         }
     }
 }

@@ -51,6 +51,14 @@ pub struct SourceArgs {
     /// aws: the profile of the AWS configuration files to use.
     #[arg(long)]
     source_profile: Option<String>,
+    /// opsgenie, pagerduty: `us`, `eu`, or the API's base URL.
+    #[arg(long, default_value = "us")]
+    site: String,
+    /// A file holding the source's API key or token (else the environment variable of the
+    /// source: PAGERDUTY_API_TOKEN, OPSGENIE_API_KEY, ONCALL_API_TOKEN). Never a flag value:
+    /// command lines are visible to every user of the machine.
+    #[arg(long, alias = "api-key-file")]
+    token_file: Option<PathBuf>,
     /// How far ahead overrides are read, in days (at most 183).
     #[arg(long, default_value_t = 90)]
     horizon_days: u32,
@@ -103,13 +111,37 @@ fn source_of(name: &str, args: &SourceArgs) -> anyhow::Result<Source> {
             region: args.source_region.clone(),
             profile: args.source_profile.clone(),
         })),
-        "opsgenie" | "grafana-oncall" | "pagerduty" | "goalert" => anyhow::bail!(
+        "pagerduty" => Ok(Source::PagerDuty {
+            site: args.site.clone(),
+            token: secret(args, "PAGERDUTY_API_TOKEN")?,
+        }),
+        "opsgenie" | "grafana-oncall" | "goalert" => anyhow::bail!(
             "importing from {name} is not available in this version yet (docs/import.md lists what is)"
         ),
         other => anyhow::bail!(
             "unknown source {other:?}: use aws, opsgenie, grafana-oncall, pagerduty or goalert"
         ),
     }
+}
+
+/// The source's secret: from `--token-file`, else the environment variable `var`; `None`
+/// when neither is set (fine for `--from DIR`).
+fn secret(args: &SourceArgs, var: &str) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &args.token_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?;
+        let token = text.trim().to_owned();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "--token-file {} is empty",
+            path.display()
+        );
+        return Ok(Some(token));
+    }
+    Ok(std::env::var(var)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty()))
 }
 
 fn map_options(args: &SourceArgs) -> MapOptions {

@@ -2,3 +2,4 @@
 //! servers, mappings, golden outputs, the engine against a real SQLite database).
 
 mod engine;
+mod pagerduty;

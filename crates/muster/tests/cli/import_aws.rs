@@ -582,6 +582,15 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
         .unwrap();
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown source \"jira\""));
+    let no_key = muster()
+        .arg("--data-dir")
+        .arg(b.path())
+        .args(["import", "pagerduty", "plan"])
+        .env_remove("PAGERDUTY_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!no_key.status.success());
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("--token-file"));
     let missing = import(
         b.path(),
         &a_addr,
