@@ -861,13 +861,6 @@ async fn contact_with_channels_in_one_transaction(store: Store) {
         store.channels_by_address(PHONE).await.unwrap(),
         by_created(&[&bo_sms, &sms, &voice])
     );
-    assert!(
-        store
-            .list_tags(ACCT, "contact/akua")
-            .await
-            .unwrap()
-            .is_empty()
-    );
     // They are channels like any other: names stay unique with `create_channel`, and
     // `create_channel` adds to them.
     assert_conflict(
