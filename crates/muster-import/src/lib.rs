@@ -46,10 +46,13 @@ impl Default for MapOptions {
 pub const EQUIVALENCE_DAYS: i64 = 28;
 
 pub mod aws;
+pub mod coverage;
 pub mod engine;
 pub mod equivalence;
+pub mod goalert;
 pub mod pagerduty;
 pub mod report;
+pub mod snapshot;
 pub mod views;
 
 use engine::{Options, Planned};

@@ -651,7 +651,7 @@ fn coverage_of(
     if restrictions.is_empty() {
         return Ok(None);
     }
-    const WEEK: usize = 7 * 1440;
+    use crate::coverage::WEEK;
     let mut covered = vec![false; WEEK];
     for r in restrictions {
         let start = reference::minutes_of(&r.start_time_of_day).ok_or_else(|| {
@@ -678,57 +678,7 @@ fn coverage_of(
             }
         }
     }
-    if covered.iter().all(|c| *c) {
-        return Ok(None);
-    }
-    let days = [
-        jiff::civil::Weekday::Monday,
-        jiff::civil::Weekday::Tuesday,
-        jiff::civil::Weekday::Wednesday,
-        jiff::civil::Weekday::Thursday,
-        jiff::civil::Weekday::Friday,
-        jiff::civil::Weekday::Saturday,
-        jiff::civil::Weekday::Sunday,
-    ];
-    // Runs of covered minutes, walking the week from an uncovered minute.
-    let origin = covered.iter().position(|c| !*c).unwrap_or(0);
-    let mut out: BTreeMap<DayOfWeek, Vec<CoverageWindow>> = BTreeMap::new();
-    let mut m = 0;
-    while m < WEEK {
-        let at = (origin + m) % WEEK;
-        if !covered[at] {
-            m += 1;
-            continue;
-        }
-        let mut len = 0;
-        while m + len < WEEK && covered[(origin + m + len) % WEEK] {
-            len += 1;
-        }
-        // Pieces of at most a day, each a window on the weekday it starts.
-        let mut done = 0;
-        while done < len {
-            let piece = (len - done).min(1440);
-            let s = (at + done) % WEEK;
-            let e = (s + piece) % WEEK;
-            let start = HandOff::new(((s % 1440) / 60) as u8, (s % 60) as u8);
-            let end = HandOff::new(((e % 1440) / 60) as u8, (e % 60) as u8);
-            if piece < 30 {
-                losses.push(Loss::new(
-                    "restriction-too-short",
-                    Severity::Warn,
-                    entity,
-                    format!("{piece} minutes of coverage from {start} on {:?} are dropped (windows are at least 30 minutes)", days[s / 1440]),
-                ));
-            } else {
-                out.entry(DayOfWeek(days[s / 1440]))
-                    .or_default()
-                    .push(CoverageWindow::new(start, end));
-            }
-            done += piece;
-        }
-        m += len;
-    }
-    Ok(Some(out))
+    Ok(crate::coverage::windows(&covered, entity, losses))
 }
 
 /// The desired set. Schedules whose exact mapping does not reproduce PagerDuty's final
@@ -824,7 +774,17 @@ pub fn map(raw: &Raw, options: &MapOptions, now: Timestamp) -> Desired {
             rotations.extend(rs);
             ids
         } else {
-            match snapshot(s, &source, &tz, &known, from, raw.rendered_to, &mut losses) {
+            match crate::snapshot::snapshot_of(
+                SYSTEM,
+                &s.id,
+                &s.name,
+                &s.time_zone,
+                &source,
+                &known,
+                from,
+                raw.rendered_to,
+                &mut losses,
+            ) {
                 Some(r) => {
                     let id = r.id.clone();
                     rotations.push(r);
@@ -1058,110 +1018,4 @@ fn exact_rotations(
         }
     }
     Some(out)
-}
-
-/// P8: one rotation of everyone in the rendering, whose overrides are the rendering itself
-/// from `from` to `horizon` (empty ones where nobody is on call).
-fn snapshot(
-    s: &PdSchedule,
-    rendered: &[Interval],
-    _tz: &TimeZone,
-    known: &HashMap<&str, &Person>,
-    from: Timestamp,
-    horizon: Timestamp,
-    losses: &mut Vec<Loss>,
-) -> Option<Rotation> {
-    let entity = format!("schedule:{}", s.id);
-    let mut members: Vec<String> = Vec::new();
-    for i in rendered {
-        for p in &i.people {
-            if !members.contains(p) {
-                members.push(p.clone());
-            }
-        }
-    }
-    if let Some(unknown) = members.iter().find(|m| !known.contains_key(m.as_str())) {
-        losses.push(Loss::new(
-            "snapshot-unknown-user",
-            Severity::Error,
-            &entity,
-            format!("user {unknown} is on call but not among the users read"),
-        ));
-        return None;
-    }
-    if members.is_empty() {
-        return None;
-    }
-    if members.len() > 30 {
-        losses.push(Loss::new(
-            "snapshot-too-many-people",
-            Severity::Error,
-            &entity,
-            format!(
-                "{} people are on call in turn; a rotation holds at most 30",
-                members.len()
-            ),
-        ));
-        return None;
-    }
-    // Constant stretches over [from, horizon), nobody included.
-    let mut cuts: Vec<Timestamp> = vec![from, horizon];
-    for i in rendered {
-        for t in [i.start, i.end] {
-            if t > from && t < horizon {
-                cuts.push(t);
-            }
-        }
-    }
-    cuts.sort();
-    cuts.dedup();
-    let mut stretches: Vec<(Timestamp, Timestamp, Vec<String>)> = Vec::new();
-    for w in cuts.windows(2) {
-        let mut who: Vec<String> = rendered
-            .iter()
-            .filter(|i| i.start <= w[0] && i.end > w[0])
-            .flat_map(|i| i.people.iter().cloned())
-            .collect();
-        who.sort();
-        who.dedup();
-        match stretches.last_mut() {
-            Some(last) if last.2 == who => last.1 = w[1],
-            _ => stretches.push((w[0], w[1], who)),
-        }
-    }
-    let mut overrides = Vec::new();
-    for (i, (start, end, who)) in stretches.into_iter().enumerate() {
-        if end.duration_since(start) < SignedDuration::from_mins(30) {
-            losses.push(Loss::new("snapshot-short-stretch", Severity::Warn, &entity, format!("{start} to {end} ({who:?}) is shorter than an override may be; the stretch before it continues")));
-            continue;
-        }
-        overrides.push(Override {
-            id: format!("s{i}"),
-            members: who,
-            start,
-            end,
-        });
-    }
-    losses.push(Loss::new(
-        "lossy-snapshot",
-        Severity::Warn,
-        &entity,
-        format!(
-            "the layers cannot be expressed as Muster rotations exactly (layer precedence, an override outside a layer's hours, or a turn Muster has no cadence for): the schedule is imported as PagerDuty renders it, until {horizon}; re-run the import before then, or rebuild the rotations in Muster"
-        ),
-    ));
-    Some(Rotation {
-        id: format!("{}:snapshot", s.id),
-        name: sanitize::rotation_name(&format!("{} snapshot", s.name), "snapshot"),
-        time_zone: s.time_zone.clone(),
-        start: from,
-        members,
-        recurrence: Recurrence {
-            cadence: Cadence::Daily(vec![HandOff::new(0, 0)]),
-            number_of_on_calls: 1,
-            multiplier: 1,
-            coverage: None,
-        },
-        overrides,
-    })
 }

@@ -1,0 +1,117 @@
+//! The snapshot fallback (IMPORTERS.md P8): a schedule that cannot be expressed as Muster
+//! rotations exactly is imported as the source renders it, up to a horizon.
+
+use crate::model::{Interval, Loss, Override, Person, Rotation, Severity};
+use crate::sanitize;
+use jiff::{SignedDuration, Timestamp};
+use muster_core::rotation::{Cadence, HandOff, Recurrence};
+use std::collections::HashMap;
+
+/// P8: one rotation of everyone in the rendering, whose overrides are the rendering itself
+/// from `from` to `horizon` (empty ones where nobody is on call).
+#[allow(clippy::too_many_arguments)]
+pub fn snapshot_of(
+    system: &str,
+    schedule_id: &str,
+    schedule_name: &str,
+    time_zone: &str,
+    rendered: &[Interval],
+    known: &HashMap<&str, &Person>,
+    from: Timestamp,
+    horizon: Timestamp,
+    losses: &mut Vec<Loss>,
+) -> Option<Rotation> {
+    let entity = format!("schedule:{schedule_id}");
+    let mut members: Vec<String> = Vec::new();
+    for i in rendered {
+        for p in &i.people {
+            if !members.contains(p) {
+                members.push(p.clone());
+            }
+        }
+    }
+    if let Some(unknown) = members.iter().find(|m| !known.contains_key(m.as_str())) {
+        losses.push(Loss::new(
+            "snapshot-unknown-user",
+            Severity::Error,
+            &entity,
+            format!("user {unknown} is on call but not among the users read"),
+        ));
+        return None;
+    }
+    if members.is_empty() {
+        return None;
+    }
+    if members.len() > 30 {
+        losses.push(Loss::new(
+            "snapshot-too-many-people",
+            Severity::Error,
+            &entity,
+            format!(
+                "{} people are on call in turn; a rotation holds at most 30",
+                members.len()
+            ),
+        ));
+        return None;
+    }
+    // Constant stretches over [from, horizon), nobody included.
+    let mut cuts: Vec<Timestamp> = vec![from, horizon];
+    for i in rendered {
+        for t in [i.start, i.end] {
+            if t > from && t < horizon {
+                cuts.push(t);
+            }
+        }
+    }
+    cuts.sort();
+    cuts.dedup();
+    let mut stretches: Vec<(Timestamp, Timestamp, Vec<String>)> = Vec::new();
+    for w in cuts.windows(2) {
+        let mut who: Vec<String> = rendered
+            .iter()
+            .filter(|i| i.start <= w[0] && i.end > w[0])
+            .flat_map(|i| i.people.iter().cloned())
+            .collect();
+        who.sort();
+        who.dedup();
+        match stretches.last_mut() {
+            Some(last) if last.2 == who => last.1 = w[1],
+            _ => stretches.push((w[0], w[1], who)),
+        }
+    }
+    let mut overrides = Vec::new();
+    for (i, (start, end, who)) in stretches.into_iter().enumerate() {
+        if end.duration_since(start) < SignedDuration::from_mins(30) {
+            losses.push(Loss::new("snapshot-short-stretch", Severity::Warn, &entity, format!("{start} to {end} ({who:?}) is shorter than an override may be; the stretch before it continues")));
+            continue;
+        }
+        overrides.push(Override {
+            id: format!("s{i}"),
+            members: who,
+            start,
+            end,
+        });
+    }
+    losses.push(Loss::new(
+        "lossy-snapshot",
+        Severity::Warn,
+        &entity,
+        format!(
+            "the schedule cannot be expressed as Muster rotations exactly (see docs/import.md, {system}): it is imported as {system} renders it, until {horizon}; re-run the import before then, or rebuild its rotations in Muster"
+        ),
+    ));
+    Some(Rotation {
+        id: format!("{schedule_id}:snapshot"),
+        name: sanitize::rotation_name(&format!("{schedule_name} snapshot"), "snapshot"),
+        time_zone: time_zone.to_owned(),
+        start: from,
+        members,
+        recurrence: Recurrence {
+            cadence: Cadence::Daily(vec![HandOff::new(0, 0)]),
+            number_of_on_calls: 1,
+            multiplier: 1,
+            coverage: None,
+        },
+        overrides,
+    })
+}
