@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod model;
+pub mod opsgenie;
 pub mod progress;
 pub mod sanitize;
 
