@@ -72,6 +72,17 @@ pub enum Source {
         site: String,
         token: Option<String>,
     },
+    /// `site`: `us`, `eu` or a base URL; `key`: an API key (None: only `--from`, which also
+    /// reads the configuration-backup tool's directory).
+    Opsgenie {
+        site: String,
+        key: Option<String>,
+    },
+    /// `url`: GoAlert's public URL; `key`: an API key made for [`goalert::QUERY`].
+    GoAlert {
+        url: Option<String>,
+        key: Option<String>,
+    },
 }
 
 impl Source {
@@ -79,6 +90,8 @@ impl Source {
         match self {
             Source::Aws(_) => aws::SYSTEM,
             Source::PagerDuty { .. } => pagerduty::SYSTEM,
+            Source::Opsgenie { .. } => opsgenie::SYSTEM,
+            Source::GoAlert { .. } => goalert::SYSTEM,
         }
     }
 }
@@ -109,7 +122,29 @@ pub async fn capture(
             let raw = pagerduty::fetch(&client, now, options, progress).await?;
             pagerduty::write_dir(&raw, out)
         }
+        Source::Opsgenie { site, key } => {
+            let client = opsgenie::Client::new(
+                &opsgenie::Client::site(site)?,
+                token_of(key, opsgenie::SYSTEM)?,
+            )?;
+            let raw = opsgenie::fetch(&client, now, options, progress).await?;
+            opsgenie::write_dir(&raw, out)
+        }
+        Source::GoAlert { url, key } => {
+            let raw = goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?;
+            goalert::write_dir(&raw, out)
+        }
     }
+}
+
+fn goalert_client(
+    url: &Option<String>,
+    key: &Option<String>,
+) -> Result<goalert::Client, ImportError> {
+    let url = url.as_deref().ok_or_else(|| {
+        ImportError::Input("reading GoAlert needs --source-url (its public URL)".into())
+    })?;
+    goalert::Client::new(url, token_of(key, goalert::SYSTEM)?)
 }
 
 /// The desired set, from a captured directory (`from`) or the live source.
@@ -137,6 +172,40 @@ pub async fn desired(
                 }
             };
             Ok(pagerduty::map(&raw, options, now))
+        }
+        Source::Opsgenie { site, key } => {
+            let raw = match from {
+                Some(dir) => {
+                    let mut raw = opsgenie::read_dir(dir)?;
+                    // A backup directory does not say which account it came from: the site
+                    // does, so a later live import of the same account updates, not doubles.
+                    if raw.account == "backup" || raw.account.is_empty() {
+                        let base = opsgenie::Client::site(site)?;
+                        raw.account = base
+                            .split("://")
+                            .nth(1)
+                            .unwrap_or(&base)
+                            .trim_end_matches('/')
+                            .to_owned();
+                    }
+                    raw
+                }
+                None => {
+                    let client = opsgenie::Client::new(
+                        &opsgenie::Client::site(site)?,
+                        token_of(key, opsgenie::SYSTEM)?,
+                    )?;
+                    opsgenie::fetch(&client, now, options, progress).await?
+                }
+            };
+            Ok(opsgenie::map(&raw, options, now))
+        }
+        Source::GoAlert { url, key } => {
+            let raw = match from {
+                Some(dir) => goalert::read_dir(dir)?,
+                None => goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?,
+            };
+            Ok(goalert::map(&raw, options, now))
         }
     }
 }

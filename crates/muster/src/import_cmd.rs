@@ -51,11 +51,17 @@ pub struct SourceArgs {
     /// aws: the profile of the AWS configuration files to use.
     #[arg(long)]
     source_profile: Option<String>,
+    /// goalert: GoAlert's public URL (grafana-oncall: the OnCall API's base URL).
+    #[arg(long)]
+    source_url: Option<String>,
+    /// goalert: print the GraphQL document to create the API key for, and exit.
+    #[arg(long)]
+    print_query: bool,
     /// opsgenie, pagerduty: `us`, `eu`, or the API's base URL.
     #[arg(long, default_value = "us")]
     site: String,
     /// A file holding the source's API key or token (else the environment variable of the
-    /// source: PAGERDUTY_API_TOKEN, OPSGENIE_API_KEY, ONCALL_API_TOKEN). Never a flag value:
+    /// source: PAGERDUTY_API_TOKEN, OPSGENIE_API_KEY, GOALERT_API_KEY, ONCALL_API_TOKEN). Never a flag value:
     /// command lines are visible to every user of the machine.
     #[arg(long, alias = "api-key-file")]
     token_file: Option<PathBuf>,
@@ -115,7 +121,15 @@ fn source_of(name: &str, args: &SourceArgs) -> anyhow::Result<Source> {
             site: args.site.clone(),
             token: secret(args, "PAGERDUTY_API_TOKEN")?,
         }),
-        "opsgenie" | "grafana-oncall" | "goalert" => anyhow::bail!(
+        "opsgenie" => Ok(Source::Opsgenie {
+            site: args.site.clone(),
+            key: secret(args, "OPSGENIE_API_KEY")?,
+        }),
+        "goalert" => Ok(Source::GoAlert {
+            url: args.source_url.clone(),
+            key: secret(args, "GOALERT_API_KEY")?,
+        }),
+        "grafana-oncall" => anyhow::bail!(
             "importing from {name} is not available in this version yet (docs/import.md lists what is)"
         ),
         other => anyhow::bail!(
@@ -165,6 +179,16 @@ fn write_report(path: Option<&Path>, report: &muster_import::report::Report) -> 
 pub async fn run(settings: &Settings, name: &str, command: ImportCommand) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
     let progress = Terminal::new();
+    let source_args = match &command {
+        ImportCommand::Capture { source, .. }
+        | ImportCommand::Plan { source, .. }
+        | ImportCommand::Apply { source, .. } => source,
+    };
+    if source_args.print_query {
+        anyhow::ensure!(name == "goalert", "--print-query is for goalert only");
+        println!("{}", muster_import::goalert::QUERY);
+        return Ok(());
+    }
     let (source_args, plan_args, apply, yes) = match &command {
         ImportCommand::Capture { out, source } => {
             let src = source_of(name, source)?;

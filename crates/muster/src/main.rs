@@ -73,8 +73,8 @@ enum Command {
     /// Bring a team's on-call set-up over from another paging system: `capture`, `plan`,
     /// `apply` (docs/import.md).
     Import {
-        /// aws (an ssm-contacts endpoint: AWS Incident Manager or another Muster) or
-        /// pagerduty (docs/import.md).
+        /// aws (an ssm-contacts endpoint: AWS Incident Manager or another Muster), opsgenie,
+        /// pagerduty or goalert (docs/import.md).
         source: String,
         #[command(subcommand)]
         command: import_cmd::ImportCommand,

@@ -2,6 +2,7 @@
 //! servers, mappings, golden outputs, the engine against a real SQLite database).
 
 mod engine;
+mod goalert;
 mod opsgenie_engine;
 mod opsgenie_golden;
 mod opsgenie_http;
