@@ -36,13 +36,7 @@ pub const CAPTURE_FILE: &str = "goalert.json";
 const PAGE: u32 = 100;
 
 /// The one GraphQL document this importer sends.
-pub const QUERY: &str = r#"query MusterImport($first: Int!, $users: String!, $rotations: String!, $schedules: String!, $policies: String!, $overrides: String!, $from: ISOTimestamp!, $to: ISOTimestamp!) {
-  users(input: {first: $first, after: $users}) { nodes { id name email contactMethods { id name type value disabled pending } notificationRules { delayMinutes contactMethodID } } pageInfo { endCursor hasNextPage } }
-  rotations(input: {first: $first, after: $rotations}) { nodes { id name start timeZone type shiftLength userIDs } pageInfo { endCursor hasNextPage } }
-  schedules(input: {first: $first, after: $schedules}) { nodes { id name timeZone targets { target { id type } rules { start end weekdayFilter } } shifts(start: $from, end: $to) { userID start end } } pageInfo { endCursor hasNextPage } }
-  escalationPolicies(input: {first: $first, after: $policies}) { nodes { id name repeat steps { delayMinutes targets { id type } } } pageInfo { endCursor hasNextPage } }
-  userOverrides(input: {first: $first, after: $overrides, start: $from, end: $to}) { nodes { id start end addUserID removeUserID target { id type } } pageInfo { endCursor hasNextPage } }
-}"#;
+pub const QUERY: &str = include_str!("query.graphql");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -591,6 +591,16 @@ async fn import_from_another_muster_ends_identical_and_runs_again_safely() {
         .unwrap();
     assert!(!no_key.status.success());
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("--token-file"));
+    // GoAlert: the query document an API key must be made for.
+    let query = muster()
+        .args(["import", "goalert", "plan", "--print-query"])
+        .output()
+        .unwrap();
+    assert!(query.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&query.stdout).trim_end(),
+        muster_import_query()
+    );
     let missing = import(
         b.path(),
         &a_addr,
@@ -1078,4 +1088,10 @@ async fn an_interrupted_import_run_again_ends_in_the_same_state() {
         interrupted >= 1,
         "no kill landed mid-apply (the reference run took {took:?})"
     );
+}
+
+/// The document `--print-query` must print: GoAlert's `api/graphql` accepts a key only with
+/// the exact text it was made for.
+fn muster_import_query() -> &'static str {
+    include_str!("../../../muster-import/src/goalert/query.graphql").trim_end()
 }
