@@ -532,7 +532,7 @@ pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
         .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
     let path = dir.join(CAPTURE_FILE);
     let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    std::fs::write(&path, json).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+    crate::write_private(&path, &json)
 }
 
 /// Reads what [`write_dir`] wrote.

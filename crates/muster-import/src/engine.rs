@@ -27,6 +27,11 @@ use muster_store::{After, ImportMapRow, Tag};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// `target_hash` of a map row whose entity an apply is writing: set before the write, replaced
+/// by the real hash after it. A plan that finds it knows the resource is the import's own,
+/// half-written by an interrupted apply, and finishes it instead of calling it edited.
+pub const PENDING: &str = "pending";
+
 /// The tag every imported contact and rotation carries: `<system>:<source account>:<kind>:<id>`.
 pub const SOURCE_TAG: &str = "muster:source";
 
@@ -197,6 +202,13 @@ pub async fn plan(
     for (alias, _) in &contacts {
         aliases.reserve(alias);
     }
+    // An alias an earlier import gave stays that entity's, even if its contact was deleted
+    // in Muster since: another source entity never inherits it (nor its map row).
+    for row in rows.values() {
+        if let Some(alias) = views::alias_of_arn(&row.target_arn) {
+            aliases.reserve(&alias);
+        }
+    }
     let mut name_contact = |kind: &str, id: &str, wanted: &str, names: &mut Names| {
         let alias = rows
             .get(&(kind.to_owned(), id.to_owned()))
@@ -220,14 +232,19 @@ pub async fn plan(
         name_contact("escalation", &e.id, &e.alias, &mut names);
     }
     for r in &desired.rotations {
-        let arn = rows
-            .get(&("rotation".to_owned(), r.id.clone()))
-            .map(|row| row.target_arn.clone())
-            .or_else(|| {
-                rotations_by_tag
-                    .get(&tag_value(desired, "rotation", &r.id))
-                    .cloned()
-            });
+        let tagged = rotations_by_tag.get(&tag_value(desired, "rotation", &r.id));
+        let arn = match rows.get(&("rotation".to_owned(), r.id.clone())) {
+            // The mapped rotation is gone but one carrying this entity's tag exists: an
+            // interrupted re-create made it.
+            Some(row)
+                if row.target_hash == PENDING
+                    && !rotations_by_tag.values().any(|a| a == &row.target_arn) =>
+            {
+                tagged.cloned().or_else(|| Some(row.target_arn.clone()))
+            }
+            Some(row) => Some(row.target_arn.clone()),
+            None => tagged.cloned(),
+        };
         if let Some(arn) = arn {
             names.rotations.insert(r.id.clone(), arn);
         }
@@ -259,6 +276,17 @@ pub async fn plan(
             "escalation" => names.escalations.get(id).cloned(),
             "rotation" => names.rotations.get(id).cloned(),
             _ => match row {
+                Some(r) if r.target_hash == PENDING => {
+                    match views::override_view(app, caller, &r.target_arn)
+                        .await
+                        .map_err(read)?
+                    {
+                        Some(_) => Some(r.target_arn.clone()),
+                        None => adoptable_override(app, caller, &names, id, want)
+                            .await
+                            .map_err(read)?,
+                    }
+                }
                 Some(r) => Some(r.target_arn.clone()),
                 None => adoptable_override(app, caller, &names, id, want)
                     .await
@@ -274,6 +302,10 @@ pub async fn plan(
                 .map_err(read)?,
         };
         let (action, reason) = match (row, &have) {
+            // An apply was interrupted while writing this entity: finish it.
+            (Some(r), None) if r.target_hash == PENDING => (Action::Create, Some("resumed".to_owned())),
+            (Some(r), Some(h)) if r.target_hash == PENDING && h == want => (Action::Unchanged, Some("resumed".to_owned())),
+            (Some(r), Some(_)) if r.target_hash == PENDING => (Action::Update, Some("resumed".to_owned())),
             (None, None) => (Action::Create, None),
             // Made by an interrupted run (or identical already): adopt it.
             (None, Some(h)) if h == want => (Action::Unchanged, Some("adopted".to_owned())),
@@ -308,16 +340,33 @@ pub async fn plan(
             "schedule" => "schedule",
             _ => "escalation",
         };
+        let have = match kind {
+            "rotation" => views::rotation_view(app, caller, &row.target_arn).await,
+            "override" => views::override_view(app, caller, &row.target_arn).await,
+            _ => match views::alias_of_arn(&row.target_arn) {
+                Some(alias) => views::contact_view(app, caller, &alias, &names).await,
+                None => Ok(None),
+            },
+        }
+        .map_err(read)?;
+        let edited = have
+            .as_ref()
+            .is_some_and(|h| hash_of(h) != row.target_hash && row.target_hash != PENDING);
+        let (action, reason) = match (&have, options.prune) {
+            (None, _) => (Action::Keep, "gone at the source and in Muster"),
+            (Some(_), true) if edited && !options.force => (
+                Action::Skip,
+                "edited-in-muster: gone at the source but changed in Muster since the last import; not deleted (--force deletes it)",
+            ),
+            (Some(_), true) => (Action::Delete, "gone at the source"),
+            (Some(_), false) => (Action::Keep, "gone at the source (--prune deletes it)"),
+        };
         steps.push(Step {
             kind,
             id: id.clone(),
-            action: if options.prune {
-                Action::Delete
-            } else {
-                Action::Keep
-            },
+            action,
             target: Some(row.target_arn.clone()),
-            reason: Some("gone at the source".into()),
+            reason: Some(reason.into()),
         });
     }
     let order = |k: &str| match k {
@@ -327,13 +376,48 @@ pub async fn plan(
         "schedule" => 3,
         _ => 4,
     };
-    steps.sort_by(|a, b| (order(a.kind), &a.id).cmp(&(order(b.kind), &b.id)));
+    // Within a kind, the source's order: overrides that overlap must be created in it (the
+    // later-created wins in Muster, as the plan's equivalence assumed).
+    let mut position: HashMap<(&str, String), usize> = HashMap::new();
+    for (i, p) in desired.people.iter().enumerate() {
+        position.insert(("person", p.id.clone()), i);
+    }
+    let mut o = 0;
+    for (i, r) in desired.rotations.iter().enumerate() {
+        position.insert(("rotation", r.id.clone()), i);
+        for ov in &r.overrides {
+            position.insert(("override", override_key(&r.id, &ov.id)), o);
+            o += 1;
+        }
+    }
+    for (i, s) in desired.schedules.iter().enumerate() {
+        position.insert(("schedule", s.id.clone()), i);
+    }
+    for (i, e) in desired.escalations.iter().enumerate() {
+        position.insert(("escalation", e.id.clone()), i);
+    }
+    let pos = |s: &Step| {
+        position
+            .get(&(s.kind, s.id.clone()))
+            .copied()
+            .unwrap_or(usize::MAX)
+    };
+    steps.sort_by(|a, b| (order(a.kind), pos(a), &a.id).cmp(&(order(b.kind), pos(b), &b.id)));
     let mut report = Report::new(desired, "plan");
     for s in &steps {
+        // Entities gone at the source are named by what they are in Muster.
+        let name = match display_of(desired, &names, s.kind, &s.id) {
+            n if n == s.id => s
+                .target
+                .as_deref()
+                .and_then(views::alias_of_arn)
+                .unwrap_or(n),
+            n => n,
+        };
         report.entities.push(EntityLine {
             kind: s.kind.to_owned(),
             id: s.id.clone(),
-            name: display_of(desired, &names, s.kind, &s.id),
+            name,
             action: s.action,
             target: s.target.clone(),
             reason: s.reason.clone(),
@@ -460,6 +544,7 @@ pub async fn apply(
         .filter(|s| !matches!(s.action, Action::Keep | Action::Skip))
         .count();
     let mut done = 0;
+    let mut failures = Vec::new();
     let mut names = planned.names.clone();
     let people: HashMap<&str, &Person> =
         desired.people.iter().map(|p| (p.id.as_str(), p)).collect();
@@ -494,166 +579,197 @@ pub async fn apply(
             step.kind,
             display_of(desired, &names, step.kind, &step.id)
         );
-        let fail = map_err(&entity);
-        let source_hash = match step.kind {
-            "person" => people.get(step.id.as_str()).map(hash_of),
-            "rotation" => rotations.get(step.id.as_str()).map(hash_of),
-            "schedule" => schedules.get(step.id.as_str()).map(hash_of),
-            "escalation" => escalations.get(step.id.as_str()).map(hash_of),
-            _ => desired
-                .rotations
-                .iter()
-                .flat_map(|r| r.overrides.iter().map(move |o| (r, o)))
-                .find(|(r, o)| override_key(&r.id, &o.id) == step.id)
-                .map(|(_, o)| hash_of(o)),
-        };
-        let target: Option<String> = match step.action {
-            Action::Keep | Action::Skip => continue,
-            Action::Delete => {
-                delete(app, caller, step).await.map_err(&fail)?;
-                app.forget_import(
-                    caller,
-                    &desired.system,
-                    &desired.account,
-                    step.kind,
-                    &step.id,
+        let result: Result<(), ImportError> = async {
+            let fail = map_err(&entity);
+            let source_hash = match step.kind {
+                "person" => people.get(step.id.as_str()).map(hash_of),
+                "rotation" => rotations.get(step.id.as_str()).map(hash_of),
+                "schedule" => schedules.get(step.id.as_str()).map(hash_of),
+                "escalation" => escalations.get(step.id.as_str()).map(hash_of),
+                _ => desired
+                    .rotations
+                    .iter()
+                    .flat_map(|r| r.overrides.iter().map(move |o| (r, o)))
+                    .find(|(r, o)| override_key(&r.id, &o.id) == step.id)
+                    .map(|(_, o)| hash_of(o)),
+            };
+            // Mark the row before writing: an interrupted write is then known as the import's own.
+            if let Some(row) = planned.rows.get(&(step.kind.to_owned(), step.id.clone()))
+                && matches!(
+                    step.action,
+                    Action::Create | Action::Update | Action::Delete
                 )
-                .await
-                .map_err(&fail)?;
-                done += 1;
-                progress.step("applied", done, Some(total));
-                continue;
+            {
+                let marked = ImportMapRow {
+                    target_hash: PENDING.into(),
+                    ..row.clone()
+                };
+                app.record_import(caller, marked).await.map_err(&fail)?;
+                planned
+                    .rows
+                    .remove(&(step.kind.to_owned(), step.id.clone()));
             }
-            Action::Unchanged => step.target.clone(),
-            Action::Create | Action::Update => Some(match step.kind {
-                "person" => {
-                    let p = people[step.id.as_str()];
-                    write_person(app, caller, desired, &names, p, step.action, options)
+            let target: Option<String> = match step.action {
+                Action::Keep | Action::Skip => return Ok(()),
+                Action::Delete => {
+                    delete(app, caller, step).await.map_err(&fail)?;
+                    app.forget_import(
+                        caller,
+                        &desired.system,
+                        &desired.account,
+                        step.kind,
+                        &step.id,
+                    )
+                    .await
+                    .map_err(&fail)?;
+                    done += 1;
+                    progress.step("applied", done, Some(total));
+                    return Ok(());
+                }
+                Action::Unchanged => step.target.clone(),
+                Action::Create | Action::Update => Some(match step.kind {
+                    "person" => {
+                        let p = people[step.id.as_str()];
+                        write_person(app, caller, desired, &names, p, step.action, options)
+                            .await
+                            .map_err(&fail)?
+                    }
+                    "rotation" => {
+                        let r = rotations[step.id.as_str()];
+                        let arn = write_rotation(app, caller, desired, &names, r, step)
+                            .await
+                            .map_err(&fail)?;
+                        names.rotations.insert(r.id.clone(), arn.clone());
+                        arn
+                    }
+                    "override" => write_override(app, caller, desired, &names, step)
+                        .await
+                        .map_err(&fail)?,
+                    "schedule" => {
+                        let s = schedules[step.id.as_str()];
+                        let rotation_ids = s
+                            .rotations
+                            .iter()
+                            .map(|id| {
+                                names.rotations.get(id).cloned().ok_or_else(|| {
+                                    AppError::invalid(
+                                        "RotationIds",
+                                        format!("rotation {id} was not imported"),
+                                    )
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(&fail)?;
+                        let plan = Plan {
+                            stages: vec![],
+                            rotation_ids,
+                        };
+                        write_contact(
+                            app,
+                            caller,
+                            desired,
+                            "schedule",
+                            &s.id,
+                            &names.schedules[&s.id],
+                            &s.display_name,
+                            ContactType::OncallSchedule,
+                            plan,
+                            step.action,
+                        )
                         .await
                         .map_err(&fail)?
-                }
-                "rotation" => {
-                    let r = rotations[step.id.as_str()];
-                    let arn = write_rotation(app, caller, desired, &names, r, step)
-                        .await
-                        .map_err(&fail)?;
-                    names.rotations.insert(r.id.clone(), arn.clone());
-                    arn
-                }
-                "override" => write_override(app, caller, desired, &names, step)
-                    .await
-                    .map_err(&fail)?,
-                "schedule" => {
-                    let s = schedules[step.id.as_str()];
-                    let rotation_ids = s
-                        .rotations
-                        .iter()
-                        .map(|id| {
-                            names.rotations.get(id).cloned().ok_or_else(|| {
-                                AppError::invalid(
-                                    "RotationIds",
-                                    format!("rotation {id} was not imported"),
-                                )
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(&fail)?;
-                    let plan = Plan {
-                        stages: vec![],
-                        rotation_ids,
-                    };
-                    write_contact(
-                        app,
-                        caller,
-                        desired,
-                        "schedule",
-                        &s.id,
-                        &names.schedules[&s.id],
-                        &s.display_name,
-                        ContactType::OncallSchedule,
-                        plan,
-                        step.action,
-                    )
-                    .await
-                    .map_err(&fail)?
-                }
-                _ => {
-                    let e = escalations[step.id.as_str()];
-                    let mut stages = Vec::new();
-                    for s in &e.stages {
-                        let mut targets = Vec::new();
-                        for t in &s.targets {
-                            let alias =
-                                names
-                                    .alias_of(&t.contact)
-                                    .ok_or_else(|| ImportError::Apply {
+                    }
+                    _ => {
+                        let e = escalations[step.id.as_str()];
+                        let mut stages = Vec::new();
+                        for s in &e.stages {
+                            let mut targets = Vec::new();
+                            for t in &s.targets {
+                                let alias = names.alias_of(&t.contact).ok_or_else(|| {
+                                    ImportError::Apply {
                                         entity: entity.clone(),
                                         message: format!("{:?} is not in the import", t.contact),
-                                    })?;
-                            targets.push(Target::Contact {
-                                contact_arn: contact_arn(caller, alias),
-                                is_essential: t.is_essential,
+                                    }
+                                })?;
+                                targets.push(Target::Contact {
+                                    contact_arn: contact_arn(caller, alias),
+                                    is_essential: t.is_essential,
+                                });
+                            }
+                            stages.push(Stage {
+                                duration_minutes: s.duration_minutes,
+                                targets,
                             });
                         }
-                        stages.push(Stage {
-                            duration_minutes: s.duration_minutes,
-                            targets,
-                        });
+                        let plan = Plan {
+                            stages,
+                            rotation_ids: vec![],
+                        };
+                        write_contact(
+                            app,
+                            caller,
+                            desired,
+                            "escalation",
+                            &e.id,
+                            &names.escalations[&e.id],
+                            &e.display_name,
+                            ContactType::Escalation,
+                            plan,
+                            step.action,
+                        )
+                        .await
+                        .map_err(&fail)?
                     }
-                    let plan = Plan {
-                        stages,
-                        rotation_ids: vec![],
-                    };
-                    write_contact(
-                        app,
-                        caller,
-                        desired,
-                        "escalation",
-                        &e.id,
-                        &names.escalations[&e.id],
-                        &e.display_name,
-                        ContactType::Escalation,
-                        plan,
-                        step.action,
-                    )
-                    .await
-                    .map_err(&fail)?
-                }
-            }),
-        };
-        let Some(target) = target else { continue };
-        // What the import left, as Muster reads it back: the hash a later run compares.
-        let have = match step.kind {
-            "rotation" => views::rotation_view(app, caller, &target).await,
-            "override" => views::override_view(app, caller, &target).await,
-            _ => views::contact_view(app, caller, &target, &names).await,
+                }),
+            };
+            let Some(target) = target else {
+                return Ok(());
+            };
+            // What the import left, as Muster reads it back: the hash a later run compares.
+            let have = match step.kind {
+                "rotation" => views::rotation_view(app, caller, &target).await,
+                "override" => views::override_view(app, caller, &target).await,
+                _ => views::contact_view(app, caller, &target, &names).await,
+            }
+            .map_err(&fail)?;
+            let target_arn = match step.kind {
+                "person" | "schedule" | "escalation" => contact_arn(caller, &target),
+                _ => target.clone(),
+            };
+            let row = ImportMapRow {
+                account: caller.account.to_string(),
+                source_system: desired.system.clone(),
+                source_account: desired.account.clone(),
+                source_kind: step.kind.to_owned(),
+                source_id: step.id.clone(),
+                target_arn,
+                source_hash: source_hash.unwrap_or_default(),
+                target_hash: have.as_ref().map(hash_of).unwrap_or_default(),
+                imported_ms: app.clock.now_ms(),
+                tool_version: tool_version.to_owned(),
+            };
+            if planned.rows.get(&(step.kind.to_owned(), step.id.clone())) != Some(&row) {
+                app.record_import(caller, row).await.map_err(&fail)?;
+            }
+            if step.action != Action::Unchanged {
+                done += 1;
+                progress.step("applied", done, Some(total));
+            }
+            Ok(())
         }
-        .map_err(&fail)?;
-        let target_arn = match step.kind {
-            "person" | "schedule" | "escalation" => contact_arn(caller, &target),
-            _ => target.clone(),
-        };
-        let row = ImportMapRow {
-            account: caller.account.to_string(),
-            source_system: desired.system.clone(),
-            source_account: desired.account.clone(),
-            source_kind: step.kind.to_owned(),
-            source_id: step.id.clone(),
-            target_arn,
-            source_hash: source_hash.unwrap_or_default(),
-            target_hash: have.as_ref().map(hash_of).unwrap_or_default(),
-            imported_ms: app.clock.now_ms(),
-            tool_version: tool_version.to_owned(),
-        };
-        if planned.rows.get(&(step.kind.to_owned(), step.id.clone())) != Some(&row) {
-            app.record_import(caller, row).await.map_err(&fail)?;
-        }
-        if step.action != Action::Unchanged {
-            done += 1;
-            progress.step("applied", done, Some(total));
+        .await;
+        if let Err(e) = result {
+            // One entity failing (an address the source accepted and Muster does not, a
+            // contact still in use) does not stop the others; its dependents fail with their
+            // own error. The report lists them; running the import again retries them.
+            failures.push(crate::report::Failure {
+                entity: entity.clone(),
+                message: e.to_string(),
+            });
         }
     }
     progress.finish();
+    planned.report.failures = failures;
     planned.report.mode = "apply".into();
     Ok(planned.report)
 }
@@ -870,12 +986,19 @@ async fn write_person(
                 .map(|c| ids[c.id.as_str()]),
         );
     } else {
-        // Channels first (the plan names them), then the plan, then channels dropped.
+        // Devices gone at the source first (so a new one may take a departed one's name),
+        // then new and changed ones, then the plan that names them.
         let contact = app.load_contact(caller, &arn).await?;
         let existing = app
             .store
             .list_channels(caller.account.as_str(), contact.id, &After::Start, 1000)
             .await?;
+        for e in &existing {
+            if !ids.values().any(|id| *id == e.id) {
+                app.delete_channel(caller, &App::channel_arn(caller, &alias, e.id))
+                    .await?;
+            }
+        }
         for c in &p.channels {
             let id = ids[c.id.as_str()];
             let activation = activation_of(options, c.activated);
@@ -921,12 +1044,6 @@ async fn write_person(
         }
         app.update_contact(caller, &arn, Some(p.display_name.clone()), Some(plan))
             .await?;
-        for e in &existing {
-            if !ids.values().any(|id| *id == e.id) {
-                app.delete_channel(caller, &App::channel_arn(caller, &alias, e.id))
-                    .await?;
-            }
-        }
     }
     if options.activation == Activation::Send {
         for id in fresh {

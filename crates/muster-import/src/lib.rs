@@ -63,8 +63,51 @@ use progress::Progress;
 use report::Report;
 use std::path::Path;
 
-/// A source system and how to reach it live.
-#[derive(Debug, Clone)]
+/// Writes a capture or report file readable by its owner only: it holds people's e-mail
+/// addresses and phone numbers.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+}
+
+/// An API base URL a key may be sent to: HTTPS, or plain HTTP to this machine only (a local
+/// proxy, a test server). Anything else would put the key on the network in clear text.
+pub fn check_url(url: &str, what: &str) -> Result<(), ImportError> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return Ok(());
+        }
+        return Err(ImportError::Input(format!(
+            "{what} {url:?}: the API key would travel in clear text; use https:// (plain http:// only to this machine)"
+        )));
+    }
+    Err(ImportError::Input(format!(
+        "{what} {url:?}: expected an https:// URL"
+    )))
+}
+
+/// A source system and how to reach it live. (Its `Debug` never shows a key.)
+#[derive(Clone)]
 pub enum Source {
     Aws(aws::Endpoint),
     /// `site`: `us`, `eu` or a base URL; `token`: a REST API key (None: only `--from`).
@@ -83,6 +126,26 @@ pub enum Source {
         url: Option<String>,
         key: Option<String>,
     },
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Aws(e) => f.debug_tuple("Aws").field(e).finish(),
+            Source::PagerDuty { site, .. } => f
+                .debug_struct("PagerDuty")
+                .field("site", site)
+                .finish_non_exhaustive(),
+            Source::Opsgenie { site, .. } => f
+                .debug_struct("Opsgenie")
+                .field("site", site)
+                .finish_non_exhaustive(),
+            Source::GoAlert { url, .. } => f
+                .debug_struct("GoAlert")
+                .field("url", url)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Source {
@@ -181,11 +244,14 @@ pub async fn desired(
                     // does, so a later live import of the same account updates, not doubles.
                     if raw.account == "backup" || raw.account.is_empty() {
                         let base = opsgenie::Client::site(site)?;
+                        // host[:port], as a live read names it (`Client::account`).
                         raw.account = base
                             .split("://")
                             .nth(1)
                             .unwrap_or(&base)
-                            .trim_end_matches('/')
+                            .split('/')
+                            .next()
+                            .unwrap_or_default()
                             .to_owned();
                     }
                     raw
@@ -301,4 +367,27 @@ pub async fn apply(
 /// The default rendering window: [`EQUIVALENCE_DAYS`] from `now`.
 pub fn window(now: Timestamp) -> (Timestamp, Timestamp) {
     (now, now + SignedDuration::from_hours(24 * EQUIVALENCE_DAYS))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_go_over_https_or_to_this_machine_only() {
+        for ok in [
+            "https://api.pagerduty.com",
+            "http://127.0.0.1:8080",
+            "http://localhost/x",
+            "http://[::1]:9",
+        ] {
+            assert!(super::check_url(ok, "--site").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.pagerduty.com",
+            "http://127.0.0.1.example.com",
+            "ftp://x",
+            "api.opsgenie.com",
+        ] {
+            assert!(super::check_url(bad, "--site").is_err(), "{bad}");
+        }
+    }
 }

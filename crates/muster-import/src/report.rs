@@ -25,6 +25,13 @@ pub struct EntityLine {
     pub reason: Option<String>,
 }
 
+/// An entity `apply` could not write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub entity: String,
+    pub message: String,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -37,6 +44,9 @@ pub struct Report {
     pub counts: BTreeMap<Action, usize>,
     pub losses: Vec<Loss>,
     pub equivalence: Vec<ScheduleEquivalence>,
+    /// Entities `apply` could not write (the others were written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
     /// Why `apply` refused to write, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
@@ -52,6 +62,7 @@ impl Report {
             counts: BTreeMap::new(),
             losses: desired.losses.clone(),
             equivalence: Vec::new(),
+            failures: Vec::new(),
             refused: None,
         }
     }
@@ -157,6 +168,16 @@ impl Report {
                         d.start, d.end, d.source, d.muster
                     );
                 }
+            }
+        }
+        if !self.failures.is_empty() {
+            let _ = writeln!(
+                out,
+                "failed ({}; everything else was written, run apply again once fixed):",
+                self.failures.len()
+            );
+            for f in &self.failures {
+                let _ = writeln!(out, "  {}: {}", f.entity, f.message);
             }
         }
         if let Some(r) = &self.refused {

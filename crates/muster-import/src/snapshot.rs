@@ -79,14 +79,34 @@ pub fn snapshot_of(
             _ => stretches.push((w[0], w[1], who)),
         }
     }
-    let mut overrides = Vec::new();
-    for (i, (start, end, who)) in stretches.into_iter().enumerate() {
+    // Each stretch an override, named by its start (the same stretch keeps its id from one
+    // run to the next). Overrides last at least 30 minutes: a short first stretch starts
+    // earlier (before the window: nobody sees it); a short later one is given to the stretch
+    // before it, which runs on (reported).
+    let mut overrides: Vec<Override> = Vec::new();
+    for (start, end, who) in stretches {
         if end.duration_since(start) < SignedDuration::from_mins(30) {
-            losses.push(Loss::new("snapshot-short-stretch", Severity::Warn, &entity, format!("{start} to {end} ({who:?}) is shorter than an override may be; the stretch before it continues")));
+            if let Some(last) = overrides.last_mut().filter(|l| l.end == start) {
+                losses.push(Loss::new(
+                    "snapshot-short-stretch",
+                    Severity::Warn,
+                    &entity,
+                    format!("{start} to {end} ({who:?}) is shorter than an override may be (30 minutes): {:?} stay on call instead", last.members),
+                ));
+                last.end = end;
+                continue;
+            }
+            let start = end - SignedDuration::from_mins(30);
+            overrides.push(Override {
+                id: format!("s{}", start.as_second()),
+                members: who,
+                start,
+                end,
+            });
             continue;
         }
         overrides.push(Override {
-            id: format!("s{i}"),
+            id: format!("s{}", start.as_second()),
             members: who,
             start,
             end,
@@ -97,14 +117,15 @@ pub fn snapshot_of(
         Severity::Warn,
         &entity,
         format!(
-            "the schedule cannot be expressed as Muster rotations exactly (see docs/import.md, {system}): it is imported as {system} renders it, until {horizon}; re-run the import before then, or rebuild its rotations in Muster"
+            "the schedule cannot be expressed as Muster rotations exactly (see docs/import.md, {system}): it is imported as {system} renders it, until {horizon} (after that its people take turns a day each); re-run the import before then, or rebuild its rotations in Muster"
         ),
     ));
     Some(Rotation {
         id: format!("{schedule_id}:snapshot"),
         name: sanitize::rotation_name(&format!("{schedule_name} snapshot"), "snapshot"),
         time_zone: time_zone.to_owned(),
-        start: from,
+        // A fixed start: a later run with a new rendering changes overrides, not the rotation.
+        start: Timestamp::UNIX_EPOCH,
         members,
         recurrence: Recurrence {
             cadence: Cadence::Daily(vec![HandOff::new(0, 0)]),

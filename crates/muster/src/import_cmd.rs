@@ -168,7 +168,7 @@ fn map_options(args: &SourceArgs) -> MapOptions {
 fn write_report(path: Option<&Path>, report: &muster_import::report::Report) -> anyhow::Result<()> {
     if let Some(path) = path {
         let json = serde_json::to_vec_pretty(report)?;
-        std::fs::write(path, json)
+        muster_import::write_private(path, &json)
             .map_err(|e| anyhow::anyhow!("--report {}: {e}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
@@ -254,6 +254,11 @@ pub async fn run(settings: &Settings, name: &str, command: ImportCommand) -> any
         if let Some(why) = &report.refused {
             anyhow::bail!("{why}");
         }
+        anyhow::ensure!(
+            report.failures.is_empty(),
+            "{} entities could not be written (listed above); everything else was",
+            report.failures.len()
+        );
         Ok(())
     }
     .await;

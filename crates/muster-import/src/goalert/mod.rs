@@ -197,6 +197,7 @@ impl Client {
                 "--source-url {base_url:?}: GoAlert's public URL, http(s)://…"
             )));
         }
+        crate::check_url(base_url, "--source-url")?;
         let base = base_url.trim_end_matches('/');
         let host = base
             .split("://")
@@ -370,7 +371,7 @@ pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
         .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
     let path = dir.join(CAPTURE_FILE);
     let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    std::fs::write(&path, json).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+    crate::write_private(&path, &json)
 }
 
 pub fn read_dir(dir: &Path) -> Result<Raw, ImportError> {

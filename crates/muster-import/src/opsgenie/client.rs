@@ -78,6 +78,7 @@ impl Client {
             "us" | "US" => Ok(US.to_owned()),
             "eu" | "EU" => Ok(EU.to_owned()),
             s if s.starts_with("https://") || s.starts_with("http://") => {
+                crate::check_url(s, "--site")?;
                 Url::parse(s).map_err(|e| ImportError::Input(format!("--site {s:?}: {e}")))?;
                 Ok(s.trim_end_matches('/').to_owned())
             }

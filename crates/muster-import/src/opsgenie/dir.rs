@@ -21,8 +21,8 @@ pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
     let json = serde_json::to_vec_pretty(raw)
         .map_err(|e| ImportError::Input(format!("serialising the capture: {e}")))?;
     let tmp = dir.join(format!(".{FILE}.tmp"));
-    std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, &path))
+    crate::write_private(&tmp, &json)?;
+    std::fs::rename(&tmp, &path)
         .map_err(|e| ImportError::Input(format!("writing {}: {e}", path.display())))
 }
 

@@ -203,6 +203,7 @@ impl Client {
             "us" => "https://api.pagerduty.com".to_owned(),
             "eu" => "https://api.eu.pagerduty.com".to_owned(),
             url if url.starts_with("http://") || url.starts_with("https://") => {
+                crate::check_url(url, "--site")?;
                 url.trim_end_matches('/').to_owned()
             }
             other => {
@@ -421,7 +422,7 @@ pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
         .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
     let path = dir.join(CAPTURE_FILE);
     let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    std::fs::write(&path, json).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+    crate::write_private(&path, &json)
 }
 
 /// Reads what [`write_dir`] wrote.

@@ -329,3 +329,162 @@ async fn activation_send_sends_codes_and_defer_does_not() {
         assert_eq!(sent, expected, "{activation:?}");
     }
 }
+
+/// An apply interrupted in the middle of an update leaves the row marked pending: the next
+/// plan finishes the update instead of calling the half-written contact "edited in Muster".
+/// A contact really edited in Muster is skipped, and, gone at the source, is not pruned.
+#[tokio::test]
+async fn pending_rows_resume_and_edits_are_neither_overwritten_nor_pruned() {
+    let t = target().await;
+    let desired = desired();
+    let o = Options::default();
+    let planned = muster_import::plan(&t.app, &t.caller, &desired, &o)
+        .await
+        .unwrap();
+    muster_import::apply(&t.app, &t.caller, &desired, planned, &o, &Silent)
+        .await
+        .unwrap();
+    let rows = t
+        .app
+        .import_map(&t.caller, "aws", "us-east-2:111122223333")
+        .await
+        .unwrap();
+    let row = |alias: &str| {
+        rows.iter()
+            .find(|r| r.target_arn.ends_with(&format!("contact/{alias}")))
+            .unwrap()
+            .clone()
+    };
+    let arn = |alias: &str| format!("arn:aws:ssm-contacts:us-east-2:111122223333:contact/{alias}");
+
+    // akuam: half-updated by an interrupted apply (its row pending); alejr: edited by a user.
+    let mut pending = row("akuam");
+    pending.target_hash = muster_import::engine::PENDING.into();
+    t.app.record_import(&t.caller, pending).await.unwrap();
+    t.app
+        .update_contact(&t.caller, &arn("akuam"), Some("Half written".into()), None)
+        .await
+        .unwrap();
+    t.app
+        .update_contact(
+            &t.caller,
+            &arn("alejr"),
+            Some("Edited by hand".into()),
+            None,
+        )
+        .await
+        .unwrap();
+    let planned = muster_import::plan(&t.app, &t.caller, &desired, &o)
+        .await
+        .unwrap();
+    let line = |name: &str| {
+        planned
+            .report
+            .entities
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(line("akuam").action, muster_import::engine::Action::Update);
+    assert_eq!(line("akuam").reason.as_deref(), Some("resumed"));
+    assert_eq!(line("alejr").action, muster_import::engine::Action::Skip);
+    muster_import::apply(&t.app, &t.caller, &desired, planned, &o, &Silent)
+        .await
+        .unwrap();
+    let akuam = t.app.load_contact(&t.caller, &arn("akuam")).await.unwrap();
+    assert_eq!(akuam.display_name.as_deref(), Some("Akua Mansa"));
+    let alejr = t.app.load_contact(&t.caller, &arn("alejr")).await.unwrap();
+    assert_eq!(alejr.display_name.as_deref(), Some("Edited by hand"));
+
+    // Gone at the source: anasi (untouched) is pruned; the escalation edited in Muster is not.
+    let mut gone = desired.clone();
+    gone.people.retain(|p| p.alias != "anasi");
+    for e in &mut gone.escalations {
+        for s in &mut e.stages {
+            s.targets
+                .retain(|t| t.contact != muster_import::model::ContactRef::Person(arn("anasi")));
+        }
+    }
+    t.app
+        .update_contact(
+            &t.caller,
+            &arn("example_escalation"),
+            Some("Edited escalation".into()),
+            None,
+        )
+        .await
+        .unwrap();
+    gone.escalations.clear();
+    let prune = Options {
+        prune: true,
+        ..Options::default()
+    };
+    let planned = muster_import::plan(&t.app, &t.caller, &gone, &prune)
+        .await
+        .unwrap();
+    assert_eq!(
+        line_of(&planned, "anasi"),
+        muster_import::engine::Action::Delete
+    );
+    assert_eq!(
+        line_of(&planned, "example_escalation"),
+        muster_import::engine::Action::Skip
+    );
+    let report = muster_import::apply(&t.app, &t.caller, &gone, planned, &prune, &Silent)
+        .await
+        .unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(t.app.load_contact(&t.caller, &arn("anasi")).await.is_err());
+    assert!(
+        t.app
+            .load_contact(&t.caller, &arn("example_escalation"))
+            .await
+            .is_ok()
+    );
+}
+
+fn line_of(p: &muster_import::engine::Planned, name: &str) -> muster_import::engine::Action {
+    p.report
+        .entities
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{name} not in {:#?}", p.report.entities))
+        .action
+}
+
+/// One entity Muster refuses (an address it cannot parse) fails alone: the others are
+/// written, the report names it, and a second run retries only it.
+#[tokio::test]
+async fn a_failing_entity_does_not_stop_the_others() {
+    let t = target().await;
+    let mut desired = desired();
+    let mut bad = desired.people[2].clone();
+    bad.id = "bad".into();
+    bad.alias = "bad".into();
+    bad.channels = vec![muster_import::model::Channel {
+        id: "c".into(),
+        name: "phone".into(),
+        channel_type: ChannelType::Sms,
+        address: "+1".into(),
+        activated: false,
+    }];
+    desired.people.insert(0, bad);
+    let o = Options::default();
+    let planned = muster_import::plan(&t.app, &t.caller, &desired, &o)
+        .await
+        .unwrap();
+    let report = muster_import::apply(&t.app, &t.caller, &desired, planned, &o, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(report.failures[0].entity.contains("bad"));
+    assert!(report.equivalence[0].exact());
+    let again = muster_import::plan(&t.app, &t.caller, &desired, &o)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&again.report),
+        [("create".to_owned(), 1), ("unchanged".to_owned(), 7)]
+    );
+}

@@ -593,14 +593,12 @@ mod property {
         let d = pagerduty::map(&raw, &MapOptions::default(), now());
         assert_eq!(d.schedules[0].rotations, ["S5:snapshot"]);
         let r = &d.renderings[0];
-        assert!(
-            equivalence::compare(
-                r,
-                &equivalence::from_desired(&d, "S5", r.from, r.to),
-                "plan",
-                &d
-            )
-            .exact()
+        let e = equivalence::compare(
+            r,
+            &equivalence::from_desired(&d, "S5", r.from, r.to),
+            "plan",
+            &d,
         );
+        assert!(e.exact(), "{e:#?}");
     }
 }
