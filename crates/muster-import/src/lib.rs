@@ -51,6 +51,7 @@ pub mod coverage;
 pub mod engine;
 pub mod equivalence;
 pub mod goalert;
+pub mod oncall;
 pub mod pagerduty;
 pub mod report;
 pub mod snapshot;
