@@ -340,7 +340,11 @@ impl<'a> Mapper<'a> {
                             entity.clone(),
                             format!(
                                 "the step {other} cannot be carried over; it {}",
-                                if self.options.email_instead_of_unsupported { "e-mails instead" } else { "is dropped" }
+                                if self.options.email_instead_of_unsupported {
+                                    "e-mails instead"
+                                } else {
+                                    "is dropped"
+                                }
                             ),
                         );
                     }
@@ -422,7 +426,10 @@ impl<'a> Mapper<'a> {
             );
             return None;
         }
-        if s.ical_url_overrides.as_deref().is_some_and(|u| !u.is_empty()) {
+        if s.ical_url_overrides
+            .as_deref()
+            .is_some_and(|u| !u.is_empty())
+        {
             self.loss(
                 "ical-overrides-not-imported",
                 Severity::Warn,
@@ -440,7 +447,11 @@ impl<'a> Mapper<'a> {
                 Some(r) => rotations.push((r, sh.level.unwrap_or(0), sh)),
                 None => {
                     // `rotation-ended` and past single events are not differences.
-                    if self.losses.last().is_some_and(|l| l.severity >= Severity::Warn) {
+                    if self
+                        .losses
+                        .last()
+                        .is_some_and(|l| l.severity >= Severity::Warn)
+                    {
                         self.loss(
                             "schedule-incomplete",
                             Severity::Warn,
@@ -459,7 +470,10 @@ impl<'a> Mapper<'a> {
                 "schedule-empty",
                 Severity::Error,
                 entity,
-                format!("schedule {:?} has no rotation Muster can hold: not imported", s.name),
+                format!(
+                    "schedule {:?} has no rotation Muster can hold: not imported",
+                    s.name
+                ),
             );
             return None;
         }
@@ -541,9 +555,7 @@ impl<'a> Mapper<'a> {
             .collect();
         let overlap = events.iter().enumerate().any(|(i, (la, a))| {
             events[i + 1..].iter().any(|(lb, b)| {
-                la != lb
-                    && a.iter()
-                        .any(|x| b.iter().any(|y| x.0 < y.1 && y.0 < x.1))
+                la != lb && a.iter().any(|x| b.iter().any(|y| x.0 < y.1 && y.0 < x.1))
             })
         });
         if overlap {
@@ -560,13 +572,18 @@ impl<'a> Mapper<'a> {
     }
 
     /// A rolling or recurrent shift as a rotation; `None` (with a loss) when it cannot be one.
-    fn rotation(&mut self, s: &RawSchedule, sh: &RawShift, known: &HashSet<&str>) -> Option<Rotation> {
+    fn rotation(
+        &mut self,
+        s: &RawSchedule,
+        sh: &RawShift,
+        known: &HashSet<&str>,
+    ) -> Option<Rotation> {
         let id = rotation_id(&s.id, &sh.id);
         let entity = format!("rotation:{id}");
-        if let Some(team) = &sh.team_id {
-            if s.team_id.as_ref() != Some(team) {
-                self.team_loss(&entity, team);
-            }
+        if let Some(team) = &sh.team_id
+            && s.team_id.as_ref() != Some(team)
+        {
+            self.team_loss(&entity, team);
         }
         let zone_name = zone_name(sh, Some(s)).to_owned();
         let Some(tz) = zone(&zone_name) else {
@@ -625,7 +642,10 @@ impl<'a> Mapper<'a> {
                 "unknown-user",
                 Severity::Error,
                 entity,
-                format!("shift {:?} names users the users list lacks: {unknown:?}; not imported", sh.name),
+                format!(
+                    "shift {:?} names users the users list lacks: {unknown:?}; not imported",
+                    sh.name
+                ),
             );
             return None;
         }
@@ -699,7 +719,12 @@ impl<'a> Mapper<'a> {
             );
             return None;
         }
-        let by_day: Vec<Weekday> = sh.by_day.iter().flatten().filter_map(|d| weekday_of(d)).collect();
+        let by_day: Vec<Weekday> = sh
+            .by_day
+            .iter()
+            .flatten()
+            .filter_map(|d| weekday_of(d))
+            .collect();
         let first = first_start(sh, &by_day);
         let Some(start) = instant(&tz, first) else {
             self.loss(
@@ -711,15 +736,15 @@ impl<'a> Mapper<'a> {
             return None;
         };
         let mut overrides = Vec::new();
-        if let Some(rs) = sh.rotation_start.filter(|_| sh.r#type == "rolling_users") {
-            if let Some(rs) = instant(&tz, rs).filter(|rs| *rs > start && *rs > self.now) {
-                overrides.push(Override {
-                    id: "before-rotation-start".into(),
-                    members: vec![],
-                    start,
-                    end: rs,
-                });
-            }
+        if let Some(rs) = sh.rotation_start.filter(|_| sh.r#type == "rolling_users")
+            && let Some(rs) = instant(&tz, rs).filter(|rs| *rs > start && *rs > self.now)
+        {
+            overrides.push(Override {
+                id: "before-rotation-start".into(),
+                members: vec![],
+                start,
+                end: rs,
+            });
         }
         if let Some(until) = sh.until {
             let until = instant(&tz, until).unwrap_or(Timestamp::MAX);
@@ -794,7 +819,9 @@ impl<'a> Mapper<'a> {
         // check sees it.
         let entity = format!(
             "override:{}/{}",
-            rotations.first().map_or_else(|| rotation_id(&s.id, "-"), |r| r.id.clone()),
+            rotations
+                .first()
+                .map_or_else(|| rotation_id(&s.id, "-"), |r| r.id.clone()),
             o.id
         );
         let Some(tz) = zone(zone_name(o, Some(s))) else {
@@ -817,7 +844,10 @@ impl<'a> Mapper<'a> {
                 "override-beyond-horizon",
                 Severity::Info,
                 entity,
-                format!("override {:?} starts at {a}, after the horizon: a later import brings it", o.name),
+                format!(
+                    "override {:?} starts at {a}, after the horizon: a later import brings it",
+                    o.name
+                ),
             );
             return;
         }
@@ -826,14 +856,19 @@ impl<'a> Mapper<'a> {
                 "override-too-short",
                 Severity::Warn,
                 entity,
-                format!("override {:?} lasts less than 30 minutes: not imported", o.name),
+                format!(
+                    "override {:?} lasts less than 30 minutes: not imported",
+                    o.name
+                ),
             );
             return;
         }
         let users: Vec<String> = groups(o).into_iter().flatten().collect();
         let outsiders: Vec<&String> = users
             .iter()
-            .filter(|u| !known.contains(u.as_str()) || !rotations.iter().any(|r| r.members.contains(u)))
+            .filter(|u| {
+                !known.contains(u.as_str()) || !rotations.iter().any(|r| r.members.contains(u))
+            })
             .collect();
         if !outsiders.is_empty() {
             self.loss(
@@ -848,7 +883,14 @@ impl<'a> Mapper<'a> {
             return;
         }
         for r in rotations.iter_mut() {
-            let members: Vec<String> = r.members.iter().filter(|m| users.contains(m)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+            let members: Vec<String> = r
+                .members
+                .iter()
+                .filter(|m| users.contains(m))
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
             if !members.is_empty() {
                 // Muster's overrides replace people inside the rotation's coverage only.
                 let covered = covered(r, a, b);
@@ -935,13 +977,29 @@ impl<'a> Mapper<'a> {
                     }
                 };
                 if p.important == Some(true) && p.r#type != "wait" {
-                    report(self, "escalation-important", Severity::Info, format!("step {} of chain {:?} is \"important\"; Muster pages with the person's default plan", p.position, c.name));
+                    report(
+                        self,
+                        "escalation-important",
+                        Severity::Info,
+                        format!(
+                            "step {} of chain {:?} is \"important\"; Muster pages with the person's default plan",
+                            p.position, c.name
+                        ),
+                    );
                 }
                 match p.r#type.as_str() {
                     "wait" => {
                         let secs = p.duration.unwrap_or(0);
                         if secs % 60 != 0 {
-                            report(self, "wait-rounded", Severity::Warn, format!("the wait of {secs} s in chain {:?} is rounded up to whole minutes", c.name));
+                            report(
+                                self,
+                                "wait-rounded",
+                                Severity::Warn,
+                                format!(
+                                    "the wait of {secs} s in chain {:?} is rounded up to whole minutes",
+                                    c.name
+                                ),
+                            );
                         }
                         steps.push(Step::Wait(minutes_up(secs)));
                     }
@@ -951,7 +1009,15 @@ impl<'a> Mapper<'a> {
                             if known.contains(u.as_str()) {
                                 t.push(ContactRef::Person(u.clone()));
                             } else {
-                                report(self, "target-missing", Severity::Warn, format!("step {} of chain {:?} names user {u}, who is not imported; dropped", p.position, c.name));
+                                report(
+                                    self,
+                                    "target-missing",
+                                    Severity::Warn,
+                                    format!(
+                                        "step {} of chain {:?} names user {u}, who is not imported; dropped",
+                                        p.position, c.name
+                                    ),
+                                );
                             }
                         }
                         steps.push(Step::Notify(t));
@@ -960,7 +1026,17 @@ impl<'a> Mapper<'a> {
                         Some(sid) if schedules.contains(sid.as_str()) => {
                             steps.push(Step::Notify(vec![ContactRef::Schedule(sid.clone())]));
                         }
-                        other => report(self, "target-missing", Severity::Warn, format!("step {} of chain {:?} pages schedule {}, which is not imported; dropped", p.position, c.name, other.as_deref().unwrap_or("(none)"))),
+                        other => report(
+                            self,
+                            "target-missing",
+                            Severity::Warn,
+                            format!(
+                                "step {} of chain {:?} pages schedule {}, which is not imported; dropped",
+                                p.position,
+                                c.name,
+                                other.as_deref().unwrap_or("(none)")
+                            ),
+                        ),
                     },
                     "notify_team_members" => {
                         let team = p.team_to_notify.clone().unwrap_or_default();
@@ -970,10 +1046,28 @@ impl<'a> Mapper<'a> {
                             .filter(|u| u.teams.contains(&team))
                             .map(|u| ContactRef::Person(u.id.clone()))
                             .collect();
-                        report(self, "team-snapshot", Severity::Warn, format!("step {} of chain {:?} notifies team {team}: its {} current members are written in; later team changes do not follow", p.position, c.name, members.len()));
+                        report(
+                            self,
+                            "team-snapshot",
+                            Severity::Warn,
+                            format!(
+                                "step {} of chain {:?} notifies team {team}: its {} current members are written in; later team changes do not follow",
+                                p.position,
+                                c.name,
+                                members.len()
+                            ),
+                        );
                         steps.push(Step::Notify(members));
                     }
-                    other => report(self, "escalation-step-unsupported", Severity::Warn, format!("step {} of chain {:?} ({other}) cannot be carried over; dropped", p.position, c.name)),
+                    other => report(
+                        self,
+                        "escalation-step-unsupported",
+                        Severity::Warn,
+                        format!(
+                            "step {} of chain {:?} ({other}) cannot be carried over; dropped",
+                            p.position, c.name
+                        ),
+                    ),
                 }
             }
             let stages: Vec<EscalationStage> = stages_of(&steps)
@@ -994,7 +1088,10 @@ impl<'a> Mapper<'a> {
                     "escalation-empty",
                     Severity::Error,
                     entity,
-                    format!("chain {:?} has no step Muster can carry over: not imported", c.name),
+                    format!(
+                        "chain {:?} has no step Muster can carry over: not imported",
+                        c.name
+                    ),
                 );
                 continue;
             }
@@ -1047,7 +1144,12 @@ fn hand_off(minutes: i64) -> HandOff {
 
 /// Coverage from `day` at `start` (minutes) for `len` minutes of wall clock, cut into windows
 /// of at most a day, each on the weekday it starts.
-fn add_windows(cov: &mut BTreeMap<DayOfWeek, Vec<CoverageWindow>>, day: Weekday, start: i64, len: i64) {
+fn add_windows(
+    cov: &mut BTreeMap<DayOfWeek, Vec<CoverageWindow>>,
+    day: Weekday,
+    start: i64,
+    len: i64,
+) {
     let mut left = len;
     let mut d = day;
     while left > 0 {
@@ -1081,12 +1183,19 @@ fn recurrence_of(sh: &RawShift) -> Result<Recurrence, String> {
         return Err(format!("start {s} is not on a whole minute"));
     }
     if sh.duration <= 0 || sh.duration % 60 != 0 {
-        return Err(format!("duration {} s is not a positive number of whole minutes", sh.duration));
+        return Err(format!(
+            "duration {} s is not a positive number of whole minutes",
+            sh.duration
+        ));
     }
     let t = i64::from(s.hour()) * 60 + i64::from(s.minute());
     let d = sh.duration / 60;
     let frequency = sh.frequency.as_deref().unwrap_or("");
-    let too_short = || Err(format!("events of {d} minutes are shorter than the 30 minutes a coverage window needs"));
+    let too_short = || {
+        Err(format!(
+            "events of {d} minutes are shorter than the 30 minutes a coverage window needs"
+        ))
+    };
     let rec = |cadence, multiplier: i64, coverage| Recurrence {
         cadence,
         number_of_on_calls: 1,
@@ -1100,7 +1209,9 @@ fn recurrence_of(sh: &RawShift) -> Result<Recurrence, String> {
                 return Err(format!("hourly turns of {k} hours do not divide a day"));
             }
             let times: Vec<HandOff> = {
-                let mut v: Vec<i64> = (0..24 / k).map(|i| (t + i * k * 60).rem_euclid(1440)).collect();
+                let mut v: Vec<i64> = (0..24 / k)
+                    .map(|i| (t + i * k * 60).rem_euclid(1440))
+                    .collect();
                 v.sort();
                 v.into_iter().map(hand_off).collect()
             };
@@ -1159,10 +1270,15 @@ fn recurrence_of(sh: &RawShift) -> Result<Recurrence, String> {
         }
         ("daily", false) => {
             if sh.r#type == "recurrent_event" && k > 1 {
-                return Err("a recurrent event every {k} days on chosen weekdays is not expressible".replace("{k}", &k.to_string()));
+                return Err(
+                    "a recurrent event every {k} days on chosen weekdays is not expressible"
+                        .replace("{k}", &k.to_string()),
+                );
             }
             if d > 1440 {
-                return Err(format!("events of {d} minutes on chosen days overlap the next day's"));
+                return Err(format!(
+                    "events of {d} minutes on chosen days overlap the next day's"
+                ));
             }
             if d < MIN_MINUTES {
                 return too_short();
@@ -1185,7 +1301,9 @@ fn recurrence_of(sh: &RawShift) -> Result<Recurrence, String> {
                 ));
             }
             if d > 1440 {
-                return Err(format!("events of {d} minutes on chosen days overlap the next day's"));
+                return Err(format!(
+                    "events of {d} minutes on chosen days overlap the next day's"
+                ));
             }
             if d < MIN_MINUTES {
                 return too_short();
@@ -1226,7 +1344,12 @@ mod tests {
         ];
         assert_eq!(
             stages_of(&steps),
-            vec![(30, vec!["a", "b"]), (30, vec![]), (5, vec![]), (0, vec!["c"])]
+            vec![
+                (30, vec!["a", "b"]),
+                (30, vec![]),
+                (5, vec![]),
+                (0, vec!["c"])
+            ]
         );
     }
 }

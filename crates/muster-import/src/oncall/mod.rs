@@ -179,13 +179,26 @@ impl Client {
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let body = self.get_json(&url, &what).await?;
-            let results = body.get("results").and_then(|r| r.as_array()).ok_or_else(|| {
-                ImportError::unexpected(format!("{what} page {page}"), "results", "missing or not a list")
-            })?;
+            let results = body
+                .get("results")
+                .and_then(|r| r.as_array())
+                .ok_or_else(|| {
+                    ImportError::unexpected(
+                        format!("{what} page {page}"),
+                        "results",
+                        "missing or not a list",
+                    )
+                })?;
             for item in results {
                 out.push(parse_item(item, kind)?);
             }
-            progress.step(&what, out.len(), body.get("count").and_then(|c| c.as_u64()).map(|c| c as usize));
+            progress.step(
+                &what,
+                out.len(),
+                body.get("count")
+                    .and_then(|c| c.as_u64())
+                    .map(|c| c as usize),
+            );
             match body.get("next") {
                 None | Some(serde_json::Value::Null) => {
                     progress.finish();
@@ -451,7 +464,11 @@ pub async fn fetch(
 ) -> Result<Raw, ImportError> {
     let users: Vec<RawUser> = client.list("users/", "user", progress).await?;
     let personal_notification_rules: Vec<RawRule> = client
-        .list("personal_notification_rules/", "personal notification rule", progress)
+        .list(
+            "personal_notification_rules/",
+            "personal notification rule",
+            progress,
+        )
         .await?;
     let teams: Vec<RawTeam> = client.list("teams/", "team", progress).await?;
     let schedules: Vec<RawSchedule> = client.list("schedules/", "schedule", progress).await?;
@@ -475,7 +492,9 @@ pub async fn fetch(
             "schedules/{}/final_shifts?start_date={start_date}&end_date={end_date}",
             s.id
         );
-        let shifts: Vec<RawFinalShift> = client.list(&path, "final shift of user", &crate::progress::Silent).await?;
+        let shifts: Vec<RawFinalShift> = client
+            .list(&path, "final shift of user", &crate::progress::Silent)
+            .await?;
         let clipped = shifts
             .into_iter()
             .filter(|f| f.shift_end > from && f.shift_start < to)
@@ -554,10 +573,17 @@ pub fn read_phones(path: &Path) -> Result<HashMap<String, String>, ImportError> 
         }
         let (email, phone) = (cols[0].to_lowercase(), cols[1]);
         if !email.contains('@') {
-            return Err(ImportError::Input(format!("{}: {email:?} is not an e-mail address", at())));
+            return Err(ImportError::Input(format!(
+                "{}: {email:?} is not an e-mail address",
+                at()
+            )));
         }
         let digits = phone.strip_prefix('+').unwrap_or("");
-        if digits.len() < 6 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) || digits.starts_with('0') {
+        if digits.len() < 6
+            || digits.len() > 15
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || digits.starts_with('0')
+        {
             return Err(ImportError::Input(format!(
                 "{}: {phone:?} is not an E.164 number (+ and 6 to 15 digits)",
                 at()
@@ -575,7 +601,10 @@ pub fn read_phones(path: &Path) -> Result<HashMap<String, String>, ImportError> 
             }
         };
         if out.insert(email.clone(), value).is_some() {
-            return Err(ImportError::Input(format!("{}: {email} is listed twice", at())));
+            return Err(ImportError::Input(format!(
+                "{}: {email} is listed twice",
+                at()
+            )));
         }
     }
     Ok(out)

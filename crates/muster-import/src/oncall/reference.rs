@@ -185,7 +185,11 @@ pub fn shift_events(
         if e > s && e > from {
             let users = groups.get(step % n).cloned().unwrap_or_default();
             if !users.is_empty() {
-                out.push(Event { start: s, end: e, users });
+                out.push(Event {
+                    start: s,
+                    end: e,
+                    users,
+                });
             }
         }
         Ok(true)
@@ -281,7 +285,11 @@ pub fn shift_events(
         (f, _) => {
             return Err(format!(
                 "frequency {f:?}{} is not evaluated",
-                if by_day.is_empty() { "" } else { " with by_day" }
+                if by_day.is_empty() {
+                    ""
+                } else {
+                    " with by_day"
+                }
             ));
         }
     }
@@ -325,12 +333,14 @@ pub fn render(
             .filter(|e| active(e))
             .flat_map(|e| e.users.iter().cloned())
             .collect();
-        let people: BTreeSet<String> = if !over.is_empty()
-            || overrides.iter().any(|e| active(e))
-        {
+        let people: BTreeSet<String> = if overrides.iter().any(&active) {
             over
         } else {
-            let top = regular.iter().filter(|(_, e)| active(e)).map(|(l, _)| *l).max();
+            let top = regular
+                .iter()
+                .filter(|(_, e)| active(e))
+                .map(|(l, _)| *l)
+                .max();
             regular
                 .iter()
                 .filter(|(l, e)| Some(*l) == top && active(e))

@@ -3,6 +3,7 @@
 
 mod engine;
 mod goalert;
+mod oncall;
 mod opsgenie_engine;
 mod opsgenie_golden;
 mod opsgenie_http;
