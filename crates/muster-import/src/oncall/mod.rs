@@ -351,7 +351,7 @@ pub struct RawSchedule {
 }
 
 /// An on-call shift. `start`, `rotation_start` and `until` are wall-clock times in the
-/// shift's zone (`time_zone`, else the schedule's, else UTC), as OnCall interprets them.
+/// shift's zone ([`reference::zone_name`]), as OnCall interprets them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawShift {
     pub id: String,

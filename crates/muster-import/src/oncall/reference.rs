@@ -6,7 +6,7 @@
 //! `engine/apps/schedules/models/custom_on_call_shift.py` (not from Muster's rotation code):
 //!
 //! * `start` (and `rotation_start`, `until`) are wall-clock times in the shift's zone
-//!   (`time_zone`, else the schedule's, else UTC). An event lasts `duration` seconds of wall
+//!   (`time_zone`; else a calendar schedule's zone; else UTC, as for web schedules). An event lasts `duration` seconds of wall
 //!   clock from its start. A wall-clock time the zone skips happens when the clock jumps
 //!   (the end of the gap); one it repeats happens the first time.
 //! * `rolling_users`: the groups (rotated left by `start_rotation_from_user_index` when that
@@ -83,12 +83,18 @@ pub fn instant(tz: &TimeZone, dt: DateTime) -> Option<Timestamp> {
     }
 }
 
-/// The zone a shift's wall-clock times are in.
+/// The zone a shift's wall-clock times are in: its own `time_zone`; without one, a
+/// `calendar` schedule's zone, and UTC in a `web` schedule (OnCall renders web schedules'
+/// shifts with UTC as the default zone; the web UI stores its times in UTC).
 pub fn zone_name<'a>(shift: &'a RawShift, schedule: Option<&'a RawSchedule>) -> &'a str {
     shift
         .time_zone
         .as_deref()
-        .or_else(|| schedule.and_then(|s| s.time_zone.as_deref()))
+        .or_else(|| {
+            schedule
+                .filter(|s| s.r#type == "calendar")
+                .and_then(|s| s.time_zone.as_deref())
+        })
         .unwrap_or("UTC")
 }
 

@@ -516,3 +516,20 @@ fn fixture_schedules_are_equivalent_or_their_differences_reported() {
         }
     }
 }
+
+/// Catches: a web schedule's zone used for its shifts that have none (OnCall renders those in
+/// UTC), or a calendar schedule's zone not used (see `groups_and_a_window_across_midnight`).
+#[test]
+fn web_shifts_without_a_zone_are_in_utc() {
+    let mut r = raw();
+    let week = r
+        .on_call_shifts
+        .iter_mut()
+        .find(|s| s.id == "OHWEEK")
+        .unwrap();
+    week.time_zone = None;
+    let d = oncall::map(&r, &phones(), &MapOptions::default(), now());
+    let rot = rotation(&d, "OHWEEK@SEU");
+    assert_eq!(rot.time_zone, "UTC");
+    assert_eq!(rot.start, ts("2026-11-02T09:00:00Z"));
+}
