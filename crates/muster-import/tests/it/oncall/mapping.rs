@@ -533,3 +533,101 @@ fn web_shifts_without_a_zone_are_in_utc() {
     assert_eq!(rot.time_zone, "UTC");
     assert_eq!(rot.start, ts("2026-11-02T09:00:00Z"));
 }
+
+fn extra_shift(json: serde_json::Value) -> oncall::Raw {
+    let mut r = raw();
+    r.on_call_shifts.push(serde_json::from_value(json).unwrap());
+    r
+}
+
+/// Catches: an override outside its person's rotation coverage imported silently (Muster's
+/// overrides never add coverage: carol would not be on call at noon).
+#[test]
+fn an_override_outside_coverage_is_a_warning() {
+    let r = extra_shift(serde_json::json!({
+        "id": "OHNOON", "name": "Carol at noon", "type": "override", "schedule": "SNIGHT",
+        "time_zone": null, "start": "2026-12-09T12:00:00", "duration": 7200,
+        "users": ["U3CAROL"]
+    }));
+    let d = oncall::map(&r, &phones(), &MapOptions::default(), now());
+    let l: Vec<_> = d
+        .losses
+        .iter()
+        .filter(|l| l.code == "override-outside-coverage")
+        .collect();
+    assert_eq!(l.len(), 1, "{l:#?}");
+    assert_eq!(l[0].entity, "override:OHNIGHT@SNIGHT/OHNOON");
+    assert_eq!(l[0].severity, Severity::Warn);
+    // Still imported: 12:00 New York is 17:00Z.
+    let o = &rotation(&d, "OHNIGHT@SNIGHT").overrides[0];
+    assert_eq!(
+        (o.start, o.members.clone()),
+        (ts("2026-12-09T17:00:00Z"), vec!["U3CAROL".to_owned()])
+    );
+}
+
+/// Catches: a rotation whose `rotation_start` is still to come paging before it; a short
+/// override imported.
+#[test]
+fn a_future_rotation_start_and_a_short_override() {
+    let mut r = extra_shift(serde_json::json!({
+        "id": "OHLATER", "name": "Later", "type": "rolling_users", "schedule": "SMISC",
+        "time_zone": "UTC", "level": 0, "start": "2026-12-01T08:00:00",
+        "rotation_start": "2026-12-14T08:00:00", "duration": 86400, "frequency": "daily",
+        "interval": 1, "rolling_users": [["U1ALICE"], ["U2BOB"]],
+        "start_rotation_from_user_index": 0
+    }));
+    r.on_call_shifts.push(
+        serde_json::from_value(serde_json::json!({
+            "id": "OHSHORT", "name": "Blink", "type": "override", "schedule": "SMISC",
+            "time_zone": "UTC", "start": "2026-12-09T12:00:00", "duration": 1200,
+            "users": ["U1ALICE"]
+        }))
+        .unwrap(),
+    );
+    let d = oncall::map(&r, &phones(), &MapOptions::default(), now());
+    let later = rotation(&d, "OHLATER@SMISC");
+    assert_eq!(later.start, ts("2026-12-01T08:00:00Z"));
+    assert_eq!(later.overrides[0].id, "before-rotation-start");
+    assert!(later.overrides[0].members.is_empty());
+    assert_eq!(
+        (later.overrides[0].start, later.overrides[0].end),
+        (ts("2026-12-01T08:00:00Z"), ts("2026-12-14T08:00:00Z"))
+    );
+    assert!(d.losses.iter().any(|l| l.code == "override-too-short"
+        && l.entity == "override:OHUNTIL@SMISC/OHSHORT"));
+    assert!(
+        d.rotations
+            .iter()
+            .all(|r| r.overrides.iter().all(|o| o.id != "OHSHORT"))
+    );
+}
+
+/// Catches: hourly turns mapped to one daily hand-off, or events shorter than the turn not
+/// made into a window after each hand-off.
+#[test]
+fn hourly_turns_become_daily_hand_offs() {
+    let r = extra_shift(serde_json::json!({
+        "id": "OHHOUR", "name": "Eights", "type": "rolling_users", "schedule": "SMISC",
+        "time_zone": "UTC", "level": 0, "start": "2026-12-01T06:00:00",
+        "rotation_start": "2026-12-01T06:00:00", "duration": 14400, "frequency": "hourly",
+        "interval": 8, "rolling_users": [["U1ALICE"], ["U2BOB"], ["U4DAVE"]],
+        "start_rotation_from_user_index": 0
+    }));
+    let d = oncall::map(&r, &phones(), &MapOptions::default(), now());
+    let rot = rotation(&d, "OHHOUR@SMISC");
+    assert_eq!(
+        rot.recurrence.cadence,
+        Cadence::Daily(vec![h(6, 0), h(14, 0), h(22, 0)])
+    );
+    assert_eq!(rot.recurrence.multiplier, 1);
+    let cov = rot.recurrence.coverage.as_ref().unwrap();
+    assert_eq!(
+        cov[&DayOfWeek(Weekday::Wednesday)],
+        [
+            CoverageWindow::new(h(6, 0), h(10, 0)),
+            CoverageWindow::new(h(14, 0), h(18, 0)),
+            CoverageWindow::new(h(22, 0), h(2, 0)),
+        ]
+    );
+}

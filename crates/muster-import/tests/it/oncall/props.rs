@@ -41,6 +41,8 @@ enum Kind {
     WeeklyWindow(i64),
     /// weekly on chosen days, events ≤ a day.
     WeeklyByDay(i64),
+    /// hourly, turns of `hours` dividing a day, events of `minutes` ≤ the turn.
+    Hourly(i64, i64),
 }
 
 fn shift() -> impl Strategy<Value = (RawShift, String, Timestamp)> {
@@ -50,7 +52,7 @@ fn shift() -> impl Strategy<Value = (RawShift, String, Timestamp)> {
             0i64..700,
             safe_hour(),
             prop_oneof![Just(0i64), Just(15), Just(30), Just(45)],
-            0usize..6,
+            0usize..7,
             1u32..4,
             // Window length: whole half hours, end hour kept safe below.
             1i64..48,
@@ -83,7 +85,24 @@ fn shift() -> impl Strategy<Value = (RawShift, String, Timestamp)> {
                     2 => Kind::DailyByDay(len),
                     3 => Kind::WeeklyFull,
                     4 => Kind::WeeklyWindow(len * 3),
-                    _ => Kind::WeeklyByDay(len),
+                    5 => Kind::WeeklyByDay(len),
+                    _ => {
+                        let hours = [4i64, 6, 8, 12, 24][halves as usize % 5];
+                        let minutes = if halves % 2 == 0 {
+                            hours * 60
+                        } else {
+                            (hours * 60 - 30).max(30)
+                        };
+                        // Every hand-off and window edge at a safe hour.
+                        let edges = (0..24 / hours)
+                            .flat_map(|i| [t + i * hours * 60, t + i * hours * 60 + minutes]);
+                        for e in edges {
+                            if (1..4).contains(&((e % 1440) / 60)) {
+                                return None;
+                            }
+                        }
+                        Kind::Hourly(hours, minutes)
+                    }
                 };
                 if let Kind::WeeklyWindow(l) = kind
                     && (1..4).contains(&(((t + l) % 1440) / 60))
@@ -100,6 +119,7 @@ fn shift() -> impl Strategy<Value = (RawShift, String, Timestamp)> {
                     Kind::WeeklyFull => ("weekly", interval, 7 * 1440 * i64::from(interval), None),
                     Kind::WeeklyWindow(l) => ("weekly", 1, l, None),
                     Kind::WeeklyByDay(l) => ("weekly", 1, l, Some(by_day)),
+                    Kind::Hourly(hours, l) => ("hourly", hours as u32, l, None),
                 };
                 let start = Date::new(2025, 1, 1).unwrap() + day.days();
                 let start =
