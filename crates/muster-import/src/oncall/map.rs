@@ -100,15 +100,15 @@ pub fn map(
         options,
         now,
         losses: Vec::new(),
+        aliases: Aliases::default(),
     };
     let people = m.people(phones);
     let known: HashSet<&str> = raw.users.iter().map(|u| u.id.as_str()).collect();
     let mut rotations = Vec::new();
     let mut schedules = Vec::new();
     let mut renderings = Vec::new();
-    let mut sched_aliases = Aliases::default();
     for s in &raw.schedules {
-        if let Some((schedule, rots)) = m.schedule(s, &known, &mut sched_aliases) {
+        if let Some((schedule, rots)) = m.schedule(s, &known) {
             let (from, to) = window(now);
             let rendering = match raw
                 .final_shifts
@@ -161,6 +161,8 @@ struct Mapper<'a> {
     options: &'a MapOptions,
     now: Timestamp,
     losses: Vec<Loss>,
+    /// Aliases are unique across people, schedules and escalations (one contact namespace).
+    aliases: Aliases,
 }
 
 /// A step of a personal plan or an escalation, before stages are formed.
@@ -228,24 +230,20 @@ impl<'a> Mapper<'a> {
     // -----------------------------------------------------------------------------------------
 
     fn people(&mut self, phones: &HashMap<String, String>) -> Vec<Person> {
-        let mut aliases = Aliases::default();
         let mut out = Vec::new();
         let raw = self.raw;
         for u in &raw.users {
-            out.push(self.person(u, phones, &mut aliases));
+            out.push(self.person(u, phones));
         }
         out
     }
 
-    fn person(
-        &mut self,
-        u: &RawUser,
-        phones: &HashMap<String, String>,
-        aliases: &mut Aliases,
-    ) -> Person {
+    fn person(&mut self, u: &RawUser, phones: &HashMap<String, String>) -> Person {
         let entity = format!("person:{}", u.id);
         let fallback = format!("user-{}", sanitize::alias(&u.id, "x"));
-        let alias = aliases.unique(&sanitize::alias_of_email(&u.email, &fallback));
+        let alias = self
+            .aliases
+            .unique(&sanitize::alias_of_email(&u.email, &fallback));
         let mut display_name = sanitize::display_name(&u.username);
         if display_name.is_empty() {
             display_name = alias.clone();
@@ -407,7 +405,6 @@ impl<'a> Mapper<'a> {
         &mut self,
         s: &RawSchedule,
         known: &HashSet<&str>,
-        aliases: &mut Aliases,
     ) -> Option<(Schedule, Vec<Rotation>)> {
         let entity = format!("schedule:{}", s.id);
         if let Some(team) = &s.team_id {
@@ -504,7 +501,7 @@ impl<'a> Mapper<'a> {
                 format!("schedule {:?} is named {display_name:?}", s.name),
             );
         }
-        let alias = aliases.unique(&format!(
+        let alias = self.aliases.unique(&format!(
             "sched-{}",
             sanitize::alias(&s.name, &sanitize::alias(&s.id, "x"))
         ));
@@ -920,7 +917,6 @@ impl<'a> Mapper<'a> {
     // -----------------------------------------------------------------------------------------
 
     fn escalations(&mut self, known: &HashSet<&str>, schedules: &HashSet<&str>) -> Vec<Escalation> {
-        let mut aliases = Aliases::default();
         let mut out = Vec::new();
         let raw = self.raw;
         for c in &raw.escalation_chains {
@@ -1106,7 +1102,7 @@ impl<'a> Mapper<'a> {
             }
             out.push(Escalation {
                 id: c.id.clone(),
-                alias: aliases.unique(&format!(
+                alias: self.aliases.unique(&format!(
                     "esc-{}",
                     sanitize::alias(&c.name, &sanitize::alias(&c.id, "x"))
                 )),

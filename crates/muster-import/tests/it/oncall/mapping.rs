@@ -631,3 +631,15 @@ fn hourly_turns_become_daily_hand_offs() {
         ]
     );
 }
+
+/// Catches: aliases handed out per kind (a person `sched-nights` and the schedule Nights would
+/// both get `sched-nights`, and the second create would fail).
+#[test]
+fn aliases_are_unique_across_kinds() {
+    let mut r = raw();
+    r.users[0].email = "sched-nights@example.com".into();
+    let d = oncall::map(&r, &phones(), &MapOptions::default(), now());
+    assert_eq!(d.people[0].alias, "sched-nights");
+    let nights = d.schedules.iter().find(|s| s.id == "SNIGHT").unwrap();
+    assert_eq!(nights.alias, "sched-nights-2");
+}
