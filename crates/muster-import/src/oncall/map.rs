@@ -23,7 +23,7 @@
 //! | `too-many-rotations` | error | more than 25 rotations in one schedule (not imported) |
 //! | `layer-precedence` | warn | rotations of different `level`s overlap in the equivalence window: OnCall pages only the higher level, Muster both |
 //! | `override-non-member` | error | an override for someone in none of the schedule's rotations (not imported) |
-//! | `override-too-short` | warn | an override shorter than 30 minutes (not imported) |
+//! | `override-too-short` | warn | an override shorter than 30 minutes (not imported), or a `rotation_start` less than 30 minutes after the shift's start |
 //! | `override-outside-coverage` | warn | an override partly outside its person's rotation coverage (Muster overrides never add coverage) |
 //! | `override-beyond-horizon` | info | an override starting after the horizon (a later import brings it) |
 //! | `event-not-expressible` | error | a single event still to come (not imported) |
@@ -736,12 +736,24 @@ impl<'a> Mapper<'a> {
         if let Some(rs) = sh.rotation_start.filter(|_| sh.r#type == "rolling_users")
             && let Some(rs) = instant(&tz, rs).filter(|rs| *rs > start && *rs > self.now)
         {
-            overrides.push(Override {
-                id: "before-rotation-start".into(),
-                members: vec![],
-                start,
-                end: rs,
-            });
+            if rs.duration_since(start) >= SignedDuration::from_mins(MIN_MINUTES) {
+                overrides.push(Override {
+                    id: "before-rotation-start".into(),
+                    members: vec![],
+                    start,
+                    end: rs,
+                });
+            } else {
+                self.loss(
+                    "override-too-short",
+                    Severity::Warn,
+                    format!("override:{id}/before-rotation-start"),
+                    format!(
+                        "shift {:?} starts less than 30 minutes before its rotation_start; Muster pages from the shift's start",
+                        sh.name
+                    ),
+                );
+            }
         }
         if let Some(until) = sh.until {
             let until = instant(&tz, until).unwrap_or(Timestamp::MAX);
