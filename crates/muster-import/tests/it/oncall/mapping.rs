@@ -643,3 +643,20 @@ fn aliases_are_unique_across_kinds() {
     let nights = d.schedules.iter().find(|s| s.id == "SNIGHT").unwrap();
     assert_eq!(nights.alias, "sched-nights-2");
 }
+
+/// Catches: an override under Muster's 30-minute minimum planned for a rotation_start just
+/// after the shift's start (apply would fail on it).
+#[test]
+fn a_rotation_start_just_after_the_start_is_reported_not_overridden() {
+    let r = extra_shift(serde_json::json!({
+        "id": "OHSOON", "name": "Soon", "type": "rolling_users", "schedule": "SMISC",
+        "time_zone": "UTC", "level": 0, "start": "2026-12-07T08:00:00",
+        "rotation_start": "2026-12-07T08:10:00", "duration": 86400, "frequency": "daily",
+        "interval": 1, "rolling_users": [["U1ALICE"], ["U2BOB"]],
+        "start_rotation_from_user_index": 0
+    }));
+    let d = oncall::map(&r, &phones(), &MapOptions::default(), now());
+    assert!(rotation(&d, "OHSOON@SMISC").overrides.is_empty());
+    assert!(d.losses.iter().any(|l| l.code == "override-too-short"
+        && l.entity == "override:OHSOON@SMISC/before-rotation-start"));
+}
