@@ -368,3 +368,60 @@ pub fn render(
     }
     (out, skipped)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tz(name: &str) -> TimeZone {
+        crate::oncall::map::zone(name).unwrap()
+    }
+
+    /// Catches: jiff's compatible rule (02:30 → 03:30 EDT) or the later occurrence in a fold.
+    #[test]
+    fn skipped_times_happen_at_the_jump_repeated_ones_the_first_time() {
+        let ny = tz("America/New_York");
+        let dt = |s: &str| s.parse::<DateTime>().unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            instant(&ny, dt("2026-03-08T02:30")),
+            Some(t("2026-03-08T07:00:00Z"))
+        );
+        assert_eq!(
+            instant(&ny, dt("2026-11-01T01:30")),
+            Some(t("2026-11-01T05:30:00Z"))
+        );
+        assert_eq!(
+            instant(&ny, dt("2026-07-01T09:00")),
+            Some(t("2026-07-01T13:00:00Z"))
+        );
+    }
+
+    /// Catches: a start on an unselected day kept, or moved to the next selected day instead
+    /// of the first selected day of the week order (OnCall's rule: Wednesday with MO and FR
+    /// chosen and weeks starting Monday moves to the next Monday, not to Friday).
+    #[test]
+    fn a_start_on_an_unselected_day_moves_to_the_first_selected_weekday() {
+        let shift: super::super::RawShift = serde_json::from_value(serde_json::json!({
+            "id": "O", "name": "n", "type": "rolling_users", "start": "2026-12-02T09:00:00",
+            "duration": 3600, "frequency": "weekly", "week_start": "MO",
+            "by_day": ["MO", "FR"], "rolling_users": [["U"]]
+        }))
+        .unwrap();
+        let by_day = [Weekday::Monday, Weekday::Friday];
+        assert_eq!(
+            first_start(&shift, &by_day),
+            "2026-12-07T09:00".parse::<DateTime>().unwrap()
+        );
+        // Weeks starting Thursday (TH FR SA SU MO …): Friday comes first, 4 Dec.
+        let mut thu = shift.clone();
+        thu.week_start = Some("TH".into());
+        assert_eq!(
+            first_start(&thu, &by_day),
+            "2026-12-04T09:00".parse::<DateTime>().unwrap()
+        );
+        let mut on = shift;
+        on.start = "2026-12-04T09:00".parse().unwrap();
+        assert_eq!(first_start(&on, &by_day), on.start);
+    }
+}
