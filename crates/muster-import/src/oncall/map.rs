@@ -16,7 +16,8 @@
 //! | `unknown-user` | error | a shift or override names a user the users list lacks (not imported) |
 //! | `rotation-until` | warn | a shift with `until`: imported with an empty override from then on for the horizon; delete the rotation afterwards |
 //! | `rotation-ended` | info | a shift whose `until` has passed (not imported) |
-//! | `ical-schedule` | error | an iCal schedule (not imported) |
+//! | `ical-schedule` | error | an iCal schedule without its final shifts (a capture made without them): not imported |
+//! | `lossy-snapshot` | warn | an iCal schedule imported as OnCall rendered it, up to the end of the read (P8; from [`crate::snapshot`], with `snapshot-unknown-user`, `snapshot-too-many-people` (error) and `snapshot-short-stretch` (warn)) |
 //! | `ical-overrides-not-imported` | warn | a schedule's `ical_url_overrides` calendar |
 //! | `schedule-incomplete` | warn | a schedule one of whose shifts was not imported |
 //! | `schedule-empty` | error | a schedule with no importable rotation (not imported) |
@@ -108,26 +109,19 @@ pub fn map(
     let mut schedules = Vec::new();
     let mut renderings = Vec::new();
     for s in &raw.schedules {
-        if let Some((schedule, rots)) = m.schedule(s, &known) {
+        if let Some((schedule, rots)) = m.schedule(s, &known, &people) {
             let (from, to) = window(now);
             let rendering = match raw
                 .final_shifts
                 .as_ref()
-                .and_then(|f| f.schedules.get(&s.id).map(|v| (f, v)))
+                .and_then(|f| f.schedules.get(&s.id))
             {
-                Some((f, shifts)) => Rendering {
+                Some(shifts) => Rendering {
                     schedule: s.id.clone(),
                     rendered_by: "source".into(),
-                    from: f.from,
-                    to: f.to,
-                    intervals: shifts
-                        .iter()
-                        .map(|x| Interval {
-                            start: x.shift_start,
-                            end: x.shift_end,
-                            people: vec![x.user_pk.clone()],
-                        })
-                        .collect(),
+                    from,
+                    to,
+                    intervals: source_intervals(shifts, from, to),
                 },
                 None => Rendering {
                     schedule: s.id.clone(),
@@ -405,10 +399,57 @@ impl<'a> Mapper<'a> {
         &mut self,
         s: &RawSchedule,
         known: &HashSet<&str>,
+        people: &[Person],
     ) -> Option<(Schedule, Vec<Rotation>)> {
         let entity = format!("schedule:{}", s.id);
         if let Some(team) = &s.team_id {
             self.team_loss(&entity, team);
+        }
+        if s.r#type == "ical"
+            && let Some(r) = self.raw.final_shifts.as_ref()
+            && let Some(shifts) = r.schedules.get(&s.id)
+        {
+            // P8: OnCall's own rendering, as overrides of one rotation, up to the end of what
+            // was read.
+            let known: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
+            let from = self.now.max(r.from);
+            let rotation = crate::snapshot::snapshot_of(
+                super::SYSTEM,
+                &s.id,
+                &s.name,
+                "UTC",
+                &source_intervals(shifts, from, r.to),
+                &known,
+                from,
+                r.to,
+                &mut self.losses,
+            );
+            let Some(rotation) = rotation else {
+                self.loss(
+                    "ical-schedule",
+                    Severity::Error,
+                    entity,
+                    format!(
+                        "iCal schedule {:?} cannot be imported as a snapshot (nobody on call in its final shifts, or see the losses above)",
+                        s.name
+                    ),
+                );
+                return None;
+            };
+            let display_name = sanitize::display_name(&s.name);
+            let alias = self.aliases.unique(&format!(
+                "sched-{}",
+                sanitize::alias(&s.name, &sanitize::alias(&s.id, "x"))
+            ));
+            return Some((
+                Schedule {
+                    id: s.id.clone(),
+                    alias,
+                    display_name,
+                    rotations: vec![rotation.id.clone()],
+                },
+                vec![rotation],
+            ));
         }
         if s.r#type == "ical" {
             self.loss(
@@ -416,7 +457,7 @@ impl<'a> Mapper<'a> {
                 Severity::Error,
                 entity,
                 format!(
-                    "schedule {:?} is an iCal schedule ({}): not imported; recreate it as rotations in Muster",
+                    "schedule {:?} is an iCal schedule ({}) and its final shifts were not read: not imported; import it live (a snapshot), or recreate it as rotations in Muster",
                     s.name,
                     s.ical_url_primary.as_deref().unwrap_or("no URL")
                 ),
@@ -1124,6 +1165,23 @@ impl<'a> Mapper<'a> {
         }
         out
     }
+}
+
+/// OnCall's final shifts (one person each) as intervals, clipped to `[from, to)`.
+fn source_intervals(
+    shifts: &[super::RawFinalShift],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<Interval> {
+    shifts
+        .iter()
+        .filter(|x| x.shift_end > from && x.shift_start < to)
+        .map(|x| Interval {
+            start: x.shift_start.max(from),
+            end: x.shift_end.min(to),
+            people: vec![x.user_pk.clone()],
+        })
+        .collect()
 }
 
 /// How much of `[a, b)` the rotation's own shifts (no overrides) cover.

@@ -433,7 +433,8 @@ pub struct RawTeam {
     pub name: String,
 }
 
-/// `final_shifts` of every schedule over `[from, to)`.
+/// `final_shifts` of every schedule over `[from, to)` (at least the equivalence window; up to
+/// the horizon, for snapshots).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawRendering {
     pub from: Timestamp,
@@ -453,13 +454,14 @@ pub struct RawFinalShift {
     pub shift_end: Timestamp,
 }
 
-/// Reads the whole set-up, and every schedule's `final_shifts` over the equivalence window
-/// from `now` (OnCall takes whole UTC dates; the answer is clipped to the window).
-/// `options` is unused: OnCall overrides are shifts, listed whatever their date.
+/// Reads the whole set-up, and every schedule's `final_shifts` from `now` over the
+/// equivalence window or the horizon (`options.horizon_days`), whichever is longer: the
+/// first four weeks are the equivalence proof, the whole stretch the snapshot of an iCal
+/// schedule (P8). OnCall takes whole UTC dates; the answer is clipped to the window.
 pub async fn fetch(
     client: &Client,
     now: Timestamp,
-    _options: &MapOptions,
+    options: &MapOptions,
     progress: &dyn Progress,
 ) -> Result<Raw, ImportError> {
     let users: Vec<RawUser> = client.list("users/", "user", progress).await?;
@@ -481,7 +483,8 @@ pub async fn fetch(
     let escalation_policies: Vec<RawPolicy> = client
         .list("escalation_policies/", "escalation policy", progress)
         .await?;
-    let (from, to) = (now, now + SignedDuration::from_hours(24 * EQUIVALENCE_DAYS));
+    let days = EQUIVALENCE_DAYS.max(i64::from(options.horizon_days.min(183)));
+    let (from, to) = (now, now + SignedDuration::from_hours(24 * days));
     let (start_date, end_date) = (
         from.to_zoned_datetime(jiff::tz::TimeZone::UTC).date(),
         to.to_zoned_datetime(jiff::tz::TimeZone::UTC).date(),

@@ -28,7 +28,8 @@ async fn fetch_follows_every_page_and_clips_the_rendering() {
     assert_eq!(raw.teams.len(), 1);
     let r = raw.final_shifts.as_ref().unwrap();
     assert_eq!(r.from, now());
-    assert_eq!(r.to, "2027-01-03T12:00:00Z".parse().unwrap());
+    // The horizon (90 days): the snapshot of an iCal schedule needs more than four weeks.
+    assert_eq!(r.to, "2027-03-06T12:00:00Z".parse().unwrap());
     let seu = &r.schedules["SEU"];
     assert_eq!(seu.len(), 2);
     // Bob's week began before the window: it is cut at `now`.
@@ -37,6 +38,8 @@ async fn fetch_follows_every_page_and_clips_the_rendering() {
     assert_eq!(seu[0].shift_end, "2026-12-07T08:00:00Z".parse().unwrap());
     assert_eq!(seu[1].user_pk, "U4DAVE");
     assert!(r.schedules["SNIGHT"].is_empty());
+    assert_eq!(r.schedules["SICAL"].len(), 3);
+    assert_eq!(r.schedules["SICAL"][2].shift_end, r.to);
     // 7 lists, users in two pages, 4 schedules' final shifts, SEU's in two pages.
     assert_eq!(server.requests.load(Ordering::SeqCst), 7 + 1 + 4 + 1);
 }
@@ -151,4 +154,55 @@ fn the_phones_file() {
             "{bad:?}"
         );
     }
+}
+
+/// Read live, an iCal schedule is imported as OnCall renders it (P8), and the rendering the
+/// proof uses is the source's, four weeks long. Catches: the snapshot cut at four weeks
+/// instead of the horizon, a stretch lost, the iCal schedule still refused, the rendering not
+/// clipped to the equivalence window.
+#[tokio::test]
+async fn a_live_ical_schedule_becomes_a_snapshot() {
+    let server = serve(Mode::Normal).await;
+    let raw = fetch(&server.base, TOKEN).await.unwrap();
+    let d = oncall::map(
+        &raw,
+        &super::fixtures::phones(),
+        &MapOptions::default(),
+        now(),
+    );
+    let s = d.schedules.iter().find(|s| s.id == "SICAL").unwrap();
+    assert_eq!(s.rotations, ["SICAL:snapshot"]);
+    let r = d
+        .rotations
+        .iter()
+        .find(|r| r.id == "SICAL:snapshot")
+        .unwrap();
+    assert_eq!(r.members, ["U1ALICE", "U2BOB"]);
+    let o: Vec<(String, String, String)> = r
+        .overrides
+        .iter()
+        .map(|o| (o.members.join(","), o.start.to_string(), o.end.to_string()))
+        .collect();
+    let s3 = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        o,
+        [
+            s3("U1ALICE", "2026-12-06T12:00:00Z", "2026-12-13T00:00:00Z"),
+            s3("U2BOB", "2026-12-13T00:00:00Z", "2026-12-20T00:00:00Z"),
+            s3("U1ALICE", "2026-12-20T00:00:00Z", "2027-03-06T12:00:00Z"),
+        ]
+    );
+    assert!(
+        d.losses
+            .iter()
+            .any(|l| l.code == "lossy-snapshot" && l.entity == "schedule:SICAL")
+    );
+    assert!(!d.losses.iter().any(|l| l.code == "ical-schedule"));
+    let rendering = d.renderings.iter().find(|r| r.schedule == "SICAL").unwrap();
+    assert_eq!(rendering.rendered_by, "source");
+    assert_eq!(rendering.to, "2027-01-03T12:00:00Z".parse().unwrap());
+    assert!(rendering.intervals.iter().all(|i| i.end <= rendering.to));
+    let muster =
+        muster_import::equivalence::from_desired(&d, "SICAL", rendering.from, rendering.to);
+    assert!(muster_import::equivalence::compare(rendering, &muster, "plan", &d).exact());
 }
