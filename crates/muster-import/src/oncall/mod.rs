@@ -67,11 +67,8 @@ impl Client {
         let url = reqwest::Url::parse(&base).map_err(|e| {
             ImportError::Input(format!("--source-url {base_url:?} is not a URL: {e}"))
         })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ImportError::Input(format!(
-                "--source-url {base_url:?}: only http and https URLs are supported"
-            )));
-        }
+        // The token goes over HTTPS only (plain HTTP to this machine, for a local proxy).
+        crate::check_url(&base, "--source-url")?;
         let host = url
             .host_str()
             .ok_or_else(|| ImportError::Input(format!("--source-url {base_url:?} has no host")))?
@@ -528,13 +525,15 @@ pub async fn fetch(
     })
 }
 
-/// Writes `raw` into `dir` (created if needed). It holds no secret: the token is not in it.
+/// Writes `raw` into `dir` (created if needed; the file readable by its owner only). The
+/// token is not in it.
 pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
     let path = dir.join(CAPTURE_FILE);
     let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    std::fs::write(&path, json).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+    // Owner-readable only: it holds people's e-mail addresses.
+    crate::write_private(&path, &json)
 }
 
 /// Reads what [`write_dir`] wrote.

@@ -104,9 +104,14 @@ async fn a_malformed_shift_names_the_shift_and_the_field() {
     assert!(msg.contains("duration"), "{msg}");
 }
 
-/// Catches: an empty token accepted, a non-http URL accepted.
+/// Catches: an empty token accepted, a non-http URL accepted, the token sent in clear text
+/// over the network.
 #[test]
 fn client_refuses_bad_settings() {
+    assert!(matches!(
+        oncall::Client::new("http://oncall.example.com", "t".into()),
+        Err(ImportError::Input(_))
+    ));
     assert!(matches!(
         oncall::Client::new("https://oncall.example.com", " ".into()),
         Err(ImportError::Credentials(_))
