@@ -122,6 +122,13 @@ pub enum Source {
         site: String,
         key: Option<String>,
     },
+    /// `url`: the OnCall API's base URL; `token`: an OnCall API token; `phones`: the CSV of
+    /// phone numbers (OnCall's API never returns them).
+    GrafanaOnCall {
+        url: Option<String>,
+        token: Option<String>,
+        phones: Option<std::path::PathBuf>,
+    },
     /// `url`: GoAlert's public URL; `key`: an API key made for [`goalert::QUERY`].
     GoAlert {
         url: Option<String>,
@@ -141,6 +148,11 @@ impl std::fmt::Debug for Source {
                 .debug_struct("Opsgenie")
                 .field("site", site)
                 .finish_non_exhaustive(),
+            Source::GrafanaOnCall { url, phones, .. } => f
+                .debug_struct("GrafanaOnCall")
+                .field("url", url)
+                .field("phones", phones)
+                .finish_non_exhaustive(),
             Source::GoAlert { url, .. } => f
                 .debug_struct("GoAlert")
                 .field("url", url)
@@ -155,6 +167,7 @@ impl Source {
             Source::Aws(_) => aws::SYSTEM,
             Source::PagerDuty { .. } => pagerduty::SYSTEM,
             Source::Opsgenie { .. } => opsgenie::SYSTEM,
+            Source::GrafanaOnCall { .. } => oncall::SYSTEM,
             Source::GoAlert { .. } => goalert::SYSTEM,
         }
     }
@@ -194,11 +207,27 @@ pub async fn capture(
             let raw = opsgenie::fetch(&client, now, options, progress).await?;
             opsgenie::write_dir(&raw, out)
         }
+        Source::GrafanaOnCall { url, token, .. } => {
+            let raw = oncall::fetch(&oncall_client(url, token)?, now, options, progress).await?;
+            oncall::write_dir(&raw, out)
+        }
         Source::GoAlert { url, key } => {
             let raw = goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?;
             goalert::write_dir(&raw, out)
         }
     }
+}
+
+fn oncall_client(
+    url: &Option<String>,
+    token: &Option<String>,
+) -> Result<oncall::Client, ImportError> {
+    let url = url.as_deref().ok_or_else(|| {
+        ImportError::Input(
+            "reading Grafana OnCall needs --source-url (the OnCall API's base URL)".into(),
+        )
+    })?;
+    oncall::Client::new(url, token_of(token, oncall::SYSTEM)?)
 }
 
 fn goalert_client(
@@ -266,6 +295,17 @@ pub async fn desired(
                 }
             };
             Ok(opsgenie::map(&raw, options, now))
+        }
+        Source::GrafanaOnCall { url, token, phones } => {
+            let raw = match from {
+                Some(dir) => oncall::read_dir(dir)?,
+                None => oncall::fetch(&oncall_client(url, token)?, now, options, progress).await?,
+            };
+            let phones = match phones {
+                Some(path) => oncall::read_phones(path)?,
+                None => Default::default(),
+            };
+            Ok(oncall::map(&raw, &phones, options, now))
         }
         Source::GoAlert { url, key } => {
             let raw = match from {

@@ -54,6 +54,10 @@ pub struct SourceArgs {
     /// goalert: GoAlert's public URL (grafana-oncall: the OnCall API's base URL).
     #[arg(long)]
     source_url: Option<String>,
+    /// grafana-oncall: a CSV of `email,+E164[,sms|voice|both]` (OnCall's API never returns
+    /// phone numbers).
+    #[arg(long)]
+    phones: Option<PathBuf>,
     /// goalert: print the GraphQL document to create the API key for, and exit.
     #[arg(long)]
     print_query: bool,
@@ -129,9 +133,11 @@ fn source_of(name: &str, args: &SourceArgs) -> anyhow::Result<Source> {
             url: args.source_url.clone(),
             key: secret(args, "GOALERT_API_KEY")?,
         }),
-        "grafana-oncall" => anyhow::bail!(
-            "importing from {name} is not available in this version yet (docs/import.md lists what is)"
-        ),
+        "grafana-oncall" => Ok(Source::GrafanaOnCall {
+            url: args.source_url.clone(),
+            token: secret(args, "ONCALL_API_TOKEN")?,
+            phones: args.phones.clone(),
+        }),
         other => anyhow::bail!(
             "unknown source {other:?}: use aws, opsgenie, grafana-oncall, pagerduty or goalert"
         ),

@@ -74,7 +74,7 @@ enum Command {
     /// `apply` (docs/import.md).
     Import {
         /// aws (an ssm-contacts endpoint: AWS Incident Manager or another Muster), opsgenie,
-        /// pagerduty or goalert (docs/import.md).
+        /// pagerduty, grafana-oncall or goalert (docs/import.md).
         source: String,
         #[command(subcommand)]
         command: import_cmd::ImportCommand,
