@@ -133,6 +133,8 @@ pub enum Source {
     GoAlert {
         url: Option<String>,
         key: Option<String>,
+        /// GoAlert's PostgreSQL database instead of its API (`postgres://…`).
+        db_url: Option<String>,
     },
 }
 
@@ -211,8 +213,11 @@ pub async fn capture(
             let raw = oncall::fetch(&oncall_client(url, token)?, now, options, progress).await?;
             oncall::write_dir(&raw, out)
         }
-        Source::GoAlert { url, key } => {
-            let raw = goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?;
+        Source::GoAlert { url, key, db_url } => {
+            let raw = match db_url {
+                Some(db) => goalert::db::fetch(db, now, options, progress).await?,
+                None => goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?,
+            };
             goalert::write_dir(&raw, out)
         }
     }
@@ -307,10 +312,13 @@ pub async fn desired(
             };
             Ok(oncall::map(&raw, &phones, options, now))
         }
-        Source::GoAlert { url, key } => {
-            let raw = match from {
-                Some(dir) => goalert::read_dir(dir)?,
-                None => goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?,
+        Source::GoAlert { url, key, db_url } => {
+            let raw = match (from, db_url) {
+                (Some(dir), _) => goalert::read_dir(dir)?,
+                (None, Some(db)) => goalert::db::fetch(db, now, options, progress).await?,
+                (None, None) => {
+                    goalert::fetch(&goalert_client(url, key)?, now, options, progress).await?
+                }
             };
             Ok(goalert::map(&raw, options, now))
         }

@@ -132,6 +132,9 @@ fn source_of(name: &str, args: &SourceArgs) -> anyhow::Result<Source> {
         "goalert" => Ok(Source::GoAlert {
             url: args.source_url.clone(),
             key: secret(args, "GOALERT_API_KEY")?,
+            db_url: std::env::var("GOALERT_DB_URL")
+                .ok()
+                .filter(|u| !u.is_empty()),
         }),
         "grafana-oncall" => Ok(Source::GrafanaOnCall {
             url: args.source_url.clone(),

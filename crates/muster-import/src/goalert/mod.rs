@@ -12,6 +12,7 @@
 //! (P8) where they differ (overrides and temporary schedules, which move people in and out
 //! of shifts, always make a difference here: see docs/import.md).
 
+pub mod db;
 pub mod reference;
 
 use crate::model::{
@@ -179,6 +180,14 @@ pub struct Raw {
     pub overrides: Vec<GaOverride>,
     pub rendered_from: Timestamp,
     pub rendered_to: Timestamp,
+    /// Who rendered the schedules' `shifts`: `source` (GoAlert's API) or `reference` (read
+    /// from GoAlert's database, which keeps no rendering: Muster's reference evaluator).
+    #[serde(default = "source_rendering")]
+    pub rendered_by: String,
+}
+
+fn source_rendering() -> String {
+    "source".into()
 }
 
 /// A GoAlert GraphQL client.
@@ -272,6 +281,7 @@ pub async fn fetch(
         overrides: vec![],
         rendered_from: now,
         rendered_to: to,
+        rendered_by: source_rendering(),
     };
     while cursors.iter().any(Option::is_some) {
         let cursor = |i: usize| cursors[i].clone().unwrap_or_default();
@@ -594,7 +604,7 @@ pub fn map(raw: &Raw, options: &MapOptions, _now: Timestamp) -> Desired {
             .collect();
         let rendering = Rendering {
             schedule: s.id.clone(),
-            rendered_by: "source".into(),
+            rendered_by: raw.rendered_by.clone(),
             from,
             to,
             intervals: source.clone(),

@@ -116,6 +116,7 @@ fn raw() -> Raw {
         overrides: vec![],
         rendered_from: now(),
         rendered_to: now() + SignedDuration::from_hours(24 * 90),
+        rendered_by: "source".into(),
     }
 }
 
@@ -452,5 +453,140 @@ mod property {
             let e = equivalence::compare(r, &equivalence::from_desired(&d, "s1", r.from, r.to), "plan", &d);
             prop_assert!(e.exact(), "{:#?}", e);
         }
+    }
+}
+
+/// GoAlert's database (a fresh PostgreSQL database with the tables and columns of GoAlert's
+/// `migrate/schema.sql` that the reader uses): everything is read in one read-only
+/// transaction; a rotation is anchored at its `rotation_state` (here the second participant is
+/// on call since Monday 09:00), not at its creation; a DEST contact method is understood.
+#[tokio::test]
+async fn the_database_reader_anchors_rotations_at_their_state() {
+    let Some(url) = muster_store::testing::fresh_postgres_url().await else {
+        muster_store::testing::postgres_skip_note("goalert database reader");
+        return;
+    };
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let schema = r#"
+        CREATE TYPE enum_rotation_type AS ENUM ('daily', 'hourly', 'monthly', 'weekly');
+        CREATE TYPE enum_user_contact_method_type AS ENUM ('DEST', 'EMAIL', 'PUSH', 'SLACK_DM', 'SMS', 'VOICE', 'WEBHOOK');
+        CREATE TABLE users (id uuid PRIMARY KEY, name text NOT NULL, email text NOT NULL DEFAULT '');
+        CREATE TABLE user_contact_methods (id uuid PRIMARY KEY, user_id uuid NOT NULL, name text NOT NULL,
+            type enum_user_contact_method_type NOT NULL, value text NOT NULL, dest jsonb NOT NULL DEFAULT '{}',
+            disabled boolean NOT NULL DEFAULT false, pending boolean NOT NULL DEFAULT true);
+        CREATE TABLE user_notification_rules (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), user_id uuid NOT NULL,
+            contact_method_id uuid NOT NULL, delay_minutes integer NOT NULL DEFAULT 0);
+        CREATE TABLE rotations (id uuid PRIMARY KEY, name text NOT NULL, type enum_rotation_type NOT NULL,
+            shift_length bigint NOT NULL DEFAULT 1, start_time timestamptz NOT NULL, time_zone text NOT NULL);
+        CREATE TABLE rotation_participants (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), rotation_id uuid NOT NULL,
+            position integer NOT NULL, user_id uuid NOT NULL);
+        CREATE TABLE rotation_state (id bigserial PRIMARY KEY, rotation_id uuid NOT NULL, position integer NOT NULL DEFAULT 0,
+            rotation_participant_id uuid NOT NULL, shift_start timestamptz NOT NULL);
+        CREATE TABLE schedules (id uuid PRIMARY KEY, name text NOT NULL, time_zone text NOT NULL);
+        CREATE TABLE schedule_rules (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), schedule_id uuid NOT NULL,
+            start_time time NOT NULL DEFAULT '00:00', end_time time NOT NULL DEFAULT '23:59:59',
+            sunday boolean NOT NULL DEFAULT true, monday boolean NOT NULL DEFAULT true, tuesday boolean NOT NULL DEFAULT true,
+            wednesday boolean NOT NULL DEFAULT true, thursday boolean NOT NULL DEFAULT true, friday boolean NOT NULL DEFAULT true,
+            saturday boolean NOT NULL DEFAULT true, tgt_user_id uuid, tgt_rotation_id uuid, created_at timestamptz NOT NULL DEFAULT now());
+        CREATE TABLE user_overrides (id uuid PRIMARY KEY, add_user_id uuid, remove_user_id uuid,
+            start_time timestamptz NOT NULL, end_time timestamptz NOT NULL, tgt_schedule_id uuid NOT NULL);
+        CREATE TABLE escalation_policies (id uuid PRIMARY KEY, name text NOT NULL, repeat integer NOT NULL DEFAULT 0);
+        CREATE TABLE escalation_policy_steps (id uuid PRIMARY KEY, escalation_policy_id uuid NOT NULL,
+            delay integer NOT NULL DEFAULT 1, step_number integer NOT NULL DEFAULT -1);
+        CREATE TABLE escalation_policy_actions (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), escalation_policy_step_id uuid NOT NULL,
+            user_id uuid, schedule_id uuid, rotation_id uuid, channel_id uuid);
+
+        INSERT INTO users VALUES ('00000000-0000-0000-0000-00000000000a', 'Ann', 'ann@example.com'),
+                                 ('00000000-0000-0000-0000-00000000000b', 'Bob', 'bob@example.com'),
+                                 ('00000000-0000-0000-0000-00000000000c', 'Cy', 'cy@example.com');
+        INSERT INTO user_contact_methods (id, user_id, name, type, value, dest, disabled, pending) VALUES
+          ('00000000-0000-0000-0001-00000000000a', '00000000-0000-0000-0000-00000000000a', 'Phone', 'DEST', '',
+           '{"Type": "builtin-twilio-sms", "Args": {"phone_number": "+17635550101"}}', false, false),
+          ('00000000-0000-0000-0002-00000000000a', '00000000-0000-0000-0000-00000000000a', 'Mail', 'EMAIL', 'ann@example.com', '{}', false, true);
+        INSERT INTO user_notification_rules (user_id, contact_method_id, delay_minutes) VALUES
+          ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0001-00000000000a', 0),
+          ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0002-00000000000a', 10);
+        -- Weekly, created long ago with Ann first; its state: position 1 (Bob) since Mon 30 Nov 09:00 Chicago.
+        INSERT INTO rotations VALUES ('00000000-0000-0000-0003-000000000001', 'Primary', 'weekly', 1, '2025-01-06T15:00:00Z', 'America/Chicago');
+        INSERT INTO rotation_participants (rotation_id, position, user_id) VALUES
+          ('00000000-0000-0000-0003-000000000001', 0, '00000000-0000-0000-0000-00000000000a'),
+          ('00000000-0000-0000-0003-000000000001', 1, '00000000-0000-0000-0000-00000000000b'),
+          ('00000000-0000-0000-0003-000000000001', 2, '00000000-0000-0000-0000-00000000000c');
+        INSERT INTO rotation_state (rotation_id, position, rotation_participant_id, shift_start) VALUES
+          ('00000000-0000-0000-0003-000000000001', 1, gen_random_uuid(), '2026-11-30T15:00:00Z');
+        INSERT INTO schedules VALUES ('00000000-0000-0000-0004-000000000001', 'Business hours', 'America/Chicago');
+        INSERT INTO schedule_rules (schedule_id, start_time, end_time, sunday, monday, tuesday, wednesday, thursday, friday, saturday, tgt_rotation_id)
+          VALUES ('00000000-0000-0000-0004-000000000001', '09:00', '17:00', false, true, true, true, true, true, false, '00000000-0000-0000-0003-000000000001');
+        INSERT INTO escalation_policies VALUES ('00000000-0000-0000-0005-000000000001', 'Default', 2);
+        INSERT INTO escalation_policy_steps VALUES ('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0005-000000000001', 5, 0);
+        INSERT INTO escalation_policy_actions (escalation_policy_step_id, schedule_id) VALUES
+          ('00000000-0000-0000-0006-000000000001', '00000000-0000-0000-0004-000000000001');
+    "#;
+    sqlx::raw_sql(schema).execute(&mut db).await.unwrap();
+    db.close().await.unwrap();
+
+    let raw = goalert::db::fetch(&url, now(), &MapOptions::default(), &Silent)
+        .await
+        .unwrap();
+    assert_eq!(raw.rendered_by, "reference");
+    let r = &raw.rotations[0];
+    // Bob is on call since 30 Nov: he comes first, anchored at that hand-off.
+    assert_eq!(
+        r.user_ids
+            .iter()
+            .map(|u| &u[u.len() - 1..])
+            .collect::<Vec<_>>(),
+        ["b", "c", "a"]
+    );
+    assert_eq!(
+        r.start,
+        "2026-11-30T15:00:00Z".parse::<Timestamp>().unwrap()
+    );
+    let ann = raw.users.iter().find(|u| u.name == "Ann").unwrap();
+    let phone = ann
+        .contact_methods
+        .iter()
+        .find(|m| m.name == "Phone")
+        .unwrap();
+    assert_eq!(
+        (phone.kind.as_deref(), phone.value.as_str()),
+        (Some("SMS"), "+17635550101")
+    );
+
+    let d = goalert::map(&raw, &MapOptions::default(), now());
+    // On Monday 7 Dec at noon Chicago time, the week after Bob's: Cy.
+    let rendering = &d.renderings[0];
+    assert_eq!(rendering.rendered_by, "reference");
+    assert_eq!(
+        super::on_call(&rendering.intervals, "2026-12-07T18:00:00Z"),
+        ["00000000-0000-0000-0000-00000000000c"]
+    );
+    assert_eq!(
+        super::on_call(&rendering.intervals, "2026-12-07T23:30:00Z"),
+        Vec::<String>::new()
+    );
+    let e = equivalence::compare(
+        rendering,
+        &equivalence::from_desired(&d, &rendering.schedule, rendering.from, rendering.to),
+        "plan",
+        &d,
+    );
+    assert!(e.exact(), "{e:#?}");
+    // The policy: one step of 5 minutes to the schedule, repeated twice more.
+    let stages: Vec<u32> = d.escalations[0]
+        .stages
+        .iter()
+        .map(|s| s.duration_minutes)
+        .collect();
+    assert_eq!(stages, [5, 5, 0]);
+
+    // A database that is not GoAlert's says so.
+    let Some(other) = muster_store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    match goalert::db::fetch(&other, now(), &MapOptions::default(), &Silent).await {
+        Err(ImportError::Unexpected(m)) => assert!(m.contains("not GoAlert's schema"), "{m}"),
+        other => panic!("{other:?}"),
     }
 }
