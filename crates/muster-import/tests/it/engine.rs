@@ -22,16 +22,16 @@ const GOLDEN: &str = concat!(
     "/tests/fixtures/aws/plan.golden.json"
 );
 
-struct Target {
-    app: Arc<App>,
-    caller: Caller,
+pub struct Target {
+    pub app: Arc<App>,
+    pub caller: Caller,
     outbox: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 /// A fresh Muster (empty SQLite database, messages to an outbox file) at the fixture's
 /// rendering start, account 111122223333 in us-east-2 (the fixture's own).
-async fn target() -> Target {
+pub async fn target() -> Target {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("muster.db").display());
     let store = muster_store::Store::connect(&url).await.unwrap();
@@ -487,4 +487,28 @@ async fn a_failing_entity_does_not_stop_the_others() {
         counts(&again.report),
         [("create".to_owned(), 1), ("unchanged".to_owned(), 7)]
     );
+}
+
+/// The plan report of `desired` into an empty Muster, compared with the committed file
+/// `path` (`MUSTER_UPDATE_GOLDEN=1` rewrites it: review the diff before committing).
+pub async fn assert_golden_plan(
+    desired: &muster_import::Desired,
+    path: &str,
+) -> muster_import::report::Report {
+    let t = target().await;
+    let planned = muster_import::plan(&t.app, &t.caller, desired, &Options::default())
+        .await
+        .unwrap();
+    let json = serde_json::to_string_pretty(&planned.report).unwrap();
+    if std::env::var_os("MUSTER_UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &json).unwrap();
+    }
+    let golden = std::fs::read_to_string(path)
+        .expect("the golden report (MUSTER_UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(
+        json,
+        golden.trim_end(),
+        "the plan report of {path} changed: review, then MUSTER_UPDATE_GOLDEN=1"
+    );
+    planned.report
 }

@@ -590,3 +590,26 @@ async fn the_database_reader_anchors_rotations_at_their_state() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The plan report of the GoAlert fixtures into an empty Muster, as committed. By hand: 3
+/// people; the schedule's rotation and the policy's wrapped rotation, with their two
+/// schedules; the policy: 8 entities; the business-hours schedule matches GoAlert's shifts
+/// exactly.
+#[tokio::test]
+async fn the_plan_of_the_fixtures_is_the_golden_report() {
+    let d = goalert::map(&raw(), &MapOptions::default(), now());
+    let report = super::engine::assert_golden_plan(
+        &d,
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/goalert/plan.golden.json"
+        ),
+    )
+    .await;
+    assert_eq!(report.entities.len(), 8, "{:#?}", report.entities);
+    assert!(
+        report.equivalence.iter().all(|e| e.exact()),
+        "{:#?}",
+        report.equivalence
+    );
+}

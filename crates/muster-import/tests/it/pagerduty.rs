@@ -602,3 +602,37 @@ mod property {
         assert!(e.exact(), "{e:#?}");
     }
 }
+
+/// The plan report of the PagerDuty fixtures into an empty Muster, as committed. Beside it,
+/// what was worked out by hand: 3 people, the restricted daily layer as a rotation with its
+/// schedule, the two-layer schedule as a snapshot rotation with its schedule, and the policy:
+/// 8 entities to create (the snapshot's overrides besides); both schedules match PagerDuty's
+/// rendering on every minute (the second through its snapshot, reported).
+#[tokio::test]
+async fn the_plan_of_the_fixtures_is_the_golden_report() {
+    let d = pagerduty::map(&raw(), &MapOptions::default(), now());
+    let report = super::engine::assert_golden_plan(
+        &d,
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pagerduty/plan.golden.json"
+        ),
+    )
+    .await;
+    let creates = |kind: &str| report.entities.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(
+        (
+            creates("person"),
+            creates("rotation"),
+            creates("schedule"),
+            creates("escalation")
+        ),
+        (3, 2, 2, 1)
+    );
+    assert!(
+        report.equivalence.iter().all(|e| e.exact()),
+        "{:#?}",
+        report.equivalence
+    );
+    assert!(report.unreported_differences().is_empty());
+}
