@@ -528,20 +528,12 @@ pub async fn fetch(
 
 /// Writes `raw` into `dir` (created if needed).
 pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
-    let path = dir.join(CAPTURE_FILE);
-    let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    crate::write_private(&path, &json)
+    crate::capture::write(raw, dir, CAPTURE_FILE)
 }
 
 /// Reads what [`write_dir`] wrote.
 pub fn read_dir(dir: &Path) -> Result<Raw, ImportError> {
-    let path = dir.join(CAPTURE_FILE);
-    let text =
-        std::fs::read(&path).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
-    serde_json::from_slice(&text)
-        .map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))
+    crate::capture::read(dir, CAPTURE_FILE)
 }
 
 /// The desired set: one to one. `now` is unused (the source rendered its own window).

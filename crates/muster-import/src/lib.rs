@@ -47,12 +47,14 @@ impl Default for MapOptions {
 pub const EQUIVALENCE_DAYS: i64 = 28;
 
 pub mod aws;
+pub mod capture;
 pub mod coverage;
 pub mod engine;
 pub mod equivalence;
 pub mod goalert;
 pub mod oncall;
 pub mod pagerduty;
+pub mod patterns;
 pub mod report;
 pub mod snapshot;
 pub mod views;

@@ -528,22 +528,12 @@ pub async fn fetch(
 /// Writes `raw` into `dir` (created if needed; the file readable by its owner only). The
 /// token is not in it.
 pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
-    let path = dir.join(CAPTURE_FILE);
-    let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    // Owner-readable only: it holds people's e-mail addresses.
-    crate::write_private(&path, &json)
+    crate::capture::write(raw, dir, CAPTURE_FILE)
 }
 
 /// Reads what [`write_dir`] wrote.
 pub fn read_dir(dir: &Path) -> Result<Raw, ImportError> {
-    let path = dir.join(CAPTURE_FILE);
-    let text =
-        std::fs::read(&path).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(de)
-        .map_err(|e| ImportError::Input(format!("{}: {}: {}", path.display(), e.path(), e.inner())))
+    crate::capture::read(dir, CAPTURE_FILE)
 }
 
 /// Phones from a CSV `email,+E164[,sms|voice|both]` (the OnCall API never returns phone

@@ -17,8 +17,8 @@
 pub mod reference;
 
 use crate::model::{
-    Channel, ChannelTarget, ContactRef, Desired, Escalation, EscalationStage, EscalationTarget,
-    Interval, Loss, Override, Person, PersonalStage, Rendering, Rotation, Schedule, Severity,
+    Channel, ContactRef, Desired, Escalation, EscalationTarget, Interval, Loss, Override, Person,
+    Rendering, Rotation, Schedule, Severity,
 };
 use crate::progress::Progress;
 use crate::sanitize::{self, Aliases};
@@ -418,21 +418,12 @@ pub async fn fetch(
 
 /// Writes `raw` into `dir` (created if needed). The API key is never part of it.
 pub fn write_dir(raw: &Raw, dir: &Path) -> Result<(), ImportError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ImportError::Input(format!("{}: {e}", dir.display())))?;
-    let path = dir.join(CAPTURE_FILE);
-    let json = serde_json::to_vec_pretty(raw).map_err(|e| ImportError::Input(e.to_string()))?;
-    crate::write_private(&path, &json)
+    crate::capture::write(raw, dir, CAPTURE_FILE)
 }
 
 /// Reads what [`write_dir`] wrote.
 pub fn read_dir(dir: &Path) -> Result<Raw, ImportError> {
-    let path = dir.join(CAPTURE_FILE);
-    let text =
-        std::fs::read(&path).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| ImportError::Input(format!("{}: {}: {}", path.display(), e.path(), e.inner())))
+    crate::capture::read(dir, CAPTURE_FILE)
 }
 
 fn entity_person(id: &str) -> String {
@@ -562,30 +553,7 @@ fn person(
             }
         }
     }
-    let delays: Vec<(u32, Vec<String>)> = by_delay.into_iter().collect();
-    let mut stages = Vec::new();
-    for (i, (delay, targets)) in delays.iter().enumerate() {
-        let next = delays.get(i + 1).map(|d| d.0).unwrap_or(*delay);
-        let mut gap = next - delay;
-        stages.push(PersonalStage {
-            duration_minutes: gap.min(30),
-            channels: targets
-                .iter()
-                .map(|c| ChannelTarget {
-                    channel: c.clone(),
-                    retry_interval_minutes: None,
-                })
-                .collect(),
-        });
-        gap = gap.saturating_sub(30);
-        while gap > 0 {
-            stages.push(PersonalStage {
-                duration_minutes: gap.min(30),
-                channels: vec![],
-            });
-            gap = gap.saturating_sub(30);
-        }
-    }
+    let stages = crate::patterns::personal_stages(by_delay);
     if stages.is_empty() && !channels.is_empty() {
         losses.push(Loss::new(
             "no-notification-rules",
@@ -868,28 +836,7 @@ pub fn map(raw: &Raw, options: &MapOptions, now: Timestamp) -> Desired {
             ));
         }
         let loops = p.num_loops as usize + 1;
-        let mut stages = Vec::new();
-        for l in 0..loops {
-            for (i, (targets, delay)) in rounds.iter().enumerate() {
-                let last = l + 1 == loops && i + 1 == rounds.len();
-                let mut wait = if last { 0 } else { *delay };
-                if targets.is_empty() && wait == 0 {
-                    continue;
-                }
-                stages.push(EscalationStage {
-                    duration_minutes: wait.min(30),
-                    targets: targets.clone(),
-                });
-                wait = wait.saturating_sub(30);
-                while wait > 0 {
-                    stages.push(EscalationStage {
-                        duration_minutes: wait.min(30),
-                        targets: vec![],
-                    });
-                    wait = wait.saturating_sub(30);
-                }
-            }
-        }
+        let stages = crate::patterns::escalation_stages(&rounds, loops);
         if stages.is_empty() {
             losses.push(Loss::new(
                 "escalation-empty",
