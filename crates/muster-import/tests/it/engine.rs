@@ -32,11 +32,16 @@ pub struct Target {
 /// A fresh Muster (empty SQLite database, messages to an outbox file) at the fixture's
 /// rendering start, account 111122223333 in us-east-2 (the fixture's own).
 pub async fn target() -> Target {
+    target_at(now(), "us-east-2").await
+}
+
+/// A fresh Muster with its clock at `at`, serving `region`.
+pub async fn target_at(at: Timestamp, region: &str) -> Target {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("muster.db").display());
     let store = muster_store::Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now().as_millisecond()));
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at.as_millisecond()));
     let outbox = dir.path().join("outbox.jsonl");
     let providers = [ProviderConfig::Outbox(OutboxConfig {
         name: "outbox".into(),
@@ -55,7 +60,7 @@ pub async fn target() -> Target {
         None,
         None,
     );
-    let region = Region::parse("us-east-2").unwrap();
+    let region = Region::parse(region).unwrap();
     let app = Arc::new(App::new(store, clock, Arc::new(messaging), region.clone()));
     let caller = Caller {
         account: AccountId::parse("111122223333").unwrap(),

@@ -2,65 +2,18 @@
 //! real (SQLite) Muster, and a schedule inside the exact subset proven equivalent before and
 //! after the apply.
 
-use std::sync::Arc;
-
-use muster_app::messaging::Messaging;
-use muster_app::{App, Caller, Principal};
-use muster_core::{AccountId, ChannelType, Clock, ManualClock, Region};
 use muster_import::MapOptions;
 use muster_import::engine::Options;
 use muster_import::opsgenie;
 use muster_import::progress::Silent;
-use muster_notify::config::{OutboxConfig, ProviderConfig};
-use muster_notify::providers::Notifier;
-use muster_notify::templates::Templates;
 use serde_json::json;
 
 use crate::server::fixtures;
 use crate::{NOW, at};
 
-struct Target {
-    app: Arc<App>,
-    caller: Caller,
-    _dir: tempfile::TempDir,
-}
-
 /// An empty Muster at the fixtures' `NOW`.
-async fn target() -> Target {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("muster.db").display());
-    let store = muster_store::Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(NOW).as_millisecond()));
-    let providers = [ProviderConfig::Outbox(OutboxConfig {
-        name: "outbox".into(),
-        channels: vec![ChannelType::Email, ChannelType::Sms, ChannelType::Voice],
-        path: Some(dir.path().join("outbox.jsonl")),
-        timeout_seconds: None,
-    })];
-    let notifier = Notifier::new(&providers, dir.path(), None)
-        .unwrap()
-        .with_clock(clock.clone());
-    let messaging = Messaging::new(
-        notifier,
-        &providers,
-        Templates::default(),
-        muster_app::codes::CodeKey::derive(&[7u8; 32]),
-        None,
-        None,
-    );
-    let region = Region::parse("eu-central-1").unwrap();
-    let app = Arc::new(App::new(store, clock, Arc::new(messaging), region.clone()));
-    let caller = Caller {
-        account: AccountId::parse("111122223333").unwrap(),
-        region,
-        principal: Principal::System,
-    };
-    Target {
-        app,
-        caller,
-        _dir: dir,
-    }
+async fn target() -> crate::engine::Target {
+    crate::engine::target_at(at(NOW), "eu-central-1").await
 }
 
 /// Catches: a desired set the engine cannot write (a nobody person without channels, empty
