@@ -232,7 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.common, &serve)?;
             let stop = shutdown_signal();
-            let running = server::start(&settings, server::serve_clock(&settings)).await?;
+            let running = server::start(&settings, server::serve_clock(&settings)?).await?;
             stop.await;
             tracing::info!("shutting down");
             running.stop().await

@@ -540,17 +540,66 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     })
 }
 
-/// The clock `serve` runs on: the system clock, or the system clock sped up by
-/// `--time-scale` (request signatures are always checked against real time).
-pub fn serve_clock(settings: &Settings) -> Arc<dyn Clock> {
+/// The file in the data directory that keeps a drill's clock: `<scale> <origin>`.
+pub const DRILL_FILE: &str = "time-origin";
+
+/// The origin of a drill's scaled clock, kept in `<data-dir>/time-origin` so that a restarted
+/// `serve` with the same `--time-scale` continues where the drill was, with no setting to
+/// carry over. `time_origin` given: it is used and kept. A file of another scale (or none):
+/// a new drill starts now. A `serve` at scale 1 ends the drill (the file goes), so the next
+/// drill does not resume a stale one.
+pub fn drill_origin(settings: &Settings) -> anyhow::Result<Option<jiff::Timestamp>> {
+    let path = settings.data_dir.join(DRILL_FILE);
     if settings.time_scale == 1.0 {
-        system_clock()
-    } else {
-        Arc::new(match settings.time_origin {
-            Some(origin) => muster_core::ScaledClock::from_origin(settings.time_scale, origin),
-            None => muster_core::ScaledClock::new(settings.time_scale),
-        })
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "drill over: its clock origin is removed")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => anyhow::bail!("removing {}: {e}", path.display()),
+        }
+        return Ok(None);
     }
+    let kept = std::fs::read_to_string(&path).ok().and_then(|text| {
+        let (scale, origin) = text.trim().split_once(' ')?;
+        Some((
+            scale.parse::<f64>().ok()?,
+            origin.parse::<jiff::Timestamp>().ok()?,
+        ))
+    });
+    let origin = match (settings.time_origin, kept) {
+        (Some(origin), _) => origin,
+        (None, Some((scale, origin))) if scale == settings.time_scale => {
+            tracing::info!(%origin, scale, "drill resumed: the scaled clock continues from its origin");
+            return Ok(Some(origin));
+        }
+        (None, Some((scale, _))) => {
+            tracing::warn!(
+                old_scale = scale,
+                new_scale = settings.time_scale,
+                "a drill of another time scale was kept: a new drill starts now"
+            );
+            jiff::Timestamp::now()
+        }
+        (None, None) => jiff::Timestamp::now(),
+    };
+    std::fs::create_dir_all(&settings.data_dir)
+        .and_then(|()| std::fs::write(&path, format!("{} {origin}\n", settings.time_scale)))
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(Some(origin))
+}
+
+/// The clock `serve` runs on: the system clock, or the system clock sped up by
+/// `--time-scale` from the drill's origin ([`drill_origin`]; request signatures are always
+/// checked against real time).
+pub fn serve_clock(settings: &Settings) -> anyhow::Result<Arc<dyn Clock>> {
+    Ok(match drill_origin(settings)? {
+        None => system_clock(),
+        Some(origin) => Arc::new(muster_core::ScaledClock::from_origin(
+            settings.time_scale,
+            origin,
+        )),
+    })
 }
 
 /// Default clock for `serve`.

@@ -518,6 +518,54 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
     // depend on how loaded the machine is.)
     assert!(second - first >= 299, "{first} → {second}");
     assert!(terminate(&mut child).success());
+
+    // The drill survives a restart: its clock's origin is kept in the data directory, and a
+    // `serve` of the same scale continues from it (without it, the clock would restart at
+    // real time, service seconds behind `second`).
+    let kept = std::fs::read_to_string(dir.path().join("time-origin")).unwrap();
+    assert!(kept.starts_with("1000 "), "{kept}");
+    let (mut child, addr, _logs, early) = serve_with(dir.path(), &["--time-scale", "1000"]);
+    assert!(
+        early.iter().any(|l| l.contains("drill resumed")),
+        "{early:?}"
+    );
+    let client = common::client(addr.parse().unwrap(), &key_id, &secret);
+    let override_after = async {
+        let id = client
+            .create_rotation_override()
+            .rotation_id(&rotation)
+            .new_contact_ids(&who)
+            .start_time(aws_sdk_ssmcontacts::primitives::DateTime::from_secs(
+                1_700_000_000,
+            ))
+            .end_time(aws_sdk_ssmcontacts::primitives::DateTime::from_secs(
+                1_700_003_600,
+            ))
+            .send()
+            .await
+            .unwrap()
+            .rotation_override_id;
+        client
+            .get_rotation_override()
+            .rotation_id(&rotation)
+            .rotation_override_id(id)
+            .send()
+            .await
+            .unwrap()
+            .create_time
+            .unwrap()
+            .secs()
+    };
+    let third = override_after.await;
+    assert!(
+        third >= second,
+        "the drill's clock went back: {second} → {third}"
+    );
+    assert!(terminate(&mut child).success());
+    // A `serve` at the normal pace ends the drill: the next one starts afresh.
+    let (mut child, _addr, _logs, _early) = serve_with(dir.path(), &[]);
+    assert!(!dir.path().join("time-origin").exists());
+    assert!(terminate(&mut child).success());
 }
 
 /// A PERSONAL contact `alias` and a UTC daily rotation `name` (hand-off 09:00) with only them:
