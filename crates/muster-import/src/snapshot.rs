@@ -1,11 +1,68 @@
 //! The snapshot fallback (IMPORTERS.md P8): a schedule that cannot be expressed as Muster
 //! rotations exactly is imported as the source renders it, up to a horizon.
 
-use crate::model::{Interval, Loss, Override, Person, Rotation, Severity};
+use crate::equivalence;
+use crate::model::{
+    Desired, Interval, Loss, Override, Person, Rendering, Rotation, Schedule, Severity,
+};
 use crate::sanitize;
 use jiff::{SignedDuration, Timestamp};
 use muster_core::rotation::{Cadence, HandOff, Recurrence};
 use std::collections::HashMap;
+
+/// The rotations a schedule is imported as: `exact` when Muster's shifts of them equal the
+/// source's `rendering` on every minute (`true`), else a snapshot of the rendering up to
+/// `horizon` (`false`); `None` when neither is possible (a loss says why).
+#[allow(clippy::too_many_arguments)]
+pub fn exact_or_snapshot(
+    system: &str,
+    schedule_name: &str,
+    time_zone: &str,
+    exact: Option<Vec<Rotation>>,
+    rendering: &Rendering,
+    known: &HashMap<&str, &Person>,
+    horizon: Timestamp,
+    losses: &mut Vec<Loss>,
+) -> Option<(Vec<Rotation>, bool)> {
+    if let Some(rotations) = exact {
+        let candidate = Desired {
+            system: system.into(),
+            account: String::new(),
+            people: vec![],
+            schedules: vec![Schedule {
+                id: rendering.schedule.clone(),
+                alias: String::new(),
+                display_name: String::new(),
+                rotations: rotations.iter().map(|r| r.id.clone()).collect(),
+            }],
+            rotations,
+            escalations: vec![],
+            losses: vec![],
+            renderings: vec![],
+        };
+        let muster = equivalence::from_desired(
+            &candidate,
+            &rendering.schedule,
+            rendering.from,
+            rendering.to,
+        );
+        if equivalence::compare(rendering, &muster, "plan", &candidate).exact() {
+            return Some((candidate.rotations, true));
+        }
+    }
+    let r = snapshot_of(
+        system,
+        &rendering.schedule,
+        schedule_name,
+        time_zone,
+        &rendering.intervals,
+        known,
+        rendering.from,
+        horizon,
+        losses,
+    )?;
+    Some((vec![r], false))
+}
 
 /// P8: one rotation of everyone in the rendering, whose overrides are the rendering itself
 /// from `from` to `horizon` (empty ones where nobody is on call).

@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::progress::Progress;
 use crate::sanitize::{self, Aliases};
-use crate::{EQUIVALENCE_DAYS, ImportError, MapOptions, equivalence};
+use crate::{EQUIVALENCE_DAYS, ImportError, MapOptions};
 use jiff::{SignedDuration, Timestamp};
 use muster_core::ChannelType;
 use muster_core::rotation::{Cadence, HandOff, Recurrence};
@@ -580,57 +580,26 @@ pub fn map(raw: &Raw, options: &MapOptions, _now: Timestamp) -> Desired {
             intervals: source.clone(),
         };
         let exact = exact_rotations(s, &rotations_by_id, &known, &mut losses);
-        let candidate = Desired {
-            system: SYSTEM.into(),
-            account: raw.account.clone(),
-            people: vec![],
-            rotations: exact.clone().unwrap_or_default(),
-            schedules: vec![Schedule {
-                id: s.id.clone(),
-                alias: String::new(),
-                display_name: String::new(),
-                rotations: exact.iter().flatten().map(|r| r.id.clone()).collect(),
-            }],
-            escalations: vec![],
-            losses: vec![],
-            renderings: vec![],
+        let Some((chosen, _)) = crate::snapshot::exact_or_snapshot(
+            SYSTEM,
+            &s.name,
+            &s.time_zone,
+            exact.filter(|e| !e.is_empty()),
+            &rendering,
+            &known,
+            raw.rendered_to,
+            &mut losses,
+        ) else {
+            losses.push(Loss::new(
+                "schedule-not-imported",
+                Severity::Error,
+                &entity,
+                "nobody is on call in it over the window, and its rules cannot be expressed exactly",
+            ));
+            continue;
         };
-        let matches = exact.as_ref().is_some_and(|e| !e.is_empty())
-            && equivalence::compare(
-                &rendering,
-                &equivalence::from_desired(&candidate, &s.id, from, to),
-                "plan",
-                &candidate,
-            )
-            .exact();
-        let ids: Vec<String> = if matches {
-            let rs = exact.unwrap_or_default();
-            let ids = rs.iter().map(|r| r.id.clone()).collect();
-            rotations.extend(rs);
-            ids
-        } else {
-            match crate::snapshot::snapshot_of(
-                SYSTEM,
-                &s.id,
-                &s.name,
-                &s.time_zone,
-                &source,
-                &known,
-                from,
-                raw.rendered_to,
-                &mut losses,
-            ) {
-                Some(r) => {
-                    let id = r.id.clone();
-                    rotations.push(r);
-                    vec![id]
-                }
-                None => {
-                    losses.push(Loss::new("schedule-not-imported", Severity::Error, &entity, "nobody is on call in it over the window, and its rules cannot be expressed exactly"));
-                    continue;
-                }
-            }
-        };
+        let ids: Vec<String> = chosen.iter().map(|r| r.id.clone()).collect();
+        rotations.extend(chosen);
         schedules.push(Schedule {
             id: s.id.clone(),
             alias: aliases.unique(&sanitize::alias(

@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::progress::Progress;
 use crate::sanitize::{self, Aliases};
-use crate::{EQUIVALENCE_DAYS, ImportError, MapOptions, equivalence};
+use crate::{EQUIVALENCE_DAYS, ImportError, MapOptions};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use muster_core::ChannelType;
 use muster_core::rotation::{Cadence, CoverageWindow, DayOfWeek, HandOff, Recurrence};
@@ -718,53 +718,29 @@ pub fn map(raw: &Raw, options: &MapOptions, now: Timestamp) -> Desired {
         };
         let mut exact_losses = Vec::new();
         let exact = exact_rotations(s, &overrides, &tz, &known, now, &mut exact_losses);
-        let candidate = Desired {
-            system: SYSTEM.into(),
-            account: raw.account.clone(),
-            people: vec![],
-            rotations: exact.clone().unwrap_or_default(),
-            schedules: vec![Schedule {
-                id: s.id.clone(),
-                alias: String::new(),
-                display_name: String::new(),
-                rotations: exact.iter().flatten().map(|r| r.id.clone()).collect(),
-            }],
-            escalations: vec![],
-            losses: vec![],
-            renderings: vec![],
+        let Some((chosen, was_exact)) = crate::snapshot::exact_or_snapshot(
+            SYSTEM,
+            &s.name,
+            &s.time_zone,
+            exact,
+            &rendering,
+            &known,
+            raw.rendered_to,
+            &mut losses,
+        ) else {
+            losses.push(Loss::new(
+                "schedule-not-imported",
+                Severity::Error,
+                &entity,
+                "neither an exact mapping nor a snapshot is possible (see the losses above)",
+            ));
+            continue;
         };
-        let muster = equivalence::from_desired(&candidate, &s.id, from, to);
-        let matches = exact.is_some()
-            && equivalence::compare(&rendering, &muster, "plan", &candidate).exact();
-        let schedule_rotations = if matches {
+        if was_exact {
             losses.extend(exact_losses);
-            let rs = exact.unwrap_or_default();
-            let ids = rs.iter().map(|r| r.id.clone()).collect();
-            rotations.extend(rs);
-            ids
-        } else {
-            match crate::snapshot::snapshot_of(
-                SYSTEM,
-                &s.id,
-                &s.name,
-                &s.time_zone,
-                &source,
-                &known,
-                from,
-                raw.rendered_to,
-                &mut losses,
-            ) {
-                Some(r) => {
-                    let id = r.id.clone();
-                    rotations.push(r);
-                    vec![id]
-                }
-                None => {
-                    losses.push(Loss::new("schedule-not-imported", Severity::Error, &entity, "neither an exact mapping nor a snapshot is possible (see the losses above)"));
-                    continue;
-                }
-            }
-        };
+        }
+        let schedule_rotations: Vec<String> = chosen.iter().map(|r| r.id.clone()).collect();
+        rotations.extend(chosen);
         if schedule_rotations.is_empty() {
             losses.push(Loss::new(
                 "schedule-empty",
