@@ -33,6 +33,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod keys;
 pub mod messaging;
+pub mod preview;
 pub mod replies;
 pub mod rotations;
 

@@ -12,6 +12,7 @@ pub mod ical;
 pub mod ids;
 pub mod incident;
 pub mod limits;
+pub mod preview;
 pub mod rotation;
 pub mod status;
 

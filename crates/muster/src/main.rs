@@ -9,6 +9,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod import_cmd;
+mod preview_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -78,6 +79,20 @@ enum Command {
         source: String,
         #[command(subcommand)]
         command: import_cmd::ImportCommand,
+    },
+    /// If this were engaged at a time (default now): every page that would be sent, when,
+    /// to whom, on which device, nobody acknowledging; and the plan lint's warnings
+    /// (docs/preview.md).
+    Preview {
+        /// A contact's ARN (personal, escalation plan or on-call schedule), or a response
+        /// plan's (each of its engagement contacts).
+        arn: String,
+        /// The instant of the engagement (RFC 3339, e.g. 2026-12-06T21:00:00Z); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object: `pages` (in time order) and `warnings`.
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect the configuration.
     Config {
@@ -282,6 +297,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             let store = server::open_store(&settings).await?;
             let result = incidents(&settings, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Preview { arn, at, json } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            let store = server::open_store(&settings).await?;
+            let result = preview_cmd::run(&settings, &store, &arn, at.as_deref(), json).await;
             store.close().await;
             result
         }

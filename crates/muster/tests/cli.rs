@@ -3,6 +3,8 @@
 mod common;
 #[path = "cli/import_aws.rs"]
 mod import_aws;
+#[path = "cli/preview.rs"]
+mod preview;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -270,7 +270,11 @@ impl App {
     }
 
     /// Everything the plans of `root` can reach: contacts (by ARN) and rotations.
-    async fn snapshot(&self, ctx: &Caller, root: &ContactRecord) -> Result<Snapshot, AppError> {
+    pub(crate) async fn snapshot(
+        &self,
+        ctx: &Caller,
+        root: &ContactRecord,
+    ) -> Result<Snapshot, AppError> {
         let root_arn = ctx.arn(ArnOf::Contact(&root.alias));
         let mut snap = Snapshot {
             root: root_arn.clone(),
