@@ -18,6 +18,7 @@ mod incidents;
 mod integrations;
 mod pages;
 mod plans;
+mod preview;
 mod response_plans;
 mod schedules;
 mod settings;
@@ -177,6 +178,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(schedules::routes())
         .merge(engagements::routes())
         .merge(settings::routes())
+        .merge(preview::routes())
         .route("/logout", post(pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             console.clone(),

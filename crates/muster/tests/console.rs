@@ -1921,3 +1921,6 @@ mod incidents;
 
 #[path = "console/integrations.rs"]
 mod integrations;
+
+#[path = "console/preview.rs"]
+mod preview;

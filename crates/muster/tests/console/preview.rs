@@ -1,0 +1,274 @@
+//! The console's Preview: the page of an escalation plan at a chosen instant (every page in
+//! time order, the masked devices, the one that would not be sent, the lint's warning), the
+//! Preview buttons of contacts, escalation plans, schedules and response plans, errors for a
+//! bad time and an unknown contact, and the page in headless Chromium at desktop and phone
+//! width, with screenshots in `target/console-screenshots/`.
+
+use crate::common;
+
+use aws_sdk_ssmcontacts::types::{
+    ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactTargetInfo, ContactType, Plan,
+    Stage, Target,
+};
+use common::TestServer;
+use common::browser::{self, Browser, PASSWORD, base, click_to_load, create_user, get, labelled};
+use fantoccini::Locator;
+
+const USER: &str = "oncall@example.com";
+
+fn stage(minutes: i32, targets: Vec<Target>) -> Stage {
+    Stage::builder()
+        .duration_in_minutes(minutes)
+        .set_targets(Some(targets))
+        .build()
+        .unwrap()
+}
+
+fn to_contact(arn: &str, essential: bool) -> Target {
+    Target::builder()
+        .contact_target_info(
+            ContactTargetInfo::builder()
+                .contact_id(arn)
+                .is_essential(essential)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn to_channel(arn: &str) -> Target {
+    Target::builder()
+        .channel_target_info(
+            ChannelTargetInfo::builder()
+                .contact_channel_id(arn)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// `esc`: stage 1 (5 min) ana, stage 2 (5 min) bo (e-mail, and an SMS number never
+/// activated).
+async fn escalation(s: &TestServer) {
+    let ana = common::PagedPerson::new("ana", "ana@example.com")
+        .create(s)
+        .await;
+    let bo = common::PagedPerson::new("bo", "bo@example.com")
+        .create(s)
+        .await;
+    let sms = s
+        .client
+        .create_contact_channel()
+        .contact_id(&bo.contact)
+        .name("phone")
+        .r#type(ChannelType::Sms)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address("+447700900123")
+                .build(),
+        )
+        .defer_activation(true)
+        .send()
+        .await
+        .unwrap()
+        .contact_channel_arn;
+    s.client
+        .update_contact()
+        .contact_id(&bo.contact)
+        .plan(
+            Plan::builder()
+                .stages(stage(10, vec![to_channel(&bo.channel), to_channel(&sms)]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .create_contact()
+        .alias("esc")
+        .r#type(ContactType::Escalation)
+        .plan(
+            Plan::builder()
+                .stages(stage(5, vec![to_contact(&ana.contact, false)]))
+                .stages(stage(5, vec![to_contact(&bo.contact, true)]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The rows of the pages table: (time, person, device cell, sent cell), tags stripped.
+fn rows(html: &str) -> Vec<Vec<String>> {
+    let Some(start) = html.find("<table class=\"preview-pages\">") else {
+        return Vec::new();
+    };
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    let body = &table[table.find("<tbody>").unwrap()..];
+    body.split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let cell = &cell[cell.find('>').unwrap() + 1..];
+                    let cell = &cell[..cell.find("</td>").unwrap()];
+                    let mut text = String::new();
+                    let mut in_tag = false;
+                    for ch in cell.chars() {
+                        match ch {
+                            '<' => {
+                                in_tag = true;
+                                text.push(' ');
+                            }
+                            '>' => in_tag = false,
+                            c if !in_tag => text.push(c),
+                            _ => {}
+                        }
+                    }
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_pages_and_buttons() {
+    let mut s = common::start(common::Backend::Sqlite).await.unwrap();
+    let base = base(&s);
+    create_user(&s, USER, PASSWORD).await;
+    escalation(&s).await;
+    let me = browser::sign_in(&base, USER, PASSWORD).await;
+    let cookie = Some(me.cookie.as_str());
+
+    let (status, html, _) = get(&base, "/preview/contact/esc?at=2026-12-24T03:00", cookie).await;
+    assert_eq!(status, 200, "{html}");
+    let got = rows(&html);
+    // Columns: when, person, device, stage, through, sent.
+    let summary: Vec<(&str, &str, &str, &str)> = got
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str(), r[5].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "2026-12-24 03:00:00 UTC at once",
+                "ana",
+                "mail (EMAIL) a•••@example.com",
+                "yes"
+            ),
+            (
+                "2026-12-24 03:05:00 UTC +5 min",
+                "bo",
+                "mail (EMAIL) b•••@example.com",
+                "yes"
+            ),
+            (
+                "2026-12-24 03:05:00 UTC +5 min",
+                "bo",
+                "phone (SMS) +44••••••••23",
+                "no : not activated"
+            ),
+        ],
+        "{html}"
+    );
+    assert_eq!(got[2][4], "esc → bo");
+    assert!(
+        html.contains("paging ends at <time datetime=\"2026-12-24T03:15:00Z\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<code>channel-not-activated</code>"),
+        "{html}"
+    );
+    assert!(!html.contains("+447700900123"), "the address is masked");
+
+    // Without a time: now. A time that is not one: said beside the field, now shown.
+    let (status, html, _) = get(&base, "/preview/contact/esc", cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&html).len(), 3);
+    let (status, html, _) = get(&base, "/preview/contact/esc?at=tomorrow", cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"preview-at-error\""), "{html}");
+    assert!(html.contains("is not a time"), "{html}");
+    let (status, _, _) = get(&base, "/preview/contact/nobody", cookie).await;
+    assert_eq!(status, 404);
+    // Signed out: to the sign-in page.
+    let (status, _, _) = get(&base, "/preview/contact/esc", None).await;
+    assert_ne!(status, 200);
+
+    // A person: two pages less, no warning.
+    let (_, html, _) = get(&base, "/preview/contact/ana", cookie).await;
+    assert_eq!(rows(&html).len(), 1);
+    assert!(html.contains("id=\"preview-no-warnings\""), "{html}");
+
+    // A response plan engaging nobody says so.
+    let (status, body, _) = browser::post_form(
+        &base,
+        "/response-plans/new",
+        &me,
+        &[
+            ("name", "checkout"),
+            ("title", "Checkout down"),
+            ("impact", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let (_, html, _) = get(&base, "/preview/response-plan/checkout", cookie).await;
+    assert!(html.contains("<code>nobody-paged</code>"), "{html}");
+
+    // The buttons.
+    for (page, link) in [
+        ("/contacts/details/esc", "/preview/contact/esc"),
+        ("/contacts/details/ana", "/preview/contact/ana"),
+        ("/escalation-plans", "/preview/contact/esc"),
+        ("/response-plans", "/preview/response-plan/checkout"),
+    ] {
+        let (status, html, _) = get(&base, page, cookie).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            html.contains(&format!("href=\"{link}\"")),
+            "{page} has no {link}: {html}"
+        );
+    }
+
+    // In Chromium: from the escalation plans to the preview, at desktop and phone width.
+    if let Some(b) = Browser::start().await {
+        let c = b.c();
+        c.goto(&format!("{base}/escalation-plans")).await.unwrap();
+        browser::browser_sign_in(&b, USER, PASSWORD).await;
+        click_to_load(&b, Locator::XPath(&labelled("Preview esc"))).await;
+        assert_eq!(browser::path_of(&b).await, "/preview/contact/esc");
+        assert!(
+            browser::text_of(&b, "#preview-warnings")
+                .await
+                .contains("channel-not-activated")
+        );
+        let shown = c
+            .find_all(Locator::Css("table.preview-pages tbody tr"))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(shown, 3);
+        browser::screenshot(&b, "preview-desktop").await;
+        c.set_window_size(390, 844).await.unwrap();
+        let wide = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            wide,
+            serde_json::Value::Bool(false),
+            "sideways scrolling on a phone"
+        );
+        browser::screenshot(&b, "preview-phone").await;
+        b.close().await;
+    }
+    s.stop().await;
+}
