@@ -168,3 +168,78 @@ impl App {
         Ok((state, Some(ch)))
     }
 }
+
+/// One rotation of an on-call schedule at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationNow {
+    pub rotation_arn: String,
+    /// Empty when the rotation was deleted.
+    pub name: String,
+    /// Aliases of who is on call (overrides included); empty in a coverage gap.
+    pub on_call: Vec<String>,
+    /// When their shift ends; `None` when it does not end in the next 14 days.
+    pub until_ms: Option<i64>,
+    /// When nobody is on call: when someone next is (within 14 days).
+    pub next_ms: Option<i64>,
+}
+
+impl App {
+    /// Who each rotation of the on-call schedule `schedule` puts on call at `at_ms`, and
+    /// until when: what an engagement of the schedule then would engage.
+    pub async fn on_call_now(
+        &self,
+        ctx: &Caller,
+        schedule: &muster_store::ContactRecord,
+        at_ms: i64,
+    ) -> Result<Vec<RotationNow>, AppError> {
+        let snapshot = self.snapshot(ctx, schedule).await?;
+        let horizon = at_ms.saturating_add(preview::GAP_HORIZON_MS);
+        let alias = |arn: &str| {
+            snapshot.contacts.get(arn).map_or_else(
+                || arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                |c| c.alias.clone(),
+            )
+        };
+        let mut out = Vec::new();
+        for arn in &schedule.plan.rotation_ids {
+            let name = match ctx.own(arn, "ROTATION") {
+                Ok(ResourceRef::Rotation { id }) => self
+                    .store
+                    .get_rotation(ctx.account.as_str(), id)
+                    .await?
+                    .map(|r| r.name)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let mut now = RotationNow {
+                rotation_arn: arn.clone(),
+                name,
+                on_call: Vec::new(),
+                until_ms: None,
+                next_ms: None,
+            };
+            let spec = snapshot.rotations.get(arn).and_then(|r| r.spec());
+            let range = (
+                jiff::Timestamp::from_millisecond(at_ms),
+                jiff::Timestamp::from_millisecond(horizon),
+            );
+            if let (Some((spec, overrides)), (Ok(from), Ok(to))) = (spec, range) {
+                let shifts = muster_core::rotation::shifts(&spec, &overrides, from, to);
+                match shifts.iter().find(|s| s.start <= from && from < s.end) {
+                    Some(s) => {
+                        now.on_call = s.members.iter().map(|m| alias(m)).collect();
+                        now.until_ms = (s.end < to).then(|| s.end.as_millisecond());
+                    }
+                    None => {
+                        now.next_ms = shifts
+                            .iter()
+                            .find(|s| s.start > from)
+                            .map(|s| s.start.as_millisecond());
+                    }
+                }
+            }
+            out.push(now);
+        }
+        Ok(out)
+    }
+}

@@ -1,5 +1,5 @@
 //! Static files compiled into the binary: htmx (vendored from the npm package `htmx.org`,
-//! with its licence beside it in `static/`) and the console's stylesheet.
+//! with its licence beside it in `static/`), the console's stylesheet and its script.
 //!
 //! Their URLs change whenever their content does (htmx's carries its version, the
 //! stylesheet's a hash of its bytes), so they are served with a one-year `immutable` cache
@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 pub(crate) const HTMX_VERSION: &str = "2.0.11";
 const HTMX: &[u8] = include_bytes!("../static/htmx.min.js");
 const CSS: &[u8] = include_bytes!("../static/console.css");
+const JS: &[u8] = include_bytes!("../static/console.js");
 
 static HTMX_PATH: LazyLock<String> =
     LazyLock::new(|| format!("/static/htmx-{HTMX_VERSION}.min.js"));
@@ -22,6 +23,16 @@ static CSS_PATH: LazyLock<String> = LazyLock::new(|| {
     let hash = hex::encode(Sha256::digest(CSS));
     format!("/static/console-{}.css", &hash[..12])
 });
+
+static JS_PATH: LazyLock<String> = LazyLock::new(|| {
+    let hash = hex::encode(Sha256::digest(JS));
+    format!("/static/console-{}.js", &hash[..12])
+});
+
+/// The URL of the console's script (times in the viewer's zone).
+pub(crate) fn js_path() -> &'static str {
+    &JS_PATH
+}
 
 /// The URL of htmx.
 pub(crate) fn htmx_path() -> &'static str {
@@ -42,6 +53,8 @@ pub(crate) async fn serve(Path(file): Path<String>) -> Response {
         (HTMX, "text/javascript; charset=utf-8")
     } else if path == css_path() {
         (CSS, "text/css; charset=utf-8")
+    } else if path == js_path() {
+        (JS, "text/javascript; charset=utf-8")
     } else {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     };

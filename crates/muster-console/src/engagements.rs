@@ -9,8 +9,8 @@
 //! come from the stored stop reason, which the API does not expose.
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, NAV, Nav, error_page, see_other};
-use crate::{Console, SectionRouter, assets};
+use crate::pages::{Layout, error_page, see_other};
+use crate::{Console, SectionRouter};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -48,17 +48,7 @@ const CONTACT_SCAN: usize = 2000;
 
 /// The signed-in frame of a page of this section.
 pub(crate) fn layout(title: &str, active: &'static str, who: &CurrentUser) -> Layout {
-    Layout {
-        title: title.to_owned(),
-        css: assets::css_path(),
-        htmx: assets::htmx_path(),
-        nav: Some(Nav {
-            email: who.user.email.clone(),
-            csrf_token: who.csrf_token().to_owned(),
-            active,
-            items: NAV,
-        }),
-    }
+    Layout::signed_in(title, active, who)
 }
 
 /// Renders a template with a status.

@@ -98,15 +98,15 @@ fn status_label(s: IncidentStatus) -> &'static str {
 
 // ---- the list ---------------------------------------------------------------------------
 
-struct IncidentRow {
-    href: String,
-    title: String,
-    status: &'static str,
-    status_class: &'static str,
-    impact: String,
-    plan: String,
-    started: When,
-    resolved: Option<When>,
+pub(crate) struct IncidentRow {
+    pub href: String,
+    pub title: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub impact: String,
+    pub plan: String,
+    pub started: When,
+    pub resolved: Option<When>,
 }
 
 #[derive(Template)]
@@ -130,7 +130,7 @@ struct ListQuery {
     impact: Option<String>,
 }
 
-fn row_of(i: Incident) -> IncidentRow {
+pub(crate) fn row_of(i: Incident) -> IncidentRow {
     IncidentRow {
         href: incident_path(&i.arn),
         status: status_label(i.status),

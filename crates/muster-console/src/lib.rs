@@ -14,6 +14,7 @@ mod checks;
 mod contacts;
 mod engagements;
 mod error;
+mod home;
 mod incidents;
 mod integrations;
 mod pages;
@@ -155,10 +156,10 @@ impl Console {
     }
 }
 
-/// `GET /`: the console's front door. Goes to the contacts list, which sends a visitor who is
+/// `GET /`: the console's front door. Goes to the home page, which sends a visitor who is
 /// not signed in to the sign-in page first. (`POST /` is the AWS JSON API.)
 pub async fn root() -> Redirect {
-    Redirect::to("/contacts")
+    Redirect::to("/home")
 }
 
 /// The console's routes, to merge into the main router. Every response gets the security
@@ -179,6 +180,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(engagements::routes())
         .merge(settings::routes())
         .merge(preview::routes())
+        .merge(home::routes())
         .route("/logout", post(pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             console.clone(),

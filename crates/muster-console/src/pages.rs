@@ -23,6 +23,11 @@ pub(crate) struct NavItem {
 /// The left navigation, with the AWS console's labels.
 pub(crate) const NAV: &[NavItem] = &[
     NavItem {
+        key: "home",
+        label: "Home",
+        href: "/home",
+    },
+    NavItem {
         key: "incidents",
         label: "Incidents",
         href: "/incidents",
@@ -77,6 +82,7 @@ pub(crate) struct Layout {
     pub title: String,
     pub css: &'static str,
     pub htmx: &'static str,
+    pub js: &'static str,
     /// `None` on pages shown before sign-in (no navigation, no htmx CSRF header).
     pub nav: Option<Nav>,
 }
@@ -87,6 +93,7 @@ impl Layout {
             title: title.to_owned(),
             css: assets::css_path(),
             htmx: assets::htmx_path(),
+            js: assets::js_path(),
             nav: None,
         }
     }

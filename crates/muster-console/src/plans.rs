@@ -14,7 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, NAV, Nav, error_page, see_other};
+use crate::pages::{Layout, error_page, see_other};
 use crate::{Console, SectionRouter};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -45,17 +45,7 @@ pub(crate) fn routes() -> SectionRouter {
 
 /// The signed-in page frame (title, active navigation entry, CSRF token).
 pub(crate) fn layout(title: &str, active: &'static str, who: &CurrentUser) -> Layout {
-    Layout {
-        title: title.to_owned(),
-        css: crate::assets::css_path(),
-        htmx: crate::assets::htmx_path(),
-        nav: Some(Nav {
-            email: who.user.email.clone(),
-            csrf_token: who.csrf_token().to_owned(),
-            active,
-            items: NAV,
-        }),
-    }
+    Layout::signed_in(title, active, who)
 }
 
 /// Renders a template with a status.

@@ -105,7 +105,7 @@ async fn show(
     back_label: &str,
     q: AtQuery,
 ) -> Response {
-    let now = console.clock.now_ms();
+    let now = console.app.clock.now_ms(); // the engine's clock (a drill's, under --time-scale)
     let (at_ms, at_error) = match q.at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => (now, None),
         Some(text) => match parse_at(text) {

@@ -65,22 +65,16 @@ pub struct SnapOverride {
 }
 
 impl SnapRotation {
-    /// Who is on call at `at_ms` (contact ARNs); empty if the zone is unknown.
-    pub fn on_call_at(&self, at_ms: i64) -> Vec<String> {
-        let (Some(tz), Some(start), Some(at)) = (
-            rotation::time_zone(&self.time_zone),
-            ts(self.start_ms),
-            ts(at_ms),
-        ) else {
-            return Vec::new();
-        };
+    /// The rotation and its overrides as the shift maths wants them; `None` if the zone is
+    /// unknown or an instant is out of range.
+    pub fn spec(&self) -> Option<(RotationSpec, Vec<OverrideSpec>)> {
         let spec = RotationSpec {
-            start,
-            time_zone: tz,
+            start: ts(self.start_ms)?,
+            time_zone: rotation::time_zone(&self.time_zone)?,
             members: self.members.clone(),
             recurrence: self.recurrence.clone(),
         };
-        let overrides: Vec<OverrideSpec> = self
+        let overrides = self
             .overrides
             .iter()
             .filter_map(|o| {
@@ -93,6 +87,14 @@ impl SnapRotation {
                 })
             })
             .collect();
+        Some((spec, overrides))
+    }
+
+    /// Who is on call at `at_ms` (contact ARNs); empty if the zone is unknown.
+    pub fn on_call_at(&self, at_ms: i64) -> Vec<String> {
+        let (Some((spec, overrides)), Some(at)) = (self.spec(), ts(at_ms)) else {
+            return Vec::new();
+        };
         rotation::on_call_at(&spec, &overrides, at)
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::contact::{ContactType, Target};
 use crate::engagement::{MAX_DEPTH, PathNode, Snapshot, State, UnitKind};
-use crate::rotation::{self, OverrideSpec, RotationSpec};
+use crate::rotation;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -440,31 +440,9 @@ pub fn schedule_gaps(snapshot: &Snapshot, arn: &str, from: i64, to: i64) -> Vec<
         let Some(rot) = snapshot.rotations.get(r) else {
             continue;
         };
-        let (Some(tz), Ok(start)) = (
-            rotation::time_zone(&rot.time_zone),
-            jiff::Timestamp::from_millisecond(rot.start_ms),
-        ) else {
+        let Some((spec, overrides)) = rot.spec() else {
             continue;
         };
-        let spec = RotationSpec {
-            start,
-            time_zone: tz,
-            members: rot.members.clone(),
-            recurrence: rot.recurrence.clone(),
-        };
-        let overrides: Vec<OverrideSpec> = rot
-            .overrides
-            .iter()
-            .filter_map(|o| {
-                Some(OverrideSpec {
-                    id: o.id.clone(),
-                    members: o.members.clone(),
-                    start: jiff::Timestamp::from_millisecond(o.start_ms).ok()?,
-                    end: jiff::Timestamp::from_millisecond(o.end_ms).ok()?,
-                    created: jiff::Timestamp::from_millisecond(o.created_ms).ok()?,
-                })
-            })
-            .collect();
         for s in rotation::shifts(&spec, &overrides, from_ts, to_ts) {
             // On call only if someone of the shift is a contact the engine can engage.
             if s.members.iter().any(|m| snapshot.contacts.contains_key(m)) {

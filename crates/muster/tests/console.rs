@@ -69,7 +69,9 @@ async fn front_door_and_static_files(s: TestServer) {
     let b = base(&s);
     // GET / is the console's front door; the console sends strangers to sign in.
     let (status, _, loc) = get(&b, "/", None).await;
-    assert_eq!((status, loc.as_str()), (303, "/contacts"));
+    assert_eq!((status, loc.as_str()), (303, "/home"));
+    let (status, _, loc) = get(&b, "/home", None).await;
+    assert_eq!((status, loc.as_str()), (303, "/login?next=%2Fhome"));
     let (status, _, loc) = get(&b, "/contacts", None).await;
     assert_eq!((status, loc.as_str()), (303, "/login?next=%2Fcontacts"));
     let (status, _, loc) = get(&b, "/schedules", None).await;
@@ -583,7 +585,7 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
 
     // The front door leads to the sign-in page.
     b.c().goto(&format!("{base}/")).await.unwrap();
-    assert_eq!(path_of(&b).await, "/login?next=%2Fcontacts");
+    assert_eq!(path_of(&b).await, "/login?next=%2Fhome");
     assert_eq!(text_of(&b, "h1").await, "Sign in");
     assert_eq!(text_of(&b, "label[for=email]").await, "E-mail address");
     assert_eq!(text_of(&b, "label[for=password]").await, "Password");
@@ -604,8 +606,12 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
     );
     screenshot(&b, "login-error").await;
 
-    // The right one shows the contacts list.
+    // The right one shows the home page; the navigation leads to the contacts list.
     browser_sign_in(&b, "ann@example.com", PASSWORD).await;
+    assert_eq!(path_of(&b).await, "/home");
+    assert_eq!(text_of(&b, "h1").await, "Home");
+    screenshot(&b, "home").await;
+    click_to_load(&b, Locator::LinkText("Contacts")).await;
     assert_eq!(path_of(&b).await, "/contacts");
     assert_eq!(text_of(&b, "h1").await, "Contacts");
     assert_eq!(
@@ -646,6 +652,7 @@ async fn sign_in_contacts_and_sign_out_in_chromium() {
     assert_eq!(
         nav,
         [
+            "Home",
             "Incidents",
             "Response plans",
             "Integrations",

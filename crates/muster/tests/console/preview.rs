@@ -98,6 +98,48 @@ async fn escalation(s: &TestServer) {
         .unwrap();
 }
 
+/// `sched`: a daily rotation `primary` of ana and bo, handing off at 09:00 UTC from Monday
+/// 2026-12-21.
+async fn on_call_schedule(s: &TestServer) {
+    use aws_sdk_ssmcontacts::primitives::DateTime;
+    use aws_sdk_ssmcontacts::types::{HandOffTime, RecurrenceSettings};
+    let arn = |a: &str| format!("arn:aws:ssm-contacts:us-east-1:000000000000:contact/{a}");
+    let start = "2026-12-21T09:00:00Z".parse::<jiff::Timestamp>().unwrap();
+    let rotation = s
+        .client
+        .create_rotation()
+        .name("primary")
+        .contact_ids(arn("ana"))
+        .contact_ids(arn("bo"))
+        .start_time(DateTime::from_secs(start.as_second()))
+        .time_zone_id("UTC")
+        .recurrence(
+            RecurrenceSettings::builder()
+                .daily_settings(
+                    HandOffTime::builder()
+                        .hour_of_day(9)
+                        .minute_of_hour(0)
+                        .build(),
+                )
+                .number_of_on_calls(1)
+                .recurrence_multiplier(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rotation_arn;
+    s.client
+        .create_contact()
+        .alias("sched")
+        .r#type(ContactType::OncallSchedule)
+        .plan(Plan::builder().rotation_ids(rotation).build())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The rows of the pages table: (time, person, device cell, sent cell), tags stripped.
 fn rows(html: &str) -> Vec<Vec<String>> {
     let Some(start) = html.find("<table class=\"preview-pages\">") else {
@@ -135,7 +177,12 @@ fn rows(html: &str) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_pages_and_buttons() {
-    let mut s = common::start(common::Backend::Sqlite).await.unwrap();
+    // Thursday 2026-12-24 10:00 UTC.
+    let now = "2026-12-24T10:00:00Z".parse::<jiff::Timestamp>().unwrap();
+    let clock = std::sync::Arc::new(muster_core::ManualClock::new(now.as_millisecond()));
+    let mut s = common::start_with(common::Backend::Sqlite, clock, |_| {})
+        .await
+        .unwrap();
     let base = base(&s);
     create_user(&s, USER, PASSWORD).await;
     escalation(&s).await;
@@ -189,6 +236,11 @@ async fn preview_pages_and_buttons() {
     let (status, html, _) = get(&base, "/preview/contact/esc", cookie).await;
     assert_eq!(status, 200);
     assert_eq!(rows(&html).len(), 3);
+    assert_eq!(
+        rows(&html)[0][0],
+        "2026-12-24 10:00:00 UTC at once",
+        "the server's clock"
+    );
     let (status, html, _) = get(&base, "/preview/contact/esc?at=tomorrow", cookie).await;
     assert_eq!(status, 200);
     assert!(html.contains("id=\"preview-at-error\""), "{html}");
@@ -220,8 +272,52 @@ async fn preview_pages_and_buttons() {
     let (_, html, _) = get(&base, "/preview/response-plan/checkout", cookie).await;
     assert!(html.contains("<code>nobody-paged</code>"), "{html}");
 
+    // Home: bo is on call in `sched` until the next hand-off, the open incident, the
+    // engagement paging now, and the warnings of everything that can be engaged.
+    on_call_schedule(&s).await;
+    let incidents = common::incidents_client(s.addr, &s.key_id, &s.secret);
+    incidents
+        .start_incident()
+        .response_plan_arn("arn:aws:ssm-incidents::000000000000:response-plan/checkout")
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .start_engagement()
+        .contact_id("arn:aws:ssm-contacts:us-east-1:000000000000:contact/esc")
+        .sender("ops")
+        .subject("Disk full on db-1")
+        .content("Disk full")
+        .send()
+        .await
+        .unwrap();
+    let (status, html, _) = get(&base, "/home", cookie).await;
+    assert_eq!(status, 200, "{html}");
+    let oncall = &html[html
+        .find("<table class=\"home-oncall\">")
+        .expect("on-call table")..];
+    let oncall = &oncall[..oncall.find("</table>").unwrap()];
+    // 21 Dec ana, 22 bo, 23 ana, 24 bo (from 09:00 to 09:00 the next day).
+    assert!(oncall.contains(">sched</a>"), "{oncall}");
+    assert!(oncall.contains("<td>primary</td>"), "{oncall}");
+    assert!(oncall.contains("<td>bo</td>"), "{oncall}");
+    assert!(
+        oncall.contains("datetime=\"2026-12-25T09:00:00Z\""),
+        "{oncall}"
+    );
+    assert!(html.contains("Checkout down"), "{html}");
+    assert!(html.contains("Disk full on db-1"), "{html}");
+    // esc (bo's SMS), sched (bo's SMS again) and the response plan that engages nobody.
+    assert!(html.contains("Plan warnings (3)"), "{html}");
+    assert!(
+        html.contains("href=\"/preview/response-plan/checkout\""),
+        "{html}"
+    );
+    assert!(html.contains("<code>nobody-paged</code>"), "{html}");
+
     // The buttons.
     for (page, link) in [
+        ("/schedules", "/preview/contact/sched"),
         ("/contacts/details/esc", "/preview/contact/esc"),
         ("/contacts/details/ana", "/preview/contact/ana"),
         ("/escalation-plans", "/preview/contact/esc"),
@@ -268,6 +364,43 @@ async fn preview_pages_and_buttons() {
             "sideways scrolling on a phone"
         );
         browser::screenshot(&b, "preview-phone").await;
+        c.set_window_size(1280, 800).await.unwrap();
+
+        // Times in the viewer's zone, UTC on hover: a zone chosen on Settings (a bad one
+        // refused beside the field).
+        c.goto(&format!("{base}/settings")).await.unwrap();
+        browser::fill(&b, "tz-choice", "Mars/Olympus").await;
+        c.find(Locator::XPath(&labelled("Save time zone")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(
+            browser::text_of(&b, "#tz-error")
+                .await
+                .contains("is not a time zone")
+        );
+        browser::fill(&b, "tz-choice", "Asia/Tokyo").await;
+        click_to_load(&b, Locator::XPath(&labelled("Save time zone"))).await;
+        browser::eventually("the zone is kept", || async {
+            browser::text_of(&b, "#tz-current").await == "Asia/Tokyo"
+        })
+        .await;
+        c.goto(&format!("{base}/preview/contact/esc?at=2026-12-24T03:00"))
+            .await
+            .unwrap();
+        let first = c
+            .find(Locator::Css("table.preview-pages tbody tr td time"))
+            .await
+            .unwrap();
+        // 03:00 UTC is noon in Tokyo (UTC+9, no daylight saving).
+        let shown = first.text().await.unwrap();
+        assert!(shown.starts_with("2026-12-24 12:00:00 "), "{shown}");
+        assert_eq!(
+            first.attr("title").await.unwrap().as_deref(),
+            Some("2026-12-24 03:00:00 UTC")
+        );
         b.close().await;
     }
     s.stop().await;
