@@ -87,6 +87,97 @@ pub(crate) fn set_cookie(name: &str, value: Option<&str>, secure: bool) -> Heade
     HeaderValue::from_str(&c).expect("cookie names and tokens are ASCII")
 }
 
+/// The reverse proxies whose `X-Forwarded-For` is believed (the `trusted_proxies` setting):
+/// addresses and CIDR blocks. Empty (the default): the header is ignored, and the sign-in
+/// limits count the connection's address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parses `10.0.0.0/8`, `192.0.2.7`, `::1`, `fd00::/8`… one per item.
+    pub fn parse<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<TrustedProxies, String> {
+        let mut out = Vec::new();
+        for item in items.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
+            let (addr, bits) = match item.split_once('/') {
+                Some((a, b)) => (a, Some(b)),
+                None => (item, None),
+            };
+            let ip: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("{item:?} is not an IP address or CIDR block"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => max,
+                Some(b) => b
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("{item:?}: the prefix length must be 0 to {max}"))?,
+            };
+            out.push((ip, bits));
+        }
+        Ok(TrustedProxies(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is one of the proxies (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0
+            .iter()
+            .any(|&(net, bits)| match (canonical(net), ip) {
+                (IpAddr::V4(n), IpAddr::V4(a)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+                    u32::from(n) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(n), IpAddr::V6(a)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+                    u128::from(n) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            })
+    }
+
+    /// The client's address: the connection's, unless it comes from a trusted proxy; then
+    /// the nearest address of `X-Forwarded-For` (read from the right, as each proxy appends
+    /// the address it was reached from) that is not a trusted proxy itself. An unparsable
+    /// entry stops the walk at the last address believed.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        if !self.contains(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = forwarded_for
+            .iter()
+            .flat_map(|h| h.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>();
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !self.contains(ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The key the per-address sign-in limit counts by: the IPv4 address, or the /64 prefix of
 /// an IPv6 address (one client usually has a whole /64).
 pub fn client_key(ip: IpAddr) -> String {
@@ -301,6 +392,60 @@ mod tests {
         assert_eq!(
             client_key("2001:db8:1:2:ffff::1".parse().unwrap()),
             "2001:db8:1:2::/64"
+        );
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn trusted_proxies_match_addresses_and_blocks_on_both_sides_of_the_edge() {
+        let t = TrustedProxies::parse(["10.1.0.0/16", " 192.0.2.7 ", "fd00::/8", ""]).unwrap();
+        assert!(t.contains(ip("10.1.0.0")) && t.contains(ip("10.1.255.255")));
+        assert!(!t.contains(ip("10.2.0.0")) && !t.contains(ip("10.0.255.255")));
+        assert!(t.contains(ip("192.0.2.7")) && !t.contains(ip("192.0.2.8")));
+        assert!(t.contains(ip("fdff::1")) && !t.contains(ip("fe00::1")));
+        // The IPv4-mapped form of a trusted IPv4 address is trusted.
+        assert!(t.contains(ip("::ffff:192.0.2.7")));
+        assert!(
+            TrustedProxies::parse(["0.0.0.0/0"])
+                .unwrap()
+                .contains(ip("203.0.113.9"))
+        );
+        assert!(TrustedProxies::parse(["10.0.0.0/33"]).is_err());
+        assert!(TrustedProxies::parse(["proxy.example.com"]).is_err());
+        assert!(TrustedProxies::default().is_empty());
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_forwarded_address() {
+        let t = TrustedProxies::parse(["127.0.0.1", "10.0.0.0/8"]).unwrap();
+        // From a trusted proxy: the right-most address not itself a proxy.
+        assert_eq!(
+            t.client_ip(ip("127.0.0.1"), &["198.51.100.1, 203.0.113.5, 10.0.0.2"]),
+            ip("203.0.113.5")
+        );
+        // Several headers are one list.
+        assert_eq!(
+            t.client_ip(ip("127.0.0.1"), &["198.51.100.1", "203.0.113.5"]),
+            ip("203.0.113.5")
+        );
+        // Not from a proxy: the header is the client's own claim, ignored.
+        assert_eq!(
+            t.client_ip(ip("203.0.113.9"), &["198.51.100.1"]),
+            ip("203.0.113.9")
+        );
+        // No header, or garbage: the last address believed.
+        assert_eq!(t.client_ip(ip("127.0.0.1"), &[]), ip("127.0.0.1"));
+        assert_eq!(
+            t.client_ip(ip("127.0.0.1"), &["198.51.100.1, nonsense, 10.0.0.3"]),
+            ip("10.0.0.3")
+        );
+        // Nobody trusted: the connection's address, whatever the header says.
+        assert_eq!(
+            TrustedProxies::default().client_ip(ip("127.0.0.1"), &["198.51.100.1"]),
+            ip("127.0.0.1")
         );
     }
 }

@@ -86,6 +86,8 @@ pub struct Console {
     /// `Host`, over http.
     pub public_url: Option<String>,
     pub limits: ConsoleLimits,
+    /// Proxies whose `X-Forwarded-For` names the client for the sign-in limits.
+    pub trusted_proxies: auth::TrustedProxies,
     /// The key that seals access-key secrets, so Settings can create access keys. Without it
     /// (see [`Console::with_master_key`]) keys are listed and revoked, not created.
     pub master_key: Option<muster_app::keys::MasterKey>,
@@ -110,8 +112,15 @@ impl Console {
                 .map(|u| u.trim().trim_end_matches('/').to_owned())
                 .filter(|u| !u.is_empty()),
             limits: ConsoleLimits::default(),
+            trusted_proxies: auth::TrustedProxies::default(),
             master_key: None,
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (the sign-in limits' client address).
+    pub fn with_trusted_proxies(mut self, proxies: auth::TrustedProxies) -> Console {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// Lets Settings create access keys, sealed with `key` (the server's master key).

@@ -314,8 +314,15 @@ pub(crate) async fn login_submit(
             .take(crate::accounts::MAX_EMAIL_BYTES)
             .collect()
     });
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     let address = peer
-        .map(|Extension(ConnectInfo(a))| auth::client_key(a.ip()))
+        .map(|Extension(ConnectInfo(a))| {
+            auth::client_key(console.trusted_proxies.client_ip(a.ip(), &forwarded))
+        })
         .unwrap_or_else(|| "unknown".to_owned());
     let now = console.clock.now_ms();
     match console

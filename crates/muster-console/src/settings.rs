@@ -37,6 +37,18 @@ pub(crate) fn routes() -> SectionRouter {
             "/settings/keys/{id}/revoke",
             get(confirm_revoke).post(revoke_key),
         )
+        .route("/settings/feeds/{id}/revoke", post(revoke_feed))
+}
+
+/// Calendar feeds listed, newest first.
+const FEEDS_SHOWN: usize = 200;
+
+struct FeedRow {
+    id: String,
+    what: String,
+    href: String,
+    created: When,
+    revoked: Option<When>,
 }
 
 /// Outbox messages shown, newest first.
@@ -110,6 +122,7 @@ struct SettingsPage {
     done: Option<&'static str>,
     error: Option<String>,
     providers: Vec<ProviderRow>,
+    feeds: Vec<FeedRow>,
     outbox: Option<Outbox>,
     /// The outbox is in use but this user is not an administrator.
     outbox_hidden: bool,
@@ -304,6 +317,10 @@ async fn settings_page(console: &Console, who: &CurrentUser, extra: Extra) -> Re
         })
         .collect();
     keys.reverse();
+    let feeds = match feed_rows(console).await {
+        Ok(f) => f,
+        Err(e) => return internal_error(e),
+    };
     let is_admin = who.user.is_admin;
     let outbox = if is_admin {
         outbox(console, extra.outbox).await
@@ -324,6 +341,7 @@ async fn settings_page(console: &Console, who: &CurrentUser, extra: Extra) -> Re
             done: extra.done,
             error: extra.error,
             providers: providers(console),
+            feeds,
             outbox,
             outbox_hidden,
         },
@@ -340,6 +358,9 @@ async fn settings(
         Some("revoked") => {
             Some("Access key revoked. Requests signed with it are refused from now on.")
         }
+        Some("feed-revoked") => Some(
+            "Calendar feed revoked. Calendars subscribed to its address get nothing from now on.",
+        ),
         _ => None,
     };
     let outbox = match q.outbox.as_deref() {
@@ -465,6 +486,80 @@ async fn confirm_revoke(
             last_active: active == 1,
         },
     )
+}
+
+/// The account's calendar feeds, newest first: what each shows (linked) and whether it is
+/// revoked. Their addresses are never shown again (only a hash of each is stored).
+async fn feed_rows(console: &Console) -> Result<Vec<FeedRow>, muster_store::StoreError> {
+    let mut feeds = console.store.list_feeds(&console.account).await?;
+    feeds.sort_by(|a, b| (b.created_ms, b.id).cmp(&(a.created_ms, a.id)));
+    feeds.truncate(FEEDS_SHOWN);
+    let mut rows = Vec::with_capacity(feeds.len());
+    for f in feeds {
+        let (what, href) = match &f.target {
+            muster_store::FeedTarget::Rotation(id) => {
+                let name = console
+                    .store
+                    .get_rotation(&console.account, *id)
+                    .await?
+                    .map_or_else(|| "(deleted)".to_owned(), |r| r.name);
+                (
+                    format!("rotation {name}"),
+                    format!("/schedules/rotations/{id}"),
+                )
+            }
+            muster_store::FeedTarget::Contact(alias) => (
+                format!("shifts of {alias}"),
+                format!("/contacts/details/{}", crate::plans::urlencode(alias)),
+            ),
+        };
+        rows.push(FeedRow {
+            id: f.id.to_string(),
+            what,
+            href,
+            created: when(f.created_ms),
+            revoked: f.revoked_ms.map(when),
+        });
+    }
+    Ok(rows)
+}
+
+/// `POST /settings/feeds/{id}/revoke`: revokes a calendar feed of the console's account (any
+/// signed-in user may, as any may create one).
+async fn revoke_feed(
+    State(console): State<Arc<Console>>,
+    Extension(who): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> Response {
+    let refuse = |message: &str| Extra {
+        status: StatusCode::NOT_FOUND,
+        new_key: None,
+        done: None,
+        error: Some(message.to_owned()),
+        outbox: OutboxScope::Own,
+    };
+    let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+        return settings_page(&console, &who, refuse("There is no such calendar feed.")).await;
+    };
+    match console
+        .store
+        .revoke_feed(&console.account, uuid, console.clock.now_ms())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(user = %who.user.email, feed = %uuid, "console: calendar feed revoked");
+            see_other("/settings?done=feed-revoked#feeds")
+        }
+        Ok(false) => {
+            settings_page(
+                &console,
+                &who,
+                refuse("There is no such calendar feed, or it was already revoked."),
+            )
+            .await
+        }
+        Err(e) => internal_error(e),
+    }
 }
 
 /// `POST /settings/keys/{id}/revoke`: revokes an active key of the console's account.

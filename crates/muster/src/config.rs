@@ -86,6 +86,10 @@ pub struct FileConfig {
     pub body_timeout_seconds: Option<f64>,
     /// Seconds a kept-alive connection may wait for its next request (default 60).
     pub idle_timeout_seconds: Option<f64>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client
+    /// for the console's sign-in limits; default none (the header is ignored).
+    #[serde(default)]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Message providers, tried in order per channel type.
     #[serde(default)]
     pub providers: Vec<muster_notify::config::ProviderConfig>,
@@ -117,6 +121,8 @@ pub struct Settings {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Proxies believed about `X-Forwarded-For` (checked when the settings are read).
+    pub trusted_proxies: Vec<String>,
     /// From the config file, then the single-provider environment variables
     /// (MUSTER_SMTP_*, MUSTER_TWILIO_*); empty means the outbox serves every channel type.
     pub providers: Vec<muster_notify::config::ProviderConfig>,
@@ -328,6 +334,17 @@ impl Settings {
             file.idle_timeout_seconds,
             60.0,
         )?;
+        let trusted_proxies = pick(
+            &mut sources,
+            "trusted_proxies",
+            std::env::var("MUSTER_TRUSTED_PROXIES")
+                .ok()
+                .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
+            file.trusted_proxies,
+        )
+        .unwrap_or_default();
+        muster_console::auth::TrustedProxies::parse(trusted_proxies.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         let mut providers = file.providers;
         providers.extend(
             muster_notify::config::from_env(|k| std::env::var(k).ok())
@@ -355,6 +372,7 @@ impl Settings {
             header_timeout,
             body_timeout,
             idle_timeout,
+            trusted_proxies,
             providers,
             templates: file.templates,
             sources,
@@ -439,6 +457,14 @@ impl Settings {
         line(
             "idle_timeout_seconds",
             self.idle_timeout.as_secs_f64().to_string(),
+        );
+        line(
+            "trusted_proxies",
+            if self.trusted_proxies.is_empty() {
+                "(none: X-Forwarded-For is ignored)".to_owned()
+            } else {
+                self.trusted_proxies.join(", ")
+            },
         );
         if self.providers.is_empty() {
             out.push_str(

@@ -379,7 +379,13 @@ pub fn app(
             settings.public_url.as_deref(),
         )
         // To seal the access keys created on the Settings page.
-        .with_master_key(aws.auth.master_key.clone()),
+        .with_master_key(aws.auth.master_key.clone())
+        .with_trusted_proxies(
+            muster_console::auth::TrustedProxies::parse(
+                settings.trusted_proxies.iter().map(String::as_str),
+            )
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
+        ),
     );
     Ok(Router::new()
         .route(

@@ -1931,3 +1931,6 @@ mod integrations;
 
 #[path = "console/preview.rs"]
 mod preview;
+
+#[path = "console/operator.rs"]
+mod operator;

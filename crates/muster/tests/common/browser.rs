@@ -84,6 +84,17 @@ pub struct Attempt {
 
 /// Opens the sign-in page and posts the form (with the form's token and cookie).
 pub async fn attempt(base: &str, email: &str, password: &str) -> Attempt {
+    attempt_from(base, email, password, None).await
+}
+
+/// As [`attempt`], the sign-in POST carrying `X-Forwarded-For: forwarded_for` (as a reverse
+/// proxy in front of Muster would add).
+pub async fn attempt_from(
+    base: &str,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Attempt {
     let c = http();
     let page = c.get(format!("{base}/login")).send().await.unwrap();
     assert_eq!(page.status(), 200);
@@ -95,9 +106,13 @@ pub async fn attempt(base: &str, email: &str, password: &str) -> Attempt {
     let html = page.text().await.unwrap();
     let token = hidden(&html, "csrf_token").expect("the form has a token");
     assert_eq!(token, login.1, "double submit: the field equals the cookie");
-    let r = c
+    let mut r = c
         .post(format!("{base}/login"))
-        .header("cookie", format!("{}={}", login.0, login.1))
+        .header("cookie", format!("{}={}", login.0, login.1));
+    if let Some(f) = forwarded_for {
+        r = r.header("x-forwarded-for", f);
+    }
+    let r = r
         .form(&[
             ("email", email),
             ("password", password),
