@@ -492,7 +492,7 @@ async fn confirm_revoke(
 /// revoked. Their addresses are never shown again (only a hash of each is stored).
 async fn feed_rows(console: &Console) -> Result<Vec<FeedRow>, muster_store::StoreError> {
     let mut feeds = console.store.list_feeds(&console.account).await?;
-    feeds.sort_by(|a, b| (b.created_ms, b.id).cmp(&(a.created_ms, a.id)));
+    feeds.sort_by_key(|f| std::cmp::Reverse((f.created_ms, f.id)));
     feeds.truncate(FEEDS_SHOWN);
     let mut rows = Vec::with_capacity(feeds.len());
     for f in feeds {
