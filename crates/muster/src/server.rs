@@ -204,6 +204,8 @@ async fn bootstrap_credentials(
 #[derive(Clone)]
 struct Health {
     store: Store,
+    /// The engine's clock (a drill's under `--time-scale`), for its lag.
+    clock: Arc<dyn Clock>,
 }
 
 /// The process's Prometheus recorder: installed once, shared by every server this process
@@ -219,7 +221,9 @@ fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
 }
 
 /// `GET /metrics`: Prometheus text format.
-async fn metrics_text() -> impl axum::response::IntoResponse {
+async fn metrics_text(State(h): State<Health>) -> impl axum::response::IntoResponse {
+    // The engine's lag as of this scrape (`muster_engine_lag_seconds`).
+    engine_lag_seconds(&h).await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -233,9 +237,29 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// How far behind the engine is: how long the oldest claimable job (due, or whose lease ran
+/// out) has been waiting, in the engine's seconds; 0 when none is overdue. Also the gauge
+/// `muster_engine_lag_seconds`. `None` if the store cannot say.
+async fn engine_lag_seconds(h: &Health) -> Option<f64> {
+    let next = h.store.next_due_ms().await.ok()?;
+    let lag_ms = next.map_or(0, |due| (h.clock.now_ms() - due).max(0));
+    let lag = lag_ms as f64 / 1000.0;
+    metrics::gauge!("muster_engine_lag_seconds").set(lag);
+    Some(lag)
+}
+
 async fn readyz(State(h): State<Health>) -> (StatusCode, String) {
     match tokio::time::timeout(Duration::from_secs(2), h.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n".into()),
+        // Lag does not make the instance unready: taking a busy instance out of service
+        // would only move its API load (not its backlog, which is in the shared database)
+        // to the others. It is said, for operators and probes that want it.
+        Ok(Ok(())) => match engine_lag_seconds(&h).await {
+            Some(lag) => (
+                StatusCode::OK,
+                format!("ready\nengine lag: {lag:.3} s (the oldest due job not yet taken)\n"),
+            ),
+            None => (StatusCode::OK, "ready\n".into()),
+        },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check: the database cannot write");
             let why = match e {
@@ -351,7 +375,10 @@ pub fn app(
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(Health { store });
+        .with_state(Health {
+            store,
+            clock: app.clock.clone(),
+        });
     let feeds = Router::new()
         .route("/feeds/{file}", get(muster_hooks::feeds::serve_feed))
         .with_state(Arc::new(FeedState {

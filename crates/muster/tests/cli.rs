@@ -108,6 +108,17 @@ async fn serve_bootstraps_credentials_and_health() {
     assert_eq!(health.status(), 200);
     let ready = common::get(format!("http://{addr}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
+    // An idle engine is not behind; the lag is a gauge of /metrics too.
+    let body = ready.text().await.unwrap();
+    assert!(body.starts_with("ready\nengine lag: 0.000 s"), "{body}");
+    let metrics = common::get(format!("http://{addr}/metrics")).await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("muster_engine_lag_seconds ") && l.ends_with(" 0")),
+        "{metrics}"
+    );
 
     let creds_path = dir.path().join("credentials");
     let (key_id, secret) = common::read_credentials(&creds_path);
