@@ -24,6 +24,11 @@
 //!    engagements not yet fully paged; pages are counted at the provider over a window.
 //! 4. peak resident memory (VmHWM) of the serve process with the pending engagements: the
 //!    process that took them, and the restarted one of figure 2.
+//! 5. overload: the engagements of figure 3, first from a closed loop to measure the
+//!    sustainable rate, then at twice that rate (open loop) for `MUSTER_BENCH_OVERLOAD_SECS`:
+//!    StartEngagement latency (target p99 < 1 s), starts refused (ThrottlingException) or
+//!    failed, the engine's lag as `/readyz` says it during and after the burst, the time to
+//!    drain the backlog, and that every page of every accepted engagement arrives once.
 //!
 //! Run: `cargo bench -p muster --bench engagements`. Settings (environment):
 //!   MUSTER_BENCH_QUICK=1           smoke run (small sizes, short windows)
@@ -41,7 +46,10 @@
 //!   MUSTER_BENCH_PROBE_RATE        figure 2 probe engagements/s (50)
 //!   MUSTER_BENCH_PROBE_SECS        figure 2 probe seconds (62: covers a run of the auditor,
 //!                                  10 s after the start)
-//!   MUSTER_BENCH_FIGURES           which figures, e.g. `1,3` (1,2,3,4)
+//!   MUSTER_BENCH_OVERLOAD_SECS     figure 5 burst seconds (30)
+//!   MUSTER_BENCH_OVERLOAD_RATE     figure 5 burst rate, engagements/s (twice the measured
+//!                                  sustainable rate)
+//!   MUSTER_BENCH_FIGURES           which figures, e.g. `1,3` (1,2,3,4,5)
 //!   MUSTER_BENCH_BACKENDS          `sqlite`, `postgres` or both (both)
 //!   MUSTER_BENCH_SERVER_LOG        MUSTER_LOG of the server (its default, info)
 //!   MUSTER_BENCH_DIR               parent of the temporary data dirs (system temp dir)
@@ -102,6 +110,8 @@ struct Cfg {
     inflight: usize,
     probe_rate: f64,
     probe_secs: f64,
+    overload_secs: f64,
+    overload_rate: Option<f64>,
     baseline_secs: f64,
     contacts: usize,
     figures: Vec<u8>,
@@ -142,7 +152,7 @@ impl Cfg {
         let quick = env_or("MUSTER_BENCH_QUICK", 0u8) != 0;
         let q = |full: f64, small: f64| if quick { small } else { full };
         let figures: Vec<u8> = std::env::var("MUSTER_BENCH_FIGURES")
-            .unwrap_or_else(|_| "1,2,3,4".into())
+            .unwrap_or_else(|_| "1,2,3,4,5".into())
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .collect();
@@ -168,6 +178,10 @@ impl Cfg {
             inflight: env_or("MUSTER_BENCH_INFLIGHT", 4_000),
             probe_rate: env_or("MUSTER_BENCH_PROBE_RATE", 50.0),
             probe_secs: env_or("MUSTER_BENCH_PROBE_SECS", q(62.0, 3.0)),
+            overload_secs: env_or("MUSTER_BENCH_OVERLOAD_SECS", q(30.0, 5.0)),
+            overload_rate: std::env::var("MUSTER_BENCH_OVERLOAD_RATE")
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
             baseline_secs: q(3.0, 1.0),
             contacts: 4,
             figures,
@@ -2022,6 +2036,203 @@ async fn figure_throughput(cfg: &Cfg, backend: Backend) -> Result<(), String> {
     Ok(())
 }
 
+/// `/readyz` as the overload figure polls it: (when, status, the engine lag it reports).
+async fn readyz_lag(http: &reqwest::Client, addr: SocketAddr) -> (u16, Option<f64>) {
+    let Ok(r) = http
+        .get(format!("http://{addr}/readyz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+    else {
+        return (0, None);
+    };
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    let lag = body
+        .lines()
+        .find_map(|l| l.strip_prefix("engine lag: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok());
+    (status, lag)
+}
+
+/// Figure 5: twice the sustainable rate for a while, then the drain.
+async fn figure_overload(cfg: &Cfg, backend: Backend) -> Result<(), String> {
+    let scale = cfg.time_scale;
+    println!(
+        "\n  5. overload: engagements of 2 stages x 2 channels (as figure 3, --time-scale {scale}) \
+         at twice the sustainable rate for {:.0} s",
+        cfg.overload_secs
+    );
+    let db = Db::fresh(cfg, backend).await;
+    println!("  data: {}", db.describe());
+    let base = db.baseline(cfg.baseline_secs).await?;
+    base.print(backend);
+    let provider = Provider::start(4).await;
+    let serve = Serve::start(cfg, db.path(), &db.url, scale, &provider.url, "serve.log").await?;
+    let api = Arc::new(Api::new(serve.addr, db.path())?);
+    let contacts = Arc::new(
+        api.people(&provider, "over", 300, cfg.contacts, &[1, 1])
+            .await?,
+    );
+
+    // The sustainable rate: figure 3's closed loop (back-pressure from the pages owed).
+    let t0 = Instant::now();
+    let w0 = t0 + Duration::from_secs_f64(cfg.warmup_secs);
+    let w1 = w0 + Duration::from_secs_f64(cfg.throughput_secs / 2.0);
+    let warm = closed_loop(
+        &api,
+        &contacts,
+        &provider,
+        cfg.workers,
+        cfg.inflight,
+        Some(w1),
+        None,
+    )
+    .await;
+    failures(&warm)?;
+    let sustainable = {
+        let r = provider.st.recv();
+        r.by_seq
+            .values()
+            .filter(|v| {
+                let end = v.iter().map(|p| p.0).max().unwrap();
+                v.len() == 4 && end >= w0 && end < w1
+            })
+            .count() as f64
+            / (w1 - w0).as_secs_f64()
+    };
+    if !provider
+        .wait_pages(4 * warm.len(), Duration::from_secs(120))
+        .await
+    {
+        return Err("figure 5: the closed loop's pages did not all arrive".into());
+    }
+    let rate = cfg.overload_rate.unwrap_or(2.0 * sustainable).max(1.0);
+    println!(
+        "     sustainable (closed loop, {:.0} s): {sustainable:.0} engagements/s fully paged; \
+         the burst: {rate:.0}/s for {:.0} s",
+        (w1 - w0).as_secs_f64(),
+        cfg.overload_secs
+    );
+
+    // The burst, with /readyz polled every 250 ms until the backlog is gone.
+    let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let poller = tokio::spawn({
+        let polling = polling.clone();
+        let addr = serve.addr;
+        async move {
+            let http = reqwest::Client::new();
+            let mut seen = Vec::new();
+            while polling.load(Ordering::Relaxed) {
+                let at = Instant::now();
+                let (status, lag) = readyz_lag(&http, addr).await;
+                seen.push((at, status, lag));
+                tokio::time::sleep_until((at + Duration::from_millis(250)).into()).await;
+            }
+            seen
+        }
+    });
+    let count = (rate * cfg.overload_secs).round() as usize;
+    let burst_start = Instant::now();
+    let recs = open_loop(&api, &contacts, rate, count, 1 << 32).await;
+    let last_sent = recs.iter().map(|r| r.sent).max().unwrap_or(burst_start);
+    let accepted = recs.iter().filter(|r| r.result.is_ok()).count();
+    let throttled = recs
+        .iter()
+        .filter(|r| {
+            r.result
+                .as_ref()
+                .is_err_and(|e| e.contains("ThrottlingException"))
+        })
+        .count();
+    let failed = recs.len() - accepted - throttled;
+    let expected = 4 * (warm.len() + accepted);
+    let owed_at_end = expected - provider.pages().min(expected);
+    let timeout = Duration::from_secs(300 + (expected / 500) as u64);
+    let all_arrived = provider.wait_pages(expected, timeout).await;
+    let drained = Instant::now();
+    // A little longer: a late duplicate would show.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    polling.store(false, Ordering::Relaxed);
+    let polls = poller.await.unwrap_or_default();
+
+    let latency: Vec<f64> = recs.iter().map(|r| ms(r.answered - r.sent)).collect();
+    let lat = Stats::of(latency.clone());
+    let max_latency = latency.iter().copied().fold(0.0, f64::max);
+    let answered_secs =
+        (recs.iter().map(|r| r.answered).max().unwrap_or(burst_start) - burst_start).as_secs_f64();
+    println!(
+        "     {} starts sent in {:.1} s: {accepted} accepted, {throttled} refused with \
+         ThrottlingException, {failed} failed otherwise; answered over {answered_secs:.1} s",
+        recs.len(),
+        (last_sent - burst_start).as_secs_f64()
+    );
+    println!(
+        "     {}; max {max_latency:.0} ms",
+        lat.line("StartEngagement latency during the burst")
+    );
+    println!(
+        "     target p99 < 1000 ms: {} (p99 {:.0} ms)",
+        verdict(lat.p99 < 1000.0),
+        lat.p99
+    );
+    let lags: Vec<(f64, f64)> = polls
+        .iter()
+        .filter_map(|(at, _, lag)| lag.map(|l| ((*at - burst_start).as_secs_f64(), l)))
+        .collect();
+    let max_lag = lags.iter().map(|l| l.1).fold(0.0, f64::max);
+    let unready = polls.iter().filter(|p| p.1 != 200).count();
+    let lag_back = lags
+        .iter()
+        .rev()
+        .take_while(|l| l.1 < 1.0)
+        .last()
+        .map(|l| l.0);
+    println!(
+        "     engine lag (/readyz, every 250 ms, engine seconds): max {max_lag:.1} s; {} of {} \
+         polls not 200; below 1 s again {} s after the burst began",
+        unready,
+        polls.len(),
+        lag_back.map_or("never".to_owned(), |t| format!("{t:.1}"))
+    );
+    let timeline: Vec<String> = lags
+        .iter()
+        .step_by((lags.len() / 12).max(1))
+        .map(|(t, l)| format!("{t:.0}s:{l:.1}"))
+        .collect();
+    println!("     lag timeline: {}", timeline.join(" "));
+    println!(
+        "     backlog: {owed_at_end} pages owed when the last start was answered; all {expected} \
+         arrived {:.1} s after the last start was sent{}",
+        (drained - last_sent).as_secs_f64(),
+        if all_arrived {
+            ""
+        } else {
+            " (NOT ALL: timed out)"
+        }
+    );
+    println!(
+        "     baseline {:.0} commits/s; sustainable engagements per baseline commit {:.2}",
+        base.rate,
+        sustainable / base.rate
+    );
+    println!("     {}", log_summary(&serve.log));
+    let problems = provider.problems();
+    serve.stop().await?;
+    db.drop_database(cfg.keep).await;
+    if !all_arrived {
+        return Err(format!(
+            "figure 5: {} of {expected} pages of accepted engagements arrived",
+            provider.pages()
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    Ok(())
+}
+
 /// Figures 2 and 4: stage timer lateness and peak memory with many engagements pending.
 async fn figure_pending(cfg: &Cfg, backend: Backend) -> Result<(), String> {
     let scale = cfg.pending_time_scale;
@@ -2327,6 +2538,12 @@ async fn run_backend(cfg: &Cfg, backend: Backend) -> Vec<String> {
     {
         println!("  FAILED (figure 3): {e}");
         errors.push(format!("{}: figure 3: {e}", backend.name()));
+    }
+    if cfg.wants(5)
+        && let Err(e) = figure_overload(cfg, backend).await
+    {
+        println!("  FAILED (figure 5): {e}");
+        errors.push(format!("{}: figure 5: {e}", backend.name()));
     }
     if (cfg.wants(2) || cfg.wants(4))
         && let Err(e) = figure_pending(cfg, backend).await
