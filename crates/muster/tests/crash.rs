@@ -26,6 +26,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -947,6 +948,8 @@ async fn sigkill_mid_paging_loses_no_page_postgres() {
 
 const PAIR_CONTACTS: usize = 4;
 const PAIR_ENGAGEMENTS: usize = 100;
+/// The drill's engagements, through both processes; `a` is killed in the middle of them.
+const PAIR_DRILL_ENGAGEMENTS: usize = 500;
 /// Leases of 30 service seconds are 3 real seconds.
 const PAIR_SCALE: f64 = 10.0;
 
@@ -1044,12 +1047,14 @@ async fn two_processes_share_one_postgres_database() {
         "one process did all the work: a sent {normal_a} pages, b {normal_b}"
     );
 
-    // Kill `a` while it holds sends: its webhook calls are held unanswered, so the sends it
-    // runs are in flight (reached the receiver, not recorded) when it dies. The drill's
-    // engagements are started through both: a process sends the first stage of the
-    // engagements it starts itself (and either claims later stages), so `a` holds those of
-    // its half. The kill comes once every start was answered, so it cuts no API call short,
-    // and long before a held send would time out.
+    // Kill `a` in the middle of the drill's starts, while it holds sends: its webhook calls
+    // are held unanswered, so the sends it runs are in flight (reached the receiver, not
+    // recorded) when it dies. The drill's engagements are started through both, each with an
+    // idempotency token of its own: a process sends the first stage of the engagements it
+    // starts itself (and either claims later stages), so `a` holds those of its half. A start
+    // through `a` that the kill cuts short (or that finds it dead) is sent again through `b`
+    // with the same token, as a client behind a load balancer would: answered once, started
+    // once.
     inbox.hold("a");
     let normal_pages: HashSet<String> = all.keys().cloned().collect();
     let held_by_a = || -> HashSet<String> {
@@ -1060,25 +1065,104 @@ async fn two_processes_share_one_postgres_database() {
             .map(|r| r.str("page_arn").to_string())
             .collect()
     };
+    let answered = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
     let t = Instant::now();
     let starter = tokio::spawn({
         let (clients, people) = (clients.clone(), people.clone());
-        async move { engage(&clients, &people, "drill", PAIR_ENGAGEMENTS).await }
+        let (answered, killed) = (answered.clone(), killed.clone());
+        async move {
+            concurrently(
+                (0..PAIR_DRILL_ENGAGEMENTS).collect(),
+                CLIENTS,
+                move |i: usize| {
+                    let (clients, people) = (clients.clone(), people.clone());
+                    let (answered, killed) = (answered.clone(), killed.clone());
+                    async move {
+                        let person = i % people.len();
+                        let subject = format!("drill incident #{i}");
+                        let token = format!("drill-start-{i}");
+                        let mut via = i % 2;
+                        loop {
+                            let started = clients[via]
+                                .start_engagement()
+                                .contact_id(&people[person].arn)
+                                .sender("crash-drill")
+                                .subject(&subject)
+                                .content("Paging drill: the primary database is not answering.")
+                                .idempotency_token(&token)
+                                .send()
+                                .await;
+                            match started {
+                                Ok(out) => {
+                                    answered.fetch_add(1, Ordering::SeqCst);
+                                    let engaged = Engaged {
+                                        arn: out.engagement_arn,
+                                        subject,
+                                        person,
+                                    };
+                                    // Whether a call through `a` was cut short.
+                                    return (engaged, via != i % 2);
+                                }
+                                Err(e) => {
+                                    assert!(
+                                        via == 0 && killed.load(Ordering::SeqCst),
+                                        "drill start #{i} through {} failed: {e:?}",
+                                        ["a", "b"][via]
+                                    );
+                                    via = 1;
+                                }
+                            }
+                        }
+                    }
+                },
+            )
+            .await
+        }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let held = held_by_a().len();
-        if held > 0 && starter.is_finished() {
+        if held > 0 && answered.load(Ordering::SeqCst) >= PAIR_DRILL_ENGAGEMENTS / 2 {
             break;
         }
+        assert!(
+            !starter.is_finished(),
+            "every drill start was answered before the kill: nothing was cut"
+        );
         assert!(Instant::now() < deadline, "a sent no page to hold");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    killed.store(true, Ordering::SeqCst);
     a.sigkill();
     let killed_at = Instant::now();
-    // `a` is dead: what it sent is all there is.
+    let answered_at_kill = answered.load(Ordering::SeqCst);
+    // `a` is dead: what it sent is all there is, once what it wrote to its sockets before
+    // the kill has arrived (long before `b` may take a's jobs: a lease is 3 real seconds).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let held = held_by_a();
-    let drill = starter.await.unwrap();
+    let started = starter.await.unwrap();
+    let failed_over = started.iter().filter(|(_, cut)| *cut).count();
+    let drill: Vec<Engaged> = started.into_iter().map(|(e, _)| e).collect();
+    let starts_took = t.elapsed();
+    assert!(
+        answered_at_kill < PAIR_DRILL_ENGAGEMENTS,
+        "every drill start was answered before the kill: nothing was cut"
+    );
+    // Started once each: one engagement per start, whichever process answered it, and none
+    // besides (a start cut short and sent again through `b` is the same engagement).
+    let distinct: HashSet<&str> = drill.iter().map(|e| e.arn.as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        PAIR_DRILL_ENGAGEMENTS,
+        "drill starts answered with one ARN"
+    );
+    let listed = stop_times(&clients[1]).await;
+    assert_eq!(
+        listed.len(),
+        PAIR_ENGAGEMENTS + PAIR_DRILL_ENGAGEMENTS,
+        "engagements besides the ones answered"
+    );
     inbox.release("a");
     let drill_pages = wait_all_paged(
         &clients[1],
@@ -1111,7 +1195,10 @@ async fn two_processes_share_one_postgres_database() {
     let lease_real = Duration::from_secs_f64(LEASE_MS / PAIR_SCALE / 1000.0);
     println!(
         "[postgres] two processes: normal run of {PAIR_ENGAGEMENTS} engagements ({} pages) in \
-         {normal_took:.2?}, sent by a: {normal_a}, by b: {normal_b}, no duplicates; drill: {} \
+         {normal_took:.2?}, sent by a: {normal_a}, by b: {normal_b}, no duplicates; drill of \
+         {PAIR_DRILL_ENGAGEMENTS} engagements: a killed when {answered_at_kill} starts were \
+         answered, {failed_over} starts through a cut short or refused and sent again through \
+         b (all {PAIR_DRILL_ENGAGEMENTS} answered in {starts_took:.2?}, one engagement each), {} \
          sends held at a when it was killed, b re-sent the first {takeover:.2?} after the kill \
          (lease {lease_real:.2?} real), all {} pages sent and engagements ended \
          {done_after_kill:.2?} after the kill ({drill_took:.2?} after the drill began); \
