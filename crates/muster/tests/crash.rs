@@ -1963,3 +1963,449 @@ async fn two_processes_open_one_incident_per_alert_key() {
     a.terminate();
     b.terminate();
 }
+
+// ---------------------------------------------------------------------------------------
+// 5. Faults under load: a steady flow of engagements, `/readyz` watched throughout.
+// ---------------------------------------------------------------------------------------
+
+/// One StartEngagement of a steady flow.
+struct FlowStart {
+    i: usize,
+    sent: Instant,
+    took: Duration,
+    /// The engagement's ARN, or the error: its HTTP status, AWS error code and message.
+    result: Result<String, (Option<u16>, String, String)>,
+}
+
+/// `client` without the SDK's retries: each call is answered or fails once, as sent.
+fn without_retries(client: &Client) -> Client {
+    Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_ssmcontacts::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
+/// Starts an engagement of `people` (round robin, subject "`tag` incident #i") every `every`
+/// through `client` until `stop` is set, each call on a task of its own (a slow answer does
+/// not slow the flow); the starts in order.
+fn flow(
+    client: Client,
+    people: Vec<Person>,
+    tag: &str,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<FlowStart>> {
+    use aws_sdk_ssmcontacts::error::ProvideErrorMetadata;
+    let tag = tag.to_string();
+    tokio::spawn(async move {
+        let mut set = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(every);
+        let mut i = 0;
+        while !stop.load(Ordering::SeqCst) {
+            tick.tick().await;
+            let (client, contact) = (client.clone(), people[i % people.len()].arn.clone());
+            let subject = format!("{tag} incident #{i}");
+            set.spawn(async move {
+                let sent = Instant::now();
+                let r = client
+                    .start_engagement()
+                    .contact_id(contact)
+                    .sender("fault-drill")
+                    .subject(subject)
+                    .content("Fault drill: pages keep flowing.")
+                    .send()
+                    .await;
+                let took = sent.elapsed();
+                let result = match r {
+                    Ok(out) => Ok(out.engagement_arn),
+                    Err(e) => Err((
+                        e.raw_response().map(|r| r.status().as_u16()),
+                        common::code(&e),
+                        e.as_service_error()
+                            .and_then(|s| s.message())
+                            .map_or_else(|| format!("{e:?}"), String::from),
+                    )),
+                };
+                FlowStart {
+                    i,
+                    sent,
+                    took,
+                    result,
+                }
+            });
+            i += 1;
+        }
+        let mut out = set.join_all().await;
+        out.sort_by_key(|s| s.i);
+        out
+    })
+}
+
+/// The engagements to check after a flow: those answered, and those whose start failed but
+/// exist all the same (committed, then the answer was lost); their person from the subject.
+async fn flow_engagements(
+    client: &Client,
+    people: &[Person],
+    tag: &str,
+    starts: &[FlowStart],
+) -> (Vec<Engaged>, usize) {
+    let mut out: Vec<Engaged> = starts
+        .iter()
+        .filter_map(|s| {
+            s.result.as_ref().ok().map(|arn| Engaged {
+                arn: arn.clone(),
+                subject: format!("{tag} incident #{}", s.i),
+                person: s.i % people.len(),
+            })
+        })
+        .collect();
+    let answered: HashSet<String> = out.iter().map(|e| e.arn.clone()).collect();
+    let mut extra = 0;
+    for arn in stop_times(client).await.into_keys() {
+        if answered.contains(&arn) {
+            continue;
+        }
+        let e = client
+            .describe_engagement()
+            .engagement_id(&arn)
+            .send()
+            .await
+            .unwrap();
+        let i: usize = e
+            .subject
+            .rsplit_once('#')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("{arn}: subject {:?}", e.subject));
+        assert!(
+            starts.get(i).is_some_and(|s| s.result.is_err()),
+            "{arn} (#{i}) exists, but its start was answered with another"
+        );
+        out.push(Engaged {
+            arn,
+            subject: format!("{tag} incident #{i}"),
+            person: i % people.len(),
+        });
+        extra += 1;
+    }
+    (out, extra)
+}
+
+/// One `GET /readyz`.
+#[derive(Debug)]
+struct Probe {
+    sent: Instant,
+    took: Duration,
+    /// `None`: no answer (within 10 s).
+    status: Option<u16>,
+    body: String,
+}
+
+async fn readyz(http: &reqwest::Client, addr: SocketAddr) -> Probe {
+    let sent = Instant::now();
+    let (status, body) = match http.get(format!("http://{addr}/readyz")).send().await {
+        Ok(r) => (
+            Some(r.status().as_u16()),
+            r.text().await.unwrap_or_default(),
+        ),
+        Err(e) => (None, e.to_string()),
+    };
+    Probe {
+        sent,
+        took: sent.elapsed(),
+        status,
+        body,
+    }
+}
+
+/// An HTTP client for `/readyz`: no answer within 10 s is none.
+fn probe_client() -> reqwest::Client {
+    // Installs the process's TLS crypto provider, which any client needs.
+    let _ = common::http();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Probes `/readyz` every `every` until `stop` is set, each probe on a task of its own (a
+/// slow answer does not thin the probes out); the probes in the order sent.
+fn watch_readyz(
+    addr: SocketAddr,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Probe>> {
+    tokio::spawn(async move {
+        let http = probe_client();
+        let mut set = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(every);
+        while !stop.load(Ordering::SeqCst) {
+            tick.tick().await;
+            let http = http.clone();
+            set.spawn(async move { readyz(&http, addr).await });
+        }
+        let mut out = set.join_all().await;
+        out.sort_by_key(|p| p.sent);
+        out
+    })
+}
+
+/// Waits (at most `within`) until `/readyz` answers 200; how long that took.
+async fn until_ready(addr: SocketAddr, within: Duration) -> Duration {
+    let http = probe_client();
+    let t = Instant::now();
+    loop {
+        let p = readyz(&http, addr).await;
+        if p.status == Some(200) {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < within,
+            "/readyz still answers {:?} {:?} after {within:?}",
+            p.status,
+            p.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Pages received more than once: the first arrival of each, checked to be within `window`
+/// (a send in flight when the fault began, or made while it lasted, that could not be
+/// recorded), and received at most twice. Their count.
+fn duplicates_within(inbox: &Inbox, window: (Instant, Instant)) -> usize {
+    let mut n = 0;
+    for (arn, rs) in deliveries(inbox) {
+        if rs.len() > 1 {
+            assert_eq!(rs.len(), 2, "{arn} received {} times", rs.len());
+            assert!(
+                rs[0].at >= window.0 && rs[0].at <= window.1,
+                "{arn} sent twice, first {:?} after the fault began: not a send in flight then",
+                rs[0].at.saturating_duration_since(window.0)
+            );
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Every failed start of `starts` is a clean AWS error (a 5xx with an error code), answered
+/// within `within`, and made while the fault lasted (`window`); the count of failures, and
+/// the slowest answer.
+fn failed_starts(
+    starts: &[FlowStart],
+    window: (Instant, Instant),
+    within: Duration,
+) -> (usize, BTreeMap<String, usize>, Duration) {
+    let mut codes = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for s in starts {
+        slowest = slowest.max(s.took);
+        assert!(
+            s.took < within,
+            "start #{} answered after {:?} ({:?})",
+            s.i,
+            s.took,
+            s.result.as_ref().err()
+        );
+        let Err((status, code, message)) = &s.result else {
+            continue;
+        };
+        assert!(
+            status.is_some_and(|s| (500..600).contains(&s)) && code.ends_with("Exception"),
+            "start #{} failed, not with a clean AWS error: {status:?} {code} {message}",
+            s.i
+        );
+        assert!(
+            s.sent + s.took >= window.0 && s.sent <= window.1,
+            "start #{} failed outside the fault ({:?} after it began): {code} {message}",
+            s.i,
+            s.sent.saturating_duration_since(window.0)
+        );
+        *codes
+            .entry(format!("{status:?} {code}: {message}"))
+            .or_insert(0) += 1;
+    }
+    (codes.values().sum(), codes, slowest)
+}
+
+// 5a. PostgreSQL stopped and started under load.
+
+const OUTAGE_SCALE: f64 = 10.0;
+const OUTAGE_CONTACTS: usize = 4;
+const OUTAGE: Duration = Duration::from_secs(8);
+const FLOW_EVERY: Duration = Duration::from_millis(100);
+/// A call while the database is down is answered within this: PostgreSQL connections are
+/// waited for 5 s (`POSTGRES_ACQUIRE_TIMEOUT`), with room for a slow machine.
+const DOWN_ANSWER_WITHIN: Duration = Duration::from_secs(12);
+
+/// PostgreSQL stopped (immediate shutdown) for several seconds under a steady flow of
+/// engagements whose second stage falls due meanwhile: `/readyz` answers 503 (saying the
+/// database) while it is down and 200 after; StartEngagement answers a clean 5xx AWS error
+/// within a bound meanwhile, and the process stays up; once PostgreSQL is back, every page
+/// of every engagement that exists is sent, twice only if its send was in flight then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_under_load_then_every_page_is_sent() {
+    let test = "postgres_stopped_under_load_then_every_page_is_sent";
+    let Some(pg) = common::pg_cluster::PgCluster::start(test) else {
+        return;
+    };
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = inbox.config_file(dir.path(), "serve");
+    let url = pg.url();
+    let mut serve = Serve::spawn(
+        "serve",
+        &ServeOpts {
+            data_dir: &data,
+            config: &config,
+            database_url: Some(&url),
+            master_key: None,
+            time_scale: OUTAGE_SCALE,
+        },
+    );
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "outage", OUTAGE_CONTACTS).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes = watch_readyz(addr, Duration::from_millis(100), stop.clone());
+    let starts = flow(
+        without_retries(&client),
+        people.clone(),
+        "outage",
+        FLOW_EVERY,
+        stop.clone(),
+    );
+    // The first engagements' second stage is due 6 s in: during the outage.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stopped_at = Instant::now();
+    tokio::task::block_in_place(|| pg.stop_immediately());
+    let down_at = Instant::now();
+    let received_before = inbox.pages().len();
+    tokio::time::sleep(OUTAGE).await;
+    let received_during = inbox.pages().len() - received_before;
+    let restarting_at = Instant::now();
+    tokio::task::block_in_place(|| pg.start_again());
+    let up_at = Instant::now();
+    let ready_after = until_ready(addr, Duration::from_secs(30)).await;
+    let ready_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let starts = starts.await.unwrap();
+    let probes = probes.await.unwrap();
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "serve exited: {:#?}",
+        serve.logs()
+    );
+
+    // /readyz: 200 before, 503 naming the database while it was down, 200 after.
+    let mut down_503 = 0;
+    for p in &probes {
+        assert!(p.took < Duration::from_secs(5), "/readyz took {:?}", p.took);
+        if p.sent + p.took < stopped_at {
+            assert_eq!(p.status, Some(200), "/readyz before the outage: {}", p.body);
+        } else if p.sent >= down_at && p.sent + p.took <= restarting_at {
+            assert_eq!(
+                p.status,
+                Some(503),
+                "/readyz while PostgreSQL was down: {}",
+                p.body
+            );
+            assert!(p.body.contains("database"), "{}", p.body);
+            down_503 += 1;
+        } else if p.sent >= ready_at {
+            assert_eq!(p.status, Some(200), "/readyz after the outage: {}", p.body);
+        }
+    }
+    assert!(
+        down_503 >= 10,
+        "{down_503} probes while the database was down"
+    );
+    let down_bodies: BTreeMap<&str, usize> =
+        probes
+            .iter()
+            .filter(|p| p.status == Some(503))
+            .fold(BTreeMap::new(), |mut m, p| {
+                *m.entry(p.body.trim()).or_insert(0) += 1;
+                m
+            });
+
+    // Starts: refused cleanly while it was down (some were), answered before and after.
+    let (failed, codes, slowest) =
+        failed_starts(&starts, (stopped_at, ready_at), DOWN_ANSWER_WITHIN);
+    assert!(failed > 0, "no start failed while the database was down");
+    let answered = starts.iter().filter(|s| s.result.is_ok()).count();
+    assert!(
+        starts.iter().any(|s| s.sent > ready_at && s.result.is_ok()),
+        "no start answered after the outage"
+    );
+
+    // Every page of every engagement sent; twice only if in flight when PostgreSQL stopped.
+    let (engaged, extra) = flow_engagements(&client, &people, "outage", &starts).await;
+    let plan =
+        Duration::from_secs_f64(STAGES as f64 * f64::from(STAGE_MINUTES) * 60.0 / OUTAGE_SCALE);
+    let pages = wait_all_paged(
+        &client,
+        &inbox,
+        &engaged,
+        &people,
+        Instant::now() + plan + Duration::from_secs(40),
+    )
+    .await;
+    let all_sent_after = up_at.elapsed();
+    inbox.assert_nothing_refused();
+    // Stages fell due while it was down: the second of the engagements started a stage
+    // before.
+    let stage = plan / STAGES as u32;
+    let due_while_down = starts
+        .iter()
+        .filter(|s| s.result.is_ok() && s.sent + stage > down_at && s.sent + stage < restarting_at)
+        .count();
+    assert!(
+        due_while_down > 0,
+        "no stage fell due while PostgreSQL was down"
+    );
+    let first_page_back = inbox
+        .pages()
+        .iter()
+        .filter(|r| r.at > up_at)
+        .map(|r| r.at - up_at)
+        .min()
+        .unwrap();
+    let all = deliveries(&inbox);
+    assert_eq!(
+        all.len(),
+        pages.len(),
+        "pages received that no engagement lists"
+    );
+    let duplicates = duplicates_within(&inbox, (stopped_at - Duration::from_secs(2), up_at));
+    println!(
+        "[postgres] PostgreSQL stopped for {:.2?} under a flow of {} starts (one per \
+         {FLOW_EVERY:?}): {answered} answered, {failed} refused ({codes:?}; slowest answer \
+         {slowest:.2?}), {extra} refused but started all the same; /readyz 503 x {down_503} \
+         while down ({down_bodies:?}), 200 again {ready_after:.2?} after PostgreSQL was back; \
+         {due_while_down} engagements' second stage fell due while it was down, \
+         {received_during} page sends reached the receiver meanwhile; the first page \
+         {first_page_back:.2?} after it was back, all {} pages of {} engagements sent \
+         {all_sent_after:.2?} after it was back, {duplicates} duplicates (sends in flight at \
+         the stop); test took {:.2?}",
+        up_at - stopped_at,
+        starts.len(),
+        pages.len(),
+        engaged.len(),
+        began.elapsed()
+    );
+    print_problems(&[&serve]);
+    assert!(
+        !serve.logs().iter().any(|l| l.contains("panicked")),
+        "serve panicked"
+    );
+    assert!(duplicates <= ENGINE_CONCURRENCY);
+    serve.terminate();
+}
