@@ -2409,3 +2409,231 @@ async fn postgres_stopped_under_load_then_every_page_is_sent() {
     assert!(duplicates <= ENGINE_CONCURRENCY);
     serve.terminate();
 }
+
+// 5b. The data directory's file system full (SQLite), then read-only.
+
+const DISK_MIB: u32 = 64;
+const FULL_FOR: Duration = Duration::from_secs(6);
+
+/// A `serve` on SQLite whose data directory is a small tmpfs, filled (a filler file) under a
+/// steady flow of engagements: `/readyz` answers 503 saying the disk is full, writes that do
+/// not fit fail with a clean AWS error (500 InternalServerException "no space left"), and
+/// the process stays up; the filler removed, it is ready again without a restart and every
+/// page of every engagement that exists is sent, twice only if its send was in flight while
+/// the disk was full. Then, stopped, its data directory read-only: `serve` refuses to start
+/// with a clear error (no panic); writable again, it starts and pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_data_directory_fails_cleanly_and_loses_no_page() {
+    let test = "a_full_data_directory_fails_cleanly_and_loses_no_page";
+    let Some(fs) = common::Tmpfs::mount(DISK_MIB, test) else {
+        println!("skipped: {test}: mounting a {DISK_MIB} MiB tmpfs needs root");
+        return;
+    };
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = fs.path().join("data");
+    let config = inbox.config_file(dir.path(), "serve");
+    let opts = ServeOpts {
+        data_dir: &data,
+        config: &config,
+        database_url: None,
+        master_key: None,
+        time_scale: OUTAGE_SCALE,
+    };
+    let mut serve = Serve::spawn("serve", &opts);
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "disk", OUTAGE_CONTACTS).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes = watch_readyz(addr, Duration::from_millis(100), stop.clone());
+    let starts = flow(
+        without_retries(&client),
+        people.clone(),
+        "disk",
+        FLOW_EVERY,
+        stop.clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let filling_at = Instant::now();
+    let filler = tokio::task::block_in_place(|| fs.fill());
+    let full_at = Instant::now();
+    let received_before = inbox.pages().len();
+    // A write bigger than what is left of the write-ahead log fails, cleanly.
+    let big = without_retries(&client);
+    let mut refused = None;
+    for i in 0..2_000 {
+        let created = big
+            .create_contact()
+            .alias(format!("filler-{i}"))
+            .display_name("x".repeat(200))
+            .r#type(ContactType::Personal)
+            .plan(Plan::builder().set_stages(Some(vec![])).build())
+            .send()
+            .await;
+        if let Err(e) = created {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (fitted, err) = refused.expect("no write failed on the full disk");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(
+        (status, common::code(&err).as_str()),
+        (Some(500), "InternalServerException"),
+        "{err:?}"
+    );
+    assert!(format!("{err:?}").contains("no space left"), "{err:?}");
+    tokio::time::sleep(FULL_FOR).await;
+    let received_during = inbox.pages().len() - received_before;
+    let freed_at = Instant::now();
+    std::fs::remove_file(&filler).unwrap();
+    let ready_after = until_ready(addr, Duration::from_secs(30)).await;
+    let ready_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let starts = starts.await.unwrap();
+    let probes = probes.await.unwrap();
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "serve exited: {:#?}",
+        serve.logs()
+    );
+
+    let mut full_503 = 0;
+    for p in &probes {
+        assert!(p.took < Duration::from_secs(5), "/readyz took {:?}", p.took);
+        if p.sent + p.took < filling_at {
+            assert_eq!(
+                p.status,
+                Some(200),
+                "/readyz before the disk filled: {}",
+                p.body
+            );
+        } else if p.sent >= full_at && p.sent + p.took <= freed_at {
+            assert_eq!(p.status, Some(503), "/readyz on a full disk: {}", p.body);
+            assert!(p.body.contains("no space left"), "{}", p.body);
+            full_503 += 1;
+        } else if p.sent >= ready_at {
+            assert_eq!(
+                p.status,
+                Some(200),
+                "/readyz once space was freed: {}",
+                p.body
+            );
+        }
+    }
+    assert!(full_503 >= 10, "{full_503} probes while the disk was full");
+    let (failed, codes, slowest) =
+        failed_starts(&starts, (filling_at, ready_at), Duration::from_secs(10));
+    let answered = starts.iter().filter(|s| s.result.is_ok()).count();
+    assert!(
+        starts.iter().any(|s| s.sent > ready_at && s.result.is_ok()),
+        "no start answered once space was freed"
+    );
+    let (engaged, extra) = flow_engagements(&client, &people, "disk", &starts).await;
+    let plan =
+        Duration::from_secs_f64(STAGES as f64 * f64::from(STAGE_MINUTES) * 60.0 / OUTAGE_SCALE);
+    let pages = wait_all_paged(
+        &client,
+        &inbox,
+        &engaged,
+        &people,
+        Instant::now() + plan + Duration::from_secs(40),
+    )
+    .await;
+    let all_sent_after = freed_at.elapsed();
+    inbox.assert_nothing_refused();
+    let stage = plan / STAGES as u32;
+    let due_while_full = starts
+        .iter()
+        .filter(|s| s.result.is_ok() && s.sent + stage > full_at && s.sent + stage < freed_at)
+        .count();
+    assert!(
+        due_while_full > 0,
+        "no stage fell due while the disk was full"
+    );
+    assert_eq!(
+        deliveries(&inbox).len(),
+        pages.len(),
+        "pages received that no engagement lists"
+    );
+    let duplicates = duplicates_within(&inbox, (filling_at - Duration::from_secs(2), freed_at));
+    println!(
+        "[sqlite] data directory full ({DISK_MIB} MiB tmpfs) for {:.2?} under a flow of {} \
+         starts: {answered} answered, {failed} refused ({codes:?}; slowest answer \
+         {slowest:.2?}), {extra} refused but started all the same; {fitted} contacts created \
+         before a write failed; /readyz 503 x {full_503} while full, 200 again \
+         {ready_after:.2?} after the filler was removed; {due_while_full} engagements' second \
+         stage fell due while full, {received_during} page sends reached the receiver \
+         meanwhile; all {} pages of {} engagements sent {all_sent_after:.2?} \
+         after space was freed, {duplicates} duplicates",
+        freed_at - full_at,
+        starts.len(),
+        pages.len(),
+        engaged.len(),
+    );
+    print_problems(&[&serve]);
+    assert!(
+        !serve.logs().iter().any(|l| l.contains("panicked")),
+        "serve panicked"
+    );
+    serve.terminate();
+
+    // Read-only: a remount of the stopped server's file system.
+    let remount = |mode: &str| {
+        std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(fs.path())
+            .output()
+            .unwrap()
+    };
+    let out = remount("ro");
+    if !out.status.success() {
+        println!(
+            "skipped: the read-only part of {test}: remount failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
+    let mut ro = Serve::spawn("read-only", &opts);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = ro.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "serve on a read-only data directory neither started nor stopped: {:#?}",
+            ro.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = remount("rw");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its stderr is read by a thread of its own: a moment for the last lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = ro.logs();
+    assert_eq!(status.code(), Some(1), "{status}: {logs:#?}");
+    let said = logs.join("\n");
+    assert!(
+        !said.contains("panicked") && said.to_lowercase().contains("read-only"),
+        "serve on a read-only data directory: {logs:#?}"
+    );
+    println!(
+        "[sqlite] read-only data directory: serve exited ({status}) after {:.2?}: {}",
+        t.elapsed(),
+        logs.last().map_or("", String::as_str)
+    );
+    let mut again = Serve::spawn("again", &opts);
+    let addr = again.ready().await;
+    until_ready(addr, Duration::from_secs(10)).await;
+    println!("test took {:.2?}", began.elapsed());
+    again.terminate();
+}
