@@ -5,7 +5,11 @@
 //!   data, it sends every page that was due and ends every engagement; the only repeats are
 //!   pages whose send was in flight at the kill (sent, not yet recorded);
 //! - two processes on one PostgreSQL database share the work and page nobody twice; when one
-//!   is killed, the other sends what the dead one held once its leases run out.
+//!   is killed, the other sends what the dead one held once its leases run out;
+//! - faults under a steady flow of engagements (section 5): PostgreSQL stopped and started,
+//!   a full (then read-only) SQLite data directory, a provider down for minutes, a provider
+//!   that hangs: clean errors, `/readyz` saying why, no page lost, retries and failover as
+//!   the plan and the provider order say.
 //!
 //! Pages go to a webhook provider pointing at a receiver in this test, which checks each
 //! request's signature and records the JSON it gets and which process sent it (each process,
@@ -71,6 +75,10 @@ struct InboxState {
     refused: Mutex<Vec<String>>,
     /// Per sender: whether its requests are answered (`true`) or held unanswered.
     gates: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Senders whose requests are answered 500 (a provider that is down).
+    failing: Mutex<HashSet<String>>,
+    /// The requests answered 500, in arrival order.
+    failed: Mutex<Vec<Received>>,
 }
 
 #[derive(Clone)]
@@ -124,6 +132,14 @@ async fn hook(
             .unwrap()
             .push(format!("{sender}: Idempotency-Key is not the message id"));
         return StatusCode::BAD_REQUEST.into_response();
+    }
+    if st.failing.lock().unwrap().contains(&sender) {
+        st.failed.lock().unwrap().push(Received {
+            sender,
+            at: Instant::now(),
+            json,
+        });
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     // The receiver's id for the message (it becomes the SENT receipt's info): which process
     // took it, and the message.
@@ -205,6 +221,28 @@ impl Inbox {
         if let Some(g) = self.state.gates.lock().unwrap().remove(sender) {
             g.send_replace(true);
         }
+    }
+
+    /// Answers `sender`'s requests 500 (not taken) until [`Inbox::recover`].
+    fn fail(&self, sender: &str) {
+        self.state
+            .failing
+            .lock()
+            .unwrap()
+            .insert(sender.to_string());
+    }
+
+    fn recover(&self, sender: &str) {
+        self.state.failing.lock().unwrap().remove(sender);
+    }
+
+    /// Page requests answered 500, in arrival order.
+    fn failed_pages(&self) -> Vec<Received> {
+        let failed = self.state.failed.lock().unwrap().clone();
+        failed
+            .into_iter()
+            .filter(|r| r.str("kind") == "page")
+            .collect()
     }
 
     /// The latest activation code sent to `address`.
@@ -2636,4 +2674,486 @@ async fn a_full_data_directory_fails_cleanly_and_loses_no_page() {
     until_ready(addr, Duration::from_secs(10)).await;
     println!("test took {:.2?}", began.elapsed());
     again.terminate();
+}
+
+// 5c. A provider down for minutes, and a provider that hangs.
+
+/// A service minute is 6 real seconds.
+const PROVIDER_SCALE: f64 = 10.0;
+/// A service minute, in the receipts' milliseconds.
+const MINUTE_MS: f64 = 60_000.0;
+
+/// A config file of webhook providers at the receiver, in this (failover) order: (name,
+/// channel types, timeout in seconds).
+fn providers_file(
+    inbox: &Inbox,
+    dir: &std::path::Path,
+    providers: &[(&str, &str, f64)],
+) -> std::path::PathBuf {
+    let path = dir.join("muster-providers.toml");
+    let text: String = providers
+        .iter()
+        .map(|(name, channels, timeout)| {
+            format!(
+                "[[providers]]\nname = \"{name}\"\ntype = \"webhook\"\nchannels = [\"{channels}\"]\n\
+                 url = \"{}/hook/{name}\"\nsecret = \"{HOOK_SECRET}\"\ntimeout_seconds = {timeout}\n\n",
+                inbox.base
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A contact with one activated SMS channel at `number` and a plan of one `minutes` stage
+/// paging it, retried every `retry` minutes (none when 0).
+async fn sms_contact(
+    client: &Client,
+    inbox: &Inbox,
+    alias: &str,
+    number: &str,
+    minutes: i32,
+    retry: i32,
+) -> Person {
+    let arn = client
+        .create_contact()
+        .alias(alias)
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let ch = client
+        .create_contact_channel()
+        .contact_id(&arn)
+        .name("cell")
+        .r#type(ChannelType::Sms)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address(number)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .contact_channel_arn;
+    let code = inbox.activation_code(number).await;
+    client
+        .activate_contact_channel()
+        .contact_channel_id(&ch)
+        .activation_code(code)
+        .send()
+        .await
+        .unwrap();
+    let stage = Stage::builder()
+        .duration_in_minutes(minutes)
+        .targets(
+            Target::builder()
+                .channel_target_info(
+                    ChannelTargetInfo::builder()
+                        .contact_channel_id(&ch)
+                        .retry_interval_in_minutes(retry)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    client
+        .update_contact()
+        .contact_id(&arn)
+        .plan(Plan::builder().stages(stage).build())
+        .send()
+        .await
+        .unwrap();
+    Person {
+        arn,
+        addresses: vec![number.to_string()],
+    }
+}
+
+async fn start_one(client: &Client, contact: &str, subject: &str) -> String {
+    client
+        .start_engagement()
+        .contact_id(contact)
+        .sender("provider-drill")
+        .subject(subject)
+        .content("Provider drill.")
+        .send()
+        .await
+        .unwrap()
+        .engagement_arn
+}
+
+/// The one page of `engagement`, once it exists.
+async fn the_page(client: &Client, engagement: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pages = pages_of(client, engagement).await;
+        assert!(pages.len() <= 1, "{engagement}: {pages:?}");
+        if let Some(p) = pages.into_iter().next() {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{engagement} made no page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A page's receipts, (type, info, time in service ms), once there are at least `n`.
+async fn receipts(
+    client: &Client,
+    page: &str,
+    n: usize,
+    within: Duration,
+) -> Vec<(ReceiptType, String, f64)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let r: Vec<(ReceiptType, String, f64)> = client
+            .list_page_receipts()
+            .page_id(page)
+            .send()
+            .await
+            .unwrap()
+            .receipts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.receipt_type,
+                    r.receipt_info.unwrap_or_default(),
+                    r.receipt_time.as_secs_f64() * 1000.0,
+                )
+            })
+            .collect();
+        if r.len() >= n {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{page}: receipts {r:?}, not {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SMS through two webhook providers in failover order, both down (500) for over two
+/// service minutes, then only the first: the page is tried at once and again every
+/// RetryIntervalInMinutes (1), each failure an ERROR receipt naming both providers and the
+/// retry; once the second recovers, the next retry fails over to it and is SENT (its
+/// receipt names the second provider's message). A page of an engagement started while only
+/// the first is down goes through the second at once. Nothing is received twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_down_for_minutes_is_retried_per_plan_and_failed_over() {
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = providers_file(
+        &inbox,
+        dir.path(),
+        &[
+            ("sms-main", "SMS", 2.0),
+            ("sms-backup", "SMS", 2.0),
+            ("mail", "EMAIL", 2.0),
+        ],
+    );
+    let mut serve = Serve::spawn(
+        "serve",
+        &ServeOpts {
+            data_dir: &data,
+            config: &config,
+            database_url: None,
+            master_key: None,
+            time_scale: PROVIDER_SCALE,
+        },
+    );
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let ada = sms_contact(&client, &inbox, "ada", "+12065550101", 5, 1).await;
+
+    inbox.fail("sms-main");
+    inbox.fail("sms-backup");
+    let down_at = Instant::now();
+    let first = start_one(&client, &ada.arn, "main and backup down").await;
+    let page = the_page(&client, &first).await;
+    let minute = Duration::from_secs_f64(60.0 / PROVIDER_SCALE);
+    // Three tries fail (at 0, 1 and 2 minutes); the backup is back before the fourth.
+    let r = receipts(&client, &page, 3, 3 * minute).await;
+    assert!(r.iter().all(|r| r.0 == ReceiptType::Error), "{r:?}");
+    inbox.recover("sms-backup");
+    let backup_back = down_at.elapsed();
+    let r = receipts(&client, &page, 4, 2 * minute).await;
+    let kinds: Vec<&ReceiptType> = r.iter().map(|r| &r.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            &ReceiptType::Error,
+            &ReceiptType::Error,
+            &ReceiptType::Error,
+            &ReceiptType::Sent
+        ],
+        "{r:?}"
+    );
+    for (_, info, _) in &r[..3] {
+        assert!(
+            info.starts_with("not sent: ")
+                && info.contains("sms-main: rejected (500)")
+                && info.contains("sms-backup: rejected (500)")
+                && info.ends_with("; retrying in 1 minutes"),
+            "{info}"
+        );
+    }
+    let gaps: Vec<f64> = r
+        .windows(2)
+        .map(|w| (w[1].2 - w[0].2) / MINUTE_MS)
+        .collect();
+    for g in &gaps {
+        assert!(
+            (1.0..1.25).contains(g),
+            "tries {gaps:?} minutes apart, not RetryIntervalInMinutes (1): {r:?}"
+        );
+    }
+    let received = inbox.pages();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].sender, "sms-backup");
+    assert_eq!(
+        r[3].1,
+        format!("sms-backup/{}", received[0].str("message_id"))
+    );
+    let failed = inbox.failed_pages();
+    let tries = |who: &str| {
+        failed
+            .iter()
+            .filter(|f| f.sender == who && f.str("page_arn") == page)
+            .count()
+    };
+    assert_eq!(
+        (tries("sms-main"), tries("sms-backup")),
+        (4, 3),
+        "failed tries per provider"
+    );
+
+    // Only the first down: an engagement's page goes through the backup at once.
+    let t = Instant::now();
+    let second = start_one(&client, &ada.arn, "main down").await;
+    let page2 = the_page(&client, &second).await;
+    let r2 = receipts(&client, &page2, 1, minute).await;
+    let failover_took = t.elapsed();
+    assert_eq!(r2.len(), 1, "{r2:?}");
+    assert_eq!(r2[0].0, ReceiptType::Sent, "{r2:?}");
+    assert!(r2[0].1.starts_with("sms-backup/"), "{r2:?}");
+    assert!(
+        failover_took < minute / 2,
+        "the failover took {failover_took:?}"
+    );
+    let failed = inbox.failed_pages();
+    assert_eq!(
+        failed
+            .iter()
+            .filter(|f| f.str("page_arn") == page2)
+            .map(|f| f.sender.as_str())
+            .collect::<Vec<_>>(),
+        ["sms-main"]
+    );
+    let main_down_for = down_at.elapsed();
+    inbox.recover("sms-main");
+    let third = start_one(&client, &ada.arn, "all up").await;
+    let page3 = the_page(&client, &third).await;
+    let r3 = receipts(&client, &page3, 1, minute).await;
+    assert!(
+        r3[0].0 == ReceiptType::Sent && r3[0].1.starts_with("sms-main/"),
+        "{r3:?}"
+    );
+    // Nothing twice.
+    let all = deliveries(&inbox);
+    assert!(all.values().all(|rs| rs.len() == 1), "{all:?}");
+    assert_eq!(all.len(), 3);
+    inbox.assert_nothing_refused();
+    println!(
+        "[sqlite] provider down: sms-main and sms-backup answered 500; tries {gaps:?} service \
+         minutes apart (RetryIntervalInMinutes 1), receipts {:?}; sms-backup back {backup_back:.2?} \
+         (real) in, sms-main {main_down_for:.2?}; a page while only sms-main was down was \
+         sent through sms-backup {failover_took:.2?} after its start; test took {:.2?}",
+        r.iter()
+            .map(|r| format!("{} {}", r.0.as_str(), r.1))
+            .collect::<Vec<_>>(),
+        began.elapsed()
+    );
+    print_problems(&[&serve]);
+    serve.terminate();
+}
+
+const HUNG_PAGES: usize = 12;
+const MAIL_ENGAGEMENTS: usize = 40;
+const HANG_TIMEOUT_SECS: f64 = 2.0;
+
+/// An SMS provider that never answers (its requests held): each send waits its timeout
+/// (2 s) there, then fails over to the next provider, all of them at once (not one after
+/// the other); meanwhile the engagements paging e-mail (another provider) are paged on
+/// time, every stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hanging_provider_holds_its_sends_not_the_engine() {
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = providers_file(
+        &inbox,
+        dir.path(),
+        &[
+            ("sms-slow", "SMS", HANG_TIMEOUT_SECS),
+            ("sms-backup", "SMS", HANG_TIMEOUT_SECS),
+            ("mail", "EMAIL", 10.0),
+        ],
+    );
+    let mut serve = Serve::spawn(
+        "serve",
+        &ServeOpts {
+            data_dir: &data,
+            config: &config,
+            database_url: None,
+            master_key: None,
+            time_scale: PROVIDER_SCALE,
+        },
+    );
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let sam = sms_contact(&client, &inbox, "sam", "+12065550102", 5, 0).await;
+    let mailed = people(&client, &inbox, "mailed", 4).await;
+
+    inbox.hold("sms-slow");
+    let t = Instant::now();
+    let hung: Vec<String> = concurrently((0..HUNG_PAGES).collect(), HUNG_PAGES, {
+        let (client, sam) = (client.clone(), sam.arn.clone());
+        move |i: usize| {
+            let (client, sam) = (client.clone(), sam.clone());
+            async move { start_one(&client, &sam, &format!("slow #{i}")).await }
+        }
+    })
+    .await;
+    let hung_started = t.elapsed();
+    let mail_began = Instant::now();
+    let mail = engage(
+        std::slice::from_ref(&client),
+        &mailed,
+        "mail",
+        MAIL_ENGAGEMENTS,
+    )
+    .await;
+    let mail_started = mail_began.elapsed();
+    // Every mail engagement's first stage, on time: received within a second of the last start.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let first_stage =
+        |r: &Received| r.sender == "mail" && r.str("subject").contains("mail incident");
+    loop {
+        let n = inbox.pages().iter().filter(|r| first_stage(r)).count();
+        if n >= MAIL_ENGAGEMENTS * CHANNELS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} of {} first-stage e-mail pages within a second, while SMS sends hang",
+            MAIL_ENGAGEMENTS * CHANNELS
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mail_paged_after = mail_began.elapsed();
+    let mail_paged_at = Instant::now();
+    // The hung SMS pages: each reached sms-slow, then sms-backup after the timeout.
+    let mut sms = Vec::new();
+    for e in &hung {
+        let page = the_page(&client, e).await;
+        let r = receipts(&client, &page, 1, Duration::from_secs(10)).await;
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(
+            r[0].0 == ReceiptType::Sent && r[0].1.starts_with("sms-backup/"),
+            "{r:?}"
+        );
+        sms.push(page);
+    }
+    let all_sms_after = t.elapsed();
+    let received = inbox.all();
+    let timeout = Duration::from_secs_f64(HANG_TIMEOUT_SECS);
+    let mut waited = Vec::new();
+    for page in &sms {
+        let at = |who: &str| {
+            let hits: Vec<&Received> = received
+                .iter()
+                .filter(|r| r.sender == who && r.str("page_arn") == page)
+                .collect();
+            assert_eq!(hits.len(), 1, "{page} at {who}: {}", hits.len());
+            hits[0].at
+        };
+        let w = at("sms-backup").duration_since(at("sms-slow"));
+        // The timeout runs from the attempt's start, a moment before its request arrives.
+        assert!(
+            w >= timeout - Duration::from_millis(100) && w < timeout + Duration::from_secs(2),
+            "{page}: at sms-backup {w:?} after sms-slow (timeout {timeout:?})"
+        );
+        waited.push(w);
+    }
+    // The e-mail pages went while the SMS sends hung: before any of them timed out.
+    let first_failover = received
+        .iter()
+        .filter(|r| r.sender == "sms-backup" && r.str("kind") == "page")
+        .map(|r| r.at)
+        .min()
+        .unwrap();
+    assert!(
+        mail_paged_at < first_failover,
+        "the e-mail pages were sent only once the hung SMS sends timed out"
+    );
+    // All at once: not one timeout after another.
+    assert!(
+        all_sms_after < hung_started + timeout * 3,
+        "{HUNG_PAGES} hung sends took {all_sms_after:?}: one after the other"
+    );
+    inbox.release("sms-slow");
+    let plan =
+        Duration::from_secs_f64(STAGES as f64 * f64::from(STAGE_MINUTES) * 60.0 / PROVIDER_SCALE);
+    let page_of = wait_all_paged(
+        &client,
+        &inbox,
+        &mail,
+        &mailed,
+        Instant::now() + plan + Duration::from_secs(10),
+    )
+    .await;
+    // Second stages on time too: each a stage (6 s real) after the first.
+    let stage = Duration::from_secs_f64(f64::from(STAGE_MINUTES) * 60.0 / PROVIDER_SCALE);
+    let mut arrivals: HashMap<usize, Vec<Instant>> = HashMap::new();
+    // (An SMS page reached both SMS providers: checked above.)
+    for (arn, rs) in deliveries(&inbox) {
+        if let Some(i) = page_of.get(&arn) {
+            assert_eq!(rs.len(), 1, "{arn} received {} times", rs.len());
+            arrivals.entry(*i).or_default().push(rs[0].at);
+        }
+    }
+    let mut late = Duration::ZERO;
+    for ats in arrivals.values_mut() {
+        ats.sort();
+        late = late.max(
+            ats[ats.len() - 1]
+                .duration_since(ats[0])
+                .saturating_sub(stage),
+        );
+    }
+    assert!(
+        late < Duration::from_secs(1),
+        "a second stage came {late:?} late"
+    );
+    inbox.assert_nothing_refused();
+    let slowest = waited.iter().max().unwrap();
+    println!(
+        "[sqlite] hanging provider: {HUNG_PAGES} SMS pages held at sms-slow, each sent through \
+         sms-backup {:.2?}..{slowest:.2?} after reaching it (timeout {timeout:?}), all within \
+         {all_sms_after:.2?}; meanwhile {MAIL_ENGAGEMENTS} e-mail engagements started in \
+         {mail_started:.2?}, their first stage all received {mail_paged_after:.2?} after the \
+         first start, second stages at most {late:.2?} late; test took {:.2?}",
+        waited.iter().min().unwrap(),
+        began.elapsed()
+    );
+    print_problems(&[&serve]);
+    serve.terminate();
 }
