@@ -93,6 +93,7 @@ fn free_name(path: &Path) -> std::path::PathBuf {
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.database_url.starts_with("sqlite:") {
         ensure_dir(&settings.data_dir)?;
+        ensure_writable(&settings.data_dir)?;
     } else if settings.data_dir.exists() {
         make_private(&settings.data_dir);
     }
@@ -113,6 +114,31 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         })?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
+}
+
+/// Fails, saying why, when nothing can be written in the data directory (its file system is
+/// read-only, or it is not ours to write): SQLite itself would only say that it is "unable
+/// to open database file".
+fn ensure_writable(dir: &std::path::Path) -> anyhow::Result<()> {
+    let probe = dir.join(".muster-write-check");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => anyhow::bail!(
+            "the data directory {} is on a read-only file system: the database cannot be \
+             written there",
+            dir.display()
+        ),
+        Err(e) => Err(e)
+            .with_context(|| format!("the data directory {} cannot be written", dir.display())),
+    }
 }
 
 /// Creates an access key for `account` and returns (id, secret).

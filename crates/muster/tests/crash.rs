@@ -5,7 +5,11 @@
 //!   data, it sends every page that was due and ends every engagement; the only repeats are
 //!   pages whose send was in flight at the kill (sent, not yet recorded);
 //! - two processes on one PostgreSQL database share the work and page nobody twice; when one
-//!   is killed, the other sends what the dead one held once its leases run out.
+//!   is killed, the other sends what the dead one held once its leases run out;
+//! - faults under a steady flow of engagements (section 5): PostgreSQL stopped and started,
+//!   a full (then read-only) SQLite data directory, a provider down for minutes, a provider
+//!   that hangs: clean errors, `/readyz` saying why, no page lost, retries and failover as
+//!   the plan and the provider order say.
 //!
 //! Pages go to a webhook provider pointing at a receiver in this test, which checks each
 //! request's signature and records the JSON it gets and which process sent it (each process,
@@ -26,6 +30,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -70,6 +75,10 @@ struct InboxState {
     refused: Mutex<Vec<String>>,
     /// Per sender: whether its requests are answered (`true`) or held unanswered.
     gates: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Senders whose requests are answered 500 (a provider that is down).
+    failing: Mutex<HashSet<String>>,
+    /// The requests answered 500, in arrival order.
+    failed: Mutex<Vec<Received>>,
 }
 
 #[derive(Clone)]
@@ -123,6 +132,14 @@ async fn hook(
             .unwrap()
             .push(format!("{sender}: Idempotency-Key is not the message id"));
         return StatusCode::BAD_REQUEST.into_response();
+    }
+    if st.failing.lock().unwrap().contains(&sender) {
+        st.failed.lock().unwrap().push(Received {
+            sender,
+            at: Instant::now(),
+            json,
+        });
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     // The receiver's id for the message (it becomes the SENT receipt's info): which process
     // took it, and the message.
@@ -204,6 +221,28 @@ impl Inbox {
         if let Some(g) = self.state.gates.lock().unwrap().remove(sender) {
             g.send_replace(true);
         }
+    }
+
+    /// Answers `sender`'s requests 500 (not taken) until [`Inbox::recover`].
+    fn fail(&self, sender: &str) {
+        self.state
+            .failing
+            .lock()
+            .unwrap()
+            .insert(sender.to_string());
+    }
+
+    fn recover(&self, sender: &str) {
+        self.state.failing.lock().unwrap().remove(sender);
+    }
+
+    /// Page requests answered 500, in arrival order.
+    fn failed_pages(&self) -> Vec<Received> {
+        let failed = self.state.failed.lock().unwrap().clone();
+        failed
+            .into_iter()
+            .filter(|r| r.str("kind") == "page")
+            .collect()
     }
 
     /// The latest activation code sent to `address`.
@@ -947,6 +986,8 @@ async fn sigkill_mid_paging_loses_no_page_postgres() {
 
 const PAIR_CONTACTS: usize = 4;
 const PAIR_ENGAGEMENTS: usize = 100;
+/// The drill's engagements, through both processes; `a` is killed in the middle of them.
+const PAIR_DRILL_ENGAGEMENTS: usize = 500;
 /// Leases of 30 service seconds are 3 real seconds.
 const PAIR_SCALE: f64 = 10.0;
 
@@ -1044,12 +1085,14 @@ async fn two_processes_share_one_postgres_database() {
         "one process did all the work: a sent {normal_a} pages, b {normal_b}"
     );
 
-    // Kill `a` while it holds sends: its webhook calls are held unanswered, so the sends it
-    // runs are in flight (reached the receiver, not recorded) when it dies. The drill's
-    // engagements are started through both: a process sends the first stage of the
-    // engagements it starts itself (and either claims later stages), so `a` holds those of
-    // its half. The kill comes once every start was answered, so it cuts no API call short,
-    // and long before a held send would time out.
+    // Kill `a` in the middle of the drill's starts, while it holds sends: its webhook calls
+    // are held unanswered, so the sends it runs are in flight (reached the receiver, not
+    // recorded) when it dies. The drill's engagements are started through both, each with an
+    // idempotency token of its own: a process sends the first stage of the engagements it
+    // starts itself (and either claims later stages), so `a` holds those of its half. A start
+    // through `a` that the kill cuts short (or that finds it dead) is sent again through `b`
+    // with the same token, as a client behind a load balancer would: answered once, started
+    // once.
     inbox.hold("a");
     let normal_pages: HashSet<String> = all.keys().cloned().collect();
     let held_by_a = || -> HashSet<String> {
@@ -1060,25 +1103,104 @@ async fn two_processes_share_one_postgres_database() {
             .map(|r| r.str("page_arn").to_string())
             .collect()
     };
+    let answered = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
     let t = Instant::now();
     let starter = tokio::spawn({
         let (clients, people) = (clients.clone(), people.clone());
-        async move { engage(&clients, &people, "drill", PAIR_ENGAGEMENTS).await }
+        let (answered, killed) = (answered.clone(), killed.clone());
+        async move {
+            concurrently(
+                (0..PAIR_DRILL_ENGAGEMENTS).collect(),
+                CLIENTS,
+                move |i: usize| {
+                    let (clients, people) = (clients.clone(), people.clone());
+                    let (answered, killed) = (answered.clone(), killed.clone());
+                    async move {
+                        let person = i % people.len();
+                        let subject = format!("drill incident #{i}");
+                        let token = format!("drill-start-{i}");
+                        let mut via = i % 2;
+                        loop {
+                            let started = clients[via]
+                                .start_engagement()
+                                .contact_id(&people[person].arn)
+                                .sender("crash-drill")
+                                .subject(&subject)
+                                .content("Paging drill: the primary database is not answering.")
+                                .idempotency_token(&token)
+                                .send()
+                                .await;
+                            match started {
+                                Ok(out) => {
+                                    answered.fetch_add(1, Ordering::SeqCst);
+                                    let engaged = Engaged {
+                                        arn: out.engagement_arn,
+                                        subject,
+                                        person,
+                                    };
+                                    // Whether a call through `a` was cut short.
+                                    return (engaged, via != i % 2);
+                                }
+                                Err(e) => {
+                                    assert!(
+                                        via == 0 && killed.load(Ordering::SeqCst),
+                                        "drill start #{i} through {} failed: {e:?}",
+                                        ["a", "b"][via]
+                                    );
+                                    via = 1;
+                                }
+                            }
+                        }
+                    }
+                },
+            )
+            .await
+        }
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let held = held_by_a().len();
-        if held > 0 && starter.is_finished() {
+        if held > 0 && answered.load(Ordering::SeqCst) >= PAIR_DRILL_ENGAGEMENTS / 2 {
             break;
         }
+        assert!(
+            !starter.is_finished(),
+            "every drill start was answered before the kill: nothing was cut"
+        );
         assert!(Instant::now() < deadline, "a sent no page to hold");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    killed.store(true, Ordering::SeqCst);
     a.sigkill();
     let killed_at = Instant::now();
-    // `a` is dead: what it sent is all there is.
+    let answered_at_kill = answered.load(Ordering::SeqCst);
+    // `a` is dead: what it sent is all there is, once what it wrote to its sockets before
+    // the kill has arrived (long before `b` may take a's jobs: a lease is 3 real seconds).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let held = held_by_a();
-    let drill = starter.await.unwrap();
+    let started = starter.await.unwrap();
+    let failed_over = started.iter().filter(|(_, cut)| *cut).count();
+    let drill: Vec<Engaged> = started.into_iter().map(|(e, _)| e).collect();
+    let starts_took = t.elapsed();
+    assert!(
+        answered_at_kill < PAIR_DRILL_ENGAGEMENTS,
+        "every drill start was answered before the kill: nothing was cut"
+    );
+    // Started once each: one engagement per start, whichever process answered it, and none
+    // besides (a start cut short and sent again through `b` is the same engagement).
+    let distinct: HashSet<&str> = drill.iter().map(|e| e.arn.as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        PAIR_DRILL_ENGAGEMENTS,
+        "drill starts answered with one ARN"
+    );
+    let listed = stop_times(&clients[1]).await;
+    assert_eq!(
+        listed.len(),
+        PAIR_ENGAGEMENTS + PAIR_DRILL_ENGAGEMENTS,
+        "engagements besides the ones answered"
+    );
     inbox.release("a");
     let drill_pages = wait_all_paged(
         &clients[1],
@@ -1111,7 +1233,10 @@ async fn two_processes_share_one_postgres_database() {
     let lease_real = Duration::from_secs_f64(LEASE_MS / PAIR_SCALE / 1000.0);
     println!(
         "[postgres] two processes: normal run of {PAIR_ENGAGEMENTS} engagements ({} pages) in \
-         {normal_took:.2?}, sent by a: {normal_a}, by b: {normal_b}, no duplicates; drill: {} \
+         {normal_took:.2?}, sent by a: {normal_a}, by b: {normal_b}, no duplicates; drill of \
+         {PAIR_DRILL_ENGAGEMENTS} engagements: a killed when {answered_at_kill} starts were \
+         answered, {failed_over} starts through a cut short or refused and sent again through \
+         b (all {PAIR_DRILL_ENGAGEMENTS} answered in {starts_took:.2?}, one engagement each), {} \
          sends held at a when it was killed, b re-sent the first {takeover:.2?} after the kill \
          (lease {lease_real:.2?} real), all {} pages sent and engagements ended \
          {done_after_kill:.2?} after the kill ({drill_took:.2?} after the drill began); \
@@ -1875,4 +2000,1160 @@ async fn two_processes_open_one_incident_per_alert_key() {
     print_problems(&[&a, &b]);
     a.terminate();
     b.terminate();
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Faults under load: a steady flow of engagements, `/readyz` watched throughout.
+// ---------------------------------------------------------------------------------------
+
+/// One StartEngagement of a steady flow.
+struct FlowStart {
+    i: usize,
+    sent: Instant,
+    took: Duration,
+    /// The engagement's ARN, or the error: its HTTP status, AWS error code and message.
+    result: Result<String, (Option<u16>, String, String)>,
+}
+
+/// `client` without the SDK's retries: each call is answered or fails once, as sent.
+fn without_retries(client: &Client) -> Client {
+    Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_ssmcontacts::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
+/// Starts an engagement of `people` (round robin, subject "`tag` incident #i") every `every`
+/// through `client` until `stop` is set, each call on a task of its own (a slow answer does
+/// not slow the flow); the starts in order.
+fn flow(
+    client: Client,
+    people: Vec<Person>,
+    tag: &str,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<FlowStart>> {
+    use aws_sdk_ssmcontacts::error::ProvideErrorMetadata;
+    let tag = tag.to_string();
+    tokio::spawn(async move {
+        let mut set = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(every);
+        let mut i = 0;
+        while !stop.load(Ordering::SeqCst) {
+            tick.tick().await;
+            let (client, contact) = (client.clone(), people[i % people.len()].arn.clone());
+            let subject = format!("{tag} incident #{i}");
+            set.spawn(async move {
+                let sent = Instant::now();
+                let r = client
+                    .start_engagement()
+                    .contact_id(contact)
+                    .sender("fault-drill")
+                    .subject(subject)
+                    .content("Fault drill: pages keep flowing.")
+                    .send()
+                    .await;
+                let took = sent.elapsed();
+                let result = match r {
+                    Ok(out) => Ok(out.engagement_arn),
+                    Err(e) => Err((
+                        e.raw_response().map(|r| r.status().as_u16()),
+                        common::code(&e),
+                        e.as_service_error()
+                            .and_then(|s| s.message())
+                            .map_or_else(|| format!("{e:?}"), String::from),
+                    )),
+                };
+                FlowStart {
+                    i,
+                    sent,
+                    took,
+                    result,
+                }
+            });
+            i += 1;
+        }
+        let mut out = set.join_all().await;
+        out.sort_by_key(|s| s.i);
+        out
+    })
+}
+
+/// The engagements to check after a flow: those answered, and those whose start failed but
+/// exist all the same (committed, then the answer was lost); their person from the subject.
+async fn flow_engagements(
+    client: &Client,
+    people: &[Person],
+    tag: &str,
+    starts: &[FlowStart],
+) -> (Vec<Engaged>, usize) {
+    let mut out: Vec<Engaged> = starts
+        .iter()
+        .filter_map(|s| {
+            s.result.as_ref().ok().map(|arn| Engaged {
+                arn: arn.clone(),
+                subject: format!("{tag} incident #{}", s.i),
+                person: s.i % people.len(),
+            })
+        })
+        .collect();
+    let answered: HashSet<String> = out.iter().map(|e| e.arn.clone()).collect();
+    let mut extra = 0;
+    for arn in stop_times(client).await.into_keys() {
+        if answered.contains(&arn) {
+            continue;
+        }
+        let e = client
+            .describe_engagement()
+            .engagement_id(&arn)
+            .send()
+            .await
+            .unwrap();
+        let i: usize = e
+            .subject
+            .rsplit_once('#')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("{arn}: subject {:?}", e.subject));
+        assert!(
+            starts.get(i).is_some_and(|s| s.result.is_err()),
+            "{arn} (#{i}) exists, but its start was answered with another"
+        );
+        out.push(Engaged {
+            arn,
+            subject: format!("{tag} incident #{i}"),
+            person: i % people.len(),
+        });
+        extra += 1;
+    }
+    (out, extra)
+}
+
+/// One `GET /readyz`.
+#[derive(Debug)]
+struct Probe {
+    sent: Instant,
+    took: Duration,
+    /// `None`: no answer (within 10 s).
+    status: Option<u16>,
+    body: String,
+}
+
+async fn readyz(http: &reqwest::Client, addr: SocketAddr) -> Probe {
+    let sent = Instant::now();
+    let (status, body) = match http.get(format!("http://{addr}/readyz")).send().await {
+        Ok(r) => (
+            Some(r.status().as_u16()),
+            r.text().await.unwrap_or_default(),
+        ),
+        Err(e) => (None, e.to_string()),
+    };
+    Probe {
+        sent,
+        took: sent.elapsed(),
+        status,
+        body,
+    }
+}
+
+/// An HTTP client for `/readyz`: no answer within 10 s is none.
+fn probe_client() -> reqwest::Client {
+    // Installs the process's TLS crypto provider, which any client needs.
+    let _ = common::http();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Probes `/readyz` every `every` until `stop` is set, each probe on a task of its own (a
+/// slow answer does not thin the probes out); the probes in the order sent.
+fn watch_readyz(
+    addr: SocketAddr,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Probe>> {
+    tokio::spawn(async move {
+        let http = probe_client();
+        let mut set = tokio::task::JoinSet::new();
+        let mut tick = tokio::time::interval(every);
+        while !stop.load(Ordering::SeqCst) {
+            tick.tick().await;
+            let http = http.clone();
+            set.spawn(async move { readyz(&http, addr).await });
+        }
+        let mut out = set.join_all().await;
+        out.sort_by_key(|p| p.sent);
+        out
+    })
+}
+
+/// Waits (at most `within`) until `/readyz` answers 200; how long that took.
+async fn until_ready(addr: SocketAddr, within: Duration) -> Duration {
+    let http = probe_client();
+    let t = Instant::now();
+    loop {
+        let p = readyz(&http, addr).await;
+        if p.status == Some(200) {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < within,
+            "/readyz still answers {:?} {:?} after {within:?}",
+            p.status,
+            p.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Pages received more than once: the first arrival of each, checked to be within `window`
+/// (a send in flight when the fault began, or made while it lasted, that could not be
+/// recorded), and received at most twice. Their count.
+fn duplicates_within(inbox: &Inbox, window: (Instant, Instant)) -> usize {
+    let mut n = 0;
+    for (arn, rs) in deliveries(inbox) {
+        if rs.len() > 1 {
+            assert_eq!(rs.len(), 2, "{arn} received {} times", rs.len());
+            assert!(
+                rs[0].at >= window.0 && rs[0].at <= window.1,
+                "{arn} sent twice, first {:?} after the fault began: not a send in flight then",
+                rs[0].at.saturating_duration_since(window.0)
+            );
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Every failed start of `starts` is a clean AWS error (a 5xx with an error code), answered
+/// within `within`, and made while the fault lasted (`window`); the count of failures, and
+/// the slowest answer.
+fn failed_starts(
+    starts: &[FlowStart],
+    window: (Instant, Instant),
+    within: Duration,
+) -> (usize, BTreeMap<String, usize>, Duration) {
+    let mut codes = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for s in starts {
+        slowest = slowest.max(s.took);
+        assert!(
+            s.took < within,
+            "start #{} answered after {:?} ({:?})",
+            s.i,
+            s.took,
+            s.result.as_ref().err()
+        );
+        let Err((status, code, message)) = &s.result else {
+            continue;
+        };
+        assert!(
+            status.is_some_and(|s| (500..600).contains(&s)) && code.ends_with("Exception"),
+            "start #{} failed, not with a clean AWS error: {status:?} {code} {message}",
+            s.i
+        );
+        assert!(
+            s.sent + s.took >= window.0 && s.sent <= window.1,
+            "start #{} failed outside the fault ({:?} after it began): {code} {message}",
+            s.i,
+            s.sent.saturating_duration_since(window.0)
+        );
+        *codes
+            .entry(format!("{status:?} {code}: {message}"))
+            .or_insert(0) += 1;
+    }
+    (codes.values().sum(), codes, slowest)
+}
+
+// 5a. PostgreSQL stopped and started under load.
+
+const OUTAGE_SCALE: f64 = 10.0;
+const OUTAGE_CONTACTS: usize = 4;
+const OUTAGE: Duration = Duration::from_secs(8);
+const FLOW_EVERY: Duration = Duration::from_millis(100);
+/// A call while the database is down is answered within this: PostgreSQL connections are
+/// waited for 5 s (`POSTGRES_ACQUIRE_TIMEOUT`), with room for a slow machine.
+const DOWN_ANSWER_WITHIN: Duration = Duration::from_secs(12);
+
+/// PostgreSQL stopped (immediate shutdown) for several seconds under a steady flow of
+/// engagements whose second stage falls due meanwhile: `/readyz` answers 503 (saying the
+/// database) while it is down and 200 after; StartEngagement answers a clean 5xx AWS error
+/// within a bound meanwhile, and the process stays up; once PostgreSQL is back, every page
+/// of every engagement that exists is sent, twice only if its send was in flight then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_under_load_then_every_page_is_sent() {
+    let test = "postgres_stopped_under_load_then_every_page_is_sent";
+    let Some(pg) = common::pg_cluster::PgCluster::start(test) else {
+        return;
+    };
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = inbox.config_file(dir.path(), "serve");
+    let url = pg.url();
+    let mut serve = Serve::spawn(
+        "serve",
+        &ServeOpts {
+            data_dir: &data,
+            config: &config,
+            database_url: Some(&url),
+            master_key: None,
+            time_scale: OUTAGE_SCALE,
+        },
+    );
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "outage", OUTAGE_CONTACTS).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes = watch_readyz(addr, Duration::from_millis(100), stop.clone());
+    let starts = flow(
+        without_retries(&client),
+        people.clone(),
+        "outage",
+        FLOW_EVERY,
+        stop.clone(),
+    );
+    // The first engagements' second stage is due 6 s in: during the outage.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stopped_at = Instant::now();
+    tokio::task::block_in_place(|| pg.stop_immediately());
+    let down_at = Instant::now();
+    let received_before = inbox.pages().len();
+    tokio::time::sleep(OUTAGE).await;
+    let received_during = inbox.pages().len() - received_before;
+    let restarting_at = Instant::now();
+    tokio::task::block_in_place(|| pg.start_again());
+    let up_at = Instant::now();
+    let ready_after = until_ready(addr, Duration::from_secs(30)).await;
+    let ready_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let starts = starts.await.unwrap();
+    let probes = probes.await.unwrap();
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "serve exited: {:#?}",
+        serve.logs()
+    );
+
+    // /readyz: 200 before, 503 naming the database while it was down, 200 after.
+    let mut down_503 = 0;
+    for p in &probes {
+        assert!(p.took < Duration::from_secs(5), "/readyz took {:?}", p.took);
+        if p.sent + p.took < stopped_at {
+            assert_eq!(p.status, Some(200), "/readyz before the outage: {}", p.body);
+        } else if p.sent >= down_at && p.sent + p.took <= restarting_at {
+            assert_eq!(
+                p.status,
+                Some(503),
+                "/readyz while PostgreSQL was down: {}",
+                p.body
+            );
+            assert!(p.body.contains("database"), "{}", p.body);
+            down_503 += 1;
+        } else if p.sent >= ready_at {
+            assert_eq!(p.status, Some(200), "/readyz after the outage: {}", p.body);
+        }
+    }
+    assert!(
+        down_503 >= 10,
+        "{down_503} probes while the database was down"
+    );
+    let down_bodies: BTreeMap<&str, usize> =
+        probes
+            .iter()
+            .filter(|p| p.status == Some(503))
+            .fold(BTreeMap::new(), |mut m, p| {
+                *m.entry(p.body.trim()).or_insert(0) += 1;
+                m
+            });
+
+    // Starts: refused cleanly while it was down (some were), answered before and after.
+    let (failed, codes, slowest) =
+        failed_starts(&starts, (stopped_at, ready_at), DOWN_ANSWER_WITHIN);
+    assert!(failed > 0, "no start failed while the database was down");
+    let answered = starts.iter().filter(|s| s.result.is_ok()).count();
+    assert!(
+        starts.iter().any(|s| s.sent > ready_at && s.result.is_ok()),
+        "no start answered after the outage"
+    );
+
+    // Every page of every engagement sent; twice only if in flight when PostgreSQL stopped.
+    let (engaged, extra) = flow_engagements(&client, &people, "outage", &starts).await;
+    let plan =
+        Duration::from_secs_f64(STAGES as f64 * f64::from(STAGE_MINUTES) * 60.0 / OUTAGE_SCALE);
+    let pages = wait_all_paged(
+        &client,
+        &inbox,
+        &engaged,
+        &people,
+        Instant::now() + plan + Duration::from_secs(40),
+    )
+    .await;
+    let all_sent_after = up_at.elapsed();
+    inbox.assert_nothing_refused();
+    // Stages fell due while it was down: the second of the engagements started a stage
+    // before.
+    let stage = plan / STAGES as u32;
+    let due_while_down = starts
+        .iter()
+        .filter(|s| s.result.is_ok() && s.sent + stage > down_at && s.sent + stage < restarting_at)
+        .count();
+    assert!(
+        due_while_down > 0,
+        "no stage fell due while PostgreSQL was down"
+    );
+    let first_page_back = inbox
+        .pages()
+        .iter()
+        .filter(|r| r.at > up_at)
+        .map(|r| r.at - up_at)
+        .min()
+        .unwrap();
+    let all = deliveries(&inbox);
+    assert_eq!(
+        all.len(),
+        pages.len(),
+        "pages received that no engagement lists"
+    );
+    let duplicates = duplicates_within(&inbox, (stopped_at - Duration::from_secs(2), up_at));
+    println!(
+        "[postgres] PostgreSQL stopped for {:.2?} under a flow of {} starts (one per \
+         {FLOW_EVERY:?}): {answered} answered, {failed} refused ({codes:?}; slowest answer \
+         {slowest:.2?}), {extra} refused but started all the same; /readyz 503 x {down_503} \
+         while down ({down_bodies:?}), 200 again {ready_after:.2?} after PostgreSQL was back; \
+         {due_while_down} engagements' second stage fell due while it was down, \
+         {received_during} page sends reached the receiver meanwhile; the first page \
+         {first_page_back:.2?} after it was back, all {} pages of {} engagements sent \
+         {all_sent_after:.2?} after it was back, {duplicates} duplicates (sends in flight at \
+         the stop); test took {:.2?}",
+        up_at - stopped_at,
+        starts.len(),
+        pages.len(),
+        engaged.len(),
+        began.elapsed()
+    );
+    print_problems(&[&serve]);
+    assert!(
+        !serve.logs().iter().any(|l| l.contains("panicked")),
+        "serve panicked"
+    );
+    assert!(duplicates <= ENGINE_CONCURRENCY);
+    serve.terminate();
+}
+
+// 5b. The data directory's file system full (SQLite), then read-only.
+
+const DISK_MIB: u32 = 64;
+const FULL_FOR: Duration = Duration::from_secs(6);
+
+/// A `serve` on SQLite whose data directory is a small tmpfs, filled (a filler file) under a
+/// steady flow of engagements: `/readyz` answers 503 saying the disk is full, writes that do
+/// not fit fail with a clean AWS error (500 InternalServerException "no space left"), and
+/// the process stays up; the filler removed, it is ready again without a restart and every
+/// page of every engagement that exists is sent, twice only if its send was in flight while
+/// the disk was full. Then, stopped, its data directory read-only: `serve` refuses to start
+/// with a clear error (no panic); writable again, it starts and pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_data_directory_fails_cleanly_and_loses_no_page() {
+    let test = "a_full_data_directory_fails_cleanly_and_loses_no_page";
+    let Some(fs) = common::Tmpfs::mount(DISK_MIB, test) else {
+        println!("skipped: {test}: mounting a {DISK_MIB} MiB tmpfs needs root");
+        return;
+    };
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = fs.path().join("data");
+    let config = inbox.config_file(dir.path(), "serve");
+    let opts = ServeOpts {
+        data_dir: &data,
+        config: &config,
+        database_url: None,
+        master_key: None,
+        time_scale: OUTAGE_SCALE,
+    };
+    let mut serve = Serve::spawn("serve", &opts);
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let people = people(&client, &inbox, "disk", OUTAGE_CONTACTS).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes = watch_readyz(addr, Duration::from_millis(100), stop.clone());
+    let starts = flow(
+        without_retries(&client),
+        people.clone(),
+        "disk",
+        FLOW_EVERY,
+        stop.clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let filling_at = Instant::now();
+    let filler = tokio::task::block_in_place(|| fs.fill());
+    let full_at = Instant::now();
+    let received_before = inbox.pages().len();
+    // A write bigger than what is left of the write-ahead log fails, cleanly.
+    let big = without_retries(&client);
+    let mut refused = None;
+    for i in 0..2_000 {
+        let created = big
+            .create_contact()
+            .alias(format!("filler-{i}"))
+            .display_name("x".repeat(200))
+            .r#type(ContactType::Personal)
+            .plan(Plan::builder().set_stages(Some(vec![])).build())
+            .send()
+            .await;
+        if let Err(e) = created {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (fitted, err) = refused.expect("no write failed on the full disk");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(
+        (status, common::code(&err).as_str()),
+        (Some(500), "InternalServerException"),
+        "{err:?}"
+    );
+    assert!(format!("{err:?}").contains("no space left"), "{err:?}");
+    tokio::time::sleep(FULL_FOR).await;
+    let received_during = inbox.pages().len() - received_before;
+    let freed_at = Instant::now();
+    std::fs::remove_file(&filler).unwrap();
+    let ready_after = until_ready(addr, Duration::from_secs(30)).await;
+    let ready_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let starts = starts.await.unwrap();
+    let probes = probes.await.unwrap();
+    assert!(
+        serve.child.try_wait().unwrap().is_none(),
+        "serve exited: {:#?}",
+        serve.logs()
+    );
+
+    let mut full_503 = 0;
+    for p in &probes {
+        assert!(p.took < Duration::from_secs(5), "/readyz took {:?}", p.took);
+        if p.sent + p.took < filling_at {
+            assert_eq!(
+                p.status,
+                Some(200),
+                "/readyz before the disk filled: {}",
+                p.body
+            );
+        } else if p.sent >= full_at && p.sent + p.took <= freed_at {
+            assert_eq!(p.status, Some(503), "/readyz on a full disk: {}", p.body);
+            assert!(p.body.contains("no space left"), "{}", p.body);
+            full_503 += 1;
+        } else if p.sent >= ready_at {
+            assert_eq!(
+                p.status,
+                Some(200),
+                "/readyz once space was freed: {}",
+                p.body
+            );
+        }
+    }
+    assert!(full_503 >= 10, "{full_503} probes while the disk was full");
+    let (failed, codes, slowest) =
+        failed_starts(&starts, (filling_at, ready_at), Duration::from_secs(10));
+    let answered = starts.iter().filter(|s| s.result.is_ok()).count();
+    assert!(
+        starts.iter().any(|s| s.sent > ready_at && s.result.is_ok()),
+        "no start answered once space was freed"
+    );
+    let (engaged, extra) = flow_engagements(&client, &people, "disk", &starts).await;
+    let plan =
+        Duration::from_secs_f64(STAGES as f64 * f64::from(STAGE_MINUTES) * 60.0 / OUTAGE_SCALE);
+    let pages = wait_all_paged(
+        &client,
+        &inbox,
+        &engaged,
+        &people,
+        Instant::now() + plan + Duration::from_secs(40),
+    )
+    .await;
+    let all_sent_after = freed_at.elapsed();
+    inbox.assert_nothing_refused();
+    let stage = plan / STAGES as u32;
+    let due_while_full = starts
+        .iter()
+        .filter(|s| s.result.is_ok() && s.sent + stage > full_at && s.sent + stage < freed_at)
+        .count();
+    assert!(
+        due_while_full > 0,
+        "no stage fell due while the disk was full"
+    );
+    assert_eq!(
+        deliveries(&inbox).len(),
+        pages.len(),
+        "pages received that no engagement lists"
+    );
+    let duplicates = duplicates_within(&inbox, (filling_at - Duration::from_secs(2), freed_at));
+    println!(
+        "[sqlite] data directory full ({DISK_MIB} MiB tmpfs) for {:.2?} under a flow of {} \
+         starts: {answered} answered, {failed} refused ({codes:?}; slowest answer \
+         {slowest:.2?}), {extra} refused but started all the same; {fitted} contacts created \
+         before a write failed; /readyz 503 x {full_503} while full, 200 again \
+         {ready_after:.2?} after the filler was removed; {due_while_full} engagements' second \
+         stage fell due while full, {received_during} page sends reached the receiver \
+         meanwhile; all {} pages of {} engagements sent {all_sent_after:.2?} \
+         after space was freed, {duplicates} duplicates",
+        freed_at - full_at,
+        starts.len(),
+        pages.len(),
+        engaged.len(),
+    );
+    print_problems(&[&serve]);
+    assert!(
+        !serve.logs().iter().any(|l| l.contains("panicked")),
+        "serve panicked"
+    );
+    serve.terminate();
+
+    // Read-only: a remount of the stopped server's file system.
+    let remount = |mode: &str| {
+        std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(fs.path())
+            .output()
+            .unwrap()
+    };
+    let out = remount("ro");
+    if !out.status.success() {
+        println!(
+            "skipped: the read-only part of {test}: remount failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
+    let mut ro = Serve::spawn("read-only", &opts);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = ro.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "serve on a read-only data directory neither started nor stopped: {:#?}",
+            ro.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = remount("rw");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its stderr is read by a thread of its own: a moment for the last lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = ro.logs();
+    assert_eq!(status.code(), Some(1), "{status}: {logs:#?}");
+    let said = logs.join("\n");
+    assert!(
+        !said.contains("panicked") && said.to_lowercase().contains("read-only"),
+        "serve on a read-only data directory: {logs:#?}"
+    );
+    println!(
+        "[sqlite] read-only data directory: serve exited ({status}) after {:.2?}: {}",
+        t.elapsed(),
+        logs.last().map_or("", String::as_str)
+    );
+    let mut again = Serve::spawn("again", &opts);
+    let addr = again.ready().await;
+    until_ready(addr, Duration::from_secs(10)).await;
+    println!("test took {:.2?}", began.elapsed());
+    again.terminate();
+}
+
+// 5c. A provider down for minutes, and a provider that hangs.
+
+/// A service minute is 6 real seconds.
+const PROVIDER_SCALE: f64 = 10.0;
+/// A service minute, in the receipts' milliseconds.
+const MINUTE_MS: f64 = 60_000.0;
+
+/// A config file of webhook providers at the receiver, in this (failover) order: (name,
+/// channel types, timeout in seconds).
+fn providers_file(
+    inbox: &Inbox,
+    dir: &std::path::Path,
+    providers: &[(&str, &str, f64)],
+) -> std::path::PathBuf {
+    let path = dir.join("muster-providers.toml");
+    let text: String = providers
+        .iter()
+        .map(|(name, channels, timeout)| {
+            format!(
+                "[[providers]]\nname = \"{name}\"\ntype = \"webhook\"\nchannels = [\"{channels}\"]\n\
+                 url = \"{}/hook/{name}\"\nsecret = \"{HOOK_SECRET}\"\ntimeout_seconds = {timeout}\n\n",
+                inbox.base
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A contact with one activated SMS channel at `number` and a plan of one `minutes` stage
+/// paging it, retried every `retry` minutes (none when 0).
+async fn sms_contact(
+    client: &Client,
+    inbox: &Inbox,
+    alias: &str,
+    number: &str,
+    minutes: i32,
+    retry: i32,
+) -> Person {
+    let arn = client
+        .create_contact()
+        .alias(alias)
+        .r#type(ContactType::Personal)
+        .plan(Plan::builder().set_stages(Some(vec![])).build())
+        .send()
+        .await
+        .unwrap()
+        .contact_arn;
+    let ch = client
+        .create_contact_channel()
+        .contact_id(&arn)
+        .name("cell")
+        .r#type(ChannelType::Sms)
+        .delivery_address(
+            ContactChannelAddress::builder()
+                .simple_address(number)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .contact_channel_arn;
+    let code = inbox.activation_code(number).await;
+    client
+        .activate_contact_channel()
+        .contact_channel_id(&ch)
+        .activation_code(code)
+        .send()
+        .await
+        .unwrap();
+    let stage = Stage::builder()
+        .duration_in_minutes(minutes)
+        .targets(
+            Target::builder()
+                .channel_target_info(
+                    ChannelTargetInfo::builder()
+                        .contact_channel_id(&ch)
+                        .retry_interval_in_minutes(retry)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    client
+        .update_contact()
+        .contact_id(&arn)
+        .plan(Plan::builder().stages(stage).build())
+        .send()
+        .await
+        .unwrap();
+    Person {
+        arn,
+        addresses: vec![number.to_string()],
+    }
+}
+
+async fn start_one(client: &Client, contact: &str, subject: &str) -> String {
+    client
+        .start_engagement()
+        .contact_id(contact)
+        .sender("provider-drill")
+        .subject(subject)
+        .content("Provider drill.")
+        .send()
+        .await
+        .unwrap()
+        .engagement_arn
+}
+
+/// The one page of `engagement`, once it exists.
+async fn the_page(client: &Client, engagement: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pages = pages_of(client, engagement).await;
+        assert!(pages.len() <= 1, "{engagement}: {pages:?}");
+        if let Some(p) = pages.into_iter().next() {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{engagement} made no page");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A page's receipts, (type, info, time in service ms), once there are at least `n`.
+async fn receipts(
+    client: &Client,
+    page: &str,
+    n: usize,
+    within: Duration,
+) -> Vec<(ReceiptType, String, f64)> {
+    let deadline = Instant::now() + within;
+    loop {
+        let r: Vec<(ReceiptType, String, f64)> = client
+            .list_page_receipts()
+            .page_id(page)
+            .send()
+            .await
+            .unwrap()
+            .receipts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.receipt_type,
+                    r.receipt_info.unwrap_or_default(),
+                    r.receipt_time.as_secs_f64() * 1000.0,
+                )
+            })
+            .collect();
+        if r.len() >= n {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{page}: receipts {r:?}, not {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SMS through two webhook providers in failover order, both down (500) for over two
+/// service minutes, then only the first: the page is tried at once and again every
+/// RetryIntervalInMinutes (1), each failure an ERROR receipt naming both providers and the
+/// retry; once the second recovers, the next retry fails over to it and is SENT (its
+/// receipt names the second provider's message). A page of an engagement started while only
+/// the first is down goes through the second at once. Nothing is received twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_down_for_minutes_is_retried_per_plan_and_failed_over() {
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = providers_file(
+        &inbox,
+        dir.path(),
+        &[
+            ("sms-main", "SMS", 2.0),
+            ("sms-backup", "SMS", 2.0),
+            ("mail", "EMAIL", 2.0),
+        ],
+    );
+    let mut serve = Serve::spawn(
+        "serve",
+        &ServeOpts {
+            data_dir: &data,
+            config: &config,
+            database_url: None,
+            master_key: None,
+            time_scale: PROVIDER_SCALE,
+        },
+    );
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let ada = sms_contact(&client, &inbox, "ada", "+12065550101", 5, 1).await;
+
+    inbox.fail("sms-main");
+    inbox.fail("sms-backup");
+    let down_at = Instant::now();
+    let first = start_one(&client, &ada.arn, "main and backup down").await;
+    let page = the_page(&client, &first).await;
+    let minute = Duration::from_secs_f64(60.0 / PROVIDER_SCALE);
+    // Three tries fail (at 0, 1 and 2 minutes); the backup is back before the fourth.
+    let r = receipts(&client, &page, 3, 3 * minute).await;
+    assert!(r.iter().all(|r| r.0 == ReceiptType::Error), "{r:?}");
+    inbox.recover("sms-backup");
+    let backup_back = down_at.elapsed();
+    let r = receipts(&client, &page, 4, 2 * minute).await;
+    let kinds: Vec<&ReceiptType> = r.iter().map(|r| &r.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            &ReceiptType::Error,
+            &ReceiptType::Error,
+            &ReceiptType::Error,
+            &ReceiptType::Sent
+        ],
+        "{r:?}"
+    );
+    for (_, info, _) in &r[..3] {
+        assert!(
+            info.starts_with("not sent: ")
+                && info.contains("sms-main: rejected (500)")
+                && info.contains("sms-backup: rejected (500)")
+                && info.ends_with("; retrying in 1 minutes"),
+            "{info}"
+        );
+    }
+    let gaps: Vec<f64> = r
+        .windows(2)
+        .map(|w| (w[1].2 - w[0].2) / MINUTE_MS)
+        .collect();
+    for g in &gaps {
+        assert!(
+            (1.0..1.25).contains(g),
+            "tries {gaps:?} minutes apart, not RetryIntervalInMinutes (1): {r:?}"
+        );
+    }
+    let received = inbox.pages();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].sender, "sms-backup");
+    assert_eq!(
+        r[3].1,
+        format!("sms-backup/{}", received[0].str("message_id"))
+    );
+    let failed = inbox.failed_pages();
+    let tries = |who: &str| {
+        failed
+            .iter()
+            .filter(|f| f.sender == who && f.str("page_arn") == page)
+            .count()
+    };
+    assert_eq!(
+        (tries("sms-main"), tries("sms-backup")),
+        (4, 3),
+        "failed tries per provider"
+    );
+
+    // Only the first down: an engagement's page goes through the backup at once.
+    let t = Instant::now();
+    let second = start_one(&client, &ada.arn, "main down").await;
+    let page2 = the_page(&client, &second).await;
+    let r2 = receipts(&client, &page2, 1, minute).await;
+    let failover_took = t.elapsed();
+    assert_eq!(r2.len(), 1, "{r2:?}");
+    assert_eq!(r2[0].0, ReceiptType::Sent, "{r2:?}");
+    assert!(r2[0].1.starts_with("sms-backup/"), "{r2:?}");
+    assert!(
+        failover_took < minute / 2,
+        "the failover took {failover_took:?}"
+    );
+    let failed = inbox.failed_pages();
+    assert_eq!(
+        failed
+            .iter()
+            .filter(|f| f.str("page_arn") == page2)
+            .map(|f| f.sender.as_str())
+            .collect::<Vec<_>>(),
+        ["sms-main"]
+    );
+    let main_down_for = down_at.elapsed();
+    inbox.recover("sms-main");
+    let third = start_one(&client, &ada.arn, "all up").await;
+    let page3 = the_page(&client, &third).await;
+    let r3 = receipts(&client, &page3, 1, minute).await;
+    assert!(
+        r3[0].0 == ReceiptType::Sent && r3[0].1.starts_with("sms-main/"),
+        "{r3:?}"
+    );
+    // Nothing twice.
+    let all = deliveries(&inbox);
+    assert!(all.values().all(|rs| rs.len() == 1), "{all:?}");
+    assert_eq!(all.len(), 3);
+    inbox.assert_nothing_refused();
+    println!(
+        "[sqlite] provider down: sms-main and sms-backup answered 500; tries {gaps:?} service \
+         minutes apart (RetryIntervalInMinutes 1), receipts {:?}; sms-backup back {backup_back:.2?} \
+         (real) in, sms-main {main_down_for:.2?}; a page while only sms-main was down was \
+         sent through sms-backup {failover_took:.2?} after its start; test took {:.2?}",
+        r.iter()
+            .map(|r| format!("{} {}", r.0.as_str(), r.1))
+            .collect::<Vec<_>>(),
+        began.elapsed()
+    );
+    print_problems(&[&serve]);
+    serve.terminate();
+}
+
+const HUNG_PAGES: usize = 12;
+const MAIL_ENGAGEMENTS: usize = 40;
+const HANG_TIMEOUT_SECS: f64 = 2.0;
+
+/// An SMS provider that never answers (its requests held): each send waits its timeout
+/// (2 s) there, then fails over to the next provider, all of them at once (not one after
+/// the other); meanwhile the engagements paging e-mail (another provider) are paged on
+/// time, every stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hanging_provider_holds_its_sends_not_the_engine() {
+    let began = Instant::now();
+    let inbox = Inbox::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = providers_file(
+        &inbox,
+        dir.path(),
+        &[
+            ("sms-slow", "SMS", HANG_TIMEOUT_SECS),
+            ("sms-backup", "SMS", HANG_TIMEOUT_SECS),
+            ("mail", "EMAIL", 10.0),
+        ],
+    );
+    let mut serve = Serve::spawn(
+        "serve",
+        &ServeOpts {
+            data_dir: &data,
+            config: &config,
+            database_url: None,
+            master_key: None,
+            time_scale: PROVIDER_SCALE,
+        },
+    );
+    let addr = serve.ready().await;
+    let (key_id, secret) = common::read_credentials(&data.join("credentials"));
+    let client = common::client(addr, &key_id, &secret);
+    let sam = sms_contact(&client, &inbox, "sam", "+12065550102", 5, 0).await;
+    let mailed = people(&client, &inbox, "mailed", 4).await;
+
+    inbox.hold("sms-slow");
+    let t = Instant::now();
+    let hung: Vec<String> = concurrently((0..HUNG_PAGES).collect(), HUNG_PAGES, {
+        let (client, sam) = (client.clone(), sam.arn.clone());
+        move |i: usize| {
+            let (client, sam) = (client.clone(), sam.clone());
+            async move { start_one(&client, &sam, &format!("slow #{i}")).await }
+        }
+    })
+    .await;
+    let hung_started = t.elapsed();
+    let mail_began = Instant::now();
+    let mail = engage(
+        std::slice::from_ref(&client),
+        &mailed,
+        "mail",
+        MAIL_ENGAGEMENTS,
+    )
+    .await;
+    let mail_started = mail_began.elapsed();
+    // Every mail engagement's first stage, on time: received within a second of the last start.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let first_stage =
+        |r: &Received| r.sender == "mail" && r.str("subject").contains("mail incident");
+    loop {
+        let n = inbox.pages().iter().filter(|r| first_stage(r)).count();
+        if n >= MAIL_ENGAGEMENTS * CHANNELS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} of {} first-stage e-mail pages within a second, while SMS sends hang",
+            MAIL_ENGAGEMENTS * CHANNELS
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mail_paged_after = mail_began.elapsed();
+    let mail_paged_at = Instant::now();
+    // The hung SMS pages: each reached sms-slow, then sms-backup after the timeout.
+    let mut sms = Vec::new();
+    for e in &hung {
+        let page = the_page(&client, e).await;
+        let r = receipts(&client, &page, 1, Duration::from_secs(10)).await;
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(
+            r[0].0 == ReceiptType::Sent && r[0].1.starts_with("sms-backup/"),
+            "{r:?}"
+        );
+        sms.push(page);
+    }
+    let all_sms_after = t.elapsed();
+    let received = inbox.all();
+    let timeout = Duration::from_secs_f64(HANG_TIMEOUT_SECS);
+    let mut waited = Vec::new();
+    for page in &sms {
+        let at = |who: &str| {
+            let hits: Vec<&Received> = received
+                .iter()
+                .filter(|r| r.sender == who && r.str("page_arn") == page)
+                .collect();
+            assert_eq!(hits.len(), 1, "{page} at {who}: {}", hits.len());
+            hits[0].at
+        };
+        let w = at("sms-backup").duration_since(at("sms-slow"));
+        // The timeout runs from the attempt's start, a moment before its request arrives.
+        assert!(
+            w >= timeout - Duration::from_millis(100) && w < timeout + Duration::from_secs(2),
+            "{page}: at sms-backup {w:?} after sms-slow (timeout {timeout:?})"
+        );
+        waited.push(w);
+    }
+    // The e-mail pages went while the SMS sends hung: before any of them timed out.
+    let first_failover = received
+        .iter()
+        .filter(|r| r.sender == "sms-backup" && r.str("kind") == "page")
+        .map(|r| r.at)
+        .min()
+        .unwrap();
+    assert!(
+        mail_paged_at < first_failover,
+        "the e-mail pages were sent only once the hung SMS sends timed out"
+    );
+    // All at once: not one timeout after another.
+    assert!(
+        all_sms_after < hung_started + timeout * 3,
+        "{HUNG_PAGES} hung sends took {all_sms_after:?}: one after the other"
+    );
+    inbox.release("sms-slow");
+    let plan =
+        Duration::from_secs_f64(STAGES as f64 * f64::from(STAGE_MINUTES) * 60.0 / PROVIDER_SCALE);
+    let page_of = wait_all_paged(
+        &client,
+        &inbox,
+        &mail,
+        &mailed,
+        Instant::now() + plan + Duration::from_secs(10),
+    )
+    .await;
+    // Second stages on time too: each a stage (6 s real) after the first.
+    let stage = Duration::from_secs_f64(f64::from(STAGE_MINUTES) * 60.0 / PROVIDER_SCALE);
+    let mut arrivals: HashMap<usize, Vec<Instant>> = HashMap::new();
+    // (An SMS page reached both SMS providers: checked above.)
+    for (arn, rs) in deliveries(&inbox) {
+        if let Some(i) = page_of.get(&arn) {
+            assert_eq!(rs.len(), 1, "{arn} received {} times", rs.len());
+            arrivals.entry(*i).or_default().push(rs[0].at);
+        }
+    }
+    let mut late = Duration::ZERO;
+    for ats in arrivals.values_mut() {
+        ats.sort();
+        late = late.max(
+            ats[ats.len() - 1]
+                .duration_since(ats[0])
+                .saturating_sub(stage),
+        );
+    }
+    assert!(
+        late < Duration::from_secs(1),
+        "a second stage came {late:?} late"
+    );
+    inbox.assert_nothing_refused();
+    let slowest = waited.iter().max().unwrap();
+    println!(
+        "[sqlite] hanging provider: {HUNG_PAGES} SMS pages held at sms-slow, each sent through \
+         sms-backup {:.2?}..{slowest:.2?} after reaching it (timeout {timeout:?}), all within \
+         {all_sms_after:.2?}; meanwhile {MAIL_ENGAGEMENTS} e-mail engagements started in \
+         {mail_started:.2?}, their first stage all received {mail_paged_after:.2?} after the \
+         first start, second stages at most {late:.2?} late; test took {:.2?}",
+        waited.iter().min().unwrap(),
+        began.elapsed()
+    );
+    print_problems(&[&serve]);
+    serve.terminate();
 }
