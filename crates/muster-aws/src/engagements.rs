@@ -34,6 +34,13 @@ impl ContactsApi {
         input: w::StartEngagementRequest,
     ) -> Result<w::StartEngagementResult, ApiError> {
         let contact_id = req(input.contact_id.clone(), "ContactId")?;
+        if self.app.engagement_starts_backlogged() {
+            metrics::counter!("muster_engagements_throttled_total").increment(1);
+            return Err(ApiError::Throttling {
+                message: "Too many engagements are being started: try again in a moment".into(),
+                retry_after_seconds: Some(1),
+            });
+        }
         let sender = req(input.sender.clone(), "Sender")?;
         let subject = req(input.subject.clone(), "Subject")?;
         let content = req(input.content.clone(), "Content")?;

@@ -461,6 +461,13 @@ impl App {
             .ok_or_else(|| AppError::not_found("PAGE", id))
     }
 
+    /// Whether new engagements are waiting so long to be written that a client's
+    /// StartEngagement should be refused for now (ThrottlingException: the SDKs retry it).
+    /// Engagements Muster starts itself (incidents, alerts) are never refused: they wait.
+    pub fn engagement_starts_backlogged(&self) -> bool {
+        self.writes.backlogged()
+    }
+
     /// Starts an engagement of `contact`: snapshots what its plans reach, begins the stages
     /// due now and writes the engagement, its pages and their jobs in one transaction (the
     /// group commit). `idempotency` (operation, token and request hash, its result empty)
@@ -483,10 +490,7 @@ impl App {
             ..i
         });
         let n_pages = new.pages.len();
-        let created = self
-            .writes
-            .write(self, |reply| Pending::Start(Box::new(new), reply))
-            .await?;
+        let created = self.writes.start(self, new).await?;
         match created {
             Created::New => {
                 metrics::counter!("muster_engagements_started_total").increment(1);

@@ -8,7 +8,21 @@ use muster_jobs::JobLink;
 /// transaction (one durable commit for many engagements, which is what a burst of alerts needs).
 /// Started on first use, with one writer task on SQLite and four on PostgreSQL.
 #[derive(Default)]
-pub struct WriteQueue(std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>);
+pub struct WriteQueue {
+    tx: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
+    /// New engagements queued and not yet answered.
+    starts_waiting: std::sync::atomic::AtomicUsize,
+    /// How long the last answered start waited in the queue and its commit (µs).
+    last_start_wait_us: std::sync::atomic::AtomicU64,
+}
+
+/// Starts waiting beyond which [`WriteQueue::backlogged`] may say so: a few batches, so one
+/// slow commit (a checkpoint, an fsync stall) with little waiting refuses nobody.
+const BACKLOG_MIN_WAITING: usize = 2 * WRITE_BATCH;
+/// The queue wait of a start beyond which new starts from clients are refused (they retry):
+/// what keeps StartEngagement's answer time bounded when starts come faster than the
+/// database can take them (docs/operations.md, Overload).
+const BACKLOG_MAX_WAIT_US: u64 = 400_000;
 
 /// Most callers' writes per transaction (a start is one; a step or send batch one).
 const WRITE_BATCH: usize = 256;
@@ -34,7 +48,7 @@ fn queue_writers(store: &muster_store::Store) -> usize {
 
 impl WriteQueue {
     fn sender(&self, api: &App) -> &tokio::sync::mpsc::Sender<Pending> {
-        self.0.get_or_init(|| {
+        self.tx.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * WRITE_BATCH);
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
             for _ in 0..queue_writers(&api.store) {
@@ -47,6 +61,30 @@ impl WriteQueue {
             }
             tx
         })
+    }
+
+    /// Whether new engagements wait so long to be written that another should be refused
+    /// for now: more than [`BACKLOG_MIN_WAITING`] are waiting and the last one written had
+    /// waited over [`BACKLOG_MAX_WAIT_US`].
+    pub(crate) fn backlogged(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.starts_waiting.load(Relaxed) > BACKLOG_MIN_WAITING
+            && self.last_start_wait_us.load(Relaxed) > BACKLOG_MAX_WAIT_US
+    }
+
+    /// Queues a new engagement and waits for its result, keeping the figures
+    /// [`WriteQueue::backlogged`] reads.
+    pub(crate) async fn start(&self, api: &App, new: NewEngagement) -> Result<Created, StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let queued = std::time::Instant::now();
+        self.starts_waiting.fetch_add(1, Relaxed);
+        let result = self
+            .write(api, |reply| Pending::Start(Box::new(new), reply))
+            .await;
+        self.starts_waiting.fetch_sub(1, Relaxed);
+        let waited = u64::try_from(queued.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_start_wait_us.store(waited, Relaxed);
+        result
     }
 
     /// Queues a write and waits for its result.
@@ -158,5 +196,25 @@ async fn write_queued(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn backlogged_only_when_many_wait_and_the_last_waited_long() {
+        let q = WriteQueue::default();
+        assert!(!q.backlogged());
+        q.starts_waiting.store(BACKLOG_MIN_WAITING + 1, Relaxed);
+        q.last_start_wait_us.store(BACKLOG_MAX_WAIT_US, Relaxed);
+        assert!(!q.backlogged(), "a wait at the limit is not over it");
+        q.last_start_wait_us.store(BACKLOG_MAX_WAIT_US + 1, Relaxed);
+        assert!(q.backlogged());
+        // One slow commit with few waiting refuses nobody.
+        q.starts_waiting.store(BACKLOG_MIN_WAITING, Relaxed);
+        assert!(!q.backlogged());
     }
 }
