@@ -7,8 +7,8 @@ use super::{common, muster, serve_with, terminate};
 use aws_sdk_ssmcontacts::Client;
 use aws_sdk_ssmcontacts::primitives::DateTimeFormat;
 use aws_sdk_ssmcontacts::types::{
-    ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactTargetInfo, ContactType,
-    HandOffTime, Plan, RecurrenceSettings, Stage, Target,
+    ChannelTargetInfo, ChannelType, ContactChannelAddress, ContactTargetInfo, ContactType, Plan,
+    Stage, Target,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -148,28 +148,7 @@ async fn plans(client: &Client, dir: &Path) -> (String, String, String) {
         .send()
         .await
         .unwrap();
-    let rotation = client
-        .create_rotation()
-        .name("primary")
-        .contact_ids(&cy.contact)
-        .time_zone_id("UTC")
-        .recurrence(
-            RecurrenceSettings::builder()
-                .daily_settings(
-                    HandOffTime::builder()
-                        .hour_of_day(9)
-                        .minute_of_hour(0)
-                        .build(),
-                )
-                .number_of_on_calls(1)
-                .recurrence_multiplier(1)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rotation_arn;
+    let rotation = common::daily_rotation(client, "primary", &[&cy.contact], "UTC", None).await;
     let sched = client
         .create_contact()
         .alias("sched")

@@ -564,3 +564,39 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+/// Creates a rotation `name` of `members` (contact ARNs) handing off every day at 09:00 in
+/// `time_zone`, one person on call, from `start` (epoch seconds; `None`: now); its ARN.
+pub async fn daily_rotation(
+    client: &Client,
+    name: &str,
+    members: &[&str],
+    time_zone: &str,
+    start: Option<i64>,
+) -> String {
+    use aws_sdk_ssmcontacts::primitives::DateTime;
+    use aws_sdk_ssmcontacts::types::{HandOffTime, RecurrenceSettings};
+    client
+        .create_rotation()
+        .name(name)
+        .set_contact_ids(Some(members.iter().map(|m| m.to_string()).collect()))
+        .set_start_time(start.map(DateTime::from_secs))
+        .time_zone_id(time_zone)
+        .recurrence(
+            RecurrenceSettings::builder()
+                .daily_settings(
+                    HandOffTime::builder()
+                        .hour_of_day(9)
+                        .minute_of_hour(0)
+                        .build(),
+                )
+                .number_of_on_calls(1)
+                .recurrence_multiplier(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .rotation_arn
+}

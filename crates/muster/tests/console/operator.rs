@@ -19,29 +19,7 @@ async fn calendar_feeds_are_revoked_from_settings() {
     let ana = common::PagedPerson::new("ana", "ana@example.com")
         .create(&s)
         .await;
-    let rotation = s
-        .client
-        .create_rotation()
-        .name("primary")
-        .contact_ids(&ana.contact)
-        .time_zone_id("UTC")
-        .recurrence(
-            aws_sdk_ssmcontacts::types::RecurrenceSettings::builder()
-                .daily_settings(
-                    aws_sdk_ssmcontacts::types::HandOffTime::builder()
-                        .hour_of_day(9)
-                        .minute_of_hour(0)
-                        .build(),
-                )
-                .number_of_on_calls(1)
-                .recurrence_multiplier(1)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rotation_arn;
+    let rotation = common::daily_rotation(&s.client, "primary", &[&ana.contact], "UTC", None).await;
     let id = rotation.rsplit('/').next().unwrap().to_owned();
     let (_, empty, _) = get(&base, "/settings", cookie).await;
     assert!(empty.contains("No calendar feeds."), "{empty}");

@@ -101,35 +101,16 @@ async fn escalation(s: &TestServer) {
 /// `sched`: a daily rotation `primary` of ana and bo, handing off at 09:00 UTC from Monday
 /// 2026-12-21.
 async fn on_call_schedule(s: &TestServer) {
-    use aws_sdk_ssmcontacts::primitives::DateTime;
-    use aws_sdk_ssmcontacts::types::{HandOffTime, RecurrenceSettings};
     let arn = |a: &str| format!("arn:aws:ssm-contacts:us-east-1:000000000000:contact/{a}");
     let start = "2026-12-21T09:00:00Z".parse::<jiff::Timestamp>().unwrap();
-    let rotation = s
-        .client
-        .create_rotation()
-        .name("primary")
-        .contact_ids(arn("ana"))
-        .contact_ids(arn("bo"))
-        .start_time(DateTime::from_secs(start.as_second()))
-        .time_zone_id("UTC")
-        .recurrence(
-            RecurrenceSettings::builder()
-                .daily_settings(
-                    HandOffTime::builder()
-                        .hour_of_day(9)
-                        .minute_of_hour(0)
-                        .build(),
-                )
-                .number_of_on_calls(1)
-                .recurrence_multiplier(1)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .rotation_arn;
+    let rotation = common::daily_rotation(
+        &s.client,
+        "primary",
+        &[&arn("ana"), &arn("bo")],
+        "UTC",
+        Some(start.as_second()),
+    )
+    .await;
     s.client
         .create_contact()
         .alias("sched")
