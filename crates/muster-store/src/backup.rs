@@ -104,6 +104,14 @@ fn backup_error(msg: impl Into<String>) -> StoreError {
     StoreError::Backup(msg.into())
 }
 
+/// What [`backup_sqlite`] made.
+#[derive(Debug, Clone)]
+pub struct BackupMade {
+    pub info: BackupInfo,
+    /// How long the copy held its read transaction on the live database (`VACUUM INTO`).
+    pub copy: std::time::Duration,
+}
+
 /// Copies the live database `database` into `into` (a new, empty file the caller created
 /// with the permissions it wants, or a path that does not exist), adds the manifest
 /// (`format`, then `extra`) and `files`, and returns what the backup holds. Only a read
@@ -114,7 +122,7 @@ pub fn backup_sqlite(
     into: &Path,
     extra: &[(&str, String)],
     files: &[BackupFile],
-) -> Result<BackupInfo, StoreError> {
+) -> Result<BackupMade, StoreError> {
     if !database.is_file() {
         return Err(backup_error(format!(
             "there is no database at {}",
@@ -124,6 +132,7 @@ pub fn backup_sqlite(
     let target = into.to_str().ok_or_else(|| {
         backup_error(format!("{} is not a UTF-8 path", into.display()))
     })?;
+    let copy_took;
     {
         // Not read-only: a read-only connection cannot recover or set up the WAL index when
         // it is the first to open the database.
@@ -132,7 +141,12 @@ pub fn backup_sqlite(
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         source.busy_timeout(crate::backend::SQLITE_BUSY_TIMEOUT)?;
-        source.execute("VACUUM INTO ?1", [target])?;
+        let flusher = Flusher::start(into);
+        let began = std::time::Instant::now();
+        let copied = source.execute("VACUUM INTO ?1", [target]);
+        copy_took = began.elapsed();
+        flusher.stop();
+        copied?;
     }
     let copy = Connection::open_with_flags(
         into,
@@ -164,7 +178,46 @@ pub fn backup_sqlite(
     std::fs::File::open(into)
         .and_then(|f| f.sync_all())
         .map_err(|e| backup_error(format!("cannot sync {}: {e}", into.display())))?;
-    read_backup(into)
+    Ok(BackupMade {
+        info: read_backup(into)?,
+        copy: copy_took,
+    })
+}
+
+/// Writes a growing file out to disk a little at a time, from a thread of its own, while
+/// `VACUUM INTO` writes it. One fsync of the whole copy at the end would hold up the server's
+/// own commits for as long as writing it out takes: on ext4 (ordered data), an fsync of the
+/// WAL waits for the journal commit, and that commit for the data of every file written since
+/// the last one.
+struct Flusher {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often [`Flusher`] syncs the copy: each sync has at most this long's writing to do.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl Flusher {
+    fn start(path: &Path) -> Flusher {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::fs::File::open(path).ok().map(|file| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    std::thread::sleep(FLUSH_EVERY);
+                    let _ = file.sync_data();
+                }
+            })
+        });
+        Flusher { stop, thread }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Opens `path` as a backup and checks it: a SQLite file that passes SQLite's quick check,
@@ -422,8 +475,9 @@ mod tests {
             name: "master.key".into(),
             contents: b"00ff\n".to_vec(),
         }];
-        let info =
-            backup_sqlite(&db, &out, &[("muster_version", "9.9.9".into())], &files).unwrap();
+        let info = backup_sqlite(&db, &out, &[("muster_version", "9.9.9".into())], &files)
+            .unwrap()
+            .info;
         assert_eq!(info.get("format"), Some(BACKUP_FORMAT));
         assert_eq!(info.get("muster_version"), Some("9.9.9"));
         assert_eq!(info.files, files);

@@ -10,7 +10,7 @@
 
 use crate::config::{Settings, ensure_dir};
 use anyhow::{Context, bail};
-use muster_store::backup::{self as store_backup, BackupFile, BackupInfo};
+use muster_store::backup::{self as store_backup, BackupFile, BackupInfo, BackupMade};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ pub struct BackupReport {
     pub path: PathBuf,
     pub bytes: u64,
     pub took: Duration,
+    /// How long the copy held its read transaction on the live database.
+    pub copy: Duration,
     pub info: BackupInfo,
 }
 
@@ -36,10 +38,12 @@ impl std::fmt::Display for BackupReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "wrote {}: {} bytes in {} ms (schema version {})",
+            "wrote {}: {} bytes in {} ms (the copy read the live database for {} ms; schema \
+             version {})",
             self.path.display(),
             self.bytes,
             self.took.as_millis(),
+            self.copy.as_millis(),
             self.info.schema_version
         )?;
         describe(f, &self.info)
@@ -236,9 +240,9 @@ pub async fn backup(settings: &Settings, out: &Path, force: bool) -> anyhow::Res
         .context("the backup task panicked")
         .and_then(|r| r.map_err(anyhow::Error::from))
     };
-    let finish = |info: BackupInfo| -> anyhow::Result<BackupInfo> {
+    let finish = |made: BackupMade| -> anyhow::Result<BackupMade> {
         if let Some(key) = &key {
-            check_key(key, &info)?;
+            check_key(key, &made.info)?;
         }
         if force {
             std::fs::rename(&tmp, out)
@@ -259,10 +263,10 @@ pub async fn backup(settings: &Settings, out: &Path, force: bool) -> anyhow::Res
                 .with_context(|| format!("cannot remove {}", tmp.display()))?;
         }
         sync_dir(out);
-        Ok(info)
+        Ok(made)
     };
-    let info = match result.and_then(finish) {
-        Ok(info) => info,
+    let made = match result.and_then(finish) {
+        Ok(made) => made,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -275,7 +279,8 @@ pub async fn backup(settings: &Settings, out: &Path, force: bool) -> anyhow::Res
         path: out.to_path_buf(),
         bytes,
         took: started.elapsed(),
-        info,
+        copy: made.copy,
+        info: made.info,
     })
 }
 
