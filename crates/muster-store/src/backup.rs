@@ -129,9 +129,9 @@ pub fn backup_sqlite(
             database.display()
         )));
     }
-    let target = into.to_str().ok_or_else(|| {
-        backup_error(format!("{} is not a UTF-8 path", into.display()))
-    })?;
+    let target = into
+        .to_str()
+        .ok_or_else(|| backup_error(format!("{} is not a UTF-8 path", into.display())))?;
     let copy_took;
     {
         // Not read-only: a read-only connection cannot recover or set up the WAL index when
@@ -224,12 +224,8 @@ impl Flusher {
 /// of this format, whose schema this version of Muster knows (every migration applied to it
 /// is one of this binary's, unchanged). Returns what it holds; writes nothing.
 pub fn read_backup(path: &Path) -> Result<BackupInfo, StoreError> {
-    let not_a_backup = |why: String| {
-        backup_error(format!(
-            "{} is not a Muster backup ({why})",
-            path.display()
-        ))
-    };
+    let not_a_backup =
+        |why: String| backup_error(format!("{} is not a Muster backup ({why})", path.display()));
     if !path.is_file() {
         return Err(backup_error(format!("there is no file {}", path.display())));
     }
@@ -258,7 +254,9 @@ pub fn read_backup(path: &Path) -> Result<BackupInfo, StoreError> {
         )));
     }
     let manifest: Vec<(String, String)> = db
-        .prepare(&format!("SELECT key, value FROM {MANIFEST_TABLE} ORDER BY key"))?
+        .prepare(&format!(
+            "SELECT key, value FROM {MANIFEST_TABLE} ORDER BY key"
+        ))?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let format = manifest
@@ -316,12 +314,7 @@ fn check_schema(db: &Connection, path: &Path) -> Result<i64, StoreError> {
             s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()
         })
-        .map_err(|e| {
-            backup_error(format!(
-                "{} has no Muster schema ({e})",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| backup_error(format!("{} has no Muster schema ({e})", path.display())))?;
     let known = &sqlite_migrator().migrations;
     let newest_known = known
         .iter()
@@ -393,7 +386,9 @@ pub fn restore_sqlite(backup: &Path, database: &Path) -> Result<BackupInfo, Stor
             ))?;
             let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if mode != "wal" {
-                return Err(backup_error(format!("cannot put the database in WAL mode ({mode})")));
+                return Err(backup_error(format!(
+                    "cannot put the database in WAL mode ({mode})"
+                )));
             }
             // Everything in the database file itself, nothing left in a -wal beside the
             // temporary name.
@@ -408,9 +403,8 @@ pub fn restore_sqlite(backup: &Path, database: &Path) -> Result<BackupInfo, Stor
             .and_then(|f| f.sync_all())
             .map_err(|e| backup_error(format!("cannot sync {}: {e}", tmp.display())))?;
         // A link, not a rename: it fails if a database appeared there meanwhile.
-        std::fs::hard_link(&tmp, database).map_err(|e| {
-            backup_error(format!("cannot create {}: {e}", database.display()))
-        })?;
+        std::fs::hard_link(&tmp, database)
+            .map_err(|e| backup_error(format!("cannot create {}: {e}", database.display())))?;
         Ok(())
     })();
     let _ = std::fs::remove_file(&tmp);
@@ -497,7 +491,10 @@ mod tests {
 
         let restored = dir.path().join("restored.db");
         restore_sqlite(&out, &restored).unwrap();
-        assert!(restore_sqlite(&out, &restored).is_err(), "replaced a database");
+        assert!(
+            restore_sqlite(&out, &restored).is_err(),
+            "replaced a database"
+        );
         let again = crate::Store::connect(restored.to_str().unwrap())
             .await
             .unwrap();

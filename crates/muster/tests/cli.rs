@@ -1,8 +1,8 @@
 //! The `muster` binary as an operator runs it: `serve`, `keys`, `config check`.
 
-mod common;
 #[path = "cli/backup.rs"]
 mod backup;
+mod common;
 #[path = "cli/import_aws.rs"]
 mod import_aws;
 

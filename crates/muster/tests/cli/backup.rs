@@ -17,7 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 const SCALE: f64 = 60.0;
 
 fn run(args: &[&str], dir: &Path) -> Output {
-    muster().args(args).arg("--data-dir").arg(dir).output().unwrap()
+    muster()
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -414,7 +419,11 @@ async fn a_backup_under_load_restores_everything_and_engagements_go_on() {
             assert!(listed.contains(&s.arn), "{} missing", s.arn);
         }
         if s.called > backup_ended {
-            assert!(!listed.contains(&s.arn), "{} is from after the backup", s.arn);
+            assert!(
+                !listed.contains(&s.arn),
+                "{} is from after the backup",
+                s.arn
+            );
         }
         if listed.contains(&s.arn) {
             assert_eq!(started_as(&r, &s.arn).await, described[&s.arn]);
@@ -575,7 +584,11 @@ async fn backup_and_restore_refuse_what_they_must() {
         let target = root.path().join(format!("target-{i}"));
         let out = run(&["restore", path.to_str().unwrap()], &target);
         refused(&out, why);
-        assert!(!target.exists(), "{}: the restore wrote something", path.display());
+        assert!(
+            !target.exists(),
+            "{}: the restore wrote something",
+            path.display()
+        );
     }
 
     // A backup of a newer schema than this binary knows: refused, naming the version.
@@ -634,7 +647,8 @@ async fn backup_and_restore_refuse_what_they_must() {
 /// PostgreSQL 15's on Debian.
 fn pg_bin() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|d| d.join("pg_dump").is_file() && d.join("pg_restore").is_file())
+        std::env::split_paths(&path)
+            .find(|d| d.join("pg_dump").is_file() && d.join("pg_restore").is_file())
     });
     on_path.or_else(|| {
         let debian = PathBuf::from("/usr/lib/postgresql/15/bin");
@@ -671,7 +685,10 @@ async fn the_documented_postgres_procedure_restores_everything() {
         "pg_restore --no-owner --exit-on-error --dbname=\"$NEW_DATABASE_URL\" muster.dump",
         "cp -p \"$MUSTER_DATA_DIR/master.key\"",
     ] {
-        assert!(docs.contains(step), "docs/operations.md lost the step {step}");
+        assert!(
+            docs.contains(step),
+            "docs/operations.md lost the step {step}"
+        );
     }
 
     let root = tempfile::tempdir().unwrap();
