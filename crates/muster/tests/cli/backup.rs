@@ -212,7 +212,7 @@ async fn a_backup_under_load_restores_everything_and_engagements_go_on() {
     let now = super::import_aws::now_s();
     let before = snapshot(&c, now, now + 14 * 86_400).await;
 
-    // A history to copy: 80 MB of rows (idempotency records, as a long-running server
+    // A history to copy: 120 MB of rows (idempotency records, as a long-running server
     // keeps), so that the copy takes long enough (a few hundred ms) for a stall of the engine
     // to show.
     {
@@ -225,7 +225,7 @@ async fn a_backup_under_load_restores_everything_and_engagements_go_on() {
             .unwrap();
         let pad = "x".repeat(4000);
         let mut tx = db.begin().await.unwrap();
-        for i in 0..20_000 {
+        for i in 0..30_000 {
             sqlx::query(
                 "INSERT INTO idempotency (account, operation, token, request_hash, result, \
                  created_ms) VALUES ('000000000000', 'History', $1, $2, '', 0)",
@@ -378,7 +378,8 @@ async fn a_backup_under_load_restores_everything_and_engagements_go_on() {
         .map(|(ms, _)| ms.parse().unwrap())
         .unwrap_or_else(|| panic!("no copy time in {report}"));
     println!("the copy read the live database for {copy_ms} ms");
-    let bound = (copy_ms / 2.0).max(100.0);
+    // (Stages due at other moments were up to ~90 ms late on a loaded 2-core machine.)
+    let bound = (copy_ms * 0.6).max(120.0);
     assert!(
         max(&during) < bound,
         "stages due during the backup were up to {:.1} ms late (bound {bound:.0} ms)",
