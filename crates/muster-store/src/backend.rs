@@ -20,6 +20,11 @@ use std::time::Duration;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The SQLite migrations embedded in this binary (a backup's schema is checked against them).
+pub(crate) fn sqlite_migrator() -> &'static Migrator {
+    &SQLITE_MIGRATIONS
+}
+
 /// How long a SQLite connection waits for a lock before failing with "database is locked".
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of the SQLite backend (WAL lets them read while the writer writes).

@@ -41,6 +41,9 @@ pub enum StoreError {
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL is not one the store can open.
+    /// A backup that cannot be made, read or restored (`backup.rs`), with why.
+    #[error("{0}")]
+    Backup(String),
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
     /// Stored data that does not decode: a row (bad plan JSON, unknown enum name, bad UUID)

@@ -19,6 +19,7 @@
 
 mod activation;
 mod backend;
+pub mod backup;
 mod channels;
 mod common;
 mod consent;

@@ -2,6 +2,7 @@
 //! command line and the integration tests.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod config;
 pub mod connections;
 pub mod server;

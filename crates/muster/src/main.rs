@@ -94,6 +94,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the database and the data directory's keys into one file (0600) while `serve`
+    /// keeps running (SQLite; for PostgreSQL see docs/operations.md, "Backups").
+    Backup {
+        /// The backup file to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a backup into a new or empty data directory; `serve` then continues from it.
+    Restore {
+        /// A file `muster backup` wrote.
+        file: std::path::PathBuf,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -310,6 +325,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { source, command } => {
             let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
             import_cmd::run(&settings, &source, command).await
+        }
+        Command::Backup { out, force } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            let report = muster::backup::backup(&settings, &out, force).await?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let settings = Settings::resolve(&cli.common, &ServeArgs::from_env())?;
+            let report = muster::backup::restore(&settings, &file).await?;
+            println!("{report}");
+            Ok(())
         }
         Command::Config {
             command: ConfigCommand::Check { connect },

@@ -1,5 +1,7 @@
 //! The `muster` binary as an operator runs it: `serve`, `keys`, `config check`.
 
+#[path = "cli/backup.rs"]
+mod backup;
 mod common;
 #[path = "cli/import_aws.rs"]
 mod import_aws;

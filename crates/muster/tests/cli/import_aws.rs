@@ -21,7 +21,7 @@ fn hand_off(h: i32, m: i32) -> HandOffTime {
         .build()
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -65,7 +65,7 @@ fn ok(out: Output) -> (String, String) {
 
 /// Asserts two snapshots equal, showing only the entries that differ.
 #[track_caller]
-fn same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, context: &str) {
+pub(crate) fn same(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, context: &str) {
     let diff: Vec<String> = want
         .keys()
         .chain(got.keys())
@@ -98,7 +98,7 @@ fn count(r: &serde_json::Value, action: &str) -> u64 {
 
 /// Everything the API shows of the account, with channel and rotation ids replaced by names
 /// (they are new ids in the target) and times in seconds.
-async fn snapshot(c: &Client, from: i64, to: i64) -> BTreeMap<String, String> {
+pub(crate) async fn snapshot(c: &Client, from: i64, to: i64) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut rotation_names = BTreeMap::new();
     let rotations = c.list_rotations().send().await.unwrap().rotations;
