@@ -382,6 +382,31 @@ async fn preview_pages_and_buttons() {
             first.attr("title").await.unwrap().as_deref(),
             Some("2026-12-24 03:00:00 UTC")
         );
+
+        // Home, in Tokyo time, at desktop and phone width.
+        c.goto(&format!("{base}/home")).await.unwrap();
+        let until = c
+            .find(Locator::Css("table.home-oncall time"))
+            .await
+            .unwrap();
+        // bo's shift ends at 09:00 UTC on the 25th: 18:00 in Tokyo.
+        let shown = until.text().await.unwrap();
+        assert!(shown.starts_with("2026-12-25 18:00:00 "), "{shown}");
+        browser::screenshot(&b, "home-desktop").await;
+        c.set_window_size(390, 844).await.unwrap();
+        let wide = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            wide,
+            serde_json::Value::Bool(false),
+            "home scrolls sideways on a phone"
+        );
+        browser::screenshot(&b, "home-phone").await;
         b.close().await;
     }
     s.stop().await;
