@@ -1004,18 +1004,7 @@ async fn in_chromium() {
     // Phone-sized: no sideways scrolling.
     c.set_window_size(390, 844).await.unwrap();
     c.refresh().await.unwrap();
-    let wide = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        wide,
-        serde_json::Value::Bool(false),
-        "no sideways scrolling on a phone"
-    );
+    browser::no_sideways_scrolling(&b, "the engagement page on a phone").await;
     screenshot(&b, "engagement-phone").await;
     c.set_window_size(1280, 900).await.unwrap();
 
@@ -1057,36 +1046,11 @@ async fn in_chromium() {
     c.goto(&format!("{base}/settings/keys/{id}/revoke"))
         .await
         .unwrap();
-    let wide = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(wide, serde_json::Value::Bool(false));
+    browser::no_sideways_scrolling(&b, "the revoke page on a phone").await;
     screenshot(&b, "settings-revoke-phone").await;
     click_to_load(&b, Locator::XPath(&labelled("Revoke access key"))).await;
     assert_eq!(browser::path_of(&b).await, "/settings?done=revoked");
-    let wide = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let culprits = c
-        .execute(
-            "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 10).join('; ')",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        wide,
-        serde_json::Value::Bool(false),
-        "settings on a phone: {culprits}"
-    );
+    browser::no_sideways_scrolling(&b, "settings on a phone").await;
     screenshot(&b, "settings-phone").await;
 
     b.close().await;

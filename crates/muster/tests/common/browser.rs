@@ -531,3 +531,28 @@ pub fn labelled(text: &str) -> String {
         "//*[(self::button or self::a) and normalize-space()='{text}' and not(@aria-hidden='true')]"
     )
 }
+
+/// Asserts the page shown is no wider than the window (no sideways scrolling), naming the
+/// elements that stick out when it is.
+pub async fn no_sideways_scrolling(b: &Browser, page: &str) {
+    let c = b.c();
+    let wide = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let culprits = c
+        .execute(
+            "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 10).join('; ')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        wide,
+        serde_json::Value::Bool(false),
+        "{page} scrolls sideways: {culprits}"
+    );
+}

@@ -938,25 +938,7 @@ async fn in_chromium() {
         ("/response-plans/checkout/edit", "response-plan-edit-phone"),
     ] {
         c.goto(&format!("{base}{page}")).await.unwrap();
-        let wide = c
-            .execute(
-                "return document.documentElement.scrollWidth > window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let culprits = c
-            .execute(
-                "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 10).join('; ')",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            wide,
-            serde_json::Value::Bool(false),
-            "{page} on a phone: {culprits}"
-        );
+        browser::no_sideways_scrolling(&b, &format!("{page} on a phone")).await;
         screenshot(&b, shot).await;
     }
     // The list on a phone, filtered by the keyboard-free form.

@@ -590,7 +590,7 @@ async fn integrations_in_chromium() {
     );
     screenshot(&b, "integration-created").await;
     c.set_window_size(390, 844).await.unwrap();
-    no_sideways_scrolling(&b, "the key page").await;
+    browser::no_sideways_scrolling(&b, "the key page").await;
     screenshot(&b, "integration-created-phone").await;
     c.set_window_size(1280, 900).await.unwrap();
 
@@ -638,7 +638,7 @@ async fn integrations_in_chromium() {
     ] {
         c.set_window_size(390, 844).await.unwrap();
         c.goto(&format!("{base}{page}")).await.unwrap();
-        no_sideways_scrolling(&b, page).await;
+        browser::no_sideways_scrolling(&b, page).await;
         screenshot(&b, what).await;
     }
     c.set_window_size(1280, 900).await.unwrap();
@@ -654,23 +654,4 @@ async fn integrations_in_chromium() {
     assert_eq!(status, 404);
     b.close().await;
     s.stop().await;
-}
-
-async fn no_sideways_scrolling(b: &Browser, page: &str) {
-    let c = b.c();
-    let wide = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let culprits = c
-        .execute(
-            "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 10).join('; ')",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(wide, Value::Bool(false), "{page} on a phone: {culprits}");
 }

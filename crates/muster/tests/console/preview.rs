@@ -332,18 +332,7 @@ async fn preview_pages_and_buttons() {
         assert_eq!(shown, 3);
         browser::screenshot(&b, "preview-desktop").await;
         c.set_window_size(390, 844).await.unwrap();
-        let wide = c
-            .execute(
-                "return document.documentElement.scrollWidth > window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            wide,
-            serde_json::Value::Bool(false),
-            "sideways scrolling on a phone"
-        );
+        browser::no_sideways_scrolling(&b, "the preview on a phone").await;
         browser::screenshot(&b, "preview-phone").await;
         c.set_window_size(1280, 800).await.unwrap();
 
@@ -394,18 +383,7 @@ async fn preview_pages_and_buttons() {
         assert!(shown.starts_with("2026-12-25 18:00:00 "), "{shown}");
         browser::screenshot(&b, "home-desktop").await;
         c.set_window_size(390, 844).await.unwrap();
-        let wide = c
-            .execute(
-                "return document.documentElement.scrollWidth > window.innerWidth",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            wide,
-            serde_json::Value::Bool(false),
-            "home scrolls sideways on a phone"
-        );
+        browser::no_sideways_scrolling(&b, "home on a phone").await;
         browser::screenshot(&b, "home-phone").await;
         b.close().await;
     }
