@@ -496,38 +496,9 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
     // Requests are still signed and checked in real time.
     let client = common::client(addr.parse().unwrap(), &key_id, &secret);
     let (who, rotation) = person_on_daily_rotation(&client, "scaled", "scaled").await;
-    let override_at = || {
-        let start = aws_sdk_ssmcontacts::primitives::DateTime::from_secs(1_700_000_000);
-        let end = aws_sdk_ssmcontacts::primitives::DateTime::from_secs(1_700_003_600);
-        let client = client.clone();
-        let rotation = rotation.clone();
-        let who = who.clone();
-        async move {
-            let id = client
-                .create_rotation_override()
-                .rotation_id(&rotation)
-                .new_contact_ids(&who)
-                .start_time(start)
-                .end_time(end)
-                .send()
-                .await
-                .unwrap()
-                .rotation_override_id;
-            client
-                .get_rotation_override()
-                .rotation_id(&rotation)
-                .rotation_override_id(id)
-                .send()
-                .await
-                .unwrap()
-                .create_time
-                .unwrap()
-                .secs()
-        }
-    };
-    let first = override_at().await;
+    let first = override_created_at(&client, &rotation, &who).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let second = override_at().await;
+    let second = override_created_at(&client, &rotation, &who).await;
     // The two creation instants are at least 300 real milliseconds apart: at 1000x, 300+
     // service seconds (creation times come from the service clock). (An upper bound would
     // depend on how loaded the machine is.)
@@ -545,33 +516,7 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
         "{early:?}"
     );
     let client = common::client(addr.parse().unwrap(), &key_id, &secret);
-    let override_after = async {
-        let id = client
-            .create_rotation_override()
-            .rotation_id(&rotation)
-            .new_contact_ids(&who)
-            .start_time(aws_sdk_ssmcontacts::primitives::DateTime::from_secs(
-                1_700_000_000,
-            ))
-            .end_time(aws_sdk_ssmcontacts::primitives::DateTime::from_secs(
-                1_700_003_600,
-            ))
-            .send()
-            .await
-            .unwrap()
-            .rotation_override_id;
-        client
-            .get_rotation_override()
-            .rotation_id(&rotation)
-            .rotation_override_id(id)
-            .send()
-            .await
-            .unwrap()
-            .create_time
-            .unwrap()
-            .secs()
-    };
-    let third = override_after.await;
+    let third = override_created_at(&client, &rotation, &who).await;
     assert!(
         third >= second,
         "the drill's clock went back: {second} → {third}"
@@ -581,6 +526,36 @@ async fn time_scale_speeds_up_the_service_clock_and_warns() {
     let (mut child, _addr, _logs, _early) = serve_with(dir.path(), &[]);
     assert!(!dir.path().join("time-origin").exists());
     assert!(terminate(&mut child).success());
+}
+
+/// Creates an override of `rotation` (`who` on call, a fixed hour in 2023) and returns its
+/// CreateTime: an instant of the service's clock, in seconds.
+async fn override_created_at(
+    client: &aws_sdk_ssmcontacts::Client,
+    rotation: &str,
+    who: &str,
+) -> i64 {
+    use aws_sdk_ssmcontacts::primitives::DateTime;
+    let id = client
+        .create_rotation_override()
+        .rotation_id(rotation)
+        .new_contact_ids(who)
+        .start_time(DateTime::from_secs(1_700_000_000))
+        .end_time(DateTime::from_secs(1_700_003_600))
+        .send()
+        .await
+        .unwrap()
+        .rotation_override_id;
+    client
+        .get_rotation_override()
+        .rotation_id(rotation)
+        .rotation_override_id(id)
+        .send()
+        .await
+        .unwrap()
+        .create_time
+        .unwrap()
+        .secs()
 }
 
 /// A PERSONAL contact `alias` and a UTC daily rotation `name` (hand-off 09:00) with only them:
