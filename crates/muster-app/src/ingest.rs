@@ -53,6 +53,8 @@ pub(crate) struct AlertPlan {
     pub auto_resolve: bool,
     /// `muster:repage-on-new-alert` (default off).
     pub repage: bool,
+    /// `muster:dedupe=alert`: one incident per alert rather than per alert group.
+    pub per_alert: bool,
 }
 
 /// What one alert did.
@@ -227,7 +229,8 @@ impl App {
         Ok(())
     }
 
-    /// The integration a key opens, revoked or not (`None`: no such key). Read every time
+    /// The integration a key opens, revoked or not (`None`: no such key), without its latest
+    /// alert (`last_alert_ms`, `last_outcome`: `None`). Read every time
     /// (on SQLite without a thread hand-off): a revocation, by the CLI too, applies at once.
     pub async fn integration_by_key(&self, key: &str) -> Result<Option<Integration>, AppError> {
         match self.store.integration_by_key_hash(&key_hash(key)).await? {
@@ -255,9 +258,22 @@ impl App {
             plan,
             auto_resolve: plan_tags::flag(&tags, plan_tags::AUTO_RESOLVE, true),
             repage: plan_tags::flag(&tags, plan_tags::REPAGE_ON_NEW_ALERT, false),
+            per_alert: tags
+                .get(plan_tags::DEDUPE)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("alert")),
         });
         self.alert_plans.put(key, p.clone(), generation);
         Ok(p)
+    }
+
+    /// Whether the integration's plan asks for one incident per alert rather than per alert
+    /// group (`muster:dedupe=alert`), as cached with the plan for its alerts.
+    pub async fn dedupes_per_alert(&self, integration: &Integration) -> Result<bool, AppError> {
+        let caller = integration_caller(self, integration);
+        Ok(self
+            .alert_plan(&caller, &integration.plan_name)
+            .await?
+            .per_alert)
     }
 
     /// The latest alerts that fed an incident, newest first.
@@ -284,11 +300,7 @@ impl App {
         events: &[AlertEvent],
         raw: &str,
     ) -> Result<Vec<Outcome>, AppError> {
-        let caller = Caller {
-            account: integration.account.clone(),
-            region: self.region.clone(),
-            principal: Principal::Integration(integration.name.clone()),
-        };
+        let caller = integration_caller(self, integration);
         let alert_plan = self.alert_plan(&caller, &integration.plan_name).await?;
         let (plan_arn, plan, auto_resolve) =
             (&alert_plan.arn, &alert_plan.plan, alert_plan.auto_resolve);
@@ -568,6 +580,15 @@ async fn write_absorbs(
                 }
             }
         }
+    }
+}
+
+/// Who an integration's alerts act as.
+fn integration_caller(app: &App, integration: &Integration) -> Caller {
+    Caller {
+        account: integration.account.clone(),
+        region: app.region.clone(),
+        principal: Principal::Integration(integration.name.clone()),
     }
 }
 

@@ -23,7 +23,6 @@ use base64::Engine;
 use muster_app::ingest::{Integration, Outcome};
 use muster_app::{App, AppError};
 use muster_core::alert::{AlertAction, AlertEvent, Format};
-use muster_core::incident::plan_tags;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -215,19 +214,6 @@ pub fn endpoint_of(format: Format) -> &'static str {
     format.endpoint()
 }
 
-/// Whether the integration's plan asks for one incident per alert rather than per group.
-async fn per_alert(app: &App, i: &Integration) -> Result<bool, Refusal> {
-    let caller = app.system(i.account.clone());
-    let arn = app.response_plan_arn(&caller, &i.plan_name);
-    let tags = app
-        .list_incidents_tags(&caller, &arn)
-        .await
-        .map_err(Refusal::from)?;
-    Ok(tags
-        .get(plan_tags::DEDUPE)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("alert")))
-}
-
 fn outcomes_json(events: &[AlertEvent], outcomes: &[Outcome]) -> serde_json::Value {
     json!({
         "status": "ok",
@@ -302,7 +288,7 @@ async fn webhook(
     let result = async {
         let body = read_body(hook.body).await?;
         let i = integration(&state.app, hook.key, formats).await?;
-        let per_alert = per_alert(&state.app, &i).await?;
+        let per_alert = state.app.dedupes_per_alert(&i).await?;
         let events = parse(&body, per_alert)?;
         let raw = String::from_utf8_lossy(&body);
         let outcomes = state.app.ingest(&i, &events, &raw).await?;

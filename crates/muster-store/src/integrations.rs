@@ -100,7 +100,11 @@ macro_rules! alert_select {
 
 const INSERT_INTEGRATION: &str = "INSERT INTO integrations (id, account, name, format, \
      plan_name, key_hash, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const BY_KEY_HASH: &str = concat!(integration_select!(), " WHERE i.key_hash = $1");
+// Read by every alert: without the latest alert, which the alert path does not use.
+const BY_KEY_HASH: &str = "SELECT i.id, i.account, i.name, i.format, i.plan_name, i.key_hash, \
+     i.created_ms, i.revoked_ms, CAST(NULL AS BIGINT) AS last_alert_ms, \
+     CAST(NULL AS TEXT) AS last_outcome \
+     FROM integrations i WHERE i.key_hash = $1";
 const BY_ID: &str = concat!(integration_select!(), " WHERE i.account = $1 AND i.id = $2");
 const LIST: &str = concat!(
     integration_select!(),
@@ -311,7 +315,8 @@ store_methods! {
         Ok(())
     }
 
-    /// The integration whose key hashes to `key_hash`, revoked or not.
+    /// The integration whose key hashes to `key_hash`, revoked or not; its latest alert is
+    /// not read (`last_alert_ms` and `last_outcome` are `None`).
     pub async fn integration_by_key_hash(&self, key_hash: &str) -> Result<Option<IntegrationRecord>, StoreError> {
         if has_nul(key_hash) {
             return Ok(None);
