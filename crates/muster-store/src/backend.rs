@@ -546,6 +546,25 @@ impl PgStore {
         Ok(())
     }
 
+    /// [`PgStore::lock_key`] of each key, in the order given, in one statement (the rows of
+    /// `unnest` come in the array's order). Writers that lock several keys give them sorted,
+    /// so that two of them cannot wait for each other.
+    pub(crate) async fn lock_keys(
+        tx: &mut PgConnection,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k",
+        )
+        .bind(keys)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
     /// Tells the engines of every process, when the transaction commits, that `jobs` were
     /// enqueued: `NOTIFY` on [`crate::JOBS_CHANNEL`] (delivered only on commit; repeats in
     /// one transaction are delivered once) with the earliest due time of those that are not

@@ -4,7 +4,7 @@
 use crate::StoreError;
 use crate::backend::store_methods;
 use crate::common::{Cols, has_nul, id_text, parse_id};
-use crate::incidents::{INSERT_EVENT, INSERT_ITEM, dedupe_lock, items_lock};
+use crate::incidents::{INSERT_ITEM, dedupe_lock, items_lock};
 use crate::{RelatedItemRecord, TimelineEventRecord};
 use muster_core::ArnOf;
 use uuid::Uuid;
@@ -115,7 +115,6 @@ const REVOKE: &str = "UPDATE integrations SET revoked_ms = $3 \
 pub(crate) const INSERT_ALERT: &str = "INSERT INTO alerts (id, integration_id, account, received_ms, \
      action, dedupe_key, incident_id, outcome, payload) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-const ITEM_EXISTS: &str = "SELECT 1 FROM related_items WHERE incident_id = $1 AND identity = $2";
 pub(crate) const INSERT_MEMBER: &str = "INSERT INTO incident_alerts (incident_id, alert, first_ms) \
      VALUES ($1, $2, $3) ON CONFLICT (incident_id, alert) DO NOTHING";
 pub(crate) const OPEN_INCIDENT_OF: &str = "SELECT id, plan_name FROM incidents \
@@ -172,95 +171,6 @@ store_methods! {
                     .map_err(|e| StoreError::on_unique(e, || format!("alert {} exists", a.id)))?;
                 Ok(())
             }
-        }
-
-        /// [`Store::absorb_alerts`](crate::Store::absorb_alerts) inside the caller's write
-        /// transaction (PostgreSQL's; SQLite runs `direct::absorb_alerts`). The dedupe keys are
-        /// locked first, in order: then an incident's items lock and its new alert identities
-        /// are only ever written by the one transaction holding its key, and concurrent batches
-        /// cannot deadlock. (Without them, two batches adding new items or identities to the
-        /// same incidents in different orders did, in `concurrent_alert_absorbs`.)
-        pub(crate) async fn absorb_tx(
-            conn: &mut Conn,
-            batch: &[AlertAbsorb],
-        ) -> Result<Vec<Option<OpenIncident>>, StoreError> {
-            let mut keys: Vec<String> =
-                batch.iter().map(|a| dedupe_lock(&a.account, &a.dedupe_hash)).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for k in &keys {
-                Backend::lock_key(&mut *conn, k).await?;
-            }
-            let mut out = Vec::with_capacity(batch.len());
-            for a in batch {
-                let row = sqlx::query(OPEN_INCIDENT_OF)
-                    .bind(&a.account)
-                    .bind(&a.dedupe_hash)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let Some(row) = row else {
-                    out.push(None);
-                    continue;
-                };
-                let id: String = row.try_get("id")?;
-                let mut open = OpenIncident {
-                    id: parse_id(&id, "incident id")?,
-                    account: a.account.clone(),
-                    plan_name: row.try_get("plan_name")?,
-                    new_alerts: 0,
-                };
-                open.new_alerts = Backend::insert_members_in_tx(
-                    &mut *conn,
-                    open.id,
-                    &a.members,
-                    a.alert.received_ms,
-                )
-                .await?;
-                for e in &a.events {
-                    sqlx::query(INSERT_EVENT)
-                        .bind(&id)
-                        .bind(id_text(e.id))
-                        .bind(e.event_time_ms)
-                        .bind(e.updated_ms)
-                        .bind(&e.event_type)
-                        .bind(&e.data)
-                        .bind(&e.refs)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                // Items take the next position of their incident, one writer at a time; a
-                // repeat's items are there already, and then no lock is taken.
-                let mut missing = Vec::new();
-                for it in &a.items {
-                    let known = sqlx::query(ITEM_EXISTS)
-                        .bind(&id)
-                        .bind(&it.identity)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    if known.is_none() {
-                        missing.push(it);
-                    }
-                }
-                if !missing.is_empty() {
-                    Backend::lock_key(&mut *conn, &items_lock(open.id)).await?;
-                    for it in missing {
-                        sqlx::query(INSERT_ITEM)
-                            .bind(&id)
-                            .bind(&it.identity)
-                            .bind(&it.item)
-                            .bind(it.created_ms)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                }
-                Backend::insert_alert_in_tx(
-                    &mut *conn,
-                    &AlertRecord { incident_id: Some(open.id), ..a.alert.clone() },
-                )
-                .await?;
-                out.push(Some(open));
-            }
-            Ok(out)
         }
 
         fn integration_from_row(row: &impl Cols) -> Result<IntegrationRecord, StoreError> {
@@ -417,10 +327,264 @@ impl crate::Store {
             }
             crate::Store::Postgres(s) => {
                 let mut tx = s.begin_write().await?;
-                let absorbed = postgres::absorb_tx(&mut tx, batch).await?;
+                let absorbed = absorb_postgres(&mut tx, batch).await?;
                 tx.commit().await?;
                 Ok(absorbed)
             }
         }
     }
+}
+
+// PostgreSQL's statements of a batch of absorbed alerts: each binds its rows' columns as
+// arrays. The two reads are not kept prepared (see `absorb_postgres`).
+const PG_OPEN_INCIDENTS: &str = "SELECT i.id, i.plan_name, i.account, i.dedupe_hash \
+     FROM unnest($1::text[], $2::text[]) AS k(account, dedupe_hash) \
+     JOIN incidents i ON i.account = k.account AND i.dedupe_hash = k.dedupe_hash \
+     WHERE i.status = 'OPEN'";
+const PG_ITEMS_KNOWN: &str = "SELECT r.incident_id, r.identity \
+     FROM unnest($1::text[], $2::text[]) AS k(incident_id, identity) \
+     JOIN related_items r ON r.incident_id = k.incident_id AND r.identity = k.identity";
+const PG_INSERT_MEMBERS: &str = "INSERT INTO incident_alerts (incident_id, alert, first_ms) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
+     ON CONFLICT (incident_id, alert) DO NOTHING RETURNING incident_id, alert";
+const PG_INSERT_EVENTS: &str = "INSERT INTO timeline_events \
+     (incident_id, id, event_time_ms, updated_ms, event_type, data, refs) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], \
+     $6::text[], $7::text[])";
+const PG_INSERT_ALERTS: &str = "INSERT INTO alerts (id, integration_id, account, received_ms, \
+     action, dedupe_key, incident_id, outcome, payload) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
+     $6::text[], $7::text[], $8::text[], $9::text[])";
+/// Most payload bytes in one insert of alerts (a payload may be 1 MiB).
+const PG_ALERT_BYTES_PER_INSERT: usize = 8 * 1024 * 1024;
+
+/// [`Store::absorb_alerts`](crate::Store::absorb_alerts) on PostgreSQL, inside the caller's
+/// write transaction, in a few statements per batch rather than a few per alert: the round
+/// trips of a batch were most of an alert's wait in a storm (SQLite runs
+/// `direct::absorb_alerts`, in-process).
+///
+/// The dedupe keys are locked first, in order: then an incident's items lock and its new
+/// alert identities are only ever written by the one transaction holding its key, and
+/// concurrent batches cannot deadlock. (Without them, two batches adding new items or
+/// identities to the same incidents in different orders did, in `concurrent_alert_absorbs`.)
+/// The two reads join tables and are planned for their values each time (not kept
+/// prepared): a plan PostgreSQL keeps for a prepared statement may have been made while the
+/// tables were nearly empty, and scan them once they are not.
+async fn absorb_postgres(
+    conn: &mut sqlx::PgConnection,
+    batch: &[AlertAbsorb],
+) -> Result<Vec<Option<OpenIncident>>, StoreError> {
+    use sqlx::Row as _;
+    use std::collections::{HashMap, HashSet};
+    let mut keys: Vec<String> = batch
+        .iter()
+        .map(|a| dedupe_lock(&a.account, &a.dedupe_hash))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    crate::backend::PgStore::lock_keys(&mut *conn, &keys).await?;
+
+    // The open incident of each (account, dedupe hash).
+    let mut pairs: Vec<(&str, &str)> = batch
+        .iter()
+        .map(|a| (a.account.as_str(), a.dedupe_hash.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (accounts, hashes): (Vec<&str>, Vec<&str>) = pairs.into_iter().unzip();
+    let rows = sqlx::query(PG_OPEN_INCIDENTS)
+        .bind(&accounts)
+        .bind(&hashes)
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut open: HashMap<(String, String), (String, String)> = HashMap::new();
+    for row in rows {
+        open.insert(
+            (row.try_get("account")?, row.try_get("dedupe_hash")?),
+            (row.try_get("id")?, row.try_get("plan_name")?),
+        );
+    }
+
+    // What each alert adds to its incident, as columns.
+    let mut out = Vec::with_capacity(batch.len());
+    let mut taken = Vec::with_capacity(batch.len());
+    let (mut m_incident, mut m_alert, mut m_first) = (Vec::new(), Vec::new(), Vec::new());
+    let mut members_sent: HashSet<(&str, &str)> = HashSet::new();
+    let mut events: Vec<(&str, &TimelineEventRecord)> = Vec::new();
+    let mut items: Vec<(&str, &RelatedItemRecord)> = Vec::new();
+    let mut items_seen: HashSet<(&str, &str)> = HashSet::new();
+    for a in batch {
+        let Some((id, plan_name)) = open.get(&(a.account.clone(), a.dedupe_hash.clone())) else {
+            out.push(None);
+            continue;
+        };
+        for m in &a.members {
+            if members_sent.insert((id.as_str(), m.as_str())) {
+                m_incident.push(id.as_str());
+                m_alert.push(m.as_str());
+                m_first.push(a.alert.received_ms);
+            }
+        }
+        events.extend(a.events.iter().map(|e| (id.as_str(), e)));
+        for it in &a.items {
+            if items_seen.insert((id.as_str(), it.identity.as_str())) {
+                items.push((id.as_str(), it));
+            }
+        }
+        taken.push((a, id.as_str()));
+        out.push(Some(OpenIncident {
+            id: parse_id(id, "incident id")?,
+            account: a.account.clone(),
+            plan_name: plan_name.clone(),
+            new_alerts: 0,
+        }));
+    }
+    if taken.is_empty() {
+        return Ok(out);
+    }
+
+    // The alerts the incidents had not had, each credited to the first trigger bringing it.
+    if !m_incident.is_empty() {
+        let rows = sqlx::query(PG_INSERT_MEMBERS)
+            .bind(&m_incident)
+            .bind(&m_alert)
+            .bind(&m_first)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut new: HashSet<(String, String)> = HashSet::new();
+        for row in rows {
+            new.insert((row.try_get("incident_id")?, row.try_get("alert")?));
+        }
+        for (a, o) in batch.iter().zip(out.iter_mut()) {
+            if let Some(o) = o {
+                let id = id_text(o.id);
+                o.new_alerts = a
+                    .members
+                    .iter()
+                    .filter(|m| new.remove(&(id.clone(), (*m).clone())))
+                    .count();
+            }
+        }
+    }
+
+    if !events.is_empty() {
+        let text = |f: fn(&TimelineEventRecord) -> &str| -> Vec<&str> {
+            events.iter().map(|(_, e)| f(e)).collect()
+        };
+        sqlx::query(PG_INSERT_EVENTS)
+            .bind(events.iter().map(|(id, _)| *id).collect::<Vec<&str>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|(_, e)| id_text(e.id))
+                    .collect::<Vec<String>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|(_, e)| e.event_time_ms)
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|(_, e)| e.updated_ms)
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(text(|e| &e.event_type))
+            .bind(text(|e| &e.data))
+            .bind(text(|e| &e.refs))
+            .execute(&mut *conn)
+            .await?;
+    }
+
+    // Items take the next position of their incident, one writer at a time; a repeat's
+    // items are there already, and then no lock is taken.
+    if !items.is_empty() {
+        let (incidents, identities): (Vec<&str>, Vec<&str>) = items
+            .iter()
+            .map(|(i, it)| (*i, it.identity.as_str()))
+            .unzip();
+        let rows = sqlx::query(PG_ITEMS_KNOWN)
+            .bind(&incidents)
+            .bind(&identities)
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut known: HashSet<(String, String)> = HashSet::new();
+        for row in rows {
+            known.insert((row.try_get("incident_id")?, row.try_get("identity")?));
+        }
+        items.retain(|(i, it)| !known.contains(&(i.to_string(), it.identity.clone())));
+        if !items.is_empty() {
+            let mut locks: Vec<String> = items
+                .iter()
+                .map(|(i, _)| parse_id(i, "incident id").map(items_lock))
+                .collect::<Result<_, _>>()?;
+            locks.sort_unstable();
+            locks.dedup();
+            crate::backend::PgStore::lock_keys(&mut *conn, &locks).await?;
+            for (incident, it) in items {
+                sqlx::query(INSERT_ITEM)
+                    .bind(incident)
+                    .bind(&it.identity)
+                    .bind(&it.item)
+                    .bind(it.created_ms)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+
+    // The alerts' records, with their incident, in inserts of at most
+    // PG_ALERT_BYTES_PER_INSERT of payload.
+    let mut rest = taken.as_slice();
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take_while(|(a, _)| {
+                bytes += a.alert.payload.len();
+                bytes <= PG_ALERT_BYTES_PER_INSERT
+            })
+            .count()
+            .max(1);
+        let (chunk, later) = rest.split_at(n);
+        rest = later;
+        let text = |f: fn(&AlertRecord) -> &str| -> Vec<&str> {
+            chunk.iter().map(|(a, _)| f(&a.alert)).collect()
+        };
+        sqlx::query(PG_INSERT_ALERTS)
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(a, _)| id_text(a.alert.id))
+                    .collect::<Vec<String>>(),
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(a, _)| id_text(a.alert.integration_id))
+                    .collect::<Vec<String>>(),
+            )
+            .bind(text(|r| &r.account))
+            .bind(
+                chunk
+                    .iter()
+                    .map(|(a, _)| a.alert.received_ms)
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(text(|r| &r.action))
+            .bind(text(|r| &r.dedupe_key))
+            .bind(chunk.iter().map(|(_, id)| *id).collect::<Vec<&str>>())
+            .bind(text(|r| &r.outcome))
+            .bind(text(|r| &r.payload))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                StoreError::on_unique(e, || "an alert of the batch exists already".into())
+            })?;
+    }
+    Ok(out)
 }

@@ -115,6 +115,7 @@ conformance!(
     resource_policies,
     alerts_absorbed_by_open_incidents,
     concurrent_alert_absorbs,
+    integration_keys_and_large_alert_batches,
     import_map_rows,
 );
 
@@ -8235,6 +8236,75 @@ async fn concurrent_alert_absorbs(store: Store) {
         assert_eq!(store.list_timeline_events(id).await.unwrap().len(), 8 * 5);
         assert_eq!(store.list_related_items(id).await.unwrap().len(), 1);
     }
+}
+
+/// An integration is found by its key's hash, revoked or not, without its latest alert; and
+/// a batch of alerts whose payloads are larger than one insert of PostgreSQL's batch (8 MiB)
+/// lands whole, each alert with its own payload and incident, in the batch's order.
+async fn integration_keys_and_large_alert_batches(store: Store) {
+    let int = integration_record("big");
+    store.create_integration(&int).await.unwrap();
+    let found = store
+        .integration_by_key_hash("hash of big")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.revoked_ms), (int.id, None));
+    assert_eq!(
+        store.integration_by_key_hash("hash of bi").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .integration_by_key_hash("hash of big\0")
+            .await
+            .unwrap(),
+        None
+    );
+
+    let a = incident(ACCT, "plan-a", "big", T0);
+    store.start_incident(&bare_start(&a)).await.unwrap();
+    // 12 alerts of 1 MiB each, differing in their first characters.
+    let batch: Vec<AlertAbsorb> = (0..12)
+        .map(|n| {
+            let mut b = absorb(int.id, "big", T0 + 100 + n, &[]);
+            b.alert.payload = format!("{n:02}{}", "x".repeat(1024 * 1024 - 2));
+            b
+        })
+        .collect();
+    let done = store.absorb_alerts(&batch).await.unwrap();
+    assert!(done.iter().all(|o| o.as_ref().map(|o| o.id) == Some(a.id)));
+    let mut got = store.alerts_of_incident(a.id, 20).await.unwrap();
+    got.reverse();
+    assert_eq!(got.len(), 12);
+    for (n, (g, b)) in got.iter().zip(&batch).enumerate() {
+        assert_eq!((g.id, g.incident_id), (b.alert.id, Some(a.id)));
+        assert_eq!(g.payload.len(), 1024 * 1024);
+        assert!(g.payload.starts_with(&format!("{n:02}x")), "alert {n}");
+    }
+
+    // The latest alert is not read with the key (the alert path does not need it), but the
+    // integration's own read has it; a revoked integration is still found by its key.
+    let by_key = store
+        .integration_by_key_hash("hash of big")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((by_key.last_alert_ms, by_key.last_outcome), (None, None));
+    let by_id = store.get_integration(ACCT, int.id).await.unwrap().unwrap();
+    assert_eq!(by_id.last_alert_ms, Some(T0 + 111));
+    assert!(
+        store
+            .revoke_integration(ACCT, int.id, T0 + 200)
+            .await
+            .unwrap()
+    );
+    let revoked = store
+        .integration_by_key_hash("hash of big")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((revoked.id, revoked.revoked_ms), (int.id, Some(T0 + 200)));
 }
 
 /// The import map: rows are listed per (account, source system, source account), in kind and
