@@ -157,10 +157,23 @@ impl HeldWriter {
     /// Gives the connection back to the pool now if no transaction is using it, else when
     /// the one in progress ends. Until then the sqlx write waits in the pool's queue.
     pub(crate) fn release_soon(&self) {
-        // Set first: a transaction that takes the connection from the pool after the
-        // check below still gives it back when it ends.
+        // Set first: the transaction that holds the slot if the check below finds it taken
+        // sees it when it checks, after its end.
         self.wanted.store(true, Ordering::Release);
-        if let Ok(mut held) = self.slot.try_lock() {
+        self.release_if_wanted();
+    }
+
+    /// Gives the connection back to the pool if a sqlx write asked for it and no transaction
+    /// holds the slot. Run by [`HeldWriter::release_soon`] and by every direct transaction
+    /// after it has put the connection back in the slot and unlocked it. (Had it checked
+    /// before unlocking, a request made between its check and its unlock would find the slot
+    /// taken and the check done: the sqlx write would wait for the next direct transaction,
+    /// on an idle server until the pool's acquire timeout.) Whenever a check finds the slot
+    /// taken, its holder checks again once it has unlocked it, so the request is not lost.
+    fn release_if_wanted(&self) {
+        if let Ok(mut held) = self.slot.try_lock()
+            && self.wanted.swap(false, Ordering::AcqRel)
+        {
             held.take();
         }
     }
@@ -360,10 +373,10 @@ impl SqliteStore {
             lent.discard();
             return result;
         }
-        // Kept unless a sqlx write asked for it.
-        if !self.held.wanted.swap(false, Ordering::AcqRel) {
-            *held = Some(lent);
-        }
+        // Kept, unless a sqlx write asked for it (checked once the slot is unlocked).
+        *held = Some(lent);
+        drop(held);
+        self.held.release_if_wanted();
         result
     }
 
