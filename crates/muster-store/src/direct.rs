@@ -442,8 +442,8 @@ fn write_all(
     Ok(WriteBatchResult { starts, changes })
 }
 
-/// [`Store::absorb_alerts`](crate::Store::absorb_alerts) on SQLite, the same rows as the
-/// portable `absorb_tx` (PostgreSQL's), in one hand-off.
+/// [`Store::absorb_alerts`](crate::Store::absorb_alerts) on SQLite, the same rows as
+/// PostgreSQL's `absorb_postgres` (`integrations.rs`), in one hand-off.
 pub(crate) fn absorb_alerts(
     db: &rusqlite::Connection,
     batch: &[AlertAbsorb],
