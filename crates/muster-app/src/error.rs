@@ -10,6 +10,8 @@
 //! - [`AppError::Conflict`]: it exists, and the request cannot be applied to it as it is now.
 //! - [`AppError::Quota`]: a limit of the service or of a device (send limits) was reached.
 //! - [`AppError::OptedOut`]: the device asked not to be messaged.
+//! - [`AppError::Busy`]: refused for now, to keep answers quick while the server is behind;
+//!   nothing was done, and the same request may be tried again in a moment.
 //! - [`AppError::Internal`]: anything else. The cause is logged where it happened; the
 //!   message is what a client may read (never a secret, a query or a path).
 
@@ -68,6 +70,11 @@ pub enum AppError {
     },
     OptedOut {
         message: String,
+    },
+    Busy {
+        message: String,
+        /// When to try again, in seconds.
+        retry_after_seconds: u16,
     },
     Internal {
         message: String,
@@ -131,6 +138,7 @@ impl fmt::Display for AppError {
             AppError::Conflict { message, .. }
             | AppError::Quota { message, .. }
             | AppError::OptedOut { message }
+            | AppError::Busy { message, .. }
             | AppError::Internal { message } => f.write_str(message),
         }
     }

@@ -34,6 +34,7 @@ impl ContactsApi {
         input: w::StartEngagementRequest,
     ) -> Result<w::StartEngagementResult, ApiError> {
         let contact_id = req(input.contact_id.clone(), "ContactId")?;
+        // Refused before any other work: a client that hammers costs little.
         if self.app.engagement_starts_backlogged() {
             metrics::counter!("muster_engagements_throttled_total").increment(1);
             return Err(ApiError::Throttling {

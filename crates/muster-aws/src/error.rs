@@ -152,6 +152,13 @@ impl From<muster_app::AppError> for ApiError {
             },
             // A device that opted out is a request AWS would refuse as invalid, not a fault.
             AppError::OptedOut { message } => ApiError::other(message),
+            AppError::Busy {
+                message,
+                retry_after_seconds,
+            } => ApiError::Throttling {
+                message,
+                retry_after_seconds: Some(i32::from(retry_after_seconds)),
+            },
             AppError::Internal { message } => ApiError::Internal { message },
         }
     }
@@ -782,5 +789,17 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
         assert!(resp.headers().get("retry-after").is_none());
+    }
+
+    #[test]
+    fn a_busy_application_is_a_throttling_exception_with_retry_after() {
+        let busy = muster_app::AppError::Busy {
+            message: "Too many engagements are being started".into(),
+            retry_after_seconds: 2,
+        };
+        let resp = ApiError::from(busy).into_response("req-3");
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()["x-amzn-errortype"], "ThrottlingException");
+        assert_eq!(resp.headers()["retry-after"], "2");
     }
 }

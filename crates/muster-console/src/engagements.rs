@@ -169,7 +169,7 @@ pub(crate) fn app_status(e: &AppError) -> StatusCode {
         AppError::Invalid(_) | AppError::OptedOut { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::Quota { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Quota { .. } | AppError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -142,7 +142,7 @@ impl From<SnsError> for Refusal {
 impl From<AppError> for Refusal {
     fn from(e: AppError) -> Refusal {
         match e {
-            AppError::Internal { .. } => Refusal::Unavailable,
+            AppError::Internal { .. } | AppError::Busy { .. } => Refusal::Unavailable,
             // The integration's plan was deleted, an alert's field the model refuses…
             other => Refusal::Bad(other.to_string()),
         }

@@ -2157,6 +2157,7 @@ async fn figure_overload(cfg: &Cfg, backend: Backend) -> Result<(), String> {
     polling.store(false, Ordering::Relaxed);
     let polls = poller.await.unwrap_or_default();
 
+    dump(cfg, &format!("{}-fig5", backend.name()), &recs, &provider);
     let latency: Vec<f64> = recs.iter().map(|r| ms(r.answered - r.sent)).collect();
     let lat = Stats::of(latency.clone());
     let max_latency = latency.iter().copied().fold(0.0, f64::max);

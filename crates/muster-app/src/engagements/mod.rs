@@ -471,7 +471,9 @@ impl App {
     /// Starts an engagement of `contact`: snapshots what its plans reach, begins the stages
     /// due now and writes the engagement, its pages and their jobs in one transaction (the
     /// group commit). `idempotency` (operation, token and request hash, its result empty)
-    /// makes a retry answer with the first call's engagement.
+    /// makes a retry answer with the first call's engagement. [`AppError::Busy`] when it
+    /// waited too long to be written while many others waited too (nothing was written: the
+    /// caller tries again; docs/operations.md, Overload).
     pub async fn start_engagement(
         &self,
         caller: &Caller,
@@ -490,7 +492,12 @@ impl App {
             ..i
         });
         let n_pages = new.pages.len();
-        let created = self.writes.start(self, new).await?;
+        let Some(created) = self.writes.start(self, new).await? else {
+            return Err(AppError::Busy {
+                message: "Too many engagements are being started: try again in a moment".into(),
+                retry_after_seconds: 1,
+            });
+        };
         match created {
             Created::New => {
                 metrics::counter!("muster_engagements_started_total").increment(1);

@@ -10,19 +10,52 @@ use muster_jobs::JobLink;
 #[derive(Default)]
 pub struct WriteQueue {
     tx: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
-    /// New engagements queued and not yet answered.
-    starts_waiting: std::sync::atomic::AtomicUsize,
-    /// How long the last answered start waited in the queue and its commit (µs).
-    last_start_wait_us: std::sync::atomic::AtomicU64,
+    starts: Arc<StartsWaiting>,
+    next_ticket: std::sync::atomic::AtomicU64,
+}
+
+/// New engagements queued and not yet answered: when each was queued, by ticket.
+#[derive(Default)]
+struct StartsWaiting(std::sync::Mutex<std::collections::BTreeMap<u64, std::time::Instant>>);
+
+impl StartsWaiting {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, std::time::Instant>> {
+        // Each change is one insert or remove: a panic elsewhere leaves nothing half-done.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// More than [`BACKLOG_MIN_WAITING`] are waiting and the oldest has waited over
+    /// [`BACKLOG_MAX_WAIT`].
+    fn backlogged(&self) -> bool {
+        let waiting = self.lock();
+        waiting.len() > BACKLOG_MIN_WAITING
+            && waiting
+                .first_key_value()
+                .is_some_and(|(_, queued)| queued.elapsed() > BACKLOG_MAX_WAIT)
+    }
+
+    /// Whether a start queued at `queued` is to be refused rather than written: it has
+    /// waited over [`BACKLOG_MAX_WAIT`] and more than [`BACKLOG_MIN_WAITING`] wait.
+    fn expired(&self, queued: std::time::Instant) -> bool {
+        queued.elapsed() > BACKLOG_MAX_WAIT && self.lock().len() > BACKLOG_MIN_WAITING
+    }
 }
 
 /// Starts waiting beyond which [`WriteQueue::backlogged`] may say so: a few batches, so one
 /// slow commit (a checkpoint, an fsync stall) with little waiting refuses nobody.
 const BACKLOG_MIN_WAITING: usize = 2 * WRITE_BATCH;
-/// The queue wait of a start beyond which new starts from clients are refused (they retry):
-/// what keeps StartEngagement's answer time bounded when starts come faster than the
-/// database can take them (docs/operations.md, Overload).
-const BACKLOG_MAX_WAIT_US: u64 = 400_000;
+/// While more than [`BACKLOG_MIN_WAITING`] starts wait, how long one may have waited: new
+/// starts from clients are refused while the oldest waiting one has waited longer, and the
+/// writer refuses, rather than writes, the ones that have (they retry, and nothing of them
+/// was written). What keeps StartEngagement's answer time bounded when starts come faster
+/// than the database takes them (docs/operations.md, Overload). The oldest waiting one, not
+/// the last one written: while one commit stalls, nothing is written, and the wait of the
+/// last one written would go on saying all is well.
+const BACKLOG_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Most callers' writes per transaction (a start is one; a step or send batch one).
 const WRITE_BATCH: usize = 256;
@@ -31,7 +64,13 @@ type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
 
 /// A write waiting in the [`WriteQueue`], with where its result goes.
 pub enum Pending {
-    Start(Box<NewEngagement>, Reply<Created>),
+    /// A new engagement, when it was queued, and where its result goes (`None`: refused for
+    /// waiting too long, nothing written).
+    Start(
+        Box<NewEngagement>,
+        std::time::Instant,
+        Reply<Option<Created>>,
+    ),
     Changes(Arc<Vec<EngagementChange>>, Reply<Vec<bool>>),
     Events(Box<PageEvents>, Reply<()>),
 }
@@ -53,6 +92,7 @@ impl WriteQueue {
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
             for _ in 0..queue_writers(&api.store) {
                 tokio::spawn(write_queued(
+                    self.starts.clone(),
                     api.store.clone(),
                     api.clock.clone(),
                     api.jobs.clone(),
@@ -64,27 +104,29 @@ impl WriteQueue {
     }
 
     /// Whether new engagements wait so long to be written that another should be refused
-    /// for now: more than [`BACKLOG_MIN_WAITING`] are waiting and the last one written had
-    /// waited over [`BACKLOG_MAX_WAIT_US`].
+    /// for now: more than [`BACKLOG_MIN_WAITING`] are waiting and the oldest of them has
+    /// waited over [`BACKLOG_MAX_WAIT`].
     pub(crate) fn backlogged(&self) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.starts_waiting.load(Relaxed) > BACKLOG_MIN_WAITING
-            && self.last_start_wait_us.load(Relaxed) > BACKLOG_MAX_WAIT_US
+        self.starts.backlogged()
     }
 
-    /// Queues a new engagement and waits for its result, keeping the figures
-    /// [`WriteQueue::backlogged`] reads.
-    pub(crate) async fn start(&self, api: &App, new: NewEngagement) -> Result<Created, StoreError> {
-        use std::sync::atomic::Ordering::Relaxed;
+    /// Queues a new engagement and waits for its result (`None`: refused, nothing written,
+    /// because it waited over [`BACKLOG_MAX_WAIT`] while the queue was backlogged), keeping
+    /// the figures [`WriteQueue::backlogged`] reads.
+    pub(crate) async fn start(
+        &self,
+        api: &App,
+        new: NewEngagement,
+    ) -> Result<Option<Created>, StoreError> {
+        let ticket = self
+            .next_ticket
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let queued = std::time::Instant::now();
-        self.starts_waiting.fetch_add(1, Relaxed);
-        let result = self
-            .write(api, |reply| Pending::Start(Box::new(new), reply))
-            .await;
-        self.starts_waiting.fetch_sub(1, Relaxed);
-        let waited = u64::try_from(queued.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.last_start_wait_us.store(waited, Relaxed);
-        result
+        self.starts.lock().insert(ticket, queued);
+        // Removed however this ends (a client that hangs up drops this future).
+        let _waiting = Waiting(&self.starts, ticket);
+        self.write(api, |reply| Pending::Start(Box::new(new), queued, reply))
+            .await
     }
 
     /// Queues a write and waits for its result.
@@ -107,10 +149,20 @@ impl WriteQueue {
     }
 }
 
+/// A start's place among those waiting, given up when it is answered or dropped.
+struct Waiting<'a>(&'a StartsWaiting, u64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().remove(&self.1);
+    }
+}
+
 /// A write queue's task: waits for one write, takes every other one waiting (up to a
 /// batch), writes them in one transaction, answers each, and hands the engine the send jobs
 /// of the new engagements. Ends when the API is dropped.
 async fn write_queued(
+    waiting: Arc<StartsWaiting>,
     store: muster_store::Store,
     clock: Arc<dyn muster_core::Clock>,
     engine: JobLink,
@@ -123,7 +175,11 @@ async fn write_queued(
         let mut events = Vec::new();
         for p in batch.drain(..) {
             match p {
-                Pending::Start(n, r) => starts.push((*n, r)),
+                Pending::Start(_, queued, r) if waiting.expired(queued) => {
+                    metrics::counter!("muster_engagements_throttled_total").increment(1);
+                    let _ = r.send(Ok(None));
+                }
+                Pending::Start(n, _, r) => starts.push((*n, r)),
                 Pending::Changes(c, r) => changes.push((c, r)),
                 Pending::Events(e, r) => events.push((e, r)),
             }
@@ -148,7 +204,7 @@ async fn write_queued(
                     .flat_map(|((n, _), _)| &n.jobs);
                 engine.written(reservation, new);
                 for ((_, reply), r) in starts.into_iter().zip(done.starts) {
-                    let _ = reply.send(r);
+                    let _ = reply.send(r.map(Some));
                 }
                 for ((_, reply), r) in changes.into_iter().zip(done.changes) {
                     let _ = reply.send(Ok(r));
@@ -185,7 +241,7 @@ async fn write_queued(
                     if matches!(r, Ok(Created::New)) {
                         new.extend(n.jobs);
                     }
-                    let _ = reply.send(r);
+                    let _ = reply.send(r.map(Some));
                 }
                 engine.written(reservation, &new);
                 for (c, reply) in changes {
@@ -202,19 +258,58 @@ async fn write_queued(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering::Relaxed;
 
     #[test]
-    fn backlogged_only_when_many_wait_and_the_last_waited_long() {
+    fn backlogged_only_when_many_wait_and_the_oldest_waited_long() {
+        use std::time::{Duration, Instant};
         let q = WriteQueue::default();
         assert!(!q.backlogged());
-        q.starts_waiting.store(BACKLOG_MIN_WAITING + 1, Relaxed);
-        q.last_start_wait_us.store(BACKLOG_MAX_WAIT_US, Relaxed);
-        assert!(!q.backlogged(), "a wait at the limit is not over it");
-        q.last_start_wait_us.store(BACKLOG_MAX_WAIT_US + 1, Relaxed);
+        let now = Instant::now();
+        let fill = |n: usize, oldest: Duration| {
+            let mut w = q.starts.lock();
+            w.clear();
+            for i in 0..n {
+                w.insert(i as u64, now);
+            }
+            w.insert(0, now - oldest);
+        };
+        fill(
+            BACKLOG_MIN_WAITING + 1,
+            BACKLOG_MAX_WAIT - Duration::from_millis(50),
+        );
+        assert!(!q.backlogged(), "the oldest has not waited long enough yet");
+        fill(
+            BACKLOG_MIN_WAITING + 1,
+            BACKLOG_MAX_WAIT + Duration::from_millis(50),
+        );
         assert!(q.backlogged());
         // One slow commit with few waiting refuses nobody.
-        q.starts_waiting.store(BACKLOG_MIN_WAITING, Relaxed);
+        fill(
+            BACKLOG_MIN_WAITING,
+            BACKLOG_MAX_WAIT + Duration::from_secs(5),
+        );
         assert!(!q.backlogged());
+    }
+
+    #[test]
+    fn the_writer_refuses_only_starts_that_waited_long_while_many_wait() {
+        use std::time::{Duration, Instant};
+        let starts = StartsWaiting::default();
+        let now = Instant::now();
+        let long_ago = now - BACKLOG_MAX_WAIT - Duration::from_millis(50);
+        let lately = now - BACKLOG_MAX_WAIT + Duration::from_millis(50);
+        for i in 0..BACKLOG_MIN_WAITING {
+            starts.lock().insert(i as u64, now);
+        }
+        assert!(
+            !starts.expired(long_ago),
+            "few waiting: even a long wait is written"
+        );
+        starts.lock().insert(u64::MAX, now);
+        assert!(starts.expired(long_ago));
+        assert!(
+            !starts.expired(lately),
+            "a start that has not waited long is written"
+        );
     }
 }
