@@ -38,10 +38,25 @@ impl StartsWaiting {
                 .is_some_and(|(_, queued)| queued.elapsed() > BACKLOG_MAX_WAIT)
     }
 
-    /// Whether a start queued at `queued` is to be refused rather than written: it has
-    /// waited over [`BACKLOG_MAX_WAIT`] and more than [`BACKLOG_MIN_WAITING`] wait.
-    fn expired(&self, queued: std::time::Instant) -> bool {
-        queued.elapsed() > BACKLOG_MAX_WAIT && self.lock().len() > BACKLOG_MIN_WAITING
+    /// Whether the start `ticket`, queued at `queued`, is to be refused rather than written:
+    /// it has waited over [`BACKLOG_MAX_WAIT`] and more than [`BACKLOG_MIN_WAITING`] wait.
+    /// If so it no longer counts as waiting.
+    fn refuse_expired(&self, ticket: u64, queued: std::time::Instant) -> bool {
+        if queued.elapsed() <= BACKLOG_MAX_WAIT {
+            return false;
+        }
+        let mut waiting = self.lock();
+        waiting.len() > BACKLOG_MIN_WAITING && waiting.remove(&ticket).is_some()
+    }
+
+    /// These starts are answered: they no longer count as waiting. Done by the writer as it
+    /// answers, not left to each caller when it next runs: until then the count would still
+    /// hold them, and the writer would go on refusing on a backlog already gone.
+    fn answered(&self, tickets: &[u64]) {
+        let mut waiting = self.lock();
+        for ticket in tickets {
+            waiting.remove(ticket);
+        }
     }
 }
 
@@ -64,11 +79,11 @@ type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
 
 /// A write waiting in the [`WriteQueue`], with where its result goes.
 pub enum Pending {
-    /// A new engagement, when it was queued, and where its result goes (`None`: refused for
-    /// waiting too long, nothing written).
+    /// A new engagement, its ticket and when it was queued, and where its result goes
+    /// (`None`: refused for waiting too long, nothing written).
     Start(
         Box<NewEngagement>,
-        std::time::Instant,
+        (u64, std::time::Instant),
         Reply<Option<Created>>,
     ),
     Changes(Arc<Vec<EngagementChange>>, Reply<Vec<bool>>),
@@ -125,8 +140,10 @@ impl WriteQueue {
         self.starts.lock().insert(ticket, queued);
         // Removed however this ends (a client that hangs up drops this future).
         let _waiting = Waiting(&self.starts, ticket);
-        self.write(api, |reply| Pending::Start(Box::new(new), queued, reply))
-            .await
+        self.write(api, |reply| {
+            Pending::Start(Box::new(new), (ticket, queued), reply)
+        })
+        .await
     }
 
     /// Queues a write and waits for its result.
@@ -171,15 +188,21 @@ async fn write_queued(
     let mut batch: Vec<Pending> = Vec::with_capacity(WRITE_BATCH);
     while rx.lock().await.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let mut starts = Vec::new();
+        let mut tickets = Vec::new();
         let mut changes = Vec::new();
         let mut events = Vec::new();
         for p in batch.drain(..) {
             match p {
-                Pending::Start(_, queued, r) if waiting.expired(queued) => {
+                Pending::Start(_, (ticket, queued), r)
+                    if waiting.refuse_expired(ticket, queued) =>
+                {
                     metrics::counter!("muster_engagements_throttled_total").increment(1);
                     let _ = r.send(Ok(None));
                 }
-                Pending::Start(n, _, r) => starts.push((*n, r)),
+                Pending::Start(n, (ticket, _), r) => {
+                    tickets.push(ticket);
+                    starts.push((*n, r));
+                }
                 Pending::Changes(c, r) => changes.push((c, r)),
                 Pending::Events(e, r) => events.push((e, r)),
             }
@@ -252,6 +275,7 @@ async fn write_queued(
                 }
             }
         }
+        waiting.answered(&tickets);
     }
 }
 
@@ -302,14 +326,24 @@ mod tests {
             starts.lock().insert(i as u64, now);
         }
         assert!(
-            !starts.expired(long_ago),
+            !starts.refuse_expired(0, long_ago),
             "few waiting: even a long wait is written"
         );
         starts.lock().insert(u64::MAX, now);
-        assert!(starts.expired(long_ago));
         assert!(
-            !starts.expired(lately),
+            !starts.refuse_expired(1, lately),
             "a start that has not waited long is written"
         );
+        assert!(starts.refuse_expired(2, long_ago));
+        assert!(
+            !starts.lock().contains_key(&2),
+            "a refused start no longer counts as waiting"
+        );
+        assert!(
+            !starts.refuse_expired(3, long_ago),
+            "back to 512 waiting: written"
+        );
+        starts.answered(&[4, 5]);
+        assert_eq!(starts.lock().len(), BACKLOG_MIN_WAITING - 2);
     }
 }

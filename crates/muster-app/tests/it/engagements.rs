@@ -325,3 +325,80 @@ async fn a_job_engine_on_the_manual_clock_pages_the_stages_on_time() {
     engine.shutdown().await;
     assert_eq!(h.store().count_jobs().await.unwrap(), 0);
 }
+
+/// docs/operations.md, Overload: while the writer is stalled (another connection holds the
+/// database's write lock) and more than 512 starts wait, a start that has waited over 300 ms
+/// is refused (Busy) instead of written, and the queue says it is backlogged (StartEngagement
+/// refuses new ones at once); every start is answered, and exactly the accepted ones exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_that_waited_too_long_behind_a_stalled_writer_are_refused_not_written() {
+    use muster_app::AppError;
+    const STARTS: usize = 1_000;
+    let h = std::sync::Arc::new(Harness::new().await);
+    let ana = ana_two_stages(&h).await;
+    assert!(!h.app.engagement_starts_backlogged());
+
+    let outside = rusqlite::Connection::open(h.db_path()).unwrap();
+    outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut starts = tokio::task::JoinSet::new();
+    for i in 0..STARTS {
+        let (h, ana) = (h.clone(), ana.clone());
+        starts.spawn(async move {
+            let paging = muster_app::engagements::Paging {
+                sender: "ops".into(),
+                subject: format!("storm #{i}"),
+                content: "Many at once".into(),
+                ..Default::default()
+            };
+            h.app.start_engagement(&h.caller, &ana, paging, None).await
+        });
+    }
+    // Well past 300 ms, with all of them waiting behind the lock.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        h.app.engagement_starts_backlogged(),
+        "1,000 starts waiting for 800 ms: new ones are refused at once"
+    );
+    outside.execute_batch("COMMIT").unwrap();
+
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    while let Some(r) = starts.join_next().await {
+        match r.unwrap() {
+            Ok(started) => accepted.push(started.arn),
+            Err(AppError::Busy {
+                retry_after_seconds,
+                ..
+            }) => {
+                assert_eq!(retry_after_seconds, 1);
+                refused += 1;
+            }
+            Err(e) => panic!("a start failed otherwise: {e}"),
+        }
+    }
+    assert_eq!(accepted.len() + refused, STARTS);
+    assert!(
+        refused > 0,
+        "starts that waited 800 ms while 1,000 waited were written"
+    );
+    // Refusing stops once no more than 512 wait: those are written however long they waited.
+    assert!(
+        accepted.len() >= 400,
+        "only {} of {STARTS} accepted: refusals went on past the backlog",
+        accepted.len()
+    );
+    assert!(
+        !h.app.engagement_starts_backlogged(),
+        "nothing waits any more"
+    );
+    let written: i64 = outside
+        .query_row("SELECT count(*) FROM engagements", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        written as usize,
+        accepted.len(),
+        "exactly the accepted starts were written"
+    );
+    for arn in &accepted {
+        assert_eq!(h.engagement(arn).await.contact_alias, "ana");
+    }
+}

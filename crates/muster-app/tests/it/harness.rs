@@ -101,6 +101,11 @@ impl Harness {
         &self.app.store
     }
 
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self._dir.path().join("muster.db")
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
