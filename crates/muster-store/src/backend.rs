@@ -371,7 +371,9 @@ impl SqliteStore {
 }
 
 /// Copies the WAL into the database file every [`SQLITE_CHECKPOINT_EVERY`], on a connection
-/// of its own, for as long as the store lives. A PASSIVE checkpoint never waits for readers
+/// of its own, for as long as the store lives; and asks the direct path again for the
+/// writer connection if a sqlx write asked for it lately
+/// ([`HeldWriter::ask_again_if_asked_within`](crate::direct::HeldWriter::ask_again_if_asked_within)). A PASSIVE checkpoint never waits for readers
 /// or the writer, and runs on this task's thread instead of in the writer's commits (which
 /// would otherwise do it every 1,000 pages, holding up every write behind it).
 ///
@@ -409,6 +411,9 @@ async fn checkpoint_in_background(
                 last_alarm = Some(tokio::time::Instant::now());
             }
             continue;
+        }
+        if let Some((_, _, held)) = &file {
+            held.ask_again_if_asked_within(ACQUIRE_TIMEOUT);
         }
         if conn.is_none() {
             match SqliteConnection::connect_with(&options).await {
@@ -698,6 +703,51 @@ pub(crate) use store_methods;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sqlx write whose request for the writer connection was lost (the connection parked
+    /// by the direct path with no request outstanding) gets it within a checkpoint period or
+    /// two, not at the pool's 30 s acquire timeout; with no sqlx write asking lately, the
+    /// direct path keeps it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_request_for_the_writer_connection_is_asked_again() {
+        async fn direct_write(store: &SqliteStore) -> Result<(), StoreError> {
+            store
+                .write_direct(crate::direct::Durability::Full, |db| {
+                    db.execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)")?;
+                    Ok(())
+                })
+                .await
+        }
+        let dir = tempfile::tempdir().unwrap();
+
+        let store = SqliteStore::connect_path(&dir.path().join("kept.db"))
+            .await
+            .unwrap();
+        direct_write(&store).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(1_600), store.write.acquire());
+        assert!(
+            waited.await.is_err(),
+            "no sqlx write asked: the direct path keeps the connection"
+        );
+        store.close().await;
+
+        let store = SqliteStore::connect_path(&dir.path().join("lost.db"))
+            .await
+            .unwrap();
+        direct_write(&store).await.unwrap();
+        store.held.lose_a_request();
+        let started = std::time::Instant::now();
+        let got = tokio::time::timeout(Duration::from_secs(5), store.write.acquire()).await;
+        assert!(
+            matches!(got, Ok(Ok(_))),
+            "the lost request was not asked again within 5 s"
+        );
+        assert!(
+            started.elapsed() < 2 * SQLITE_CHECKPOINT_EVERY + Duration::from_millis(500),
+            "asked again after {:?}",
+            started.elapsed()
+        );
+    }
 
     /// Migrations 0011 and 0012 move the snapshots of engagements started before them into a
     /// table of their own (`snapshots` since 0012): a database at 0010 with an engagement

@@ -143,6 +143,8 @@ pub(crate) struct HeldWriter {
     slot: tokio::sync::Mutex<Option<Lent>>,
     /// A sqlx write wants the connection: the transaction in progress gives it back.
     wanted: AtomicBool,
+    /// When a sqlx write last asked for the connection.
+    asked: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for HeldWriter {
@@ -157,10 +159,35 @@ impl HeldWriter {
     /// Gives the connection back to the pool now if no transaction is using it, else when
     /// the one in progress ends. Until then the sqlx write waits in the pool's queue.
     pub(crate) fn release_soon(&self) {
+        if let Ok(mut asked) = self.asked.lock() {
+            *asked = Some(std::time::Instant::now());
+        }
         // Set first: the transaction that holds the slot if the check below finds it taken
         // sees it when it checks, after its end.
         self.wanted.store(true, Ordering::Release);
         self.release_if_wanted();
+    }
+
+    /// A request of a sqlx write recorded, as [`HeldWriter::release_soon`] does, whose
+    /// hand-back was lost.
+    #[cfg(test)]
+    pub(crate) fn lose_a_request(&self) {
+        *self.asked.lock().unwrap() = Some(std::time::Instant::now());
+    }
+
+    /// Asks for the connection back again if a sqlx write asked for it within `lately`.
+    /// Run periodically (by the WAL checkpointer): a request can still be lost. The
+    /// connection given back to the pool for a sqlx write can be taken from the pool by a
+    /// direct transaction before the sqlx write gets to the pool, and that transaction then
+    /// keeps it with no request outstanding; the sqlx write would wait, on an idle server,
+    /// until the pool's acquire timeout. Asking again within that timeout bounds its wait by
+    /// the period instead (the pool hands the connection to its oldest waiter).
+    pub(crate) fn ask_again_if_asked_within(&self, lately: std::time::Duration) {
+        let asked = self.asked.lock().ok().and_then(|asked| *asked);
+        if asked.is_some_and(|at| at.elapsed() < lately) {
+            self.wanted.store(true, Ordering::Release);
+            self.release_if_wanted();
+        }
     }
 
     /// Gives the connection back to the pool if a sqlx write asked for it and no transaction
