@@ -92,6 +92,7 @@ conformance!(
     channels_by_address,
     jobs_enqueue_and_dedup,
     jobs_claim_order_and_limits,
+    jobs_claim_mixes_free_jobs_and_expired_leases_in_due_order,
     jobs_leases_and_owners,
     jobs_next_due,
     jobs_concurrent_claims,
@@ -3724,6 +3725,59 @@ async fn jobs_claim_order_and_limits(store: Store) {
     let last = store.claim_jobs("w4", 31_000, i64::MAX, 10).await.unwrap();
     assert_eq!(job_ids(&last), [mid.id, late.id, future.id]);
     assert_eq!(last[0].lease_until_ms, Some(i64::MAX));
+}
+
+/// The claimable jobs are read from two indexes (the unleased ones, and the leased ones by
+/// when each lease ends): one claim takes from both, earliest due first, cut at its limit.
+async fn jobs_claim_mixes_free_jobs_and_expired_leases_in_due_order(store: Store) {
+    let expired_100 = job("send", 100);
+    let expired_200 = job("send", 200);
+    let free_150 = job("stage", 150);
+    let free_250 = job("stage", 250);
+    let held_50 = job("send", 50);
+    store
+        .enqueue_jobs(&[expired_100.clone(), expired_200.clone(), held_50.clone()])
+        .await
+        .unwrap();
+    // Leased until 1,100 (held_50 until 5,000): expired at 2,000.
+    let first = store.claim_jobs("w1", 1_000, 100, 2).await.unwrap();
+    assert_eq!(job_ids(&first), [held_50.id, expired_100.id]);
+    assert!(store.extend_lease(held_50.id, "w1", 5_000).await.unwrap());
+    assert_eq!(
+        job_ids(&store.claim_jobs("w1", 1_000, 100, 1).await.unwrap()),
+        [expired_200.id]
+    );
+    store
+        .enqueue_jobs(&[free_250.clone(), free_150.clone()])
+        .await
+        .unwrap();
+    let mixed = store.claim_jobs("w2", 2_000, 100_000, 3).await.unwrap();
+    assert_eq!(
+        job_ids(&mixed),
+        [expired_100.id, free_150.id, expired_200.id],
+        "the three earliest claimable, from both kinds; not the job still held"
+    );
+    assert_eq!(
+        mixed.iter().map(|j| j.attempts).collect::<Vec<_>>(),
+        [2, 1, 2]
+    );
+    assert!(mixed.iter().all(|j| j.lease_owner.as_deref() == Some("w2")));
+    assert_eq!(
+        job_ids(&store.claim_jobs("w3", 2_000, 100_000, 10).await.unwrap()),
+        [free_250.id]
+    );
+    assert!(
+        store
+            .claim_jobs("w3", 4_999, 100, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "held_50's lease runs to 5,000"
+    );
+    assert_eq!(
+        job_ids(&store.claim_jobs("w3", 5_000, 100, 10).await.unwrap()),
+        [held_50.id]
+    );
 }
 
 async fn jobs_leases_and_owners(store: Store) {

@@ -1471,9 +1471,14 @@ async fn sample_jobs(
          (SELECT COUNT(*) FROM jobs WHERE kind = 'page.send'), \
          (SELECT COUNT(*) FROM jobs WHERE kind = 'engagement.step' AND due_ms <= $1), \
          (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL)";
-    /// The inner SELECT of `Store::claim_jobs` with the engine's batch size.
-    const CLAIMABLE: &str = "SELECT id FROM jobs WHERE due_ms <= $1 \
-         AND (lease_until_ms IS NULL OR lease_until_ms <= $1) ORDER BY due_ms, id LIMIT 256";
+    /// The reads of `Store::claim_jobs` (its two parts) with the engine's batch size.
+    const CLAIMABLE: &str = "SELECT id FROM (SELECT id, due_ms FROM \
+         (SELECT id, due_ms FROM jobs WHERE lease_until_ms IS NULL AND due_ms <= $1 \
+         ORDER BY due_ms, id LIMIT 256) AS f UNION ALL SELECT id, due_ms FROM \
+         (SELECT id, due_ms FROM jobs WHERE lease_until_ms IS NOT NULL \
+         AND (CASE WHEN lease_until_ms > due_ms THEN lease_until_ms ELSE due_ms END) <= $1 \
+         AND lease_until_ms <= $1 AND due_ms <= $1 ORDER BY due_ms, id LIMIT 256) AS e) AS c \
+         ORDER BY due_ms, id LIMIT 256";
     let late_real_ms = 200.0;
     let mut out = Vec::new();
     let mut sqlite = None;
