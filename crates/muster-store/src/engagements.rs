@@ -183,6 +183,24 @@ impl PageEvents {
     }
 }
 
+/// The rows the writes of one transaction add, written together at its end (`write_rows`):
+/// one insert of pages, one of jobs, one of receipts, one update of pages… for a group commit
+/// of starts, steps and send outcomes, instead of one of each per kind of write. On
+/// PostgreSQL every statement is a round trip to the server and a plan, what a group commit
+/// spent most of its time on.
+#[derive(Default)]
+pub(crate) struct Rows<'a> {
+    pub(crate) pages: Vec<&'a PageRecord>,
+    pub(crate) jobs: Vec<&'a JobRecord>,
+    pub(crate) events: Vec<&'a PageEvents>,
+}
+
+impl Rows<'_> {
+    fn is_empty(&self) -> bool {
+        self.pages.is_empty() && self.jobs.is_empty() && self.events.is_empty()
+    }
+}
+
 /// What page events change on one page: send rounds to add, and times to set if still unset.
 #[derive(Debug, Default)]
 pub(crate) struct PageUpdate {
@@ -565,16 +583,20 @@ store_methods! {
                 conn: &mut Conn,
                 batch: &[&NewEngagement],
             ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-                insert_engagements(conn, batch).await
+                let mut rows = Rows::default();
+                let created = insert_engagements(&mut *conn, batch, &mut rows).await?;
+                write_rows(conn, &rows).await?;
+                Ok(created)
             }
         }
 
-        /// Writes new engagements with their pages and jobs, after claiming each one's
-        /// idempotency token (a replay or a mismatch writes nothing of that engagement):
-        /// one result per engagement. Multi-row statements for the rows of all of them.
-        async fn insert_engagements(
+        /// Writes new engagements, after claiming each one's idempotency token (a replay or
+        /// a mismatch writes nothing of that engagement), and adds their pages and jobs to
+        /// `rows`: one result per engagement. Multi-row statements for the rows of all of them.
+        async fn insert_engagements<'a>(
             conn: &mut Conn,
-            batch: &[&NewEngagement],
+            batch: &[&'a NewEngagement],
+            rows: &mut Rows<'a>,
         ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
             let mut out = Vec::with_capacity(batch.len());
             let mut new = Vec::with_capacity(batch.len());
@@ -640,23 +662,27 @@ store_methods! {
                 |chunk| format!("one of these {} snapshots clashed", chunk.len()),
             )
             .await?;
-            let pages: Vec<&PageRecord> = new.iter().flat_map(|n| &n.pages).collect();
-            insert_pages(&mut *conn, &pages).await?;
-            let new_jobs: Vec<&JobRecord> = new.iter().flat_map(|n| &n.jobs).collect();
-            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
-            Backend::notify_jobs(&mut *conn, &new_jobs).await?;
+            rows.pages.extend(new.iter().flat_map(|n| &n.pages));
+            rows.jobs.extend(new.iter().flat_map(|n| &n.jobs));
             Ok(out)
         }
 
         /// Applies `changes` in order, in runs of distinct engagements: a second change of
-        /// one engagement is checked against the generation the first one wrote.
-        async fn apply_change_runs(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
+        /// one engagement is checked against the generation the first one wrote (and replaces
+        /// the step job it wrote, so the rows of the runs before are written first).
+        async fn apply_change_runs<'a>(
+            conn: &mut Conn,
+            changes: &[&'a EngagementChange],
+            rows: &mut Rows<'a>,
+        ) -> Result<Vec<bool>, StoreError> {
             let mut applied = Vec::with_capacity(changes.len());
             let mut run: Vec<&EngagementChange> = Vec::new();
             let mut ids = std::collections::HashSet::new();
             for c in changes {
                 if !ids.insert(c.id) {
-                    applied.extend(apply_changes(&mut *conn, &run).await?);
+                    applied.extend(apply_changes(&mut *conn, &run, rows).await?);
+                    write_rows(&mut *conn, rows).await?;
+                    *rows = Rows::default();
                     run.clear();
                     ids.clear();
                     ids.insert(c.id);
@@ -664,16 +690,20 @@ store_methods! {
                 run.push(*c);
             }
             if !run.is_empty() {
-                applied.extend(apply_changes(&mut *conn, &run).await?);
+                applied.extend(apply_changes(&mut *conn, &run, rows).await?);
             }
             Ok(applied)
         }
 
         /// Writes each change whose generation check passes (one result per change: whether
-        /// it applied); the rows of all the applied ones go in multi-row statements. The
-        /// generation checks come first, so a failed one leaves nothing to undo. Changes must
-        /// name distinct engagements.
-        async fn apply_changes(conn: &mut Conn, changes: &[&EngagementChange]) -> Result<Vec<bool>, StoreError> {
+        /// it applied) and deletes its step job; the rows the applied ones add go to `rows`.
+        /// The generation checks come first, so a failed one leaves nothing to undo. Changes
+        /// must name distinct engagements, none with a step job in `rows`.
+        async fn apply_changes<'a>(
+            conn: &mut Conn,
+            changes: &[&'a EngagementChange],
+            rows: &mut Rows<'a>,
+        ) -> Result<Vec<bool>, StoreError> {
             // The generation checks and the new states, in one statement per chunk.
             let mut changed = std::collections::HashSet::new();
             for chunk in changes.chunks(ROWS_PER_STATEMENT) {
@@ -698,7 +728,7 @@ store_methods! {
                 }
             }
             let applied: Vec<bool> = changes.iter().map(|c| changed.contains(&c.id)).collect();
-            let ok: Vec<&EngagementChange> = changes
+            let ok: Vec<&'a EngagementChange> = changes
                 .iter()
                 .zip(&applied)
                 .filter(|(_, ok)| **ok)
@@ -712,24 +742,28 @@ store_methods! {
                 q.push("DELETE FROM jobs WHERE dedup_key IN ");
             })
             .await?;
-            let pages: Vec<&PageRecord> = ok.iter().flat_map(|c| &c.pages).collect();
-            insert_pages(&mut *conn, &pages).await?;
-            let new_jobs: Vec<&JobRecord> = ok
-                .iter()
-                .flat_map(|c| c.jobs.iter().chain(c.next_step.iter()))
-                .collect();
-            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
-            let events: Vec<&PageEvents> = ok.iter().map(|c| &c.events).collect();
-            write_events(&mut *conn, &events).await?;
-            Backend::notify_jobs(&mut *conn, &new_jobs).await?;
+            rows.pages.extend(ok.iter().flat_map(|c| &c.pages));
+            rows.jobs
+                .extend(ok.iter().flat_map(|c| c.jobs.iter().chain(c.next_step.iter())));
+            rows.events
+                .extend(ok.iter().map(|c| &c.events).filter(|e| !e.is_empty()));
             Ok(applied)
         }
 
-        /// Writes what happened to pages, in multi-row statements: receipts, delivery
-        /// records and retry jobs inserted; page times set (the first of each kind for a page
-        /// wins, here as against the stored one) and send rounds counted by one `UPDATE … IN`
-        /// per time; done jobs deleted if their owner still holds them.
-        async fn write_events(conn: &mut Conn, evs: &[&PageEvents]) -> Result<(), StoreError> {
+        /// Writes `rows`, each kind in multi-row statements: pages, then jobs (those of the
+        /// events too), and what happened to pages: receipts and delivery records inserted,
+        /// page times set (the first of each kind for a page wins, here as against the stored
+        /// one) and send rounds counted by one `UPDATE … FROM (VALUES …)`, done jobs deleted if
+        /// their owner still holds them. Then one notification of the new jobs.
+        async fn write_rows(conn: &mut Conn, rows: &Rows<'_>) -> Result<(), StoreError> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            insert_pages(&mut *conn, &rows.pages).await?;
+            let mut new_jobs = rows.jobs.clone();
+            new_jobs.extend(rows.events.iter().flat_map(|e| &e.jobs));
+            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
+            let evs = &rows.events[..];
             let receipts: Vec<&ReceiptRecord> = evs.iter().flat_map(|e| &e.receipts).collect();
             insert_rows(
                 &mut *conn,
@@ -788,8 +822,6 @@ store_methods! {
                 |chunk| format!("one of these {} delivery records clashes", chunk.len()),
             )
             .await?;
-            let new_jobs: Vec<&JobRecord> = evs.iter().flat_map(|e| &e.jobs).collect();
-            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
             let mut done: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             for (id, owner) in evs.iter().flat_map(|e| &e.done_jobs) {
                 done.entry(owner.as_str()).or_default().push(id_text(*id));
@@ -812,22 +844,22 @@ store_methods! {
             conn: &mut Conn,
             batch: &WriteBatch<'_>,
         ) -> Result<WriteBatchResult, StoreError> {
+            let mut rows = Rows::default();
             let starts = if batch.starts.is_empty() {
                 Vec::new()
             } else {
-                insert_engagements(&mut *conn, &batch.starts).await?
+                insert_engagements(&mut *conn, &batch.starts, &mut rows).await?
             };
             let all: Vec<&EngagementChange> = batch.changes.iter().flat_map(|g| g.iter()).collect();
-            let mut applied = apply_change_runs(&mut *conn, &all).await?.into_iter();
+            let mut applied = apply_change_runs(&mut *conn, &all, &mut rows).await?.into_iter();
             let changes = batch
                 .changes
                 .iter()
                 .map(|g| applied.by_ref().take(g.len()).collect())
                 .collect();
-            let events: Vec<&PageEvents> = batch.events.iter().copied().filter(|e| !e.is_empty()).collect();
-            if !events.is_empty() {
-                write_events(&mut *conn, &events).await?;
-            }
+            rows.events
+                .extend(batch.events.iter().copied().filter(|e| !e.is_empty()));
+            write_rows(&mut *conn, &rows).await?;
             Ok(WriteBatchResult { starts, changes })
         }
     }
@@ -850,7 +882,9 @@ store_methods! {
             idem: idem.cloned(),
         };
         let mut tx = self.begin_write().await?;
-        let created = insert_engagements(&mut tx, &[&new]).await?.remove(0)?;
+        let mut rows = Rows::default();
+        let created = insert_engagements(&mut tx, &[&new], &mut rows).await?.remove(0)?;
+        write_rows(&mut tx, &rows).await?;
         match created {
             Created::New => tx.commit().await?,
             Created::Replay(_) => tx.rollback().await?,
@@ -961,7 +995,9 @@ store_methods! {
     /// `false` (nothing written) otherwise. Replaces the step job.
     pub async fn change_engagement(&self, c: &EngagementChange) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let applied = apply_changes(&mut tx, &[c]).await?[0];
+        let mut rows = Rows::default();
+        let applied = apply_changes(&mut tx, &[c], &mut rows).await?[0];
+        write_rows(&mut tx, &rows).await?;
         if applied {
             tx.commit().await?;
         } else {
@@ -1168,9 +1204,25 @@ impl crate::Store {
         &self,
         batch: &WriteBatch<'_>,
     ) -> Result<WriteBatchResult, StoreError> {
+        self.write_batch_then(batch, || ()).await
+    }
+
+    /// [`Store::write_batch`](crate::Store::write_batch), calling `written` once the batch's
+    /// statements ran, before the commit (on SQLite, whose writes are one hand-off, after it);
+    /// dropped uncalled if they failed. A writer that holds the queue while it writes lets the
+    /// next one take what came meanwhile as soon as its statements ran, while it commits.
+    pub async fn write_batch_then(
+        &self,
+        batch: &WriteBatch<'_>,
+        written: impl FnOnce() + Send,
+    ) -> Result<WriteBatchResult, StoreError> {
         match self {
-            crate::Store::Sqlite(s) => s.write_batch(batch).await,
-            crate::Store::Postgres(s) => s.write_batch(batch).await,
+            crate::Store::Sqlite(s) => {
+                let done = s.write_batch(batch).await?;
+                written();
+                Ok(done)
+            }
+            crate::Store::Postgres(s) => s.write_batch_then(batch, written).await,
         }
     }
 }
@@ -1180,9 +1232,18 @@ impl crate::backend::PgStore {
         &self,
         batch: &WriteBatch<'_>,
     ) -> Result<WriteBatchResult, StoreError> {
+        self.write_batch_then(batch, || ()).await
+    }
+
+    async fn write_batch_then(
+        &self,
+        batch: &WriteBatch<'_>,
+        written: impl FnOnce() + Send,
+    ) -> Result<WriteBatchResult, StoreError> {
         let mut tx = self.begin_write().await?;
-        let written = postgres::write_batch_tx(&mut tx, batch).await?;
+        let done = postgres::write_batch_tx(&mut tx, batch).await?;
+        written();
         tx.commit().await?;
-        Ok(written)
+        Ok(done)
     }
 }

@@ -6,10 +6,11 @@ use muster_jobs::JobLink;
 /// Group commit of the engagement writes: StartEngagement's new engagements, and the engine's stage
 /// steps and page outcomes, wait in one queue, and a writer task writes all that are waiting in one
 /// transaction (one durable commit for many engagements, which is what a burst of alerts needs).
-/// Started on first use, with one writer task on SQLite and four on PostgreSQL.
+/// Started on first use, with one writer task on SQLite. On PostgreSQL the page outcomes have a
+/// queue of their own, so that two transactions are written at once, each of a big batch.
 #[derive(Default)]
 pub struct WriteQueue {
-    tx: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
+    tx: std::sync::OnceLock<Queues>,
     starts: Arc<StartsWaiting>,
     next_ticket: std::sync::atomic::AtomicU64,
 }
@@ -90,32 +91,54 @@ pub enum Pending {
     Events(Box<PageEvents>, Reply<()>),
 }
 
-/// Tasks writing the queue's batches: SQLite has one writer connection, so one; PostgreSQL
-/// commits several transactions at once, so several (each takes what is waiting when it is
-/// free, and writes it while the others do the same).
-fn queue_writers(store: &muster_store::Store) -> usize {
+/// Where writes wait: starts and steps in one queue; page outcomes in their own on
+/// PostgreSQL (`None`: with them).
+struct Queues {
+    engagements: tokio::sync::mpsc::Sender<Pending>,
+    outcomes: Option<tokio::sync::mpsc::Sender<Pending>>,
+}
+
+/// Tasks writing a queue's batches. SQLite has one writer connection, so one task and one
+/// queue. On PostgreSQL, two per queue: one writes while the other commits. The one writing
+/// keeps the queue until its statements ran, so the other then takes all that came
+/// meanwhile: batches stay as big as with one writer. Every statement costs a round trip and
+/// a plan whatever its rows, so big batches are what makes PostgreSQL's work per engagement
+/// small: with four writers each taking what was waiting, it did 0.2 of the engagements per
+/// second that its durable commits would allow (docs/engagements.md).
+fn queue_writers(store: &muster_store::Store) -> (usize, bool) {
     match store.backend() {
-        "sqlite" => 1,
-        _ => 4,
+        "sqlite" => (1, false),
+        _ => (2, true),
     }
 }
 
 impl WriteQueue {
-    fn sender(&self, api: &App) -> &tokio::sync::mpsc::Sender<Pending> {
-        self.tx.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::channel(4 * WRITE_BATCH);
-            let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            for _ in 0..queue_writers(&api.store) {
-                tokio::spawn(write_queued(
-                    self.starts.clone(),
-                    api.store.clone(),
-                    api.clock.clone(),
-                    api.jobs.clone(),
-                    rx.clone(),
-                ));
+    fn sender(&self, api: &App, outcome: bool) -> &tokio::sync::mpsc::Sender<Pending> {
+        let queues = self.tx.get_or_init(|| {
+            let (writers, split) = queue_writers(&api.store);
+            let spawn = || {
+                let (tx, rx) = tokio::sync::mpsc::channel(4 * WRITE_BATCH);
+                let rx = Arc::new(tokio::sync::Mutex::new(rx));
+                for _ in 0..writers {
+                    tokio::spawn(write_queued(
+                        self.starts.clone(),
+                        api.store.clone(),
+                        api.clock.clone(),
+                        api.jobs.clone(),
+                        rx.clone(),
+                    ));
+                }
+                tx
+            };
+            Queues {
+                engagements: spawn(),
+                outcomes: split.then(spawn),
             }
-            tx
-        })
+        });
+        match &queues.outcomes {
+            Some(outcomes) if outcome => outcomes,
+            _ => &queues.engagements,
+        }
     }
 
     /// Whether new engagements wait so long to be written that another should be refused
@@ -153,7 +176,9 @@ impl WriteQueue {
         make: impl FnOnce(Reply<T>) -> Pending,
     ) -> Result<T, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.sender(api).send(make(reply)).await.is_err() {
+        let pending = make(reply);
+        let outcome = matches!(pending, Pending::Events(..));
+        if self.sender(api, outcome).send(pending).await.is_err() {
             return Err(StoreError::Unavailable(
                 "the engagement write queue is gone".into(),
             ));
@@ -186,7 +211,13 @@ async fn write_queued(
     rx: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(WRITE_BATCH);
-    while rx.lock().await.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+    loop {
+        // The queue stays this writer's until its statements ran: another writer takes
+        // what came meanwhile (a batch as big) while this one commits.
+        let mut queue = rx.clone().lock_owned().await;
+        if queue.recv_many(&mut batch, WRITE_BATCH).await == 0 {
+            break;
+        }
         let mut starts = Vec::new();
         let mut tickets = Vec::new();
         let mut changes = Vec::new();
@@ -212,11 +243,14 @@ async fn write_queued(
             clock.now_ms(),
         );
         let written = store
-            .write_batch(&WriteBatch {
-                starts: starts.iter().map(|(n, _)| n).collect(),
-                changes: changes.iter().map(|(c, _)| &c[..]).collect(),
-                events: events.iter().map(|(e, _)| &**e).collect(),
-            })
+            .write_batch_then(
+                &WriteBatch {
+                    starts: starts.iter().map(|(n, _)| n).collect(),
+                    changes: changes.iter().map(|(c, _)| &c[..]).collect(),
+                    events: events.iter().map(|(e, _)| &**e).collect(),
+                },
+                move || drop(queue),
+            )
             .await;
         match written {
             Ok(done) => {
