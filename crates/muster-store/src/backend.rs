@@ -25,6 +25,19 @@ pub(crate) fn sqlite_migrator() -> &'static Migrator {
     &SQLITE_MIGRATIONS
 }
 
+/// The rows [`PgStore::insert_by_arrays`] inserts.
+pub(crate) struct ArrayRows<'a> {
+    pub(crate) engagements: &'a [&'a crate::EngagementRecord],
+    /// Each engagement's snapshot key, in the same order.
+    pub(crate) snapshot_keys: &'a [&'a str],
+    /// (key, snapshot), distinct.
+    pub(crate) snapshots: &'a [(String, &'a str)],
+    pub(crate) pages: &'a [&'a crate::PageRecord],
+    pub(crate) jobs: &'a [&'a crate::JobRecord],
+    pub(crate) receipts: &'a [&'a crate::ReceiptRecord],
+    pub(crate) deliveries: &'a [&'a crate::deliveries::DeliveryRecord],
+}
+
 /// How long a SQLite connection waits for a lock before failing with "database is locked".
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of the SQLite backend (WAL lets them read while the writer writes).
@@ -353,6 +366,16 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The rows of a group commit inserted from arrays, with the notification of the new jobs:
+    /// PostgreSQL only (`arrays.rs`). `false`: not done, the caller inserts them with
+    /// multi-row statements (and notifies).
+    pub(crate) async fn insert_by_arrays(
+        _tx: &mut SqliteConnection,
+        _rows: ArrayRows<'_>,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// Picks this backend's spelling of a statement that cannot be written portably.
     pub(crate) const fn dialect(sqlite: &'static str, _postgres: &'static str) -> &'static str {
         sqlite
@@ -593,6 +616,16 @@ impl PgStore {
             .execute(tx)
             .await?;
         Ok(())
+    }
+
+    /// The rows of a group commit inserted from arrays, one statement per table, and the
+    /// notification of the new jobs (`arrays.rs`).
+    pub(crate) async fn insert_by_arrays(
+        tx: &mut PgConnection,
+        rows: ArrayRows<'_>,
+    ) -> Result<bool, StoreError> {
+        crate::arrays::insert_rows(tx, rows).await?;
+        Ok(true)
     }
 
     /// Picks this backend's spelling of a statement that cannot be written portably.

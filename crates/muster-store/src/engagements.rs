@@ -190,6 +190,9 @@ impl PageEvents {
 /// spent most of its time on.
 #[derive(Default)]
 pub(crate) struct Rows<'a> {
+    pub(crate) engagements: Vec<&'a EngagementRecord>,
+    /// Each engagement's plan snapshot, by key (written once, shared).
+    pub(crate) snapshots: Vec<(String, &'a str)>,
     pub(crate) pages: Vec<&'a PageRecord>,
     pub(crate) jobs: Vec<&'a JobRecord>,
     pub(crate) events: Vec<&'a PageEvents>,
@@ -197,7 +200,10 @@ pub(crate) struct Rows<'a> {
 
 impl Rows<'_> {
     fn is_empty(&self) -> bool {
-        self.pages.is_empty() && self.jobs.is_empty() && self.events.is_empty()
+        self.engagements.is_empty()
+            && self.pages.is_empty()
+            && self.jobs.is_empty()
+            && self.events.is_empty()
     }
 }
 
@@ -590,9 +596,9 @@ store_methods! {
             }
         }
 
-        /// Writes new engagements, after claiming each one's idempotency token (a replay or
-        /// a mismatch writes nothing of that engagement), and adds their pages and jobs to
-        /// `rows`: one result per engagement. Multi-row statements for the rows of all of them.
+        /// Claims each new engagement's idempotency token (a replay or a mismatch writes
+        /// nothing of that engagement) and adds the rows of the others (engagement, plan
+        /// snapshot, pages, jobs) to `rows`: one result per engagement.
         async fn insert_engagements<'a>(
             conn: &mut Conn,
             batch: &[&'a NewEngagement],
@@ -614,54 +620,11 @@ store_methods! {
                     Err(e) => out.push(Err(e)),
                 }
             }
-            insert_rows(
-                &mut *conn,
-                "INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
-                 public_subject, public_content, incident_id, start_ms, stop_ms, stop_reason, \
-                 generation, state, snapshot_key) ",
-                "",
-                &new,
-                |row, n| {
-                    let e = &n.engagement;
-                    row.push_bind(id_text(e.id))
-                        .push_bind(e.account.clone())
-                        .push_bind(e.contact_alias.clone())
-                        .push_bind(e.sender.clone())
-                        .push_bind(e.subject.clone())
-                        .push_bind(e.content.clone())
-                        .push_bind(e.public_subject.clone())
-                        .push_bind(e.public_content.clone())
-                        .push_bind(e.incident_id.clone())
-                        .push_bind(e.start_ms)
-                        .push_bind(e.stop_ms)
-                        .push_bind(e.stop_reason.clone())
-                        .push_bind(e.generation)
-                        .push_bind(e.state.clone())
-                        .push_bind(snapshot_key(&e.snapshot));
-                },
-                |chunk| match chunk {
-                    [one] => format!("engagement {} exists", one.engagement.id),
-                    _ => format!("one of these {} engagements exists", chunk.len()),
-                },
-            )
-            .await?;
-            let mut snapshots: Vec<(String, &str)> = new
-                .iter()
-                .map(|n| (snapshot_key(&n.engagement.snapshot), n.engagement.snapshot.as_str()))
-                .collect();
-            snapshots.sort_unstable();
-            snapshots.dedup();
-            insert_rows(
-                &mut *conn,
-                "INSERT INTO snapshots (key, snapshot) ",
-                " ON CONFLICT (key) DO NOTHING",
-                &snapshots,
-                |row, (key, snapshot)| {
-                    row.push_bind(key.clone()).push_bind(snapshot.to_string());
-                },
-                |chunk| format!("one of these {} snapshots clashed", chunk.len()),
-            )
-            .await?;
+            rows.engagements.extend(new.iter().map(|n| &n.engagement));
+            rows.snapshots.extend(
+                new.iter()
+                    .map(|n| (snapshot_key(&n.engagement.snapshot), n.engagement.snapshot.as_str())),
+            );
             rows.pages.extend(new.iter().flat_map(|n| &n.pages));
             rows.jobs.extend(new.iter().flat_map(|n| &n.jobs));
             Ok(out)
@@ -750,7 +713,8 @@ store_methods! {
             Ok(applied)
         }
 
-        /// Writes `rows`, each kind in multi-row statements: pages, then jobs (those of the
+        /// Writes `rows`, each kind in one statement (on PostgreSQL inserted from arrays,
+        /// `arrays.rs`; else in multi-row statements): pages, then jobs (those of the
         /// events too), and what happened to pages: receipts and delivery records inserted,
         /// page times set (the first of each kind for a page wins, here as against the stored
         /// one) and send rounds counted by one `UPDATE … FROM (VALUES …)`, done jobs deleted if
@@ -759,27 +723,108 @@ store_methods! {
             if rows.is_empty() {
                 return Ok(());
             }
-            insert_pages(&mut *conn, &rows.pages).await?;
-            let mut new_jobs = rows.jobs.clone();
-            new_jobs.extend(rows.events.iter().flat_map(|e| &e.jobs));
-            jobs::insert_jobs(&mut *conn, &new_jobs).await?;
             let evs = &rows.events[..];
+            let mut new_jobs = rows.jobs.clone();
+            new_jobs.extend(evs.iter().flat_map(|e| &e.jobs));
             let receipts: Vec<&ReceiptRecord> = evs.iter().flat_map(|e| &e.receipts).collect();
-            insert_rows(
-                &mut *conn,
-                "INSERT INTO receipts (id, page_id, receipt_type, info, time_ms) ",
-                " ON CONFLICT (page_id, time_ms, id) DO NOTHING",
-                &receipts,
-                |row, r| {
-                    row.push_bind(id_text(r.id))
-                        .push_bind(id_text(r.page_id))
-                        .push_bind(r.receipt_type.clone())
-                        .push_bind(r.info.clone())
-                        .push_bind(r.time_ms);
-                },
-                |chunk| format!("one of these {} receipts clashes", chunk.len()),
-            )
-            .await?;
+            let deliveries: Vec<&DeliveryRecord> = evs.iter().flat_map(|e| &e.deliveries).collect();
+            let mut snapshots = rows.snapshots.clone();
+            snapshots.sort_unstable();
+            snapshots.dedup();
+            // Each engagement's snapshot key, in the order of the engagements (both pushed
+            // together by `insert_engagements`).
+            let keys: Vec<&str> = rows.snapshots.iter().map(|(k, _)| k.as_str()).collect();
+            let by_arrays = crate::backend::ArrayRows {
+                engagements: &rows.engagements,
+                snapshot_keys: &keys,
+                snapshots: &snapshots,
+                pages: &rows.pages,
+                jobs: &new_jobs,
+                receipts: &receipts,
+                deliveries: &deliveries,
+            };
+            let notified = Backend::insert_by_arrays(&mut *conn, by_arrays).await?;
+            if !notified {
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
+                     public_subject, public_content, incident_id, start_ms, stop_ms, stop_reason, \
+                     generation, state, snapshot_key) ",
+                    "",
+                    &rows.engagements,
+                    |row, e| {
+                        row.push_bind(id_text(e.id))
+                            .push_bind(e.account.clone())
+                            .push_bind(e.contact_alias.clone())
+                            .push_bind(e.sender.clone())
+                            .push_bind(e.subject.clone())
+                            .push_bind(e.content.clone())
+                            .push_bind(e.public_subject.clone())
+                            .push_bind(e.public_content.clone())
+                            .push_bind(e.incident_id.clone())
+                            .push_bind(e.start_ms)
+                            .push_bind(e.stop_ms)
+                            .push_bind(e.stop_reason.clone())
+                            .push_bind(e.generation)
+                            .push_bind(e.state.clone())
+                            .push_bind(snapshot_key(&e.snapshot));
+                    },
+                    |chunk| match chunk {
+                        [one] => format!("engagement {} exists", one.id),
+                        _ => format!("one of these {} engagements exists", chunk.len()),
+                    },
+                )
+                .await?;
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO snapshots (key, snapshot) ",
+                    " ON CONFLICT (key) DO NOTHING",
+                    &snapshots,
+                    |row, (key, snapshot)| {
+                        row.push_bind(key.clone()).push_bind(snapshot.to_string());
+                    },
+                    |chunk| format!("one of these {} snapshots clashed", chunk.len()),
+                )
+                .await?;
+                insert_pages(&mut *conn, &rows.pages).await?;
+                jobs::insert_jobs(&mut *conn, &new_jobs).await?;
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO receipts (id, page_id, receipt_type, info, time_ms) ",
+                    " ON CONFLICT (page_id, time_ms, id) DO NOTHING",
+                    &receipts,
+                    |row, r| {
+                        row.push_bind(id_text(r.id))
+                            .push_bind(id_text(r.page_id))
+                            .push_bind(r.receipt_type.clone())
+                            .push_bind(r.info.clone())
+                            .push_bind(r.time_ms);
+                    },
+                    |chunk| format!("one of these {} receipts clashes", chunk.len()),
+                )
+                .await?;
+                insert_rows(
+                    &mut *conn,
+                    "INSERT INTO deliveries (message_id, account, channel_id, kind, provider, \
+                     provider_message_id, status, sent_ms, updated_ms, page_id) ",
+                    " ON CONFLICT (message_id) DO NOTHING",
+                    &deliveries,
+                    |row, d| {
+                        row.push_bind(id_text(d.message_id))
+                            .push_bind(d.account.clone())
+                            .push_bind(d.channel_id.map(id_text))
+                            .push_bind(d.kind.clone())
+                            .push_bind(d.provider.clone())
+                            .push_bind(d.provider_message_id.clone())
+                            .push_bind(d.status.clone())
+                            .push_bind(d.sent_ms)
+                            .push_bind(d.updated_ms)
+                            .push_bind(d.page_id.map(id_text));
+                    },
+                    |chunk| format!("one of these {} delivery records clashes", chunk.len()),
+                )
+                .await?;
+            }
             // Page times and send rounds: one row of changes per page, written by one
             // statement per chunk.
             let updates = page_updates(evs);
@@ -800,28 +845,6 @@ store_methods! {
                 q.push(") AS v WHERE pages.id = v.column1");
                 q.build().execute(&mut *conn).await?;
             }
-            let deliveries: Vec<&DeliveryRecord> = evs.iter().flat_map(|e| &e.deliveries).collect();
-            insert_rows(
-                &mut *conn,
-                "INSERT INTO deliveries (message_id, account, channel_id, kind, provider, \
-                 provider_message_id, status, sent_ms, updated_ms, page_id) ",
-                " ON CONFLICT (message_id) DO NOTHING",
-                &deliveries,
-                |row, d| {
-                    row.push_bind(id_text(d.message_id))
-                        .push_bind(d.account.clone())
-                        .push_bind(d.channel_id.map(id_text))
-                        .push_bind(d.kind.clone())
-                        .push_bind(d.provider.clone())
-                        .push_bind(d.provider_message_id.clone())
-                        .push_bind(d.status.clone())
-                        .push_bind(d.sent_ms)
-                        .push_bind(d.updated_ms)
-                        .push_bind(d.page_id.map(id_text));
-                },
-                |chunk| format!("one of these {} delivery records clashes", chunk.len()),
-            )
-            .await?;
             let mut done: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             for (id, owner) in evs.iter().flat_map(|e| &e.done_jobs) {
                 done.entry(owner.as_str()).or_default().push(id_text(*id));
@@ -834,7 +857,9 @@ store_methods! {
                 })
                 .await?;
             }
-            Backend::notify_jobs(&mut *conn, &new_jobs).await?;
+            if !notified {
+                Backend::notify_jobs(&mut *conn, &new_jobs).await?;
+            }
             Ok(())
         }
 

@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 mod activation;
+mod arrays;
 mod backend;
 pub mod backup;
 mod channels;

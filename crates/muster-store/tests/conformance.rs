@@ -3992,6 +3992,39 @@ async fn jobs_wakeups(store: Store) {
         .expect("an enqueue wakes the listener")
         .unwrap();
     assert_eq!(due, Some(9));
+    // The group commit (starts, steps, send outcomes) notifies the same way: the earliest due
+    // time of its unleased jobs, nothing for a batch whose jobs are all leased.
+    let quiet = engagement(ACCT, "ana", T0, None);
+    let send = JobRecord {
+        lease_owner: Some("e1".into()),
+        lease_until_ms: Some(30_000),
+        attempts: 1,
+        ..job("page.send", 2)
+    };
+    let started = |e: EngagementRecord, jobs: Vec<JobRecord>| NewEngagement {
+        engagement: e,
+        pages: vec![],
+        jobs,
+        idem: None,
+    };
+    store
+        .start_engagements(&[started(quiet, vec![send])])
+        .await
+        .unwrap();
+    let (a, b) = (
+        engagement(ACCT, "ana", T0, None),
+        engagement(ACCT, "bo", T0, None),
+    );
+    let (step_a, step_b) = (step(&a, 1, 60_000), step(&b, 1, 45_000));
+    store
+        .start_engagements(&[started(a, vec![step_a]), started(b, vec![step_b])])
+        .await
+        .unwrap();
+    let due = tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.wait())
+        .await
+        .expect("a group commit with unleased jobs wakes the listener")
+        .unwrap();
+    assert_eq!(due, Some(45_000), "not the leased send's 2: it woke no one");
     // Closing the store ends a wait (the listener's connection goes back to the pool, which
     // the close waits for).
     let waiting = tokio::spawn(async move { wakeups.wait().await });
