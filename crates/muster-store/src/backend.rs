@@ -38,6 +38,19 @@ pub(crate) struct ArrayRows<'a> {
     pub(crate) deliveries: &'a [&'a crate::deliveries::DeliveryRecord],
 }
 
+/// An update or delete of a group commit that PostgreSQL does with its rows bound as arrays
+/// ([`PgStore::write_by_arrays`]).
+pub(crate) enum ArrayWrite<'a> {
+    /// The generation checks and new states of changes of distinct engagements.
+    ChangeEngagements(&'a [&'a crate::EngagementChange]),
+    /// Deletes the jobs with these dedup keys.
+    DeleteByDedupKey(&'a [String]),
+    /// Send rounds and page times, one row per page.
+    UpdatePages(&'a [(uuid::Uuid, crate::engagements::PageUpdate)]),
+    /// Deletes the jobs with these ids that `owner` still holds.
+    DeleteDone { owner: &'a str, ids: &'a [String] },
+}
+
 /// How long a SQLite connection waits for a lock before failing with "database is locked".
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of the SQLite backend (WAL lets them read while the writer writes).
@@ -376,6 +389,15 @@ impl SqliteStore {
         Ok(false)
     }
 
+    /// An update or delete of a group commit from arrays: PostgreSQL only. `None`: not
+    /// done, the caller writes it with `VALUES` and `IN` lists.
+    pub(crate) async fn write_by_arrays(
+        _tx: &mut SqliteConnection,
+        _write: ArrayWrite<'_>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(None)
+    }
+
     /// Picks this backend's spelling of a statement that cannot be written portably.
     pub(crate) const fn dialect(sqlite: &'static str, _postgres: &'static str) -> &'static str {
         sqlite
@@ -626,6 +648,15 @@ impl PgStore {
     ) -> Result<bool, StoreError> {
         crate::arrays::insert_rows(tx, rows).await?;
         Ok(true)
+    }
+
+    /// An update or delete of a group commit with its rows bound as arrays (`arrays.rs`);
+    /// the ids of the changes that applied, for `ChangeEngagements`.
+    pub(crate) async fn write_by_arrays(
+        tx: &mut PgConnection,
+        write: ArrayWrite<'_>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(Some(crate::arrays::write(tx, write).await?))
     }
 
     /// Picks this backend's spelling of a statement that cannot be written portably.

@@ -12,7 +12,7 @@
 //! transaction by [`Store::record_page_events`](crate::Store::record_page_events).
 
 use crate::StoreError;
-use crate::backend::store_methods;
+use crate::backend::{ArrayWrite, store_methods};
 use crate::common::{Cols, ROWS_PER_STATEMENT, id_text, parse_id};
 use crate::deliveries::DeliveryRecord;
 use crate::model::{After, Created, Idempotency, JobRecord};
@@ -667,28 +667,40 @@ store_methods! {
             changes: &[&'a EngagementChange],
             rows: &mut Rows<'a>,
         ) -> Result<Vec<bool>, StoreError> {
-            // The generation checks and the new states, in one statement per chunk.
+            // The generation checks and the new states, in one statement (per chunk).
             let mut changed = std::collections::HashSet::new();
-            for chunk in changes.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(
-                    "UPDATE engagements SET state = v.column3, generation = generation + 1, \
-                     stop_ms = v.column4, stop_reason = v.column5 FROM (",
-                );
-                q.push_values(chunk, |mut row, c| {
-                    row.push_bind(id_text(c.id))
-                        .push_bind(c.expected_generation)
-                        .push_bind(c.state.clone())
-                        .push_bind(c.stop.as_ref().map(|s| s.0))
-                        .push_bind(c.stop.as_ref().map(|s| s.1.clone()));
-                });
-                q.push(
-                    ") AS v WHERE engagements.id = v.column1 AND engagements.generation = v.column2 \
-                     AND engagements.stop_ms IS NULL RETURNING engagements.id",
-                );
-                for row in q.build().fetch_all(&mut *conn).await? {
-                    let id: String = row.try_get("id")?;
-                    changed.insert(parse_id(&id, "engagement id")?);
+            let mut ids = Vec::new();
+            match Backend::write_by_arrays(&mut *conn, ArrayWrite::ChangeEngagements(changes))
+                .await?
+            {
+                Some(done) => ids = done,
+                None => {
+                    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+                        let mut q = sqlx::QueryBuilder::<DB>::new(
+                            "UPDATE engagements SET state = v.column3, \
+                             generation = generation + 1, stop_ms = v.column4, \
+                             stop_reason = v.column5 FROM (",
+                        );
+                        q.push_values(chunk, |mut row, c| {
+                            row.push_bind(id_text(c.id))
+                                .push_bind(c.expected_generation)
+                                .push_bind(c.state.clone())
+                                .push_bind(c.stop.as_ref().map(|s| s.0))
+                                .push_bind(c.stop.as_ref().map(|s| s.1.clone()));
+                        });
+                        q.push(
+                            ") AS v WHERE engagements.id = v.column1 \
+                             AND engagements.generation = v.column2 \
+                             AND engagements.stop_ms IS NULL RETURNING engagements.id",
+                        );
+                        for row in q.build().fetch_all(&mut *conn).await? {
+                            ids.push(row.try_get("id")?);
+                        }
+                    }
                 }
+            }
+            for id in &ids {
+                changed.insert(parse_id(id, "engagement id")?);
             }
             let applied: Vec<bool> = changes.iter().map(|c| changed.contains(&c.id)).collect();
             let ok: Vec<&'a EngagementChange> = changes
@@ -701,10 +713,15 @@ store_methods! {
                 return Ok(applied);
             }
             let keys: Vec<String> = ok.iter().map(|c| step_key(c.id)).collect();
-            for_ids(&mut *conn, &keys, |q| {
-                q.push("DELETE FROM jobs WHERE dedup_key IN ");
-            })
-            .await?;
+            if Backend::write_by_arrays(&mut *conn, ArrayWrite::DeleteByDedupKey(&keys))
+                .await?
+                .is_none()
+            {
+                for_ids(&mut *conn, &keys, |q| {
+                    q.push("DELETE FROM jobs WHERE dedup_key IN ");
+                })
+                .await?;
+            }
             rows.pages.extend(ok.iter().flat_map(|c| &c.pages));
             rows.jobs
                 .extend(ok.iter().flat_map(|c| c.jobs.iter().chain(c.next_step.iter())));
@@ -828,34 +845,43 @@ store_methods! {
             // Page times and send rounds: one row of changes per page, written by one
             // statement per chunk.
             let updates = page_updates(evs);
-            for chunk in updates.chunks(ROWS_PER_STATEMENT) {
-                let mut q = sqlx::QueryBuilder::<DB>::new(
-                    "UPDATE pages SET send_rounds = send_rounds + v.column2, \
-                     sent_ms = COALESCE(sent_ms, v.column3), \
-                     delivery_ms = COALESCE(delivery_ms, v.column4), \
-                     read_ms = COALESCE(read_ms, v.column5) FROM (",
-                );
-                q.push_values(chunk, |mut row, (page, u)| {
-                    row.push_bind(id_text(*page))
-                        .push_bind(u.rounds)
-                        .push_bind(u.sent)
-                        .push_bind(u.delivered)
-                        .push_bind(u.read);
-                });
-                q.push(") AS v WHERE pages.id = v.column1");
-                q.build().execute(&mut *conn).await?;
+            let by_arrays = updates.is_empty()
+                || Backend::write_by_arrays(&mut *conn, ArrayWrite::UpdatePages(&updates))
+                    .await?
+                    .is_some();
+            if !by_arrays {
+                for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<DB>::new(
+                        "UPDATE pages SET send_rounds = send_rounds + v.column2, \
+                         sent_ms = COALESCE(sent_ms, v.column3), \
+                         delivery_ms = COALESCE(delivery_ms, v.column4), \
+                         read_ms = COALESCE(read_ms, v.column5) FROM (",
+                    );
+                    q.push_values(chunk, |mut row, (page, u)| {
+                        row.push_bind(id_text(*page))
+                            .push_bind(u.rounds)
+                            .push_bind(u.sent)
+                            .push_bind(u.delivered)
+                            .push_bind(u.read);
+                    });
+                    q.push(") AS v WHERE pages.id = v.column1");
+                    q.build().execute(&mut *conn).await?;
+                }
             }
             let mut done: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             for (id, owner) in evs.iter().flat_map(|e| &e.done_jobs) {
                 done.entry(owner.as_str()).or_default().push(id_text(*id));
             }
             for (owner, ids) in &done {
-                for_ids(&mut *conn, ids, |q| {
-                    q.push("DELETE FROM jobs WHERE lease_owner = ");
-                    q.push_bind(owner.to_string());
-                    q.push(" AND id IN ");
-                })
-                .await?;
+                let write = ArrayWrite::DeleteDone { owner, ids };
+                if Backend::write_by_arrays(&mut *conn, write).await?.is_none() {
+                    for_ids(&mut *conn, ids, |q| {
+                        q.push("DELETE FROM jobs WHERE lease_owner = ");
+                        q.push_bind(owner.to_string());
+                        q.push(" AND id IN ");
+                    })
+                    .await?;
+                }
             }
             if !notified {
                 Backend::notify_jobs(&mut *conn, &new_jobs).await?;

@@ -1467,10 +1467,12 @@ async fn sample_jobs(
     every: Duration,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<JobsSample> {
-    const SQL: &str = "SELECT \
-         (SELECT COUNT(*) FROM jobs WHERE kind = 'page.send'), \
-         (SELECT COUNT(*) FROM jobs WHERE kind = 'engagement.step' AND due_ms <= $1), \
-         (SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL)";
+    // One pass over the table for the three counts: the sampler is a load on the database
+    // measured too (three scans of a `jobs` full of dead rows, once a second, were ~3.5% of
+    // PostgreSQL's CPU in figure 3).
+    const SQL: &str = "SELECT COUNT(*) FILTER (WHERE kind = 'page.send'), \
+         COUNT(*) FILTER (WHERE kind = 'engagement.step' AND due_ms <= $1), \
+         COUNT(*) FILTER (WHERE lease_owner IS NOT NULL) FROM jobs";
     /// The reads of `Store::claim_jobs` (its two parts) with the engine's batch size.
     const CLAIMABLE: &str = "SELECT id FROM (SELECT id, due_ms FROM \
          (SELECT id, due_ms FROM jobs WHERE lease_until_ms IS NULL AND due_ms <= $1 \
