@@ -730,12 +730,12 @@ store_methods! {
             Ok(applied)
         }
 
-        /// Writes `rows`, each kind in one statement (on PostgreSQL inserted from arrays,
-        /// `arrays.rs`; else in multi-row statements): pages, then jobs (those of the
+        /// Writes `rows`, each kind in one statement (on PostgreSQL from arrays, `arrays.rs`;
+        /// else in multi-row statements and `IN` lists): pages, then jobs (those of the
         /// events too), and what happened to pages: receipts and delivery records inserted,
         /// page times set (the first of each kind for a page wins, here as against the stored
-        /// one) and send rounds counted by one `UPDATE … FROM (VALUES …)`, done jobs deleted if
-        /// their owner still holds them. Then one notification of the new jobs.
+        /// one) and send rounds counted by one `UPDATE … FROM`, done jobs deleted if their
+        /// owner still holds them. Then one notification of the new jobs.
         async fn write_rows(conn: &mut Conn, rows: &Rows<'_>) -> Result<(), StoreError> {
             if rows.is_empty() {
                 return Ok(());
@@ -843,7 +843,7 @@ store_methods! {
                 .await?;
             }
             // Page times and send rounds: one row of changes per page, written by one
-            // statement per chunk.
+            // statement (per chunk).
             let updates = page_updates(evs);
             let by_arrays = updates.is_empty()
                 || Backend::write_by_arrays(&mut *conn, ArrayWrite::UpdatePages(&updates))
