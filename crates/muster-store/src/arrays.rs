@@ -54,6 +54,35 @@ const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (message_id, account, ch
      UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
      $8::int8[], $9::int8[], $10::text[]) ON CONFLICT (message_id) DO NOTHING";
 
+/// Idempotency tokens claimed (see `claim_idempotency_many`): the keys inserted are returned;
+/// a key stored before (or earlier in the arrays) is skipped. An insert's plan does not
+/// depend on the values, so this one stays prepared.
+const CLAIM_IDEMPOTENCY: &str = "INSERT INTO idempotency (account, operation, token, \
+     request_hash, result, created_ms) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+     $4::text[], $5::text[], $6::int8[]) ON CONFLICT (account, operation, token) DO NOTHING \
+     RETURNING account, operation, token";
+
+/// Inserts the idempotency tokens `keyed` (account, token, time) that are not stored yet;
+/// returns the (account, operation, token) of those inserted.
+pub(crate) async fn claim_idempotency(
+    conn: &mut PgConnection,
+    keyed: &[(&str, &crate::model::Idempotency, i64)],
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    if keyed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<_> = keyed.iter().collect();
+    Ok(sqlx::query_as(CLAIM_IDEMPOTENCY)
+        .bind(col(&rows, |(account, _, _)| account.to_string()))
+        .bind(col(&rows, |(_, idem, _)| idem.operation.clone()))
+        .bind(col(&rows, |(_, idem, _)| idem.token.clone()))
+        .bind(col(&rows, |(_, idem, _)| idem.request_hash.clone()))
+        .bind(col(&rows, |(_, idem, _)| idem.result.clone()))
+        .bind(col(&rows, |(_, _, now)| *now))
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 /// The generation checks and new states of changes of distinct engagements; returns the ids
 /// of those that applied.
 const CHANGE_ENGAGEMENTS: &str = "UPDATE engagements SET state = v.state, \

@@ -398,6 +398,15 @@ impl SqliteStore {
         Ok(None)
     }
 
+    /// Idempotency tokens claimed from arrays: PostgreSQL only (`None`: the caller inserts
+    /// them in multi-row statements).
+    pub(crate) async fn claim_idempotency_by_arrays(
+        _tx: &mut SqliteConnection,
+        _keyed: &[(&str, &crate::model::Idempotency, i64)],
+    ) -> Result<Option<Vec<(String, String, String)>>, StoreError> {
+        Ok(None)
+    }
+
     /// Picks this backend's spelling of a statement that cannot be written portably.
     pub(crate) const fn dialect(sqlite: &'static str, _postgres: &'static str) -> &'static str {
         sqlite
@@ -657,6 +666,14 @@ impl PgStore {
         write: ArrayWrite<'_>,
     ) -> Result<Option<Vec<String>>, StoreError> {
         Ok(Some(crate::arrays::write(tx, write).await?))
+    }
+
+    /// Idempotency tokens claimed from arrays (`arrays.rs`): the keys inserted.
+    pub(crate) async fn claim_idempotency_by_arrays(
+        tx: &mut PgConnection,
+        keyed: &[(&str, &crate::model::Idempotency, i64)],
+    ) -> Result<Option<Vec<(String, String, String)>>, StoreError> {
+        Ok(Some(crate::arrays::claim_idempotency(tx, keyed).await?))
     }
 
     /// Picks this backend's spelling of a statement that cannot be written portably.

@@ -206,23 +206,28 @@ per_backend! {
             .filter_map(|(account, idem, now)| idem.map(|i| (*account, i, *now)))
             .collect();
         let mut inserted = std::collections::HashSet::new();
-        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<DB>::new(
-                "INSERT INTO idempotency (account, operation, token, request_hash, result, created_ms) ",
-            );
-            q.push_values(chunk, |mut row, (account, idem, now)| {
-                row.push_bind(account.to_string())
-                    .push_bind(idem.operation.clone())
-                    .push_bind(idem.token.clone())
-                    .push_bind(idem.request_hash.clone())
-                    .push_bind(idem.result.clone())
-                    .push_bind(*now);
-            });
-            q.push(" ON CONFLICT (account, operation, token) DO NOTHING RETURNING account, operation, token");
-            for row in q.build().fetch_all(&mut *conn).await? {
-                let key: (String, String, String) =
-                    (row.try_get("account")?, row.try_get("operation")?, row.try_get("token")?);
-                inserted.insert(key);
+        match Backend::claim_idempotency_by_arrays(&mut *conn, &keyed).await? {
+            Some(keys) => inserted.extend(keys),
+            None => {
+                for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<DB>::new(
+                        "INSERT INTO idempotency (account, operation, token, request_hash, result, created_ms) ",
+                    );
+                    q.push_values(chunk, |mut row, (account, idem, now)| {
+                        row.push_bind(account.to_string())
+                            .push_bind(idem.operation.clone())
+                            .push_bind(idem.token.clone())
+                            .push_bind(idem.request_hash.clone())
+                            .push_bind(idem.result.clone())
+                            .push_bind(*now);
+                    });
+                    q.push(" ON CONFLICT (account, operation, token) DO NOTHING RETURNING account, operation, token");
+                    for row in q.build().fetch_all(&mut *conn).await? {
+                        let key: (String, String, String) =
+                            (row.try_get("account")?, row.try_get("operation")?, row.try_get("token")?);
+                        inserted.insert(key);
+                    }
+                }
             }
         }
         let mut out = Vec::with_capacity(claims.len());
