@@ -62,8 +62,8 @@ const CLAIM_IDEMPOTENCY: &str = "INSERT INTO idempotency (account, operation, to
      $4::text[], $5::text[], $6::int8[]) ON CONFLICT (account, operation, token) DO NOTHING \
      RETURNING account, operation, token";
 
-/// Inserts the idempotency tokens `keyed` (account, token, time) that are not stored yet;
-/// returns the (account, operation, token) of those inserted.
+/// Inserts the idempotency tokens `keyed` (account, token, request time) that are not stored
+/// yet; returns the (account, operation, token) of those inserted.
 pub(crate) async fn claim_idempotency(
     conn: &mut PgConnection,
     keyed: &[(&str, &crate::model::Idempotency, i64)],
@@ -103,7 +103,7 @@ const UPDATE_PAGES: &str = "UPDATE pages SET send_rounds = pages.send_rounds + v
 const DELETE_DONE: &str = "DELETE FROM jobs WHERE lease_owner = $1 AND id = ANY($2::text[])";
 
 /// One of the updates and deletes of a group commit (see [`ArrayWrite`]), in the caller's
-/// transaction (begun with [`BEGIN_WRITE`]). Returns the ids of the changes that applied
+/// transaction, sent unnamed (see above). Returns the ids of the changes that applied
 /// (`ChangeEngagements`), else nothing.
 pub(crate) async fn write(
     conn: &mut PgConnection,
