@@ -2511,7 +2511,12 @@ async fn auditor_repairs_a_missing_step(backend: Backend) {
 /// The first send round's job of a page as the database has it: (attempts, due time, whether
 /// it is leased). Read with a connection of its own, beside the server's.
 async fn send_job_row(env: &Env, page_arn: &str) -> Option<(i64, i64, bool)> {
-    let key = format!("send:{}:0", alias(page_arn));
+    job_row(env, &format!("send:{}:0", alias(page_arn))).await
+}
+
+/// The job with dedup key `key` as the database has it: (attempts, due time, whether it is
+/// leased).
+async fn job_row(env: &Env, key: &str) -> Option<(i64, i64, bool)> {
     let url = &env.s.database_url;
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
@@ -2519,7 +2524,7 @@ async fn send_job_row(env: &Env, page_arn: &str) -> Option<(i64, i64, bool)> {
             "SELECT CAST(attempts AS BIGINT), due_ms, lease_owner IS NOT NULL FROM jobs \
              WHERE dedup_key = ?",
         )
-        .bind(&key)
+        .bind(key)
         .fetch_optional(&pool)
         .await
         .unwrap();
@@ -2531,7 +2536,7 @@ async fn send_job_row(env: &Env, page_arn: &str) -> Option<(i64, i64, bool)> {
             "SELECT CAST(attempts AS BIGINT), due_ms, lease_owner IS NOT NULL FROM jobs \
              WHERE dedup_key = $1",
         )
-        .bind(&key)
+        .bind(key)
         .fetch_optional(&pool)
         .await
         .unwrap();
@@ -2616,8 +2621,144 @@ async fn a_full_outbox_disk_defers_the_page_until_it_has_room(backend: Backend) 
     env.assert_still(1).await;
 }
 
+/// The pages a step begins have one send job between them. When a full disk stops every send
+/// of it, the whole job is tried again (its attempts count on: 1 s, then 2 s later); when it
+/// stops some of them while another page of the job has its outcome (here a receipt: the
+/// channel is not activated), the job is done and each stopped page goes on in a job of its
+/// own, from the same attempt. Either way each page ends with one receipt.
+async fn a_full_outbox_disk_defers_only_the_sends_it_stopped(backend: Backend) {
+    let Some(env) = Env::start(backend).await else {
+        return skip("a_full_outbox_disk_defers_only_the_sends_it_stopped");
+    };
+    let email = ChannelType::Email;
+    let (ana, ch) = env
+        .person(
+            "ana",
+            &[
+                ("work", email.clone(), "ana@example.com"),
+                ("home", email.clone(), "ana@home.example"),
+            ],
+        )
+        .await;
+    let (work, home) = (&ch[0], &ch[1]);
+    let idle = env
+        .channel(&ana, "idle", &email, "ana@idle.example", true)
+        .await;
+    // Stage 1: two sendable channels. Stage 2 (a minute later): one of them and the idle one.
+    env.personal_plan(&ana, &[(1, vec![work, home]), (1, vec![&idle, home])], None)
+        .await;
+    let outbox = env.s.data_dir().join("outbox.jsonl");
+    let saved = env.s.data_dir().join("outbox.saved");
+    std::fs::rename(&outbox, &saved).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &outbox).unwrap();
+
+    let t0 = env.now();
+    let e = env.engage(&ana).await;
+    let first: Vec<String> = env
+        .wait_for("the first stage's pages", async || {
+            let pages = env.pages_of(&e).await;
+            (pages.len() == 2).then(|| pages.into_iter().map(|p| p.page_arn).collect())
+        })
+        .await;
+    // Both stopped: the one job of both is put back whole, 1 s later; no page has a job of
+    // its own.
+    let key = format!("sends:{}:0", alias(&first[0]));
+    let row = env
+        .wait_for("the first attempt", async || {
+            job_row(&env, &key)
+                .await
+                .filter(|(attempts, _, leased)| *attempts == 1 && !leased)
+        })
+        .await;
+    assert_eq!(row.1, t0 + 1_000);
+    for p in &first {
+        assert_eq!(send_job_row(&env, p).await, None);
+        assert_eq!(env.receipts(p).await, []);
+    }
+    env.advance(1_000);
+    let row = env
+        .wait_for("the second attempt", async || {
+            job_row(&env, &key)
+                .await
+                .filter(|(attempts, _, leased)| *attempts == 2 && !leased)
+        })
+        .await;
+    assert_eq!(row.1, t0 + 3_000);
+    // Room again: both go out at the third attempt, once each.
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::rename(&saved, &outbox).unwrap();
+    env.advance(2_000);
+    let lines = env.wait_pages(2).await;
+    let mut to: Vec<&str> = lines
+        .iter()
+        .map(|l| l["address"].as_str().unwrap())
+        .collect();
+    to.sort_unstable();
+    assert_eq!(to, ["ana@example.com", "ana@home.example"]);
+    for p in &first {
+        let receipts = env.receipts(p).await;
+        assert_eq!(receipts.len(), 1, "{p}: {receipts:?}");
+        assert_eq!(
+            (receipts[0].0.clone(), receipts[0].2),
+            (ReceiptType::Sent, t0 + 3_000)
+        );
+    }
+    assert_eq!(job_row(&env, &key).await, None);
+
+    // Full again when the second stage begins: the idle channel's page has its receipt, so
+    // the job is done and the other page goes on in a job of its own, from attempt 1.
+    std::fs::rename(&outbox, &saved).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &outbox).unwrap();
+    env.set(t0 + MIN);
+    let idle_page = env.page_on(&e, &idle).await;
+    let second = env
+        .wait_for("the second stage's other page", async || {
+            env.pages_of(&e)
+                .await
+                .into_iter()
+                .map(|p| p.page_arn)
+                .find(|p| !first.contains(p) && *p != idle_page)
+        })
+        .await;
+    let alone = env
+        .wait_for("the deferred page's own job", async || {
+            send_job_row(&env, &second).await
+        })
+        .await;
+    assert_eq!(alone, (1, t0 + MIN + 1_000, false));
+    let not_activated = "not sent: the contact channel is not activated (deactivated, or its activation code was never entered)";
+    assert_eq!(
+        env.receipts(&idle_page).await,
+        [(ReceiptType::Error, not_activated.to_string(), t0 + MIN)]
+    );
+    assert_eq!(
+        job_row(&env, &format!("sends:{}:0", alias(&idle_page))).await,
+        None
+    );
+    assert_eq!(env.receipts(&second).await, []);
+
+    // Room again: the deferred page goes out once, when its job is next due.
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::rename(&saved, &outbox).unwrap();
+    env.advance(1_000);
+    let line = env.wait_pages(3).await[2].clone();
+    assert_eq!(line["address"], "ana@home.example");
+    assert_eq!(
+        env.receipts(&second).await,
+        [(
+            ReceiptType::Sent,
+            line["message_id"].as_str().unwrap().to_string(),
+            t0 + MIN + 1_000
+        )]
+    );
+    assert_eq!(send_job_row(&env, &second).await, None);
+    assert_eq!(env.receipts(&idle_page).await.len(), 1);
+    env.assert_still(3).await;
+}
+
 both!(
     a_full_outbox_disk_defers_the_page_until_it_has_room,
+    a_full_outbox_disk_defers_only_the_sends_it_stopped,
     auditor_repairs_a_missing_step,
     personal_stages_run_at_their_offsets,
     accept_page_through_the_api,

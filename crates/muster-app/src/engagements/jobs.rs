@@ -157,7 +157,7 @@ impl App {
             }
         }
         // One read for the whole batch: pages, their channels now, opt-outs.
-        let ids: Vec<Uuid> = payloads.iter().map(|(_, p)| p.p).collect();
+        let ids: Vec<Uuid> = payloads.iter().flat_map(|(_, p)| p.pages()).collect();
         let mut contexts: HashMap<Uuid, SendContext> = self
             .store
             .send_contexts(&ids)
@@ -174,38 +174,40 @@ impl App {
             engagements.insert(e.id, (e, state));
         }
         for (j, payload) in payloads {
-            let Some(ctx) = contexts.remove(&payload.p) else {
-                continue; // the page is gone (its engagement was deleted)
-            };
-            let p = ctx.page.clone();
-            let Some((e, state)) = engagements.get(&p.engagement_id) else {
-                continue;
-            };
-            let retry = payload.r > 0;
-            let what = if retry { "retry not sent" } else { "not sent" };
-            let over = retry && now >= plan_end(&mut ends, e, state);
-            let plan = if !still_sends(e) || (retry && (!engagement_running(e) || over)) {
-                // Retries end with the engagement (DESIGN.md); a first send due before the
-                // plan ran out still goes.
-                Plan::Receipt(
-                    ReceiptKind::Stop,
-                    format!(
-                        "{what}: the engagement {}",
-                        e.stop_reason.as_deref().unwrap_or("ended")
-                    ),
-                )
-            } else if state.halted(usize::try_from(p.unit).unwrap_or(usize::MAX)) {
-                Plan::Receipt(
-                    ReceiptKind::Stop,
-                    format!("{what}: the contact acknowledged"),
-                )
-            } else {
-                match check_channel(&ctx) {
-                    Err((kind, why)) => Plan::Receipt(kind, why),
-                    Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, ch, payload.r, now))),
-                }
-            };
-            planned.push((p, payload.r, plan, j));
+            for page in payload.pages() {
+                let Some(ctx) = contexts.remove(&page) else {
+                    continue; // the page is gone (its engagement was deleted)
+                };
+                let p = ctx.page.clone();
+                let Some((e, state)) = engagements.get(&p.engagement_id) else {
+                    continue;
+                };
+                let retry = payload.r > 0;
+                let what = if retry { "retry not sent" } else { "not sent" };
+                let over = retry && now >= plan_end(&mut ends, e, state);
+                let plan = if !still_sends(e) || (retry && (!engagement_running(e) || over)) {
+                    // Retries end with the engagement (DESIGN.md); a first send due before the
+                    // plan ran out still goes.
+                    Plan::Receipt(
+                        ReceiptKind::Stop,
+                        format!(
+                            "{what}: the engagement {}",
+                            e.stop_reason.as_deref().unwrap_or("ended")
+                        ),
+                    )
+                } else if state.halted(usize::try_from(p.unit).unwrap_or(usize::MAX)) {
+                    Plan::Receipt(
+                        ReceiptKind::Stop,
+                        format!("{what}: the contact acknowledged"),
+                    )
+                } else {
+                    match check_channel(&ctx) {
+                        Err((kind, why)) => Plan::Receipt(kind, why),
+                        Ok(ch) => Plan::Send(Box::new(self.render_page(e, &p, ch, payload.r, now))),
+                    }
+                };
+                planned.push((p, payload.r, plan, j));
+            }
         }
         // Send concurrently; each provider call has its own timeout.
         let mut sends = tokio::task::JoinSet::new();
@@ -226,9 +228,14 @@ impl App {
             }
         }
         let done_ms = self.clock.now_ms();
+        // Per job: whether any of its pages has an outcome to write, and its pages deferred
+        // for a local reason (page, round).
+        let mut wrote = vec![false; jobs.len()];
+        let mut deferred: Vec<Vec<(Uuid, i64)>> = vec![Vec::new(); jobs.len()];
         for (i, (p, round, plan, j)) in planned.iter().enumerate() {
             match plan {
                 Plan::Receipt(kind, why) => {
+                    wrote[*j] = true;
                     events.receipts.push(receipt(p, *kind, why.clone(), now));
                     metrics::counter!("muster_pages_not_sent_total", "receipt" => kind.as_str())
                         .increment(1);
@@ -242,20 +249,20 @@ impl App {
                         && done_ms.saturating_sub(job.created_ms) < LOCAL_RETRY_FOR_MS
                     {
                         // This machine ran out of descriptors, disk or memory: not the
-                        // page's failure. The same round again shortly; the plan's stages go
-                        // on meanwhile (they are jobs of their own).
-                        let delay_ms = local_retry_delay_ms(job.attempts);
-                        outcomes[*j] = Outcome::RetryAt(done_ms.saturating_add(delay_ms));
+                        // page's failure. The same round again shortly (below); the plan's
+                        // stages go on meanwhile (they are jobs of their own).
+                        deferred[*j].push((p.id, *round));
                         metrics::counter!("muster_pages_deferred_total").increment(1);
                         tracing::warn!(
                             page = %p.id,
                             error = %e,
                             attempt = job.attempts,
-                            retry_in_ms = delay_ms,
+                            retry_in_ms = local_retry_delay_ms(job.attempts),
                             "page send failed for a local, passing reason; trying again"
                         );
                         continue;
                     }
+                    wrote[*j] = true;
                     events.times.push(PageTime::SendRound(p.id));
                     match result {
                         Some(Ok(d)) => {
@@ -317,6 +324,23 @@ impl App {
                         }
                     }
                 }
+            }
+        }
+        // Deferred sends go again shortly: the whole job when none of its pages had an
+        // outcome (so its attempts count on); otherwise each deferred page in a job of its
+        // own, as old as this one (the time allowed for local retries runs on), and this
+        // job is done.
+        for (j, pages) in deferred.iter().enumerate().filter(|(_, d)| !d.is_empty()) {
+            let job = &jobs[j];
+            let due = done_ms.saturating_add(local_retry_delay_ms(job.attempts));
+            if !wrote[j] {
+                outcomes[j] = Outcome::RetryAt(due);
+                continue;
+            }
+            for &(page, round) in pages {
+                let mut retry = send_job(page, round, due, job.created_ms);
+                retry.attempts = job.attempts;
+                events.jobs.push(retry);
             }
         }
         // Every job whose outcome is not a retry is deleted with the events it wrote.
@@ -427,6 +451,23 @@ mod tests {
         assert_eq!(local_retry_delay_ms(0), 1_000);
         assert_eq!(local_retry_delay_ms(-3), 1_000);
         assert_eq!(local_retry_delay_ms(i32::MAX), 60_000);
+    }
+
+    #[test]
+    fn a_step_sends_its_pages_in_one_job_and_older_jobs_still_read() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(first_sends_job(&[], 5).is_none());
+        let one = first_sends_job(&[a], 5).unwrap();
+        assert_eq!(one.dedup_key.as_deref(), Some(format!("send:{a}:0").as_str()));
+        assert_eq!(one.payload, format!(r#"{{"p":"{a}","r":0}}"#));
+        let both = first_sends_job(&[a, b], 5).unwrap();
+        assert_eq!(both.dedup_key.as_deref(), Some(format!("sends:{a}:0").as_str()));
+        assert_eq!((both.due_ms, both.created_ms), (5, 5));
+        let read: SendPayload = serde_json::from_str(&both.payload).unwrap();
+        assert_eq!((read.pages().collect::<Vec<_>>(), read.r), (vec![a, b], 0));
+        // A retry's job, as every send job was written before one job per step.
+        let old: SendPayload = serde_json::from_str(&format!(r#"{{"p":"{b}","r":2}}"#)).unwrap();
+        assert_eq!((old.pages().collect::<Vec<_>>(), old.r), (vec![b], 2));
     }
 
     #[test]

@@ -95,11 +95,23 @@ struct StepPayload {
     g: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// What a send job sends: one page (`p`: a retry, a deferred send, or the only page a step
+/// began), or every page one step began (`ps`: one job, one row in `jobs`, for them all).
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct SendPayload {
-    p: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ps: Vec<Uuid>,
     /// The send round: 0 for the first send, n for the n-th retry.
     r: i64,
+}
+
+impl SendPayload {
+    /// The pages to send, in the order they were begun.
+    fn pages(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.p.iter().chain(&self.ps).copied()
+    }
 }
 
 /// How an acknowledgement came in.
@@ -151,9 +163,36 @@ fn step_job(engagement: Uuid, generation: i64, due_ms: i64, now_ms: i64) -> JobR
     JobRecord::new(STEP_JOB, payload, due_ms, now_ms).with_dedup_key(step_key(engagement))
 }
 
+/// The job of send round `round` of one page.
 fn send_job(page: Uuid, round: i64, due_ms: i64, now_ms: i64) -> JobRecord {
-    let payload = serde_json::to_string(&SendPayload { p: page, r: round }).unwrap_or_default();
+    let payload = SendPayload {
+        p: Some(page),
+        r: round,
+        ..Default::default()
+    };
+    let payload = serde_json::to_string(&payload).unwrap_or_default();
     JobRecord::new(SEND_JOB, payload, due_ms, now_ms).with_dedup_key(format!("send:{page}:{round}"))
+}
+
+/// The one job of the first sends of the pages a step began (none when it began none). Its
+/// dedup key is the first page's with a prefix of its own, so that a page of it deferred
+/// to a job of its own ([`send_job`]) never meets it.
+fn first_sends_job(pages: &[Uuid], now_ms: i64) -> Option<JobRecord> {
+    match pages {
+        [] => None,
+        [one] => Some(send_job(*one, 0, now_ms, now_ms)),
+        [first, ..] => {
+            let payload = SendPayload {
+                ps: pages.to_vec(),
+                ..Default::default()
+            };
+            let payload = serde_json::to_string(&payload).unwrap_or_default();
+            Some(
+                JobRecord::new(SEND_JOB, payload, now_ms, now_ms)
+                    .with_dedup_key(format!("sends:{first}:0")),
+            )
+        }
+    }
 }
 
 /// The message id of send round `round` of a page: the same for every attempt of a round (so
@@ -368,7 +407,7 @@ impl App {
         Ok(snap)
     }
 
-    /// Page rows and send jobs for what `advance` ordered.
+    /// Page rows for what `advance` ordered, and the one send job of them all.
     fn new_pages(
         &self,
         account: &str,
@@ -378,7 +417,6 @@ impl App {
         now: i64,
     ) -> (Vec<PageRecord>, Vec<JobRecord>) {
         let mut pages = Vec::with_capacity(orders.len());
-        let mut jobs = Vec::with_capacity(orders.len());
         for o in orders {
             let id = Uuid::now_v7();
             let channel_id = match muster_core::Arn::parse(&o.channel_arn) {
@@ -418,8 +456,9 @@ impl App {
                 delivery_ms: None,
                 read_ms: None,
             });
-            jobs.push(send_job(id, 0, now, now));
         }
+        let ids: Vec<Uuid> = pages.iter().map(|p| p.id).collect();
+        let jobs = first_sends_job(&ids, now).into_iter().collect();
         (pages, jobs)
     }
 
