@@ -832,7 +832,8 @@ mod tests {
 
     /// Migrations 0011 and 0012 move the snapshots of engagements started before them into a
     /// table of their own (`snapshots` since 0012): a database at 0010 with an engagement
-    /// reads it back whole; 0013 keeps its idempotency tokens, 0014 its receipts.
+    /// reads it back whole; 0013 keeps its idempotency tokens, 0014 its receipts; 0027 lists
+    /// a SENT receipt written beside its delivery record once.
     #[tokio::test]
     async fn migrations_since_0010_keep_the_data() {
         let dir = tempfile::tempdir().unwrap();
@@ -889,6 +890,52 @@ mod tests {
         .execute(store.writer())
         .await
         .unwrap();
+        // A page sent with its delivery record beside the SENT receipt (as every send was
+        // written before 0027), and a message of another page of the same millisecond.
+        let sent = uuid::Uuid::now_v7();
+        let message_of = |page: uuid::Uuid, tail: u8| {
+            let mut bytes = [tail; 16];
+            bytes[..6].copy_from_slice(&page.as_bytes()[..6]);
+            uuid::Uuid::from_bytes(bytes)
+        };
+        let mut neighbour = *sent.as_bytes();
+        neighbour[15] ^= 1;
+        let neighbour = uuid::Uuid::from_bytes(neighbour);
+        sqlx::query(
+            "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, channel_arn, \
+             stage_index, retry_minutes, path, created_ms) \
+             VALUES (?, '000000000000', ?, 0, 'ana', 'arn-ch', 0, 0, '[]', 5)",
+        )
+        .bind(crate::common::id_text(sent))
+        .bind(crate::common::id_text(id))
+        .execute(store.writer())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) \
+             VALUES (?, ?, 'arn-ch', 'SENT', 'SM1', 7)",
+        )
+        .bind(crate::common::id_text(uuid::Uuid::now_v7()))
+        .bind(crate::common::id_text(sent))
+        .execute(store.writer())
+        .await
+        .unwrap();
+        for (message, page, provider_id) in [
+            (message_of(sent, 0x11), sent, "SM1"),
+            (message_of(sent, 0x22), neighbour, "SM2"),
+        ] {
+            sqlx::query(
+                "INSERT INTO deliveries (message_id, account, channel_id, kind, provider, \
+                 provider_message_id, status, sent_ms, updated_ms, page_id) \
+                 VALUES (?, '000000000000', NULL, 'page', 'twilio', ?, 'SENT', 7, 7, ?)",
+            )
+            .bind(crate::common::id_text(message))
+            .bind(provider_id)
+            .bind(crate::common::id_text(page))
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
         store.migrate().await.unwrap();
         let e = store.get_engagement_by_id(id).await.unwrap().unwrap();
         assert_eq!(
@@ -929,5 +976,21 @@ mod tests {
             .map(|r| (r.receipt_type.as_str(), r.info.as_deref(), r.time_ms))
             .collect();
         assert_eq!(got, [("SENT", Some("by outbox"), 6)]);
+        // 0027: the sent page's SENT receipt is its delivery record, listed once, with the
+        // message's id; the other page's message is not its.
+        let receipts = store
+            .list_receipts(sent, &crate::model::After::Start, 10)
+            .await
+            .unwrap();
+        let got: Vec<(uuid::Uuid, &str, Option<&str>, i64)> = receipts
+            .iter()
+            .map(|r| (r.id, r.receipt_type.as_str(), r.info.as_deref(), r.time_ms))
+            .collect();
+        assert_eq!(got, [(message_of(sent, 0x11), "SENT", Some("SM1"), 7)]);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipts")
+            .fetch_one(store.writer())
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 }

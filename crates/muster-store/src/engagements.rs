@@ -369,9 +369,19 @@ const ENGAGEMENTS_BY_IDS_DIRECT: &str = concat!(
     " WHERE e.id IN (SELECT value FROM json_each(?1))"
 );
 const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
-const LIST_RECEIPTS: &str = "SELECT id, page_id, receipt_type, info, time_ms \
-     FROM receipts WHERE page_id = $1 \
-     AND ($2 IS NULL OR time_ms > $2 OR (time_ms = $2 AND id > $3)) \
+/// A page's receipts: its rows in `receipts`, and a SENT receipt for each of its delivery
+/// records (a send the provider accepted is one row, not two; the receipt's id is the
+/// message's, its info the provider's message id, or the message's when it gave none). A
+/// page's messages have ids that begin with its own first 48 bits (the engine's
+/// `message_id`), so $5 and $6 (that prefix, and the prefix followed by `~`) bound a scan of
+/// the deliveries' primary key to the messages of pages begun in the same millisecond.
+const LIST_RECEIPTS: &str = "SELECT id, page_id, receipt_type, info, time_ms FROM (\
+     SELECT id, page_id, receipt_type, info, time_ms FROM receipts WHERE page_id = $1 \
+     UNION ALL \
+     SELECT message_id, page_id, 'SENT', COALESCE(provider_message_id, message_id), sent_ms \
+     FROM deliveries WHERE message_id >= $5 AND message_id < $6 AND page_id = $1 \
+     AND kind = 'page') r \
+     WHERE ($2 IS NULL OR time_ms > $2 OR (time_ms = $2 AND id > $3)) \
      ORDER BY time_ms, id LIMIT $4";
 /// A slice of the running engagements in (start_ms, id) order after ($1, $2), each with
 /// whether its step job exists (the auditor's scan). On PostgreSQL the key is compared in
@@ -1133,11 +1143,15 @@ store_methods! {
         limit: u32,
     ) -> Result<Vec<ReceiptRecord>, StoreError> {
         let (ms, id) = after_key(after)?;
+        let page = id_text(page);
+        let prefix = &page[..13]; // "xxxxxxxx-xxxx": the first 48 bits
         let rows = sqlx::query(LIST_RECEIPTS)
-            .bind(id_text(page))
+            .bind(&page)
             .bind(ms)
             .bind(id)
             .bind(i64::from(limit))
+            .bind(prefix)
+            .bind(format!("{prefix}~"))
             .fetch_all(self.reader())
             .await?;
         rows.iter().map(receipt_from_row).collect()

@@ -4985,29 +4985,48 @@ async fn page_events_and_lookups(store: Store) {
         .unwrap();
     let claimed = store.claim_jobs("me", T0, 30_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    let message = Uuid::new_v4();
+    // As the engine names a page's messages: the page id's first 48 bits, then a hash.
+    let message_of = |page: &PageRecord, tail: u8| {
+        let mut bytes = [tail; 16];
+        bytes[..6].copy_from_slice(&page.id.as_bytes()[..6]);
+        Uuid::from_bytes(bytes)
+    };
+    let message = message_of(&p, 0x11);
+    let q_message = message_of(&q, 0x22);
+    let delivery = |message_id: Uuid, kind: &str, page: Option<Uuid>, provider_id: Option<&str>| {
+        muster_store::DeliveryRecord {
+            message_id,
+            account: Some(ACCT.into()),
+            channel_id: Some(ch.id),
+            kind: kind.into(),
+            provider: "outbox".into(),
+            provider_message_id: provider_id.map(Into::into),
+            status: "SENT".into(),
+            sent_ms: T0 + 5,
+            updated_ms: T0 + 5,
+            page_id: page,
+        }
+    };
     let ev = PageEvents {
-        receipts: vec![
-            receipt(&p, "SENT", T0 + 5),
-            receipt(&p, "DELIVERED", T0 + 5),
-        ],
+        // The SENT receipt is the delivery record (below), not a row of its own.
+        receipts: vec![receipt(&p, "DELIVERED", T0 + 6)],
         times: vec![
             PageTime::SendRound(p.id),
             PageTime::Sent(p.id, T0 + 5),
             PageTime::Delivered(p.id, T0 + 6),
         ],
-        deliveries: vec![muster_store::DeliveryRecord {
-            message_id: message,
-            account: Some(ACCT.into()),
-            channel_id: Some(ch.id),
-            kind: "page".into(),
-            provider: "outbox".into(),
-            provider_message_id: None,
-            status: "SENT".into(),
-            sent_ms: T0 + 5,
-            updated_ms: T0 + 5,
-            page_id: Some(p.id),
-        }],
+        deliveries: vec![
+            delivery(message, "page", Some(p.id), None),
+            delivery(q_message, "page", Some(q.id), Some("SM-q")),
+            // Another page's message in p's millisecond, and a code send: not p's.
+            delivery(
+                message_of(&p, 0x33),
+                "page",
+                Some(Uuid::now_v7()),
+                Some("SM-x"),
+            ),
+            delivery(message_of(&p, 0x44), "code", None, None),
+        ],
         jobs: vec![JobRecord::new("page.send", "{\"r\":1}", T0 + 120_000, T0)],
         done_jobs: vec![
             (send.id, "me".into()),
@@ -5056,8 +5075,26 @@ async fn page_events_and_lookups(store: Store) {
         .await
         .unwrap();
     assert_eq!(kinds(&rest), ["READ"]);
+    // The SENT receipt is the delivery record's: its id the message's, its info the
+    // provider's message id, the message's when it gave none.
+    assert_eq!(
+        all[0],
+        ReceiptRecord {
+            id: message,
+            page_id: p.id,
+            receipt_type: "SENT".into(),
+            info: Some(message.hyphenated().to_string()),
+            time_ms: T0 + 5,
+        }
+    );
+    let of_q = store.list_receipts(q.id, &After::Start, 10).await.unwrap();
+    let of_q: Vec<_> = of_q
+        .iter()
+        .map(|r| (r.id, r.receipt_type.as_str(), r.info.as_deref()))
+        .collect();
+    assert_eq!(of_q, [(q_message, "SENT", Some("SM-q"))]);
     // A receipt reads back whole, and written again (a retried write) is not doubled.
-    assert_eq!(all[0], ev.receipts[0]);
+    assert_eq!(all[1], ev.receipts[0]);
     store
         .record_page_events(&PageEvents {
             receipts: vec![ev.receipts[0].clone()],

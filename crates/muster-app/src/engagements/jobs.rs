@@ -130,12 +130,14 @@ impl App {
     }
 
     /// Runs a batch of send jobs: checks each page's channel and engagement, sends the
-    /// sendable ones concurrently, and writes every outcome (receipts, delivery records,
-    /// retries, and the jobs' completion) in one transaction. Returns each job's outcome, in
-    /// order: `Completed` (deleted in that transaction), or `RetryAt` for a send that failed
-    /// for a local, passing reason
+    /// sendable ones concurrently, and writes every outcome (receipts, delivery records, which
+    /// are the SENT receipts, retries, and the jobs' completion) in one transaction. Returns
+    /// each job's outcome, in order: `Completed` (deleted in that transaction), or `RetryAt`
+    /// when every send of the job failed for a local, passing reason
     /// ([`is_local`](muster_notify::providers::NotifyError::is_local)): no receipt, the same
     /// round again shortly ([`local_retry_delay_ms`]), until [`LOCAL_RETRY_FOR_MS`] has passed.
+    /// A job with other outcomes too is completed, and its sends that failed so go on in
+    /// jobs of their own.
     async fn run_sends(&self, jobs: &[JobRecord]) -> anyhow::Result<Vec<Outcome>> {
         enum Plan {
             Receipt(ReceiptKind, String),
@@ -266,15 +268,9 @@ impl App {
                     events.times.push(PageTime::SendRound(p.id));
                     match result {
                         Some(Ok(d)) => {
-                            // As AWS: the SENT receipt's info is the provider's message id
-                            // (Twilio's SID, …); Muster's own message id when it gave none.
-                            let info = d
-                                .provider_message_id
-                                .clone()
-                                .unwrap_or_else(|| msg.id.to_string());
-                            events
-                                .receipts
-                                .push(receipt(p, ReceiptKind::Sent, info, done_ms));
+                            // The delivery record is the SENT receipt too (the store lists
+                            // it as one): as AWS, its info is the provider's message id
+                            // (Twilio's SID, …), Muster's own message id when it gave none.
                             events.times.push(PageTime::Sent(p.id, done_ms));
                             events.deliveries.push(DeliveryRecord {
                                 message_id: msg.id,
@@ -458,10 +454,16 @@ mod tests {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         assert!(first_sends_job(&[], 5).is_none());
         let one = first_sends_job(&[a], 5).unwrap();
-        assert_eq!(one.dedup_key.as_deref(), Some(format!("send:{a}:0").as_str()));
+        assert_eq!(
+            one.dedup_key.as_deref(),
+            Some(format!("send:{a}:0").as_str())
+        );
         assert_eq!(one.payload, format!(r#"{{"p":"{a}","r":0}}"#));
         let both = first_sends_job(&[a, b], 5).unwrap();
-        assert_eq!(both.dedup_key.as_deref(), Some(format!("sends:{a}:0").as_str()));
+        assert_eq!(
+            both.dedup_key.as_deref(),
+            Some(format!("sends:{a}:0").as_str())
+        );
         assert_eq!((both.due_ms, both.created_ms), (5, 5));
         let read: SendPayload = serde_json::from_str(&both.payload).unwrap();
         assert_eq!((read.pages().collect::<Vec<_>>(), read.r), (vec![a, b], 0));
