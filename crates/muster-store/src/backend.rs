@@ -106,6 +106,8 @@ pub struct SqliteStore {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool<Postgres>,
+    /// The access keys read lately ([`crate::keys::KeyCache`]).
+    keys: std::sync::Arc<crate::keys::KeyCache>,
 }
 
 /// The files of the SQLite database at `db`: the database, its write-ahead log, its
@@ -572,11 +574,20 @@ impl PgStore {
             .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            keys: Default::default(),
+        })
     }
 
     pub(crate) fn reader(&self) -> &Pool<Postgres> {
         &self.pool
+    }
+
+    /// The access keys read lately: every signed request reads its key, and on PostgreSQL
+    /// that read is a round trip ([`crate::keys::KeyCache`]).
+    pub(crate) fn key_cache(&self) -> Option<&crate::keys::KeyCache> {
+        Some(&self.keys)
     }
 
     /// The SQLite direct path's reads (`direct.rs`): none here, the caller reads through sqlx.

@@ -254,6 +254,12 @@ impl Readers {
 }
 
 impl SqliteStore {
+    /// No cache of access keys: on SQLite every request reads its key on the caller's
+    /// thread (above), and sees a revocation at once.
+    pub(crate) fn key_cache(&self) -> Option<&crate::keys::KeyCache> {
+        None
+    }
+
     /// Runs `read` (point lookups: it runs on the caller's thread) on a direct read
     /// connection, outside any explicit transaction. `None` when there are none (an
     /// in-memory database): the caller reads through sqlx.

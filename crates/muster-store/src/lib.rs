@@ -57,6 +57,7 @@ pub use incidents::{
 };
 pub use integrations::{AlertAbsorb, AlertRecord, IntegrationRecord, OpenIncident};
 pub use jobs::{JOBS_CHANNEL, JobWakeups};
+pub use keys::KEY_CACHE_TTL;
 pub use model::*;
 
 use std::path::Path;

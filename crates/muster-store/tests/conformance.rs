@@ -4381,6 +4381,61 @@ async fn data_survives_reopening_postgres() {
     }
 }
 
+// ---- access keys seen by two processes --------------------------------------------------
+
+/// Two stores on one database, as two processes: a key revoked through one is refused by the
+/// other at most [`KEY_CACHE_TTL`] later (at once on SQLite, which keeps no keys), and at once
+/// by the store that revoked it; a key created through one is found by the other at once
+/// (a key not found is not remembered).
+async fn keys_seen_across_stores(url: &str, cached: bool) {
+    let here = Store::connect(url).await.unwrap();
+    here.migrate().await.unwrap();
+    let there = Store::connect(url).await.unwrap();
+    let (a, b) = (key("AKIAHERE", ACCT, 7), key("AKIATHERE", ACCT, 7));
+    here.insert_access_key(&a).await.unwrap();
+    assert_eq!(here.get_access_key("AKIATHERE").await.unwrap(), None);
+    there.insert_access_key(&b).await.unwrap();
+    assert_eq!(
+        here.get_access_key("AKIATHERE").await.unwrap(),
+        Some(b.clone())
+    );
+
+    // Revoked by the other: refused here within the TTL.
+    assert_eq!(
+        here.get_access_key("AKIAHERE").await.unwrap(),
+        Some(a.clone())
+    );
+    assert!(there.revoke_access_key("AKIAHERE", 9).await.unwrap());
+    let now = here.get_access_key("AKIAHERE").await.unwrap().unwrap();
+    assert_eq!(now.revoked_ms, if cached { None } else { Some(9) });
+    tokio::time::sleep(muster_store::KEY_CACHE_TTL + std::time::Duration::from_millis(50)).await;
+    let later = here.get_access_key("AKIAHERE").await.unwrap().unwrap();
+    assert_eq!(later.revoked_ms, Some(9));
+
+    // Revoked here: refused here at once, though it was just read.
+    assert_eq!(here.get_access_key("AKIATHERE").await.unwrap(), Some(b));
+    assert!(here.revoke_access_key("AKIATHERE", 11).await.unwrap());
+    let now = here.get_access_key("AKIATHERE").await.unwrap().unwrap();
+    assert_eq!(now.revoked_ms, Some(11));
+    here.close().await;
+    there.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_seen_across_stores_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.db");
+    keys_seen_across_stores(&format!("sqlite://{}", path.display()), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_seen_across_stores_postgres() {
+    match fresh_postgres_url().await {
+        Some(url) => keys_seen_across_stores(&url, true).await,
+        None => postgres_skip_note("keys_seen_across_stores"),
+    }
+}
+
 // ---- connecting -----------------------------------------------------------------------
 
 #[tokio::test]
