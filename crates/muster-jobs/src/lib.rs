@@ -207,6 +207,11 @@ pub struct EngineConfig {
     /// stream of stage timers that is one claim (one commit) per this stretch of time rather
     /// than one per few timers. 0: only jobs already due are claimed.
     pub claim_ahead_ms: u64,
+    /// Gathering, in real ms: a job claimed ahead starts this long after its due instant,
+    /// together with every other one due by then, so that a stream of stage timers runs in
+    /// batches of several (one read and one write for each batch) rather than of one or two.
+    /// 0: each starts at its due instant.
+    pub gather_ms: u64,
     /// A failed attempt `n` (1 on the first run) is retried after
     /// `min(retry_base_ms * 2^n, retry_max_ms)` clock ms: 2 s, 4 s, 8 s, … 5 min by default.
     pub retry_base_ms: i64,
@@ -223,6 +228,7 @@ impl Default for EngineConfig {
             concurrency: 16,
             idle_poll_ms: 1_000,
             claim_ahead_ms: 0,
+            gather_ms: 0,
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
         }
@@ -756,8 +762,9 @@ fn start_workers(
     }
 }
 
-/// Starts jobs claimed ahead of their due time, each at its due instant (in due order),
-/// holding their slots meanwhile; if the engine stops first, those not started go back
+/// Starts jobs claimed ahead of their due time, each at its due instant (in due order; with
+/// [`EngineConfig::gather_ms`], that long after it, with the others due by then), holding
+/// their slots meanwhile; if the engine stops first, those not started go back
 /// ([`release`]). Returns when the workers it started have finished.
 async fn start_when_due(
     inner: Arc<Inner>,
@@ -775,7 +782,8 @@ async fn start_when_due(
             let ms = inner
                 .clock
                 .real_ms(u64::try_from(due - now).unwrap_or(0))
-                .max(1);
+                .max(1)
+                .saturating_add(inner.config.gather_ms);
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,

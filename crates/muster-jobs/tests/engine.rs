@@ -71,6 +71,7 @@ engine_tests!(
     shutdown_waits_for_dispatched_jobs,
     notify_due_wakes_a_pausing_engine_for_an_earlier_job,
     claims_ahead_and_starts_each_job_at_its_due_time,
+    gathering_starts_jobs_claimed_ahead_together_never_early,
 );
 
 engine_tests_on_one_thread!(completed_leaves_the_row_alone);
@@ -1511,6 +1512,72 @@ async fn claims_ahead_and_starts_each_job_at_its_due_time(db: Db) {
     handle.shutdown().await;
     assert_eq!(store.get_job(far.id).await.unwrap(), Some(far.clone()));
     assert!(rx.try_recv().is_err(), "a job ran before its due time");
+}
+
+/// With `gather_ms`, a job claimed ahead starts that long (real time) after its due instant,
+/// in one batch with the others due by then; without it, each starts alone at its instant.
+/// Neither starts before its due time.
+async fn gathering_starts_jobs_claimed_ahead_together_never_early(db: Db) {
+    for gather_ms in [0, 1_000] {
+        let store = db.store().await;
+        let clock = ManualClock::new(T0);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let at_clock = clock.clone();
+        let handler = batch_handler_fn(move |jobs: Vec<JobRecord>| {
+            let ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+            tx.send((ids, at_clock.now_ms())).unwrap();
+            async move { jobs.iter().map(|_| Ok(Outcome::Done)).collect() }
+        });
+        let marker = job("bulk", T0);
+        let a = job("bulk", T0 + 300);
+        let b = job("bulk", T0 + 310);
+        store
+            .enqueue_jobs(&[marker.clone(), a.clone(), b.clone()])
+            .await
+            .unwrap();
+        let cfg = EngineConfig {
+            idle_poll_ms: 600_000,
+            claim_ahead_ms: 500,
+            gather_ms,
+            ..config("e1")
+        };
+        let handle = Engine::new(store.clone(), Arc::new(clock.clone()), cfg)
+            .batch_handler("bulk", handler)
+            .start();
+        let (first, at) = tokio::time::timeout(LONG, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((first, at), (vec![marker.id], T0));
+        // a is a millisecond away (once the engine's pause, reckoned at T0, has ended); it
+        // comes due 350 ms later (real), b 80 ms after it: within the gathering, and
+        // long after the engine looked again without one.
+        clock.set_ms(T0 + 299);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        clock.set_ms(T0 + 300);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        clock.set_ms(T0 + 310);
+        let mut calls = Vec::new();
+        while calls
+            .iter()
+            .map(|(ids, _): &(Vec<Uuid>, i64)| ids.len())
+            .sum::<usize>()
+            < 2
+        {
+            calls.push(
+                tokio::time::timeout(LONG, rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        if gather_ms == 0 {
+            assert_eq!(calls, [(vec![a.id], T0 + 300), (vec![b.id], T0 + 310)]);
+        } else {
+            assert_eq!(calls, [(vec![a.id, b.id], T0 + 310)]);
+        }
+        handle.shutdown().await;
+    }
 }
 
 /// Claiming ahead never looks a quarter of a lease ahead: a job claimed ahead waits without

@@ -501,6 +501,9 @@ fn start_engine(settings: &Settings, app: &Arc<App>) -> EngineHandle {
         // Stage timers are claimed up to 80 ms ahead and started on time: a claim (and its
         // commit) every 40 ms or so under load instead of one per few timers.
         claim_ahead_ms: 40,
+        // ...each 5 ms after its due instant, with the others due by then: batches of several
+        // timers, so fewer reads and writes per stage begun, for at most 5 ms of lateness.
+        gather_ms: 5,
         ..EngineConfig::default()
     };
     // Leases are in (scaled) clock time, renewals in real time: renew well within a lease.
