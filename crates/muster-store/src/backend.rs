@@ -881,29 +881,33 @@ mod tests {
         .execute(store.writer())
         .await
         .unwrap();
-        let page = uuid::Uuid::now_v7();
-        sqlx::query(
-            "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, channel_arn, \
-             stage_index, retry_minutes, path, created_ms) \
-             VALUES (?, '000000000000', ?, 0, 'ana', 'arn-ch', 0, 0, '[]', 5)",
-        )
-        .bind(crate::common::id_text(page))
-        .bind(crate::common::id_text(id))
-        .execute(store.writer())
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) \
-             VALUES (?, ?, 'arn-ch', 'SENT', 'by outbox', 6)",
-        )
-        .bind(crate::common::id_text(uuid::Uuid::now_v7()))
-        .bind(crate::common::id_text(page))
-        .execute(store.writer())
-        .await
-        .unwrap();
-        // A page sent with its delivery record beside the SENT receipt (as every send was
-        // written before 0027), and a message of another page of the same millisecond.
-        let sent = uuid::Uuid::now_v7();
+        // A page with a SENT receipt only, and one sent with its delivery record beside the
+        // SENT receipt (as every send was written before 0027); below, a message of another
+        // page of the same millisecond.
+        let (page, sent) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        for (p, info, ms) in [(page, "by outbox", 6), (sent, "SM1", 7)] {
+            sqlx::query(
+                "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, \
+                 channel_arn, stage_index, retry_minutes, path, created_ms) \
+                 VALUES (?, '000000000000', ?, 0, 'ana', 'arn-ch', 0, 0, '[]', 5)",
+            )
+            .bind(crate::common::id_text(p))
+            .bind(crate::common::id_text(id))
+            .execute(store.writer())
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) \
+                 VALUES (?, ?, 'arn-ch', 'SENT', ?, ?)",
+            )
+            .bind(crate::common::id_text(uuid::Uuid::now_v7()))
+            .bind(crate::common::id_text(p))
+            .bind(info)
+            .bind(ms)
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
         let message_of = |page: uuid::Uuid, tail: u8| {
             let mut bytes = [tail; 16];
             bytes[..6].copy_from_slice(&page.as_bytes()[..6]);
@@ -912,25 +916,6 @@ mod tests {
         let mut neighbour = *sent.as_bytes();
         neighbour[15] ^= 1;
         let neighbour = uuid::Uuid::from_bytes(neighbour);
-        sqlx::query(
-            "INSERT INTO pages (id, account, engagement_id, unit, contact_alias, channel_arn, \
-             stage_index, retry_minutes, path, created_ms) \
-             VALUES (?, '000000000000', ?, 0, 'ana', 'arn-ch', 0, 0, '[]', 5)",
-        )
-        .bind(crate::common::id_text(sent))
-        .bind(crate::common::id_text(id))
-        .execute(store.writer())
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO receipts (id, page_id, channel_arn, receipt_type, info, time_ms) \
-             VALUES (?, ?, 'arn-ch', 'SENT', 'SM1', 7)",
-        )
-        .bind(crate::common::id_text(uuid::Uuid::now_v7()))
-        .bind(crate::common::id_text(sent))
-        .execute(store.writer())
-        .await
-        .unwrap();
         for (message, page, provider_id) in [
             (message_of(sent, 0x11), sent, "SM1"),
             (message_of(sent, 0x22), neighbour, "SM2"),

@@ -452,14 +452,14 @@ mod tests {
     #[test]
     fn a_step_sends_its_pages_in_one_job_and_older_jobs_still_read() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert!(first_sends_job(&[], 5).is_none());
-        let one = first_sends_job(&[a], 5).unwrap();
+        assert!(first_sends_job(vec![], 5).is_none());
+        let one = first_sends_job(vec![a], 5).unwrap();
         assert_eq!(
             one.dedup_key.as_deref(),
             Some(format!("send:{a}:0").as_str())
         );
         assert_eq!(one.payload, format!(r#"{{"p":"{a}","r":0}}"#));
-        let both = first_sends_job(&[a, b], 5).unwrap();
+        let both = first_sends_job(vec![a, b], 5).unwrap();
         assert_eq!(
             both.dedup_key.as_deref(),
             Some(format!("sends:{a}:0").as_str())

@@ -177,13 +177,13 @@ fn send_job(page: Uuid, round: i64, due_ms: i64, now_ms: i64) -> JobRecord {
 /// The one job of the first sends of the pages a step began (none when it began none). Its
 /// dedup key is the first page's with a prefix of its own, so that a page of it deferred
 /// to a job of its own ([`send_job`]) never meets it.
-fn first_sends_job(pages: &[Uuid], now_ms: i64) -> Option<JobRecord> {
-    match pages {
+fn first_sends_job(pages: Vec<Uuid>, now_ms: i64) -> Option<JobRecord> {
+    match pages[..] {
         [] => None,
-        [one] => Some(send_job(*one, 0, now_ms, now_ms)),
+        [one] => Some(send_job(one, 0, now_ms, now_ms)),
         [first, ..] => {
             let payload = SendPayload {
-                ps: pages.to_vec(),
+                ps: pages,
                 ..Default::default()
             };
             let payload = serde_json::to_string(&payload).unwrap_or_default();
@@ -457,8 +457,9 @@ impl App {
                 read_ms: None,
             });
         }
-        let ids: Vec<Uuid> = pages.iter().map(|p| p.id).collect();
-        let jobs = first_sends_job(&ids, now).into_iter().collect();
+        let jobs = first_sends_job(pages.iter().map(|p| p.id).collect(), now)
+            .into_iter()
+            .collect();
         (pages, jobs)
     }
 
