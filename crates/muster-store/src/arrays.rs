@@ -8,17 +8,19 @@
 //! connection.
 //!
 //! The updates and deletes of a group commit take their rows the same way (`UPDATE … FROM
-//! UNNEST(…)`, `WHERE id = ANY($1)`), but a plan made without the values is a trap for them:
-//! made while a new database's tables were nearly empty, the generic plan of a prepared
-//! statement reads the whole table (every running engagement, every job), and PostgreSQL
-//! keeps it as the table grows (docs/engagements.md, "PostgreSQL: where the time goes"). So
-//! they are sent unnamed, which PostgreSQL plans with the values bound each time: it then
-//! knows how many rows each array holds and reads the tables by their keys. That costs a
-//! round trip and a plan per statement, as the `VALUES` lists they replace did (one text per
-//! row count, rarely still prepared), without the long texts to parse. The inserts' plans do
-//! not depend on the values and stay prepared. The engine's reads by id keep their `IN`
-//! lists: sent unnamed from arrays, their joins' planning took 3.0 s of a benchmark run
-//! against 1.1 s.
+//! UNNEST(…)`, `WHERE id = ANY($1)`), and so do the engine's reads of pages and engagements by
+//! id (`engagements.rs`). Their plans depend on the tables: a plan made without the values
+//! (the generic plan of a prepared statement) is a trap when it is made while a new database's
+//! tables are nearly empty, for it then reads the whole table (every running engagement, every
+//! job), and PostgreSQL keeps it as the table grows. Planned for the values at each run
+//! instead (sent unnamed, as they were until 2026-12-07), they cost ~1.5 s of PostgreSQL's
+//! time in a run of the throughput benchmark. So they run in keyed sessions
+//! (`backend::keyed_sessions`), where the planner may choose no sequential scan and no hash or
+//! merge join where an index serves, and plans each statement once: the plan it keeps reads by
+//! key whatever the tables held when it was made. The test below shows both sides. Not the
+//! engagements' update: its condition on running engagements lets a plan made from a small
+//! table read the partial index of running engagements (`engagements_running`) whole, so it
+//! is still sent unnamed and planned for its values each time.
 
 use crate::StoreError;
 use crate::backend::{ArrayRows, ArrayWrite};
@@ -103,8 +105,8 @@ const UPDATE_PAGES: &str = "UPDATE pages SET send_rounds = pages.send_rounds + v
 const DELETE_DONE: &str = "DELETE FROM jobs WHERE lease_owner = $1 AND id = ANY($2::text[])";
 
 /// One of the updates and deletes of a group commit (see [`ArrayWrite`]), in the caller's
-/// transaction, sent unnamed (see above). Returns the ids of the changes that applied
-/// (`ChangeEngagements`), else nothing.
+/// transaction, which must be in a keyed session (see above). Returns the ids of the changes
+/// that applied (`ChangeEngagements`), else nothing.
 pub(crate) async fn write(
     conn: &mut PgConnection,
     write: ArrayWrite<'_>,
@@ -117,6 +119,8 @@ pub(crate) async fn write(
                 .bind(col(changes, |c| c.state.clone()))
                 .bind(col(changes, |c| c.stop.as_ref().map(|s| s.0)))
                 .bind(col(changes, |c| c.stop.as_ref().map(|s| s.1.clone())))
+                // Planned for its values: even in a keyed session, a plan made from a small
+                // table reads the partial index of running engagements whole.
                 .persistent(false)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -129,7 +133,6 @@ pub(crate) async fn write(
         ArrayWrite::DeleteByDedupKey(keys) => {
             sqlx::query(DELETE_BY_DEDUP_KEY)
                 .bind(keys)
-                .persistent(false)
                 .execute(&mut *conn)
                 .await?;
             Ok(Vec::new())
@@ -142,7 +145,6 @@ pub(crate) async fn write(
                 .bind(col(&rows, |(_, u)| u.sent))
                 .bind(col(&rows, |(_, u)| u.delivered))
                 .bind(col(&rows, |(_, u)| u.read))
-                .persistent(false)
                 .execute(&mut *conn)
                 .await?;
             Ok(Vec::new())
@@ -151,7 +153,6 @@ pub(crate) async fn write(
             sqlx::query(DELETE_DONE)
                 .bind(owner)
                 .bind(ids)
-                .persistent(false)
                 .execute(&mut *conn)
                 .await?;
             Ok(Vec::new())
@@ -306,107 +307,192 @@ mod tests {
     use crate::EngagementChange;
     use crate::testing::{fresh_postgres_url, postgres_skip_note};
     use sqlx::Connection as _;
+    use std::str::FromStr as _;
     use uuid::Uuid;
 
-    /// The trap the updates and deletes from arrays avoid by being sent unnamed: a statement
-    /// run many times while a new database's tables are nearly empty, then when they are
-    /// not. Prepared, PostgreSQL settles on a generic plan made from the small table, which
-    /// reads every running engagement; sent unnamed, as `write` sends it, it is planned for
-    /// the values bound each time and reads the engagements by key.
+    /// The buffers a statement touched (`EXPLAIN ANALYZE`, its top node's count, which
+    /// includes its children's), run in a transaction rolled back.
+    async fn touched(
+        conn: &mut PgConnection,
+        explain: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> u64 {
+        sqlx::raw_sql("BEGIN").execute(&mut *conn).await.unwrap();
+        let plan: Vec<String> = explain
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+        sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.unwrap();
+        let plan = plan.join("\n");
+        let line = plan
+            .lines()
+            .find(|l| l.trim_start().starts_with("Buffers:"))
+            .unwrap_or_else(|| panic!("no buffers in:\n{plan}"));
+        let count = |what: &str| -> u64 {
+            line.split(&format!("{what}="))
+                .nth(1)
+                .map(|rest| {
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .unwrap_or(0)
+        };
+        count("hit") + count("read")
+    }
+
+    /// The trap keyed sessions avoid: statements prepared and run while a new database's
+    /// tables are nearly empty, then when they hold 50,000 rows. In a keyed session each
+    /// prepared statement of the engine still reads by key (a few dozen buffers); in a plain
+    /// session PostgreSQL keeps a plan from the small table that reads a whole table. The
+    /// engagements' update is sent unnamed (see [`write`]): planned for its values, it reads by
+    /// key too.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn unnamed_updates_read_by_key_as_tables_grow() {
+    async fn keyed_sessions_read_by_key_as_tables_grow() {
         let Some(url) = fresh_postgres_url().await else {
-            return postgres_skip_note("unnamed_updates_read_by_key_as_tables_grow");
+            return postgres_skip_note("keyed_sessions_read_by_key_as_tables_grow");
         };
         let store = crate::Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         store.close().await;
-        let mut c = PgConnection::connect(&url).await.unwrap();
+        let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+        let mut keyed = PgConnection::connect_with(&crate::backend::keyed_sessions(options))
+            .await
+            .unwrap();
+        let mut plain = PgConnection::connect(&url).await.unwrap();
+        let ids =
+            |n: usize| -> Vec<String> { (0..n).map(|_| Uuid::new_v4().to_string()).collect() };
+        let (engagements, pages, jobs) = (ids(3), ids(3), ids(3));
+        let array = |ids: &[String]| format!("ARRAY['{}']", ids.join("', '"));
+        let (e, p, j) = (array(&engagements), array(&pages), array(&jobs));
+        let keys: Vec<String> = jobs.iter().map(|j| format!("step:{j}")).collect();
+        let k = array(&keys);
+        // `rows` more of each table, beside the three of each the statements name.
         let grow = |rows: i64| {
             format!(
                 "INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
                  start_ms, generation, state, snapshot_key) SELECT gen_random_uuid()::text, 'a', \
-                 'c', 's', 's', 'c', g, 0, '{{}}', 'k' FROM generate_series(1, {rows}) AS g"
+                 'c', 's', 's', 'c', g, 0, '{{}}', 'k' FROM generate_series(1, {rows}) AS g; \
+                 INSERT INTO pages (id, account, engagement_id, unit, contact_alias, channel_arn, \
+                 stage_index, retry_minutes, path, created_ms) SELECT gen_random_uuid()::text, \
+                 'a', '{e0}', 0, 'c', 'arn', 0, 0, '', g FROM generate_series(1, {rows}) AS g; \
+                 INSERT INTO jobs (id, kind, payload, due_ms, attempts, lease_owner, \
+                 lease_until_ms, created_ms, dedup_key) SELECT gen_random_uuid()::text, 'x', '', \
+                 g, 0, 'o', g, g, 'k' || gen_random_uuid() FROM generate_series(1, {rows}) AS g",
+                e0 = engagements[0]
             )
         };
-        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
-        let listed = format!("ARRAY['{}', '{}', '{}']", ids[0], ids[1], ids[2]);
         let setup = format!(
-            "INSERT INTO snapshots (key, snapshot) VALUES ('k', '{{}}'); {}; \
+            "INSERT INTO snapshots (key, snapshot) VALUES ('k', '{{}}'); \
              INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
-             start_ms, generation, state, snapshot_key) SELECT UNNEST({listed}), \
-             'a', 'c', 's', 's', 'c', 0, 0, '{{}}', 'k'; PREPARE named AS {CHANGE_ENGAGEMENTS}",
+             start_ms, generation, state, snapshot_key) SELECT UNNEST({e}), \
+             'a', 'c', 's', 's', 'c', 0, 0, '{{}}', 'k'; \
+             INSERT INTO pages (id, account, engagement_id, unit, contact_alias, channel_arn, \
+             stage_index, retry_minutes, path, created_ms) SELECT UNNEST({p}), 'a', '{e0}', 0, \
+             'c', 'arn', 0, 0, '', 0; \
+             INSERT INTO jobs (id, kind, payload, due_ms, attempts, lease_owner, lease_until_ms, \
+             created_ms, dedup_key) SELECT UNNEST({j}), 'x', '', 0, 0, 'o', 0, 0, UNNEST({k}); {}",
             grow(20),
+            e0 = engagements[0]
         );
         sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
-            .execute(&mut c)
+            .execute(&mut plain)
             .await
             .unwrap();
-        let changes = |generation: i64| -> Vec<EngagementChange> {
-            ids.iter()
-                .map(|id| EngagementChange {
-                    id: *id,
-                    expected_generation: generation,
-                    state: "{}".into(),
-                    ..Default::default()
-                })
-                .collect()
-        };
-        let execute = |g: i64| {
-            format!(
-                "EXECUTE named({listed}, ARRAY[{g}, {g}, {g}]::int8[], ARRAY['{{}}', '{{}}', \
-                 '{{}}'], ARRAY[NULL, NULL, NULL]::int8[], ARRAY[NULL, NULL, NULL]::text[])"
-            )
-        };
-        // Seven runs each way while the table is small (PostgreSQL weighs a generic plan
-        // after five runs of a prepared statement); each run changes the three engagements.
-        let mut generation = 0;
-        for _ in 0..7 {
-            let batch = changes(generation);
-            let refs: Vec<&EngagementChange> = batch.iter().collect();
-            let changed = write(&mut c, ArrayWrite::ChangeEngagements(&refs))
-                .await
-                .unwrap();
-            assert_eq!(changed.len(), 3);
-            let changed = sqlx::raw_sql(sqlx::AssertSqlSafe(execute(generation + 1)))
-                .execute(&mut c)
-                .await
-                .unwrap();
-            assert_eq!(changed.rows_affected(), 3);
-            generation += 2;
+        let none = "ARRAY[NULL, NULL, NULL]::int8[]";
+        let statements = [
+            (
+                "pages_update",
+                UPDATE_PAGES,
+                format!("{p}, ARRAY[1, 1, 1]::int8[], ARRAY[5, 5, 5]::int8[], {none}, {none}"),
+            ),
+            ("done_delete", DELETE_DONE, format!("'o', {j}")),
+            ("steps_delete", DELETE_BY_DEDUP_KEY, k.clone()),
+            (
+                "engagements_read",
+                crate::engagements::ENGAGEMENTS_BY_IDS_ARRAY,
+                e.clone(),
+            ),
+            (
+                "pages_read",
+                crate::engagements::SEND_CONTEXTS_ARRAY,
+                p.clone(),
+            ),
+        ];
+        // Seven runs of each while the tables are small (PostgreSQL weighs a generic plan
+        // after five runs of a prepared statement), rolled back.
+        for conn in [&mut keyed, &mut plain] {
+            for (name, sql, args) in &statements {
+                let prepare = format!("PREPARE {name} AS {sql}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(prepare))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                for _ in 0..7 {
+                    let run = format!("BEGIN; EXECUTE {name}({args}); ROLLBACK");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(run))
+                        .execute(&mut *conn)
+                        .await
+                        .unwrap();
+                }
+            }
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(grow(50_000)))
-            .execute(&mut c)
+            .execute(&mut plain)
             .await
             .unwrap();
-        let batch = changes(generation);
-        let refs: Vec<&EngagementChange> = batch.iter().collect();
-        let unnamed: Vec<String> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {CHANGE_ENGAGEMENTS}")))
-                .bind(col(&refs, |c| id_text(c.id)))
-                .bind(col(&refs, |c| c.expected_generation))
-                .bind(col(&refs, |c| c.state.clone()))
-                .bind(col(&refs, |c| c.stop.as_ref().map(|s| s.0)))
-                .bind(col(&refs, |c| c.stop.as_ref().map(|s| s.1.clone())))
-                .persistent(false)
-                .fetch_all(&mut c)
-                .await
-                .unwrap();
-        let unnamed = unnamed.join("\n");
-        let named: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "EXPLAIN {}",
-            execute(generation)
-        )))
-        .fetch_all(&mut c)
-        .await
-        .unwrap();
-        let named = named.join("\n");
-        let by_key = |plan: &str| plan.contains("Index Cond: (id = (v.id)::text)");
-        assert!(by_key(&unnamed), "sent unnamed, by key:\n{unnamed}");
+        let explain = |name: &str, args: &str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE {name}({args})"
+            )))
+        };
+        let mut plain_reads = Vec::new();
+        for (name, _, args) in &statements {
+            let by_key = touched(&mut keyed, explain(name, args)).await;
+            assert!(
+                by_key < 200,
+                "{name} in a keyed session touched {by_key} buffers"
+            );
+            let plain = touched(&mut plain, explain(name, args)).await;
+            println!("{name}: {by_key} buffers in a keyed session, {plain} in a plain one");
+            plain_reads.push(plain);
+        }
+        // The trap, in a plain session: the update of pages reads them all.
         assert!(
-            !by_key(&named),
-            "prepared, the generic plan from the small table reads every running \
-             engagement:\n{named}"
+            plain_reads[0] > 500,
+            "plain session: {plain_reads:?} buffers"
         );
+        // The engagements' update as `write` sends it.
+        let changes: Vec<EngagementChange> = engagements
+            .iter()
+            .map(|id| EngagementChange {
+                id: Uuid::parse_str(id).unwrap(),
+                state: "{}".into(),
+                ..Default::default()
+            })
+            .collect();
+        let refs: Vec<&EngagementChange> = changes.iter().collect();
+        let unnamed = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {CHANGE_ENGAGEMENTS}"
+        )))
+        .bind(col(&refs, |c| id_text(c.id)))
+        .bind(col(&refs, |c| c.expected_generation))
+        .bind(col(&refs, |c| c.state.clone()))
+        .bind(col(&refs, |c| c.stop.as_ref().map(|s| s.0)))
+        .bind(col(&refs, |c| c.stop.as_ref().map(|s| s.1.clone())))
+        .persistent(false);
+        let by_key = touched(&mut keyed, unnamed).await;
+        assert!(
+            by_key < 200,
+            "the engagements' update touched {by_key} buffers"
+        );
+        let changed = write(&mut keyed, ArrayWrite::ChangeEngagements(&refs))
+            .await
+            .unwrap();
+        assert_eq!(changed.len(), 3);
     }
 }

@@ -67,11 +67,22 @@ const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// WAL pages after which the writer checkpoints by itself (SQLite's default is 1,000): only a
 /// safety net behind the background checkpointer, which keeps that work off the writer.
 const SQLITE_WRITER_AUTOCHECKPOINT: &str = "10000";
-const POSTGRES_POOL_SIZE: u32 = 10;
+/// The PostgreSQL connections of a process: this many for everything but the engine's hot
+/// path, which has [`POSTGRES_KEYED_POOL_SIZE`] more (ten in all, as one pool had before;
+/// figure 3 was no faster with 10 and 6).
+const POSTGRES_POOL_SIZE: u32 = 6;
+/// The connections of the keyed pool ([`keyed_sessions`]): the engine's group commits (two
+/// queues of two writers) and its reads by id.
+const POSTGRES_KEYED_POOL_SIZE: u32 = 4;
+/// A PostgreSQL connection idle this long is pinged before it is handed out (one that has
+/// been idle less is used at once: under load a ping per acquire is a round trip more for
+/// every statement run outside a transaction). One that the server closed meanwhile fails
+/// its statement instead, as a statement in flight when the server goes does.
+const POSTGRES_PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// PostgreSQL's: while the server is down, sqlx keeps trying to connect until this deadline,
 /// so it is how long a request waits before it is answered "unavailable" (a webhook's 503, for
-/// the sender to retry). Ten busy connections for five seconds is an overload too.
+/// the sender to retry). Six busy connections for five seconds is an overload too.
 const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The embedded backend: one SQLite file in WAL mode.
@@ -102,10 +113,14 @@ pub struct SqliteStore {
     _alive: std::sync::Arc<()>,
 }
 
-/// The PostgreSQL backend: one pool.
+/// The PostgreSQL backend: two pools, one for everything and one for the engine's hot path
+/// ([`keyed_sessions`]).
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool<Postgres>,
+    /// Sessions that plan every statement as reads by key ([`keyed_sessions`]): the engine's
+    /// group commits and its reads of pages and engagements by id.
+    keyed: Pool<Postgres>,
     /// The access keys read lately ([`crate::keys::KeyCache`]).
     keys: std::sync::Arc<crate::keys::KeyCache>,
 }
@@ -366,6 +381,11 @@ impl SqliteStore {
         Ok(self.writer().begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// PostgreSQL's write transaction for statements by key; here [`SqliteStore::begin_write`].
+    pub(crate) async fn begin_keyed(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.begin_write().await
+    }
+
     /// Serialises writers of one logical key for the rest of the transaction. SQLite
     /// already runs one write transaction at a time.
     pub(crate) async fn lock_key(_tx: &mut SqliteConnection, _key: &str) -> Result<(), StoreError> {
@@ -569,15 +589,28 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::InvalidUrl(format!("PostgreSQL URL: {e}")))?
             .application_name("muster");
-        let pool = PgPoolOptions::new()
-            .max_connections(POSTGRES_POOL_SIZE)
-            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
-            .connect_with(options)
+        let pool = postgres_pool(POSTGRES_POOL_SIZE)
+            .connect_with(options.clone())
             .await?;
+        // Connected when first used: the pool above has shown the server answers.
+        let keyed =
+            postgres_pool(POSTGRES_KEYED_POOL_SIZE).connect_lazy_with(keyed_sessions(options));
         Ok(PgStore {
             pool,
+            keyed,
             keys: Default::default(),
         })
+    }
+
+    /// The engine's reads by id ([`keyed_sessions`]).
+    pub(crate) fn keyed_reader(&self) -> &Pool<Postgres> {
+        &self.keyed
+    }
+
+    /// A write transaction in a keyed session ([`keyed_sessions`]): for writes whose every
+    /// statement reads and writes rows by key, as the engine's group commits do.
+    pub(crate) async fn begin_keyed(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.keyed.begin().await?)
     }
 
     pub(crate) fn reader(&self) -> &Pool<Postgres> {
@@ -698,8 +731,44 @@ impl PgStore {
     }
 
     pub(crate) async fn close(&self) {
+        self.keyed.close().await;
         self.pool.close().await;
     }
+}
+
+/// A pool of PostgreSQL connections: idle ones are pinged before use only after
+/// [`POSTGRES_PING_IDLE_AFTER`].
+fn postgres_pool(size: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= POSTGRES_PING_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// Sessions for statements that read and write rows only by key (the engine's group commits,
+/// its reads of pages and engagements by id), with their rows bound as arrays: prepared once
+/// per connection and planned once (`plan_cache_mode`), where a custom plan for the values
+/// bound at each run cost ~1.5 s of PostgreSQL's time in a run of the throughput benchmark.
+/// A generic plan made without the values is a trap on its own: made while the tables are
+/// nearly empty, it reads a whole table (a sequential scan, or a hash join), and PostgreSQL
+/// keeps it as the table grows. In these sessions the planner may not choose a sequential
+/// scan, a hash join or a merge join where an index serves, so the plan it keeps reads by key
+/// whatever the tables held when it was made (`arrays.rs` has the test).
+pub(crate) fn keyed_sessions(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([
+        ("enable_seqscan", "off"),
+        ("enable_hashjoin", "off"),
+        ("enable_mergejoin", "off"),
+        ("plan_cache_mode", "force_generic_plan"),
+    ])
 }
 
 /// Expands `items` once per backend, in modules `sqlite` and `postgres`, where `DB`,

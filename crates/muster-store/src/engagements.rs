@@ -102,9 +102,6 @@ pub struct SendContext {
     pub opted_out: bool,
 }
 
-/// Most pages read by one [`Store::send_contexts`](crate::Store::send_contexts) query.
-const SEND_CONTEXT_CHUNK: usize = 200;
-
 /// An engagement to start, with what it writes at once.
 #[derive(Debug, Clone)]
 pub struct NewEngagement {
@@ -337,9 +334,9 @@ const OPEN_PAGES_FOR_ADDRESS_POSTGRES: &str = open_pages_for_address!(" COLLATE 
 ///
 /// [`Store::open_pages_for_address`]: crate::Store::open_pages_for_address
 pub const OPEN_PAGE_CREATED_SLACK_MS: i64 = 24 * 3600 * 1000;
-/// The pages with ids in `$ids` (a list or a subquery), with their channels and opt-outs.
+/// The pages whose ids meet `$which`, with their channels and opt-outs.
 macro_rules! send_contexts {
-    ($ids:literal) => {
+    ($which:literal) => {
         concat!(
             "SELECT p.id, p.account, p.engagement_id, p.unit, \
              p.contact_alias, p.channel_id, p.channel_arn, p.stage_index, p.retry_minutes, p.path, \
@@ -351,22 +348,29 @@ macro_rules! send_contexts {
              FROM pages p \
              LEFT JOIN channels c ON c.id = p.channel_id AND c.account = p.account \
              LEFT JOIN opt_outs o ON o.address = c.address \
-             WHERE p.id IN (",
-            $ids,
-            ")"
+             WHERE ",
+            $which
         )
     };
 }
-/// `{ids}` becomes `$1, $2, …`.
-const SEND_CONTEXTS: &str = send_contexts!("{ids}");
 /// The SQLite direct read: the ids as a JSON array in ?1.
-const SEND_CONTEXTS_DIRECT: &str = send_contexts!("SELECT value FROM json_each(?1)");
+const SEND_CONTEXTS_DIRECT: &str = send_contexts!("p.id IN (SELECT value FROM json_each(?1))");
+/// The PostgreSQL read: the ids as one array in $1, so one prepared statement (and one plan)
+/// serves any number of ids, where a list of placeholders is a statement per length.
+pub(crate) const SEND_CONTEXTS_ARRAY: &str = send_contexts!("p.id = ANY($1::text[])");
 /// The SQLite direct read of engagements by id: the ids as a JSON array in ?1.
 const ENGAGEMENTS_BY_IDS_DIRECT: &str = concat!(
     "SELECT ",
     engagement_columns!(),
     engagements_from!(),
     " WHERE e.id IN (SELECT value FROM json_each(?1))"
+);
+/// The PostgreSQL read of engagements by id: the ids as one array in $1.
+pub(crate) const ENGAGEMENTS_BY_IDS_ARRAY: &str = concat!(
+    "SELECT ",
+    engagement_columns!(),
+    engagements_from!(),
+    " WHERE e.id = ANY($1::text[])"
 );
 const PAGE_OF_MESSAGE: &str = "SELECT page_id FROM deliveries WHERE message_id = $1";
 /// A page's receipts: its rows in `receipts`, and a SENT receipt for each of its delivery
@@ -420,6 +424,39 @@ fn read_by_ids<T>(
         out.push(decode(row)?);
     }
     Ok(out)
+}
+
+impl crate::backend::SqliteStore {
+    /// The rows with these ids through sqlx, when the direct read is not open: `sqlite`
+    /// takes them as a JSON array in ?1, as [`read_by_ids`] does.
+    async fn read_by_ids(
+        &self,
+        sqlite: &'static str,
+        _postgres: &'static str,
+        ids: &[Uuid],
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        Ok(sqlx::query(sqlite)
+            .bind(id_list_json(ids))
+            .fetch_all(self.reader())
+            .await?)
+    }
+}
+
+impl crate::backend::PgStore {
+    /// The rows with these ids: `postgres` takes them as one array in $1, in a keyed
+    /// session (`backend::keyed_sessions`): one statement, planned once, reading by key.
+    async fn read_by_ids(
+        &self,
+        _sqlite: &'static str,
+        postgres: &'static str,
+        ids: &[Uuid],
+    ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|id| id_text(*id)).collect();
+        Ok(sqlx::query(postgres)
+            .bind(ids)
+            .fetch_all(self.keyed_reader())
+            .await?)
+    }
 }
 
 /// Ids as a JSON array of their text form, for `json_each`.
@@ -1007,24 +1044,8 @@ store_methods! {
         if let Some(read) = direct {
             return read;
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<DB>::new(concat!(
-                "SELECT ",
-                engagement_columns!(),
-                engagements_from!(),
-                " WHERE e.id IN ("
-            ));
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(id_text(*id));
-            }
-            q.push(")");
-            for row in q.build().fetch_all(self.reader()).await? {
-                out.push(engagement_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let rows = self.read_by_ids(ENGAGEMENTS_BY_IDS_DIRECT, ENGAGEMENTS_BY_IDS_ARRAY, ids).await?;
+        rows.iter().map(engagement_from_row).collect()
     }
 
     /// Engagements of the account newest first: by start time, then id, both descending (as
@@ -1055,7 +1076,7 @@ store_methods! {
     /// Applies `c` if the engagement is running with generation `c.expected_generation`;
     /// `false` (nothing written) otherwise. Replaces the step job.
     pub async fn change_engagement(&self, c: &EngagementChange) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_keyed().await?;
         let mut rows = Rows::default();
         let applied = apply_changes(&mut tx, &[c], &mut rows).await?[0];
         write_rows(&mut tx, &rows).await?;
@@ -1189,23 +1210,8 @@ store_methods! {
         if let Some(read) = direct {
             return read;
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(SEND_CONTEXT_CHUNK) {
-            let placeholders = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = SEND_CONTEXTS.replace("{ids}", &placeholders);
-            // Only numbered placeholders are spliced in; the ids are bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id_text(*id));
-            }
-            for row in q.fetch_all(self.reader()).await? {
-                out.push(send_context_from_row(&row)?);
-            }
-        }
-        Ok(out)
+        let rows = self.read_by_ids(SEND_CONTEXTS_DIRECT, SEND_CONTEXTS_ARRAY, ids).await?;
+        rows.iter().map(send_context_from_row).collect()
     }
 
     /// The page a message carried, if it was a page.
@@ -1305,7 +1311,7 @@ impl crate::backend::PgStore {
         batch: &WriteBatch<'_>,
         written: impl FnOnce() + Send,
     ) -> Result<WriteBatchResult, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_keyed().await?;
         let done = postgres::write_batch_tx(&mut tx, batch).await?;
         written();
         tx.commit().await?;

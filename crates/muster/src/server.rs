@@ -275,16 +275,23 @@ async fn engine_lag_seconds(h: &Health) -> Option<f64> {
 }
 
 async fn readyz(State(h): State<Health>) -> (StatusCode, String) {
-    match tokio::time::timeout(Duration::from_secs(2), h.store.ping()).await {
+    // Each of the two reads has its own bound: a database that goes away between them makes
+    // the second wait for a connection (5 s on PostgreSQL) otherwise.
+    let bound = Duration::from_secs(2);
+    match tokio::time::timeout(bound, h.store.ping()).await {
         // Lag does not make the instance unready: taking a busy instance out of service
         // would only move its API load (not its backlog, which is in the shared database)
         // to the others. It is said, for operators and probes that want it.
-        Ok(Ok(())) => match engine_lag_seconds(&h).await {
-            Some(lag) => (
+        Ok(Ok(())) => match tokio::time::timeout(bound, engine_lag_seconds(&h)).await {
+            Ok(Some(lag)) => (
                 StatusCode::OK,
                 format!("ready\nengine lag: {lag:.3} s (the oldest due job not yet taken)\n"),
             ),
-            None => (StatusCode::OK, "ready\n".into()),
+            Ok(None) => (StatusCode::OK, "ready\n".into()),
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database did not answer\n".into(),
+            ),
         },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check: the database cannot write");
