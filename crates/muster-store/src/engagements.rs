@@ -427,15 +427,14 @@ fn read_by_ids<T>(
 }
 
 impl crate::backend::SqliteStore {
-    /// The rows with these ids through sqlx, when the direct read is not open: `sqlite`
-    /// takes them as a JSON array in ?1, as [`read_by_ids`] does.
-    async fn read_by_ids(
+    /// The rows with these ids through sqlx, when the direct read is not open: `sql` takes
+    /// them as a JSON array in ?1, as [`read_by_ids`] does.
+    async fn fetch_by_ids(
         &self,
-        sqlite: &'static str,
-        _postgres: &'static str,
+        sql: &'static str,
         ids: &[Uuid],
     ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
-        Ok(sqlx::query(sqlite)
+        Ok(sqlx::query(sql)
             .bind(id_list_json(ids))
             .fetch_all(self.reader())
             .await?)
@@ -443,16 +442,15 @@ impl crate::backend::SqliteStore {
 }
 
 impl crate::backend::PgStore {
-    /// The rows with these ids: `postgres` takes them as one array in $1, in a keyed
-    /// session (`backend::keyed_sessions`): one statement, planned once, reading by key.
-    async fn read_by_ids(
+    /// The rows with these ids: `sql` takes them as one array in $1, in a keyed session
+    /// (`backend::keyed_sessions`): one statement, planned once, reading by key.
+    async fn fetch_by_ids(
         &self,
-        _sqlite: &'static str,
-        postgres: &'static str,
+        sql: &'static str,
         ids: &[Uuid],
     ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
         let ids: Vec<String> = ids.iter().map(|id| id_text(*id)).collect();
-        Ok(sqlx::query(postgres)
+        Ok(sqlx::query(sql)
             .bind(ids)
             .fetch_all(self.keyed_reader())
             .await?)
@@ -1044,7 +1042,7 @@ store_methods! {
         if let Some(read) = direct {
             return read;
         }
-        let rows = self.read_by_ids(ENGAGEMENTS_BY_IDS_DIRECT, ENGAGEMENTS_BY_IDS_ARRAY, ids).await?;
+        let rows = self.fetch_by_ids(Backend::dialect(ENGAGEMENTS_BY_IDS_DIRECT, ENGAGEMENTS_BY_IDS_ARRAY), ids).await?;
         rows.iter().map(engagement_from_row).collect()
     }
 
@@ -1210,7 +1208,7 @@ store_methods! {
         if let Some(read) = direct {
             return read;
         }
-        let rows = self.read_by_ids(SEND_CONTEXTS_DIRECT, SEND_CONTEXTS_ARRAY, ids).await?;
+        let rows = self.fetch_by_ids(Backend::dialect(SEND_CONTEXTS_DIRECT, SEND_CONTEXTS_ARRAY), ids).await?;
         rows.iter().map(send_context_from_row).collect()
     }
 
