@@ -386,8 +386,13 @@ mod tests {
                 e0 = engagements[0]
             )
         };
+        // No autovacuum on these tables: an analyze after they grew would make PostgreSQL
+        // plan the plain session's statements again, and the trap would not show.
         let setup = format!(
-            "INSERT INTO snapshots (key, snapshot) VALUES ('k', '{{}}'); \
+            "ALTER TABLE engagements SET (autovacuum_enabled = false); \
+             ALTER TABLE pages SET (autovacuum_enabled = false); \
+             ALTER TABLE jobs SET (autovacuum_enabled = false); \
+             INSERT INTO snapshots (key, snapshot) VALUES ('k', '{{}}'); \
              INSERT INTO engagements (id, account, contact_alias, sender, subject, content, \
              start_ms, generation, state, snapshot_key) SELECT UNNEST({e}), \
              'a', 'c', 's', 's', 'c', 0, 0, '{{}}', 'k'; \
